@@ -1,0 +1,59 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <string>
+
+#include <soci/soci.h>
+
+#include "circolo/api/http.hpp"
+#include "circolo/api/metrics.hpp"
+#include "circolo/api/router.hpp"
+#include "circolo/api/server.hpp"
+#include "circolo/db/database.hpp"
+#include "circolo/engine/clock.hpp"
+
+namespace circolo::api {
+
+// What handlers share: the database, the clock, the metrics.
+struct Services {
+  db::Database& db;
+  const engine::Clock& clock;
+  Metrics& metrics;
+};
+
+// The request path: request id, routing (404/405), authentication (401/403), Idempotency-Key
+// checks, the handler, problem+json for every refusal, metrics and one log line per request.
+class App {
+ public:
+  explicit App(Services services);
+
+  asio::awaitable<HttpResponse> handle(HttpRequest& request);
+  HttpResponse refusal(http::status status, const std::string& detail) const;
+  Router& router() { return router_; }
+  Services& services() { return services_; }
+
+ private:
+  asio::awaitable<std::optional<Principal>> authenticate(std::string_view token);
+
+  Services services_;
+  Router router_;
+};
+
+// Runs `work` in one database transaction. With an Idempotency-Key, the key is claimed in the
+// same transaction: a repeated request replays the stored response (201 becomes 200, with
+// Idempotent-Replayed: true), a different request under the same key is 409
+// idempotency_conflict, and concurrent duplicates wait for the first to commit. Only successful
+// responses are stored: a refusal changed nothing, so its retry is evaluated afresh.
+asio::awaitable<Response> transact(Services& services, Request& request,
+                                   std::function<Response(soci::session&)> work);
+
+// The hash that identifies "the same request": method, path and body (canonical JSON when the
+// body is JSON, so key order and blanks don't matter).
+std::string request_fingerprint(const Request& request);
+
+void register_operations_routes(App& app);
+void register_key_routes(App& app);
+
+}  // namespace circolo::api

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace circolo::api {
+
+// circolod's settings: flags win over CIRCOLO_* environment variables, which win over defaults.
+struct Settings {
+  std::string database_url;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::optional<std::string> admin_key;
+  std::size_t io_threads = 2;
+  std::size_t db_pool_size = 8;
+  std::string log_level = "info";
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds io_timeout{30'000};
+  std::chrono::milliseconds shutdown_timeout{20'000};
+  std::chrono::hours idempotency_retention{24 * 7};
+};
+
+// "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.
+void parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
+
+struct SettingsResult {
+  std::optional<Settings> settings;  // empty: exit with `exit_code` after printing `message`
+  int exit_code = 0;
+  std::string message;
+};
+
+// Parses argv and the environment (through CLI11's envname), with validation.
+SettingsResult parse_settings(int argc, const char* const* argv);
+
+}  // namespace circolo::api

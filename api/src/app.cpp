@@ -1,0 +1,198 @@
+#include "circolo/api/app.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "circolo/api/auth.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/db/api_keys.hpp"
+#include "circolo/db/idempotency.hpp"
+#include "circolo/engine/digest.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+Response problem_response(http::status status, const std::string& code, const std::string& detail,
+                          const std::vector<FieldError>& errors, const std::string& request_id) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = problem_body(status, code, detail, errors, request_id);
+  return r;
+}
+
+std::optional<Role> parse_role(const std::string& role) {
+  if (role == "admin") return Role::admin;
+  if (role == "touchpoint") return Role::touchpoint;
+  return std::nullopt;
+}
+
+}  // namespace
+
+App::App(Services services) : services_(services) {}
+
+HttpResponse App::refusal(http::status status, const std::string& detail) const {
+  static const std::map<http::status, std::string> kCodes{
+      {http::status::payload_too_large, "payload_too_large"},
+      {http::status::request_header_fields_too_large, "headers_too_large"},
+      {http::status::bad_request, "malformed_request"},
+  };
+  auto it = kCodes.find(status);
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "application/problem+json");
+  response.set(http::field::connection, "close");
+  response.body() = problem_body(status, it == kCodes.end() ? "refused" : it->second, detail, {}, "");
+  services_.metrics.observe("unmatched", "-", static_cast<int>(status), {});
+  return response;
+}
+
+asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view token) {
+  const std::string hash = engine::sha256_hex(token);
+  auto match = co_await services_.db.run(
+      [hash](soci::session& sql) { return db::api_keys::find_active_by_hash(sql, hash); });
+  // The index lookup found the row by hash; compare once more without early exit.
+  if (!match || !engine::constant_time_equal(match->secret_sha256, hash)) co_return std::nullopt;
+  auto role = parse_role(match->key.role);
+  if (!role) co_return std::nullopt;
+  co_return Principal{match->key.id, *role, match->key.channel, std::nullopt};
+}
+
+asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
+  const auto started = std::chrono::steady_clock::now();
+  services_.metrics.request_started();
+  std::string request_id(raw["X-Request-Id"]);
+  if (!acceptable_request_id(request_id)) request_id = new_id("req");
+  std::string route_label = "unmatched";
+  std::string principal_id = "-";
+  Response response;
+  std::string allow;
+
+  try {
+    auto parsed = boost::urls::parse_origin_form(raw.target());
+    if (!parsed) throw ApiError(http::status::bad_request, "malformed_request", "the request target is not a valid path");
+    std::vector<std::string> segments;
+    for (auto segment : parsed->segments()) segments.push_back(segment);
+    auto match = router_.match(raw.method(), segments);
+    if (match.kind == Router::Match::Kind::no_path) {
+      throw ApiError(http::status::not_found, "not_found", "no resource at " + std::string(parsed->path()));
+    }
+    if (match.kind == Router::Match::Kind::no_method) {
+      allow = match.allow;
+      throw ApiError(http::status::method_not_allowed, "method_not_allowed",
+                     std::string(raw.method_string()) + " is not allowed here; use " + match.allow);
+    }
+    const Route& route = *match.route;
+    route_label = route.pattern;
+    Request request{raw, request_id, route.pattern, std::move(match.params), *parsed, std::nullopt};
+
+    if (route.access.authenticated) {
+      auto token = bearer_token(request.header(http::field::authorization));
+      if (!token) throw ApiError(http::status::unauthorized, "unauthenticated", "send Authorization: Bearer <key>");
+      request.principal = co_await authenticate(*token);
+      if (!request.principal) throw ApiError(http::status::unauthorized, "unauthenticated", "the key is not valid or was revoked");
+      principal_id = request.principal->key_id;
+      if (!route.access.allows(request.principal->role)) {
+        throw ApiError(http::status::forbidden, "forbidden",
+                       std::string("a ") + role_name(request.principal->role) + " key may not do this");
+      }
+    }
+    const auto idempotency_key = request.header("Idempotency-Key");
+    if (!idempotency_key.empty() && !acceptable_idempotency_key(idempotency_key)) {
+      throw ApiError(http::status::bad_request, "invalid_idempotency_key",
+                     "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    }
+    if (route.idempotency_required && idempotency_key.empty()) {
+      throw ApiError(http::status::bad_request, "idempotency_key_required",
+                     "this request needs an Idempotency-Key header, so that a retry is never applied twice");
+    }
+    response = co_await route.handler(request);
+  } catch (const ApiError& e) {
+    response = problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id);
+  } catch (const db::Unavailable& e) {
+    spdlog::error("request_id={} database unavailable: {}", request_id, e.what());
+    response = problem_response(http::status::service_unavailable, "database_unavailable",
+                                "the database cannot be reached; retry shortly", {}, request_id);
+  } catch (const std::exception& e) {
+    spdlog::error("request_id={} route={} internal error: {}", request_id, route_label, e.what());
+    response = problem_response(http::status::internal_server_error, "internal_error",
+                                "an internal error occurred; quote request id " + request_id, {}, request_id);
+  }
+
+  HttpResponse out{response.status, raw.version()};
+  if (!response.content_type.empty()) out.set(http::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) out.set(name, value);
+  if (!allow.empty()) out.set(http::field::allow, allow);
+  if (response.status == http::status::unauthorized) out.set(http::field::www_authenticate, "Bearer");
+  out.set("X-Request-Id", request_id);
+  out.set(http::field::server, "circolod");
+  out.body() = std::move(response.body);
+
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  const int status = static_cast<int>(response.status);
+  services_.metrics.observe(route_label, std::string(raw.method_string()), status, elapsed);
+  services_.metrics.request_finished();
+  const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  spdlog::log(status >= 500 ? spdlog::level::warn : spdlog::level::info,
+              "request_id={} method={} route={} status={} duration_ms={:.2f} key={}", request_id,
+              std::string(raw.method_string()), route_label, status, ms, principal_id);
+  co_return out;
+}
+
+std::string request_fingerprint(const Request& request) {
+  std::string canonical(request.raw.method_string());
+  canonical += ' ';
+  canonical += request.target.path();
+  canonical += '\n';
+  const auto& body = request.raw.body();
+  try {
+    canonical += body.empty() ? std::string() : parse_json_limited(body).dump();
+  } catch (const ApiError&) {
+    canonical += body;
+  }
+  return engine::sha256_hex(canonical);
+}
+
+asio::awaitable<Response> transact(Services& services, Request& request,
+                                   std::function<Response(soci::session&)> work) {
+  // Not a coroutine (see Database::run): everything the work needs is captured by value.
+  std::string key(request.header("Idempotency-Key"));
+  std::string scope = request.principal ? request.principal->key_id : "anonymous";
+  std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
+  const auto now = services.clock.now();
+  return services.db.run([key = std::move(key), scope = std::move(scope), fingerprint = std::move(fingerprint), now,
+                          work = std::move(work)](soci::session& sql) -> Response {
+    soci::transaction tx(sql);
+    if (!key.empty()) {
+      auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
+      if (claim.kind == db::idempotency::Claim::Kind::conflict) {
+        throw ApiError(http::status::conflict, "idempotency_conflict",
+                       "this Idempotency-Key was used for a different request");
+      }
+      if (claim.kind == db::idempotency::Claim::Kind::replay) {
+        Response replay;
+        replay.status = claim.stored.status == 201 ? http::status::ok : static_cast<http::status>(claim.stored.status);
+        replay.content_type = claim.stored.content_type;
+        replay.body = claim.stored.body;
+        replay.headers.emplace_back("Idempotent-Replayed", "true");
+        tx.rollback();
+        return replay;
+      }
+    }
+    Response response = work(sql);
+    const int status = static_cast<int>(response.status);
+    if (status < 200 || status >= 300) {
+      tx.rollback();  // a refusal changes nothing
+      return response;
+    }
+    if (!key.empty()) {
+      db::idempotency::store(sql, scope, key,
+                             {status, response.content_type, response.replay_body.value_or(response.body)});
+    }
+    tx.commit();
+    return response;
+  });
+}
+
+}  // namespace circolo::api

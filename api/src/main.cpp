@@ -1,0 +1,153 @@
+// circolod: settings, database and migrations, the HTTP server, background jobs, and a
+// graceful stop on SIGTERM/SIGINT.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "circolo/api/app.hpp"
+#include "circolo/api/settings.hpp"
+#include "circolo/db/api_keys.hpp"
+#include "circolo/db/idempotency.hpp"
+#include "circolo/db/migrations.hpp"
+#include "circolo/engine/digest.hpp"
+
+namespace {
+
+using namespace circolo;
+namespace asio = boost::asio;
+
+// Runs `job` every `period` until `stopping` is set; failures are logged, never fatal.
+asio::awaitable<void> periodic(asio::steady_timer& timer, std::chrono::milliseconds period, const char* name,
+                               std::function<asio::awaitable<void>()> job, const bool& stopping) {
+  while (!stopping) {
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || stopping) co_return;
+    try {
+      co_await job();
+    } catch (const std::exception& e) {
+      spdlog::warn("job={} failed: {}", name, e.what());
+    }
+  }
+}
+
+int run(const api::Settings& settings) {
+  spdlog::set_level(spdlog::level::from_str(settings.log_level));
+
+  std::unique_ptr<db::Database> database;
+  try {
+    database = std::make_unique<db::Database>(db::ConnectionPool::Options{settings.database_url, settings.db_pool_size});
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot connect to the database: {}", e.what());
+    return 1;
+  }
+  engine::SystemClock clock;
+  try {
+    auto migrate = [](soci::session& sql) {
+      return db::apply_migrations(sql, db::embedded_migrations(), [](const db::Migration& m) {
+        spdlog::info("applied migration {:03}_{}", m.version, m.name);
+      });
+    };
+    database->run_blocking(migrate);
+    if (settings.admin_key) {
+      auto bootstrap = [&](soci::session& sql) {
+        db::api_keys::upsert_bootstrap(sql, engine::sha256_hex(*settings.admin_key), clock.now());
+      };
+      database->run_blocking(bootstrap);
+    }
+  } catch (const std::exception& e) {
+    spdlog::critical("database set-up failed: {}", e.what());
+    return 1;
+  }
+
+  asio::io_context ioc(static_cast<int>(settings.io_threads));
+  api::Metrics metrics;
+  api::App app({*database, clock, metrics});
+  api::register_operations_routes(app);
+  api::register_key_routes(app);
+
+  api::ServerOptions options;
+  options.host = settings.listen_host;
+  options.port = settings.listen_port;
+  options.idle_timeout = settings.idle_timeout;
+  options.io_timeout = settings.io_timeout;
+  api::Server server(
+      ioc, options, [&app](api::HttpRequest& r) { return app.handle(r); },
+      [&app](api::http::status s, const std::string& d) { return app.refusal(s, d); });
+  boost::asio::ip::tcp::endpoint bound;
+  try {
+    bound = server.listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}:{}: {}", settings.listen_host, settings.listen_port, e.what());
+    return 1;
+  }
+  server.start();
+  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  spdlog::info("circolod listening on http://{}:{}", host, bound.port());
+
+  bool stopping = false;
+  asio::steady_timer purge_timer(ioc);
+  asio::co_spawn(
+      ioc,
+      periodic(purge_timer, std::chrono::hours(1), "idempotency_purge",
+               [&]() -> asio::awaitable<void> {
+                 const auto cutoff = clock.now() - settings.idempotency_retention;
+                 const auto purged = co_await database->run(
+                     [cutoff](soci::session& sql) { return db::idempotency::purge_before(sql, cutoff); });
+                 if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
+               },
+               stopping),
+      asio::detached);
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {} received: finishing requests in flight, then stopping", signal);
+    stopping = true;
+    purge_timer.cancel();
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          co_await server.shutdown(settings.shutdown_timeout);
+          ioc.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < settings.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  database->stop();
+  spdlog::info("circolod stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_logger_mt("circolod");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_default_logger(logger);
+  const auto parsed = circolo::api::parse_settings(argc, argv);
+  if (!parsed.settings) {
+    std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);
+    return parsed.exit_code;
+  }
+  try {
+    return run(*parsed.settings);
+  } catch (const std::exception& e) {
+    spdlog::critical("circolod failed: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,109 @@
+#include "circolo/api/settings.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <stdexcept>
+#include <thread>
+
+namespace circolo::api {
+
+void parse_listen(const std::string& text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("listen address must be host:port, got '" + text + "'");
+  std::string h = text.substr(0, colon);
+  const std::string p = text.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) h = "0.0.0.0";
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (p.empty() || ec != std::errc{} || end != p.data() + p.size() || value > 65535) {
+    throw std::invalid_argument("listen port must be 0..65535, got '" + p + "'");
+  }
+  host = h;
+  port = static_cast<std::uint16_t>(value);
+}
+
+SettingsResult parse_settings(int argc, const char* const* argv) {
+  Settings s;
+  s.io_threads = std::max(1u, std::thread::hardware_concurrency());
+  CLI::App app{"circolod: the Circolo loyalty engine server"};
+  app.set_version_flag("--version", "circolod 0.1.0");
+  std::string listen = "127.0.0.1:8080";
+  std::string admin_key;
+  long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
+            shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count();
+  app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
+      ->envname("CIRCOLO_DATABASE_URL");
+  app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
+      ->envname("CIRCOLO_LISTEN")
+      ->capture_default_str();
+  app.add_option("--admin-key", admin_key, "secret of a bootstrap admin key kept in existence")
+      ->envname("CIRCOLO_ADMIN_KEY");
+  app.add_option("--io-threads", s.io_threads, "threads serving HTTP")
+      ->envname("CIRCOLO_IO_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--db-pool-size", s.db_pool_size, "database connections (and database threads)")
+      ->envname("CIRCOLO_DB_POOL_SIZE")
+      ->check(CLI::Range(1, 512))
+      ->capture_default_str();
+  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")
+      ->envname("CIRCOLO_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", idle_ms, "keep-alive wait for the next request")
+      ->envname("CIRCOLO_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(100LL, 3'600'000LL))
+      ->capture_default_str();
+  app.add_option("--io-timeout-ms", io_ms, "time to read a request body or write a response")
+      ->envname("CIRCOLO_IO_TIMEOUT_MS")
+      ->check(CLI::Range(100LL, 3'600'000LL))
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout-ms", shutdown_ms, "how long requests in flight may finish on SIGTERM")
+      ->envname("CIRCOLO_SHUTDOWN_TIMEOUT_MS")
+      ->check(CLI::Range(0LL, 600'000LL))
+      ->capture_default_str();
+  app.add_option("--idempotency-retention-hours", retention_h, "how long Idempotency-Key records are kept (at least 168)")
+      ->envname("CIRCOLO_IDEMPOTENCY_RETENTION_HOURS")
+      ->check(CLI::Range(168LL, 24LL * 3650))
+      ->capture_default_str();
+
+  SettingsResult result;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.message = out.str() + err.str();
+    return result;
+  }
+  try {
+    parse_listen(listen, s.listen_host, s.listen_port);
+  } catch (const std::invalid_argument& e) {
+    result.exit_code = 2;
+    result.message = std::string("circolod: ") + e.what() + "\n";
+    return result;
+  }
+  if (s.database_url.empty()) {
+    result.exit_code = 2;
+    result.message = "circolod: set CIRCOLO_DATABASE_URL or --database-url\n";
+    return result;
+  }
+  if (!admin_key.empty()) {
+    if (admin_key.size() < 16) {
+      result.exit_code = 2;
+      result.message = "circolod: CIRCOLO_ADMIN_KEY must be at least 16 characters\n";
+      return result;
+    }
+    s.admin_key = admin_key;
+  }
+  s.idle_timeout = std::chrono::milliseconds(idle_ms);
+  s.io_timeout = std::chrono::milliseconds(io_ms);
+  s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+  s.idempotency_retention = std::chrono::hours(retention_h);
+  result.settings = s;
+  return result;
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <soci/soci.h>
+
+#include "circolo/engine/clock.hpp"
+
+namespace circolo::db::idempotency {
+
+struct StoredResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+struct Claim {
+  enum class Kind {
+    fresh,     // first time: do the work, then store() in the same transaction
+    replay,    // done before with the same request: answer `stored`
+    conflict,  // the key was used for a different request
+  };
+  Kind kind = Kind::fresh;
+  StoredResponse stored;
+};
+
+// Must run inside a transaction. Inserts a placeholder row for (scope, key); when another
+// transaction holds the same key, PostgreSQL makes this wait until it commits or rolls back, so
+// concurrent duplicates never both apply. Returns what the caller should do.
+Claim claim(soci::session& sql, const std::string& scope, const std::string& key,
+            const std::string& request_sha256, engine::TimePoint now);
+
+// Completes the row claimed in this transaction with the response to replay later.
+void store(soci::session& sql, const std::string& scope, const std::string& key,
+           const StoredResponse& response);
+
+// Deletes records created before `cutoff`; returns how many.
+long long purge_before(soci::session& sql, engine::TimePoint cutoff);
+
+}  // namespace circolo::db::idempotency

@@ -1,0 +1,151 @@
+#include "circolo/db/connection_pool.hpp"
+
+#include <libpq-fe.h>
+#include <soci/postgresql/soci-postgresql.h>
+
+#include <stdexcept>
+
+namespace circolo::db {
+
+namespace {
+
+PGconn* native(soci::session& sql) {
+  // libsoci exports no typeinfo for its backends, so check the name instead of dynamic_cast.
+  if (sql.get_backend() == nullptr || sql.get_backend_name() != "postgresql") {
+    throw std::logic_error("circolo::db needs SOCI's PostgreSQL backend");
+  }
+  return static_cast<soci::postgresql_session_backend*>(sql.get_backend())->conn_;
+}
+
+}  // namespace
+
+std::string to_keyword_conninfo(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error != nullptr ? error : "invalid connection string";
+    if (error != nullptr) PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw soci::soci_error("invalid database URL: " + message);
+  }
+  std::string out;
+  for (auto* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    std::string value;
+    for (const char* c = o->val; *c != '\0'; ++c) {
+      if (*c == '\\' || *c == '\'') value.push_back('\\');
+      value.push_back(*c);
+    }
+    if (!out.empty()) out.push_back(' ');
+    out += std::string(o->keyword) + "='" + value + "'";
+  }
+  PQconninfoFree(options);
+  return out;
+}
+
+bool connection_ok(soci::session& sql) {
+  PGconn* conn = native(sql);
+  return conn != nullptr && PQstatus(conn) == CONNECTION_OK;
+}
+
+void execute_script(soci::session& sql, const std::string& script) {
+  PGresult* result = PQexec(native(sql), script.c_str());
+  const auto status = PQresultStatus(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    std::string message = PQresultErrorMessage(result);
+    PQclear(result);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    throw soci::soci_error(message);
+  }
+  PQclear(result);
+}
+
+ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {
+  if (options_.size == 0) throw std::invalid_argument("connection pool size must be positive");
+  options_.dsn = to_keyword_conninfo(options_.dsn);
+  slots_.resize(options_.size);
+  // Connect eagerly so a wrong DSN is reported at start, not at the first request.
+  for (auto& slot : slots_) {
+    slot.session = std::make_unique<soci::session>(soci::postgresql, options_.dsn);
+    slot.last_used = std::chrono::steady_clock::now();
+  }
+}
+
+ConnectionPool::~ConnectionPool() = default;
+
+ConnectionPool::Lease ConnectionPool::acquire() {
+  std::size_t index = 0;
+  {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      bool found = false;
+      for (index = 0; index < slots_.size(); ++index) {
+        if (!slots_[index].in_use) {
+          found = true;
+          break;
+        }
+      }
+      if (found) break;
+      available_.wait(lock);
+    }
+    slots_[index].in_use = true;
+  }
+  Lease lease(*this, index);
+  // Validation happens outside the lock: it may need a network round trip.
+  ensure_usable(slots_[index]);
+  return lease;
+}
+
+void ConnectionPool::ensure_usable(Slot& slot) {
+  const auto now = std::chrono::steady_clock::now();
+  bool healthy = !slot.suspect && connection_ok(*slot.session);
+  if (healthy && now - slot.last_used > options_.validate_after_idle) {
+    // libpq only notices a dropped server on the next use: ping before lending an old one.
+    try {
+      int one = 0;
+      *slot.session << "select 1", soci::into(one);
+    } catch (const std::exception&) {
+      healthy = false;
+    }
+  }
+  if (!healthy) {
+    // Replacing (rather than reconnect()) also drops the server-side prepared statements.
+    slot.session = std::make_unique<soci::session>(soci::postgresql, options_.dsn);
+    std::lock_guard lock(mutex_);
+    ++reconnects_;
+  }
+  slot.suspect = false;
+}
+
+void ConnectionPool::release(std::size_t index) {
+  {
+    std::lock_guard lock(mutex_);
+    slots_[index].in_use = false;
+    slots_[index].last_used = std::chrono::steady_clock::now();
+  }
+  available_.notify_one();
+}
+
+PoolStats ConnectionPool::stats() const {
+  std::lock_guard lock(mutex_);
+  PoolStats s;
+  s.size = slots_.size();
+  for (const auto& slot : slots_) s.in_use += slot.in_use ? 1 : 0;
+  s.idle = s.size - s.in_use;
+  s.reconnects = reconnects_;
+  return s;
+}
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->release(slot_);
+}
+
+soci::session& ConnectionPool::Lease::session() { return *pool_->slots_[slot_].session; }
+
+void ConnectionPool::Lease::mark_suspect() {
+  auto& slot = pool_->slots_[slot_];
+  // A failed statement on a live connection leaves it usable; only a dead one is replaced.
+  slot.suspect = !connection_ok(*slot.session);
+}
+
+}  // namespace circolo::db

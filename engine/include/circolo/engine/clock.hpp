@@ -1,0 +1,41 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace circolo::engine {
+
+using TimePoint = std::chrono::sys_time<std::chrono::microseconds>;
+
+// Every domain decision takes its "now" from a Clock, so that tests can fix time exactly.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override;
+};
+
+// A clock that moves only when told to; thread-safe so concurrent tests can share it.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint start) : now_(start.time_since_epoch().count()) {}
+  TimePoint now() const override {
+    return TimePoint{std::chrono::microseconds{now_.load(std::memory_order_acquire)}};
+  }
+  void set(TimePoint t) { now_.store(t.time_since_epoch().count(), std::memory_order_release); }
+  void advance(std::chrono::microseconds d) { now_.fetch_add(d.count(), std::memory_order_acq_rel); }
+
+ private:
+  std::atomic<std::int64_t> now_;
+};
+
+// RFC 3339 in UTC, with microseconds only when not zero: 2026-11-22T07:07:03Z.
+std::string format_rfc3339(TimePoint t);
+
+}  // namespace circolo::engine

@@ -1,0 +1,78 @@
+# Shell functions that run a private PostgreSQL 15 cluster in a folder of ours: sourced by
+# run.sh and test.sh. As root, the server runs as the `postgres` user (PostgreSQL refuses root).
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A TCP port nobody listens on now.
+pg_free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 40000))
+    if pg_port_free "$port"; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "circolo: found no free TCP port" >&2
+  return 1
+}
+
+pg_running() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+}
+
+# pg_init DIR: creates a cluster in DIR/data unless there is one.
+pg_init() {
+  local dir=$1
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    if ! pg_as_owner test -w "$dir"; then
+      echo "circolo: the postgres user cannot write to $dir (a parent folder is not accessible)" >&2
+      return 1
+    fi
+    pg_as_owner "$PG_BIN/initdb" -D "$dir/data" -U circolo --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+      { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+}
+
+# pg_start DIR PORT: starts the cluster on 127.0.0.1:PORT (no Unix socket) and waits for it.
+pg_start() {
+  local dir=$1 port=$2
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
+    start >/dev/null || { tail -20 "$dir/server.log" >&2; return 1; }
+}
+
+pg_stop() {
+  local dir=$1
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+pg_restart() {
+  local dir=$1
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
+}
+
+# pg_createdb PORT NAME: creates database NAME unless it exists.
+pg_createdb() {
+  local port=$1 name=$2
+  if ! "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U circolo -d postgres -tAc \
+    "select 1 from pg_database where datname = '$name'" | grep -q 1; then
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U circolo "$name"
+  fi
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The run command: installs what is missing, builds Release, starts a project-local PostgreSQL
+# (data in .local/, reused on the next run), applies migrations, and runs circolod in the
+# foreground. Ctrl-C stops the server and then the database.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/install-deps.sh"
+
+build="$root/build/release"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCIRCOLO_BUILD_TESTS=OFF -DCIRCOLO_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target circolod
+
+. "$root/scripts/pg.sh"
+state="$root/.local"
+pgdir="$state/pg"
+mkdir -p "$state"
+chmod 755 "$state"
+pg_init "$pgdir"
+
+if pg_running "$pgdir"; then
+  port=$(cat "$state/pg.port")
+else
+  port=$(cat "$state/pg.port" 2>/dev/null || true)
+  if [ -z "$port" ] || ! pg_port_free "$port"; then port=$(pg_free_port); fi
+  echo "$port" >"$state/pg.port"
+  pg_start "$pgdir" "$port"
+fi
+trap 'pg_stop "$pgdir"' EXIT
+pg_createdb "$port" circolo
+
+if [ ! -s "$state/admin-key" ]; then
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$state/admin-key")
+fi
+admin_key=$(cat "$state/admin-key")
+
+listen=${CIRCOLO_LISTEN:-127.0.0.1:8080}
+listen_port=${listen##*:}
+if [ "$listen_port" != 0 ] && ! pg_port_free "$listen_port"; then
+  listen="${listen%:*}:$(pg_free_port)"
+  echo "circolo: port $listen_port is taken, using ${listen##*:}" >&2
+fi
+
+cat <<TXT
+
+  Circolo is starting at http://$listen
+  Admin key: $admin_key
+  Try:       curl -H "Authorization: Bearer $admin_key" http://$listen/v1/admin/keys
+  Database:  postgresql://circolo@127.0.0.1:$port/circolo (data in .local/pg)
+  Stop:      Ctrl-C
+
+TXT
+CIRCOLO_DATABASE_URL="postgresql://circolo@127.0.0.1:$port/circolo" \
+  CIRCOLO_LISTEN="$listen" CIRCOLO_ADMIN_KEY="$admin_key" \
+  "$build/api/circolod" || true

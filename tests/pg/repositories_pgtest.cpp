@@ -1,0 +1,198 @@
+#include "circolo/db/api_keys.hpp"
+#include "circolo/db/connection_pool.hpp"
+#include "circolo/db/database.hpp"
+#include "circolo/db/idempotency.hpp"
+#include "circolo/db/migrations.hpp"
+#include "circolo/engine/digest.hpp"
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "test_env.hpp"
+
+using namespace circolo;
+using namespace std::chrono;
+
+namespace {
+
+class Repositories : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sql_ = std::make_unique<soci::session>(soci::postgresql, database_.conninfo());
+    db::apply_migrations(*sql_, db::embedded_migrations());
+  }
+  test::TestDatabase database_;
+  std::unique_ptr<soci::session> sql_;
+  engine::ManualClock clock_{engine::TimePoint{sys_days{2026y / 11 / 22}}};
+};
+
+}  // namespace
+
+TEST_F(Repositories, ApiKeysInsertFindRevoke) {
+  db::ApiKeyRecord key{"key_a", "touchpoint", "store", "POS 1", clock_.now(), std::nullopt};
+  db::api_keys::insert(*sql_, key, engine::sha256_hex("secret-a"));
+  auto found = db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("secret-a"));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->key.id, "key_a");
+  EXPECT_EQ(found->key.channel.value(), "store");
+  EXPECT_EQ(found->key.created_at, clock_.now());  // microseconds survive the round trip
+  EXPECT_FALSE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("secret-b")));
+
+  clock_.advance(minutes(5));
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()), db::api_keys::RevokeResult::revoked);
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()), db::api_keys::RevokeResult::already_revoked);
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_zz", clock_.now()), db::api_keys::RevokeResult::not_found);
+  EXPECT_FALSE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("secret-a")));
+  auto all = db::api_keys::list(*sql_);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].revoked_at.value(), clock_.now());
+}
+
+TEST_F(Repositories, TouchpointKeysNeedAChannel) {
+  db::ApiKeyRecord key{"key_b", "touchpoint", std::nullopt, "POS", clock_.now(), std::nullopt};
+  EXPECT_THROW(db::api_keys::insert(*sql_, key, engine::sha256_hex("s")), soci::soci_error);
+}
+
+TEST_F(Repositories, BootstrapKeyIsCreatedRekeyedAndRestored) {
+  db::api_keys::upsert_bootstrap(*sql_, engine::sha256_hex("first-secret-123456"), clock_.now());
+  EXPECT_TRUE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("first-secret-123456")));
+  db::api_keys::revoke(*sql_, db::api_keys::kBootstrapId, clock_.now());
+  db::api_keys::upsert_bootstrap(*sql_, engine::sha256_hex("second-secret-123456"), clock_.now());
+  EXPECT_FALSE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("first-secret-123456")));
+  auto match = db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("second-secret-123456"));
+  ASSERT_TRUE(match);
+  EXPECT_EQ(match->key.role, "admin");
+  EXPECT_EQ(db::api_keys::list(*sql_).size(), 1u);
+}
+
+TEST_F(Repositories, IdempotencyClaimReplayConflict) {
+  using Kind = db::idempotency::Claim::Kind;
+  {
+    soci::transaction tx(*sql_);
+    EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now()).kind, Kind::fresh);
+    db::idempotency::store(*sql_, "key_a", "k1", {201, "application/json", R"({"ok":1})"});
+    tx.commit();
+  }
+  soci::transaction tx(*sql_);
+  auto again = db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now());
+  EXPECT_EQ(again.kind, Kind::replay);
+  EXPECT_EQ(again.stored.status, 201);
+  EXPECT_EQ(again.stored.body, R"({"ok":1})");
+  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash2", clock_.now()).kind, Kind::conflict);
+  // Keys are per API key: another caller may use the same string.
+  EXPECT_EQ(db::idempotency::claim(*sql_, "key_b", "k1", "hash2", clock_.now()).kind, Kind::fresh);
+  tx.rollback();
+}
+
+TEST_F(Repositories, IdempotencyRolledBackClaimLeavesNoTrace) {
+  {
+    soci::transaction tx(*sql_);
+    db::idempotency::claim(*sql_, "key_a", "k2", "hash1", clock_.now());
+    // no commit: the work failed
+  }
+  soci::transaction tx(*sql_);
+  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k2", "other", clock_.now()).kind,
+            db::idempotency::Claim::Kind::fresh);
+}
+
+TEST_F(Repositories, ConcurrentDuplicatesApplyOnce) {
+  // Eight sessions race with the same key; each "applies" by inserting a row when fresh.
+  *sql_ << "create table applied (n int)";
+  std::atomic<int> fresh{0}, replayed{0};
+  std::vector<std::thread> racers;
+  for (int i = 0; i < 8; ++i) {
+    racers.emplace_back([&] {
+      soci::session s(soci::postgresql, database_.conninfo());
+      soci::transaction tx(s);
+      auto claim = db::idempotency::claim(s, "key_a", "race", "h", clock_.now());
+      if (claim.kind == db::idempotency::Claim::Kind::fresh) {
+        s << "insert into applied values (1)";
+        std::this_thread::sleep_for(milliseconds(50));  // hold the claim while others arrive
+        db::idempotency::store(s, "key_a", "race", {200, "application/json", "{}"});
+        tx.commit();
+        ++fresh;
+      } else if (claim.kind == db::idempotency::Claim::Kind::replay) {
+        ++replayed;
+      }
+    });
+  }
+  for (auto& t : racers) t.join();
+  int rows = 0;
+  *sql_ << "select count(*) from applied", soci::into(rows);
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(fresh.load(), 1);
+  EXPECT_EQ(replayed.load(), 7);
+}
+
+TEST_F(Repositories, IdempotencyPurge) {
+  {
+    soci::transaction tx(*sql_);
+    db::idempotency::claim(*sql_, "key_a", "old", "h", clock_.now());
+    db::idempotency::store(*sql_, "key_a", "old", {200, "", ""});
+    tx.commit();
+  }
+  clock_.advance(hours(24 * 8));
+  {
+    soci::transaction tx(*sql_);
+    db::idempotency::claim(*sql_, "key_a", "new", "h", clock_.now());
+    db::idempotency::store(*sql_, "key_a", "new", {200, "", ""});
+    tx.commit();
+  }
+  EXPECT_EQ(db::idempotency::purge_before(*sql_, clock_.now() - hours(24 * 7)), 1);
+  soci::transaction tx(*sql_);
+  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "new", "h", clock_.now()).kind,
+            db::idempotency::Claim::Kind::replay);
+}
+
+TEST_F(Repositories, DatabaseRunsWorkOnItsOwnThreads) {
+  db::Database database({database_.conninfo(), 3});
+  boost::asio::io_context ioc;
+  std::thread::id io_thread = std::this_thread::get_id();
+  std::thread::id work_thread;
+  int value = 0;
+  boost::asio::co_spawn(
+      ioc,
+      [&]() -> boost::asio::awaitable<void> {
+        auto work = [&](soci::session& sql) {
+          work_thread = std::this_thread::get_id();
+          int n = 0;
+          sql << "select 41 + 1", soci::into(n);
+          return n;
+        };
+        value = co_await database.run(work);
+        EXPECT_EQ(std::this_thread::get_id(), io_thread);  // resumed on the I/O side
+      },
+      boost::asio::detached);
+  ioc.run();
+  EXPECT_EQ(value, 42);
+  EXPECT_NE(work_thread, io_thread);
+  const auto stats = database.stats();
+  EXPECT_EQ(stats.size, 3u);
+  EXPECT_EQ(stats.in_use, 0u);
+}
+
+TEST_F(Repositories, PoolReplacesConnectionsAfterAServerRestart) {
+  db::ConnectionPool pool({database_.conninfo(), 2, milliseconds(0)});
+  {
+    auto lease = pool.acquire();
+    int n = 0;
+    lease.session() << "select 1", soci::into(n);
+  }
+  ASSERT_TRUE(test::restart_test_pg()) << "CIRCOLO_TEST_PG_RESTART is needed for this test";
+  // The first statement after the restart works: the idle connection is pinged and replaced.
+  for (int i = 0; i < 4; ++i) {
+    auto lease = pool.acquire();
+    int n = 0;
+    lease.session() << "select 2", soci::into(n);
+    EXPECT_EQ(n, 2);
+  }
+  EXPECT_GE(pool.stats().reconnects, 1u);
+  // The fixture's own session died with the restart; give it a new one for TearDown.
+  sql_ = std::make_unique<soci::session>(soci::postgresql, database_.conninfo());
+}
