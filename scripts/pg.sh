@@ -76,3 +76,13 @@ pg_createdb() {
     "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U circolo "$name"
   fi
 }
+
+# pg_throwaway: a cluster in a new temporary folder on a free port, removed on exit. Sets
+# PG_TMP_DIR and PG_TMP_PORT. fsync is off: the data is thrown away anyway.
+pg_throwaway() {
+  PG_TMP_DIR=$(mktemp -d /tmp/circolo-pg.XXXXXX)
+  trap 'pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR"' EXIT
+  pg_init "$PG_TMP_DIR"
+  PG_TMP_PORT=$(pg_free_port)
+  PG_FSYNC=off pg_start "$PG_TMP_DIR" "$PG_TMP_PORT"
+}

@@ -13,18 +13,9 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang
 cmake --build "$build" -j"$(nproc)"
 
 . "$root/scripts/pg.sh"
-pgdir=$(mktemp -d /tmp/circolo-test-pg.XXXXXX)
-cleanup() {
-  pg_stop "$pgdir"
-  rm -rf "$pgdir"
-}
-trap cleanup EXIT
-pg_init "$pgdir"
-port=$(pg_free_port)
-PG_FSYNC=off pg_start "$pgdir" "$port"
-
-export CIRCOLO_TEST_PG="host=127.0.0.1 port=$port user=circolo"
-export CIRCOLO_TEST_PG_RESTART="bash -c '. \"$root/scripts/pg.sh\" && pg_restart \"$pgdir\"'"
+pg_throwaway
+export CIRCOLO_TEST_PG="host=127.0.0.1 port=$PG_TMP_PORT user=circolo"
+export CIRCOLO_TEST_PG_RESTART="bash -c '. \"$root/scripts/pg.sh\" && pg_restart \"$PG_TMP_DIR\"'"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"

@@ -57,9 +57,19 @@ void upsert_bootstrap(soci::session& sql, const std::string& secret_sha256, engi
 }
 
 std::optional<Match> find_active_by_hash(soci::session& sql, const std::string& secret_sha256) {
-  soci::rowset<soci::row> rows = (sql.prepare << kFindActive, soci::use(secret_sha256));
-  for (const auto& row : rows) return Match{from_row(row), row.get<std::string>(6)};
-  return std::nullopt;
+  // One round trip (a one-time query), not prepare/execute/deallocate: this runs per request.
+  Match match;
+  std::string channel;
+  soci::indicator channel_ind = soci::i_null, revoked_ind = soci::i_null;
+  long long created = 0, revoked = 0;
+  sql << kFindActive, soci::use(secret_sha256), soci::into(match.key.id), soci::into(match.key.role),
+      soci::into(channel, channel_ind), soci::into(match.key.name), soci::into(created),
+      soci::into(revoked, revoked_ind), soci::into(match.secret_sha256);
+  if (!sql.got_data()) return std::nullopt;
+  if (channel_ind == soci::i_ok) match.key.channel = channel;
+  match.key.created_at = from_micros(created);
+  if (revoked_ind == soci::i_ok) match.key.revoked_at = from_micros(revoked);
+  return match;
 }
 
 std::vector<ApiKeyRecord> list(soci::session& sql) {

@@ -11,7 +11,7 @@ namespace {
 const std::string kClaim =
     "insert into idempotency_keys (api_key_id, idempotency_key, request_sha256, status_code, "
     "response_content_type, response_body, created_at) values (:scope, :key, :hash, 0, '', '', " +
-    micros_to_timestamptz(":now") + ") on conflict do nothing";
+    micros_to_timestamptz(":now") + ") on conflict do nothing returning 1";
 
 const std::string kLoad =
     "select request_sha256, status_code, response_content_type, response_body from "
@@ -29,11 +29,10 @@ const std::string kPurge =
 Claim claim(soci::session& sql, const std::string& scope, const std::string& key,
             const std::string& request_sha256, engine::TimePoint now) {
   const long long at = to_micros(now);
-  soci::statement insert =
-      (sql.prepare << kClaim, soci::use(scope), soci::use(key), soci::use(request_sha256), soci::use(at));
-  insert.execute(true);
+  int inserted = 0;
+  sql << kClaim, soci::use(scope), soci::use(key), soci::use(request_sha256), soci::use(at), soci::into(inserted);
   Claim result;
-  if (insert.get_affected_rows() == 1) return result;
+  if (sql.got_data()) return result;
 
   std::string stored_hash;
   result.stored.status = 0;

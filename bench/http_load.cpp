@@ -1,0 +1,107 @@
+// circolo_http_load: a small closed-loop HTTP/1.1 load generator with keep-alive connections,
+// for benchmarks against a circolod on this machine (loopback only). Prints one JSON line:
+// {"name","requests","seconds","rps","p50_us","p99_us","max_us","errors"}.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  CLI::App app{"closed-loop HTTP load on 127.0.0.1"};
+  std::string name = "load", method = "GET", target = "/healthz", key, body, host = "127.0.0.1";
+  unsigned short port = 8080;
+  int connections = 4;
+  double seconds = 5;
+  bool unique_idempotency = false;
+  app.add_option("--name", name);
+  app.add_option("--port", port)->required();
+  app.add_option("--host", host)->check([](const std::string& h) {
+    return h.rfind("127.", 0) == 0 || h == "::1" ? std::string() : std::string("loopback only");
+  });
+  app.add_option("--method", method);
+  app.add_option("--target", target);
+  app.add_option("--key", key, "bearer key");
+  app.add_option("--body", body, "JSON body");
+  app.add_option("--connections", connections)->check(CLI::Range(1, 256));
+  app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 600.0));
+  app.add_flag("--unique-idempotency-key", unique_idempotency, "a fresh Idempotency-Key per request");
+  CLI11_PARSE(app, argc, argv);
+
+  std::atomic<long> errors{0};
+  std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(connections));
+  const auto start = Clock::now();
+  const auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      auto& mine = latencies[static_cast<std::size_t>(c)];
+      boost::asio::io_context ioc;
+      std::optional<beast::tcp_stream> stream;
+      beast::flat_buffer buffer;
+      long sequence = 0;
+      while (Clock::now() < until) {
+        try {
+          if (!stream) {
+            stream.emplace(ioc);
+            stream->connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
+          }
+          http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+          req.set(http::field::host, host);
+          req.keep_alive(true);
+          if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
+          if (!body.empty()) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = body;
+          }
+          if (unique_idempotency) req.set("Idempotency-Key", "load-" + std::to_string(c) + "-" + std::to_string(++sequence));
+          req.prepare_payload();
+          const auto t0 = Clock::now();
+          http::write(*stream, req);
+          http::response<http::string_body> res;
+          http::read(*stream, buffer, res);
+          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+          if (res.result_int() >= 400) ++errors;
+          mine.push_back(static_cast<std::uint32_t>(us));
+          if (!res.keep_alive()) stream.reset();
+        } catch (const std::exception&) {
+          ++errors;
+          stream.reset();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<std::uint32_t> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0u : all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))];
+  };
+  nlohmann::json out{{"name", name},
+                     {"requests", all.size()},
+                     {"seconds", elapsed},
+                     {"rps", static_cast<long>(static_cast<double>(all.size()) / elapsed)},
+                     {"p50_us", pct(0.50)},
+                     {"p99_us", pct(0.99)},
+                     {"max_us", all.empty() ? 0u : all.back()},
+                     {"errors", errors.load()}};
+  std::cout << out.dump() << std::endl;
+  return errors.load() > 0 ? 1 : 0;
+}
