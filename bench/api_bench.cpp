@@ -14,13 +14,32 @@ namespace {
 Router realistic_router() {
   Router r;
   auto noop = [](Request&) -> boost::asio::awaitable<Response> { co_return Response{}; };
-  for (const char* p : {"/v1/members", "/v1/members/lookup", "/v1/members/{id}", "/v1/members/{id}/wallet",
-                        "/v1/members/{id}/ledger", "/v1/members/{id}/timeline", "/v1/members/{id}/identifiers",
-                        "/v1/members/{id}/merge", "/v1/members/{id}/points/spend", "/v1/members/{id}/points/adjust",
-                        "/v1/members/{id}/points/transfer", "/v1/events", "/v1/coupons/validate",
-                        "/v1/coupons/redeem", "/v1/coupons/reserve", "/v1/redemptions/{id}/rollback", "/v1/rewards",
-                        "/v1/rewards/{id}/claim", "/v1/challenges", "/v1/leaderboards/points", "/v1/feed",
-                        "/v1/admin/program", "/v1/admin/keys", "/v1/admin/keys/{id}", "/healthz", "/readyz"}) {
+  for (const char* p : {"/v1/members",
+                        "/v1/members/lookup",
+                        "/v1/members/{id}",
+                        "/v1/members/{id}/wallet",
+                        "/v1/members/{id}/ledger",
+                        "/v1/members/{id}/timeline",
+                        "/v1/members/{id}/identifiers",
+                        "/v1/members/{id}/merge",
+                        "/v1/members/{id}/points/spend",
+                        "/v1/members/{id}/points/adjust",
+                        "/v1/members/{id}/points/transfer",
+                        "/v1/events",
+                        "/v1/coupons/validate",
+                        "/v1/coupons/redeem",
+                        "/v1/coupons/reserve",
+                        "/v1/redemptions/{id}/rollback",
+                        "/v1/rewards",
+                        "/v1/rewards/{id}/claim",
+                        "/v1/challenges",
+                        "/v1/leaderboards/points",
+                        "/v1/feed",
+                        "/v1/admin/program",
+                        "/v1/admin/keys",
+                        "/v1/admin/keys/{id}",
+                        "/healthz",
+                        "/readyz"}) {
     r.add({http::verb::get, p, {}, noop});
     r.add({http::verb::post, p, {}, noop});
   }
@@ -46,9 +65,10 @@ BENCHMARK(BM_ParsePurchaseJson);
 
 void BM_ProblemBody(benchmark::State& state) {
   for (auto _ : state) {
-    benchmark::DoNotOptimize(problem_body(http::status::unprocessable_entity, "validation_failed", "2 fields are invalid",
-                                          {{"total", "is not a decimal number"}, {"currency", "must be EUR"}},
-                                          "req_abcdefghijklmnopqrstuvwxyz"));
+    benchmark::DoNotOptimize(problem_body(
+        http::status::unprocessable_entity, "validation_failed", "2 fields are invalid",
+        {{"total", "is not a decimal number"}, {"currency", "must be EUR"}},
+        "req_abcdefghijklmnopqrstuvwxyz"));
   }
 }
 BENCHMARK(BM_ProblemBody);

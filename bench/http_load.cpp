@@ -40,13 +40,15 @@ int main(int argc, char** argv) {
   app.add_option("--body", body, "JSON body");
   app.add_option("--connections", connections)->check(CLI::Range(1, 256));
   app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 600.0));
-  app.add_flag("--unique-idempotency-key", unique_idempotency, "a fresh Idempotency-Key per request");
+  app.add_flag("--unique-idempotency-key", unique_idempotency,
+               "a fresh Idempotency-Key per request");
   CLI11_PARSE(app, argc, argv);
 
   std::atomic<long> errors{0};
   std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(connections));
   const auto start = Clock::now();
-  const auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto until =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
@@ -69,13 +71,16 @@ int main(int argc, char** argv) {
             req.set(http::field::content_type, "application/json");
             req.body() = body;
           }
-          if (unique_idempotency) req.set("Idempotency-Key", "load-" + std::to_string(c) + "-" + std::to_string(++sequence));
+          if (unique_idempotency)
+            req.set("Idempotency-Key",
+                    "load-" + std::to_string(c) + "-" + std::to_string(++sequence));
           req.prepare_payload();
           const auto t0 = Clock::now();
           http::write(*stream, req);
           http::response<http::string_body> res;
           http::read(*stream, buffer, res);
-          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+          const auto us =
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
           if (res.result_int() >= 400) ++errors;
           mine.push_back(static_cast<std::uint32_t>(us));
           if (!res.keep_alive()) stream.reset();
@@ -92,7 +97,10 @@ int main(int argc, char** argv) {
   for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) {
-    return all.empty() ? 0u : all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))];
+    return all.empty()
+               ? 0u
+               : all[std::min(all.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(all.size())))];
   };
   nlohmann::json out{{"name", name},
                      {"requests", all.size()},

@@ -3,11 +3,8 @@
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/install-deps.sh"
-build="$root/build/release"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCIRCOLO_BUILD_TESTS=OFF -DCIRCOLO_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target circolod api_bench circolo_http_load >/dev/null
+. "$root/scripts/build.sh"
+build_release circolod api_bench circolo_http_load >/dev/null
 
 . "$root/scripts/pg.sh"
 pg_throwaway
@@ -15,19 +12,13 @@ pg_createdb "$PG_TMP_PORT" circolo_bench
 seconds=${BENCH_SECONDS:-5}
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 log=$(mktemp)
+port=$(pg_free_port)
+# Log level warn: a log line per request would measure the terminal.
 CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circolo_bench" \
-  CIRCOLO_LISTEN=127.0.0.1:0 CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
-  "$build/api/circolod" --log-level info >"$log" 2>&1 &
+  CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
+  "$build/api/circolod" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$log"' EXIT
-for _ in $(seq 1 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
-port=$(grep -o 'listening on http://[^ ]*' "$log" | sed 's/.*://')
-# From here on only warnings: a log line per request would measure the terminal.
-kill $server; wait $server 2>/dev/null || true
-CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circolo_bench" \
-  CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" \
-  "$build/api/circolod" --log-level warn >"$log" 2>&1 &
-server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 
 echo "# machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -4,12 +4,8 @@
 # foreground. Ctrl-C stops the server and then the database.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/install-deps.sh"
-
-build="$root/build/release"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCIRCOLO_BUILD_TESTS=OFF -DCIRCOLO_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target circolod
+. "$root/scripts/build.sh"
+build_release circolod
 
 . "$root/scripts/pg.sh"
 state="$root/.local"

@@ -43,7 +43,8 @@ HttpResponse App::refusal(http::status status, const std::string& detail) const 
   HttpResponse response{status, 11};
   response.set(http::field::content_type, "application/problem+json");
   response.set(http::field::connection, "close");
-  response.body() = problem_body(status, it == kCodes.end() ? "refused" : it->second, detail, {}, "");
+  response.body() =
+      problem_body(status, it == kCodes.end() ? "refused" : it->second, detail, {}, "");
   services_.metrics.observe("unmatched", "-", static_cast<int>(status), {});
   return response;
 }
@@ -71,12 +72,15 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
 
   try {
     auto parsed = boost::urls::parse_origin_form(raw.target());
-    if (!parsed) throw ApiError(http::status::bad_request, "malformed_request", "the request target is not a valid path");
+    if (!parsed)
+      throw ApiError(http::status::bad_request, "malformed_request",
+                     "the request target is not a valid path");
     std::vector<std::string> segments;
     for (auto segment : parsed->segments()) segments.push_back(segment);
     auto match = router_.match(raw.method(), segments);
     if (match.kind == Router::Match::Kind::no_path) {
-      throw ApiError(http::status::not_found, "not_found", "no resource at " + std::string(parsed->path()));
+      throw ApiError(http::status::not_found, "not_found",
+                     "no resource at " + std::string(parsed->path()));
     }
     if (match.kind == Router::Match::Kind::no_method) {
       allow = match.allow;
@@ -89,13 +93,18 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
 
     if (route.access.authenticated) {
       auto token = bearer_token(request.header(http::field::authorization));
-      if (!token) throw ApiError(http::status::unauthorized, "unauthenticated", "send Authorization: Bearer <key>");
+      if (!token)
+        throw ApiError(http::status::unauthorized, "unauthenticated",
+                       "send Authorization: Bearer <key>");
       request.principal = co_await authenticate(*token);
-      if (!request.principal) throw ApiError(http::status::unauthorized, "unauthenticated", "the key is not valid or was revoked");
+      if (!request.principal)
+        throw ApiError(http::status::unauthorized, "unauthenticated",
+                       "the key is not valid or was revoked");
       principal_id = request.principal->key_id;
       if (!route.access.allows(request.principal->role)) {
-        throw ApiError(http::status::forbidden, "forbidden",
-                       std::string("a ") + role_name(request.principal->role) + " key may not do this");
+        throw ApiError(
+            http::status::forbidden, "forbidden",
+            std::string("a ") + role_name(request.principal->role) + " key may not do this");
       }
     }
     const auto idempotency_key = request.header("Idempotency-Key");
@@ -104,8 +113,9 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
                      "Idempotency-Key must be 1 to 255 visible ASCII characters");
     }
     if (route.idempotency_required && idempotency_key.empty()) {
-      throw ApiError(http::status::bad_request, "idempotency_key_required",
-                     "this request needs an Idempotency-Key header, so that a retry is never applied twice");
+      throw ApiError(
+          http::status::bad_request, "idempotency_key_required",
+          "this request needs an Idempotency-Key header, so that a retry is never applied twice");
     }
     response = co_await route.handler(request);
   } catch (const ApiError& e) {
@@ -117,14 +127,16 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
   } catch (const std::exception& e) {
     spdlog::error("request_id={} route={} internal error: {}", request_id, route_label, e.what());
     response = problem_response(http::status::internal_server_error, "internal_error",
-                                "an internal error occurred; quote request id " + request_id, {}, request_id);
+                                "an internal error occurred; quote request id " + request_id, {},
+                                request_id);
   }
 
   HttpResponse out{response.status, raw.version()};
   if (!response.content_type.empty()) out.set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) out.set(name, value);
   if (!allow.empty()) out.set(http::field::allow, allow);
-  if (response.status == http::status::unauthorized) out.set(http::field::www_authenticate, "Bearer");
+  if (response.status == http::status::unauthorized)
+    out.set(http::field::www_authenticate, "Bearer");
   out.set("X-Request-Id", request_id);
   out.set(http::field::server, "circolod");
   out.body() = std::move(response.body);
@@ -161,7 +173,8 @@ asio::awaitable<Response> transact(Services& services, Request& request,
   std::string scope = request.principal ? request.principal->key_id : "anonymous";
   std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
   const auto now = services.clock.now();
-  return services.db.run([key = std::move(key), scope = std::move(scope), fingerprint = std::move(fingerprint), now,
+  return services.db.run([key = std::move(key), scope = std::move(scope),
+                          fingerprint = std::move(fingerprint), now,
                           work = std::move(work)](soci::session& sql) -> Response {
     soci::transaction tx(sql);
     if (!key.empty()) {
@@ -172,7 +185,8 @@ asio::awaitable<Response> transact(Services& services, Request& request,
       }
       if (claim.kind == db::idempotency::Claim::Kind::replay) {
         Response replay;
-        replay.status = claim.stored.status == 201 ? http::status::ok : static_cast<http::status>(claim.stored.status);
+        replay.status = claim.stored.status == 201 ? http::status::ok
+                                                   : static_cast<http::status>(claim.stored.status);
         replay.content_type = claim.stored.content_type;
         replay.body = claim.stored.body;
         replay.headers.emplace_back("Idempotent-Replayed", "true");
@@ -187,8 +201,9 @@ asio::awaitable<Response> transact(Services& services, Request& request,
       return response;
     }
     if (!key.empty()) {
-      db::idempotency::store(sql, scope, key,
-                             {status, response.content_type, response.replay_body.value_or(response.body)});
+      db::idempotency::store(
+          sql, scope, key,
+          {status, response.content_type, response.replay_body.value_or(response.body)});
     }
     tx.commit();
     return response;

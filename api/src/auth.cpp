@@ -12,47 +12,42 @@ namespace {
 template <std::size_t N>
 std::array<unsigned char, N> random_bytes() {
   std::array<unsigned char, N> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(N)) != 1) throw std::runtime_error("OpenSSL RAND_bytes failed");
+  if (RAND_bytes(bytes.data(), static_cast<int>(N)) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed");
   return bytes;
 }
 
 }  // namespace
 
-std::string new_key_secret() {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const auto bytes = random_bytes<32>();
-  std::string out = "ck_";
-  // base64url without padding: 6 bits at a time.
+// Writes `bytes` BITS at a time (6 for base64url, 5 for base32) with `alphabet`, no padding.
+template <int Bits, std::size_t N>
+void append_encoded(std::string& out, const std::array<unsigned char, N>& bytes,
+                    const char* alphabet) {
+  constexpr unsigned kMask = (1u << Bits) - 1;
   unsigned buffer = 0;
   int bits = 0;
   for (unsigned char b : bytes) {
     buffer = (buffer << 8) | b;
     bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(buffer >> bits) & 63]);
+    while (bits >= Bits) {
+      bits -= Bits;
+      out.push_back(alphabet[(buffer >> bits) & kMask]);
     }
   }
-  if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 63]);
+  if (bits > 0) out.push_back(alphabet[(buffer << (Bits - bits)) & kMask]);
+}
+
+std::string new_key_secret() {
+  std::string out = "ck_";
+  append_encoded<6>(out, random_bytes<32>(),
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
   return out;
 }
 
 std::string new_id(std::string_view prefix) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-  const auto bytes = random_bytes<16>();
   std::string out(prefix);
   out.push_back('_');
-  unsigned buffer = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    buffer = (buffer << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out.push_back(kAlphabet[(buffer >> bits) & 31]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(buffer << (5 - bits)) & 31]);
+  append_encoded<5>(out, random_bytes<16>(), "abcdefghijklmnopqrstuvwxyz234567");
   return out;
 }
 
@@ -73,8 +68,8 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
 bool acceptable_request_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;

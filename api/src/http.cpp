@@ -73,7 +73,8 @@ nlohmann::json parse_json_limited(std::string_view text) {
     // nlohmann's message names the byte offset and what it expected; no internals in it.
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    throw ApiError(http::status::bad_request, "malformed_json", "the body is not valid JSON: " + what);
+    throw ApiError(http::status::bad_request, "malformed_json",
+                   "the body is not valid JSON: " + what);
   }
 }
 

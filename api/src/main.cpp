@@ -27,8 +27,9 @@ using namespace circolo;
 namespace asio = boost::asio;
 
 // Runs `job` every `period` until `stopping` is set; failures are logged, never fatal.
-asio::awaitable<void> periodic(asio::steady_timer& timer, std::chrono::milliseconds period, const char* name,
-                               std::function<asio::awaitable<void>()> job, const bool& stopping) {
+asio::awaitable<void> periodic(asio::steady_timer& timer, std::chrono::milliseconds period,
+                               const char* name, std::function<asio::awaitable<void>()> job,
+                               const bool& stopping) {
   while (!stopping) {
     timer.expires_after(period);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -46,7 +47,8 @@ int run(const api::Settings& settings) {
 
   std::unique_ptr<db::Database> database;
   try {
-    database = std::make_unique<db::Database>(db::ConnectionPool::Options{settings.database_url, settings.db_pool_size});
+    database = std::make_unique<db::Database>(
+        db::ConnectionPool::Options{settings.database_url, settings.db_pool_size});
   } catch (const std::exception& e) {
     spdlog::critical("cannot connect to the database: {}", e.what());
     return 1;
@@ -88,26 +90,29 @@ int run(const api::Settings& settings) {
   try {
     bound = server.listen();
   } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {}:{}: {}", settings.listen_host, settings.listen_port, e.what());
+    spdlog::critical("cannot listen on {}:{}: {}", settings.listen_host, settings.listen_port,
+                     e.what());
     return 1;
   }
   server.start();
-  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                   : bound.address().to_string();
   spdlog::info("circolod listening on http://{}:{}", host, bound.port());
 
   bool stopping = false;
   asio::steady_timer purge_timer(ioc);
-  asio::co_spawn(
-      ioc,
-      periodic(purge_timer, std::chrono::hours(1), "idempotency_purge",
-               [&]() -> asio::awaitable<void> {
-                 const auto cutoff = clock.now() - settings.idempotency_retention;
-                 const auto purged = co_await database->run(
-                     [cutoff](soci::session& sql) { return db::idempotency::purge_before(sql, cutoff); });
-                 if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
-               },
-               stopping),
-      asio::detached);
+  asio::co_spawn(ioc,
+                 periodic(
+                     purge_timer, std::chrono::hours(1), "idempotency_purge",
+                     [&]() -> asio::awaitable<void> {
+                       const auto cutoff = clock.now() - settings.idempotency_retention;
+                       const auto purged = co_await database->run([cutoff](soci::session& sql) {
+                         return db::idempotency::purge_before(sql, cutoff);
+                       });
+                       if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
+                     },
+                     stopping),
+                 asio::detached);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {

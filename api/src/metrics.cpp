@@ -37,30 +37,39 @@ void Metrics::observe(const std::string& route, const std::string& method, int s
 
 std::string Metrics::render(const PoolGauges& pool) const {
   std::string out;
-  out += "# HELP circolo_http_requests_total HTTP requests answered, by route pattern and status.\n";
+  out +=
+      "# HELP circolo_http_requests_total HTTP requests answered, by route pattern and status.\n";
   out += "# TYPE circolo_http_requests_total counter\n";
   std::lock_guard lock(mutex_);
   for (const auto& [key, count] : requests_) {
     const auto& [route, method, status] = key;
-    out += fmt::format("circolo_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n",
-                       escape(route), escape(method), status, count);
+    out +=
+        fmt::format("circolo_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n",
+                    escape(route), escape(method), status, count);
   }
-  out += "# HELP circolo_http_request_duration_seconds Time from a complete request to its response.\n";
+  out +=
+      "# HELP circolo_http_request_duration_seconds Time from a complete request to its "
+      "response.\n";
   out += "# TYPE circolo_http_request_duration_seconds histogram\n";
   for (const auto& [route, h] : latency_) {
     const auto r = escape(route);
     for (std::size_t i = 0; i < kBucketsSeconds.size(); ++i) {
-      out += fmt::format("circolo_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", r,
-                         kBucketsSeconds[i], h.buckets[i]);
+      out +=
+          fmt::format("circolo_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
+                      r, kBucketsSeconds[i], h.buckets[i]);
     }
-    out += fmt::format("circolo_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", r,
-                       h.count);
-    out += fmt::format("circolo_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", r, h.sum_seconds);
-    out += fmt::format("circolo_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", r, h.count);
+    out +=
+        fmt::format("circolo_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n",
+                    r, h.count);
+    out += fmt::format("circolo_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", r,
+                       h.sum_seconds);
+    out +=
+        fmt::format("circolo_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", r, h.count);
   }
   out += "# HELP circolo_http_requests_in_flight Requests being handled now.\n";
   out += "# TYPE circolo_http_requests_in_flight gauge\n";
-  out += fmt::format("circolo_http_requests_in_flight {}\n", in_flight_.load(std::memory_order_relaxed));
+  out += fmt::format("circolo_http_requests_in_flight {}\n",
+                     in_flight_.load(std::memory_order_relaxed));
   out += "# HELP circolo_db_pool_connections Database connections by state.\n";
   out += "# TYPE circolo_db_pool_connections gauge\n";
   out += fmt::format("circolo_db_pool_connections{{state=\"in_use\"}} {}\n", pool.in_use);

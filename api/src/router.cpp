@@ -23,7 +23,8 @@ std::vector<std::string> split_pattern(std::string_view pattern) {
   if (!pattern.empty() && pattern.front() == '/') start = 1;
   while (start <= pattern.size()) {
     const auto end = pattern.find('/', start);
-    const auto piece = pattern.substr(start, end == std::string_view::npos ? pattern.size() - start : end - start);
+    const auto piece =
+        pattern.substr(start, end == std::string_view::npos ? pattern.size() - start : end - start);
     if (!piece.empty()) out.emplace_back(piece);
     if (end == std::string_view::npos) break;
     start = end + 1;
@@ -40,7 +41,8 @@ void Router::add(Route route) {
     return segments;
   };
   for (std::size_t i = 0; i < routes_.size(); ++i) {
-    if (routes_[i].method == route.method && shape(compiled_[i].segments) == shape(compiled.segments)) {
+    if (routes_[i].method == route.method &&
+        shape(compiled_[i].segments) == shape(compiled.segments)) {
       throw std::logic_error("route registered twice: " + route.pattern);
     }
   }
@@ -89,7 +91,8 @@ Router::Match Router::match(http::verb method, const std::vector<std::string>& s
   result.kind = Match::Kind::found;
   const auto& pattern = compiled_[static_cast<std::size_t>(result.route - routes_.data())].segments;
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    if (is_param(pattern[i])) result.params.emplace_back(pattern[i].substr(1, pattern[i].size() - 2), segments[i]);
+    if (is_param(pattern[i]))
+      result.params.emplace_back(pattern[i].substr(1, pattern[i].size() - 2), segments[i]);
   }
   return result;
 }

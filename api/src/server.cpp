@@ -28,7 +28,8 @@ bool is_protocol_error(const beast::error_code& ec) {
 
 }  // namespace
 
-Server::Server(asio::io_context& ioc, ServerOptions options, RequestHandler handler, RefusalHandler refusal)
+Server::Server(asio::io_context& ioc, ServerOptions options, RequestHandler handler,
+               RefusalHandler refusal)
     : ioc_(ioc),
       options_(std::move(options)),
       handler_(std::move(handler)),
@@ -83,7 +84,8 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
   };
   beast::flat_buffer buffer;
 
-  auto refuse = [&](http::status status, const std::string& detail) -> asio::awaitable<void> {
+  // `detail` by value: the awaitable is lazy and may outlive a temporary argument.
+  auto refuse = [&](http::status status, std::string detail) -> asio::awaitable<void> {
     auto response = refusal_(status, detail);
     response.keep_alive(false);
     response.prepare_payload();
@@ -102,6 +104,11 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
     }
   };
 
+  auto refuse_too_large = [&]() {
+    return refuse(http::status::payload_too_large,
+                  "the body is larger than " + std::to_string(options_.body_limit) + " bytes");
+  };
+
   for (;;) {
     if (stopping_) break;
     set_idle(true);
@@ -109,15 +116,16 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
     parser.body_limit(options_.body_limit);
     parser.header_limit(options_.header_limit);
     stream.expires_after(options_.idle_timeout);
-    auto [read_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+    auto [read_ec, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
     set_idle(false);
     if (read_ec) {
       if (read_ec == http::error::header_limit) {
-        co_await refuse(http::status::request_header_fields_too_large, "the request headers are too large");
+        co_await refuse(http::status::request_header_fields_too_large,
+                        "the request headers are too large");
       } else if (read_ec == http::error::body_limit) {
         // Beast checks Content-Length against the limit as soon as the headers are in.
-        co_await refuse(http::status::payload_too_large,
-                        "the body is larger than " + std::to_string(options_.body_limit) + " bytes");
+        co_await refuse_too_large();
       } else if (is_protocol_error(read_ec)) {
         co_await refuse(http::status::bad_request, "the request is not valid HTTP/1.1");
       }
@@ -126,8 +134,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
     (void)header_bytes;
     const auto& header = parser.get();
     if (auto length = parser.content_length(); length && *length > options_.body_limit) {
-      co_await refuse(http::status::payload_too_large,
-                      "the body is larger than " + std::to_string(options_.body_limit) + " bytes");
+      co_await refuse_too_large();
       break;
     }
     if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -140,8 +147,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
     auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
     if (body_ec) {
       if (body_ec == http::error::body_limit) {
-        co_await refuse(http::status::payload_too_large,
-                        "the body is larger than " + std::to_string(options_.body_limit) + " bytes");
+        co_await refuse_too_large();
       } else if (is_protocol_error(body_ec)) {
         co_await refuse(http::status::bad_request, "the request is not valid HTTP/1.1");
       }
@@ -202,7 +208,8 @@ asio::awaitable<void> Server::shutdown(std::chrono::milliseconds deadline) {
     co_await timer.async_wait(tuple_awaitable);
   }
   if (open_connections() > 0) {
-    spdlog::warn("shutdown deadline passed with {} connection(s) open; closing them", open_connections());
+    spdlog::warn("shutdown deadline passed with {} connection(s) open; closing them",
+                 open_connections());
     close_connections(false);
   }
 }

@@ -10,7 +10,8 @@ namespace circolo::api {
 
 void parse_listen(const std::string& text, std::string& host, std::uint16_t& port) {
   const auto colon = text.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("listen address must be host:port, got '" + text + "'");
+  if (colon == std::string::npos)
+    throw std::invalid_argument("listen address must be host:port, got '" + text + "'");
   std::string h = text.substr(0, colon);
   const std::string p = text.substr(colon + 1);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
@@ -60,11 +61,13 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->envname("CIRCOLO_IO_TIMEOUT_MS")
       ->check(CLI::Range(100LL, 3'600'000LL))
       ->capture_default_str();
-  app.add_option("--shutdown-timeout-ms", shutdown_ms, "how long requests in flight may finish on SIGTERM")
+  app.add_option("--shutdown-timeout-ms", shutdown_ms,
+                 "how long requests in flight may finish on SIGTERM")
       ->envname("CIRCOLO_SHUTDOWN_TIMEOUT_MS")
       ->check(CLI::Range(0LL, 600'000LL))
       ->capture_default_str();
-  app.add_option("--idempotency-retention-hours", retention_h, "how long Idempotency-Key records are kept (at least 168)")
+  app.add_option("--idempotency-retention-hours", retention_h,
+                 "how long Idempotency-Key records are kept (at least 168)")
       ->envname("CIRCOLO_IDEMPOTENCY_RETENTION_HOURS")
       ->check(CLI::Range(168LL, 24LL * 3650))
       ->capture_default_str();

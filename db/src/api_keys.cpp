@@ -11,7 +11,8 @@ const std::string kColumns = "id, role, channel, name, " + timestamptz_to_micros
 
 const std::string kInsert =
     "insert into api_keys (id, role, channel, name, secret_sha256, created_at) "
-    "values (:id, :role, :channel, :name, :hash, " + micros_to_timestamptz(":created") + ")";
+    "values (:id, :role, :channel, :name, :hash, " +
+    micros_to_timestamptz(":created") + ")";
 
 const std::string kUpsertBootstrap =
     "insert into api_keys (id, role, channel, name, secret_sha256, created_at) "
@@ -20,7 +21,8 @@ const std::string kUpsertBootstrap =
     ") on conflict (id) do update set secret_sha256 = excluded.secret_sha256, revoked_at = null";
 
 const std::string kFindActive =
-    "select " + kColumns + ", secret_sha256 from api_keys where secret_sha256 = :hash and revoked_at is null";
+    "select " + kColumns +
+    ", secret_sha256 from api_keys where secret_sha256 = :hash and revoked_at is null";
 
 const std::string kList = "select " + kColumns + " from api_keys order by created_at, id";
 
@@ -62,9 +64,9 @@ std::optional<Match> find_active_by_hash(soci::session& sql, const std::string& 
   std::string channel;
   soci::indicator channel_ind = soci::i_null, revoked_ind = soci::i_null;
   long long created = 0, revoked = 0;
-  sql << kFindActive, soci::use(secret_sha256), soci::into(match.key.id), soci::into(match.key.role),
-      soci::into(channel, channel_ind), soci::into(match.key.name), soci::into(created),
-      soci::into(revoked, revoked_ind), soci::into(match.secret_sha256);
+  sql << kFindActive, soci::use(secret_sha256), soci::into(match.key.id),
+      soci::into(match.key.role), soci::into(channel, channel_ind), soci::into(match.key.name),
+      soci::into(created), soci::into(revoked, revoked_ind), soci::into(match.secret_sha256);
   if (!sql.got_data()) return std::nullopt;
   if (channel_ind == soci::i_ok) match.key.channel = channel;
   match.key.created_at = from_micros(created);

@@ -54,7 +54,8 @@ void execute_script(soci::session& sql, const std::string& script) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     std::string message = PQresultErrorMessage(result);
     PQclear(result);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
     throw soci::soci_error(message);
   }
   PQclear(result);
@@ -140,7 +141,9 @@ ConnectionPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->release(slot_);
 }
 
-soci::session& ConnectionPool::Lease::session() { return *pool_->slots_[slot_].session; }
+soci::session& ConnectionPool::Lease::session() {
+  return *pool_->slots_[slot_].session;
+}
 
 void ConnectionPool::Lease::mark_suspect() {
   auto& slot = pool_->slots_[slot_];

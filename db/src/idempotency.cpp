@@ -30,22 +30,24 @@ Claim claim(soci::session& sql, const std::string& scope, const std::string& key
             const std::string& request_sha256, engine::TimePoint now) {
   const long long at = to_micros(now);
   int inserted = 0;
-  sql << kClaim, soci::use(scope), soci::use(key), soci::use(request_sha256), soci::use(at), soci::into(inserted);
+  sql << kClaim, soci::use(scope), soci::use(key), soci::use(request_sha256), soci::use(at),
+      soci::into(inserted);
   Claim result;
   if (sql.got_data()) return result;
 
   std::string stored_hash;
   result.stored.status = 0;
-  sql << kLoad, soci::use(scope), soci::use(key), soci::into(stored_hash), soci::into(result.stored.status),
-      soci::into(result.stored.content_type), soci::into(result.stored.body);
+  sql << kLoad, soci::use(scope), soci::use(key), soci::into(stored_hash),
+      soci::into(result.stored.status), soci::into(result.stored.content_type),
+      soci::into(result.stored.body);
   result.kind = stored_hash == request_sha256 ? Claim::Kind::replay : Claim::Kind::conflict;
   return result;
 }
 
 void store(soci::session& sql, const std::string& scope, const std::string& key,
            const StoredResponse& response) {
-  sql << kStore, soci::use(response.status), soci::use(response.content_type), soci::use(response.body),
-      soci::use(scope), soci::use(key);
+  sql << kStore, soci::use(response.status), soci::use(response.content_type),
+      soci::use(response.body), soci::use(scope), soci::use(key);
 }
 
 long long purge_before(soci::session& sql, engine::TimePoint cutoff) {

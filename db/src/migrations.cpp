@@ -29,7 +29,8 @@ std::string label(const Migration& m) {
 
 std::map<int, std::string> applied_checksums(soci::session& sql) {
   std::map<int, std::string> applied;
-  soci::rowset<soci::row> rows = (sql.prepare << "select version, checksum from circolo_schema_migrations");
+  soci::rowset<soci::row> rows =
+      (sql.prepare << "select version, checksum from circolo_schema_migrations");
   for (const auto& row : rows) applied[row.get<int>(0)] = row.get<std::string>(1);
   return applied;
 }
@@ -63,7 +64,8 @@ std::vector<int> apply_migrations(soci::session& sql, const std::vector<Migratio
       execute_script(sql, "begin");
       try {
         execute_script(sql, m.sql);
-        sql << "insert into circolo_schema_migrations (version, name, checksum) values (:v, :n, :c)",
+        sql << "insert into circolo_schema_migrations (version, name, checksum) values (:v, :n, "
+               ":c)",
             soci::use(m.version), soci::use(m.name), soci::use(checksum);
         execute_script(sql, "commit");
       } catch (const soci::soci_error& e) {

@@ -71,8 +71,8 @@ MoneyParse parse_money(std::string_view text, int currency_digits) {
 std::string format_money(const Money& m) {
   // Work in unsigned so that INT64_MIN renders too.
   const bool negative = m.minor < 0;
-  std::uint64_t magnitude =
-      negative ? std::uint64_t{0} - static_cast<std::uint64_t>(m.minor) : static_cast<std::uint64_t>(m.minor);
+  std::uint64_t magnitude = negative ? std::uint64_t{0} - static_cast<std::uint64_t>(m.minor)
+                                     : static_cast<std::uint64_t>(m.minor);
   std::string digits = std::to_string(magnitude);
   if (m.digits > 0) {
     if (digits.size() <= static_cast<std::size_t>(m.digits)) {

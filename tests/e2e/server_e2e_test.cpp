@@ -64,10 +64,12 @@ TEST_F(Server, HealthReadinessAndMetrics) {
   EXPECT_EQ(ready.json()["status"], "ready");
   auto metrics = client().get("/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find(R"(circolo_http_requests_total{route="/healthz",method="GET",status="200"})"),
+  EXPECT_NE(metrics.body.find(
+                R"(circolo_http_requests_total{route="/healthz",method="GET",status="200"})"),
             std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("circolo_http_request_duration_seconds_bucket{route=\"/readyz\""), std::string::npos);
+  EXPECT_NE(metrics.body.find("circolo_http_request_duration_seconds_bucket{route=\"/readyz\""),
+            std::string::npos);
   EXPECT_NE(metrics.body.find("circolo_db_pool_connections{state=\"idle\"}"), std::string::npos);
 }
 
@@ -88,13 +90,15 @@ TEST_F(Server, WrongMethodIs405WithAllow) {
 
 TEST_F(Server, BodiesOverOneMebibyteAre413) {
   const std::string big(1024 * 1024 + 1, ' ');
-  auto r = client().request("POST", "/v1/admin/keys", big,
-                            {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin()}});
+  auto r = client().request(
+      "POST", "/v1/admin/keys", big,
+      {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin()}});
   expect_problem(r, 413, "payload_too_large");
   // Chunked bodies have no Content-Length: the limit applies while reading.
   RawConnection raw(server_->port());
-  raw.send("POST /v1/admin/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           "Transfer-Encoding: chunked\r\n\r\n");
+  raw.send(
+      "POST /v1/admin/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n");
   const std::string chunk(64 * 1024, ' ');
   char size_line[32];
   std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
@@ -107,8 +111,9 @@ TEST_F(Server, BodiesOverOneMebibyteAre413) {
   EXPECT_EQ(chunked.status, 413);
   // Exactly 1 MiB is fine (and then refused for its content, not its size).
   const std::string limit(1024 * 1024, ' ');
-  auto ok = client().request("POST", "/v1/admin/keys", limit,
-                             {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin()}});
+  auto ok = client().request(
+      "POST", "/v1/admin/keys", limit,
+      {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin()}});
   expect_problem(ok, 400, "malformed_json");
 }
 
@@ -122,16 +127,20 @@ TEST_F(Server, OversizedHeadersAre431AndGarbageIs400) {
 }
 
 TEST_F(Server, BadJsonIsAClearProblemNotA500) {
-  const std::vector<std::pair<std::string, std::string>> headers{{"Content-Type", "application/json"},
-                                                                 {"Authorization", "Bearer " + admin()}};
-  expect_problem(client().request("POST", "/v1/admin/keys", R"({"role": "admin", )", headers), 400, "malformed_json");
-  expect_problem(client().request("POST", "/v1/admin/keys", "", headers), 400, "malformed_json");
-  expect_problem(client().request("POST", "/v1/admin/keys", std::string(65, '[') + std::string(65, ']'), headers), 400,
+  const std::vector<std::pair<std::string, std::string>> headers{
+      {"Content-Type", "application/json"}, {"Authorization", "Bearer " + admin()}};
+  expect_problem(client().request("POST", "/v1/admin/keys", R"({"role": "admin", )", headers), 400,
                  "malformed_json");
-  expect_problem(client().request("POST", "/v1/admin/keys", "\xff\xfe", headers), 400, "malformed_json");
-  expect_problem(client().request("POST", "/v1/admin/keys", R"({"role":"admin"})",
-                                  {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + admin()}}),
-                 415, "unsupported_media_type");
+  expect_problem(client().request("POST", "/v1/admin/keys", "", headers), 400, "malformed_json");
+  expect_problem(client().request("POST", "/v1/admin/keys",
+                                  std::string(65, '[') + std::string(65, ']'), headers),
+                 400, "malformed_json");
+  expect_problem(client().request("POST", "/v1/admin/keys", "\xff\xfe", headers), 400,
+                 "malformed_json");
+  expect_problem(
+      client().request("POST", "/v1/admin/keys", R"({"role":"admin"})",
+                       {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + admin()}}),
+      415, "unsupported_media_type");
   auto invalid = client().post_json("/v1/admin/keys", {{"role", 7}, {"name", nullptr}}, admin());
   expect_problem(invalid, 422, "validation_failed");
   EXPECT_EQ(invalid.json()["errors"].size(), 2u) << invalid.body;
@@ -147,14 +156,17 @@ TEST_F(Server, AuthenticationAndRoles) {
   expect_problem(none, 401, "unauthenticated");
   EXPECT_EQ(none.header("www-authenticate"), "Bearer");
   expect_problem(client().get("/v1/admin/keys", "ck_not_a_real_key"), 401, "unauthenticated");
-  expect_problem(client().request("GET", "/v1/admin/keys", "", {{"Authorization", "Basic abc"}}), 401, "unauthenticated");
-  const auto pos = create_key({{"role", "touchpoint"}, {"channel", "store"}, {"name", "POS Milano 1"}});
+  expect_problem(client().request("GET", "/v1/admin/keys", "", {{"Authorization", "Basic abc"}}),
+                 401, "unauthenticated");
+  const auto pos =
+      create_key({{"role", "touchpoint"}, {"channel", "store"}, {"name", "POS Milano 1"}});
   expect_problem(client().get("/v1/admin/keys", pos), 403, "forbidden");
   EXPECT_EQ(client().get("/v1/admin/keys", admin()).status, 200);
 }
 
 TEST_F(Server, KeysAreCreatedShownOnceAndRevoked) {
-  auto created = client().post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "ops laptop"}}, admin());
+  auto created =
+      client().post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "ops laptop"}}, admin());
   ASSERT_EQ(created.status, 201) << created.body;
   const auto body = created.json();
   const std::string id = body["id"], secret = body["key"];
@@ -175,20 +187,25 @@ TEST_F(Server, KeysAreCreatedShownOnceAndRevoked) {
   EXPECT_TRUE(found);
   EXPECT_EQ(listed.dump().find(secret), std::string::npos) << "the secret is never listed";
 
-  auto revoke = client().request("DELETE", "/v1/admin/keys/" + id, "", {{"Authorization", "Bearer " + admin()}});
+  auto revoke = client().request("DELETE", "/v1/admin/keys/" + id, "",
+                                 {{"Authorization", "Bearer " + admin()}});
   EXPECT_EQ(revoke.status, 204);
   expect_problem(client().get("/v1/admin/keys", secret), 401, "unauthenticated");
   // Revoking again changes nothing and is not an error.
-  EXPECT_EQ(client().request("DELETE", "/v1/admin/keys/" + id, "", {{"Authorization", "Bearer " + admin()}}).status,
-            204);
-  expect_problem(client().request("DELETE", "/v1/admin/keys/key_nope", "", {{"Authorization", "Bearer " + admin()}}),
+  EXPECT_EQ(
+      client()
+          .request("DELETE", "/v1/admin/keys/" + id, "", {{"Authorization", "Bearer " + admin()}})
+          .status,
+      204);
+  expect_problem(client().request("DELETE", "/v1/admin/keys/key_nope", "",
+                                  {{"Authorization", "Bearer " + admin()}}),
                  404, "unknown_key");
 
   // Only the hash is stored.
   soci::session sql(soci::postgresql, database_->conninfo());
   int plain = 0;
-  sql << "select count(*) from api_keys where secret_sha256 = :s or name = :s", soci::use(secret), soci::use(secret),
-      soci::into(plain);
+  sql << "select count(*) from api_keys where secret_sha256 = :s or name = :s", soci::use(secret),
+      soci::use(secret), soci::into(plain);
   EXPECT_EQ(plain, 0);
 }
 
@@ -198,7 +215,8 @@ TEST_F(Server, IdempotentReplayAndConflict) {
   ASSERT_EQ(first.status, 201) << first.body;
   EXPECT_EQ(first.header("idempotent-replayed"), "");
   // Same request, keys in another order: replayed, not applied again.
-  auto again = client().request("POST", "/v1/admin/keys", R"({"name":"mobile app","channel":"app","role":"touchpoint"})",
+  auto again = client().request("POST", "/v1/admin/keys",
+                                R"({"name":"mobile app","channel":"app","role":"touchpoint"})",
                                 {{"Content-Type", "application/json"},
                                  {"Authorization", "Bearer " + admin()},
                                  {"Idempotency-Key", "create-app-key-1"}});
@@ -207,7 +225,8 @@ TEST_F(Server, IdempotentReplayAndConflict) {
   EXPECT_EQ(again.json()["id"], first.json()["id"]);
   EXPECT_TRUE(again.json()["key"].is_null()) << "a secret is shown once, never replayed";
 
-  auto conflict = client().post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "other"}}, admin(), "create-app-key-1");
+  auto conflict = client().post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "other"}},
+                                     admin(), "create-app-key-1");
   expect_problem(conflict, 409, "idempotency_conflict");
 
   int keys = 0;
@@ -216,9 +235,11 @@ TEST_F(Server, IdempotentReplayAndConflict) {
   EXPECT_EQ(keys, 1);
 
   // A refused request stores nothing: the same key can carry the corrected request.
-  auto refused = client().post_json("/v1/admin/keys", {{"role", "touchpoint"}, {"name", "kiosk"}}, admin(), "kiosk-1");
+  auto refused = client().post_json("/v1/admin/keys", {{"role", "touchpoint"}, {"name", "kiosk"}},
+                                    admin(), "kiosk-1");
   expect_problem(refused, 422, "validation_failed");
-  auto fixed = client().post_json("/v1/admin/keys", {{"role", "touchpoint"}, {"channel", "kiosk"}, {"name", "kiosk"}},
+  auto fixed = client().post_json("/v1/admin/keys",
+                                  {{"role", "touchpoint"}, {"channel", "kiosk"}, {"name", "kiosk"}},
                                   admin(), "kiosk-1");
   EXPECT_EQ(fixed.status, 201) << fixed.body;
 }
@@ -255,14 +276,16 @@ TEST(ServerLifecycle, ReplaySurvivesARestart) {
   std::string first_id;
   {
     ServerProcess server(database.uri());
-    auto r = HttpClient(server.port()).post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "a"}},
-                                                 server.admin_key(), "restart-1");
+    auto r = HttpClient(server.port())
+                 .post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "a"}},
+                            server.admin_key(), "restart-1");
     ASSERT_EQ(r.status, 201);
     first_id = r.json()["id"];
   }
   ServerProcess server(database.uri());
-  auto r = HttpClient(server.port()).post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "a"}}, server.admin_key(),
-                                               "restart-1");
+  auto r = HttpClient(server.port())
+               .post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "a"}}, server.admin_key(),
+                          "restart-1");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("idempotent-replayed"), "true");
   EXPECT_EQ(r.json()["id"], first_id);
@@ -278,9 +301,11 @@ TEST(ServerLifecycle, GracefulShutdownFinishesTheRequestInFlight) {
 
   const std::string body = R"({"role":"admin","name":"in flight"})";
   RawConnection slow(server.port());
-  slow.send("POST /v1/admin/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer " +
-            server.admin_key() + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-            body.substr(0, 10));
+  slow.send(
+      "POST /v1/admin/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+      "Bearer " +
+      server.admin_key() + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+      body.substr(0, 10));
   std::this_thread::sleep_for(200ms);
   server.signal(SIGTERM);
   ASSERT_TRUE(server.wait_for_log("signal 15 received", 5s)) << server.log();
@@ -322,7 +347,8 @@ TEST(ServerLifecycle, ReadyAgainAfterPostgresRestart) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(status, 200);
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(client.get("/v1/admin/keys", server.admin_key()).status, 200);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(client.get("/v1/admin/keys", server.admin_key()).status, 200);
 }
 
 TEST(ServerLifecycle, TwoInstancesStartingTogetherMigrateOnce) {
@@ -338,7 +364,8 @@ TEST(ServerLifecycle, TwoInstancesStartingTogetherMigrateOnce) {
   const auto applied_b = b->log().find("applied migration") != std::string::npos;
   EXPECT_NE(applied_a, applied_b) << "exactly one instance applies the migrations";
   // A key created through one instance works on the other.
-  auto key = HttpClient(a->port()).post_json("/v1/admin/keys", {{"role", "admin"}, {"name", "shared"}}, a->admin_key());
+  auto key = HttpClient(a->port()).post_json(
+      "/v1/admin/keys", {{"role", "admin"}, {"name", "shared"}}, a->admin_key());
   ASSERT_EQ(key.status, 201);
   EXPECT_EQ(HttpClient(b->port()).get("/v1/admin/keys", key.json()["key"]).status, 200);
 }
@@ -348,23 +375,48 @@ TEST(ServerLifecycle, StartupFailuresExitWithAClearMessage) {
   EXPECT_EQ(code, 2);
   EXPECT_NE(output.find("CIRCOLO_DATABASE_URL"), std::string::npos) << output;
 
-  std::tie(code, output) = run_circolod_once(
-      {{"CIRCOLO_DATABASE_URL", test_pg_conninfo() + " dbname=does_not_exist_db"}, {"CIRCOLO_LISTEN", "127.0.0.1:0"}});
+  std::tie(code, output) =
+      run_circolod_once({{"CIRCOLO_DATABASE_URL", test_pg_conninfo() + " dbname=does_not_exist_db"},
+                         {"CIRCOLO_LISTEN", "127.0.0.1:0"}});
   EXPECT_EQ(code, 1);
   EXPECT_NE(output.find("cannot connect to the database"), std::string::npos) << output;
 
   TestDatabase database;
   {
     soci::session sql(soci::postgresql, database.conninfo());
-    sql << "create table circolo_schema_migrations (version integer primary key, name text not null, "
+    sql << "create table circolo_schema_migrations (version integer primary key, name text not "
+           "null, "
            "checksum text not null, applied_at timestamptz not null default now())";
-    sql << "insert into circolo_schema_migrations (version, name, checksum) values (999, 'future', 'x')";
+    sql << "insert into circolo_schema_migrations (version, name, checksum) values (999, 'future', "
+           "'x')";
   }
-  std::tie(code, output) = run_circolod_once({{"CIRCOLO_DATABASE_URL", database.uri()}, {"CIRCOLO_LISTEN", "127.0.0.1:0"}});
+  std::tie(code, output) = run_circolod_once(
+      {{"CIRCOLO_DATABASE_URL", database.uri()}, {"CIRCOLO_LISTEN", "127.0.0.1:0"}});
   EXPECT_EQ(code, 1);
   EXPECT_NE(output.find("newer than this circolod"), std::string::npos) << output;
 
-  std::tie(code, output) = run_circolod_once({{"CIRCOLO_DATABASE_URL", database.uri()}, {"CIRCOLO_LISTEN", "nonsense"}});
+  std::tie(code, output) =
+      run_circolod_once({{"CIRCOLO_DATABASE_URL", database.uri()}, {"CIRCOLO_LISTEN", "nonsense"}});
   EXPECT_EQ(code, 2);
   EXPECT_NE(output.find("host:port"), std::string::npos) << output;
+}
+
+TEST(ServerLifecycle, SilentAndSlowClientsAreTimedOut) {
+  TestDatabase database;
+  ServerProcess server({database.uri(),
+                        "",
+                        {{"CIRCOLO_IDLE_TIMEOUT_MS", "300"}, {"CIRCOLO_IO_TIMEOUT_MS", "300"}},
+                        {}});
+  RawConnection silent(server.port());
+  EXPECT_TRUE(silent.closed_by_server(3s)) << "a connection that sends nothing is closed";
+  RawConnection half_headers(server.port());
+  half_headers.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_TRUE(half_headers.closed_by_server(3s))
+      << "headers that never end are not waited for forever";
+  RawConnection half_body(server.port());
+  half_body.send("POST /v1/admin/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ro");
+  EXPECT_TRUE(half_body.closed_by_server(3s))
+      << "a body that stops arriving is not waited for forever";
+  // The server is fine afterwards.
+  EXPECT_EQ(HttpClient(server.port()).get("/healthz").status, 200);
 }

@@ -19,7 +19,8 @@ int count(soci::session& sql, const std::string& query) {
 }
 
 bool table_exists(soci::session& sql, const std::string& name) {
-  return count(sql, "select count(*) from information_schema.tables where table_name = '" + name + "'") == 1;
+  return count(sql, "select count(*) from information_schema.tables where table_name = '" + name +
+                        "'") == 1;
 }
 
 }  // namespace
@@ -36,7 +37,8 @@ TEST(Migrations, ApplyOnceAndAreRecorded) {
   EXPECT_TRUE(table_exists(sql, "api_keys"));
   // The second run finds nothing to do.
   EXPECT_TRUE(db::apply_migrations(sql, migrations).empty());
-  EXPECT_EQ(count(sql, "select count(*) from circolo_schema_migrations"), static_cast<int>(migrations.size()));
+  EXPECT_EQ(count(sql, "select count(*) from circolo_schema_migrations"),
+            static_cast<int>(migrations.size()));
 }
 
 TEST(Migrations, ConcurrentStartsApplyEachOnce) {
@@ -66,7 +68,8 @@ TEST(Migrations, AFailingMigrationLeavesTheSchemaUnchanged) {
   auto migrations = db::embedded_migrations();
   db::apply_migrations(sql, migrations);
   // A migration whose first statement works and whose second fails.
-  migrations.push_back({900, "broken", "create table half_done (id int); select no_such_function();"});
+  migrations.push_back(
+      {900, "broken", "create table half_done (id int); select no_such_function();"});
   try {
     db::apply_migrations(sql, migrations);
     FAIL() << "the broken migration was accepted";
@@ -90,7 +93,8 @@ TEST(Migrations, RefusesAnEditedOrUnknownMigration) {
   edited.front().sql += "\n-- edited";
   EXPECT_THROW(db::apply_migrations(sql, edited), db::MigrationError);
 
-  sql << "insert into circolo_schema_migrations (version, name, checksum) values (999, 'future', 'x')";
+  sql << "insert into circolo_schema_migrations (version, name, checksum) values (999, 'future', "
+         "'x')";
   try {
     db::apply_migrations(sql, migrations);
     FAIL();

@@ -5,10 +5,10 @@
 #include "circolo/db/migrations.hpp"
 #include "circolo/engine/digest.hpp"
 
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 #include <soci/postgresql/soci-postgresql.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <atomic>
 #include <future>
@@ -45,9 +45,12 @@ TEST_F(Repositories, ApiKeysInsertFindRevoke) {
   EXPECT_FALSE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("secret-b")));
 
   clock_.advance(minutes(5));
-  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()), db::api_keys::RevokeResult::revoked);
-  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()), db::api_keys::RevokeResult::already_revoked);
-  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_zz", clock_.now()), db::api_keys::RevokeResult::not_found);
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()),
+            db::api_keys::RevokeResult::revoked);
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_a", clock_.now()),
+            db::api_keys::RevokeResult::already_revoked);
+  EXPECT_EQ(db::api_keys::revoke(*sql_, "key_zz", clock_.now()),
+            db::api_keys::RevokeResult::not_found);
   EXPECT_FALSE(db::api_keys::find_active_by_hash(*sql_, engine::sha256_hex("secret-a")));
   auto all = db::api_keys::list(*sql_);
   ASSERT_EQ(all.size(), 1u);
@@ -75,7 +78,8 @@ TEST_F(Repositories, IdempotencyClaimReplayConflict) {
   using Kind = db::idempotency::Claim::Kind;
   {
     soci::transaction tx(*sql_);
-    EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now()).kind, Kind::fresh);
+    EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now()).kind,
+              Kind::fresh);
     db::idempotency::store(*sql_, "key_a", "k1", {201, "application/json", R"({"ok":1})"});
     tx.commit();
   }
@@ -84,7 +88,8 @@ TEST_F(Repositories, IdempotencyClaimReplayConflict) {
   EXPECT_EQ(again.kind, Kind::replay);
   EXPECT_EQ(again.stored.status, 201);
   EXPECT_EQ(again.stored.body, R"({"ok":1})");
-  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash2", clock_.now()).kind, Kind::conflict);
+  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash2", clock_.now()).kind,
+            Kind::conflict);
   // Keys are per API key: another caller may use the same string.
   EXPECT_EQ(db::idempotency::claim(*sql_, "key_b", "k1", "hash2", clock_.now()).kind, Kind::fresh);
   tx.rollback();

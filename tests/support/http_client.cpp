@@ -25,7 +25,8 @@ HttpResult convert(http::response<http::string_body>& res) {
   out.status = static_cast<int>(res.result_int());
   for (const auto& field : res) {
     std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     out.headers[name] = std::string(field.value());
   }
   out.body = res.body();
@@ -34,7 +35,8 @@ HttpResult convert(http::response<http::string_body>& res) {
 
 }  // namespace
 
-HttpResult HttpClient::request(const std::string& method, const std::string& target, const std::string& body,
+HttpResult HttpClient::request(const std::string& method, const std::string& target,
+                               const std::string& body,
                                const std::vector<std::pair<std::string, std::string>>& headers) {
   boost::asio::io_context ioc;
   beast::tcp_stream stream(ioc);
@@ -62,8 +64,8 @@ HttpResult HttpClient::get(const std::string& target, const std::string& key) {
   return request("GET", target, "", headers);
 }
 
-HttpResult HttpClient::post_json(const std::string& target, const nlohmann::json& body, const std::string& key,
-                                 const std::string& idempotency_key) {
+HttpResult HttpClient::post_json(const std::string& target, const nlohmann::json& body,
+                                 const std::string& key, const std::string& idempotency_key) {
   std::vector<std::pair<std::string, std::string>> headers{{"Content-Type", "application/json"}};
   if (!key.empty()) headers.emplace_back("Authorization", "Bearer " + key);
   if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", idempotency_key);
@@ -74,7 +76,9 @@ RawConnection::RawConnection(unsigned short port) : socket_(ioc_) {
   socket_.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
 }
 
-void RawConnection::send(const std::string& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+void RawConnection::send(const std::string& bytes) {
+  boost::asio::write(socket_, boost::asio::buffer(bytes));
+}
 
 namespace {
 

@@ -29,11 +29,12 @@ class HttpClient {
  public:
   explicit HttpClient(unsigned short port) : port_(port) {}
 
-  HttpResult request(const std::string& method, const std::string& target, const std::string& body = "",
+  HttpResult request(const std::string& method, const std::string& target,
+                     const std::string& body = "",
                      const std::vector<std::pair<std::string, std::string>>& headers = {});
   HttpResult get(const std::string& target, const std::string& key = "");
-  HttpResult post_json(const std::string& target, const nlohmann::json& body, const std::string& key = "",
-                       const std::string& idempotency_key = "");
+  HttpResult post_json(const std::string& target, const nlohmann::json& body,
+                       const std::string& key = "", const std::string& idempotency_key = "");
 
  private:
   unsigned short port_;

@@ -28,7 +28,8 @@ pid_t spawn(const std::map<std::string, std::string>& env, int& read_fd) {
     ::close(fds[0]);
     ::close(fds[1]);
     // Only what the test says: no CIRCOLO_* leaking in from the caller's environment.
-    for (const char* name : {"CIRCOLO_DATABASE_URL", "CIRCOLO_LISTEN", "CIRCOLO_ADMIN_KEY"}) ::unsetenv(name);
+    for (const char* name : {"CIRCOLO_DATABASE_URL", "CIRCOLO_LISTEN", "CIRCOLO_ADMIN_KEY"})
+      ::unsetenv(name);
     for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
     ::execl(CIRCOLOD_PATH, CIRCOLOD_PATH, static_cast<char*>(nullptr));
     std::_Exit(127);
@@ -67,9 +68,8 @@ ServerProcess::ServerProcess(Options options) : options_(std::move(options)) {
   std::unique_lock lock(mutex_);
   const std::regex listening(R"(listening on http://[^:\s]+:(\d+))");
   std::smatch m;
-  const bool up = changed_.wait_for(lock, options_.start_timeout, [&] {
-    return eof_ || std::regex_search(log_, m, listening);
-  });
+  const bool up = changed_.wait_for(lock, options_.start_timeout,
+                                    [&] { return eof_ || std::regex_search(log_, m, listening); });
   if (!up || eof_) {
     const std::string log = log_;
     lock.unlock();
@@ -97,8 +97,9 @@ std::string ServerProcess::log() const {
 
 bool ServerProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return log_.find(text) != std::string::npos || eof_; }) &&
-         log_.find(text) != std::string::npos;
+  return changed_.wait_for(lock, timeout, [&] {
+    return log_.find(text) != std::string::npos || eof_;
+  }) && log_.find(text) != std::string::npos;
 }
 
 void ServerProcess::signal(int sig) {
@@ -132,7 +133,8 @@ std::pair<int, std::string> run_circolod_once(const std::map<std::string, std::s
   std::string output;
   char buffer[4096];
   ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) output.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+    output.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   int status = 0;
   const auto until = std::chrono::steady_clock::now() + timeout;

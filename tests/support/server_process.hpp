@@ -23,7 +23,8 @@ class ServerProcess {
   };
 
   explicit ServerProcess(Options options);
-  explicit ServerProcess(const std::string& database_url) : ServerProcess(Options{database_url, {}, {}, {}}) {}
+  explicit ServerProcess(const std::string& database_url)
+      : ServerProcess(Options{database_url, {}, {}, {}}) {}
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -52,7 +53,8 @@ class ServerProcess {
 };
 
 // Runs circolod to completion with the given environment and returns {exit status, output}.
-std::pair<int, std::string> run_circolod_once(const std::map<std::string, std::string>& env,
-                                              std::chrono::seconds timeout = std::chrono::seconds(30));
+std::pair<int, std::string> run_circolod_once(
+    const std::map<std::string, std::string>& env,
+    std::chrono::seconds timeout = std::chrono::seconds(30));
 
 }  // namespace circolo::test

@@ -15,7 +15,8 @@ std::string test_pg_conninfo() {
   const char* value = std::getenv("CIRCOLO_TEST_PG");
   if (value == nullptr || *value == '\0') {
     throw std::runtime_error(
-        "CIRCOLO_TEST_PG is not set: run the tests through scripts/test.sh, which starts PostgreSQL");
+        "CIRCOLO_TEST_PG is not set: run the tests through scripts/test.sh, which starts "
+        "PostgreSQL");
   }
   return value;
 }
@@ -36,7 +37,9 @@ TestDatabase::~TestDatabase() {
   }
 }
 
-std::string TestDatabase::conninfo() const { return test_pg_conninfo() + " dbname=" + name_; }
+std::string TestDatabase::conninfo() const {
+  return test_pg_conninfo() + " dbname=" + name_;
+}
 
 std::string TestDatabase::uri() const {
   const auto info = test_pg_conninfo();

@@ -17,7 +17,8 @@ TEST(Clock, ManualClockMovesOnlyWhenTold) {
 }
 
 TEST(Clock, FormatsRfc3339InUtc) {
-  EXPECT_EQ(format_rfc3339(TimePoint{sys_days{2026y / 12 / 5} + hours(9) + minutes(15)}), "2026-12-05T09:15:00Z");
+  EXPECT_EQ(format_rfc3339(TimePoint{sys_days{2026y / 12 / 5} + hours(9) + minutes(15)}),
+            "2026-12-05T09:15:00Z");
   EXPECT_EQ(format_rfc3339(TimePoint{sys_days{1999y / 1 / 31} + microseconds(123456)}),
             "1999-01-31T00:00:00.123456Z");
   EXPECT_EQ(format_rfc3339(TimePoint{}), "1970-01-01T00:00:00Z");

@@ -1,5 +1,5 @@
-#include "circolo/api/auth.hpp"
 #include "circolo/api/http.hpp"
+#include "circolo/api/auth.hpp"
 #include "circolo/api/keys.hpp"
 #include "circolo/api/metrics.hpp"
 #include "circolo/api/problem.hpp"
@@ -12,8 +12,9 @@
 using namespace circolo::api;
 
 TEST(Problem, RendersRfc9457WithStableCode) {
-  auto body = nlohmann::json::parse(problem_body(http::status::conflict, "insufficient_points", "only 10 points",
-                                                 {{"points", "too many"}}, "req_1"));
+  auto body =
+      nlohmann::json::parse(problem_body(http::status::conflict, "insufficient_points",
+                                         "only 10 points", {{"points", "too many"}}, "req_1"));
   EXPECT_EQ(body["status"], 409);
   EXPECT_EQ(body["code"], "insufficient_points");
   EXPECT_EQ(body["title"], "Conflict");
@@ -24,7 +25,8 @@ TEST(Problem, RendersRfc9457WithStableCode) {
 }
 
 TEST(Problem, InvalidUtf8FromClientDoesNotThrow) {
-  EXPECT_NO_THROW(problem_body(http::status::bad_request, "x", std::string("bad \xff byte"), {}, ""));
+  EXPECT_NO_THROW(
+      problem_body(http::status::bad_request, "x", std::string("bad \xff byte"), {}, ""));
 }
 
 TEST(Json, DepthLimitIs64) {
@@ -84,7 +86,8 @@ TEST(Auth, RequestAndIdempotencyKeys) {
 }
 
 TEST(Keys, ParsesAValidRequest) {
-  auto r = parse_new_key_request({{"role", "touchpoint"}, {"channel", "store"}, {"name", "POS Milano"}});
+  auto r =
+      parse_new_key_request({{"role", "touchpoint"}, {"channel", "store"}, {"name", "POS Milano"}});
   EXPECT_EQ(r.role, "touchpoint");
   EXPECT_EQ(r.channel.value(), "store");
   EXPECT_EQ(r.name, "POS Milano");
@@ -106,7 +109,9 @@ TEST(Keys, ListsEveryBadField) {
   EXPECT_THROW(parse_new_key_request({{"role", "member"}, {"name", "x"}}), ApiError);
   EXPECT_THROW(parse_new_key_request({{"role", "root"}, {"name", "x"}}), ApiError);
   EXPECT_THROW(parse_new_key_request(nlohmann::json::array()), ApiError);
-  EXPECT_THROW(parse_new_key_request({{"role", "touchpoint"}, {"name", "x"}, {"channel", "Store!"}}), ApiError);
+  EXPECT_THROW(
+      parse_new_key_request({{"role", "touchpoint"}, {"name", "x"}, {"channel", "Store!"}}),
+      ApiError);
 }
 
 TEST(Settings, ListenAddress) {
@@ -147,7 +152,8 @@ TEST(Settings, FlagsEnvironmentAndValidation) {
   EXPECT_FALSE(r.settings);
   EXPECT_NE(r.message.find("16"), std::string::npos);
 
-  const char* retention[] = {"circolod", "--database-url", "x", "--idempotency-retention-hours", "24"};
+  const char* retention[] = {"circolod", "--database-url", "x", "--idempotency-retention-hours",
+                             "24"};
   r = parse_settings(5, retention);
   EXPECT_FALSE(r.settings) << "idempotency keys must be kept at least 7 days";
 }
@@ -158,19 +164,30 @@ TEST(Metrics, CountsAndHistograms) {
   m.observe("/v1/admin/keys", "POST", 201, std::chrono::milliseconds(30));
   m.observe("/v1/admin/keys", "POST", 422, std::chrono::microseconds(100));
   const auto text = m.render({8, 1, 7, 2});
-  EXPECT_NE(text.find(R"(circolo_http_requests_total{route="/v1/admin/keys",method="POST",status="201"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          R"(circolo_http_requests_total{route="/v1/admin/keys",method="POST",status="201"} 2)"),
+      std::string::npos)
       << text;
-  EXPECT_NE(text.find(R"(circolo_http_requests_total{route="/v1/admin/keys",method="POST",status="422"} 1)"),
-            std::string::npos);
-  EXPECT_NE(text.find(R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.001"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          R"(circolo_http_requests_total{route="/v1/admin/keys",method="POST",status="422"} 1)"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.001"} 2)"),
+      std::string::npos)
       << text;
-  EXPECT_NE(text.find(R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.025"} 2)"),
+  EXPECT_NE(
+      text.find(
+          R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.025"} 2)"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.05"} 3)"),
+      std::string::npos);
+  EXPECT_NE(text.find(R"(circolo_http_request_duration_seconds_count{route="/v1/admin/keys"} 3)"),
             std::string::npos);
-  EXPECT_NE(text.find(R"(circolo_http_request_duration_seconds_bucket{route="/v1/admin/keys",le="0.05"} 3)"),
-            std::string::npos);
-  EXPECT_NE(text.find(R"(circolo_http_request_duration_seconds_count{route="/v1/admin/keys"} 3)"), std::string::npos);
   EXPECT_NE(text.find(R"(circolo_db_pool_connections{state="in_use"} 1)"), std::string::npos);
   EXPECT_NE(text.find("circolo_db_reconnects_total 2"), std::string::npos);
 }

@@ -19,7 +19,8 @@ TEST(Money, ParsesExactlyWithoutFloatingPoint) {
 
 TEST(Money, RefusesWhatIsNotAnAmount) {
   EXPECT_EQ(parse_money("", 2).error, MoneyError::empty);
-  for (const char* bad : {"1e3", "1,50", " 1", "1 ", ".5", "5.", "1.2.3", "--1", "abc", "-", "0x10"}) {
+  for (const char* bad :
+       {"1e3", "1,50", " 1", "1 ", ".5", "5.", "1.2.3", "--1", "abc", "-", "0x10"}) {
     auto r = parse_money(bad, 2);
     EXPECT_FALSE(r.value) << bad;
     EXPECT_EQ(r.error, MoneyError::not_a_number) << bad;

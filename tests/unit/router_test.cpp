@@ -45,7 +45,8 @@ TEST(Router, LiteralSegmentBeatsParameter) {
 TEST(Router, UnknownPathIsNoPath) {
   auto r = sample();
   EXPECT_EQ(r.match(http::verb::get, {"v1", "nothing"}).kind, Router::Match::Kind::no_path);
-  EXPECT_EQ(r.match(http::verb::get, {"v1", "members", "a", "b", "c", "d"}).kind, Router::Match::Kind::no_path);
+  EXPECT_EQ(r.match(http::verb::get, {"v1", "members", "a", "b", "c", "d"}).kind,
+            Router::Match::Kind::no_path);
   EXPECT_EQ(r.match(http::verb::get, {}).kind, Router::Match::Kind::no_path);
 }
 

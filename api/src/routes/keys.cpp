@@ -21,7 +21,8 @@ NewKeyRequest parse_new_key_request(const nlohmann::json& body) {
   std::vector<FieldError> errors;
   NewKeyRequest out;
   for (const auto& [field, value] : body.items()) {
-    if (field != "role" && field != "channel" && field != "name") errors.push_back({field, "is not a known field"});
+    if (field != "role" && field != "channel" && field != "name")
+      errors.push_back({field, "is not a known field"});
   }
   if (!body.contains("role") || !body["role"].is_string()) {
     errors.push_back({"role", "is required: \"admin\" or \"touchpoint\""});
@@ -33,7 +34,8 @@ NewKeyRequest parse_new_key_request(const nlohmann::json& body) {
       errors.push_back({"role", "must be \"admin\" or \"touchpoint\""});
     }
   }
-  if (!body.contains("name") || !body["name"].is_string() || body["name"].get<std::string>().empty()) {
+  if (!body.contains("name") || !body["name"].is_string() ||
+      body["name"].get<std::string>().empty()) {
     errors.push_back({"name", "is required: a non-empty string saying who uses the key"});
   } else if (body["name"].get<std::string>().size() > 200) {
     errors.push_back({"name", "is longer than 200 characters"});
@@ -60,7 +62,8 @@ nlohmann::json key_to_json(const db::ApiKeyRecord& key) {
       {"channel", key.channel ? nlohmann::json(*key.channel) : nlohmann::json(nullptr)},
       {"name", key.name},
       {"created_at", engine::format_rfc3339(key.created_at)},
-      {"revoked_at", key.revoked_at ? nlohmann::json(engine::format_rfc3339(*key.revoked_at)) : nlohmann::json(nullptr)},
+      {"revoked_at", key.revoked_at ? nlohmann::json(engine::format_rfc3339(*key.revoked_at))
+                                    : nlohmann::json(nullptr)},
   };
 }
 
@@ -68,10 +71,11 @@ void register_key_routes(App& app) {
   auto& services = app.services();
   const auto admin = Access::only({Role::admin});
 
-  app.router().add({http::verb::post, "/v1/admin/keys", admin, [&services](Request& request) -> asio::awaitable<Response> {
+  app.router().add({http::verb::post, "/v1/admin/keys", admin,
+                    [&services](Request& request) -> asio::awaitable<Response> {
                       const auto parsed = parse_new_key_request(request.json_body());
-                      db::ApiKeyRecord record{new_id("key"), parsed.role, parsed.channel, parsed.name,
-                                              services.clock.now(), std::nullopt};
+                      db::ApiKeyRecord record{new_id("key"), parsed.role,          parsed.channel,
+                                              parsed.name,   services.clock.now(), std::nullopt};
                       const std::string secret = new_key_secret();
                       co_return co_await transact(services, request, [&](soci::session& sql) {
                         db::api_keys::insert(sql, record, engine::sha256_hex(secret));
@@ -86,23 +90,28 @@ void register_key_routes(App& app) {
                       });
                     }});
 
-  app.router().add({http::verb::get, "/v1/admin/keys", admin, [&services](Request&) -> asio::awaitable<Response> {
-                      auto keys = co_await services.db.run([](soci::session& sql) { return db::api_keys::list(sql); });
-                      nlohmann::json items = nlohmann::json::array();
-                      for (const auto& key : keys) items.push_back(key_to_json(key));
-                      co_return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
-                    }});
+  app.router().add(
+      {http::verb::get, "/v1/admin/keys", admin,
+       [&services](Request&) -> asio::awaitable<Response> {
+         auto keys =
+             co_await services.db.run([](soci::session& sql) { return db::api_keys::list(sql); });
+         nlohmann::json items = nlohmann::json::array();
+         for (const auto& key : keys) items.push_back(key_to_json(key));
+         co_return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
+       }});
 
-  app.router().add({http::verb::delete_, "/v1/admin/keys/{id}", admin, [&services](Request& request) -> asio::awaitable<Response> {
-                      const std::string id = request.param("id");
-                      const auto now = services.clock.now();
-                      co_return co_await transact(services, request, [&](soci::session& sql) {
-                        if (db::api_keys::revoke(sql, id, now) == db::api_keys::RevokeResult::not_found) {
-                          throw ApiError(http::status::not_found, "unknown_key", "no API key " + id);
-                        }
-                        return empty_response(http::status::no_content);
-                      });
-                    }});
+  app.router().add(
+      {http::verb::delete_, "/v1/admin/keys/{id}", admin,
+       [&services](Request& request) -> asio::awaitable<Response> {
+         const std::string id = request.param("id");
+         const auto now = services.clock.now();
+         co_return co_await transact(services, request, [&](soci::session& sql) {
+           if (db::api_keys::revoke(sql, id, now) == db::api_keys::RevokeResult::not_found) {
+             throw ApiError(http::status::not_found, "unknown_key", "no API key " + id);
+           }
+           return empty_response(http::status::no_content);
+         });
+       }});
 }
 
 }  // namespace circolo::api

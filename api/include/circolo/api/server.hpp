@@ -45,7 +45,8 @@ using RefusalHandler = std::function<HttpResponse(beast::http::status, const std
 // flight finish and answer with "Connection: close".
 class Server {
  public:
-  Server(asio::io_context& ioc, ServerOptions options, RequestHandler handler, RefusalHandler refusal);
+  Server(asio::io_context& ioc, ServerOptions options, RequestHandler handler,
+         RefusalHandler refusal);
 
   // Binds and listens; returns the bound endpoint (useful with port 0).
   tcp::endpoint listen();

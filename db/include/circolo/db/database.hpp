@@ -1,7 +1,7 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,8 +25,7 @@ struct Unavailable : std::runtime_error {
 // connection, and resumes the coroutine on its own executor (its connection's strand).
 class Database {
  public:
-  explicit Database(ConnectionPool::Options options)
-      : pool_(options), threads_(options.size) {}
+  explicit Database(ConnectionPool::Options options) : pool_(options), threads_(options.size) {}
   ~Database() { stop(); }
 
   // Not a coroutine itself: GCC 12 may destroy by-value coroutine parameters twice, so the

@@ -16,7 +16,9 @@ inline std::string timestamptz_to_micros(const std::string& column) {
   return "cast(extract(epoch from " + column + ") * 1000000 as bigint)";
 }
 
-inline long long to_micros(engine::TimePoint t) { return t.time_since_epoch().count(); }
+inline long long to_micros(engine::TimePoint t) {
+  return t.time_since_epoch().count();
+}
 inline engine::TimePoint from_micros(long long us) {
   return engine::TimePoint{std::chrono::microseconds{us}};
 }

@@ -29,7 +29,9 @@ class ManualClock final : public Clock {
     return TimePoint{std::chrono::microseconds{now_.load(std::memory_order_acquire)}};
   }
   void set(TimePoint t) { now_.store(t.time_since_epoch().count(), std::memory_order_release); }
-  void advance(std::chrono::microseconds d) { now_.fetch_add(d.count(), std::memory_order_acq_rel); }
+  void advance(std::chrono::microseconds d) {
+    now_.fetch_add(d.count(), std::memory_order_acq_rel);
+  }
 
  private:
   std::atomic<std::int64_t> now_;

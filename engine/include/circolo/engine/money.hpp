@@ -17,9 +17,9 @@ struct Money {
 
 enum class MoneyError {
   empty,
-  not_a_number,       // stray characters, exponent, several dots...
-  too_many_digits,    // more fractional digits than the currency allows
-  out_of_range,       // does not fit in 64-bit minor units
+  not_a_number,     // stray characters, exponent, several dots...
+  too_many_digits,  // more fractional digits than the currency allows
+  out_of_range,     // does not fit in 64-bit minor units
 };
 
 struct MoneyParse {
