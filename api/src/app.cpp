@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "circolo/api/auth.hpp"
+#include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
@@ -15,11 +16,12 @@ namespace circolo::api {
 namespace {
 
 Response problem_response(http::status status, const std::string& code, const std::string& detail,
-                          const std::vector<FieldError>& errors, const std::string& request_id) {
+                          const std::vector<FieldError>& errors, const std::string& request_id,
+                          const nlohmann::json& extensions = nlohmann::json::object()) {
   Response r;
   r.status = status;
   r.content_type = "application/problem+json";
-  r.body = problem_body(status, code, detail, errors, request_id);
+  r.body = problem_body(status, code, detail, errors, request_id, extensions);
   return r;
 }
 
@@ -50,6 +52,12 @@ HttpResponse App::refusal(http::status status, const std::string& detail) const 
 }
 
 asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view token) {
+  if (looks_like_member_token(token)) {
+    auto verified = verify_member_token(token, services_.member_token_secret, services_.clock.now());
+    if (!verified) co_return std::nullopt;
+    // Idempotency scope: the member, so a retry with a refreshed token is still recognised.
+    co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt, verified->member_id};
+  }
   const std::string hash = engine::sha256_hex(token);
   auto match = co_await services_.db.run(
       [hash](soci::session& sql) { return db::api_keys::find_active_by_hash(sql, hash); });
@@ -119,7 +127,7 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
     }
     response = co_await route.handler(request);
   } catch (const ApiError& e) {
-    response = problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id);
+    response = problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
   } catch (const db::Unavailable& e) {
     spdlog::error("request_id={} database unavailable: {}", request_id, e.what());
     response = problem_response(http::status::service_unavailable, "database_unavailable",

@@ -15,9 +15,11 @@
 #include <thread>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
+#include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/engine/digest.hpp"
 
@@ -72,11 +74,23 @@ int run(const api::Settings& settings) {
     return 1;
   }
 
+  std::string token_secret;
+  try {
+    auto load = [](soci::session& sql) {
+      return db::members::server_secret(sql, "member_tokens", api::new_key_secret());
+    };
+    token_secret = database->run_blocking(load);
+  } catch (const std::exception& e) {
+    spdlog::critical("database set-up failed: {}", e.what());
+    return 1;
+  }
+
   asio::io_context ioc(static_cast<int>(settings.io_threads));
   api::Metrics metrics;
-  api::App app({*database, clock, metrics});
+  api::App app({*database, clock, metrics, token_secret});
   api::register_operations_routes(app);
   api::register_key_routes(app);
+  api::register_member_routes(app);
 
   api::ServerOptions options;
   options.host = settings.listen_host;
@@ -114,12 +128,27 @@ int run(const api::Settings& settings) {
                      stopping),
                  asio::detached);
 
+  asio::steady_timer expiry_timer(ioc);
+  asio::co_spawn(
+      ioc,
+      periodic(expiry_timer, settings.expiry_interval, "points_expiry",
+               [&]() -> asio::awaitable<void> {
+                 const auto report = co_await api::expire_due_points(app.services());
+                 if (report.lots > 0) {
+                   spdlog::info("job=points_expiry members={} lots={} points={}", report.members, report.lots,
+                                report.points);
+                 }
+               },
+               stopping),
+      asio::detached);
+
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("signal {} received: finishing requests in flight, then stopping", signal);
     stopping = true;
     purge_timer.cancel();
+    expiry_timer.cancel();
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {

@@ -6,7 +6,7 @@ namespace circolo::api {
 
 std::string problem_body(boost::beast::http::status status, const std::string& code,
                          const std::string& detail, const std::vector<FieldError>& errors,
-                         const std::string& request_id) {
+                         const std::string& request_id, const nlohmann::json& extensions) {
   nlohmann::json body{
       {"type", "https://circolo.dev/problems/" + code},
       {"title", std::string(boost::beast::http::obsolete_reason(status))},
@@ -19,6 +19,9 @@ std::string problem_body(boost::beast::http::status status, const std::string& c
     for (const auto& e : errors) list.push_back({{"field", e.field}, {"message", e.message}});
   }
   if (!request_id.empty()) body["request_id"] = request_id;
+  for (const auto& [key, value] : extensions.items()) {
+    if (!body.contains(key)) body[key] = value;
+  }
   // Replace, don't throw, on invalid UTF-8 echoed from the client.
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

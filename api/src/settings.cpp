@@ -33,7 +33,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string listen = "127.0.0.1:8080";
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
-            shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count();
+            shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
+            expiry_s = s.expiry_interval.count();
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -72,6 +73,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(168LL, 24LL * 3650))
       ->capture_default_str();
 
+  app.add_option("--expiry-interval-seconds", expiry_s, "how often due points are written off")
+      ->envname("CIRCOLO_EXPIRY_INTERVAL_SECONDS")
+      ->check(CLI::Range(1LL, 86400LL))
+      ->capture_default_str();
+
   SettingsResult result;
   try {
     app.parse(argc, argv);
@@ -105,6 +111,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.io_timeout = std::chrono::milliseconds(io_ms);
   s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   s.idempotency_retention = std::chrono::hours(retention_h);
+  s.expiry_interval = std::chrono::seconds(expiry_s);
   result.settings = s;
   return result;
 }

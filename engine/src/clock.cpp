@@ -28,4 +28,56 @@ std::string format_rfc3339(TimePoint t) {
   return buffer;
 }
 
+std::optional<TimePoint> parse_rfc3339(std::string_view s) {
+  using namespace std::chrono;
+  auto digits = [&](std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    out = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, sec;
+  if (!digits(0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' || !digits(8, 2, d) ||
+      (s[10] != 'T' && s[10] != 't') || !digits(11, 2, h) || s[13] != ':' || !digits(14, 2, mi) || s[16] != ':' ||
+      !digits(17, 2, sec)) {
+    return std::nullopt;
+  }
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+  std::size_t pos = 19;
+  long long micros = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int n = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (n < 6) micros = micros * 10 + (s[pos] - '0');
+      ++n;
+      ++pos;
+    }
+    if (n == 0) return std::nullopt;
+    for (int k = n; k < 6; ++k) micros *= 10;
+  }
+  if (pos >= s.size()) return std::nullopt;
+  minutes offset{0};
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int oh, om;
+    if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(pos + 4, 2, om) || oh > 23 ||
+        om > 59) {
+      return std::nullopt;
+    }
+    offset = hours(oh) + minutes(om);
+    if (s[pos] == '-') offset = -offset;
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  return TimePoint{sys_days{ymd} + hours(h) + minutes(mi) + seconds(sec) + microseconds(micros) - offset};
+}
+
 }  // namespace circolo::engine

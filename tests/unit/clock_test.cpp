@@ -33,3 +33,18 @@ TEST(Digest, KnownVectors) {
   EXPECT_FALSE(constant_time_equal("secret", "secreT"));
   EXPECT_FALSE(constant_time_equal("secret", "secret2"));
 }
+
+TEST(Clock, ParsesRfc3339) {
+  const TimePoint noon_utc{sys_days{2026y / 12 / 5} + hours(9) + minutes(15)};
+  EXPECT_EQ(parse_rfc3339("2026-12-05T10:15:00+01:00"), noon_utc);
+  EXPECT_EQ(parse_rfc3339("2026-12-05T09:15:00Z"), noon_utc);
+  EXPECT_EQ(parse_rfc3339("2026-12-05t04:15:00-05:00"), noon_utc);
+  EXPECT_EQ(parse_rfc3339("2026-12-05T09:15:00.5Z"), noon_utc + milliseconds(500));
+  EXPECT_EQ(parse_rfc3339("2026-12-05T09:15:00.1234567Z"), noon_utc + microseconds(123456));
+  EXPECT_EQ(parse_rfc3339(format_rfc3339(noon_utc + microseconds(7))), noon_utc + microseconds(7));
+  for (const char* bad : {"", "2026-12-05", "2026-12-05T09:15:00", "2026-02-30T00:00:00Z", "2026-12-05T24:00:00Z",
+                          "2026-12-05 09:15:00Z", "2026-12-05T09:15:00.Z", "2026-12-05T09:15:00+0100",
+                          "2026-12-05T09:15:00Zjunk", "2026-13-01T00:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  }
+}

@@ -21,7 +21,15 @@ struct Services {
   db::Database& db;
   const engine::Clock& clock;
   Metrics& metrics;
+  std::string member_token_secret;  // shared by all instances (server_secrets table)
 };
+
+struct ExpiryReport {
+  long long members = 0, lots = 0, points = 0;
+};
+// Writes off every lot due now, member by member (one transaction each); safe to run on several
+// instances at once.
+asio::awaitable<ExpiryReport> expire_due_points(Services& services);
 
 // The request path: request id, routing (404/405), authentication (401/403), Idempotency-Key
 // checks, the handler, problem+json for every refusal, metrics and one log line per request.
@@ -55,5 +63,6 @@ std::string request_fingerprint(const Request& request);
 
 void register_operations_routes(App& app);
 void register_key_routes(App& app);
+void register_member_routes(App& app);
 
 }  // namespace circolo::api

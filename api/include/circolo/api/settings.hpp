@@ -21,6 +21,7 @@ struct Settings {
   std::chrono::milliseconds io_timeout{30'000};
   std::chrono::milliseconds shutdown_timeout{20'000};
   std::chrono::hours idempotency_retention{24 * 7};
+  std::chrono::seconds expiry_interval{60};
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <string>
 
 namespace circolo::engine {
@@ -36,6 +38,10 @@ class ManualClock final : public Clock {
  private:
   std::atomic<std::int64_t> now_;
 };
+
+// Parses RFC 3339 ("2026-12-05T10:15:00+01:00", "...T09:15:00.5Z"); fractions beyond
+// microseconds are truncated. nullopt for anything else, including impossible dates.
+std::optional<TimePoint> parse_rfc3339(std::string_view text);
 
 // RFC 3339 in UTC, with microseconds only when not zero: 2026-11-22T07:07:03Z.
 std::string format_rfc3339(TimePoint t);

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "circolo/engine/clock.hpp"
+
+namespace circolo::api {
+
+// Short-lived tokens that a touchpoint mints for one member (the app after login): signed with
+// HMAC-SHA256 under a secret all instances share, checked without a database round trip.
+//   mt_<member id>.<expiry, unix seconds>.<issuing key id>.<hex signature>
+struct MemberToken {
+  std::string member_id;
+  engine::TimePoint expires_at{};
+  std::string issuer_key_id;
+};
+
+std::string sign_member_token(const MemberToken& token, const std::string& secret);
+
+// nullopt if malformed, badly signed or expired at `now`.
+std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,
+                                               engine::TimePoint now);
+
+inline bool looks_like_member_token(std::string_view token) { return token.starts_with("mt_"); }
+
+}  // namespace circolo::api

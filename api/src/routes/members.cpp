@@ -1,0 +1,397 @@
+// Members and identity, points: /v1/members/... and POST /v1/admin/points/expire.
+#include "circolo/api/members.hpp"
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/api/member_tokens.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/db/members.hpp"
+#include "circolo/db/points.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+
+const Access kStaff = Access::only({Role::admin, Role::touchpoint});
+const Access kAdmin = Access::only({Role::admin});
+const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
+
+// A member token reaches its own member only; asked before any lookup, so it learns nothing.
+void check_scope(const Request& request, const std::string& member_id) {
+  const auto& p = request.caller();
+  if (p.role == Role::member && p.member_id != member_id) {
+    throw ApiError(http::status::forbidden, "forbidden",
+                   "a member token may only act for its own member");
+  }
+}
+
+std::string channel_of(const Request& request) {
+  const auto& p = request.caller();
+  return p.channel.value_or(role_name(p.role));
+}
+
+// Loads the member or answers 404 unknown_member / 410 member_merged.
+db::Member require_member(soci::session& sql, const std::string& id) {
+  auto member = db::members::find(sql, id);
+  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (member->merged_into) {
+    throw ApiError(http::status::gone, "member_merged",
+                   "member " + id + " was merged into " + *member->merged_into, {},
+                   {{"merged_into", *member->merged_into}});
+  }
+  return *member;
+}
+
+// Locks and loads: every change of a member's points holds its row lock.
+db::Member lock_member(soci::session& sql, const std::string& id) {
+  db::members::lock(sql, id);
+  return require_member(sql, id);
+}
+
+json member_body(soci::session& sql, const db::Member& m, engine::TimePoint now) {
+  const auto lots = db::points::active_lots(sql, m.id);
+  return member_json(m, db::members::identifiers(sql, m.id), engine::ledger::balances(lots, now));
+}
+
+[[noreturn]] void insufficient(soci::session& sql, const std::string& member_id, long long asked,
+                               engine::TimePoint now) {
+  const auto available =
+      engine::ledger::balances(db::points::active_lots(sql, member_id), now).available;
+  throw ApiError(
+      http::status::conflict, "insufficient_points",
+      std::to_string(asked) + " points asked, " + std::to_string(available) + " available", {},
+      {{"available", available}});
+}
+
+void record(soci::session& sql, const Request& request, const std::string& member_id,
+            const std::string& type, engine::TimePoint now, json data,
+            json effects = json::array()) {
+  db::TimelineEntry entry;
+  entry.member_id = member_id;
+  entry.type = type;
+  entry.channel = channel_of(request);
+  entry.occurred_at = now;
+  entry.recorded_at = now;
+  entry.data = std::move(data);
+  entry.effects = std::move(effects);
+  db::members::timeline_append(sql, entry);
+}
+
+json identifier_json(const engine::Identifier& i) {
+  return {{"type", i.type}, {"value", i.value}};
+}
+
+}  // namespace
+
+asio::awaitable<ExpiryReport> expire_due_points(Services& services) {
+  ExpiryReport report;
+  constexpr int kBatch = 100;
+  for (;;) {
+    const auto now = services.clock.now();
+    auto due = co_await services.db.run(
+        [now](soci::session& sql) { return db::points::members_with_due_lots(sql, now, kBatch); });
+    std::size_t expired_here = 0;
+    for (const auto& member_id : due) {
+      auto entries = co_await services.db.run([member_id, now](soci::session& sql) {
+        soci::transaction tx(sql);
+        db::members::lock(sql, member_id);
+        auto written = db::points::expire_member(sql, member_id, now);
+        tx.commit();
+        return written;
+      });
+      if (!entries.empty()) ++report.members;
+      for (const auto& e : entries) {
+        ++report.lots;
+        report.points += -e.points;
+      }
+      expired_here += entries.size();
+    }
+    // Another instance may have taken this batch; stop when a round finds nothing to do.
+    if (due.size() < static_cast<std::size_t>(kBatch) || expired_here == 0) break;
+  }
+  co_return report;
+}
+
+void register_member_routes(App& app) {
+  auto& s = app.services();
+  auto& r = app.router();
+
+  r.add({http::verb::post, "/v1/members", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const auto now = s.clock.now();
+           const auto input = parse_new_member(request.json_body(), now);
+           db::Member member;
+           member.id = new_id("mem");
+           member.profile = input.profile;
+           member.joined_at = now;
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
+               throw ApiError(
+                   http::status::conflict, "identifier_taken",
+                   taken->type + " " + taken->value + " already belongs to another member", {},
+                   {{"identifier", identifier_json(*taken)}});
+             }
+             json ids = json::array();
+             for (const auto& i : input.identifiers) ids.push_back(identifier_json(i));
+             record(sql, request, member.id, "member.enrolled", now, {{"identifiers", ids}});
+             auto response = json_response(http::status::created, member_body(sql, member, now));
+             response.headers.emplace_back("Location", "/v1/members/" + member.id);
+             return response;
+           });
+         }});
+
+  r.add(
+      {http::verb::get, "/v1/members/lookup", kStaff,
+       [&s](Request& request) -> asio::awaitable<Response> {
+         const auto type = request.query("type"), value = request.query("value");
+         if (!type || !value) {
+           throw ApiError(http::status::bad_request, "invalid_query",
+                          "give ?type=card|email|phone|...&value=...");
+         }
+         auto normalized = engine::normalize_identifier(*type, *value);
+         if (auto* e = std::get_if<engine::IdentifierError>(&normalized)) {
+           throw ApiError(http::status::bad_request, "invalid_query", e->field + " " + e->message);
+         }
+         const auto identifier = std::get<engine::Identifier>(normalized);
+         const auto now = s.clock.now();
+         co_return co_await s.db.run([&](soci::session& sql) {
+           const auto id = db::members::find_by_identifier(sql, identifier);
+           if (!id) {
+             throw ApiError(http::status::not_found, "unknown_member",
+                            "no member has " + identifier.type + " " + identifier.value);
+           }
+           return json_response(http::status::ok, member_body(sql, require_member(sql, *id), now));
+         });
+       }});
+
+  r.add({http::verb::get, "/v1/members/{id}", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             return json_response(http::status::ok, member_body(sql, require_member(sql, id), now));
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/members/{id}/identifiers", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto identifier = parse_identifier_body(request.json_body());
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             const auto member = lock_member(sql, id);
+             const auto result = db::members::link(sql, id, identifier, now);
+             if (result == db::members::LinkResult::taken) {
+               throw ApiError(
+                   http::status::conflict, "identifier_taken",
+                   identifier.type + " " + identifier.value + " already belongs to another member",
+                   {}, {{"identifier", identifier_json(identifier)}});
+             }
+             if (result == db::members::LinkResult::linked) {
+               record(sql, request, id, "identifier.linked", now,
+                      {{"identifier", identifier_json(identifier)}});
+             }
+             return json_response(result == db::members::LinkResult::linked ? http::status::created
+                                                                            : http::status::ok,
+                                  member_body(sql, member, now));
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/members/{id}/merge", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string into = request.param("id");
+           const std::string from = parse_merge(request.json_body());
+           if (from == into) throw_validation({{"from", "a member cannot be merged into itself"}});
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             db::members::lock_pair(sql, into, from);
+             const auto survivor = require_member(sql, into);
+             auto merged = db::members::find(sql, from);
+             if (!merged)
+               throw ApiError(http::status::not_found, "unknown_member", "no member " + from);
+             if (merged->merged_into == into) {
+               // Merged already (a retry without Idempotency-Key): nothing more to move.
+               return json_response(http::status::ok, member_body(sql, survivor, now));
+             }
+             require_member(sql, from);
+             const auto moved = db::members::merge(sql, into, from, now);
+             record(sql, request, into, "member.merged", now, {{"from", from}, {"points", moved}});
+             return json_response(http::status::ok, member_body(sql, survivor, now));
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/members/{id}/tokens", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           long long ttl = 900;
+           if (!request.raw.body().empty()) {
+             const auto body = request.json_body();
+             std::vector<FieldError> errors;
+             if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
+             for (const auto& [field, value] : body.items()) {
+               if (field != "ttl_seconds") errors.push_back({field, "is not a known field"});
+             }
+             if (body.contains("ttl_seconds")) {
+               if (!body["ttl_seconds"].is_number_integer() ||
+                   body["ttl_seconds"].get<long long>() < 60 ||
+                   body["ttl_seconds"].get<long long>() > 86400) {
+                 errors.push_back({"ttl_seconds", "must be a whole number from 60 to 86400"});
+               } else {
+                 ttl = body["ttl_seconds"].get<long long>();
+               }
+             }
+             if (!errors.empty()) throw_validation(std::move(errors));
+           }
+           co_await s.db.run([&](soci::session& sql) { return require_member(sql, id); });
+           const auto expires = std::chrono::time_point_cast<std::chrono::seconds>(s.clock.now()) +
+                                std::chrono::seconds(ttl);
+           const MemberToken token{id, expires, request.caller().key_id};
+           co_return json_response(http::status::created,
+                                   {{"token", sign_member_token(token, s.member_token_secret)},
+                                    {"member_id", id},
+                                    {"expires_at", engine::format_rfc3339(expires)}});
+         }});
+
+  r.add({http::verb::get, "/v1/members/{id}/wallet", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request, id);
+           long long days = 30;
+           if (auto text = request.query("expiring_within_days")) {
+             try {
+               std::size_t used = 0;
+               days = std::stoll(*text, &used);
+               if (used != text->size() || days < 1 || days > 366)
+                 throw std::invalid_argument("range");
+             } catch (const std::exception&) {
+               throw ApiError(http::status::bad_request, "invalid_query",
+                              "expiring_within_days must be 1 to 366");
+             }
+           }
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             const auto lots = db::points::active_lots(sql, id);
+             return json_response(http::status::ok,
+                                  wallet_json(lots, now, now + std::chrono::hours(24 * days)));
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/members/{id}/ledger", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request, id);
+           const int limit = parse_limit(request.query("limit"));
+           const auto before = parse_ledger_cursor(request.query("cursor"));
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             const auto entries = db::points::ledger_page(sql, id, before, limit);
+             json items = json::array();
+             for (const auto& e : entries) items.push_back(ledger_entry_json(e));
+             const bool more = static_cast<int>(entries.size()) == limit;
+             return json_response(
+                 http::status::ok,
+                 {{"items", items},
+                  {"next_cursor", more ? json(std::to_string(entries.back().id)) : json(nullptr)}});
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/members/{id}/timeline", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const int limit = parse_limit(request.query("limit"));
+           const auto after = parse_timeline_cursor(request.query("cursor"));
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             const auto entries = db::members::timeline_page(sql, id, after, limit);
+             json items = json::array();
+             for (const auto& e : entries) items.push_back(timeline_entry_json(e));
+             const bool more = static_cast<int>(entries.size()) == limit;
+             return json_response(
+                 http::status::ok,
+                 {{"items", items},
+                  {"next_cursor", more ? json(timeline_cursor(entries.back())) : json(nullptr)}});
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/members/{id}/points/spend", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto input = parse_spend(request.json_body());
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             lock_member(sql, id);
+             const auto entry = db::points::spend(
+                 sql, id, {input.points, "spend", input.reason, std::nullopt, std::nullopt}, now);
+             if (!entry) insufficient(sql, id, input.points, now);
+             record(sql, request, id, "points.spent", now,
+                    {{"points", input.points},
+                     {"reason", input.reason ? json(*input.reason) : json(nullptr)}},
+                    json::array({{{"type", "points_spent"}, {"points", input.points}}}));
+             return json_response(http::status::created, ledger_entry_json(*entry));
+           });
+         },
+         /*idempotency_required=*/true});
+
+  r.add({http::verb::post, "/v1/members/{id}/points/adjust", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           const auto input = parse_adjust(request.json_body(), now);
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             lock_member(sql, id);
+             db::points::LedgerEntry entry;
+             if (input.points > 0) {
+               db::points::Award award;
+               award.points = input.points;
+               award.kind = "adjust";
+               award.reason = input.reason;
+               award.expires_at = input.expires_at;
+               entry = db::points::earn(sql, id, award, now);
+             } else {
+               auto spent = db::points::spend(
+                   sql, id, {-input.points, "adjust", input.reason, std::nullopt, std::nullopt},
+                   now);
+               if (!spent) insufficient(sql, id, -input.points, now);
+               entry = *spent;
+             }
+             record(sql, request, id, "points.adjusted", now,
+                    {{"points", input.points}, {"reason", input.reason}},
+                    json::array({{{"type", "points_adjusted"}, {"points", input.points}}}));
+             return json_response(http::status::created, ledger_entry_json(entry));
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/members/{id}/points/transfer", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string from = request.param("id");
+           const auto input = parse_transfer(request.json_body());
+           if (input.to == from)
+             throw_validation({{"to", "points cannot be transferred to the same member"}});
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             db::members::lock_pair(sql, from, input.to);
+             require_member(sql, from);
+             require_member(sql, input.to);
+             auto moved = db::points::transfer(sql, from, input.to, input.points, now);
+             if (!moved) insufficient(sql, from, input.points, now);
+             record(sql, request, from, "points.transferred", now,
+                    {{"points", -input.points}, {"to", input.to}});
+             record(sql, request, input.to, "points.transferred", now,
+                    {{"points", input.points}, {"from", from}});
+             return json_response(http::status::created, {{"from", ledger_entry_json(moved->out)},
+                                                          {"to", ledger_entry_json(moved->in)}});
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/admin/points/expire", kAdmin,
+         [&s](Request&) -> asio::awaitable<Response> {
+           const auto report = co_await expire_due_points(s);
+           co_return json_response(
+               http::status::ok,
+               {{"members", report.members}, {"lots", report.lots}, {"points", report.points}});
+         }});
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <soci/soci.h>
+
+#include "circolo/engine/clock.hpp"
+#include "circolo/engine/ledger.hpp"
+
+// Points operations: each loads the member's lots, lets engine::ledger decide, and writes lot
+// changes, ledger entries (with balance_after), the member's balance and outgoing events in the
+// caller's transaction. The caller holds the member's row lock (members::lock).
+namespace circolo::db::points {
+
+using engine::ledger::Points;
+
+struct LedgerEntry {
+  long long id = 0;
+  std::string member_id;
+  std::string kind;  // earn, spend, expire, reverse, adjust, transfer, merge
+  Points points = 0;
+  Points balance_after = 0;
+  engine::TimePoint at{};
+  std::optional<std::string> campaign, rule, event_id, reason, counterparty;
+  std::optional<long long> lot_id;
+  std::optional<engine::TimePoint> expires_at;
+};
+
+std::vector<engine::ledger::Lot> active_lots(soci::session& sql, const std::string& member_id);
+
+struct Award {
+  Points points = 0;  // positive
+  std::optional<engine::TimePoint> pending_until, expires_at;
+  std::optional<std::string> event_id, campaign, rule, reason;
+  std::string kind = "earn";  // or adjust, transfer
+  std::optional<std::string> counterparty;
+};
+LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award, engine::TimePoint now);
+
+struct Debit {
+  Points points = 0;  // positive: what leaves the balance
+  std::string kind = "spend";  // or adjust, transfer
+  std::optional<std::string> reason, counterparty, event_id;
+};
+// nullopt: fewer available points than asked; nothing written.
+std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id, const Debit& debit,
+                                 engine::TimePoint now);
+
+struct TransferResult {
+  LedgerEntry out, in;
+};
+// nullopt: `from` has fewer available points. The points keep their expiry dates.
+std::optional<TransferResult> transfer(soci::session& sql, const std::string& from, const std::string& to,
+                                       Points points, engine::TimePoint now);
+
+struct ReversalResult {
+  engine::ledger::Reversal plan;
+  std::optional<LedgerEntry> entry;  // none when nothing was taken
+};
+ReversalResult reverse(soci::session& sql, const std::string& member_id, const std::string& event_id,
+                       Points points, engine::TimePoint now);
+
+// Writes off the member's lots due at `now`: one `expire` entry and one points.expired event
+// per lot. Returns the entries.
+std::vector<LedgerEntry> expire_member(soci::session& sql, const std::string& member_id, engine::TimePoint now);
+std::vector<std::string> members_with_due_lots(soci::session& sql, engine::TimePoint now, int limit);
+
+std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& member_id,
+                                     std::optional<long long> before_id, int limit);
+
+// Appends to the outbox; the event's id is returned.
+std::string publish(soci::session& sql, const std::string& type, const std::optional<std::string>& member_id,
+                    engine::TimePoint at, const nlohmann::json& data);
+
+}  // namespace circolo::db::points

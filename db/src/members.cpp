@@ -1,0 +1,228 @@
+#include "circolo/db/members.hpp"
+
+#include "circolo/db/time.hpp"
+
+namespace circolo::db::members {
+
+namespace {
+
+const std::string kInsertMember =
+    "insert into members (id, name, email, phone, birthday, attributes, joined_at) values "
+    "(:id, :name, :email, :phone, cast(:birthday as date), cast(:attributes as jsonb), " +
+    micros_to_timestamptz(":joined") + ")";
+
+const std::string kInsertIdentifier =
+    "insert into member_identifiers (type, value, member_id, linked_at) values (:type, :value, "
+    ":member, " +
+    micros_to_timestamptz(":at") + ") on conflict do nothing returning 1";
+
+const std::string kFindMember =
+    "select id, name, email, phone, cast(birthday as text), cast(attributes as text), "
+    "cast(array_to_json(tags) as text), " +
+    timestamptz_to_micros("joined_at") +
+    ", points_balance, merged_into from members where id = :id";
+
+const std::string kLock = "select id from members where id = :id for update";
+const std::string kLockPair = "select id from members where id in (:a, :b) order by id for update";
+
+const std::string kFindByIdentifier =
+    "select member_id from member_identifiers where type = :type and value = :value";
+const std::string kIdentifiers =
+    "select type, value from member_identifiers where member_id = :member order by linked_at, "
+    "type, value";
+
+const std::string kTimelineAppend =
+    "insert into member_timeline (member_id, type, channel, occurred_at, recorded_at, data, "
+    "effects) values "
+    "(:member, :type, :channel, " +
+    micros_to_timestamptz(":occurred") + ", " + micros_to_timestamptz(":recorded") +
+    ", cast(:data as jsonb), cast(:effects as jsonb))";
+
+const std::string kTimelineColumns =
+    "id, member_id, type, channel, " + timestamptz_to_micros("occurred_at") + ", " +
+    timestamptz_to_micros("recorded_at") + ", cast(data as text), cast(effects as text)";
+
+const std::string kTimelineFirst = "select " + kTimelineColumns +
+                                   " from member_timeline where member_id = :member "
+                                   "order by occurred_at desc, id desc limit :limit";
+
+const std::string kTimelineAfter =
+    "select " + kTimelineColumns +
+    " from member_timeline where member_id = :member and (occurred_at, id) < (" +
+    micros_to_timestamptz(":occurred") + ", :id) order by occurred_at desc, id desc limit :limit";
+
+const std::string kMoveIdentifiers =
+    "update member_identifiers set member_id = :into where member_id = :from";
+const std::string kMoveLots = "update point_lots set member_id = :into where member_id = :from";
+const std::string kMoveTimeline =
+    "update member_timeline set member_id = :into where member_id = :from";
+const std::string kMarkMerged =
+    "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
+    ", points_balance = 0 where id = :from";
+const std::string kAddBalance =
+    "update members set points_balance = points_balance + :points where id = :id returning "
+    "points_balance";
+const std::string kMergeEntry =
+    "insert into ledger_entries (member_id, kind, points, balance_after, at, counterparty, reason) "
+    "values "
+    "(:member, 'merge', :points, :balance, " +
+    micros_to_timestamptz(":at") + ", :counterparty, 'member merge')";
+
+const std::string kSecretInsert =
+    "insert into server_secrets (name, secret) values (:name, :secret) on conflict do nothing";
+const std::string kSecretSelect = "select secret from server_secrets where name = :name";
+
+std::optional<std::string> optional_string(const soci::row& row, std::size_t i) {
+  if (row.get_indicator(i) != soci::i_ok) return std::nullopt;
+  return row.get<std::string>(i);
+}
+
+}  // namespace
+
+std::optional<engine::Identifier> insert(soci::session& sql, const Member& member,
+                                         const std::vector<engine::Identifier>& identifiers,
+                                         engine::TimePoint now) {
+  const auto& p = member.profile;
+  soci::indicator name_i = p.name ? soci::i_ok : soci::i_null,
+                  email_i = p.email ? soci::i_ok : soci::i_null,
+                  phone_i = p.phone ? soci::i_ok : soci::i_null,
+                  birthday_i = p.birthday ? soci::i_ok : soci::i_null;
+  const std::string name = p.name.value_or(""), email = p.email.value_or(""),
+                    phone = p.phone.value_or(""), birthday = p.birthday.value_or(""),
+                    attributes = p.attributes.dump();
+  const long long joined = to_micros(member.joined_at);
+  sql << kInsertMember, soci::use(member.id), soci::use(name, name_i), soci::use(email, email_i),
+      soci::use(phone, phone_i), soci::use(birthday, birthday_i), soci::use(attributes),
+      soci::use(joined);
+  for (const auto& identifier : identifiers) {
+    if (link(sql, member.id, identifier, now) != LinkResult::linked) return identifier;
+  }
+  return std::nullopt;
+}
+
+std::optional<Member> find(soci::session& sql, const std::string& id) {
+  soci::rowset<soci::row> rows = (sql.prepare << kFindMember, soci::use(id));
+  for (const auto& row : rows) {
+    Member m;
+    m.id = row.get<std::string>(0);
+    m.profile.name = optional_string(row, 1);
+    m.profile.email = optional_string(row, 2);
+    m.profile.phone = optional_string(row, 3);
+    m.profile.birthday = optional_string(row, 4);
+    m.profile.attributes = nlohmann::json::parse(row.get<std::string>(5));
+    for (const auto& tag : nlohmann::json::parse(row.get<std::string>(6)))
+      m.tags.push_back(tag.get<std::string>());
+    m.joined_at = from_micros(row.get<long long>(7));
+    m.points_balance = row.get<long long>(8);
+    m.merged_into = optional_string(row, 9);
+    return m;
+  }
+  return std::nullopt;
+}
+
+bool lock(soci::session& sql, const std::string& id) {
+  std::string found;
+  sql << kLock, soci::use(id), soci::into(found);
+  return sql.got_data();
+}
+
+void lock_pair(soci::session& sql, const std::string& a, const std::string& b) {
+  soci::rowset<std::string> rows = (sql.prepare << kLockPair, soci::use(a), soci::use(b));
+  for (const auto& id : rows) (void)id;
+}
+
+std::optional<std::string> find_by_identifier(soci::session& sql,
+                                              const engine::Identifier& identifier) {
+  std::string member;
+  sql << kFindByIdentifier, soci::use(identifier.type), soci::use(identifier.value),
+      soci::into(member);
+  if (!sql.got_data()) return std::nullopt;
+  return member;
+}
+
+std::vector<engine::Identifier> identifiers(soci::session& sql, const std::string& member_id) {
+  std::vector<engine::Identifier> out;
+  soci::rowset<soci::row> rows = (sql.prepare << kIdentifiers, soci::use(member_id));
+  for (const auto& row : rows) out.push_back({row.get<std::string>(0), row.get<std::string>(1)});
+  return out;
+}
+
+LinkResult link(soci::session& sql, const std::string& member_id,
+                const engine::Identifier& identifier, engine::TimePoint now) {
+  const long long at = to_micros(now);
+  int inserted = 0;
+  sql << kInsertIdentifier, soci::use(identifier.type), soci::use(identifier.value),
+      soci::use(member_id), soci::use(at), soci::into(inserted);
+  if (sql.got_data()) return LinkResult::linked;
+  const auto owner = find_by_identifier(sql, identifier);
+  return owner == member_id ? LinkResult::already_linked : LinkResult::taken;
+}
+
+void timeline_append(soci::session& sql, const TimelineEntry& e) {
+  soci::indicator channel_i = e.channel ? soci::i_ok : soci::i_null;
+  const std::string channel = e.channel.value_or(""), data = e.data.dump(),
+                    effects = e.effects.dump();
+  const long long occurred = to_micros(e.occurred_at), recorded = to_micros(e.recorded_at);
+  sql << kTimelineAppend, soci::use(e.member_id), soci::use(e.type), soci::use(channel, channel_i),
+      soci::use(occurred), soci::use(recorded), soci::use(data), soci::use(effects);
+}
+
+std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
+                                         const std::optional<TimelineCursor>& after, int limit) {
+  std::vector<TimelineEntry> out;
+  auto read = [&](soci::rowset<soci::row>& rows) {
+    for (const auto& row : rows) {
+      TimelineEntry e;
+      e.id = row.get<long long>(0);
+      e.member_id = row.get<std::string>(1);
+      e.type = row.get<std::string>(2);
+      e.channel = optional_string(row, 3);
+      e.occurred_at = from_micros(row.get<long long>(4));
+      e.recorded_at = from_micros(row.get<long long>(5));
+      e.data = nlohmann::json::parse(row.get<std::string>(6));
+      e.effects = nlohmann::json::parse(row.get<std::string>(7));
+      out.push_back(std::move(e));
+    }
+  };
+  if (after) {
+    const long long occurred = to_micros(after->occurred_at);
+    soci::rowset<soci::row> rows = (sql.prepare << kTimelineAfter, soci::use(member_id),
+                                    soci::use(occurred), soci::use(after->id), soci::use(limit));
+    read(rows);
+  } else {
+    soci::rowset<soci::row> rows =
+        (sql.prepare << kTimelineFirst, soci::use(member_id), soci::use(limit));
+    read(rows);
+  }
+  return out;
+}
+
+long long merge(soci::session& sql, const std::string& into, const std::string& from,
+                engine::TimePoint now) {
+  long long moved = 0;
+  sql << "select points_balance from members where id = :id", soci::use(from), soci::into(moved);
+  const long long at = to_micros(now);
+  sql << kMoveIdentifiers, soci::use(into), soci::use(from);
+  sql << kMoveLots, soci::use(into), soci::use(from);
+  sql << kMoveTimeline, soci::use(into), soci::use(from);
+  if (moved > 0) {
+    long long into_balance = 0;
+    sql << kAddBalance, soci::use(moved), soci::use(into), soci::into(into_balance);
+    sql << kMergeEntry, soci::use(into), soci::use(moved), soci::use(into_balance), soci::use(at),
+        soci::use(from);
+    const long long out_points = -moved, zero = 0;
+    sql << kMergeEntry, soci::use(from), soci::use(out_points), soci::use(zero), soci::use(at),
+        soci::use(into);
+  }
+  sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
+  return moved;
+}
+
+std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh) {
+  sql << kSecretInsert, soci::use(name), soci::use(fresh);
+  std::string secret;
+  sql << kSecretSelect, soci::use(name), soci::into(secret);
+  return secret;
+}
+
+}  // namespace circolo::db::members

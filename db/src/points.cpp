@@ -1,0 +1,345 @@
+#include "circolo/db/points.hpp"
+
+#include <stdexcept>
+
+#include "circolo/db/time.hpp"
+
+namespace circolo::db::points {
+
+namespace {
+
+using engine::ledger::Draw;
+using engine::ledger::Lot;
+
+const std::string kActiveLots =
+    "select id, points, remaining, reversed, " + timestamptz_to_micros("earned_at") + ", " +
+    timestamptz_to_micros("pending_until") + ", " + timestamptz_to_micros("expires_at") +
+    ", source_event_id from point_lots where member_id = :member and remaining > 0";
+
+const std::string kSourceLots =
+    "select id, points, remaining, reversed, " + timestamptz_to_micros("earned_at") + ", " +
+    timestamptz_to_micros("pending_until") + ", " + timestamptz_to_micros("expires_at") +
+    ", source_event_id from point_lots where member_id = :member and "
+    "source_event_id = :event and remaining = 0";
+
+const std::string kInsertLot =
+    "insert into point_lots (member_id, points, remaining, earned_at, pending_until, expires_at, "
+    "source_event_id, "
+    "campaign, rule) values (:member, :points, :points2, " +
+    micros_to_timestamptz(":earned") + ", " + micros_to_timestamptz(":pending") + ", " +
+    micros_to_timestamptz(":expires") + ", :event, :campaign, :rule) returning id";
+
+const std::string kDraw =
+    "update point_lots set remaining = remaining - :points where id = :id and remaining >= "
+    ":points2";
+
+const std::string kBook = "update point_lots set reversed = reversed + :points where id = :id";
+
+const std::string kAddBalance =
+    "update members set points_balance = points_balance + :points where id = :id returning "
+    "points_balance";
+
+const std::string kInsertEntry =
+    "insert into ledger_entries (member_id, kind, points, balance_after, at, campaign, rule, "
+    "event_id, lot_id, "
+    "expires_at, reason, counterparty) values (:member, :kind, :points, :balance, " +
+    micros_to_timestamptz(":at") + ", :campaign, :rule, :event, :lot, " +
+    micros_to_timestamptz(":expires") + ", :reason, :counterparty) returning id";
+
+const std::string kLedgerColumns = "id, member_id, kind, points, balance_after, " +
+                                   timestamptz_to_micros("at") +
+                                   ", campaign, rule, event_id, lot_id, " +
+                                   timestamptz_to_micros("expires_at") + ", reason, counterparty";
+
+const std::string kLedgerFirst =
+    "select " + kLedgerColumns +
+    " from ledger_entries where member_id = :member order by id desc limit :limit";
+const std::string kLedgerBefore = "select " + kLedgerColumns +
+                                  " from ledger_entries where member_id = :member and id < :before "
+                                  "order by id desc limit :limit";
+
+const std::string kDueMembers =
+    "select distinct member_id from point_lots where remaining > 0 and expires_at <= " +
+    micros_to_timestamptz(":now") + " limit :limit";
+
+const std::string kPublish =
+    "insert into outbox (type, member_id, at, data) values (:type, :member, " +
+    micros_to_timestamptz(":at") + ", cast(:data as jsonb)) returning id";
+
+// Binds an optional string as NULL when absent. Kept alive by the caller for the statement.
+struct OptionalText {
+  explicit OptionalText(const std::optional<std::string>& v)
+      : value(v.value_or("")), indicator(v ? soci::i_ok : soci::i_null) {}
+  std::string value;
+  soci::indicator indicator;
+};
+struct OptionalMicros {
+  explicit OptionalMicros(const std::optional<engine::TimePoint>& v)
+      : value(v ? to_micros(*v) : 0), indicator(v ? soci::i_ok : soci::i_null) {}
+  long long value;
+  soci::indicator indicator;
+};
+
+std::vector<Lot> read_lots(soci::rowset<soci::row>& rows) {
+  std::vector<Lot> lots;
+  for (const auto& row : rows) {
+    Lot lot;
+    lot.id = row.get<long long>(0);
+    lot.points = row.get<long long>(1);
+    lot.remaining = row.get<long long>(2);
+    lot.reversed = row.get<long long>(3);
+    lot.earned_at = from_micros(row.get<long long>(4));
+    if (row.get_indicator(5) == soci::i_ok) lot.pending_until = from_micros(row.get<long long>(5));
+    if (row.get_indicator(6) == soci::i_ok) lot.expires_at = from_micros(row.get<long long>(6));
+    if (row.get_indicator(7) == soci::i_ok) lot.source_event_id = row.get<std::string>(7);
+    lots.push_back(std::move(lot));
+  }
+  return lots;
+}
+
+long long insert_lot(soci::session& sql, const std::string& member_id, const Award& a,
+                     engine::TimePoint now) {
+  OptionalMicros pending(a.pending_until), expires(a.expires_at);
+  OptionalText event(a.event_id), campaign(a.campaign), rule(a.rule);
+  const long long earned = to_micros(now);
+  long long id = 0;
+  sql << kInsertLot, soci::use(member_id), soci::use(a.points), soci::use(a.points),
+      soci::use(earned), soci::use(pending.value, pending.indicator),
+      soci::use(expires.value, expires.indicator), soci::use(event.value, event.indicator),
+      soci::use(campaign.value, campaign.indicator), soci::use(rule.value, rule.indicator),
+      soci::into(id);
+  return id;
+}
+
+void apply_draws(soci::session& sql, const std::vector<Draw>& draws) {
+  for (const auto& d : draws) {
+    soci::statement st =
+        (sql.prepare << kDraw, soci::use(d.points), soci::use(d.lot_id), soci::use(d.points));
+    st.execute(true);
+    // The member lock makes this impossible; refuse to write an inconsistent ledger if it happens.
+    if (st.get_affected_rows() != 1) throw std::logic_error("lot changed under the member lock");
+  }
+}
+
+// Moves the balance and appends the matching entry; returns it complete.
+LedgerEntry post(soci::session& sql, LedgerEntry e) {
+  sql << kAddBalance, soci::use(e.points), soci::use(e.member_id), soci::into(e.balance_after);
+  OptionalText campaign(e.campaign), rule(e.rule), event(e.event_id), reason(e.reason),
+      counterparty(e.counterparty);
+  OptionalMicros expires(e.expires_at);
+  const long long at = to_micros(e.at);
+  const long long lot = e.lot_id.value_or(0);
+  soci::indicator lot_i = e.lot_id ? soci::i_ok : soci::i_null;
+  sql << kInsertEntry, soci::use(e.member_id), soci::use(e.kind), soci::use(e.points),
+      soci::use(e.balance_after), soci::use(at), soci::use(campaign.value, campaign.indicator),
+      soci::use(rule.value, rule.indicator), soci::use(event.value, event.indicator),
+      soci::use(lot, lot_i), soci::use(expires.value, expires.indicator),
+      soci::use(reason.value, reason.indicator),
+      soci::use(counterparty.value, counterparty.indicator), soci::into(e.id);
+  return e;
+}
+
+nlohmann::json entry_event_data(const LedgerEntry& e) {
+  nlohmann::json data{{"points", e.points < 0 ? -e.points : e.points},
+                      {"balance", e.balance_after},
+                      {"kind", e.kind},
+                      {"ledger_entry_id", std::to_string(e.id)}};
+  if (e.reason) data["reason"] = *e.reason;
+  if (e.campaign) data["campaign"] = *e.campaign;
+  if (e.event_id) data["event_id"] = *e.event_id;
+  if (e.counterparty) data["counterparty"] = *e.counterparty;
+  if (e.expires_at) data["expires_at"] = engine::format_rfc3339(*e.expires_at);
+  return data;
+}
+
+}  // namespace
+
+std::vector<Lot> active_lots(soci::session& sql, const std::string& member_id) {
+  soci::rowset<soci::row> rows = (sql.prepare << kActiveLots, soci::use(member_id));
+  return read_lots(rows);
+}
+
+LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award,
+                 engine::TimePoint now) {
+  if (award.points <= 0) throw std::invalid_argument("an award must be positive");
+  const long long lot_id = insert_lot(sql, member_id, award, now);
+  LedgerEntry e;
+  e.member_id = member_id;
+  e.kind = award.kind;
+  e.points = award.points;
+  e.at = now;
+  e.campaign = award.campaign;
+  e.rule = award.rule;
+  e.event_id = award.event_id;
+  e.reason = award.reason;
+  e.counterparty = award.counterparty;
+  e.lot_id = lot_id;
+  e.expires_at = award.expires_at;
+  e = post(sql, e);
+  publish(sql, "points.earned", member_id, now, entry_event_data(e));
+  return e;
+}
+
+std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id,
+                                 const Debit& debit, engine::TimePoint now) {
+  const auto lots = active_lots(sql, member_id);
+  const auto plan = engine::ledger::plan_spend(lots, debit.points, now);
+  if (!plan) return std::nullopt;
+  apply_draws(sql, *plan);
+  LedgerEntry e;
+  e.member_id = member_id;
+  e.kind = debit.kind;
+  e.points = -debit.points;
+  e.at = now;
+  e.reason = debit.reason;
+  e.counterparty = debit.counterparty;
+  e.event_id = debit.event_id;
+  e = post(sql, e);
+  publish(sql, "points.spent", member_id, now, entry_event_data(e));
+  return e;
+}
+
+std::optional<TransferResult> transfer(soci::session& sql, const std::string& from,
+                                       const std::string& to, Points points,
+                                       engine::TimePoint now) {
+  const auto lots = active_lots(sql, from);
+  const auto plan = engine::ledger::plan_spend(lots, points, now);
+  if (!plan) return std::nullopt;
+  apply_draws(sql, *plan);
+  // One lot on the receiving side per lot drawn, with the same expiry: a transfer never extends
+  // the life of points.
+  for (const auto& draw : *plan) {
+    Award a;
+    a.points = draw.points;
+    a.expires_at = draw.expires_at;
+    insert_lot(sql, to, a, now);
+  }
+  TransferResult r;
+  r.out.member_id = from;
+  r.out.kind = "transfer";
+  r.out.points = -points;
+  r.out.at = now;
+  r.out.counterparty = to;
+  r.out = post(sql, r.out);
+  r.in.member_id = to;
+  r.in.kind = "transfer";
+  r.in.points = points;
+  r.in.at = now;
+  r.in.counterparty = from;
+  r.in = post(sql, r.in);
+  publish(sql, "points.spent", from, now, entry_event_data(r.out));
+  publish(sql, "points.earned", to, now, entry_event_data(r.in));
+  return r;
+}
+
+ReversalResult reverse(soci::session& sql, const std::string& member_id,
+                       const std::string& event_id, Points points, engine::TimePoint now) {
+  // The event's lots that are used up still carry its earned total and earlier reversals.
+  auto lots = active_lots(sql, member_id);
+  soci::rowset<soci::row> spent_rows =
+      (sql.prepare << kSourceLots, soci::use(member_id), soci::use(event_id));
+  for (auto& lot : read_lots(spent_rows)) lots.push_back(std::move(lot));
+
+  ReversalResult r;
+  r.plan = engine::ledger::plan_reversal(lots, event_id, points, now);
+  apply_draws(sql, r.plan.draws);
+  for (const auto& booked : r.plan.booked_on_source) {
+    sql << kBook, soci::use(booked.points), soci::use(booked.lot_id);
+  }
+  if (r.plan.taken > 0) {
+    LedgerEntry e;
+    e.member_id = member_id;
+    e.kind = "reverse";
+    e.points = -r.plan.taken;
+    e.at = now;
+    e.event_id = event_id;
+    r.entry = post(sql, e);
+    auto data = entry_event_data(*r.entry);
+    data["unrecovered"] = r.plan.unrecovered;
+    publish(sql, "points.reversed", member_id, now, data);
+  }
+  return r;
+}
+
+std::vector<LedgerEntry> expire_member(soci::session& sql, const std::string& member_id,
+                                       engine::TimePoint now) {
+  const auto lots = active_lots(sql, member_id);
+  const auto due = engine::ledger::plan_expiry(lots, now);
+  apply_draws(sql, due);
+  std::vector<LedgerEntry> out;
+  for (const auto& draw : due) {
+    LedgerEntry e;
+    e.member_id = member_id;
+    e.kind = "expire";
+    e.points = -draw.points;
+    e.at = now;
+    e.lot_id = draw.lot_id;
+    e.expires_at = draw.expires_at;
+    e = post(sql, e);
+    publish(sql, "points.expired", member_id, now, entry_event_data(e));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<std::string> members_with_due_lots(soci::session& sql, engine::TimePoint now,
+                                               int limit) {
+  const long long at = to_micros(now);
+  std::vector<std::string> out;
+  soci::rowset<std::string> rows = (sql.prepare << kDueMembers, soci::use(at), soci::use(limit));
+  for (const auto& id : rows) out.push_back(id);
+  return out;
+}
+
+std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& member_id,
+                                     std::optional<long long> before_id, int limit) {
+  std::vector<LedgerEntry> out;
+  auto read = [&](soci::rowset<soci::row>& rows) {
+    for (const auto& row : rows) {
+      LedgerEntry e;
+      e.id = row.get<long long>(0);
+      e.member_id = row.get<std::string>(1);
+      e.kind = row.get<std::string>(2);
+      e.points = row.get<long long>(3);
+      e.balance_after = row.get<long long>(4);
+      e.at = from_micros(row.get<long long>(5));
+      auto text = [&](std::size_t i) {
+        return row.get_indicator(i) == soci::i_ok
+                   ? std::optional<std::string>(row.get<std::string>(i))
+                   : std::nullopt;
+      };
+      e.campaign = text(6);
+      e.rule = text(7);
+      e.event_id = text(8);
+      if (row.get_indicator(9) == soci::i_ok) e.lot_id = row.get<long long>(9);
+      if (row.get_indicator(10) == soci::i_ok) e.expires_at = from_micros(row.get<long long>(10));
+      e.reason = text(11);
+      e.counterparty = text(12);
+      out.push_back(std::move(e));
+    }
+  };
+  if (before_id) {
+    soci::rowset<soci::row> rows = (sql.prepare << kLedgerBefore, soci::use(member_id),
+                                    soci::use(*before_id), soci::use(limit));
+    read(rows);
+  } else {
+    soci::rowset<soci::row> rows =
+        (sql.prepare << kLedgerFirst, soci::use(member_id), soci::use(limit));
+    read(rows);
+  }
+  return out;
+}
+
+std::string publish(soci::session& sql, const std::string& type,
+                    const std::optional<std::string>& member_id, engine::TimePoint at,
+                    const nlohmann::json& data) {
+  OptionalText member(member_id);
+  const long long micros = to_micros(at);
+  const std::string payload = data.dump();
+  std::string id;
+  sql << kPublish, soci::use(type), soci::use(member.value, member.indicator), soci::use(micros),
+      soci::use(payload), soci::into(id);
+  return id;
+}
+
+}  // namespace circolo::db::points
