@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   int connections = 4;
   double seconds = 5;
   bool unique_idempotency = false;
+  std::string targets_file;
   app.add_option("--name", name);
   app.add_option("--port", port)->required();
   app.add_option("--host", host)->check([](const std::string& h) {
@@ -42,9 +44,23 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 600.0));
   app.add_flag("--unique-idempotency-key", unique_idempotency,
                "a fresh Idempotency-Key per request");
+  app.add_option("--targets-file", targets_file, "targets, one a line, taken in turn (instead of --target)");
   CLI11_PARSE(app, argc, argv);
 
+  std::vector<std::string> targets{target};
+  if (!targets_file.empty()) {
+    std::ifstream in(targets_file);
+    targets.clear();
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) targets.push_back(line);
+    }
+    if (targets.empty()) {
+      std::cerr << "no targets in " << targets_file << "\n";
+      return 2;
+    }
+  }
   std::atomic<long> errors{0};
+  std::atomic<std::size_t> next_target{0};
   std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(connections));
   const auto start = Clock::now();
   const auto until =
@@ -63,7 +79,8 @@ int main(int argc, char** argv) {
             stream.emplace(ioc);
             stream->connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
           }
-          http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+          const auto& this_target = targets[next_target.fetch_add(1, std::memory_order_relaxed) % targets.size()];
+          http::request<http::string_body> req{http::string_to_verb(method), this_target, 11};
           req.set(http::field::host, host);
           req.keep_alive(true);
           if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);

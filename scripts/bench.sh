@@ -31,3 +31,21 @@ $load --name readyz_db_roundtrip --target /readyz
 $load --name list_keys_authenticated --target /v1/admin/keys --key "$admin_key"
 $load --name create_key_idempotent --method POST --target /v1/admin/keys --key "$admin_key" \
   --body '{"role":"touchpoint","channel":"store","name":"bench"}' --unique-idempotency-key
+
+echo "# members and points (issue 3): wallet reads by history length, spends on distinct members"
+psql="$PG_BIN/psql -q -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
+$psql -d circolo_bench -f "$root/bench/members_setup.sql" >/dev/null
+$load --name wallet_history_15 --target /v1/members/mem_bench_light/wallet --key "$admin_key"
+$load --name wallet_history_100005 --target /v1/members/mem_bench_heavy/wallet --key "$admin_key"
+$load --name ledger_page_history_15 --target "/v1/members/mem_bench_light/ledger?limit=20" --key "$admin_key"
+$load --name ledger_page_history_100005 --target "/v1/members/mem_bench_heavy/ledger?limit=20" --key "$admin_key"
+targets=$(mktemp)
+for i in $(seq 1 2000); do echo "/v1/members/mem_bench_s$i/points/spend"; done >"$targets"
+$load --name spend_distinct_members --method POST --targets-file "$targets" --key "$admin_key" \
+  --body '{"points":1}' --unique-idempotency-key
+rm -f "$targets"
+echo "# pgbench -N (simple-update TPC-B, 4 clients) on the same server, same run"
+pg_createdb "$PG_TMP_PORT" pgbench
+"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
+"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -N -c 4 -j 2 -T "$seconds" pgbench 2>/dev/null |
+  grep -E "^(tps|latency average)"

@@ -1,8 +1,10 @@
 #include "circolo/db/connection_pool.hpp"
+#include "circolo/db/query.hpp"
 
 #include <libpq-fe.h>
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <charconv>
 #include <stdexcept>
 
 namespace circolo::db {
@@ -59,6 +61,47 @@ void execute_script(soci::session& sql, const std::string& script) {
     throw soci::soci_error(message);
   }
   PQclear(result);
+}
+
+std::vector<Row> fetch(soci::session& sql, const std::string& query,
+                       const std::vector<Value>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* result = PQexecParams(native(sql), query.c_str(), static_cast<int>(values.size()),
+                                  nullptr, values.data(), nullptr, nullptr, 0);
+  const auto status = PQresultStatus(result);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    std::string message = PQresultErrorMessage(result);
+    PQclear(result);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    throw soci::soci_error(message);
+  }
+  const int rows = PQntuples(result), columns = PQnfields(result);
+  std::vector<Row> out(static_cast<std::size_t>(rows));
+  for (int r = 0; r < rows; ++r) {
+    auto& row = out[static_cast<std::size_t>(r)];
+    row.reserve(static_cast<std::size_t>(columns));
+    for (int c = 0; c < columns; ++c) {
+      if (PQgetisnull(result, r, c))
+        row.emplace_back(std::nullopt);
+      else
+        row.emplace_back(std::string(PQgetvalue(result, r, c),
+                                     static_cast<std::size_t>(PQgetlength(result, r, c))));
+    }
+  }
+  PQclear(result);
+  return out;
+}
+
+long long to_int(const Value& v) {
+  long long out = 0;
+  if (!v) throw std::logic_error("unexpected NULL where a number was expected");
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc{} || p != v->data() + v->size())
+    throw std::logic_error("not a number: " + *v);
+  return out;
 }
 
 ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {

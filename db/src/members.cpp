@@ -1,5 +1,6 @@
 #include "circolo/db/members.hpp"
 
+#include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 
 namespace circolo::db::members {
@@ -19,16 +20,15 @@ const std::string kInsertIdentifier =
 const std::string kFindMember =
     "select id, name, email, phone, cast(birthday as text), cast(attributes as text), "
     "cast(array_to_json(tags) as text), " +
-    timestamptz_to_micros("joined_at") +
-    ", points_balance, merged_into from members where id = :id";
+    timestamptz_to_micros("joined_at") + ", points_balance, merged_into from members where id = $1";
 
 const std::string kLock = "select id from members where id = :id for update";
-const std::string kLockPair = "select id from members where id in (:a, :b) order by id for update";
+const std::string kLockPair = "select id from members where id in ($1, $2) order by id for update";
 
 const std::string kFindByIdentifier =
     "select member_id from member_identifiers where type = :type and value = :value";
 const std::string kIdentifiers =
-    "select type, value from member_identifiers where member_id = :member order by linked_at, "
+    "select type, value from member_identifiers where member_id = $1 order by linked_at, "
     "type, value";
 
 const std::string kTimelineAppend =
@@ -42,14 +42,12 @@ const std::string kTimelineColumns =
     "id, member_id, type, channel, " + timestamptz_to_micros("occurred_at") + ", " +
     timestamptz_to_micros("recorded_at") + ", cast(data as text), cast(effects as text)";
 
-const std::string kTimelineFirst = "select " + kTimelineColumns +
-                                   " from member_timeline where member_id = :member "
-                                   "order by occurred_at desc, id desc limit :limit";
-
-const std::string kTimelineAfter =
+const std::string kTimelinePage =
     "select " + kTimelineColumns +
-    " from member_timeline where member_id = :member and (occurred_at, id) < (" +
-    micros_to_timestamptz(":occurred") + ", :id) order by occurred_at desc, id desc limit :limit";
+    " from member_timeline where member_id = $1 and ($2::bigint is null or "
+    "(occurred_at, id) < (" +
+    micros_to_timestamptz("$2::bigint") +
+    ", $3::bigint)) order by occurred_at desc, id desc limit $4";
 
 const std::string kMoveIdentifiers =
     "update member_identifiers set member_id = :into where member_id = :from";
@@ -71,11 +69,6 @@ const std::string kMergeEntry =
 const std::string kSecretInsert =
     "insert into server_secrets (name, secret) values (:name, :secret) on conflict do nothing";
 const std::string kSecretSelect = "select secret from server_secrets where name = :name";
-
-std::optional<std::string> optional_string(const soci::row& row, std::size_t i) {
-  if (row.get_indicator(i) != soci::i_ok) return std::nullopt;
-  return row.get<std::string>(i);
-}
 
 }  // namespace
 
@@ -101,23 +94,21 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
 }
 
 std::optional<Member> find(soci::session& sql, const std::string& id) {
-  soci::rowset<soci::row> rows = (sql.prepare << kFindMember, soci::use(id));
-  for (const auto& row : rows) {
-    Member m;
-    m.id = row.get<std::string>(0);
-    m.profile.name = optional_string(row, 1);
-    m.profile.email = optional_string(row, 2);
-    m.profile.phone = optional_string(row, 3);
-    m.profile.birthday = optional_string(row, 4);
-    m.profile.attributes = nlohmann::json::parse(row.get<std::string>(5));
-    for (const auto& tag : nlohmann::json::parse(row.get<std::string>(6)))
-      m.tags.push_back(tag.get<std::string>());
-    m.joined_at = from_micros(row.get<long long>(7));
-    m.points_balance = row.get<long long>(8);
-    m.merged_into = optional_string(row, 9);
-    return m;
-  }
-  return std::nullopt;
+  const auto rows = fetch(sql, kFindMember, {id});
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows.front();
+  Member m;
+  m.id = *row[0];
+  m.profile.name = row[1];
+  m.profile.email = row[2];
+  m.profile.phone = row[3];
+  m.profile.birthday = row[4];
+  m.profile.attributes = nlohmann::json::parse(*row[5]);
+  for (const auto& tag : nlohmann::json::parse(*row[6])) m.tags.push_back(tag.get<std::string>());
+  m.joined_at = from_micros(to_int(row[7]));
+  m.points_balance = to_int(row[8]);
+  m.merged_into = row[9];
+  return m;
 }
 
 bool lock(soci::session& sql, const std::string& id) {
@@ -127,8 +118,7 @@ bool lock(soci::session& sql, const std::string& id) {
 }
 
 void lock_pair(soci::session& sql, const std::string& a, const std::string& b) {
-  soci::rowset<std::string> rows = (sql.prepare << kLockPair, soci::use(a), soci::use(b));
-  for (const auto& id : rows) (void)id;
+  fetch(sql, kLockPair, {a, b});
 }
 
 std::optional<std::string> find_by_identifier(soci::session& sql,
@@ -142,8 +132,7 @@ std::optional<std::string> find_by_identifier(soci::session& sql,
 
 std::vector<engine::Identifier> identifiers(soci::session& sql, const std::string& member_id) {
   std::vector<engine::Identifier> out;
-  soci::rowset<soci::row> rows = (sql.prepare << kIdentifiers, soci::use(member_id));
-  for (const auto& row : rows) out.push_back({row.get<std::string>(0), row.get<std::string>(1)});
+  for (const auto& row : fetch(sql, kIdentifiers, {member_id})) out.push_back({*row[0], *row[1]});
   return out;
 }
 
@@ -170,29 +159,21 @@ void timeline_append(soci::session& sql, const TimelineEntry& e) {
 std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
                                          const std::optional<TimelineCursor>& after, int limit) {
   std::vector<TimelineEntry> out;
-  auto read = [&](soci::rowset<soci::row>& rows) {
-    for (const auto& row : rows) {
-      TimelineEntry e;
-      e.id = row.get<long long>(0);
-      e.member_id = row.get<std::string>(1);
-      e.type = row.get<std::string>(2);
-      e.channel = optional_string(row, 3);
-      e.occurred_at = from_micros(row.get<long long>(4));
-      e.recorded_at = from_micros(row.get<long long>(5));
-      e.data = nlohmann::json::parse(row.get<std::string>(6));
-      e.effects = nlohmann::json::parse(row.get<std::string>(7));
-      out.push_back(std::move(e));
-    }
-  };
-  if (after) {
-    const long long occurred = to_micros(after->occurred_at);
-    soci::rowset<soci::row> rows = (sql.prepare << kTimelineAfter, soci::use(member_id),
-                                    soci::use(occurred), soci::use(after->id), soci::use(limit));
-    read(rows);
-  } else {
-    soci::rowset<soci::row> rows =
-        (sql.prepare << kTimelineFirst, soci::use(member_id), soci::use(limit));
-    read(rows);
+  const auto rows =
+      fetch(sql, kTimelinePage,
+            {member_id, after ? Value(std::to_string(to_micros(after->occurred_at))) : Value(),
+             after ? Value(std::to_string(after->id)) : Value(), std::to_string(limit)});
+  for (const auto& row : rows) {
+    TimelineEntry e;
+    e.id = to_int(row[0]);
+    e.member_id = *row[1];
+    e.type = *row[2];
+    e.channel = row[3];
+    e.occurred_at = from_micros(to_int(row[4]));
+    e.recorded_at = from_micros(to_int(row[5]));
+    e.data = nlohmann::json::parse(*row[6]);
+    e.effects = nlohmann::json::parse(*row[7]);
+    out.push_back(std::move(e));
   }
   return out;
 }

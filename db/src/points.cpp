@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 
 namespace circolo::db::points {
@@ -11,16 +12,17 @@ namespace {
 using engine::ledger::Draw;
 using engine::ledger::Lot;
 
+const std::string kLotColumns = "id, points, remaining, reversed, " +
+                                timestamptz_to_micros("earned_at") + ", " +
+                                timestamptz_to_micros("pending_until") + ", " +
+                                timestamptz_to_micros("expires_at") + ", source_event_id";
+
 const std::string kActiveLots =
-    "select id, points, remaining, reversed, " + timestamptz_to_micros("earned_at") + ", " +
-    timestamptz_to_micros("pending_until") + ", " + timestamptz_to_micros("expires_at") +
-    ", source_event_id from point_lots where member_id = :member and remaining > 0";
+    "select " + kLotColumns + " from point_lots where member_id = $1 and remaining > 0";
 
 const std::string kSourceLots =
-    "select id, points, remaining, reversed, " + timestamptz_to_micros("earned_at") + ", " +
-    timestamptz_to_micros("pending_until") + ", " + timestamptz_to_micros("expires_at") +
-    ", source_event_id from point_lots where member_id = :member and "
-    "source_event_id = :event and remaining = 0";
+    "select " + kLotColumns +
+    " from point_lots where member_id = $1 and source_event_id = $2 and remaining = 0";
 
 const std::string kInsertLot =
     "insert into point_lots (member_id, points, remaining, earned_at, pending_until, expires_at, "
@@ -51,16 +53,14 @@ const std::string kLedgerColumns = "id, member_id, kind, points, balance_after, 
                                    ", campaign, rule, event_id, lot_id, " +
                                    timestamptz_to_micros("expires_at") + ", reason, counterparty";
 
-const std::string kLedgerFirst =
+const std::string kLedgerPage =
     "select " + kLedgerColumns +
-    " from ledger_entries where member_id = :member order by id desc limit :limit";
-const std::string kLedgerBefore = "select " + kLedgerColumns +
-                                  " from ledger_entries where member_id = :member and id < :before "
-                                  "order by id desc limit :limit";
+    " from ledger_entries where member_id = $1 and ($2::bigint is null or id < $2) "
+    "order by id desc limit $3";
 
 const std::string kDueMembers =
     "select distinct member_id from point_lots where remaining > 0 and expires_at <= " +
-    micros_to_timestamptz(":now") + " limit :limit";
+    micros_to_timestamptz("$1::bigint") + " limit $2";
 
 const std::string kPublish =
     "insert into outbox (type, member_id, at, data) values (:type, :member, " +
@@ -80,18 +80,19 @@ struct OptionalMicros {
   soci::indicator indicator;
 };
 
-std::vector<Lot> read_lots(soci::rowset<soci::row>& rows) {
+std::vector<Lot> read_lots(const std::vector<Row>& rows) {
   std::vector<Lot> lots;
+  lots.reserve(rows.size());
   for (const auto& row : rows) {
     Lot lot;
-    lot.id = row.get<long long>(0);
-    lot.points = row.get<long long>(1);
-    lot.remaining = row.get<long long>(2);
-    lot.reversed = row.get<long long>(3);
-    lot.earned_at = from_micros(row.get<long long>(4));
-    if (row.get_indicator(5) == soci::i_ok) lot.pending_until = from_micros(row.get<long long>(5));
-    if (row.get_indicator(6) == soci::i_ok) lot.expires_at = from_micros(row.get<long long>(6));
-    if (row.get_indicator(7) == soci::i_ok) lot.source_event_id = row.get<std::string>(7);
+    lot.id = to_int(row[0]);
+    lot.points = to_int(row[1]);
+    lot.remaining = to_int(row[2]);
+    lot.reversed = to_int(row[3]);
+    lot.earned_at = from_micros(to_int(row[4]));
+    if (row[5]) lot.pending_until = from_micros(to_int(row[5]));
+    if (row[6]) lot.expires_at = from_micros(to_int(row[6]));
+    lot.source_event_id = row[7];
     lots.push_back(std::move(lot));
   }
   return lots;
@@ -155,8 +156,7 @@ nlohmann::json entry_event_data(const LedgerEntry& e) {
 }  // namespace
 
 std::vector<Lot> active_lots(soci::session& sql, const std::string& member_id) {
-  soci::rowset<soci::row> rows = (sql.prepare << kActiveLots, soci::use(member_id));
-  return read_lots(rows);
+  return read_lots(fetch(sql, kActiveLots, {member_id}));
 }
 
 LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award,
@@ -236,9 +236,8 @@ ReversalResult reverse(soci::session& sql, const std::string& member_id,
                        const std::string& event_id, Points points, engine::TimePoint now) {
   // The event's lots that are used up still carry its earned total and earlier reversals.
   auto lots = active_lots(sql, member_id);
-  soci::rowset<soci::row> spent_rows =
-      (sql.prepare << kSourceLots, soci::use(member_id), soci::use(event_id));
-  for (auto& lot : read_lots(spent_rows)) lots.push_back(std::move(lot));
+  for (auto& lot : read_lots(fetch(sql, kSourceLots, {member_id, event_id})))
+    lots.push_back(std::move(lot));
 
   ReversalResult r;
   r.plan = engine::ledger::plan_reversal(lots, event_id, points, now);
@@ -284,48 +283,36 @@ std::vector<LedgerEntry> expire_member(soci::session& sql, const std::string& me
 
 std::vector<std::string> members_with_due_lots(soci::session& sql, engine::TimePoint now,
                                                int limit) {
-  const long long at = to_micros(now);
   std::vector<std::string> out;
-  soci::rowset<std::string> rows = (sql.prepare << kDueMembers, soci::use(at), soci::use(limit));
-  for (const auto& id : rows) out.push_back(id);
+  for (const auto& row :
+       fetch(sql, kDueMembers, {std::to_string(to_micros(now)), std::to_string(limit)})) {
+    out.push_back(*row[0]);
+  }
   return out;
 }
 
 std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& member_id,
                                      std::optional<long long> before_id, int limit) {
   std::vector<LedgerEntry> out;
-  auto read = [&](soci::rowset<soci::row>& rows) {
-    for (const auto& row : rows) {
-      LedgerEntry e;
-      e.id = row.get<long long>(0);
-      e.member_id = row.get<std::string>(1);
-      e.kind = row.get<std::string>(2);
-      e.points = row.get<long long>(3);
-      e.balance_after = row.get<long long>(4);
-      e.at = from_micros(row.get<long long>(5));
-      auto text = [&](std::size_t i) {
-        return row.get_indicator(i) == soci::i_ok
-                   ? std::optional<std::string>(row.get<std::string>(i))
-                   : std::nullopt;
-      };
-      e.campaign = text(6);
-      e.rule = text(7);
-      e.event_id = text(8);
-      if (row.get_indicator(9) == soci::i_ok) e.lot_id = row.get<long long>(9);
-      if (row.get_indicator(10) == soci::i_ok) e.expires_at = from_micros(row.get<long long>(10));
-      e.reason = text(11);
-      e.counterparty = text(12);
-      out.push_back(std::move(e));
-    }
-  };
-  if (before_id) {
-    soci::rowset<soci::row> rows = (sql.prepare << kLedgerBefore, soci::use(member_id),
-                                    soci::use(*before_id), soci::use(limit));
-    read(rows);
-  } else {
-    soci::rowset<soci::row> rows =
-        (sql.prepare << kLedgerFirst, soci::use(member_id), soci::use(limit));
-    read(rows);
+  const auto rows = fetch(
+      sql, kLedgerPage,
+      {member_id, before_id ? Value(std::to_string(*before_id)) : Value(), std::to_string(limit)});
+  for (const auto& row : rows) {
+    LedgerEntry e;
+    e.id = to_int(row[0]);
+    e.member_id = *row[1];
+    e.kind = *row[2];
+    e.points = to_int(row[3]);
+    e.balance_after = to_int(row[4]);
+    e.at = from_micros(to_int(row[5]));
+    e.campaign = row[6];
+    e.rule = row[7];
+    e.event_id = row[8];
+    e.lot_id = to_optional_int(row[9]);
+    if (row[10]) e.expires_at = from_micros(to_int(row[10]));
+    e.reason = row[11];
+    e.counterparty = row[12];
+    out.push_back(std::move(e));
   }
   return out;
 }
