@@ -15,6 +15,8 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -44,7 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 600.0));
   app.add_flag("--unique-idempotency-key", unique_idempotency,
                "a fresh Idempotency-Key per request");
-  app.add_option("--targets-file", targets_file, "targets, one a line, taken in turn (instead of --target)");
+  app.add_option("--targets-file", targets_file,
+                 "targets, one a line, taken in turn (instead of --target)");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::string> targets{target};
@@ -59,7 +62,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Keys unique to this run: an earlier run's key on another path would be a conflict.
+  const std::string run_id =
+      name + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   std::atomic<long> errors{0};
+  std::mutex status_mutex;
+  std::map<int, long> refused;  // status -> count, for statuses >= 400
   std::atomic<std::size_t> next_target{0};
   std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(connections));
   const auto start = Clock::now();
@@ -79,7 +87,8 @@ int main(int argc, char** argv) {
             stream.emplace(ioc);
             stream->connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
           }
-          const auto& this_target = targets[next_target.fetch_add(1, std::memory_order_relaxed) % targets.size()];
+          const auto& this_target =
+              targets[next_target.fetch_add(1, std::memory_order_relaxed) % targets.size()];
           http::request<http::string_body> req{http::string_to_verb(method), this_target, 11};
           req.set(http::field::host, host);
           req.keep_alive(true);
@@ -88,9 +97,10 @@ int main(int argc, char** argv) {
             req.set(http::field::content_type, "application/json");
             req.body() = body;
           }
-          if (unique_idempotency)
+          if (unique_idempotency) {
             req.set("Idempotency-Key",
-                    "load-" + std::to_string(c) + "-" + std::to_string(++sequence));
+                    run_id + "-" + std::to_string(c) + "-" + std::to_string(++sequence));
+          }
           req.prepare_payload();
           const auto t0 = Clock::now();
           http::write(*stream, req);
@@ -98,7 +108,12 @@ int main(int argc, char** argv) {
           http::read(*stream, buffer, res);
           const auto us =
               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-          if (res.result_int() >= 400) ++errors;
+          if (res.result_int() >= 400) {
+            ++errors;
+            std::lock_guard lock(status_mutex);
+            // The first refusal of each status goes to stderr: a benchmark that fails says why.
+            if (refused[static_cast<int>(res.result_int())]++ == 0) std::cerr << res.body() << "\n";
+          }
           mine.push_back(static_cast<std::uint32_t>(us));
           if (!res.keep_alive()) stream.reset();
         } catch (const std::exception&) {
@@ -127,6 +142,9 @@ int main(int argc, char** argv) {
                      {"p99_us", pct(0.99)},
                      {"max_us", all.empty() ? 0u : all.back()},
                      {"errors", errors.load()}};
+  if (!refused.empty()) {
+    for (const auto& [status, count] : refused) out["refused"][std::to_string(status)] = count;
+  }
   std::cout << out.dump() << std::endl;
   return errors.load() > 0 ? 1 : 0;
 }

@@ -65,7 +65,7 @@ pg_stop() {
 
 pg_restart() {
   local dir=$1
-  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w restart >/dev/null
 }
 
 # pg_createdb PORT NAME: creates database NAME unless it exists.
