@@ -53,10 +53,12 @@ HttpResponse App::refusal(http::status status, const std::string& detail) const 
 
 asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view token) {
   if (looks_like_member_token(token)) {
-    auto verified = verify_member_token(token, services_.member_token_secret, services_.clock.now());
+    auto verified =
+        verify_member_token(token, services_.member_token_secret, services_.clock.now());
     if (!verified) co_return std::nullopt;
     // Idempotency scope: the member, so a retry with a refreshed token is still recognised.
-    co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt, verified->member_id};
+    co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt,
+                        verified->member_id};
   }
   const std::string hash = engine::sha256_hex(token);
   auto match = co_await services_.db.run(
@@ -127,7 +129,8 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
     }
     response = co_await route.handler(request);
   } catch (const ApiError& e) {
-    response = problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
+    response =
+        problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
   } catch (const db::Unavailable& e) {
     spdlog::error("request_id={} database unavailable: {}", request_id, e.what());
     response = problem_response(http::status::service_unavailable, "database_unavailable",

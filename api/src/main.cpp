@@ -129,18 +129,18 @@ int run(const api::Settings& settings) {
                  asio::detached);
 
   asio::steady_timer expiry_timer(ioc);
-  asio::co_spawn(
-      ioc,
-      periodic(expiry_timer, settings.expiry_interval, "points_expiry",
-               [&]() -> asio::awaitable<void> {
-                 const auto report = co_await api::expire_due_points(app.services());
-                 if (report.lots > 0) {
-                   spdlog::info("job=points_expiry members={} lots={} points={}", report.members, report.lots,
-                                report.points);
-                 }
-               },
-               stopping),
-      asio::detached);
+  asio::co_spawn(ioc,
+                 periodic(
+                     expiry_timer, settings.expiry_interval, "points_expiry",
+                     [&]() -> asio::awaitable<void> {
+                       const auto report = co_await api::expire_due_points(app.services());
+                       if (report.lots > 0) {
+                         spdlog::info("job=points_expiry members={} lots={} points={}",
+                                      report.members, report.lots, report.points);
+                       }
+                     },
+                     stopping),
+                 asio::detached);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {

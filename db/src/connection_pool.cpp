@@ -19,6 +19,16 @@ PGconn* native(soci::session& sql) {
   return static_cast<soci::postgresql_session_backend*>(sql.get_backend())->conn_;
 }
 
+// Turns a failed libpq result into the soci_error SOCI would have thrown (and frees it).
+void throw_unless_ok(PGresult* result) {
+  const auto status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
+  std::string message = PQresultErrorMessage(result);
+  PQclear(result);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  throw soci::soci_error(message);
+}
+
 }  // namespace
 
 std::string to_keyword_conninfo(const std::string& dsn) {
@@ -52,14 +62,7 @@ bool connection_ok(soci::session& sql) {
 
 void execute_script(soci::session& sql, const std::string& script) {
   PGresult* result = PQexec(native(sql), script.c_str());
-  const auto status = PQresultStatus(result);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    std::string message = PQresultErrorMessage(result);
-    PQclear(result);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-      message.pop_back();
-    throw soci::soci_error(message);
-  }
+  throw_unless_ok(result);
   PQclear(result);
 }
 
@@ -70,14 +73,7 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   PGresult* result = PQexecParams(native(sql), query.c_str(), static_cast<int>(values.size()),
                                   nullptr, values.data(), nullptr, nullptr, 0);
-  const auto status = PQresultStatus(result);
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    std::string message = PQresultErrorMessage(result);
-    PQclear(result);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-      message.pop_back();
-    throw soci::soci_error(message);
-  }
+  throw_unless_ok(result);
   const int rows = PQntuples(result), columns = PQnfields(result);
   std::vector<Row> out(static_cast<std::size_t>(rows));
   for (int r = 0; r < rows; ++r) {

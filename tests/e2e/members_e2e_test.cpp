@@ -74,14 +74,6 @@ ServerProcess* Members::server_ = nullptr;
 std::string* Members::pos_key_ = nullptr;
 int Members::counter_ = 0;
 
-void expect_problem(const HttpResult& r, int status, const std::string& code) {
-  EXPECT_EQ(r.status, status) << r.body;
-  EXPECT_EQ(r.header("content-type"), "application/problem+json");
-  auto body = json::parse(r.body, nullptr, false);
-  ASSERT_FALSE(body.is_discarded()) << r.body;
-  EXPECT_EQ(body["code"], code) << r.body;
-}
-
 }  // namespace
 
 TEST_F(Members, EnrolAndFindByAnyIdentifier) {

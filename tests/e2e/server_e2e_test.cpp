@@ -43,16 +43,6 @@ class Server : public ::testing::Test {
 TestDatabase* Server::database_ = nullptr;
 ServerProcess* Server::server_ = nullptr;
 
-void expect_problem(const HttpResult& r, int status, const std::string& code) {
-  EXPECT_EQ(r.status, status) << r.body;
-  EXPECT_EQ(r.header("content-type"), "application/problem+json") << r.body;
-  auto body = json::parse(r.body, nullptr, false);
-  ASSERT_FALSE(body.is_discarded()) << r.body;
-  EXPECT_EQ(body["code"], code) << r.body;
-  EXPECT_EQ(body["status"], status);
-  EXPECT_TRUE(body.contains("title") && body.contains("detail") && body.contains("type"));
-}
-
 }  // namespace
 
 TEST_F(Server, HealthReadinessAndMetrics) {

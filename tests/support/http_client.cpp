@@ -7,6 +7,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <gtest/gtest.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -34,6 +35,16 @@ HttpResult convert(http::response<http::string_body>& res) {
 }
 
 }  // namespace
+
+void expect_problem(const HttpResult& r, int status, const std::string& code) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json") << r.body;
+  auto body = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << r.body;
+  EXPECT_EQ(body["code"], code) << r.body;
+  EXPECT_EQ(body["status"], status) << r.body;
+  EXPECT_TRUE(body.contains("title") && body.contains("detail") && body.contains("type")) << r.body;
+}
 
 HttpResult HttpClient::request(const std::string& method, const std::string& target,
                                const std::string& body,

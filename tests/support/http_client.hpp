@@ -24,6 +24,9 @@ struct HttpResult {
   }
 };
 
+// Asserts an application/problem+json answer with this status and stable code.
+void expect_problem(const HttpResult& r, int status, const std::string& code);
+
 // A blocking HTTP/1.1 client for tests: one connection, kept alive, reopened when closed.
 class HttpClient {
  public:

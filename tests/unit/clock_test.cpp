@@ -42,9 +42,10 @@ TEST(Clock, ParsesRfc3339) {
   EXPECT_EQ(parse_rfc3339("2026-12-05T09:15:00.5Z"), noon_utc + milliseconds(500));
   EXPECT_EQ(parse_rfc3339("2026-12-05T09:15:00.1234567Z"), noon_utc + microseconds(123456));
   EXPECT_EQ(parse_rfc3339(format_rfc3339(noon_utc + microseconds(7))), noon_utc + microseconds(7));
-  for (const char* bad : {"", "2026-12-05", "2026-12-05T09:15:00", "2026-02-30T00:00:00Z", "2026-12-05T24:00:00Z",
-                          "2026-12-05 09:15:00Z", "2026-12-05T09:15:00.Z", "2026-12-05T09:15:00+0100",
-                          "2026-12-05T09:15:00Zjunk", "2026-13-01T00:00:00Z"}) {
+  for (const char* bad :
+       {"", "2026-12-05", "2026-12-05T09:15:00", "2026-02-30T00:00:00Z", "2026-12-05T24:00:00Z",
+        "2026-12-05 09:15:00Z", "2026-12-05T09:15:00.Z", "2026-12-05T09:15:00+0100",
+        "2026-12-05T09:15:00Zjunk", "2026-13-01T00:00:00Z"}) {
     EXPECT_FALSE(parse_rfc3339(bad)) << bad;
   }
 }

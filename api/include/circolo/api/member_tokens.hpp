@@ -24,6 +24,8 @@ std::string sign_member_token(const MemberToken& token, const std::string& secre
 std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,
                                                engine::TimePoint now);
 
-inline bool looks_like_member_token(std::string_view token) { return token.starts_with("mt_"); }
+inline bool looks_like_member_token(std::string_view token) {
+  return token.starts_with("mt_");
+}
 
 }  // namespace circolo::api

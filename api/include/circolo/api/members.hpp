@@ -49,7 +49,8 @@ std::optional<long long> parse_ledger_cursor(const std::optional<std::string>& t
 std::optional<db::TimelineCursor> parse_timeline_cursor(const std::optional<std::string>& text);
 std::string timeline_cursor(const db::TimelineEntry& last);
 
-nlohmann::json member_json(const db::Member& member, const std::vector<engine::Identifier>& identifiers,
+nlohmann::json member_json(const db::Member& member,
+                           const std::vector<engine::Identifier>& identifiers,
                            const engine::ledger::Balances& points);
 nlohmann::json ledger_entry_json(const db::points::LedgerEntry& entry);
 nlohmann::json timeline_entry_json(const db::TimelineEntry& entry);

@@ -20,7 +20,8 @@ struct FieldError {
 class ApiError : public std::runtime_error {
  public:
   ApiError(boost::beast::http::status status, std::string code, std::string detail,
-           std::vector<FieldError> errors = {}, nlohmann::json extensions = nlohmann::json::object())
+           std::vector<FieldError> errors = {},
+           nlohmann::json extensions = nlohmann::json::object())
       : std::runtime_error(detail),
         status_(status),
         code_(std::move(code)),

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <soci/soci.h>
+#include <nlohmann/json.hpp>
 
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/identity.hpp"
@@ -51,7 +51,8 @@ namespace members {
 // Inserts the member and its identifiers. If an identifier belongs to someone already, returns
 // it and the caller must roll back (the transaction may hold a partial insert).
 std::optional<engine::Identifier> insert(soci::session& sql, const Member& member,
-                                         const std::vector<engine::Identifier>& identifiers, engine::TimePoint now);
+                                         const std::vector<engine::Identifier>& identifiers,
+                                         engine::TimePoint now);
 
 std::optional<Member> find(soci::session& sql, const std::string& id);
 // Locks the member row (FOR UPDATE): every change of a member's points takes this lock first.
@@ -59,12 +60,13 @@ bool lock(soci::session& sql, const std::string& id);
 // Locks two members in id order, so that transfers both ways never deadlock.
 void lock_pair(soci::session& sql, const std::string& a, const std::string& b);
 
-std::optional<std::string> find_by_identifier(soci::session& sql, const engine::Identifier& identifier);
+std::optional<std::string> find_by_identifier(soci::session& sql,
+                                              const engine::Identifier& identifier);
 std::vector<engine::Identifier> identifiers(soci::session& sql, const std::string& member_id);
 
 enum class LinkResult { linked, already_linked, taken };
-LinkResult link(soci::session& sql, const std::string& member_id, const engine::Identifier& identifier,
-                engine::TimePoint now);
+LinkResult link(soci::session& sql, const std::string& member_id,
+                const engine::Identifier& identifier, engine::TimePoint now);
 
 void timeline_append(soci::session& sql, const TimelineEntry& entry);
 std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
@@ -73,7 +75,8 @@ std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& 
 // Moves identifiers, lots and timeline of `from` to `into` and books the points across with a
 // pair of `merge` ledger entries; `from` then points at `into`. Both rows must be locked.
 // Returns the points moved.
-long long merge(soci::session& sql, const std::string& into, const std::string& from, engine::TimePoint now);
+long long merge(soci::session& sql, const std::string& into, const std::string& from,
+                engine::TimePoint now);
 
 // The shared secret named `name`, made from `fresh` by the first instance that asks.
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh);

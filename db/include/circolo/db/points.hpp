@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <soci/soci.h>
+#include <nlohmann/json.hpp>
 
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/ledger.hpp"
@@ -38,41 +38,45 @@ struct Award {
   std::string kind = "earn";  // or adjust, transfer
   std::optional<std::string> counterparty;
 };
-LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award, engine::TimePoint now);
+LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award,
+                 engine::TimePoint now);
 
 struct Debit {
-  Points points = 0;  // positive: what leaves the balance
+  Points points = 0;           // positive: what leaves the balance
   std::string kind = "spend";  // or adjust, transfer
   std::optional<std::string> reason, counterparty, event_id;
 };
 // nullopt: fewer available points than asked; nothing written.
-std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id, const Debit& debit,
-                                 engine::TimePoint now);
+std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id,
+                                 const Debit& debit, engine::TimePoint now);
 
 struct TransferResult {
   LedgerEntry out, in;
 };
 // nullopt: `from` has fewer available points. The points keep their expiry dates.
-std::optional<TransferResult> transfer(soci::session& sql, const std::string& from, const std::string& to,
-                                       Points points, engine::TimePoint now);
+std::optional<TransferResult> transfer(soci::session& sql, const std::string& from,
+                                       const std::string& to, Points points, engine::TimePoint now);
 
 struct ReversalResult {
   engine::ledger::Reversal plan;
   std::optional<LedgerEntry> entry;  // none when nothing was taken
 };
-ReversalResult reverse(soci::session& sql, const std::string& member_id, const std::string& event_id,
-                       Points points, engine::TimePoint now);
+ReversalResult reverse(soci::session& sql, const std::string& member_id,
+                       const std::string& event_id, Points points, engine::TimePoint now);
 
 // Writes off the member's lots due at `now`: one `expire` entry and one points.expired event
 // per lot. Returns the entries.
-std::vector<LedgerEntry> expire_member(soci::session& sql, const std::string& member_id, engine::TimePoint now);
-std::vector<std::string> members_with_due_lots(soci::session& sql, engine::TimePoint now, int limit);
+std::vector<LedgerEntry> expire_member(soci::session& sql, const std::string& member_id,
+                                       engine::TimePoint now);
+std::vector<std::string> members_with_due_lots(soci::session& sql, engine::TimePoint now,
+                                               int limit);
 
 std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& member_id,
                                      std::optional<long long> before_id, int limit);
 
 // Appends to the outbox; the event's id is returned.
-std::string publish(soci::session& sql, const std::string& type, const std::optional<std::string>& member_id,
-                    engine::TimePoint at, const nlohmann::json& data);
+std::string publish(soci::session& sql, const std::string& type,
+                    const std::optional<std::string>& member_id, engine::TimePoint at,
+                    const nlohmann::json& data);
 
 }  // namespace circolo::db::points

@@ -15,7 +15,8 @@ using Row = std::vector<Value>;
 // session's connection, inside its transaction if one is open). SOCI rowsets prepare, execute
 // and deallocate a statement, three round trips, so hot multi-row reads come through here.
 // Throws soci::soci_error on failure, like SOCI does.
-std::vector<Row> fetch(soci::session& sql, const std::string& query, const std::vector<Value>& params);
+std::vector<Row> fetch(soci::session& sql, const std::string& query,
+                       const std::vector<Value>& params);
 
 long long to_int(const Value& v);  // a NULL or non-number is a logic error here: throws
 inline std::optional<long long> to_optional_int(const Value& v) {
