@@ -1,0 +1,207 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "circolo/rules/source.hpp"
+
+// The syntax tree of a program file, with source ranges for every part that can be wrong.
+namespace circolo::rules {
+
+// An exact fixed-point number: mantissa * 10^-scale.
+struct Decimal {
+  std::int64_t mantissa = 0;
+  int scale = 0;
+  friend bool operator==(const Decimal&, const Decimal&) = default;
+};
+
+enum class Unit { hours, days, weeks, months };
+
+struct Duration {
+  std::int64_t amount = 0;
+  Unit unit = Unit::days;
+  Range range;
+};
+
+struct Date {
+  int year = 0, month = 0, day = 0;
+  friend bool operator==(const Date&, const Date&) = default;
+};
+
+enum class ExprKind {
+  integer,  // integer
+  decimal,  // decimal
+  string,   // text
+  boolean,  // integer: 0/1
+  date,     // date
+  list,     // args: elements
+  name,     // text: a bare name (event, member, a field of the list element, mon..sun)
+  field,    // text: field name; args[0]: the object
+  call,     // text: function name; args
+  unary,    // text: "-" or "not"; args[0]
+  binary,   // text: operator (or, and, ==, in, +, ...); args[0], args[1]
+  where,    // args[0]: list, args[1]: predicate over its elements
+};
+
+struct Expr {
+  ExprKind kind = ExprKind::integer;
+  Range range;
+  std::int64_t integer = 0;
+  Decimal decimal;
+  Date date;
+  std::string text;
+  std::vector<std::unique_ptr<Expr>> args;
+};
+using ExprPtr = std::unique_ptr<Expr>;
+
+enum class TriggerKind {
+  purchase,
+  refund,
+  visit,
+  signup,
+  custom,
+  challenge_completed,
+  tier_changed
+};
+struct Trigger {
+  TriggerKind kind = TriggerKind::purchase;
+  std::string custom;  // on event "NAME"
+  Range range;
+};
+
+// Text with {expr} holes, as in notify messages.
+struct TextPart {
+  std::string text;  // when expr is null
+  ExprPtr expr;
+};
+
+enum class ActionKind { award, issue_coupon, progress_challenge, grant_badge, tag, untag, notify };
+struct Action {
+  ActionKind kind = ActionKind::award;
+  Range range;
+  ExprPtr amount;                    // award EXPR points; progress ... by EXPR
+  std::optional<Duration> pending;   // award
+  std::optional<Duration> expiring;  // award
+  std::string target;                // coupon, challenge, badge, tag
+  Range target_range;
+  std::vector<TextPart> message;  // notify
+};
+
+struct Active {
+  std::optional<Date> from, until;
+  Range range;
+};
+
+enum class LimitScope { member, campaign };
+enum class LimitPeriod { ever, day, week, month };
+struct Limit {
+  std::int64_t count = 0;
+  LimitScope scope = LimitScope::member;
+  LimitPeriod period = LimitPeriod::ever;
+  Range range;
+};
+
+enum class GoalKind { count, sum, distinct, streak };
+struct Goal {
+  GoalKind kind = GoalKind::count;
+  ExprPtr expr;    // sum / distinct
+  Decimal target;  // count/distinct/streak: scale 0
+  Unit streak_unit = Unit::weeks;
+  Range range;
+};
+
+struct ProgramDecl {
+  Range range;
+  std::optional<std::string> currency;
+  Range currency_range;
+  std::optional<std::string> timezone;
+  Range timezone_range;
+  std::optional<Duration> points_expire;
+};
+
+struct TierDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  std::optional<std::int64_t> threshold;
+  std::optional<Duration> window;
+  std::optional<Decimal> multiplier;
+};
+
+struct CouponDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  std::optional<Decimal> discount_amount;
+  std::optional<Decimal> discount_percent;
+  Range discount_range;
+  std::optional<Decimal> max_discount;
+  Range max_discount_range;
+  std::optional<Decimal> min_total;
+  std::optional<Duration> valid;
+  std::optional<std::int64_t> uses;
+  std::vector<std::string> channels;
+};
+
+struct RewardDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  std::optional<std::int64_t> cost;
+  std::optional<std::string> coupon;
+  Range coupon_range;
+  std::optional<std::int64_t> stock;
+};
+
+struct ChallengeDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  std::optional<Trigger> on;
+  ExprPtr when;
+  std::optional<Goal> goal;
+  std::optional<Duration> within;
+  std::optional<Active> active;
+  bool repeatable = false;
+  std::vector<Action> then;
+};
+
+struct RuleDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<Trigger> on;
+  ExprPtr when;
+  std::vector<Action> then;
+  std::vector<Limit> limits;
+};
+
+struct CampaignDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  std::optional<Active> active;
+  std::vector<std::string> channels;
+  std::optional<std::int64_t> priority;
+  std::optional<std::int64_t> budget;
+  bool exclusive = false;
+  std::vector<RuleDecl> rules;
+};
+
+struct ProgramFile {
+  std::optional<ProgramDecl> program;
+  std::vector<TierDecl> tiers;
+  std::vector<CouponDecl> coupons;
+  std::vector<RewardDecl> rewards;
+  std::vector<ChallengeDecl> challenges;
+  std::vector<CampaignDecl> campaigns;
+};
+
+// Structural equality, ignoring source ranges (what the formatter must preserve).
+bool same(const ProgramFile& a, const ProgramFile& b);
+bool same(const Expr& a, const Expr& b);
+
+}  // namespace circolo::rules

@@ -1,0 +1,354 @@
+#include "circolo/rules/format.hpp"
+
+#include <cstdio>
+
+namespace circolo::rules {
+
+namespace {
+
+int precedence(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::where:
+      return 0;
+    case ExprKind::binary:
+      if (e.text == "or") return 1;
+      if (e.text == "and") return 2;
+      if (e.text == "+" || e.text == "-") return 5;
+      if (e.text == "*" || e.text == "/" || e.text == "%") return 6;
+      return 4;  // comparisons and in
+    case ExprKind::unary:
+      return e.text == "not" ? 3 : 7;
+    case ExprKind::integer:
+      return e.integer < 0 ? 7 : 9;
+    case ExprKind::decimal:
+      return e.decimal.mantissa < 0 ? 7 : 9;
+    default:
+      return 9;
+  }
+}
+
+std::string quote(const std::string& s, bool braces) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '{':
+        out += braces ? "\\{" : "{";
+        break;
+      case '}':
+        out += braces ? "\\}" : "}";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[12];
+          std::snprintf(buf, sizeof buf, "\\u{%X}", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string unit_name(const Duration& d) {
+  const bool one = d.amount == 1;
+  switch (d.unit) {
+    case Unit::hours:
+      return one ? "hour" : "hours";
+    case Unit::days:
+      return one ? "day" : "days";
+    case Unit::weeks:
+      return one ? "week" : "weeks";
+    case Unit::months:
+      return one ? "month" : "months";
+  }
+  return "days";
+}
+
+std::string duration(const Duration& d) {
+  return std::to_string(d.amount) + " " + unit_name(d);
+}
+
+std::string date(const Date& d) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
+  return buf;
+}
+
+std::string expr(const Expr* e);
+
+std::string child(const Expr* c, int min_precedence) {
+  if (c == nullptr) return "<missing>";
+  const auto text = expr(c);
+  return precedence(*c) < min_precedence ? "(" + text + ")" : text;
+}
+
+std::string expr(const Expr* e) {
+  if (e == nullptr) return "<missing>";
+  switch (e->kind) {
+    case ExprKind::integer:
+      return std::to_string(e->integer);
+    case ExprKind::decimal:
+      return format_decimal(e->decimal);
+    case ExprKind::string:
+      return quote(e->text, false);
+    case ExprKind::boolean:
+      return e->integer ? "true" : "false";
+    case ExprKind::date:
+      return date(e->date);
+    case ExprKind::name:
+      return e->text;
+    case ExprKind::list: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < e->args.size(); ++i)
+        out += (i ? ", " : "") + expr(e->args[i].get());
+      return out + "]";
+    }
+    case ExprKind::field:
+      return child(e->args[0].get(), 8) + "." + e->text;
+    case ExprKind::call: {
+      std::string out = e->text + "(";
+      for (std::size_t i = 0; i < e->args.size(); ++i)
+        out += (i ? ", " : "") + expr(e->args[i].get());
+      return out + ")";
+    }
+    case ExprKind::unary:
+      if (e->text == "not") return "not " + child(e->args[0].get(), 3);
+      // "- -x" keeps the space so it never lexes as one token.
+      return "-" + child(e->args[0].get(), 8);
+    case ExprKind::where:
+      return child(e->args[0].get(), 0) + " where " + child(e->args[1].get(), 1);
+    case ExprKind::binary: {
+      const int p = precedence(*e);
+      // Left-associative: the right operand needs parentheses at equal precedence; comparisons
+      // do not chain, so both sides do.
+      const int left = p == 4 ? p + 1 : p;
+      return child(e->args[0].get(), left) + " " + e->text + " " + child(e->args[1].get(), p + 1);
+    }
+  }
+  return "";
+}
+
+std::string trigger(const Trigger& t) {
+  switch (t.kind) {
+    case TriggerKind::purchase:
+      return "purchase";
+    case TriggerKind::refund:
+      return "refund";
+    case TriggerKind::visit:
+      return "visit";
+    case TriggerKind::signup:
+      return "signup";
+    case TriggerKind::custom:
+      return "event " + quote(t.custom, false);
+    case TriggerKind::challenge_completed:
+      return "challenge_completed";
+    case TriggerKind::tier_changed:
+      return "tier_changed";
+  }
+  return "purchase";
+}
+
+std::string active(const Active& a) {
+  std::string out = "active";
+  if (a.from) out += " from " + date(*a.from);
+  if (a.until) out += " until " + date(*a.until);
+  return out;
+}
+
+std::string names(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& n : list) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+std::string action(const Action& a) {
+  switch (a.kind) {
+    case ActionKind::award: {
+      std::string out = "award " + expr(a.amount.get()) + " points";
+      if (a.pending) out += " pending " + duration(*a.pending);
+      if (a.expiring) out += " expiring in " + duration(*a.expiring);
+      return out;
+    }
+    case ActionKind::issue_coupon:
+      return "issue coupon " + quote(a.target, false);
+    case ActionKind::progress_challenge:
+      return "progress challenge " + quote(a.target, false) +
+             (a.amount ? " by " + expr(a.amount.get()) : "");
+    case ActionKind::grant_badge:
+      return "grant badge " + quote(a.target, false);
+    case ActionKind::tag:
+      return "tag member " + quote(a.target, false);
+    case ActionKind::untag:
+      return "untag member " + quote(a.target, false);
+    case ActionKind::notify: {
+      // Re-quote the text parts with braces escaped, keeping the {expr} holes.
+      std::string out = "\"";
+      for (const auto& part : a.message) {
+        if (part.expr) {
+          out += "{" + expr(part.expr.get()) + "}";
+        } else {
+          const auto q = quote(part.text, true);
+          out += q.substr(1, q.size() - 2);
+        }
+      }
+      return "notify " + out + "\"";
+    }
+  }
+  return "";
+}
+
+void actions(std::string& out, const std::vector<Action>& list, const std::string& indent) {
+  if (list.empty()) return;
+  out += indent + "then " + action(list[0]) + "\n";
+  for (std::size_t i = 1; i < list.size(); ++i) out += indent + "     " + action(list[i]) + "\n";
+}
+
+std::string limit(const Limit& l) {
+  std::string out = "limit " + std::to_string(l.count) + " per " +
+                    (l.scope == LimitScope::member ? "member" : "campaign");
+  switch (l.period) {
+    case LimitPeriod::day:
+      out += " per day";
+      break;
+    case LimitPeriod::week:
+      out += " per week";
+      break;
+    case LimitPeriod::month:
+      out += " per month";
+      break;
+    case LimitPeriod::ever:
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_decimal(const Decimal& d) {
+  const bool negative = d.mantissa < 0;
+  std::uint64_t magnitude = negative ? std::uint64_t{0} - static_cast<std::uint64_t>(d.mantissa)
+                                     : static_cast<std::uint64_t>(d.mantissa);
+  std::string digits = std::to_string(magnitude);
+  if (d.scale > 0) {
+    if (digits.size() <= static_cast<std::size_t>(d.scale))
+      digits.insert(0, d.scale + 1 - digits.size(), '0');
+    digits.insert(digits.size() - d.scale, 1, '.');
+  }
+  return (negative ? "-" : "") + digits;
+}
+
+std::string format(const Expr& e) {
+  return expr(&e);
+}
+
+std::string format(const ProgramFile& f) {
+  std::string out;
+  auto blank = [&] {
+    if (!out.empty()) out += "\n";
+  };
+  if (f.program) {
+    const auto& p = *f.program;
+    out += "program {\n";
+    if (p.currency) out += "  currency " + quote(*p.currency, false) + "\n";
+    if (p.timezone) out += "  timezone " + quote(*p.timezone, false) + "\n";
+    if (p.points_expire) out += "  points_expire " + duration(*p.points_expire) + "\n";
+    out += "}\n";
+  }
+  for (const auto& t : f.tiers) {
+    blank();
+    out += "tier " + quote(t.id, false) + " {\n";
+    if (t.name) out += "  name " + quote(*t.name, false) + "\n";
+    if (t.threshold) out += "  threshold " + std::to_string(*t.threshold) + "\n";
+    if (t.window) out += "  window " + duration(*t.window) + "\n";
+    if (t.multiplier) out += "  multiplier " + format_decimal(*t.multiplier) + "\n";
+    out += "}\n";
+  }
+  for (const auto& c : f.coupons) {
+    blank();
+    out += "coupon " + quote(c.id, false) + " {\n";
+    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+    if (c.discount_percent) out += "  discount " + format_decimal(*c.discount_percent) + "%\n";
+    if (c.discount_amount) out += "  discount " + format_decimal(*c.discount_amount) + "\n";
+    if (c.max_discount) out += "  max_discount " + format_decimal(*c.max_discount) + "\n";
+    if (c.min_total) out += "  min_total " + format_decimal(*c.min_total) + "\n";
+    if (c.valid) out += "  valid " + duration(*c.valid) + "\n";
+    if (c.uses) out += "  uses " + std::to_string(*c.uses) + "\n";
+    if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
+    out += "}\n";
+  }
+  for (const auto& r : f.rewards) {
+    blank();
+    out += "reward " + quote(r.id, false) + " {\n";
+    if (r.name) out += "  name " + quote(*r.name, false) + "\n";
+    if (r.cost) out += "  cost " + std::to_string(*r.cost) + " points\n";
+    if (r.coupon) out += "  coupon " + quote(*r.coupon, false) + "\n";
+    if (r.stock) out += "  stock " + std::to_string(*r.stock) + "\n";
+    out += "}\n";
+  }
+  for (const auto& c : f.challenges) {
+    blank();
+    out += "challenge " + quote(c.id, false) + " {\n";
+    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+    if (c.on) out += "  on " + trigger(*c.on) + "\n";
+    if (c.when) out += "  when " + expr(c.when.get()) + "\n";
+    if (c.goal) {
+      const auto& g = *c.goal;
+      switch (g.kind) {
+        case GoalKind::count:
+          out += "  goal count reaches " + format_decimal(g.target) + "\n";
+          break;
+        case GoalKind::sum:
+          out += "  goal sum " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
+          break;
+        case GoalKind::distinct:
+          out += "  goal distinct " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) +
+                 "\n";
+          break;
+        case GoalKind::streak:
+          out += "  goal streak " + format_decimal(g.target) +
+                 (g.streak_unit == Unit::weeks ? " weeks" : " days") + "\n";
+          break;
+      }
+    }
+    if (c.within) out += "  within " + duration(*c.within) + "\n";
+    if (c.active) out += "  " + active(*c.active) + "\n";
+    if (c.repeatable) out += "  repeatable\n";
+    actions(out, c.then, "  ");
+    out += "}\n";
+  }
+  for (const auto& c : f.campaigns) {
+    blank();
+    out += "campaign " + quote(c.id, false) + " {\n";
+    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+    if (c.active) out += "  " + active(*c.active) + "\n";
+    if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
+    if (c.priority) out += "  priority " + std::to_string(*c.priority) + "\n";
+    if (c.budget) out += "  budget " + std::to_string(*c.budget) + " points\n";
+    if (c.exclusive) out += "  exclusive\n";
+    for (const auto& r : c.rules) {
+      out += "\n  rule " + quote(r.id, false) + " {\n";
+      if (r.on) out += "    on " + trigger(*r.on) + "\n";
+      if (r.when) out += "    when " + expr(r.when.get()) + "\n";
+      actions(out, r.then, "    ");
+      for (const auto& l : r.limits) out += "    " + limit(l) + "\n";
+      out += "  }\n";
+    }
+    out += "}\n";
+  }
+  return out;
+}
+
+}  // namespace circolo::rules
