@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "circolo/engine/clock.hpp"
+#include "circolo/rules/ast.hpp"
+#include "circolo/rules/checker.hpp"
+
+namespace circolo::rules {
+
+// A value of `attributes.NAME`: typed only at run time.
+using Dyn = std::variant<std::monostate, bool, std::int64_t, Decimal, std::string>;
+using Attributes = std::map<std::string, Dyn>;
+
+struct Item {
+  std::string sku, category, brand;
+  std::int64_t quantity = 1;
+  Decimal price;  // unit price, in the program currency
+  Attributes attributes;
+};
+
+struct Event {
+  std::string
+      type;  // purchase, refund, visit, signup, a custom name, challenge_completed, tier_changed
+  std::string channel;
+  std::optional<std::string> store;
+  engine::TimePoint time{};
+  Decimal total;
+  std::vector<Item> items;
+  std::vector<std::string> coupons;
+  Attributes attributes;
+};
+
+struct MemberSnapshot {
+  std::string id;
+  std::string tier;
+  Decimal multiplier{1, 0};
+  std::vector<std::string> tags, badges;
+  std::int64_t points = 0, lifetime_points = 0, purchases = 0;
+  engine::TimePoint joined{};
+  std::optional<Date> birthday;
+  Attributes attributes;
+};
+
+// Counts that limits and budgets are checked against: the caller reads them from storage (and
+// applies the increments of an evaluation atomically with its effects).
+struct Counters {
+  std::map<std::string, std::int64_t> firings;      // limit_key(...) -> rule firings so far
+  std::map<std::string, std::int64_t> budget_used;  // campaign id -> points awarded so far
+};
+
+// The key of a limit's counter for the period that contains `time` (program time zone):
+// "weekend-double/weekend/member:mem_1/day:2026-12-05".
+std::string limit_key(const std::string& campaign, const std::string& rule, const Limit& limit,
+                      const std::string& member_id, const std::string& period);
+
+enum class EffectKind { award, issue_coupon, progress_challenge, grant_badge, tag, untag, notify };
+
+struct Effect {
+  EffectKind kind = EffectKind::award;
+  std::string campaign, rule;
+  std::int64_t points = 0;  // award; progress "by"
+  std::optional<engine::TimePoint> pending_until, expires_at;
+  std::string target;   // coupon, challenge, badge, tag
+  std::string message;  // notify, interpolated
+};
+
+struct TraceEntry {
+  std::string campaign, rule;
+  bool fired = false;
+  // "fired", or why not: inactive, channel, trigger, condition, limit, budget, exclusive,
+  // runtime_error.
+  std::string reason;
+  std::string detail;
+};
+
+struct Evaluation {
+  std::vector<Effect> effects;
+  std::vector<TraceEntry> trace;
+  std::map<std::string, std::int64_t> firings_added;  // limit keys to increment
+  std::map<std::string, std::int64_t> budget_added;   // campaign -> points awarded
+};
+
+class CompiledProgram;
+
+struct CompileResult {
+  std::shared_ptr<const CompiledProgram> program;  // null when there are errors
+  std::vector<Diagnostic> diagnostics;             // syntax and check errors, and warnings
+};
+
+// Parse, check and compile. The compiled program is immutable and shared between threads.
+CompileResult compile(const Source& source, const Limits& limits = {});
+
+class CompiledProgram {
+ public:
+  // Effects in a deterministic order (campaign priority, then file order; actions in rule order)
+  // and a trace entry for every rule of every campaign.
+  Evaluation evaluate(const Event& event, const MemberSnapshot& member,
+                      const Counters& counters) const;
+
+  const ProgramFile& file() const { return *file_; }
+  int currency_digits() const { return currency_digits_; }
+  const std::string& currency() const { return currency_; }
+  const std::string& timezone() const { return timezone_; }
+  // The local period containing `time` ("2026-12-05", "2026-W49", "2026-12", "ever").
+  std::string period(LimitPeriod period, engine::TimePoint time) const;
+
+  struct Impl;
+
+ private:
+  friend CompileResult compile(const Source&, const Limits&);
+  CompiledProgram() = default;
+  std::unique_ptr<ProgramFile> file_;
+  std::shared_ptr<Impl> impl_;
+  int currency_digits_ = 2;
+  std::string currency_ = "EUR";
+  std::string timezone_ = "UTC";
+};
+
+}  // namespace circolo::rules

@@ -1,0 +1,959 @@
+#include "circolo/rules/evaluate.hpp"
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "circolo/rules/format.hpp"
+#include "circolo/rules/parser.hpp"
+
+namespace circolo::rules {
+
+namespace {
+
+using engine::TimePoint;
+using i128 = __int128;
+
+struct RuntimeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---- values ----
+struct Value {
+  enum class Kind { missing, boolean, integer, decimal, string, time, date, weekday, list, item };
+  Kind kind = Kind::missing;
+  bool b = false;
+  std::int64_t i = 0;  // integer; time: micros; date: days since epoch; weekday: 0 = mon
+  Decimal d;
+  std::string s;
+  std::vector<Value> list;
+  const Item* item = nullptr;
+
+  static Value boolean(bool v) {
+    Value x;
+    x.kind = Kind::boolean;
+    x.b = v;
+    return x;
+  }
+  static Value integer(std::int64_t v) {
+    Value x;
+    x.kind = Kind::integer;
+    x.i = v;
+    return x;
+  }
+  static Value decimal(Decimal v) {
+    Value x;
+    x.kind = Kind::decimal;
+    x.d = v;
+    return x;
+  }
+  static Value string(std::string v) {
+    Value x;
+    x.kind = Kind::string;
+    x.s = std::move(v);
+    return x;
+  }
+  static Value time(TimePoint t) {
+    Value x;
+    x.kind = Kind::time;
+    x.i = t.time_since_epoch().count();
+    return x;
+  }
+  static Value date(std::int64_t days) {
+    Value x;
+    x.kind = Kind::date;
+    x.i = days;
+    return x;
+  }
+  static Value weekday(int w) {
+    Value x;
+    x.kind = Kind::weekday;
+    x.i = w;
+    return x;
+  }
+  static Value of(const Dyn& d) {
+    if (std::holds_alternative<bool>(d)) return boolean(std::get<bool>(d));
+    if (std::holds_alternative<std::int64_t>(d)) return integer(std::get<std::int64_t>(d));
+    if (std::holds_alternative<Decimal>(d)) return decimal(std::get<Decimal>(d));
+    if (std::holds_alternative<std::string>(d)) return string(std::get<std::string>(d));
+    return Value{};
+  }
+  bool number() const { return kind == Kind::integer || kind == Kind::decimal; }
+};
+
+constexpr int kMaxScale = 12;
+
+i128 pow10(int n) {
+  i128 p = 1;
+  while (n-- > 0) p *= 10;
+  return p;
+}
+
+Decimal as_decimal(const Value& v) {
+  return v.kind == Value::Kind::integer ? Decimal{v.i, 0} : v.d;
+}
+
+// Rounds `m / 10^drop` half away from zero.
+i128 drop_digits(i128 m, int drop) {
+  if (drop <= 0) return m;
+  const i128 p = pow10(drop);
+  i128 q = m / p, r = m % p;
+  if (r < 0) r = -r;
+  if (r * 2 >= p) q += m < 0 ? -1 : 1;
+  return q;
+}
+
+Decimal make_decimal(i128 m, int scale) {
+  if (scale > kMaxScale) {
+    m = drop_digits(m, scale - kMaxScale);
+    scale = kMaxScale;
+  }
+  // Normalise trailing zeros so that equal values look equal.
+  while (scale > 0 && m % 10 == 0) {
+    m /= 10;
+    --scale;
+  }
+  if (m > INT64_MAX || m < INT64_MIN) throw RuntimeError("a decimal overflowed");
+  return Decimal{static_cast<std::int64_t>(m), scale};
+}
+
+int compare_numbers(const Value& a, const Value& b) {
+  const auto x = as_decimal(a), y = as_decimal(b);
+  const int s = std::max(x.scale, y.scale);
+  const i128 l = i128(x.mantissa) * pow10(s - x.scale), r = i128(y.mantissa) * pow10(s - y.scale);
+  return l < r ? -1 : l > r ? 1 : 0;
+}
+
+Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+  if (a.kind == Value::Kind::missing || b.kind == Value::Kind::missing)
+    throw RuntimeError("a value is missing");
+  if (!a.number() || !b.number())
+    throw RuntimeError("'" + op + "' on a value that is not a number");
+  if (a.kind == Value::Kind::integer && b.kind == Value::Kind::integer && op != "/") {
+    std::int64_t out = 0;
+    bool overflow = false;
+    if (op == "+")
+      overflow = __builtin_add_overflow(a.i, b.i, &out);
+    else if (op == "-")
+      overflow = __builtin_sub_overflow(a.i, b.i, &out);
+    else if (op == "*")
+      overflow = __builtin_mul_overflow(a.i, b.i, &out);
+    else {
+      if (b.i == 0) throw RuntimeError("division by zero");
+      if (a.i == INT64_MIN && b.i == -1)
+        overflow = true;
+      else
+        out = a.i % b.i;
+    }
+    if (overflow) throw RuntimeError("integer overflow in '" + op + "'");
+    return Value::integer(out);
+  }
+  const auto x = as_decimal(a), y = as_decimal(b);
+  if (op == "+" || op == "-") {
+    const int s = std::max(x.scale, y.scale);
+    const i128 l = i128(x.mantissa) * pow10(s - x.scale), r = i128(y.mantissa) * pow10(s - y.scale);
+    return Value::decimal(make_decimal(op == "+" ? l + r : l - r, s));
+  }
+  if (op == "*")
+    return Value::decimal(make_decimal(i128(x.mantissa) * i128(y.mantissa), x.scale + y.scale));
+  if (op == "/") {
+    if (y.mantissa == 0) throw RuntimeError("division by zero");
+    // x / y with kMaxScale fractional digits, rounded half away from zero.
+    const int shift = kMaxScale + y.scale - x.scale + 1;
+    i128 num = i128(x.mantissa);
+    if (shift >= 0) {
+      if (shift > 30) throw RuntimeError("a decimal overflowed");
+      num *= pow10(shift);
+    }
+    const i128 q = num / i128(y.mantissa);
+    return Value::decimal(
+        make_decimal(drop_digits(q, 1), shift >= 0 ? kMaxScale : kMaxScale - shift - 1));
+  }
+  throw RuntimeError("'%' needs whole numbers");
+}
+
+std::int64_t to_integer(i128 v) {
+  if (v > INT64_MAX || v < INT64_MIN) throw RuntimeError("integer overflow");
+  return static_cast<std::int64_t>(v);
+}
+
+std::int64_t floor_of(const Value& v, int mode) {  // mode: -1 floor, 1 ceil, 0 round
+  if (v.kind == Value::Kind::integer) return v.i;
+  if (v.kind != Value::Kind::decimal)
+    throw RuntimeError("floor/ceil/round of a value that is not a number");
+  const i128 p = pow10(v.d.scale);
+  const i128 m = v.d.mantissa;
+  if (mode == 0) return to_integer(drop_digits(m, v.d.scale));
+  i128 q = m / p;
+  const i128 r = m % p;
+  if (mode < 0 && r < 0) q -= 1;
+  if (mode > 0 && r > 0) q += 1;
+  return to_integer(q);
+}
+
+// Equality with the language's rules: mismatched kinds and missing values compare false.
+std::optional<int> order(const Value& a, const Value& b) {
+  if (a.kind == Value::Kind::missing || b.kind == Value::Kind::missing) return std::nullopt;
+  if (a.number() && b.number()) return compare_numbers(a, b);
+  if (a.kind != b.kind) return std::nullopt;
+  switch (a.kind) {
+    case Value::Kind::boolean:
+      return int(a.b) - int(b.b);
+    case Value::Kind::string:
+      return a.s < b.s ? -1 : a.s > b.s ? 1 : 0;
+    case Value::Kind::time:
+    case Value::Kind::date:
+    case Value::Kind::weekday:
+      return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
+    default:
+      return std::nullopt;
+  }
+}
+
+// ---- evaluation context ----
+struct Context {
+  const Event* event = nullptr;
+  const MemberSnapshot* member = nullptr;
+  const Item* item = nullptr;      // the element inside any/all/sum/where over items
+  const Value* element = nullptr;  // the element inside list ops over other lists
+  const date::time_zone* zone = nullptr;
+};
+
+using Fn = std::function<Value(const Context&)>;
+
+date::local_time<std::chrono::microseconds> local(const Context& c, std::int64_t micros) {
+  return c.zone->to_local(
+      date::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros)));
+}
+
+std::int64_t local_days(const Context& c, std::int64_t micros) {
+  return date::floor<date::days>(local(c, micros)).time_since_epoch().count();
+}
+
+std::string to_text(const Value& v, int currency_digits) {
+  switch (v.kind) {
+    case Value::Kind::missing:
+      return "";
+    case Value::Kind::boolean:
+      return v.b ? "true" : "false";
+    case Value::Kind::integer:
+      return std::to_string(v.i);
+    case Value::Kind::decimal: {
+      // Money-like values show the currency's digits; others as computed.
+      Decimal d = v.d;
+      if (d.scale < currency_digits) {
+        d.mantissa *= static_cast<std::int64_t>(pow10(currency_digits - d.scale));
+        d.scale = currency_digits;
+      }
+      return format_decimal(d);
+    }
+    case Value::Kind::string:
+      return v.s;
+    case Value::Kind::time:
+      return engine::format_rfc3339(TimePoint{std::chrono::microseconds{v.i}});
+    case Value::Kind::date: {
+      const date::year_month_day ymd{date::sys_days{date::days{v.i}}};
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+                    unsigned(ymd.day()));
+      return buf;
+    }
+    case Value::Kind::weekday: {
+      static const char* kNames[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+      return kNames[v.i % 7];
+    }
+    case Value::Kind::list:
+      return "[" + std::to_string(v.list.size()) + " items]";
+    case Value::Kind::item:
+      return v.item ? v.item->sku : "";
+  }
+  return "";
+}
+
+Value list_of_strings(const std::vector<std::string>& v) {
+  Value out;
+  out.kind = Value::Kind::list;
+  for (const auto& s : v) out.list.push_back(Value::string(s));
+  return out;
+}
+
+// ---- the expression compiler: names and fields are resolved here, once ----
+class ExprCompiler {
+ public:
+  // Runs after the checker: every name, field and call here is known to be valid.
+  ExprCompiler() = default;
+
+  Fn compile(const Expr* e) {
+    switch (e->kind) {
+      case ExprKind::integer: {
+        const auto v = Value::integer(e->integer);
+        return [v](const Context&) { return v; };
+      }
+      case ExprKind::decimal: {
+        const auto v = Value::decimal(e->decimal);
+        return [v](const Context&) { return v; };
+      }
+      case ExprKind::string: {
+        const auto v = Value::string(e->text);
+        return [v](const Context&) { return v; };
+      }
+      case ExprKind::boolean: {
+        const auto v = Value::boolean(e->integer != 0);
+        return [v](const Context&) { return v; };
+      }
+      case ExprKind::date: {
+        const auto days = date::sys_days{date::year{e->date.year} / e->date.month / e->date.day}
+                              .time_since_epoch()
+                              .count();
+        const auto v = Value::date(days);
+        return [v](const Context&) { return v; };
+      }
+      case ExprKind::list: {
+        std::vector<Fn> parts;
+        for (const auto& a : e->args) parts.push_back(compile(a.get()));
+        return [parts](const Context& c) {
+          Value out;
+          out.kind = Value::Kind::list;
+          for (const auto& p : parts) out.list.push_back(p(c));
+          return out;
+        };
+      }
+      case ExprKind::name:
+        return name(e);
+      case ExprKind::field:
+        return field(e);
+      case ExprKind::unary: {
+        auto operand = compile(e->args[0].get());
+        if (e->text == "not") {
+          return [operand](const Context& c) {
+            const auto v = operand(c);
+            if (v.kind != Value::Kind::boolean) return Value::boolean(false);  // dyn: not a bool
+            return Value::boolean(!v.b);
+          };
+        }
+        return
+            [operand](const Context& c) { return arithmetic("-", Value::integer(0), operand(c)); };
+      }
+      case ExprKind::binary:
+        return binary(e);
+      case ExprKind::where: {
+        auto list = compile(e->args[0].get());
+        auto pred = compile(e->args[1].get());
+        return [list, pred](const Context& c) {
+          const auto source = list(c);
+          Value out;
+          out.kind = Value::Kind::list;
+          for (const auto& element : source.list) {
+            if (truthy(pred(scope(c, element)))) out.list.push_back(element);
+          }
+          return out;
+        };
+      }
+      case ExprKind::call:
+        return call(e);
+    }
+    throw std::logic_error("unknown expression");
+  }
+
+  static bool truthy(const Value& v) { return v.kind == Value::Kind::boolean && v.b; }
+
+  static Context scope(const Context& c, const Value& element) {
+    Context inner = c;
+    inner.item = element.kind == Value::Kind::item ? element.item : nullptr;
+    inner.element = &element;
+    return inner;
+  }
+
+ private:
+  static Value attribute(const Attributes& a, const std::string& name) {
+    auto it = a.find(name);
+    return it == a.end() ? Value{} : Value::of(it->second);
+  }
+
+  Fn name(const Expr* e) {
+    static const std::vector<std::string> kWeekdays{"mon", "tue", "wed", "thu",
+                                                    "fri", "sat", "sun"};
+    const auto& n = e->text;
+    if (n == "event" || n == "member") {
+      return [](const Context&) -> Value { throw RuntimeError("a record is not a value"); };
+    }
+    // An item field of the element in scope.
+    static const std::map<std::string, Value (*)(const Item&)> kItem{
+        {"sku", [](const Item& i) { return Value::string(i.sku); }},
+        {"category", [](const Item& i) { return Value::string(i.category); }},
+        {"brand", [](const Item& i) { return Value::string(i.brand); }},
+        {"quantity", [](const Item& i) { return Value::integer(i.quantity); }},
+        {"price", [](const Item& i) { return Value::decimal(i.price); }},
+    };
+    auto it = kItem.find(n);
+    const auto weekday = std::find(kWeekdays.begin(), kWeekdays.end(), n);
+    if (it != kItem.end()) {
+      auto get = it->second;
+      return [get](const Context& c) {
+        if (!c.item) throw RuntimeError("no list element in scope");
+        return get(*c.item);
+      };
+    }
+    if (weekday != kWeekdays.end()) {
+      const auto v = Value::weekday(static_cast<int>(weekday - kWeekdays.begin()));
+      return [v](const Context&) { return v; };
+    }
+    throw std::logic_error("unchecked name " + n);
+  }
+
+  Fn field(const Expr* e) {
+    const Expr* object = e->args[0].get();
+    const auto& f = e->text;
+    // attributes.NAME of event, member or item.
+    if (object->kind == ExprKind::field && object->text == "attributes") {
+      const Expr* owner = object->args[0].get();
+      const std::string key = f;
+      if (owner->kind == ExprKind::name && owner->text == "event")
+        return [key](const Context& c) { return attribute(c.event->attributes, key); };
+      if (owner->kind == ExprKind::name && owner->text == "member")
+        return [key](const Context& c) { return attribute(c.member->attributes, key); };
+      return [key](const Context& c) {
+        if (!c.item) return Value{};
+        return attribute(c.item->attributes, key);
+      };
+    }
+    if (object->kind == ExprKind::name && object->text == "event") {
+      if (f == "type") return [](const Context& c) { return Value::string(c.event->type); };
+      if (f == "channel") return [](const Context& c) { return Value::string(c.event->channel); };
+      if (f == "store")
+        return [](const Context& c) {
+          return c.event->store ? Value::string(*c.event->store) : Value{};
+        };
+      if (f == "time") return [](const Context& c) { return Value::time(c.event->time); };
+      if (f == "total") return [](const Context& c) { return Value::decimal(c.event->total); };
+      if (f == "coupons") return [](const Context& c) { return list_of_strings(c.event->coupons); };
+      if (f == "items") {
+        return [](const Context& c) {
+          Value out;
+          out.kind = Value::Kind::list;
+          out.list.reserve(c.event->items.size());
+          for (const auto& item : c.event->items) {
+            Value v;
+            v.kind = Value::Kind::item;
+            v.item = &item;
+            out.list.push_back(std::move(v));
+          }
+          return out;
+        };
+      }
+    }
+    if (object->kind == ExprKind::name && object->text == "member") {
+      if (f == "id") return [](const Context& c) { return Value::string(c.member->id); };
+      if (f == "tier") return [](const Context& c) { return Value::string(c.member->tier); };
+      if (f == "multiplier")
+        return [](const Context& c) { return Value::decimal(c.member->multiplier); };
+      if (f == "tags") return [](const Context& c) { return list_of_strings(c.member->tags); };
+      if (f == "badges") return [](const Context& c) { return list_of_strings(c.member->badges); };
+      if (f == "points") return [](const Context& c) { return Value::integer(c.member->points); };
+      if (f == "lifetime_points")
+        return [](const Context& c) { return Value::integer(c.member->lifetime_points); };
+      if (f == "purchases")
+        return [](const Context& c) { return Value::integer(c.member->purchases); };
+      if (f == "joined") return [](const Context& c) { return Value::time(c.member->joined); };
+      if (f == "birthday") {
+        return [](const Context& c) {
+          if (!c.member->birthday) return Value{};
+          const auto& b = *c.member->birthday;
+          return Value::date(
+              date::sys_days{date::year{b.year} / b.month / b.day}.time_since_epoch().count());
+        };
+      }
+    }
+    // A field of an item value (event.items where ... is a list; its elements are items).
+    auto obj = compile(object);
+    if (f == "sku")
+      return [obj](const Context& c) {
+        auto v = obj(c);
+        return v.item ? Value::string(v.item->sku) : Value{};
+      };
+    if (f == "category")
+      return [obj](const Context& c) {
+        auto v = obj(c);
+        return v.item ? Value::string(v.item->category) : Value{};
+      };
+    if (f == "brand")
+      return [obj](const Context& c) {
+        auto v = obj(c);
+        return v.item ? Value::string(v.item->brand) : Value{};
+      };
+    if (f == "quantity")
+      return [obj](const Context& c) {
+        auto v = obj(c);
+        return v.item ? Value::integer(v.item->quantity) : Value{};
+      };
+    if (f == "price")
+      return [obj](const Context& c) {
+        auto v = obj(c);
+        return v.item ? Value::decimal(v.item->price) : Value{};
+      };
+    // A field of a dyn value has no structure: missing.
+    return [](const Context&) { return Value{}; };
+  }
+
+  Fn binary(const Expr* e) {
+    auto l = compile(e->args[0].get());
+    auto r = compile(e->args[1].get());
+    const auto op = e->text;
+    if (op == "and")
+      return [l, r](const Context& c) { return Value::boolean(truthy(l(c)) && truthy(r(c))); };
+    if (op == "or")
+      return [l, r](const Context& c) { return Value::boolean(truthy(l(c)) || truthy(r(c))); };
+    if (op == "in") {
+      return [l, r](const Context& c) {
+        const auto needle = l(c);
+        const auto hay = r(c);
+        for (const auto& v : hay.list) {
+          if (auto o = order(needle, v); o && *o == 0) return Value::boolean(true);
+        }
+        return Value::boolean(false);
+      };
+    }
+    if (op == "==" || op == "!=" || op == "<" || op == "<=" || op == ">" || op == ">=") {
+      return [l, r, op](const Context& c) {
+        const auto o = order(l(c), r(c));
+        if (!o) return Value::boolean(false);  // mismatched or missing: false
+        const int x = *o;
+        const bool out = op == "=="   ? x == 0
+                         : op == "!=" ? x != 0
+                         : op == "<"  ? x < 0
+                         : op == "<=" ? x <= 0
+                         : op == ">"  ? x > 0
+                                      : x >= 0;
+        return Value::boolean(out);
+      };
+    }
+    return [l, r, op](const Context& c) { return arithmetic(op, l(c), r(c)); };
+  }
+
+  Fn call(const Expr* e) {
+    const auto& f = e->text;
+    std::vector<Fn> args;
+    if (f == "sum" || f == "any" || f == "all") {
+      auto list = compile(e->args[0].get());
+      auto body = compile(e->args[1].get());
+      if (f == "sum") {
+        return [list, body](const Context& c) {
+          Value total = Value::integer(0);
+          for (const auto& element : list(c).list)
+            total = arithmetic("+", total, body(scope(c, element)));
+          return total;
+        };
+      }
+      const bool any = f == "any";
+      return [list, body, any](const Context& c) {
+        for (const auto& element : list(c).list) {
+          const bool t = truthy(body(scope(c, element)));
+          if (any && t) return Value::boolean(true);
+          if (!any && !t) return Value::boolean(false);
+        }
+        return Value::boolean(!any);
+      };
+    }
+    for (const auto& a : e->args) args.push_back(compile(a.get()));
+    if (f == "floor" || f == "ceil" || f == "round") {
+      const int mode = f == "floor" ? -1 : f == "ceil" ? 1 : 0;
+      auto a = args[0];
+      return [a, mode](const Context& c) { return Value::integer(floor_of(a(c), mode)); };
+    }
+    if (f == "abs") {
+      auto a = args[0];
+      return [a](const Context& c) {
+        auto v = a(c);
+        if (!v.number()) throw RuntimeError("abs of a value that is not a number");
+        return order(v, Value::integer(0)).value_or(0) < 0 ? arithmetic("-", Value::integer(0), v)
+                                                           : v;
+      };
+    }
+    if (f == "min" || f == "max") {
+      const bool is_min = f == "min";
+      return [args, is_min](const Context& c) {
+        Value best = args[0](c);
+        if (!best.number()) throw RuntimeError("min/max of a value that is not a number");
+        for (std::size_t i = 1; i < args.size(); ++i) {
+          const auto v = args[i](c);
+          if (!v.number()) throw RuntimeError("min/max of a value that is not a number");
+          const int o = compare_numbers(v, best);
+          if ((is_min && o < 0) || (!is_min && o > 0)) best = v;
+        }
+        return best;
+      };
+    }
+    if (f == "weekday" || f == "hour" || f == "date" || f == "days_since") {
+      auto a = args[0];
+      if (f == "weekday") {
+        return [a](const Context& c) {
+          const auto v = a(c);
+          if (v.kind != Value::Kind::time)
+            throw RuntimeError("weekday of a value that is not a time");
+          const date::weekday w{date::local_days{date::days{local_days(c, v.i)}}};
+          return Value::weekday(static_cast<int>((w.c_encoding() + 6) % 7));
+        };
+      }
+      if (f == "hour") {
+        return [a](const Context& c) {
+          const auto v = a(c);
+          if (v.kind != Value::Kind::time) throw RuntimeError("hour of a value that is not a time");
+          const auto t = local(c, v.i);
+          return Value::integer(
+              date::floor<std::chrono::hours>(t - date::floor<date::days>(t)).count());
+        };
+      }
+      if (f == "date") {
+        return [a](const Context& c) {
+          const auto v = a(c);
+          if (v.kind != Value::Kind::time) throw RuntimeError("date of a value that is not a time");
+          return Value::date(local_days(c, v.i));
+        };
+      }
+      return [a](const Context& c) {
+        const auto v = a(c);
+        const auto today = local_days(c, c.event->time.time_since_epoch().count());
+        if (v.kind == Value::Kind::time) return Value::integer(today - local_days(c, v.i));
+        if (v.kind == Value::Kind::date) return Value::integer(today - v.i);
+        throw RuntimeError("days_since of a value that is neither a time nor a date");
+      };
+    }
+    if (f == "has") {
+      auto a = args[0];
+      return [a](const Context& c) { return Value::boolean(a(c).kind != Value::Kind::missing); };
+    }
+    if (f == "count") {
+      auto a = args[0];
+      return [a](const Context& c) {
+        return Value::integer(static_cast<std::int64_t>(a(c).list.size()));
+      };
+    }
+    throw std::logic_error("unchecked function " + f);
+  }
+};
+
+TimePoint add(const date::time_zone* zone, TimePoint t, const Duration& d) {
+  using namespace std::chrono;
+  switch (d.unit) {
+    case Unit::hours:
+      return t + hours(d.amount);
+    case Unit::days:
+    case Unit::weeks:
+    case Unit::months: {
+      // Calendar arithmetic on the local date, keeping the local time of day (DST-safe).
+      const auto local = zone->to_local(t);
+      const auto day = date::floor<date::days>(local);
+      const auto time_of_day = local - day;
+      date::year_month_day ymd{day};
+      if (d.unit == Unit::days)
+        ymd = date::year_month_day{date::local_days{ymd} + date::days{d.amount}};
+      else if (d.unit == Unit::weeks)
+        ymd = date::year_month_day{date::local_days{ymd} + date::days{7 * d.amount}};
+      else {
+        ymd += date::months{d.amount};
+        if (!ymd.ok()) ymd = ymd.year() / ymd.month() / date::last;
+      }
+      const auto target = date::local_days{ymd} + time_of_day;
+      return date::floor<microseconds>(zone->to_sys(target, date::choose::latest));
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+// ---- the compiled program ----
+struct CompiledProgram::Impl {
+  struct CompiledAction {
+    const Action* source = nullptr;
+    Fn amount;
+    std::vector<std::pair<std::string, Fn>> message;  // text, or an expression
+  };
+  struct CompiledRule {
+    const RuleDecl* source = nullptr;
+    Fn condition;
+    std::vector<CompiledAction> actions;
+  };
+  struct CompiledCampaign {
+    const CampaignDecl* source = nullptr;
+    std::optional<TimePoint> from, until;
+    std::vector<CompiledRule> rules;
+  };
+  const date::time_zone* zone = nullptr;
+  std::optional<Duration> points_expire;
+  std::vector<CompiledCampaign> campaigns;  // priority desc, then file order
+};
+
+std::string limit_key(const std::string& campaign, const std::string& rule, const Limit& limit,
+                      const std::string& member_id, const std::string& period) {
+  return campaign + "/" + rule + "/" +
+         (limit.scope == LimitScope::member ? "member:" + member_id : std::string("campaign")) +
+         "/" + period;
+}
+
+std::string CompiledProgram::period(LimitPeriod p, TimePoint time) const {
+  if (p == LimitPeriod::ever) return "ever";
+  const auto local = impl_->zone->to_local(time);
+  const date::year_month_day ymd{date::floor<date::days>(local)};
+  char buf[24];
+  if (p == LimitPeriod::day) {
+    std::snprintf(buf, sizeof buf, "day:%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+                  unsigned(ymd.day()));
+  } else if (p == LimitPeriod::month) {
+    std::snprintf(buf, sizeof buf, "month:%04d-%02u", int(ymd.year()), unsigned(ymd.month()));
+  } else {
+    // The week starting on Monday that contains the day, named by that Monday.
+    const auto day = date::floor<date::days>(local);
+    const date::weekday w{day};
+    const auto monday = day - date::days{(w.c_encoding() + 6) % 7};
+    const date::year_month_day m{monday};
+    std::snprintf(buf, sizeof buf, "week:%04d-%02u-%02u", int(m.year()), unsigned(m.month()),
+                  unsigned(m.day()));
+  }
+  return buf;
+}
+
+CompileResult compile(const Source& source, const Limits& limits) {
+  CompileResult out;
+  auto parsed = parse(source, limits);
+  out.diagnostics = std::move(parsed.diagnostics);
+  auto checked = check(parsed.file, limits);
+  for (auto& d : checked.diagnostics) out.diagnostics.push_back(std::move(d));
+  std::stable_sort(out.diagnostics.begin(), out.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return a.range.begin.offset < b.range.begin.offset;
+                   });
+  const bool errors =
+      std::any_of(out.diagnostics.begin(), out.diagnostics.end(),
+                  [](const Diagnostic& d) { return d.severity == Severity::error; });
+  if (errors) return out;
+
+  auto program = std::shared_ptr<CompiledProgram>(new CompiledProgram());
+  program->file_ = std::make_unique<ProgramFile>(std::move(parsed.file));
+  program->impl_ = std::make_shared<CompiledProgram::Impl>();
+  program->currency_digits_ = checked.currency_digits;
+  const auto& file = *program->file_;
+  auto& impl = *program->impl_;
+  if (file.program) {
+    if (file.program->currency) program->currency_ = *file.program->currency;
+    if (file.program->timezone) program->timezone_ = *file.program->timezone;
+    impl.points_expire = file.program->points_expire;
+  }
+  impl.zone = date::locate_zone(program->timezone_);
+  ExprCompiler compiler;
+  auto at_midnight = [&](const Date& d) {
+    const auto local = date::local_days{date::year{d.year} / d.month / d.day};
+    return date::floor<std::chrono::microseconds>(impl.zone->to_sys(local, date::choose::earliest));
+  };
+  for (const auto& c : file.campaigns) {
+    CompiledProgram::Impl::CompiledCampaign cc;
+    cc.source = &c;
+    if (c.active && c.active->from) cc.from = at_midnight(*c.active->from);
+    if (c.active && c.active->until) cc.until = at_midnight(*c.active->until);
+    for (const auto& r : c.rules) {
+      CompiledProgram::Impl::CompiledRule cr;
+      cr.source = &r;
+      if (r.when) cr.condition = compiler.compile(r.when.get());
+      for (const auto& a : r.then) {
+        CompiledProgram::Impl::CompiledAction ca;
+        ca.source = &a;
+        if (a.amount) ca.amount = compiler.compile(a.amount.get());
+        for (const auto& part : a.message) {
+          ca.message.emplace_back(part.text, part.expr ? compiler.compile(part.expr.get()) : Fn{});
+        }
+        cr.actions.push_back(std::move(ca));
+      }
+      cc.rules.push_back(std::move(cr));
+    }
+    impl.campaigns.push_back(std::move(cc));
+  }
+  std::stable_sort(impl.campaigns.begin(), impl.campaigns.end(), [](const auto& a, const auto& b) {
+    return a.source->priority.value_or(0) > b.source->priority.value_or(0);
+  });
+  out.program = std::move(program);
+  return out;
+}
+
+namespace {
+
+bool trigger_matches(const Trigger& t, const Event& e) {
+  switch (t.kind) {
+    case TriggerKind::purchase:
+      return e.type == "purchase";
+    case TriggerKind::refund:
+      return e.type == "refund";
+    case TriggerKind::visit:
+      return e.type == "visit";
+    case TriggerKind::signup:
+      return e.type == "signup";
+    case TriggerKind::custom:
+      return e.type == t.custom;
+    case TriggerKind::challenge_completed:
+      return e.type == "challenge_completed";
+    case TriggerKind::tier_changed:
+      return e.type == "tier_changed";
+  }
+  return false;
+}
+
+}  // namespace
+
+Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& member,
+                                     const Counters& counters) const {
+  Evaluation out;
+  Context ctx;
+  ctx.event = &event;
+  ctx.member = &member;
+  ctx.zone = impl_->zone;
+  std::optional<std::int64_t> exclusive_priority;
+  std::string exclusive_campaign;
+
+  for (const auto& cc : impl_->campaigns) {
+    const auto& c = *cc.source;
+    const auto priority = c.priority.value_or(0);
+    auto skip_all = [&](const std::string& reason, const std::string& detail) {
+      for (const auto& r : c.rules) out.trace.push_back({c.id, r.id, false, reason, detail});
+    };
+    if (exclusive_priority && priority < *exclusive_priority) {
+      skip_all("exclusive", "campaign \"" + exclusive_campaign + "\" is exclusive and fired");
+      continue;
+    }
+    if ((cc.from && event.time < *cc.from) || (cc.until && event.time >= *cc.until)) {
+      skip_all("inactive", "not active at " + engine::format_rfc3339(event.time));
+      continue;
+    }
+    if (!c.channels.empty() &&
+        std::find(c.channels.begin(), c.channels.end(), event.channel) == c.channels.end()) {
+      skip_all("channel", "channel '" + event.channel + "' is not among this campaign's channels");
+      continue;
+    }
+    bool campaign_fired = false;
+    for (const auto& cr : cc.rules) {
+      const auto& r = *cr.source;
+      TraceEntry trace{c.id, r.id, false, "", ""};
+      if (!r.on || !trigger_matches(*r.on, event)) {
+        trace.reason = "trigger";
+        trace.detail = "the rule is for another kind of event than '" + event.type + "'";
+        out.trace.push_back(std::move(trace));
+        continue;
+      }
+      try {
+        if (cr.condition && !ExprCompiler::truthy(cr.condition(ctx))) {
+          trace.reason = "condition";
+          trace.detail = "the 'when' condition is false";
+          out.trace.push_back(std::move(trace));
+          continue;
+        }
+        // Limits: counts so far plus what this evaluation already added.
+        std::string limit_hit;
+        std::vector<std::string> keys;
+        for (const auto& l : r.limits) {
+          const auto key = limit_key(c.id, r.id, l, member.id, period(l.period, event.time));
+          const auto stored = counters.firings.count(key) ? counters.firings.at(key) : 0;
+          const auto added = out.firings_added.count(key) ? out.firings_added.at(key) : 0;
+          if (stored + added >= l.count) limit_hit = key;
+          keys.push_back(key);
+        }
+        if (!limit_hit.empty()) {
+          trace.reason = "limit";
+          trace.detail = "the limit is reached (" + limit_hit + ")";
+          out.trace.push_back(std::move(trace));
+          continue;
+        }
+        // Actions, computed before anything is committed: a failure leaves no effect.
+        std::vector<Effect> effects;
+        std::int64_t awarded = 0;
+        for (const auto& ca : cr.actions) {
+          const auto& a = *ca.source;
+          Effect e;
+          e.campaign = c.id;
+          e.rule = r.id;
+          switch (a.kind) {
+            case ActionKind::award: {
+              const auto v = ca.amount(ctx);
+              if (v.kind != Value::Kind::integer) throw RuntimeError("award needs a whole number");
+              if (v.i <= 0) continue;
+              e.kind = EffectKind::award;
+              e.points = v.i;
+              if (__builtin_add_overflow(awarded, v.i, &awarded))
+                throw RuntimeError("integer overflow in award");
+              if (a.pending) e.pending_until = add(impl_->zone, event.time, *a.pending);
+              if (a.expiring)
+                e.expires_at = add(impl_->zone, event.time, *a.expiring);
+              else if (impl_->points_expire)
+                e.expires_at = add(impl_->zone, event.time, *impl_->points_expire);
+              break;
+            }
+            case ActionKind::issue_coupon:
+              e.kind = EffectKind::issue_coupon;
+              e.target = a.target;
+              break;
+            case ActionKind::progress_challenge: {
+              e.kind = EffectKind::progress_challenge;
+              e.target = a.target;
+              e.points = 1;
+              if (ca.amount) {
+                const auto v = ca.amount(ctx);
+                if (v.kind != Value::Kind::integer)
+                  throw RuntimeError("progress needs a whole number");
+                e.points = v.i;
+              }
+              break;
+            }
+            case ActionKind::grant_badge:
+              e.kind = EffectKind::grant_badge;
+              e.target = a.target;
+              break;
+            case ActionKind::tag:
+              e.kind = EffectKind::tag;
+              e.target = a.target;
+              break;
+            case ActionKind::untag:
+              e.kind = EffectKind::untag;
+              e.target = a.target;
+              break;
+            case ActionKind::notify:
+              e.kind = EffectKind::notify;
+              for (const auto& [text, fn] : ca.message)
+                e.message += fn ? to_text(fn(ctx), currency_digits_) : text;
+              break;
+          }
+          effects.push_back(std::move(e));
+        }
+        if (c.budget && awarded > 0) {
+          const auto used = (counters.budget_used.count(c.id) ? counters.budget_used.at(c.id) : 0) +
+                            (out.budget_added.count(c.id) ? out.budget_added.at(c.id) : 0);
+          if (used + awarded > *c.budget) {
+            trace.reason = "budget";
+            trace.detail = std::to_string(awarded) + " points would exceed the budget (" +
+                           std::to_string(*c.budget - used) + " left)";
+            out.trace.push_back(std::move(trace));
+            continue;
+          }
+          out.budget_added[c.id] += awarded;
+        } else if (awarded > 0) {
+          out.budget_added[c.id] += awarded;
+        }
+        for (const auto& key : keys) out.firings_added[key] += 1;
+        for (auto& e : effects) out.effects.push_back(std::move(e));
+        trace.fired = true;
+        trace.reason = "fired";
+        campaign_fired = true;
+        out.trace.push_back(std::move(trace));
+      } catch (const RuntimeError& e) {
+        trace.reason = "runtime_error";
+        trace.detail = e.what();
+        out.trace.push_back(std::move(trace));
+      }
+    }
+    if (campaign_fired && c.exclusive && !exclusive_priority) {
+      exclusive_priority = priority;
+      exclusive_campaign = c.id;
+    }
+  }
+  return out;
+}
+
+}  // namespace circolo::rules
