@@ -198,7 +198,13 @@ std::string action(const Action& a) {
       std::string out = "\"";
       for (const auto& part : a.message) {
         if (part.expr) {
-          out += "{" + expr(part.expr.get()) + "}";
+          // The expression sits inside the message's quotes: its own quotes are escaped.
+          out += "{";
+          for (char ch : expr(part.expr.get())) {
+            if (ch == '"' || ch == '\\') out.push_back('\\');
+            out.push_back(ch);
+          }
+          out += "}";
         } else {
           const auto q = quote(part.text, true);
           out += q.substr(1, q.size() - 2);

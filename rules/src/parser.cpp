@@ -569,7 +569,13 @@ class Parser {
         Position start = at;
         start.offset += static_cast<std::uint32_t>(i + 1);
         start.column += static_cast<std::uint32_t>(i + 1);
-        Parser inner(source_, limits_, raw.substr(i + 1, close - i - 1), start);
+        // Inside {...} a quote is written \" (the string's own escape): undo that for the lexer.
+        std::string inner_text;
+        for (std::size_t k = i + 1; k < close; ++k) {
+          if (raw[k] == '\\' && k + 1 < close && (raw[k + 1] == '"' || raw[k + 1] == '\\')) ++k;
+          inner_text.push_back(raw[k]);
+        }
+        Parser inner(source_, limits_, inner_text, start);
         auto expr = inner.standalone_expression();
         for (auto& d : inner.diagnostics_) diagnostics_.push_back(std::move(d));
         parts.push_back({"", std::move(expr)});

@@ -1,0 +1,155 @@
+// Unit tests per stage of the rules language, and the formatter's round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "circolo/rules/checker.hpp"
+#include "circolo/rules/evaluate.hpp"
+#include "circolo/rules/format.hpp"
+#include "circolo/rules/lexer.hpp"
+#include "circolo/rules/parser.hpp"
+
+using namespace circolo::rules;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(Lexer, NumbersDatesPercentsStrings) {
+  const auto t = lex(R"(1_000_000 20.50 10% 2026-12-01 "a\"b\u{E9}" 12days)");
+  ASSERT_GE(t.size(), 7u);
+  EXPECT_EQ(t[0].kind, TokenKind::integer);
+  EXPECT_EQ(t[0].integer, 1000000);
+  EXPECT_EQ(t[1].kind, TokenKind::decimal);
+  EXPECT_EQ(t[1].integer, 2050);
+  EXPECT_EQ(t[1].scale, 2);
+  EXPECT_EQ(t[2].kind, TokenKind::percent);
+  EXPECT_EQ(t[3].kind, TokenKind::date);
+  EXPECT_EQ(t[3].month, 12);
+  EXPECT_EQ(t[4].kind, TokenKind::string);
+  EXPECT_EQ(t[4].text, "a\"b\xC3\xA9");
+  EXPECT_EQ(t[5].kind, TokenKind::error);  // 12days
+  EXPECT_EQ(t[6].kind, TokenKind::end);
+}
+
+TEST(Lexer, PositionsAreLineAndColumn) {
+  const auto t = lex("program {\n  currency \"EUR\"\n}");
+  EXPECT_EQ(t[2].range.begin.line, 2u);
+  EXPECT_EQ(t[2].range.begin.column, 3u);
+  EXPECT_EQ(t[3].range.begin.column, 12u);
+}
+
+TEST(Lexer, RefusesBadInput) {
+  for (const char* bad :
+       {"1__0", "99999999999999999999", "\"\\q\"", "2026-02-30", "@", "\"\\u{D800}\""}) {
+    const auto t = lex(bad);
+    EXPECT_EQ(t[0].kind, TokenKind::error) << bad;
+  }
+}
+
+TEST(Parser, LimitsStopHostileInput) {
+  Limits limits;
+  limits.max_depth = 16;
+  const std::string deep = "campaign \"c\" { rule \"r\" { on purchase when " +
+                           std::string(40, '(') + "true" + std::string(40, ')') +
+                           " then award 1 points } }";
+  const auto r = parse({"deep.rules", deep}, limits);
+  ASSERT_FALSE(r.diagnostics.empty());
+  EXPECT_NE(r.diagnostics.back().message.find("deeper"), std::string::npos)
+      << r.diagnostics.back().message;
+
+  limits.max_source_bytes = 10;
+  EXPECT_FALSE(parse({"big.rules", "program { currency \"EUR\" }"}, limits).diagnostics.empty());
+
+  Limits few;
+  few.max_errors = 3;
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "oops" + std::to_string(i) + "\n";
+  EXPECT_LE(parse({"many.rules", many}, few).diagnostics.size(), 4u);
+}
+
+TEST(Checker, TypesOfExpressions) {
+  const auto r = parse({"t.rules",
+                        "campaign \"c\" { rule \"r\" { on purchase when event.total / 2 > 1 "
+                        "then award floor(event.total * member.multiplier) points } }"});
+  ASSERT_TRUE(r.diagnostics.empty());
+  const auto c = check(r.file);
+  EXPECT_TRUE(c.ok()) << render_all({"t.rules", ""}, c.diagnostics);
+  const auto* when = r.file.campaigns[0].rules[0].when.get();
+  EXPECT_EQ(c.types.at(when).type, Type::boolean);
+  EXPECT_EQ(c.types.at(when->args[0].get()).type, Type::decimal);  // '/' always gives decimal
+  const auto* amount = r.file.campaigns[0].rules[0].then[0].amount.get();
+  EXPECT_EQ(c.types.at(amount->args[0].get()).type, Type::money);
+}
+
+TEST(Diagnostics, RenderWithCaret) {
+  const Source s{"p.rules", "program {\n  timezon \"x\"\n}\n"};
+  const auto r = parse(s);
+  ASSERT_FALSE(r.diagnostics.empty());
+  const auto text = render(s, r.diagnostics[0]);
+  EXPECT_NE(text.find("p.rules:2:3: error:"), std::string::npos) << text;
+  EXPECT_NE(text.find(" 2 |   timezon \"x\""), std::string::npos) << text;
+  EXPECT_NE(text.find("   |   ^~~~~~~"), std::string::npos) << text;
+  EXPECT_NE(text.find("did you mean 'timezone'?"), std::string::npos) << text;
+}
+
+// parse(format(p)) == p for every golden program, and format is a fixed point.
+TEST(Format, RoundTripsEveryGoldenFile) {
+  for (const auto& entry : std::filesystem::directory_iterator(CIRCOLO_GOLDEN_DIR)) {
+    const Source source{entry.path().filename().string(), read(entry.path().string())};
+    const auto first = parse(source);
+    if (!first.diagnostics.empty()) continue;  // files about syntax errors
+    const auto text = format(first.file);
+    const auto second = parse({"formatted", text});
+    EXPECT_TRUE(second.diagnostics.empty()) << source.name << "\n"
+                                            << render_all({"formatted", text}, second.diagnostics);
+    EXPECT_TRUE(same(first.file, second.file)) << source.name << "\n" << text;
+    EXPECT_EQ(format(second.file), text) << source.name;
+  }
+}
+
+// Property: random expressions print to text that parses back to the same tree.
+TEST(Format, RandomExpressionsRoundTrip) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> atoms{
+      "1",    "-2",  "3.50",       "-0.25",  "event.total",        "member.points",     "\"s\"",
+      "true", "mon", "2026-12-01", "[1, 2]", "floor(event.total)", "count(event.items)"};
+  const std::vector<std::string> ops{
+      "+", "-", "*", "/", "%", "==", "!=", "<", ">=", "and", "or", "in"};
+  std::function<std::string(int)> gen = [&](int depth) -> std::string {
+    if (depth == 0 || rng() % 3 == 0) return atoms[rng() % atoms.size()];
+    switch (rng() % 4) {
+      case 0:
+        return "not " + gen(depth - 1);
+      case 1:
+        return "-(" + gen(depth - 1) + ")";
+      case 2:
+        return "(" + gen(depth - 1) + ")";
+      default:
+        return gen(depth - 1) + " " + ops[rng() % ops.size()] + " " + gen(depth - 1);
+    }
+  };
+  int checked = 0;
+  for (int i = 0; i < 500; ++i) {
+    const std::string program =
+        "campaign \"c\" { rule \"r\" { on purchase when " + gen(4) + " then award 1 points } }";
+    const auto first = parse({"gen", program});
+    if (!first.diagnostics.empty()) continue;  // e.g. chained comparisons
+    const auto text = format(first.file);
+    const auto second = parse({"formatted", text});
+    ASSERT_TRUE(second.diagnostics.empty()) << program << "\n" << text;
+    EXPECT_TRUE(same(first.file, second.file)) << program << "\n" << text;
+    ++checked;
+  }
+  EXPECT_GT(checked, 200);
+}
