@@ -260,100 +260,99 @@ std::string format(const Expr& e) {
   return expr(&e);
 }
 
+std::string format(const ProgramDecl& p) {
+  std::string out = "program {\n";
+  if (p.currency) out += "  currency " + quote(*p.currency, false) + "\n";
+  if (p.timezone) out += "  timezone " + quote(*p.timezone, false) + "\n";
+  if (p.points_expire) out += "  points_expire " + duration(*p.points_expire) + "\n";
+  return out + "}\n";
+}
+
+std::string format(const TierDecl& t) {
+  std::string out = "tier " + quote(t.id, false) + " {\n";
+  if (t.name) out += "  name " + quote(*t.name, false) + "\n";
+  if (t.threshold) out += "  threshold " + std::to_string(*t.threshold) + "\n";
+  if (t.window) out += "  window " + duration(*t.window) + "\n";
+  if (t.multiplier) out += "  multiplier " + format_decimal(*t.multiplier) + "\n";
+  return out + "}\n";
+}
+
+std::string format(const CouponDecl& c) {
+  std::string out = "coupon " + quote(c.id, false) + " {\n";
+  if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+  if (c.discount_percent) out += "  discount " + format_decimal(*c.discount_percent) + "%\n";
+  if (c.discount_amount) out += "  discount " + format_decimal(*c.discount_amount) + "\n";
+  if (c.max_discount) out += "  max_discount " + format_decimal(*c.max_discount) + "\n";
+  if (c.min_total) out += "  min_total " + format_decimal(*c.min_total) + "\n";
+  if (c.valid) out += "  valid " + duration(*c.valid) + "\n";
+  if (c.uses) out += "  uses " + std::to_string(*c.uses) + "\n";
+  if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
+  return out + "}\n";
+}
+
+std::string format(const RewardDecl& r) {
+  std::string out = "reward " + quote(r.id, false) + " {\n";
+  if (r.name) out += "  name " + quote(*r.name, false) + "\n";
+  if (r.cost) out += "  cost " + std::to_string(*r.cost) + " points\n";
+  if (r.coupon) out += "  coupon " + quote(*r.coupon, false) + "\n";
+  if (r.stock) out += "  stock " + std::to_string(*r.stock) + "\n";
+  return out + "}\n";
+}
+
+std::string format(const ChallengeDecl& c) {
+  std::string out = "challenge " + quote(c.id, false) + " {\n";
+  if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+  if (c.on) out += "  on " + trigger(*c.on) + "\n";
+  if (c.when) out += "  when " + expr(c.when.get()) + "\n";
+  if (c.goal) {
+    const auto& g = *c.goal;
+    switch (g.kind) {
+      case GoalKind::count: out += "  goal count reaches " + format_decimal(g.target) + "\n"; break;
+      case GoalKind::sum: out += "  goal sum " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n"; break;
+      case GoalKind::distinct:
+        out += "  goal distinct " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
+        break;
+      case GoalKind::streak:
+        out += "  goal streak " + format_decimal(g.target) + (g.streak_unit == Unit::weeks ? " weeks" : " days") + "\n";
+        break;
+    }
+  }
+  if (c.within) out += "  within " + duration(*c.within) + "\n";
+  if (c.active) out += "  " + active(*c.active) + "\n";
+  if (c.repeatable) out += "  repeatable\n";
+  actions(out, c.then, "  ");
+  return out + "}\n";
+}
+
+std::string format(const CampaignDecl& c) {
+  std::string out = "campaign " + quote(c.id, false) + " {\n";
+  if (c.name) out += "  name " + quote(*c.name, false) + "\n";
+  if (c.active) out += "  " + active(*c.active) + "\n";
+  if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
+  if (c.priority) out += "  priority " + std::to_string(*c.priority) + "\n";
+  if (c.budget) out += "  budget " + std::to_string(*c.budget) + " points\n";
+  if (c.exclusive) out += "  exclusive\n";
+  for (const auto& r : c.rules) {
+    out += "\n  rule " + quote(r.id, false) + " {\n";
+    if (r.on) out += "    on " + trigger(*r.on) + "\n";
+    if (r.when) out += "    when " + expr(r.when.get()) + "\n";
+    actions(out, r.then, "    ");
+    for (const auto& l : r.limits) out += "    " + limit(l) + "\n";
+    out += "  }\n";
+  }
+  return out + "}\n";
+}
+
 std::string format(const ProgramFile& f) {
+  std::vector<std::string> blocks;
+  if (f.program) blocks.push_back(format(*f.program));
+  for (const auto& d : f.tiers) blocks.push_back(format(d));
+  for (const auto& d : f.coupons) blocks.push_back(format(d));
+  for (const auto& d : f.rewards) blocks.push_back(format(d));
+  for (const auto& d : f.challenges) blocks.push_back(format(d));
+  for (const auto& d : f.campaigns) blocks.push_back(format(d));
   std::string out;
-  auto blank = [&] {
-    if (!out.empty()) out += "\n";
-  };
-  if (f.program) {
-    const auto& p = *f.program;
-    out += "program {\n";
-    if (p.currency) out += "  currency " + quote(*p.currency, false) + "\n";
-    if (p.timezone) out += "  timezone " + quote(*p.timezone, false) + "\n";
-    if (p.points_expire) out += "  points_expire " + duration(*p.points_expire) + "\n";
-    out += "}\n";
-  }
-  for (const auto& t : f.tiers) {
-    blank();
-    out += "tier " + quote(t.id, false) + " {\n";
-    if (t.name) out += "  name " + quote(*t.name, false) + "\n";
-    if (t.threshold) out += "  threshold " + std::to_string(*t.threshold) + "\n";
-    if (t.window) out += "  window " + duration(*t.window) + "\n";
-    if (t.multiplier) out += "  multiplier " + format_decimal(*t.multiplier) + "\n";
-    out += "}\n";
-  }
-  for (const auto& c : f.coupons) {
-    blank();
-    out += "coupon " + quote(c.id, false) + " {\n";
-    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
-    if (c.discount_percent) out += "  discount " + format_decimal(*c.discount_percent) + "%\n";
-    if (c.discount_amount) out += "  discount " + format_decimal(*c.discount_amount) + "\n";
-    if (c.max_discount) out += "  max_discount " + format_decimal(*c.max_discount) + "\n";
-    if (c.min_total) out += "  min_total " + format_decimal(*c.min_total) + "\n";
-    if (c.valid) out += "  valid " + duration(*c.valid) + "\n";
-    if (c.uses) out += "  uses " + std::to_string(*c.uses) + "\n";
-    if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
-    out += "}\n";
-  }
-  for (const auto& r : f.rewards) {
-    blank();
-    out += "reward " + quote(r.id, false) + " {\n";
-    if (r.name) out += "  name " + quote(*r.name, false) + "\n";
-    if (r.cost) out += "  cost " + std::to_string(*r.cost) + " points\n";
-    if (r.coupon) out += "  coupon " + quote(*r.coupon, false) + "\n";
-    if (r.stock) out += "  stock " + std::to_string(*r.stock) + "\n";
-    out += "}\n";
-  }
-  for (const auto& c : f.challenges) {
-    blank();
-    out += "challenge " + quote(c.id, false) + " {\n";
-    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
-    if (c.on) out += "  on " + trigger(*c.on) + "\n";
-    if (c.when) out += "  when " + expr(c.when.get()) + "\n";
-    if (c.goal) {
-      const auto& g = *c.goal;
-      switch (g.kind) {
-        case GoalKind::count:
-          out += "  goal count reaches " + format_decimal(g.target) + "\n";
-          break;
-        case GoalKind::sum:
-          out += "  goal sum " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
-          break;
-        case GoalKind::distinct:
-          out += "  goal distinct " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) +
-                 "\n";
-          break;
-        case GoalKind::streak:
-          out += "  goal streak " + format_decimal(g.target) +
-                 (g.streak_unit == Unit::weeks ? " weeks" : " days") + "\n";
-          break;
-      }
-    }
-    if (c.within) out += "  within " + duration(*c.within) + "\n";
-    if (c.active) out += "  " + active(*c.active) + "\n";
-    if (c.repeatable) out += "  repeatable\n";
-    actions(out, c.then, "  ");
-    out += "}\n";
-  }
-  for (const auto& c : f.campaigns) {
-    blank();
-    out += "campaign " + quote(c.id, false) + " {\n";
-    if (c.name) out += "  name " + quote(*c.name, false) + "\n";
-    if (c.active) out += "  " + active(*c.active) + "\n";
-    if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
-    if (c.priority) out += "  priority " + std::to_string(*c.priority) + "\n";
-    if (c.budget) out += "  budget " + std::to_string(*c.budget) + " points\n";
-    if (c.exclusive) out += "  exclusive\n";
-    for (const auto& r : c.rules) {
-      out += "\n  rule " + quote(r.id, false) + " {\n";
-      if (r.on) out += "    on " + trigger(*r.on) + "\n";
-      if (r.when) out += "    when " + expr(r.when.get()) + "\n";
-      actions(out, r.then, "    ");
-      for (const auto& l : r.limits) out += "    " + limit(l) + "\n";
-      out += "  }\n";
-    }
-    out += "}\n";
-  }
+  for (const auto& b : blocks) out += (out.empty() ? "" : "\n") + b;
   return out;
 }
 

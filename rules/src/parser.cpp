@@ -1002,7 +1002,8 @@ class Parser {
           e->text = t.text;
           return e;
         }
-        if ((t.text == "count" || t.text == "sum" || t.text == "points") && is_punct("(", 1))
+        // Functions whose names are also keywords: count(...), sum(...), hour(...).
+        if (is_punct("(", 1))
           return call();
         break;
       case TokenKind::identifier:

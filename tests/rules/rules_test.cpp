@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "circolo/rules/checker.hpp"
+#include "circolo/rules/diff.hpp"
 #include "circolo/rules/evaluate.hpp"
 #include "circolo/rules/format.hpp"
 #include "circolo/rules/lexer.hpp"
@@ -152,4 +153,32 @@ TEST(Format, RandomExpressionsRoundTrip) {
     ++checked;
   }
   EXPECT_GT(checked, 200);
+}
+
+TEST(Diff, CreatedChangedRemovedIgnoringFormatting) {
+  const auto before = parse({"a", R"(
+    program { currency "EUR" }
+    coupon "A" { discount 5.00 valid 30 days }
+    coupon "B" { discount 10% valid 30 days }
+    campaign "c" { rule "r" { on purchase then award 1 points } })"});
+  const auto after = parse({"b", R"(
+    program { currency "EUR" }
+    coupon "A" {
+      discount 5.00        # reformatted, same object
+      valid 30 days
+    }
+    coupon "C" { discount 2.50 valid 7 days }
+    campaign "c" { rule "r" { on purchase then award 2 points } })"});
+  ASSERT_TRUE(before.diagnostics.empty());
+  ASSERT_TRUE(after.diagnostics.empty());
+  const auto changes = diff(before.file, after.file);
+  std::vector<std::string> summary;
+  for (const auto& c : changes) {
+    const char* kind = c.kind == Change::Kind::created ? "created" : c.kind == Change::Kind::changed ? "changed" : "removed";
+    summary.push_back(std::string(kind) + " " + c.object + " " + c.id);
+  }
+  EXPECT_EQ(summary, (std::vector<std::string>{"created coupon C", "removed coupon B", "changed campaign c"}));
+  EXPECT_NE(changes[2].before.find("award 1 points"), std::string::npos);
+  EXPECT_NE(changes[2].after.find("award 2 points"), std::string::npos);
+  EXPECT_TRUE(diff(after.file, after.file).empty());
 }
