@@ -12,6 +12,23 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang
   -DCIRCOLO_SANITIZE=ON -DCIRCOLO_WERROR=ON -DCIRCOLO_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
+# The rules front end under libFuzzer (ASan + UBSan) for a bounded time, from the kept corpus
+# in tests/fuzz/corpus; what it discovers goes to a temporary folder. A crash fails the run.
+fuzz="$root/build/fuzz"
+cmake -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCIRCOLO_FUZZ=ON >/dev/null
+cmake --build "$fuzz" -j"$(nproc)" --target rules_fuzz
+fuzz_corpus=$(mktemp -d /tmp/circolo-fuzz.XXXXXX)
+echo "circolo: fuzzing the rules front end for ${CIRCOLO_FUZZ_SECONDS:-60} s"
+if ! (cd "$fuzz_corpus" && "$fuzz/rules_fuzz" -max_total_time="${CIRCOLO_FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \
+  -print_final_stats=1 "$fuzz_corpus" "$root/tests/fuzz/corpus" >"$fuzz_corpus.log" 2>&1); then
+  tail -60 "$fuzz_corpus.log"
+  echo "circolo: the fuzzer found a failure; the input is in $fuzz_corpus (crash-*)" >&2
+  exit 1
+fi
+grep -E "^(Done|stat::number_of_executed_units)" "$fuzz_corpus.log" || true
+rm -rf "$fuzz_corpus" "$fuzz_corpus.log"
+
 . "$root/scripts/pg.sh"
 pg_throwaway
 export CIRCOLO_TEST_PG="host=127.0.0.1 port=$PG_TMP_PORT user=circolo"
