@@ -19,15 +19,19 @@ void compare(const char* object, const std::map<std::string, std::string>& befor
              const std::map<std::string, std::string>& after, std::vector<Change>& out) {
   for (const auto& [id, text] : after) {
     auto it = before.find(id);
-    if (it == before.end()) out.push_back({Change::Kind::created, object, id, "", text});
-    else if (it->second != text) out.push_back({Change::Kind::changed, object, id, it->second, text});
+    if (it == before.end())
+      out.push_back({Change::Kind::created, object, id, "", text});
+    else if (it->second != text)
+      out.push_back({Change::Kind::changed, object, id, it->second, text});
   }
   for (const auto& [id, text] : before) {
     if (!after.count(id)) out.push_back({Change::Kind::removed, object, id, text, ""});
   }
 }
 
-std::string program_text(const ProgramFile& f) { return f.program ? format(*f.program) : ""; }
+std::string program_text(const ProgramFile& f) {
+  return f.program ? format(*f.program) : "";
+}
 
 }  // namespace
 
@@ -35,16 +39,16 @@ std::vector<Change> diff(const ProgramFile& current, const ProgramFile& next) {
   std::vector<Change> out;
   const auto before = program_text(current), after = program_text(next);
   if (before != after) {
-    out.push_back({before.empty() ? Change::Kind::created : after.empty() ? Change::Kind::removed : Change::Kind::changed,
+    out.push_back({before.empty()  ? Change::Kind::created
+                   : after.empty() ? Change::Kind::removed
+                                   : Change::Kind::changed,
                    "program", "", before, after});
   }
   compare("tier", texts(current.tiers), texts(next.tiers), out);
   compare("coupon", texts(current.coupons), texts(next.coupons), out);
   compare("reward", texts(current.rewards), texts(next.rewards), out);
-  compare("challenge", texts(current.challenges),
-          texts(next.challenges), out);
-  compare("campaign", texts(current.campaigns),
-          texts(next.campaigns), out);
+  compare("challenge", texts(current.challenges), texts(next.challenges), out);
+  compare("campaign", texts(current.campaigns), texts(next.campaigns), out);
   return out;
 }
 

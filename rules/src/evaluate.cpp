@@ -27,9 +27,16 @@ struct Value {
   bool b = false;
   std::int64_t i = 0;  // integer; time: micros; date: days since epoch; weekday: 0 = mon
   Decimal d;
-  std::string s;
-  std::vector<Value> list;
+  // Strings are borrowed: from the program's literals or the event and member being evaluated,
+  // all of which outlive an evaluation; no evaluation allocates a string.
+  std::string_view s;
+  std::shared_ptr<const std::vector<Value>> elements;
   const Item* item = nullptr;
+
+  const std::vector<Value>& list() const {
+    static const std::vector<Value> kEmpty;
+    return elements ? *elements : kEmpty;
+  }
 
   static Value boolean(bool v) {
     Value x;
@@ -49,10 +56,16 @@ struct Value {
     x.d = v;
     return x;
   }
-  static Value string(std::string v) {
+  static Value string(std::string_view v) {
     Value x;
     x.kind = Kind::string;
-    x.s = std::move(v);
+    x.s = v;
+    return x;
+  }
+  static Value list_of(std::vector<Value> v) {
+    Value x;
+    x.kind = Kind::list;
+    x.elements = std::make_shared<const std::vector<Value>>(std::move(v));
     return x;
   }
   static Value time(TimePoint t) {
@@ -219,13 +232,24 @@ struct Context {
   const Item* item = nullptr;      // the element inside any/all/sum/where over items
   const Value* element = nullptr;  // the element inside list ops over other lists
   const date::time_zone* zone = nullptr;
+  // Per-evaluation caches shared by all rules (inner scopes copy the pointers).
+  mutable std::shared_ptr<const std::vector<Value>> items;
+  mutable std::int64_t local_for = INT64_MIN, local_micros = 0;
 };
 
 using Fn = std::function<Value(const Context&)>;
 
 date::local_time<std::chrono::microseconds> local(const Context& c, std::int64_t micros) {
-  return c.zone->to_local(
-      date::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros)));
+  // Every weekday(event.time) of every rule asks about the same instant: convert it once.
+  if (c.local_for != micros) {
+    c.local_micros =
+        c.zone
+            ->to_local(date::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros)))
+            .time_since_epoch()
+            .count();
+    c.local_for = micros;
+  }
+  return date::local_time<std::chrono::microseconds>(std::chrono::microseconds(c.local_micros));
 }
 
 std::int64_t local_days(const Context& c, std::int64_t micros) {
@@ -250,7 +274,7 @@ std::string to_text(const Value& v, int currency_digits) {
       return format_decimal(d);
     }
     case Value::Kind::string:
-      return v.s;
+      return std::string(v.s);
     case Value::Kind::time:
       return engine::format_rfc3339(TimePoint{std::chrono::microseconds{v.i}});
     case Value::Kind::date: {
@@ -265,7 +289,7 @@ std::string to_text(const Value& v, int currency_digits) {
       return kNames[v.i % 7];
     }
     case Value::Kind::list:
-      return "[" + std::to_string(v.list.size()) + " items]";
+      return "[" + std::to_string(v.list().size()) + " items]";
     case Value::Kind::item:
       return v.item ? v.item->sku : "";
   }
@@ -273,10 +297,10 @@ std::string to_text(const Value& v, int currency_digits) {
 }
 
 Value list_of_strings(const std::vector<std::string>& v) {
-  Value out;
-  out.kind = Value::Kind::list;
-  for (const auto& s : v) out.list.push_back(Value::string(s));
-  return out;
+  std::vector<Value> out;
+  out.reserve(v.size());
+  for (const auto& s : v) out.push_back(Value::string(s));
+  return Value::list_of(std::move(out));
 }
 
 // ---- the expression compiler: names and fields are resolved here, once ----
@@ -312,12 +336,24 @@ class ExprCompiler {
       }
       case ExprKind::list: {
         std::vector<Fn> parts;
-        for (const auto& a : e->args) parts.push_back(compile(a.get()));
+        bool constant = true;
+        for (const auto& a : e->args) {
+          parts.push_back(compile(a.get()));
+          constant = constant && is_literal(*a);
+        }
+        if (constant) {
+          // [sat, sun], ["gold", "silver"]: built once, shared by every evaluation.
+          std::vector<Value> values;
+          const Context none;
+          for (const auto& p : parts) values.push_back(p(none));
+          const auto v = Value::list_of(std::move(values));
+          return [v](const Context&) { return v; };
+        }
         return [parts](const Context& c) {
-          Value out;
-          out.kind = Value::Kind::list;
-          for (const auto& p : parts) out.list.push_back(p(c));
-          return out;
+          std::vector<Value> values;
+          values.reserve(parts.size());
+          for (const auto& p : parts) values.push_back(p(c));
+          return Value::list_of(std::move(values));
         };
       }
       case ExprKind::name:
@@ -343,12 +379,11 @@ class ExprCompiler {
         auto pred = compile(e->args[1].get());
         return [list, pred](const Context& c) {
           const auto source = list(c);
-          Value out;
-          out.kind = Value::Kind::list;
-          for (const auto& element : source.list) {
-            if (truthy(pred(scope(c, element)))) out.list.push_back(element);
+          std::vector<Value> kept;
+          for (const auto& element : source.list()) {
+            if (truthy(pred(scope(c, element)))) kept.push_back(element);
           }
-          return out;
+          return Value::list_of(std::move(kept));
         };
       }
       case ExprKind::call:
@@ -358,6 +393,23 @@ class ExprCompiler {
   }
 
   static bool truthy(const Value& v) { return v.kind == Value::Kind::boolean && v.b; }
+
+  static bool is_literal(const Expr& e) {
+    static const std::vector<std::string> kWeekdays{"mon", "tue", "wed", "thu",
+                                                    "fri", "sat", "sun"};
+    switch (e.kind) {
+      case ExprKind::integer:
+      case ExprKind::decimal:
+      case ExprKind::string:
+      case ExprKind::boolean:
+      case ExprKind::date:
+        return true;
+      case ExprKind::name:
+        return std::find(kWeekdays.begin(), kWeekdays.end(), e.text) != kWeekdays.end();
+      default:
+        return false;
+    }
+  }
 
   static Context scope(const Context& c, const Value& element) {
     Context inner = c;
@@ -431,15 +483,21 @@ class ExprCompiler {
       if (f == "coupons") return [](const Context& c) { return list_of_strings(c.event->coupons); };
       if (f == "items") {
         return [](const Context& c) {
+          // Built once per evaluation, however many rules look at the items.
+          if (!c.items) {
+            std::vector<Value> items;
+            items.reserve(c.event->items.size());
+            for (const auto& item : c.event->items) {
+              Value v;
+              v.kind = Value::Kind::item;
+              v.item = &item;
+              items.push_back(std::move(v));
+            }
+            c.items = std::make_shared<const std::vector<Value>>(std::move(items));
+          }
           Value out;
           out.kind = Value::Kind::list;
-          out.list.reserve(c.event->items.size());
-          for (const auto& item : c.event->items) {
-            Value v;
-            v.kind = Value::Kind::item;
-            v.item = &item;
-            out.list.push_back(std::move(v));
-          }
+          out.elements = c.items;
           return out;
         };
       }
@@ -509,7 +567,7 @@ class ExprCompiler {
       return [l, r](const Context& c) {
         const auto needle = l(c);
         const auto hay = r(c);
-        for (const auto& v : hay.list) {
+        for (const auto& v : hay.list()) {
           if (auto o = order(needle, v); o && *o == 0) return Value::boolean(true);
         }
         return Value::boolean(false);
@@ -541,14 +599,16 @@ class ExprCompiler {
       if (f == "sum") {
         return [list, body](const Context& c) {
           Value total = Value::integer(0);
-          for (const auto& element : list(c).list)
+          const auto elements = list(c);  // kept alive while iterating
+          for (const auto& element : elements.list())
             total = arithmetic("+", total, body(scope(c, element)));
           return total;
         };
       }
       const bool any = f == "any";
       return [list, body, any](const Context& c) {
-        for (const auto& element : list(c).list) {
+        const auto elements = list(c);  // kept alive while iterating
+        for (const auto& element : elements.list()) {
           const bool t = truthy(body(scope(c, element)));
           if (any && t) return Value::boolean(true);
           if (!any && !t) return Value::boolean(false);
@@ -627,7 +687,7 @@ class ExprCompiler {
     if (f == "count") {
       auto a = args[0];
       return [a](const Context& c) {
-        return Value::integer(static_cast<std::int64_t>(a(c).list.size()));
+        return Value::integer(static_cast<std::int64_t>(a(c).list().size()));
       };
     }
     throw std::logic_error("unchecked function " + f);
@@ -801,7 +861,7 @@ bool trigger_matches(const Trigger& t, const Event& e) {
 }  // namespace
 
 Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& member,
-                                     const Counters& counters) const {
+                                     const Counters& counters, bool with_trace) const {
   Evaluation out;
   Context ctx;
   ctx.event = &event;
@@ -809,57 +869,59 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
   ctx.zone = impl_->zone;
   std::optional<std::int64_t> exclusive_priority;
   std::string exclusive_campaign;
+  // Trace entries are built only when asked for: the event path needs the effects alone.
+  auto note = [&](const CampaignDecl& c, const RuleDecl& r, const char* reason,
+                  const auto& detail) {
+    if (with_trace) out.trace.push_back({c.id, r.id, false, reason, detail()});
+  };
 
   for (const auto& cc : impl_->campaigns) {
     const auto& c = *cc.source;
     const auto priority = c.priority.value_or(0);
-    auto skip_all = [&](const std::string& reason, const std::string& detail) {
-      for (const auto& r : c.rules) out.trace.push_back({c.id, r.id, false, reason, detail});
+    auto skip_all = [&](const char* reason, const auto& detail) {
+      for (const auto& r : c.rules) note(c, r, reason, detail);
     };
     if (exclusive_priority && priority < *exclusive_priority) {
-      skip_all("exclusive", "campaign \"" + exclusive_campaign + "\" is exclusive and fired");
+      skip_all("exclusive",
+               [&] { return "campaign \"" + exclusive_campaign + "\" is exclusive and fired"; });
       continue;
     }
     if ((cc.from && event.time < *cc.from) || (cc.until && event.time >= *cc.until)) {
-      skip_all("inactive", "not active at " + engine::format_rfc3339(event.time));
+      skip_all("inactive", [&] { return "not active at " + engine::format_rfc3339(event.time); });
       continue;
     }
     if (!c.channels.empty() &&
         std::find(c.channels.begin(), c.channels.end(), event.channel) == c.channels.end()) {
-      skip_all("channel", "channel '" + event.channel + "' is not among this campaign's channels");
+      skip_all("channel", [&] {
+        return "channel '" + event.channel + "' is not among this campaign's channels";
+      });
       continue;
     }
     bool campaign_fired = false;
     for (const auto& cr : cc.rules) {
       const auto& r = *cr.source;
-      TraceEntry trace{c.id, r.id, false, "", ""};
       if (!r.on || !trigger_matches(*r.on, event)) {
-        trace.reason = "trigger";
-        trace.detail = "the rule is for another kind of event than '" + event.type + "'";
-        out.trace.push_back(std::move(trace));
+        note(c, r, "trigger",
+             [&] { return "the rule is for another kind of event than '" + event.type + "'"; });
         continue;
       }
       try {
         if (cr.condition && !ExprCompiler::truthy(cr.condition(ctx))) {
-          trace.reason = "condition";
-          trace.detail = "the 'when' condition is false";
-          out.trace.push_back(std::move(trace));
+          note(c, r, "condition", [] { return std::string("the 'when' condition is false"); });
           continue;
         }
         // Limits: counts so far plus what this evaluation already added.
         std::string limit_hit;
         std::vector<std::string> keys;
         for (const auto& l : r.limits) {
-          const auto key = limit_key(c.id, r.id, l, member.id, period(l.period, event.time));
+          auto key = limit_key(c.id, r.id, l, member.id, period(l.period, event.time));
           const auto stored = counters.firings.count(key) ? counters.firings.at(key) : 0;
           const auto added = out.firings_added.count(key) ? out.firings_added.at(key) : 0;
           if (stored + added >= l.count) limit_hit = key;
-          keys.push_back(key);
+          keys.push_back(std::move(key));
         }
         if (!limit_hit.empty()) {
-          trace.reason = "limit";
-          trace.detail = "the limit is reached (" + limit_hit + ")";
-          out.trace.push_back(std::move(trace));
+          note(c, r, "limit", [&] { return "the limit is reached (" + limit_hit + ")"; });
           continue;
         }
         // Actions, computed before anything is committed: a failure leaves no effect.
@@ -922,30 +984,27 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
           }
           effects.push_back(std::move(e));
         }
-        if (c.budget && awarded > 0) {
-          const auto used = (counters.budget_used.count(c.id) ? counters.budget_used.at(c.id) : 0) +
-                            (out.budget_added.count(c.id) ? out.budget_added.at(c.id) : 0);
-          if (used + awarded > *c.budget) {
-            trace.reason = "budget";
-            trace.detail = std::to_string(awarded) + " points would exceed the budget (" +
-                           std::to_string(*c.budget - used) + " left)";
-            out.trace.push_back(std::move(trace));
-            continue;
+        if (awarded > 0) {
+          if (c.budget) {
+            const auto used =
+                (counters.budget_used.count(c.id) ? counters.budget_used.at(c.id) : 0) +
+                (out.budget_added.count(c.id) ? out.budget_added.at(c.id) : 0);
+            if (used + awarded > *c.budget) {
+              note(c, r, "budget", [&] {
+                return std::to_string(awarded) + " points would exceed the budget (" +
+                       std::to_string(*c.budget - used) + " left)";
+              });
+              continue;
+            }
           }
-          out.budget_added[c.id] += awarded;
-        } else if (awarded > 0) {
           out.budget_added[c.id] += awarded;
         }
         for (const auto& key : keys) out.firings_added[key] += 1;
         for (auto& e : effects) out.effects.push_back(std::move(e));
-        trace.fired = true;
-        trace.reason = "fired";
+        if (with_trace) out.trace.push_back({c.id, r.id, true, "fired", ""});
         campaign_fired = true;
-        out.trace.push_back(std::move(trace));
       } catch (const RuntimeError& e) {
-        trace.reason = "runtime_error";
-        trace.detail = e.what();
-        out.trace.push_back(std::move(trace));
+        note(c, r, "runtime_error", [&] { return std::string(e.what()); });
       }
     }
     if (campaign_fired && c.exclusive && !exclusive_priority) {

@@ -307,13 +307,19 @@ std::string format(const ChallengeDecl& c) {
   if (c.goal) {
     const auto& g = *c.goal;
     switch (g.kind) {
-      case GoalKind::count: out += "  goal count reaches " + format_decimal(g.target) + "\n"; break;
-      case GoalKind::sum: out += "  goal sum " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n"; break;
+      case GoalKind::count:
+        out += "  goal count reaches " + format_decimal(g.target) + "\n";
+        break;
+      case GoalKind::sum:
+        out += "  goal sum " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
+        break;
       case GoalKind::distinct:
-        out += "  goal distinct " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
+        out +=
+            "  goal distinct " + expr(g.expr.get()) + " reaches " + format_decimal(g.target) + "\n";
         break;
       case GoalKind::streak:
-        out += "  goal streak " + format_decimal(g.target) + (g.streak_unit == Unit::weeks ? " weeks" : " days") + "\n";
+        out += "  goal streak " + format_decimal(g.target) +
+               (g.streak_unit == Unit::weeks ? " weeks" : " days") + "\n";
         break;
     }
   }

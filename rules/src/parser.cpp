@@ -1003,8 +1003,7 @@ class Parser {
           return e;
         }
         // Functions whose names are also keywords: count(...), sum(...), hour(...).
-        if (is_punct("(", 1))
-          return call();
+        if (is_punct("(", 1)) return call();
         break;
       case TokenKind::identifier:
         if (is_punct("(", 1)) return call();

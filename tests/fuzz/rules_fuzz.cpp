@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (parsed.diagnostics.empty()) {
     const auto text = format(parsed.file);
     const auto again = parse({"formatted", text}, limits);
-    if (!again.diagnostics.empty() || !same(parsed.file, again.file) || format(again.file) != text) std::abort();
+    if (!again.diagnostics.empty() || !same(parsed.file, again.file) || format(again.file) != text)
+      std::abort();
   }
   const auto compiled = compile(source, limits);
   for (const auto& d : compiled.diagnostics) (void)render(source, d);

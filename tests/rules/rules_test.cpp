@@ -174,10 +174,13 @@ TEST(Diff, CreatedChangedRemovedIgnoringFormatting) {
   const auto changes = diff(before.file, after.file);
   std::vector<std::string> summary;
   for (const auto& c : changes) {
-    const char* kind = c.kind == Change::Kind::created ? "created" : c.kind == Change::Kind::changed ? "changed" : "removed";
+    const char* kind = c.kind == Change::Kind::created   ? "created"
+                       : c.kind == Change::Kind::changed ? "changed"
+                                                         : "removed";
     summary.push_back(std::string(kind) + " " + c.object + " " + c.id);
   }
-  EXPECT_EQ(summary, (std::vector<std::string>{"created coupon C", "removed coupon B", "changed campaign c"}));
+  EXPECT_EQ(summary, (std::vector<std::string>{"created coupon C", "removed coupon B",
+                                               "changed campaign c"}));
   EXPECT_NE(changes[2].before.find("award 1 points"), std::string::npos);
   EXPECT_NE(changes[2].after.find("award 2 points"), std::string::npos);
   EXPECT_TRUE(diff(after.file, after.file).empty());

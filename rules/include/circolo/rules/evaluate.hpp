@@ -102,8 +102,9 @@ class CompiledProgram {
  public:
   // Effects in a deterministic order (campaign priority, then file order; actions in rule order)
   // and a trace entry for every rule of every campaign.
-  Evaluation evaluate(const Event& event, const MemberSnapshot& member,
-                      const Counters& counters) const;
+  // `with_trace` false skips building the trace (the event path needs effects only).
+  Evaluation evaluate(const Event& event, const MemberSnapshot& member, const Counters& counters,
+                      bool with_trace = true) const;
 
   const ProgramFile& file() const { return *file_; }
   int currency_digits() const { return currency_digits_; }
