@@ -234,6 +234,8 @@ struct Context {
   const date::time_zone* zone = nullptr;
   // Per-evaluation caches shared by all rules (inner scopes copy the pointers).
   mutable std::shared_ptr<const std::vector<Value>> items;
+  // Results of the conditions shared by many rules (see ExprCompiler::predicate): -1 unknown.
+  std::vector<signed char>* memo = nullptr;
   mutable std::int64_t local_for = INT64_MIN, local_micros = 0;
 };
 
@@ -304,11 +306,130 @@ Value list_of_strings(const std::vector<std::string>& v) {
 }
 
 // ---- the expression compiler: names and fields are resolved here, once ----
+using Pred = std::function<bool(const Context&)>;
+
 class ExprCompiler {
  public:
   // Runs after the checker: every name, field and call here is known to be valid.
   ExprCompiler() = default;
 
+  // Conditions compile to predicates. The common shapes of marketing rules get direct code
+  // (a string field against a literal, a weekday against a set of days, any/all over the
+  // items); everything else goes through the general value path with the same semantics.
+  Pred predicate(const Expr* e) {
+    if (e->kind == ExprKind::binary && (e->text == "and" || e->text == "or")) {
+      // a and b and c ...: one loop over the conjuncts, left to right, stopping at the first
+      // false (or the first true for `or`), instead of nested calls.
+      std::vector<const Expr*> parts;
+      collect(e, e->text, parts);
+      std::vector<Pred> preds;
+      for (const auto* p : parts) preds.push_back(predicate(p));
+      if (e->text == "and") {
+        return [preds](const Context& c) {
+          for (const auto& p : preds) {
+            if (!p(c)) return false;
+          }
+          return true;
+        };
+      }
+      return [preds](const Context& c) {
+        for (const auto& p : preds) {
+          if (p(c)) return true;
+        }
+        return false;
+      };
+    }
+    if (e->kind == ExprKind::binary && (e->text == "==" || e->text == "!=")) {
+      const Expr* a = e->args[0].get();
+      const Expr* b = e->args[1].get();
+      if (a->kind == ExprKind::string) std::swap(a, b);
+      if (b->kind == ExprKind::string) {
+        if (auto field = string_field(a)) {
+          const std::string literal = b->text;
+          const bool equal = e->text == "==";
+          // A missing optional field compares false either way.
+          return [field, literal, equal](const Context& c) {
+            const auto* v = field(c);
+            return v != nullptr && ((*v == literal) == equal);
+          };
+        }
+      }
+    }
+    if (e->kind == ExprKind::binary && e->text == "in" && e->args[1]->kind == ExprKind::list) {
+      const Expr* lhs = e->args[0].get();
+      unsigned mask = 0;
+      bool weekdays =
+          lhs->kind == ExprKind::call && lhs->text == "weekday" && !e->args[1]->args.empty();
+      static const std::vector<std::string> kDays{"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+      for (const auto& item : e->args[1]->args) {
+        const auto it =
+            std::find(kDays.begin(), kDays.end(), item->kind == ExprKind::name ? item->text : "");
+        if (it == kDays.end())
+          weekdays = false;
+        else
+          mask |= 1u << (it - kDays.begin());
+      }
+      if (weekdays) {
+        auto time = compile(lhs->args[0].get());
+        return memoised(e, [time, mask](const Context& c) {
+          const auto v = time(c);
+          if (v.kind != Value::Kind::time)
+            throw RuntimeError("weekday of a value that is not a time");
+          const date::weekday w{date::local_days{date::days{local_days(c, v.i)}}};
+          return ((mask >> ((w.c_encoding() + 6) % 7)) & 1u) != 0;
+        });
+      }
+    }
+    if (e->kind == ExprKind::call && (e->text == "any" || e->text == "all") &&
+        is_event_items(e->args[0].get())) {
+      const bool outer = element_scope_;
+      element_scope_ = true;  // the body depends on the item: never memoised
+      auto body = predicate(e->args[1].get());
+      element_scope_ = outer;
+      auto loop = [body, any = e->text == "any"](const Context& c) {
+        Context inner = c;  // one copy per call, not per item
+        for (const auto& item : c.event->items) {
+          inner.item = &item;
+          inner.element = nullptr;
+          const bool t = body(inner);
+          if (any && t) return true;
+          if (!any && !t) return false;
+        }
+        return !any;
+      };
+      return memoised(e, loop);
+    }
+    auto general = compile(e);
+    return memoised(e, [general](const Context& c) { return truthy(general(c)); });
+  }
+
+  std::size_t memo_slots() const { return memo_.size(); }
+
+ private:
+  // The same condition in many rules ("weekday(event.time) in [sat, sun]" in hundreds of them)
+  // is computed once per evaluation: conditions are pure, so the first answer stands. A runtime
+  // error is not remembered, so every rule that meets it reports it.
+  template <class F>
+  Pred memoised(const Expr* e, F f) {
+    if (element_scope_) return f;
+    const auto key = format(*e);
+    auto it = memo_.find(key);
+    if (it == memo_.end()) it = memo_.emplace(key, memo_.size()).first;
+    const std::size_t slot = it->second;
+    return [f, slot](const Context& c) {
+      if (c.memo == nullptr) return f(c);
+      auto& known = (*c.memo)[slot];
+      if (known >= 0) return known == 1;
+      const bool value = f(c);
+      known = value ? 1 : 0;
+      return value;
+    };
+  }
+
+  std::map<std::string, std::size_t> memo_;
+  bool element_scope_ = false;
+
+ public:
   Fn compile(const Expr* e) {
     switch (e->kind) {
       case ExprKind::integer: {
@@ -393,6 +514,60 @@ class ExprCompiler {
   }
 
   static bool truthy(const Value& v) { return v.kind == Value::Kind::boolean && v.b; }
+
+  static void collect(const Expr* e, const std::string& op, std::vector<const Expr*>& out) {
+    if (e->kind == ExprKind::binary && e->text == op) {
+      collect(e->args[0].get(), op, out);
+      collect(e->args[1].get(), op, out);
+    } else {
+      out.push_back(e);
+    }
+  }
+
+  static bool is_event_items(const Expr* e) {
+    return e->kind == ExprKind::field && e->text == "items" && e->args[0]->kind == ExprKind::name &&
+           e->args[0]->text == "event";
+  }
+
+  // A string-valued field read without building a Value (nullptr when absent).
+  using StringField = const std::string* (*)(const Context&);
+  static StringField string_field(const Expr* e) {
+    if (e->kind == ExprKind::field && e->args[0]->kind == ExprKind::name) {
+      const auto& owner = e->args[0]->text;
+      const auto& f = e->text;
+      if (owner == "event") {
+        if (f == "channel")
+          return [](const Context& c) -> const std::string* { return &c.event->channel; };
+        if (f == "type")
+          return [](const Context& c) -> const std::string* { return &c.event->type; };
+        if (f == "store") {
+          return [](const Context& c) -> const std::string* {
+            return c.event->store ? &*c.event->store : nullptr;
+          };
+        }
+      }
+      if (owner == "member") {
+        if (f == "tier")
+          return [](const Context& c) -> const std::string* { return &c.member->tier; };
+        if (f == "id") return [](const Context& c) -> const std::string* { return &c.member->id; };
+      }
+    }
+    if (e->kind == ExprKind::name) {
+      const auto& n = e->text;
+      if (n == "category")
+        return [](const Context& c) -> const std::string* {
+          return c.item ? &c.item->category : nullptr;
+        };
+      if (n == "sku")
+        return
+            [](const Context& c) -> const std::string* { return c.item ? &c.item->sku : nullptr; };
+      if (n == "brand")
+        return [](const Context& c) -> const std::string* {
+          return c.item ? &c.item->brand : nullptr;
+        };
+    }
+    return nullptr;
+  }
 
   static bool is_literal(const Expr& e) {
     static const std::vector<std::string> kWeekdays{"mon", "tue", "wed", "thu",
@@ -729,11 +904,17 @@ struct CompiledProgram::Impl {
   struct CompiledAction {
     const Action* source = nullptr;
     Fn amount;
+    std::size_t amount_slot = 0;  // the same amount text in many rules is computed once
     std::vector<std::pair<std::string, Fn>> message;  // text, or an expression
   };
   struct CompiledRule {
     const RuleDecl* source = nullptr;
-    Fn condition;
+    // Top-level conjuncts `event.channel == "..."` and `member.tier == "..."`, as ids into the
+    // program's table of such literals: checked first, as integer comparisons, so that rules
+    // for other channels or tiers cost next to nothing. (They stay part of `condition`; as they
+    // cannot fail, checking them first changes no result, only which false part is found.)
+    std::vector<std::pair<int, int>> guards;  // (field, literal id)
+    Pred condition;
     std::vector<CompiledAction> actions;
   };
   struct CompiledCampaign {
@@ -743,7 +924,10 @@ struct CompiledProgram::Impl {
   };
   const date::time_zone* zone = nullptr;
   std::optional<Duration> points_expire;
-  std::vector<CompiledCampaign> campaigns;  // priority desc, then file order
+  std::size_t memo_slots = 0;
+  std::size_t amount_slots = 0;
+  std::vector<std::string> guard_literals[2];  // channel literals, tier literals
+  std::vector<CompiledCampaign> campaigns;     // priority desc, then file order
 };
 
 std::string limit_key(const std::string& campaign, const std::string& rule, const Limit& limit,
@@ -803,6 +987,7 @@ CompileResult compile(const Source& source, const Limits& limits) {
   }
   impl.zone = date::locate_zone(program->timezone_);
   ExprCompiler compiler;
+  std::map<std::string, std::size_t> amount_slots;
   auto at_midnight = [&](const Date& d) {
     const auto local = date::local_days{date::year{d.year} / d.month / d.day};
     return date::floor<std::chrono::microseconds>(impl.zone->to_sys(local, date::choose::earliest));
@@ -815,11 +1000,46 @@ CompileResult compile(const Source& source, const Limits& limits) {
     for (const auto& r : c.rules) {
       CompiledProgram::Impl::CompiledRule cr;
       cr.source = &r;
-      if (r.when) cr.condition = compiler.compile(r.when.get());
+      if (r.when) {
+        cr.condition = compiler.predicate(r.when.get());
+        std::vector<const Expr*> conjuncts;
+        std::function<void(const Expr*)> walk = [&](const Expr* e) {
+          if (e->kind == ExprKind::binary && e->text == "and") {
+            walk(e->args[0].get());
+            walk(e->args[1].get());
+          } else {
+            conjuncts.push_back(e);
+          }
+        };
+        walk(r.when.get());
+        for (const Expr* c : conjuncts) {
+          if (c->kind != ExprKind::binary || c->text != "==") continue;
+          const Expr* a = c->args[0].get();
+          const Expr* b = c->args[1].get();
+          if (a->kind == ExprKind::string) std::swap(a, b);
+          if (b->kind != ExprKind::string || a->kind != ExprKind::field ||
+              a->args[0]->kind != ExprKind::name)
+            continue;
+          int field = -1;
+          if (a->args[0]->text == "event" && a->text == "channel") field = 0;
+          if (a->args[0]->text == "member" && a->text == "tier") field = 1;
+          if (field < 0) continue;
+          auto& table = impl.guard_literals[static_cast<std::size_t>(field)];
+          auto it = std::find(table.begin(), table.end(), b->text);
+          if (it == table.end()) it = table.insert(table.end(), b->text);
+          cr.guards.emplace_back(field, static_cast<int>(it - table.begin()));
+        }
+      }
       for (const auto& a : r.then) {
         CompiledProgram::Impl::CompiledAction ca;
         ca.source = &a;
-        if (a.amount) ca.amount = compiler.compile(a.amount.get());
+        if (a.amount) {
+          ca.amount = compiler.compile(a.amount.get());
+          const auto key = format(*a.amount);
+          auto it = amount_slots.find(key);
+          if (it == amount_slots.end()) it = amount_slots.emplace(key, amount_slots.size()).first;
+          ca.amount_slot = it->second;
+        }
         for (const auto& part : a.message) {
           ca.message.emplace_back(part.text, part.expr ? compiler.compile(part.expr.get()) : Fn{});
         }
@@ -829,6 +1049,8 @@ CompileResult compile(const Source& source, const Limits& limits) {
     }
     impl.campaigns.push_back(std::move(cc));
   }
+  impl.memo_slots = compiler.memo_slots();
+  impl.amount_slots = amount_slots.size();
   std::stable_sort(impl.campaigns.begin(), impl.campaigns.end(), [](const auto& a, const auto& b) {
     return a.source->priority.value_or(0) > b.source->priority.value_or(0);
   });
@@ -867,6 +1089,25 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
   ctx.event = &event;
   ctx.member = &member;
   ctx.zone = impl_->zone;
+  std::vector<signed char> memo(impl_->memo_slots, -1);
+  ctx.memo = &memo;
+  out.effects.reserve(16);
+  // The event's kind and channel, compared per rule as an enum and a string_view.
+  TriggerKind event_kind = TriggerKind::custom;
+  for (auto k :
+       {TriggerKind::purchase, TriggerKind::refund, TriggerKind::visit, TriggerKind::signup,
+        TriggerKind::challenge_completed, TriggerKind::tier_changed}) {
+    if (trigger_matches(Trigger{k, "", {}}, event)) event_kind = k;
+  }
+  // The event's channel and the member's tier as ids into the program's guard tables (-1: none).
+  int event_ids[2] = {-1, -1};
+  const std::string* guard_values[2] = {&event.channel, &member.tier};
+  for (std::size_t f = 0; f < 2; ++f) {
+    const auto& table = impl_->guard_literals[f];
+    const auto it = std::find(table.begin(), table.end(), *guard_values[f]);
+    if (it != table.end()) event_ids[f] = static_cast<int>(it - table.begin());
+  }
+  std::vector<std::optional<Value>> amounts(impl_->amount_slots);
   std::optional<std::int64_t> exclusive_priority;
   std::string exclusive_campaign;
   // Trace entries are built only when asked for: the event path needs the effects alone.
@@ -900,19 +1141,28 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
     bool campaign_fired = false;
     for (const auto& cr : cc.rules) {
       const auto& r = *cr.source;
-      if (!r.on || !trigger_matches(*r.on, event)) {
+      if (!r.on || (r.on->kind == TriggerKind::custom ? r.on->custom != event.type
+                                                      : r.on->kind != event_kind)) {
         note(c, r, "trigger",
              [&] { return "the rule is for another kind of event than '" + event.type + "'"; });
         continue;
       }
+      if (!cr.guards.empty() &&
+          !std::all_of(cr.guards.begin(), cr.guards.end(),
+                       [&](const auto& g) { return event_ids[g.first] == g.second; })) {
+        note(c, r, "condition", [] { return std::string("the 'when' condition is false"); });
+        continue;
+      }
+      const std::size_t mark_on_entry = out.effects.size();
       try {
-        if (cr.condition && !ExprCompiler::truthy(cr.condition(ctx))) {
+        if (cr.condition && !cr.condition(ctx)) {
           note(c, r, "condition", [] { return std::string("the 'when' condition is false"); });
           continue;
         }
         // Limits: counts so far plus what this evaluation already added.
         std::string limit_hit;
         std::vector<std::string> keys;
+        if (!r.limits.empty()) keys.reserve(r.limits.size());
         for (const auto& l : r.limits) {
           auto key = limit_key(c.id, r.id, l, member.id, period(l.period, event.time));
           const auto stored = counters.firings.count(key) ? counters.firings.at(key) : 0;
@@ -925,7 +1175,8 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
           continue;
         }
         // Actions, computed before anything is committed: a failure leaves no effect.
-        std::vector<Effect> effects;
+        // Written straight into the output; taken back if the rule does not fire after all.
+        const std::size_t mark = out.effects.size();
         std::int64_t awarded = 0;
         for (const auto& ca : cr.actions) {
           const auto& a = *ca.source;
@@ -934,7 +1185,9 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
           e.rule = r.id;
           switch (a.kind) {
             case ActionKind::award: {
-              const auto v = ca.amount(ctx);
+              auto& cached = amounts[ca.amount_slot];
+              if (!cached) cached = ca.amount(ctx);  // a runtime error is not cached
+              const auto& v = *cached;
               if (v.kind != Value::Kind::integer) throw RuntimeError("award needs a whole number");
               if (v.i <= 0) continue;
               e.kind = EffectKind::award;
@@ -982,7 +1235,7 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
                 e.message += fn ? to_text(fn(ctx), currency_digits_) : text;
               break;
           }
-          effects.push_back(std::move(e));
+          out.effects.push_back(std::move(e));
         }
         if (awarded > 0) {
           if (c.budget) {
@@ -994,16 +1247,17 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
                 return std::to_string(awarded) + " points would exceed the budget (" +
                        std::to_string(*c.budget - used) + " left)";
               });
+              out.effects.resize(mark);
               continue;
             }
           }
-          out.budget_added[c.id] += awarded;
+          if (c.budget) out.budget_added[c.id] += awarded;
         }
         for (const auto& key : keys) out.firings_added[key] += 1;
-        for (auto& e : effects) out.effects.push_back(std::move(e));
         if (with_trace) out.trace.push_back({c.id, r.id, true, "fired", ""});
         campaign_fired = true;
       } catch (const RuntimeError& e) {
+        out.effects.resize(mark_on_entry);
         note(c, r, "runtime_error", [&] { return std::string(e.what()); });
       }
     }

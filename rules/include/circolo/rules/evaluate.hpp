@@ -85,7 +85,7 @@ struct Evaluation {
   std::vector<Effect> effects;
   std::vector<TraceEntry> trace;
   std::map<std::string, std::int64_t> firings_added;  // limit keys to increment
-  std::map<std::string, std::int64_t> budget_added;   // campaign -> points awarded
+  std::map<std::string, std::int64_t> budget_added;   // campaign (with a budget) -> points awarded
 };
 
 class CompiledProgram;
