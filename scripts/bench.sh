@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
-build_release circolod api_bench circolo_http_load >/dev/null
+build_release circolod api_bench circolo_http_load rules_bench >/dev/null
 
 . "$root/scripts/pg.sh"
 pg_throwaway
@@ -49,3 +49,19 @@ pg_createdb "$PG_TMP_PORT" pgbench
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -N -c 4 -j 2 -T "$seconds" pgbench 2>/dev/null |
   grep -E "^(tps|latency average)"
+
+echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
+"$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'
+circolo_us=$("$build/bench/rules_bench" --benchmark_filter='Evaluate1000Rules/0' --benchmark_format=json \
+  --benchmark_min_time=1 2>/dev/null |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).benchmarks[0].cpu_time))')
+echo "# the same 1,000 rules in JavaScript engines (installed into bench/.node from the npm registry)"
+if ! command -v node >/dev/null 2>&1; then
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+fi
+mkdir -p "$root/bench/.node"
+cp "$root/bench/js/package.json" "$root/bench/.node/package.json"
+(cd "$root/bench/.node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+node "$root/bench/js/compare.mjs" "$root/bench/.node" "$circolo_us"
