@@ -524,6 +524,16 @@ class ExprCompiler {
     }
   }
 
+  using ItemField = Value (*)(const Item&);
+  static ItemField item_field(const std::string& name) {
+    if (name == "sku") return [](const Item& i) { return Value::string(i.sku); };
+    if (name == "category") return [](const Item& i) { return Value::string(i.category); };
+    if (name == "brand") return [](const Item& i) { return Value::string(i.brand); };
+    if (name == "quantity") return [](const Item& i) { return Value::integer(i.quantity); };
+    if (name == "price") return [](const Item& i) { return Value::decimal(i.price); };
+    return nullptr;
+  }
+
   static bool is_event_items(const Expr* e) {
     return e->kind == ExprKind::field && e->text == "items" && e->args[0]->kind == ExprKind::name &&
            e->args[0]->text == "event";
@@ -607,17 +617,8 @@ class ExprCompiler {
       return [](const Context&) -> Value { throw RuntimeError("a record is not a value"); };
     }
     // An item field of the element in scope.
-    static const std::map<std::string, Value (*)(const Item&)> kItem{
-        {"sku", [](const Item& i) { return Value::string(i.sku); }},
-        {"category", [](const Item& i) { return Value::string(i.category); }},
-        {"brand", [](const Item& i) { return Value::string(i.brand); }},
-        {"quantity", [](const Item& i) { return Value::integer(i.quantity); }},
-        {"price", [](const Item& i) { return Value::decimal(i.price); }},
-    };
-    auto it = kItem.find(n);
     const auto weekday = std::find(kWeekdays.begin(), kWeekdays.end(), n);
-    if (it != kItem.end()) {
-      auto get = it->second;
+    if (auto get = item_field(n)) {
       return [get](const Context& c) {
         if (!c.item) throw RuntimeError("no list element in scope");
         return get(*c.item);
@@ -700,32 +701,13 @@ class ExprCompiler {
       }
     }
     // A field of an item value (event.items where ... is a list; its elements are items).
-    auto obj = compile(object);
-    if (f == "sku")
-      return [obj](const Context& c) {
-        auto v = obj(c);
-        return v.item ? Value::string(v.item->sku) : Value{};
+    if (auto get = item_field(f)) {
+      auto obj = compile(object);
+      return [obj, get](const Context& c) {
+        const auto v = obj(c);
+        return v.item ? get(*v.item) : Value{};
       };
-    if (f == "category")
-      return [obj](const Context& c) {
-        auto v = obj(c);
-        return v.item ? Value::string(v.item->category) : Value{};
-      };
-    if (f == "brand")
-      return [obj](const Context& c) {
-        auto v = obj(c);
-        return v.item ? Value::string(v.item->brand) : Value{};
-      };
-    if (f == "quantity")
-      return [obj](const Context& c) {
-        auto v = obj(c);
-        return v.item ? Value::integer(v.item->quantity) : Value{};
-      };
-    if (f == "price")
-      return [obj](const Context& c) {
-        auto v = obj(c);
-        return v.item ? Value::decimal(v.item->price) : Value{};
-      };
+    }
     // A field of a dyn value has no structure: missing.
     return [](const Context&) { return Value{}; };
   }

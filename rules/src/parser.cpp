@@ -282,46 +282,31 @@ class Parser {
       expected("the " + t.text + "'s id in quotes, as in " + t.text + " \"summer\"");
     }
     try {
-      if (t.text == "tier") {
-        TierDecl d;
-        d.id = id;
-        d.range = t.range;
-        d.id_range = id_range;
-        tier(d);
-        file.tiers.push_back(std::move(d));
-      } else if (t.text == "coupon") {
-        CouponDecl d;
-        d.id = id;
-        d.range = t.range;
-        d.id_range = id_range;
-        coupon(d);
-        file.coupons.push_back(std::move(d));
-      } else if (t.text == "reward") {
-        RewardDecl d;
-        d.id = id;
-        d.range = t.range;
-        d.id_range = id_range;
-        reward(d);
-        file.rewards.push_back(std::move(d));
-      } else if (t.text == "challenge") {
-        ChallengeDecl d;
-        d.id = id;
-        d.range = t.range;
-        d.id_range = id_range;
-        challenge(d);
-        file.challenges.push_back(std::move(d));
-      } else {
-        CampaignDecl d;
-        d.id = id;
-        d.range = t.range;
-        d.id_range = id_range;
-        campaign(d);
-        file.campaigns.push_back(std::move(d));
-      }
+      if (t.text == "tier")
+        declare(file.tiers, id, t.range, id_range, &Parser::tier);
+      else if (t.text == "coupon")
+        declare(file.coupons, id, t.range, id_range, &Parser::coupon);
+      else if (t.text == "reward")
+        declare(file.rewards, id, t.range, id_range, &Parser::reward);
+      else if (t.text == "challenge")
+        declare(file.challenges, id, t.range, id_range, &Parser::challenge);
+      else
+        declare(file.campaigns, id, t.range, id_range, &Parser::campaign);
     } catch (const TooDeep&) {
       error(peek().range, "nesting deeper than " + std::to_string(limits_.max_depth) + " levels");
       throw TooManyErrors{};
     }
+  }
+
+  template <class Decl>
+  void declare(std::vector<Decl>& list, const std::string& id, Range range, Range id_range,
+               void (Parser::*body)(Decl&)) {
+    Decl d;
+    d.id = id;
+    d.range = range;
+    d.id_range = id_range;
+    (this->*body)(d);
+    list.push_back(std::move(d));
   }
 
   void program(ProgramDecl& p) {
