@@ -16,6 +16,7 @@
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
+#include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
@@ -91,6 +92,8 @@ int run(const api::Settings& settings) {
   api::register_operations_routes(app);
   api::register_key_routes(app);
   api::register_member_routes(app);
+  api::ProgramStore programs;
+  api::register_program_routes(app, programs);
 
   api::ServerOptions options;
   options.host = settings.listen_host;
@@ -128,6 +131,27 @@ int run(const api::Settings& settings) {
                      stopping),
                  asio::detached);
 
+  // The active program: loaded now, then polled so that an apply on any instance is in use
+  // here within a second.
+  asio::steady_timer program_timer(ioc);
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        try {
+          if (co_await api::refresh_program(app.services(), programs))
+            spdlog::info("program version {} active", programs.current()->version);
+        } catch (const std::exception& e) {
+          spdlog::warn("loading the active program failed: {}", e.what());
+        }
+        co_await periodic(program_timer, std::chrono::milliseconds(500), "program_reload",
+                          [&]() -> asio::awaitable<void> {
+                            if (co_await api::refresh_program(app.services(), programs))
+                              spdlog::info("program version {} active", programs.current()->version);
+                          },
+                          stopping);
+      },
+      asio::detached);
+
   asio::steady_timer expiry_timer(ioc);
   asio::co_spawn(ioc,
                  periodic(
@@ -149,6 +173,7 @@ int run(const api::Settings& settings) {
     stopping = true;
     purge_timer.cancel();
     expiry_timer.cancel();
+    program_timer.cancel();
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {

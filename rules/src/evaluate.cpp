@@ -1109,6 +1109,10 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
                [&] { return "campaign \"" + exclusive_campaign + "\" is exclusive and fired"; });
       continue;
     }
+    if (!counters.paused.empty() && counters.paused.count(c.id)) {
+      skip_all("inactive", [] { return std::string("the campaign is paused"); });
+      continue;
+    }
     if ((cc.from && event.time < *cc.from) || (cc.until && event.time >= *cc.until)) {
       skip_all("inactive", [&] { return "not active at " + engine::format_rfc3339(event.time); });
       continue;

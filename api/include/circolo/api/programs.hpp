@@ -1,0 +1,54 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "circolo/rules/evaluate.hpp"
+
+namespace circolo::api {
+
+class App;
+struct Services;
+
+// The active program of this instance, compiled once per version. Every instance polls the
+// version number (a one-row read) twice a second and recompiles when it changed, so an apply on
+// any instance is in use everywhere within a second; readers keep the version they started with.
+class ProgramStore {
+ public:
+  struct Active {
+    long long version = 0;
+    std::shared_ptr<const rules::CompiledProgram> program;
+    std::set<std::string> paused;  // campaign ids
+  };
+  std::shared_ptr<const Active> current() const;
+  void set(std::shared_ptr<const Active> active);
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Active> active_;
+};
+
+// Reads the active version and the paused campaigns, compiling the source if the version
+// changed. Returns true when something changed.
+boost::asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store);
+
+// Request JSON → the language's event and member records; throws ApiError 422 with every bad
+// field. Money is exact: a decimal string, or a JSON number of at most 15 significant digits.
+rules::Event parse_event_json(const nlohmann::json& body, int currency_digits,
+                              const std::string& currency, engine::TimePoint now,
+                              const std::string& default_channel);
+rules::MemberSnapshot parse_member_json(const nlohmann::json& body, engine::TimePoint now);
+
+nlohmann::json effect_json(const rules::Effect& e, int currency_digits);
+nlohmann::json diagnostics_json(const std::vector<rules::Diagnostic>& ds);
+
+void register_program_routes(App& app, ProgramStore& store);
+
+}  // namespace circolo::api

@@ -1,0 +1,158 @@
+// End-to-end: applying, reading and simulating programs over HTTP.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::string demo_program() {
+  std::ifstream in(CIRCOLO_EXAMPLES_DIR "/demo.rules");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const json kPurchase = json::parse(R"({
+  "type": "purchase", "occurred_at": "2026-12-05T10:15:00+01:00", "store": "milano-01",
+  "total": "84.50", "currency": "EUR",
+  "items": [{"sku": "SHOE-RUN-42", "category": "shoes", "quantity": 1, "price": "59.90"},
+            {"sku": "SOCK-3P", "category": "accessories", "quantity": 2, "price": 12.30}]})");
+
+}  // namespace
+
+TEST(Programs, ApplyDiffVersionsAndSimulate) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto& key = server.admin_key();
+
+  expect_problem(c.get("/v1/admin/program", key), 404, "no_program");
+  expect_problem(c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key), 409, "no_program");
+
+  auto plan =
+      c.post_json("/v1/admin/program", {{"source", demo_program()}, {"dry_run", true}}, key);
+  ASSERT_EQ(plan.status, 200) << plan.body;
+  EXPECT_TRUE(plan.json()["version"].is_null());
+  EXPECT_EQ(plan.json()["changes"].size(),
+            13u);  // program, 3 tiers, 3 coupons, 1 reward, 2 challenges, 3 campaigns
+  expect_problem(c.get("/v1/admin/program", key), 404, "no_program");  // a dry run applies nothing
+
+  auto applied = c.post_json("/v1/admin/program", {{"source", demo_program()}}, key, "apply-1");
+  ASSERT_EQ(applied.status, 201) << applied.body;
+  EXPECT_EQ(applied.json()["version"], 1);
+  auto replay = c.post_json("/v1/admin/program", {{"source", demo_program()}}, key, "apply-1");
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.header("idempotent-replayed"), "true");
+
+  // The same program again, reformatted: no changes.
+  auto again =
+      c.post_json("/v1/admin/program",
+                  {{"source", demo_program() + "\n# a comment\n"}, {"dry_run", true}}, key);
+  EXPECT_TRUE(again.json()["changes"].empty()) << again.body;
+
+  auto active = c.get("/v1/admin/program", key).json();
+  EXPECT_EQ(active["version"], 1);
+  EXPECT_EQ(active["source"], demo_program());
+
+  // Errors: 422 with line and column, and nothing applied.
+  auto bad = c.post_json(
+      "/v1/admin/program",
+      {{"source", "campaign \"x\" {\n  rule \"r\" { on purchse then award 1 points }\n}"}}, key);
+  expect_problem(bad, 422, "program_invalid");
+  bool found = false;
+  const auto bad_body = bad.json();
+  for (const auto& e : bad_body["errors"]) {
+    if (e["line"] == 2 && e["column"] == 17 && e["suggestion"] == "did you mean 'purchase'?")
+      found = true;
+  }
+  EXPECT_TRUE(found) << bad.body;
+  EXPECT_EQ(c.get("/v1/admin/program/versions", key).json()["items"].size(), 1u);
+  expect_problem(c.post_json("/v1/admin/program", {{"sauce", "x"}}, key), 422, "validation_failed");
+
+  // Simulate: a silver member's Saturday purchase in store.
+  auto sim = c.post_json(
+      "/v1/admin/simulate",
+      {{"event", kPurchase}, {"member", {{"tier", "silver"}, {"multiplier", "1.25"}}}}, key);
+  ASSERT_EQ(sim.status, 200) << sim.body;
+  const auto effects = sim.json()["effects"];
+  ASSERT_EQ(effects.size(), 5u) << sim.body;
+  EXPECT_EQ(effects[0]["points"], 84);
+  EXPECT_EQ(effects[4]["campaign"], "base-earn");
+  EXPECT_EQ(effects[4]["points"], 105);
+  bool signup_trace = false;
+  const auto sim_body = sim.json();
+  for (const auto& t : sim_body["trace"]) {
+    if (t["campaign"] == "welcome" && t["reason"] == "trigger" && t["fired"] == false)
+      signup_trace = true;
+  }
+  EXPECT_TRUE(signup_trace);
+
+  // Pause the weekend campaign: only the base earn remains.
+  expect_problem(c.post_json("/v1/admin/campaigns/nope/pause", json::object(), key), 404,
+                 "unknown_campaign");
+  ASSERT_EQ(c.post_json("/v1/admin/campaigns/weekend-double/pause", json::object(), key).status,
+            200);
+  auto paused = c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key).json();
+  ASSERT_EQ(paused["effects"].size(), 1u) << paused.dump();
+  EXPECT_EQ(paused["effects"][0]["campaign"], "base-earn");
+  ASSERT_EQ(c.post_json("/v1/admin/campaigns/weekend-double/resume", json::object(), key).status,
+            200);
+  EXPECT_EQ(c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key).json()["effects"].size(),
+            5u);
+
+  // A draft program, and bad events.
+  auto draft =
+      c.post_json("/v1/admin/simulate",
+                  {{"source", "campaign \"d\" { rule \"r\" { on visit then award 7 points } }"},
+                   {"event", {{"type", "visit"}}}},
+                  key);
+  ASSERT_EQ(draft.status, 200) << draft.body;
+  EXPECT_EQ(draft.json()["effects"][0]["points"], 7);
+  auto wrong = c.post_json("/v1/admin/simulate",
+                           {{"event",
+                             {{"type", "purchase"},
+                              {"total", "84.505"},
+                              {"currency", "USD"},
+                              {"occurred_at", "yesterday"},
+                              {"items", {{{"quantity", 0}}}}}}},
+                           key);
+  expect_problem(wrong, 422, "validation_failed");
+  EXPECT_EQ(wrong.json()["errors"].size(), 4u) << wrong.body;
+}
+
+TEST(Programs, AnotherInstanceUsesAnApplyWithinASecond) {
+  TestDatabase database;
+  ServerProcess a(database.uri());
+  ServerProcess b(database.uri());
+  HttpClient ca(a.port()), cb(b.port());
+  const auto program = [](int points) {
+    return "campaign \"v\" { rule \"r\" { on visit then award " + std::to_string(points) +
+           " points } }";
+  };
+  ASSERT_EQ(ca.post_json("/v1/admin/program", {{"source", program(1)}}, a.admin_key()).status, 201);
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_EQ(cb.post_json("/v1/admin/simulate", {{"event", {{"type", "visit"}}}}, b.admin_key())
+                .json()["effects"][0]["points"],
+            1);
+  ASSERT_EQ(ca.post_json("/v1/admin/program", {{"source", program(2)}}, a.admin_key()).status, 201);
+  const auto applied = std::chrono::steady_clock::now();
+  int seen = 0;
+  while (std::chrono::steady_clock::now() - applied < 3s) {
+    seen = cb.post_json("/v1/admin/simulate", {{"event", {{"type", "visit"}}}}, b.admin_key())
+               .json()["effects"][0]["points"];
+    if (seen == 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(seen, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - applied, 1s + 200ms);
+}
