@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   postgresql-15 postgresql-client-15
-  clang-format curl tzdata
+  clang-format curl tzdata python3
 )
 
 missing=()

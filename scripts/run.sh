@@ -48,4 +48,30 @@ cat <<TXT
 TXT
 CIRCOLO_DATABASE_URL="postgresql://circolo@127.0.0.1:$port/circolo" \
   CIRCOLO_LISTEN="$listen" CIRCOLO_ADMIN_KEY="$admin_key" \
-  "$build/api/circolod" || true
+  "$build/api/circolod" &
+server=$!
+# Ctrl-C (or SIGTERM) reaches circolod, which finishes what is in flight and stops; then the
+# database stops (the EXIT trap).
+trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; exit 0' INT TERM
+
+# On the first run: the demo program and two demo members.
+url="http://$listen"
+for _ in $(seq 1 100); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.1; done
+auth=(-H "Authorization: Bearer $admin_key" -H "Content-Type: application/json")
+if [ ! -f "$state/demo-loaded" ] && curl -sf "${auth[@]}" "$url/readyz" >/dev/null; then
+  if ! curl -sf "${auth[@]}" "$url/v1/admin/program" >/dev/null; then
+    body=$(python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+      "$root/examples/demo.rules" 2>/dev/null || true)
+    if [ -n "$body" ]; then
+      curl -sf "${auth[@]}" -d "$body" "$url/v1/admin/program" >/dev/null &&
+        echo "circolo: applied the demo program (examples/demo.rules)" >&2
+    fi
+  fi
+  curl -sf "${auth[@]}" -H "Idempotency-Key: demo-member-giulia" "$url/v1/members" -d \
+    '{"identifiers":[{"type":"card","value":"4000123412341234"},{"type":"email","value":"giulia@example.com"}],"profile":{"name":"Giulia Rossi"}}' >/dev/null &&
+    curl -sf "${auth[@]}" -H "Idempotency-Key: demo-member-marco" "$url/v1/members" -d \
+      '{"identifiers":[{"type":"card","value":"4000999988887777"},{"type":"app","value":"marco-app-1"}],"profile":{"name":"Marco Bianchi"}}' >/dev/null &&
+    echo "circolo: created the demo members (cards 4000123412341234 and 4000999988887777)" >&2
+  touch "$state/demo-loaded"
+fi
+wait $server || true

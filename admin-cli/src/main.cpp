@@ -55,7 +55,8 @@ int check(const std::vector<std::string>& files, bool json_output) {
     } else {
       std::cerr << render_all(source, result.diagnostics, color);
       if (result.program) {
-        std::cout << path << ": ok" << (warnings ? " (" + std::to_string(warnings) + " warnings)" : "") << "\n";
+        std::cout << path << ": ok"
+                  << (warnings ? " (" + std::to_string(warnings) + " warnings)" : "") << "\n";
       } else {
         std::cerr << path << ": " << errors << (errors == 1 ? " error" : " errors") << "\n";
       }
@@ -106,18 +107,24 @@ int main(int argc, char** argv) {
   CLI::App app{"circolo: configure and run a Circolo loyalty program"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "circolo 0.1.0");
-  auto* program = app.add_subcommand("program", "check, format and (with a server) apply program files");
+  auto* program =
+      app.add_subcommand("program", "check, format and (with a server) apply program files");
   program->require_subcommand(1);
 
   std::vector<std::string> check_files;
   bool json_output = false;
-  auto* check_cmd = program->add_subcommand("check", "check program files offline\n  example: circolo program check loyalty.rules");
-  check_cmd->add_option("files", check_files, "*.rules files")->required()->check(CLI::ExistingFile);
+  auto* check_cmd = program->add_subcommand(
+      "check", "check program files offline\n  example: circolo program check loyalty.rules");
+  check_cmd->add_option("files", check_files, "*.rules files")
+      ->required()
+      ->check(CLI::ExistingFile);
   check_cmd->add_flag("--json", json_output, "machine-readable output");
 
   std::vector<std::string> fmt_files;
   bool fmt_check = false;
-  auto* fmt_cmd = program->add_subcommand("fmt", "rewrite program files in canonical form\n  example: circolo program fmt --check loyalty.rules");
+  auto* fmt_cmd = program->add_subcommand("fmt",
+                                          "rewrite program files in canonical form\n  example: "
+                                          "circolo program fmt --check loyalty.rules");
   fmt_cmd->add_option("files", fmt_files, "*.rules files")->required()->check(CLI::ExistingFile);
   fmt_cmd->add_flag("--check", fmt_check, "only report files that are not formatted (exit 1)");
 

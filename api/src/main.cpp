@@ -143,12 +143,13 @@ int run(const api::Settings& settings) {
         } catch (const std::exception& e) {
           spdlog::warn("loading the active program failed: {}", e.what());
         }
-        co_await periodic(program_timer, std::chrono::milliseconds(500), "program_reload",
-                          [&]() -> asio::awaitable<void> {
-                            if (co_await api::refresh_program(app.services(), programs))
-                              spdlog::info("program version {} active", programs.current()->version);
-                          },
-                          stopping);
+        co_await periodic(
+            program_timer, std::chrono::milliseconds(500), "program_reload",
+            [&]() -> asio::awaitable<void> {
+              if (co_await api::refresh_program(app.services(), programs))
+                spdlog::info("program version {} active", programs.current()->version);
+            },
+            stopping);
       },
       asio::detached);
 

@@ -55,7 +55,7 @@ struct MemberSnapshot {
 struct Counters {
   std::map<std::string, std::int64_t> firings;      // limit_key(...) -> rule firings so far
   std::map<std::string, std::int64_t> budget_used;  // campaign id -> points awarded so far
-  std::set<std::string> paused;                      // campaigns an admin paused: inactive
+  std::set<std::string> paused;                     // campaigns an admin paused: inactive
 };
 
 // The key of a limit's counter for the period that contains `time` (program time zone):
