@@ -1,8 +1,10 @@
-// circolo: marketing's tool. This first part works offline through the rules library:
-//   circolo program check FILE...      errors with file:line:column, the line and a caret
-//   circolo program fmt FILE... [--check]
-// Exit codes: 0 success, 1 the files have errors (or are not formatted, with --check),
-// 2 bad usage or unreadable files.
+// circolo: marketing's tool.
+//   offline, through the rules library:  program check FILE..., program fmt FILE... [--check]
+//   against a server (--url/CIRCOLO_URL, --key/CIRCOLO_KEY): program plan|apply|show|versions,
+//   simulate, keys create|list|revoke
+// Exit codes: 0 success; 1 the files have errors (or are not formatted), or the server refused
+// (its problem+json explained); 2 bad usage or unreadable files; 3 the server cannot be reached
+// or failed.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +17,7 @@
 #include "circolo/rules/evaluate.hpp"
 #include "circolo/rules/format.hpp"
 #include "circolo/rules/parser.hpp"
+#include "http.hpp"
 
 namespace {
 
@@ -101,24 +104,248 @@ int fmt(const std::vector<std::string>& files, bool check_only) {
   return status;
 }
 
+using nlohmann::json;
+
+struct Online {
+  std::string url = "http://127.0.0.1:8080";
+  std::string key;
+  bool json_output = false;
+};
+
+// Sends a request; on a refusal prints the server's explanation and returns nullopt with the
+// exit code set.
+std::optional<json> call(const Online& o, const std::string& method, const std::string& target,
+                         const json& body, int& exit_code,
+                         const std::string& idempotency_key = "") {
+  try {
+    circolo::cli::Client client(o.url, o.key);
+    const auto answer =
+        client.request(method, target, body.is_null() ? "" : body.dump(), idempotency_key);
+    if (answer.status >= 500) {
+      std::cerr << circolo::cli::describe_refusal(answer);
+      exit_code = 3;
+      return std::nullopt;
+    }
+    if (answer.status >= 400) {
+      std::cerr << circolo::cli::describe_refusal(answer);
+      exit_code = 1;
+      return std::nullopt;
+    }
+    if (answer.body.empty()) return json::object();
+    auto parsed = json::parse(answer.body, nullptr, false);
+    if (parsed.is_discarded()) {
+      std::cerr << "error: the server answered something that is not JSON\n";
+      exit_code = 3;
+      return std::nullopt;
+    }
+    return parsed;
+  } catch (const circolo::cli::ConnectionError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    exit_code = 3;
+    return std::nullopt;
+  }
+}
+
+void print_plan(const json& plan) {
+  const auto& changes = plan["changes"];
+  if (changes.empty()) {
+    std::cout << "No changes.\n";
+    return;
+  }
+  for (const auto& c : changes) {
+    const std::string kind = c["change"];
+    const char* mark = kind == "created" ? "+" : kind == "removed" ? "-" : "~";
+    std::cout << "  " << mark << " " << c["object"].get<std::string>()
+              << (c["id"].get<std::string>().empty() ? ""
+                                                     : " \"" + c["id"].get<std::string>() + "\"")
+              << "  (" << kind << ")\n";
+  }
+  std::size_t created = 0, changed = 0, removed = 0;
+  for (const auto& c : changes) {
+    const std::string k = c["change"];
+    (k == "created" ? created : k == "changed" ? changed : removed) += 1;
+  }
+  std::cout << created << " to create, " << changed << " to change, " << removed << " to remove.\n";
+}
+
+int program_online(const Online& o, const std::string& action, const std::string& file, bool yes) {
+  int code = 0;
+  if (action == "show") {
+    auto active = call(o, "GET", "/v1/admin/program", nullptr, code);
+    if (!active) return code;
+    if (o.json_output)
+      std::cout << active->dump(2) << "\n";
+    else
+      std::cout << "# version " << (*active)["version"] << ", applied "
+                << (*active)["created_at"].get<std::string>() << " by "
+                << (*active)["created_by"].get<std::string>() << "\n"
+                << (*active)["source"].get<std::string>();
+    return 0;
+  }
+  if (action == "versions") {
+    auto list = call(o, "GET", "/v1/admin/program/versions?limit=200", nullptr, code);
+    if (!list) return code;
+    if (o.json_output) {
+      std::cout << list->dump(2) << "\n";
+      return 0;
+    }
+    std::printf("%-8s  %-27s  %s\n", "VERSION", "APPLIED AT", "BY");
+    for (const auto& v : (*list)["items"]) {
+      std::printf("%-8lld  %-27s  %s\n", v["version"].get<long long>(),
+                  v["created_at"].get<std::string>().c_str(),
+                  v["created_by"].get<std::string>().c_str());
+    }
+    return 0;
+  }
+  const auto source = read_file(file);
+  if (!source) {
+    std::cerr << "circolo: cannot read " << file << "\n";
+    return 2;
+  }
+  auto plan = call(o, "POST", "/v1/admin/program", {{"source", *source}, {"dry_run", true}}, code);
+  if (!plan) return code;
+  if (o.json_output && action == "plan") {
+    std::cout << plan->dump(2) << "\n";
+    return 0;
+  }
+  print_plan(*plan);
+  if (action == "plan" || (*plan)["changes"].empty()) return 0;
+  if (!yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::cerr << "circolo: not applied: confirm with --yes when not at a terminal\n";
+      return 2;
+    }
+    std::cout << "Apply these changes? [y/N] " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      std::cout << "Not applied.\n";
+      return 0;
+    }
+  }
+  auto applied = call(o, "POST", "/v1/admin/program", {{"source", *source}}, code);
+  if (!applied) return code;
+  if (o.json_output)
+    std::cout << applied->dump(2) << "\n";
+  else
+    std::cout << "Applied as version " << (*applied)["version"] << ".\n";
+  return 0;
+}
+
+int simulate(const Online& o, const std::string& file, bool active, const std::string& event_file,
+             const std::string& member) {
+  json body;
+  if (!active) {
+    const auto source = read_file(file);
+    if (!source) {
+      std::cerr << "circolo: cannot read " << file << "\n";
+      return 2;
+    }
+    body["source"] = *source;
+  }
+  const auto event_text = read_file(event_file);
+  const auto event = event_text ? json::parse(*event_text, nullptr, false) : json();
+  if (!event_text || event.is_discarded()) {
+    std::cerr << "circolo: " << event_file << " is not a readable JSON event\n";
+    return 2;
+  }
+  body["event"] = event;
+  if (!member.empty()) {
+    if (auto m = read_file(member)) {
+      const auto parsed = json::parse(*m, nullptr, false);
+      if (parsed.is_discarded()) {
+        std::cerr << "circolo: " << member << " is not valid JSON\n";
+        return 2;
+      }
+      body["member"] = parsed;
+    } else {
+      body["member_id"] = member;
+    }
+  }
+  int code = 0;
+  auto result = call(o, "POST", "/v1/admin/simulate", body, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "Effects:\n";
+  if ((*result)["effects"].empty()) std::cout << "  (none)\n";
+  for (const auto& e : (*result)["effects"]) {
+    std::string what = e["type"].get<std::string>();
+    if (e.contains("points")) what += " " + std::to_string(e["points"].get<long long>());
+    for (const char* k : {"coupon", "badge", "tag", "challenge", "message"}) {
+      if (e.contains(k)) what += " " + e[k].dump();
+    }
+    std::cout << "  " << what << "  [" << e["campaign"].get<std::string>() << "/"
+              << e["rule"].get<std::string>() << "]\n";
+  }
+  std::cout << "Trace:\n";
+  for (const auto& t : (*result)["trace"]) {
+    std::cout << "  " << (t["fired"].get<bool>() ? "fired   " : "skipped ")
+              << t["campaign"].get<std::string>() << "/" << t["rule"].get<std::string>();
+    if (!t["fired"].get<bool>())
+      std::cout << ": " << t["reason"].get<std::string>() << " — "
+                << t["detail"].get<std::string>();
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int keys(const Online& o, const std::string& action, const std::string& role,
+         const std::string& channel, const std::string& name, const std::string& id) {
+  int code = 0;
+  if (action == "create") {
+    json body{{"role", role}, {"name", name}};
+    if (!channel.empty()) body["channel"] = channel;
+    auto key = call(o, "POST", "/v1/admin/keys", body, code);
+    if (!key) return code;
+    if (o.json_output)
+      std::cout << key->dump(2) << "\n";
+    else
+      std::cout << "Created " << (*key)["id"].get<std::string>() << ". The key, shown once:\n  "
+                << (*key)["key"].get<std::string>() << "\n";
+    return 0;
+  }
+  if (action == "revoke") {
+    if (!call(o, "DELETE", "/v1/admin/keys/" + id, nullptr, code)) return code;
+    std::cout << "Revoked " << id << ".\n";
+    return 0;
+  }
+  auto list = call(o, "GET", "/v1/admin/keys", nullptr, code);
+  if (!list) return code;
+  if (o.json_output) {
+    std::cout << list->dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-32s  %-10s  %-8s  %-8s  %s\n", "ID", "ROLE", "CHANNEL", "STATE", "NAME");
+  for (const auto& k : (*list)["items"]) {
+    std::printf("%-32s  %-10s  %-8s  %-8s  %s\n", k["id"].get<std::string>().c_str(),
+                k["role"].get<std::string>().c_str(),
+                k["channel"].is_null() ? "-" : k["channel"].get<std::string>().c_str(),
+                k["revoked_at"].is_null() ? "active" : "revoked",
+                k["name"].get<std::string>().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"circolo: configure and run a Circolo loyalty program"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "circolo 0.1.0");
+  app.fallthrough();  // --url, --key, --json also after the command
   auto* program =
       app.add_subcommand("program", "check, format and (with a server) apply program files");
   program->require_subcommand(1);
 
   std::vector<std::string> check_files;
-  bool json_output = false;
   auto* check_cmd = program->add_subcommand(
       "check", "check program files offline\n  example: circolo program check loyalty.rules");
   check_cmd->add_option("files", check_files, "*.rules files")
       ->required()
       ->check(CLI::ExistingFile);
-  check_cmd->add_flag("--json", json_output, "machine-readable output");
 
   std::vector<std::string> fmt_files;
   bool fmt_check = false;
@@ -128,13 +355,78 @@ int main(int argc, char** argv) {
   fmt_cmd->add_option("files", fmt_files, "*.rules files")->required()->check(CLI::ExistingFile);
   fmt_cmd->add_flag("--check", fmt_check, "only report files that are not formatted (exit 1)");
 
+  Online online;
+  app.add_option("--url", online.url, "the server, as http://host:port")
+      ->envname("CIRCOLO_URL")
+      ->capture_default_str();
+  app.add_option("--key", online.key, "an admin API key")->envname("CIRCOLO_KEY");
+  app.add_flag("--json", online.json_output, "machine-readable output");
+
+  std::string program_file;
+  bool yes = false;
+  auto* plan_cmd = program->add_subcommand(
+      "plan", "what applying FILE would change\n  example: circolo program plan loyalty.rules");
+  plan_cmd->add_option("file", program_file, "the program file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* apply_cmd = program->add_subcommand(
+      "apply",
+      "show the plan and apply FILE\n  example: circolo program apply --yes loyalty.rules");
+  apply_cmd->add_option("file", program_file, "the program file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  apply_cmd->add_flag("--yes", yes, "apply without asking");
+  auto* show_cmd = program->add_subcommand(
+      "show", "the active program's source\n  example: circolo program show");
+  auto* versions_cmd =
+      program->add_subcommand("versions", "applied versions\n  example: circolo program versions");
+
+  std::string sim_file, sim_event, sim_member;
+  bool sim_active = false;
+  auto* sim_cmd =
+      app.add_subcommand("simulate",
+                         "effects and trace of an event, writing nothing\n  example: circolo "
+                         "simulate loyalty.rules --event purchase.json --member mem_123");
+  sim_cmd->add_option("file", sim_file, "a draft program (or --active)");
+  sim_cmd->add_flag("--active", sim_active, "use the active program");
+  sim_cmd->add_option("--event", sim_event, "the event, a JSON file")->required();
+  sim_cmd->add_option("--member", sim_member, "a member id, or a JSON file with member fields");
+
+  std::string key_role, key_channel, key_name, key_id;
+  auto* keys_cmd = app.add_subcommand("keys", "API keys");
+  keys_cmd->require_subcommand(1);
+  auto* key_create = keys_cmd->add_subcommand("create",
+                                              "create a key\n  example: circolo keys create --role "
+                                              "touchpoint --channel store --name \"POS Milano\"");
+  key_create->add_option("--role", key_role, "admin or touchpoint")->required();
+  key_create->add_option("--channel", key_channel, "store, app, web... (touchpoint keys)");
+  key_create->add_option("--name", key_name, "who uses it")->required();
+  auto* key_list = keys_cmd->add_subcommand("list", "list keys\n  example: circolo keys list");
+  auto* key_revoke =
+      keys_cmd->add_subcommand("revoke", "revoke a key\n  example: circolo keys revoke key_abc");
+  key_revoke->add_option("id", key_id, "the key's id")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (check_cmd->parsed()) return check(check_files, json_output);
+  if (check_cmd->parsed()) return check(check_files, online.json_output);
   if (fmt_cmd->parsed()) return fmt(fmt_files, fmt_check);
+  if (plan_cmd->parsed()) return program_online(online, "plan", program_file, yes);
+  if (apply_cmd->parsed()) return program_online(online, "apply", program_file, yes);
+  if (show_cmd->parsed()) return program_online(online, "show", "", yes);
+  if (versions_cmd->parsed()) return program_online(online, "versions", "", yes);
+  if (sim_cmd->parsed()) {
+    if (sim_active == !sim_file.empty()) {
+      std::cerr << "circolo: give a draft program file or --active (one of them)\n";
+      return 2;
+    }
+    return simulate(online, sim_file, sim_active, sim_event, sim_member);
+  }
+  if (key_create->parsed()) return keys(online, "create", key_role, key_channel, key_name, "");
+  if (key_list->parsed()) return keys(online, "list", "", "", "", "");
+  if (key_revoke->parsed()) return keys(online, "revoke", "", "", "", key_id);
   return 2;
 }
