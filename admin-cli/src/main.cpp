@@ -329,6 +329,89 @@ int keys(const Online& o, const std::string& action, const std::string& role,
   return 0;
 }
 
+int campaign(const Online& o, const std::string& action, const std::string& id) {
+  int code = 0;
+  auto result = call(o, "POST", "/v1/admin/campaigns/" + id + "/" + action, json::object(), code);
+  if (!result) return code;
+  if (o.json_output)
+    std::cout << result->dump(2) << "\n";
+  else
+    std::cout << "Campaign " << id << (action == "pause" ? " paused" : " resumed") << ".\n";
+  return 0;
+}
+
+std::string percent_encode(const std::string& v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+int members(const Online& o, const std::string& action, const std::string& id,
+            const std::string& by_type, const std::string& by_value, long long points,
+            const std::string& reason, const std::string& from) {
+  int code = 0;
+  std::optional<json> result;
+  const std::string member = "/v1/members/" + percent_encode(id);
+  if (action == "find") {
+    result =
+        call(o, "GET", "/v1/members/lookup?type=" + by_type + "&value=" + percent_encode(by_value),
+             nullptr, code);
+  } else if (action == "show") {
+    result = call(o, "GET", member, nullptr, code);
+    if (result) {
+      auto wallet = call(o, "GET", member + "/wallet", nullptr, code);
+      if (!wallet) return code;
+      (*result)["wallet"] = *wallet;
+    }
+  } else if (action == "history") {
+    result = call(o, "GET", member + "/timeline?limit=50", nullptr, code);
+  } else if (action == "adjust") {
+    result =
+        call(o, "POST", member + "/points/adjust", {{"points", points}, {"reason", reason}}, code);
+  } else {
+    result = call(o, "POST", member + "/merge", {{"from", from}}, code);
+  }
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  if (action == "history") {
+    for (const auto& e : r["items"]) {
+      std::cout << e["occurred_at"].get<std::string>() << "  " << e["type"].get<std::string>()
+                << "  " << (e["channel"].is_null() ? "-" : e["channel"].get<std::string>()) << "  "
+                << e["data"].dump() << "\n";
+    }
+  } else if (action == "adjust") {
+    std::cout << "Adjusted by " << r["points"] << "; balance " << r["balance_after"] << ".\n";
+  } else {
+    std::cout << r["id"].get<std::string>() << "  "
+              << (r["profile"]["name"].is_null() ? "" : r["profile"]["name"].get<std::string>())
+              << "\n  points: " << r["points"]["available"] << " available, "
+              << r["points"]["pending"] << " pending\n";
+    for (const auto& i : r["identifiers"]) {
+      std::cout << "  " << i["type"].get<std::string>() << ": " << i["value"].get<std::string>()
+                << "\n";
+    }
+    if (r.contains("wallet")) {
+      for (const auto& e : r["wallet"]["points"]["expiring"]) {
+        std::cout << "  expiring: " << e["points"] << " at " << e["at"].get<std::string>() << "\n";
+      }
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -402,6 +485,47 @@ int main(int argc, char** argv) {
   key_create->add_option("--channel", key_channel, "store, app, web... (touchpoint keys)");
   key_create->add_option("--name", key_name, "who uses it")->required();
   auto* key_list = keys_cmd->add_subcommand("list", "list keys\n  example: circolo keys list");
+  std::string campaign_id;
+  auto* campaign_cmd =
+      app.add_subcommand("campaign", "pause or resume a campaign of the active program");
+  campaign_cmd->require_subcommand(1);
+  auto* campaign_pause =
+      campaign_cmd->add_subcommand("pause", "example: circolo campaign pause weekend-double");
+  campaign_pause->add_option("id", campaign_id, "the campaign id")->required();
+  auto* campaign_resume =
+      campaign_cmd->add_subcommand("resume", "example: circolo campaign resume weekend-double");
+  campaign_resume->add_option("id", campaign_id, "the campaign id")->required();
+
+  std::string member_id, card, email, phone, reason, from;
+  long long adjust_points = 0;
+  auto* members_cmd = app.add_subcommand("members", "find and look after members");
+  members_cmd->require_subcommand(1);
+  auto* member_find = members_cmd->add_subcommand(
+      "find", "by an identifier\n  example: circolo members find --card 4000123412341234");
+  auto* by = member_find->add_option_group("identifier");
+  by->add_option("--card", card, "loyalty card");
+  by->add_option("--email", email, "email");
+  by->add_option("--phone", phone, "phone");
+  by->require_option(1);
+  auto* member_show = members_cmd->add_subcommand(
+      "show", "profile and wallet\n  example: circolo members show mem_...");
+  member_show->add_option("id", member_id, "the member id")->required();
+  auto* member_history = members_cmd->add_subcommand(
+      "history", "the member's journey\n  example: circolo members history mem_...");
+  member_history->add_option("id", member_id, "the member id")->required();
+  auto* member_adjust =
+      members_cmd->add_subcommand("adjust",
+                                  "add or remove points\n  example: circolo members adjust mem_... "
+                                  "-50 --reason \"duplicate receipt\"");
+  member_adjust->add_option("id", member_id, "the member id")->required();
+  member_adjust->add_option("points", adjust_points, "points, + or -")->required();
+  member_adjust->add_option("--reason", reason, "why (kept in the ledger)")->required();
+  auto* member_merge = members_cmd->add_subcommand(
+      "merge",
+      "merge a duplicate into a member\n  example: circolo members merge mem_keep mem_duplicate");
+  member_merge->add_option("into", member_id, "the member that stays")->required();
+  member_merge->add_option("from", from, "the duplicate")->required();
+
   auto* key_revoke =
       keys_cmd->add_subcommand("revoke", "revoke a key\n  example: circolo keys revoke key_abc");
   key_revoke->add_option("id", key_id, "the key's id")->required();
@@ -425,6 +549,21 @@ int main(int argc, char** argv) {
     }
     return simulate(online, sim_file, sim_active, sim_event, sim_member);
   }
+  if (campaign_pause->parsed()) return campaign(online, "pause", campaign_id);
+  if (campaign_resume->parsed()) return campaign(online, "resume", campaign_id);
+  if (member_find->parsed()) {
+    const std::string type = !card.empty() ? "card" : !email.empty() ? "email" : "phone";
+    return members(online, "find", "", type,
+                   !card.empty()    ? card
+                   : !email.empty() ? email
+                                    : phone,
+                   0, "", "");
+  }
+  if (member_show->parsed()) return members(online, "show", member_id, "", "", 0, "", "");
+  if (member_history->parsed()) return members(online, "history", member_id, "", "", 0, "", "");
+  if (member_adjust->parsed())
+    return members(online, "adjust", member_id, "", "", adjust_points, reason, "");
+  if (member_merge->parsed()) return members(online, "merge", member_id, "", "", 0, "", from);
   if (key_create->parsed()) return keys(online, "create", key_role, key_channel, key_name, "");
   if (key_list->parsed()) return keys(online, "list", "", "", "", "");
   if (key_revoke->parsed()) return keys(online, "revoke", "", "", "", key_id);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 
+#include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
 
@@ -74,6 +75,35 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   EXPECT_NE(refused.output.find("(validation_failed)"), std::string::npos) << refused.output;
   EXPECT_NE(refused.output.find("channel: is required"), std::string::npos) << refused.output;
   EXPECT_NE(run_cli("keys list", server).output.find("POS 1"), std::string::npos);
+
+  // Members and campaigns.
+  auto enrolled =
+      circolo::test::HttpClient(server.port())
+          .post_json("/v1/members",
+                     {{"identifiers", {{{"type", "email"}, {"value", "ada+shop@x.it"}}}}},
+                     server.admin_key());
+  ASSERT_EQ(enrolled.status, 201);
+  const std::string id = enrolled.json()["id"];
+  EXPECT_NE(run_cli("members find --email ada+shop@x.it", server).output.find(id),
+            std::string::npos);
+  EXPECT_NE(
+      run_cli("members adjust " + id + " 100 --reason welcome", server).output.find("balance 100"),
+      std::string::npos);
+  auto down = run_cli("members adjust " + id + " -30 --reason fix", server);
+  EXPECT_NE(down.output.find("balance 70"), std::string::npos) << down.output;
+  auto too_much = run_cli("members adjust " + id + " -100 --reason fix", server);
+  EXPECT_EQ(too_much.code, 1);
+  EXPECT_NE(too_much.output.find("(insufficient_points)"), std::string::npos) << too_much.output;
+  EXPECT_NE(run_cli("members show " + id, server).output.find("70 available"), std::string::npos);
+  EXPECT_NE(run_cli("members history " + id, server).output.find("member.enrolled"),
+            std::string::npos);
+  EXPECT_EQ(run_cli("members show mem_none", server).code, 1);
+  EXPECT_NE(run_cli("campaign pause weekend-double", server).output.find("paused"),
+            std::string::npos);
+  EXPECT_NE(run_cli("simulate --active --event " + kPurchase, server)
+                .output.find("skipped weekend-double/weekend: inactive"),
+            std::string::npos);
+  EXPECT_EQ(run_cli("campaign resume nope", server).code, 1);
 
   auto bad_key = run_cli("keys list", server, "ck_wrong");
   EXPECT_EQ(bad_key.code, 1);
