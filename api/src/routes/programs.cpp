@@ -95,6 +95,25 @@ std::string string_field(const json& body, const char* name, std::vector<FieldEr
 
 }  // namespace
 
+namespace {
+
+// 422 program_invalid: a problem document whose errors carry line and column, not fields.
+Response program_invalid(const Request& request, const std::vector<rules::Diagnostic>& diagnostics,
+                         const std::string& detail) {
+  Response response = json_response(http::status::unprocessable_entity,
+                                    {{"type", "https://circolo.dev/problems/program_invalid"},
+                                     {"title", "Unprocessable Entity"},
+                                     {"status", 422},
+                                     {"code", "program_invalid"},
+                                     {"detail", detail},
+                                     {"errors", diagnostics_json(diagnostics)},
+                                     {"request_id", request.request_id}});
+  response.content_type = "application/problem+json";
+  return response;
+}
+
+}  // namespace
+
 std::shared_ptr<const ProgramStore::Active> ProgramStore::current() const {
   std::lock_guard lock(mutex_);
   return active_;
@@ -354,16 +373,8 @@ void register_program_routes(App& app, ProgramStore& store) {
            const bool dry_run = body.value("dry_run", false);
            auto compiled = rules::compile({"program.rules", source});
            if (!compiled.program) {
-             json problem{{"type", "https://circolo.dev/problems/program_invalid"},
-                          {"title", "Unprocessable Entity"},
-                          {"status", 422},
-                          {"code", "program_invalid"},
-                          {"detail", "the program has errors; nothing was applied"},
-                          {"errors", diagnostics_json(compiled.diagnostics)},
-                          {"request_id", request.request_id}};
-             Response response = json_response(http::status::unprocessable_entity, problem);
-             response.content_type = "application/problem+json";
-             co_return response;
+             co_return program_invalid(request, compiled.diagnostics,
+                                       "the program has errors; nothing was applied");
            }
            const auto now = s.clock.now();
            const std::string by = request.caller().key_id;
@@ -485,16 +496,8 @@ void register_program_routes(App& app, ProgramStore& store) {
                throw_validation({{"source", "must be the program text"}});
              auto compiled = rules::compile({"draft.rules", body["source"].get<std::string>()});
              if (!compiled.program) {
-               json problem{{"type", "https://circolo.dev/problems/program_invalid"},
-                            {"title", "Unprocessable Entity"},
-                            {"status", 422},
-                            {"code", "program_invalid"},
-                            {"detail", "the draft program has errors"},
-                            {"errors", diagnostics_json(compiled.diagnostics)},
-                            {"request_id", request.request_id}};
-               Response response = json_response(http::status::unprocessable_entity, problem);
-               response.content_type = "application/problem+json";
-               co_return response;
+               co_return program_invalid(request, compiled.diagnostics,
+                                         "the draft program has errors");
              }
              program = compiled.program;
            } else {
