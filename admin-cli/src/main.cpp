@@ -86,7 +86,14 @@ int fmt(const std::vector<std::string>& files, bool check_only) {
       status = 1;
       continue;
     }
-    const auto formatted = format(parsed.file);
+    const auto result = format_keeping_comments(source, parsed.file);
+    if (!result.dropped.empty()) {
+      // Never lose a comment: say where they are and leave the file as it is.
+      std::cerr << render_all(source, result.dropped, isatty(STDERR_FILENO));
+      status = 1;
+      continue;
+    }
+    const auto& formatted = result.text;
     if (formatted == *text) continue;
     if (check_only) {
       std::cout << path << ": not formatted\n";

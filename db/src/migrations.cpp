@@ -39,6 +39,8 @@ std::map<int, std::string> applied_checksums(soci::session& sql) {
 
 std::vector<int> apply_migrations(soci::session& sql, const std::vector<Migration>& migrations,
                                   const std::function<void(const Migration&)>& on_applied) {
+  // "relation ... already exists, skipping" notices are noise in the start-up log.
+  execute_script(sql, "set client_min_messages to warning");
   execute_script(sql, kLock);
   std::vector<int> done;
   try {

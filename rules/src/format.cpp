@@ -1,5 +1,7 @@
 #include "circolo/rules/format.hpp"
 
+#include "circolo/rules/lexer.hpp"
+
 #include <cstdio>
 
 namespace circolo::rules {
@@ -359,6 +361,99 @@ std::string format(const ProgramFile& f) {
   for (const auto& d : f.campaigns) blocks.push_back(format(d));
   std::string out;
   for (const auto& b : blocks) out += (out.empty() ? "" : "\n") + b;
+  return out;
+}
+
+}  // namespace circolo::rules
+
+namespace circolo::rules {
+
+FormatResult format_keeping_comments(const Source& source, const ProgramFile& file) {
+  FormatResult out;
+  const auto notes = comments(source.text);
+  // Where each comment stands: at the top level (brace depth 0) on a line of its own, or not.
+  const auto tokens = lex(source.text);
+  for (const auto& c : notes) {
+    int depth = 0;
+    for (const auto& t : tokens) {
+      if (t.range.begin.offset >= c.at.offset) break;
+      if (t.kind == TokenKind::punct && t.text == "{") ++depth;
+      if (t.kind == TokenKind::punct && t.text == "}") --depth;
+    }
+    std::size_t line_start = c.at.offset;
+    while (line_start > 0 && source.text[line_start - 1] != '\n') --line_start;
+    const bool own_line = source.text.find_first_not_of(" \t", line_start) == c.at.offset;
+    if (depth != 0 || !own_line) {
+      out.dropped.push_back(
+          {Severity::error, Range{c.at, c.at},
+           "fmt would drop this comment: comments are kept on their own lines between "
+           "declarations; move it above the declaration or remove it",
+           ""});
+    }
+  }
+  if (!out.dropped.empty()) return out;
+
+  // Declarations in canonical order, each with the source offset where it starts.
+  struct Block {
+    std::uint32_t begin;
+    std::string text;
+    std::string comments;
+  };
+  std::vector<Block> blocks;
+  if (file.program) blocks.push_back({file.program->range.begin.offset, format(*file.program), ""});
+  for (const auto& d : file.tiers) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.coupons) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.rewards) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.challenges) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.campaigns) blocks.push_back({d.range.begin.offset, format(d), ""});
+  std::string header, trailing;
+  std::uint32_t first = UINT32_MAX;
+  for (const auto& b : blocks) first = std::min(first, b.begin);
+  // A blank line between a comment and the first declaration makes it the file's header: it
+  // stays at the top whatever the declarations' order.
+  auto blank_line_between = [&](std::uint32_t from, std::uint32_t to) {
+    bool line_empty = false;
+    for (std::uint32_t i = from; i < to && i < source.text.size(); ++i) {
+      const char ch = source.text[i];
+      if (ch == '\n') {
+        if (line_empty) return true;
+        line_empty = true;
+      } else if (ch != ' ' && ch != '\t' && ch != '\r') {
+        line_empty = false;
+      }
+    }
+    return false;
+  };
+  std::vector<bool> is_header(notes.size(), false);
+  for (std::size_t i = notes.size(); i-- > 0;) {
+    const auto& c = notes[i];
+    if (c.at.offset >= first) continue;
+    const auto line_end = source.text.find('\n', c.at.offset);
+    const bool later_header = i + 1 < notes.size() && is_header[i + 1];
+    is_header[i] =
+        later_header || (line_end != std::string::npos &&
+                         blank_line_between(static_cast<std::uint32_t>(line_end), first));
+  }
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    const auto& c = notes[i];
+    if (is_header[i]) {
+      header += c.text + "\n";
+      continue;
+    }
+    // The declaration that follows the comment in the source.
+    Block* next = nullptr;
+    for (auto& b : blocks) {
+      if (b.begin > c.at.offset && (next == nullptr || b.begin < next->begin)) next = &b;
+    }
+    (next ? next->comments : trailing) += c.text + "\n";
+  }
+  out.text = header.empty() ? "" : header + "\n";
+  bool first_block = true;
+  for (const auto& b : blocks) {
+    out.text += (first_block ? "" : "\n") + b.comments + b.text;
+    first_block = false;
+  }
+  if (!trailing.empty()) out.text += (out.text.empty() ? "" : "\n") + trailing;
   return out;
 }
 

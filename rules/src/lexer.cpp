@@ -93,7 +93,10 @@ class Lexer {
       if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
         advance();
       } else if (c == '#') {
-        while (!at_end() && peek() != '\n') advance();
+        Comment comment;
+        comment.at = pos_;
+        while (!at_end() && peek() != '\n') comment.text.push_back(advance());
+        if (comments_ != nullptr) comments_->push_back(std::move(comment));
       } else {
         return;
       }
@@ -315,6 +318,11 @@ class Lexer {
 
   std::string_view text_;
   std::size_t index_ = 0;
+
+ public:
+  std::vector<Comment>* comments_ = nullptr;
+
+ private:
   Position pos_;
 };
 
@@ -322,6 +330,14 @@ class Lexer {
 
 bool is_keyword(std::string_view word) {
   return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
+}
+
+std::vector<Comment> comments(std::string_view text) {
+  std::vector<Comment> out;
+  Lexer lexer(text, {});
+  lexer.comments_ = &out;
+  lexer.run();
+  return out;
 }
 
 std::vector<Token> lex(std::string_view text, Position start) {

@@ -185,3 +185,31 @@ TEST(Diff, CreatedChangedRemovedIgnoringFormatting) {
   EXPECT_NE(changes[2].after.find("award 2 points"), std::string::npos);
   EXPECT_TRUE(diff(after.file, after.file).empty());
 }
+
+TEST(Format, KeepsCommentsOrRefusesToDropThem) {
+  const Source source{"c.rules",
+                      "# header\n\n# about the campaign\ncampaign \"c\" { rule \"r\" { on visit "
+                      "then award 1 points } }\n"
+                      "# about the tier\ntier \"a\" { name \"A\" threshold 0 }\n# the end\n"};
+  const auto parsed = parse(source);
+  ASSERT_TRUE(parsed.diagnostics.empty());
+  const auto result = format_keeping_comments(source, parsed.file);
+  ASSERT_TRUE(result.dropped.empty());
+  // Every comment survives; each stays above its declaration, which moved (tiers come first).
+  EXPECT_EQ(result.text.find("# header\n\n# about the tier\ntier \"a\""), 0u) << result.text;
+  EXPECT_NE(result.text.find("# about the campaign\ncampaign \"c\""), std::string::npos)
+      << result.text;
+  EXPECT_NE(result.text.find("# the end\n"), std::string::npos);
+  // Formatting the result again changes nothing, and the program is the same.
+  const auto again =
+      format_keeping_comments({"c.rules", result.text}, parse({"c.rules", result.text}).file);
+  EXPECT_EQ(again.text, result.text);
+  EXPECT_TRUE(same(parsed.file, parse({"c.rules", result.text}).file));
+
+  const Source inside{"i.rules",
+                      "tier \"a\" {\n  name \"A\"  # the display name\n  threshold 0\n}\n"};
+  const auto refused = format_keeping_comments(inside, parse(inside).file);
+  ASSERT_EQ(refused.dropped.size(), 1u);
+  EXPECT_EQ(refused.dropped[0].range.begin.line, 2u);
+  EXPECT_EQ(refused.dropped[0].range.begin.column, 13u);
+}

@@ -20,4 +20,14 @@ std::string format(const ChallengeDecl& d);
 std::string format(const CampaignDecl& d);
 std::string format_decimal(const Decimal& d);
 
+// The canonical text of a file that keeps its comments: comment lines between declarations stay
+// above the declaration that follows them (and move with it), comments after the last one stay at
+// the end. A comment the canonical layout cannot place (inside a block, or after code on a line)
+// is returned as a diagnostic instead, so that formatting never loses a word.
+struct FormatResult {
+  std::string text;
+  std::vector<Diagnostic> dropped;  // when not empty, `text` is not to be written
+};
+FormatResult format_keeping_comments(const Source& source, const ProgramFile& file);
+
 }  // namespace circolo::rules

@@ -35,6 +35,13 @@ bool is_keyword(std::string_view word);
 
 // Lexes the whole text. Errors become error tokens (the parser reports them), so lexing
 // never stops early; the last token is `end`.
+struct Comment {
+  Position at;       // where the '#' is
+  std::string text;  // from '#' to the end of the line
+};
+// The comments of a text, in order (the formatter keeps those it can place).
+std::vector<Comment> comments(std::string_view text);
+
 // `start` is the position of text[0] in its file (lexing a {expr} of a string starts mid-file).
 std::vector<Token> lex(std::string_view text, Position start = {});
 
