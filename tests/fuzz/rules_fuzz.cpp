@@ -21,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto again = parse({"formatted", text}, limits);
     if (!again.diagnostics.empty() || !same(parsed.file, again.file) || format(again.file) != text)
       std::abort();
+    // Formatting that keeps comments either keeps them all or refuses; its text is the same
+    // program.
+    const auto kept = format_keeping_comments(source, parsed.file);
+    if (kept.dropped.empty()) {
+      const auto reparsed = parse({"kept", kept.text}, limits);
+      if (!reparsed.diagnostics.empty() || !same(parsed.file, reparsed.file)) std::abort();
+    }
   }
   const auto compiled = compile(source, limits);
   for (const auto& d : compiled.diagnostics) (void)render(source, d);
