@@ -31,17 +31,28 @@ std::optional<std::string> read_file(const std::string& path) {
   return s.str();
 }
 
+// Reads a program file, or says why not (the caller exits with 2).
+std::optional<Source> load(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) {
+    std::cerr << "circolo: cannot read " << path << "\n";
+    return std::nullopt;
+  }
+  return Source{path, std::move(*text)};
+}
+
+bool use_color() {
+  return isatty(STDERR_FILENO) && std::getenv("NO_COLOR") == nullptr;
+}
+
 int check(const std::vector<std::string>& files, bool json_output) {
   int status = 0;
   nlohmann::json report = nlohmann::json::array();
-  const bool color = !json_output && isatty(STDERR_FILENO) && std::getenv("NO_COLOR") == nullptr;
+  const bool color = !json_output && use_color();
   for (const auto& path : files) {
-    const auto text = read_file(path);
-    if (!text) {
-      std::cerr << "circolo: cannot read " << path << "\n";
-      return 2;
-    }
-    const Source source{path, *text};
+    const auto loaded = load(path);
+    if (!loaded) return 2;
+    const Source& source = *loaded;
     const auto result = compile(source);
     std::size_t errors = 0, warnings = 0;
     nlohmann::json items = nlohmann::json::array();
@@ -73,28 +84,25 @@ int check(const std::vector<std::string>& files, bool json_output) {
 int fmt(const std::vector<std::string>& files, bool check_only) {
   int status = 0;
   for (const auto& path : files) {
-    const auto text = read_file(path);
-    if (!text) {
-      std::cerr << "circolo: cannot read " << path << "\n";
-      return 2;
-    }
-    const Source source{path, *text};
+    const auto loaded = load(path);
+    if (!loaded) return 2;
+    const Source& source = *loaded;
     const auto parsed = parse(source);
     if (!parsed.diagnostics.empty()) {
       // Only a file that parses can be formatted; say why not.
-      std::cerr << render_all(source, parsed.diagnostics, isatty(STDERR_FILENO));
+      std::cerr << render_all(source, parsed.diagnostics, use_color());
       status = 1;
       continue;
     }
     const auto result = format_keeping_comments(source, parsed.file);
     if (!result.dropped.empty()) {
       // Never lose a comment: say where they are and leave the file as it is.
-      std::cerr << render_all(source, result.dropped, isatty(STDERR_FILENO));
+      std::cerr << render_all(source, result.dropped, use_color());
       status = 1;
       continue;
     }
     const auto& formatted = result.text;
-    if (formatted == *text) continue;
+    if (formatted == source.text) continue;
     if (check_only) {
       std::cout << path << ": not formatted\n";
       status = 1;
@@ -204,11 +212,9 @@ int program_online(const Online& o, const std::string& action, const std::string
     }
     return 0;
   }
-  const auto source = read_file(file);
-  if (!source) {
-    std::cerr << "circolo: cannot read " << file << "\n";
-    return 2;
-  }
+  const auto loaded = load(file);
+  if (!loaded) return 2;
+  const std::string* source = &loaded->text;
   auto plan = call(o, "POST", "/v1/admin/program", {{"source", *source}, {"dry_run", true}}, code);
   if (!plan) return code;
   if (o.json_output && action == "plan") {
@@ -243,11 +249,9 @@ int simulate(const Online& o, const std::string& file, bool active, const std::s
              const std::string& member) {
   json body;
   if (!active) {
-    const auto source = read_file(file);
-    if (!source) {
-      std::cerr << "circolo: cannot read " << file << "\n";
-      return 2;
-    }
+    const auto loaded = load(file);
+    if (!loaded) return 2;
+    const std::string* source = &loaded->text;
     body["source"] = *source;
   }
   const auto event_text = read_file(event_file);
