@@ -9,6 +9,7 @@
 #include "circolo/api/problem.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
+#include "circolo/db/query.hpp"
 #include "circolo/engine/digest.hpp"
 
 namespace circolo::api {
@@ -177,6 +178,17 @@ std::string request_fingerprint(const Request& request) {
   return engine::sha256_hex(canonical);
 }
 
+namespace {
+
+constexpr int kTransactionAttempts = 8;
+
+// One attempt: claim the key, run the work, store the response, commit.
+Response once(soci::session& sql, const std::string& key, const std::string& scope,
+              const std::string& fingerprint, engine::TimePoint now,
+              const std::function<Response(soci::session&)>& work);
+
+}  // namespace
+
 asio::awaitable<Response> transact(Services& services, Request& request,
                                    std::function<Response(soci::session&)> work) {
   // Not a coroutine (see Database::run): everything the work needs is captured by value.
@@ -187,38 +199,56 @@ asio::awaitable<Response> transact(Services& services, Request& request,
   return services.db.run([key = std::move(key), scope = std::move(scope),
                           fingerprint = std::move(fingerprint), now,
                           work = std::move(work)](soci::session& sql) -> Response {
-    soci::transaction tx(sql);
-    if (!key.empty()) {
-      auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
-      if (claim.kind == db::idempotency::Claim::Kind::conflict) {
-        throw ApiError(http::status::conflict, "idempotency_conflict",
-                       "this Idempotency-Key was used for a different request");
-      }
-      if (claim.kind == db::idempotency::Claim::Kind::replay) {
-        Response replay;
-        replay.status = claim.stored.status == 201 ? http::status::ok
-                                                   : static_cast<http::status>(claim.stored.status);
-        replay.content_type = claim.stored.content_type;
-        replay.body = claim.stored.body;
-        replay.headers.emplace_back("Idempotent-Replayed", "true");
-        tx.rollback();
-        return replay;
+    // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        return once(sql, key, scope, fingerprint, now, work);
+      } catch (const std::exception& e) {
+        if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
+        spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());
       }
     }
-    Response response = work(sql);
-    const int status = static_cast<int>(response.status);
-    if (status < 200 || status >= 300) {
-      tx.rollback();  // a refusal changes nothing
-      return response;
-    }
-    if (!key.empty()) {
-      db::idempotency::store(
-          sql, scope, key,
-          {status, response.content_type, response.replay_body.value_or(response.body)});
-    }
-    tx.commit();
-    return response;
   });
 }
+
+namespace {
+
+Response once(soci::session& sql, const std::string& key, const std::string& scope,
+              const std::string& fingerprint, engine::TimePoint now,
+              const std::function<Response(soci::session&)>& work) {
+  soci::transaction tx(sql);
+  if (!key.empty()) {
+    auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
+    if (claim.kind == db::idempotency::Claim::Kind::conflict) {
+      throw ApiError(http::status::conflict, "idempotency_conflict",
+                     "this Idempotency-Key was used for a different request");
+    }
+    if (claim.kind == db::idempotency::Claim::Kind::replay) {
+      Response replay;
+      replay.status = claim.stored.status == 201 ? http::status::ok
+                                                 : static_cast<http::status>(claim.stored.status);
+      replay.content_type = claim.stored.content_type;
+      replay.body = claim.stored.body;
+      replay.headers.emplace_back("Idempotent-Replayed", "true");
+      tx.rollback();
+      return replay;
+    }
+  }
+  Response response = work(sql);
+  const int status = static_cast<int>(response.status);
+  if (status < 200 || status >= 300) {
+    tx.rollback();  // a refusal changes nothing
+    return response;
+  }
+  if (!key.empty()) {
+    db::idempotency::store(
+        sql, scope, key,
+        {status, response.content_type, response.replay_body.value_or(response.body)});
+  }
+  tx.commit();
+  return response;
+}
+
+}  // namespace
 
 }  // namespace circolo::api

@@ -16,6 +16,7 @@
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
+#include "circolo/api/events.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/db/api_keys.hpp"
@@ -94,6 +95,7 @@ int run(const api::Settings& settings) {
   api::register_member_routes(app);
   api::ProgramStore programs;
   api::register_program_routes(app, programs);
+  api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});
 
   api::ServerOptions options;
   options.host = settings.listen_host;

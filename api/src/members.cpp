@@ -183,6 +183,12 @@ NewMember parse_new_member(const json& body, engine::TimePoint now) {
   return out;
 }
 
+std::optional<engine::Identifier> parse_identifier_field(const json& value,
+                                                         const std::string& field,
+                                                         std::vector<FieldError>& errors) {
+  return identifier_from(value, field, errors);
+}
+
 engine::Identifier parse_identifier_body(const json& body) {
   require_object(body);
   std::vector<FieldError> errors;
@@ -302,7 +308,7 @@ json member_json(const db::Member& m, const std::vector<engine::Identifier>& ide
   for (const auto& i : identifiers) ids.push_back({{"type", i.type}, {"value", i.value}});
   return {
       {"id", m.id},
-      {"tier", nullptr},
+      {"tier", optional_json(m.tier)},
       {"points", {{"available", points.available}, {"pending", points.pending}}},
       {"identifiers", ids},
       {"profile",

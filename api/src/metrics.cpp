@@ -35,6 +35,13 @@ void Metrics::observe(const std::string& route, const std::string& method, int s
   h.sum_seconds += seconds;
 }
 
+void Metrics::count_event(const std::string& type) {
+  const bool builtin =
+      type == "purchase" || type == "refund" || type == "visit" || type == "signup";
+  std::lock_guard lock(mutex_);
+  ++events_[builtin ? type : "custom"];
+}
+
 std::string Metrics::render(const PoolGauges& pool) const {
   std::string out;
   out +=
@@ -66,6 +73,10 @@ std::string Metrics::render(const PoolGauges& pool) const {
     out +=
         fmt::format("circolo_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", r, h.count);
   }
+  out += "# HELP circolo_events_total Touchpoint events applied, by type.\n";
+  out += "# TYPE circolo_events_total counter\n";
+  for (const auto& [type, count] : events_)
+    out += fmt::format("circolo_events_total{{type=\"{}\"}} {}\n", type, count);
   out += "# HELP circolo_http_requests_in_flight Requests being handled now.\n";
   out += "# TYPE circolo_http_requests_in_flight gauge\n";
   out += fmt::format("circolo_http_requests_in_flight {}\n",

@@ -34,7 +34,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
-            expiry_s = s.expiry_interval.count();
+            expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count();
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -78,6 +78,17 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(1LL, 86400LL))
       ->capture_default_str();
 
+  app.add_option("--offline-window-days", offline_days,
+                 "how old an event's occurred_at may be (offline touchpoints catching up)")
+      ->envname("CIRCOLO_OFFLINE_WINDOW_DAYS")
+      ->check(CLI::Range(0LL, 3650LL))
+      ->capture_default_str();
+  app.add_option("--clock-skew-seconds", skew_s,
+                 "how far in the future an event's occurred_at may be")
+      ->envname("CIRCOLO_CLOCK_SKEW_SECONDS")
+      ->check(CLI::Range(0LL, 86400LL))
+      ->capture_default_str();
+
   SettingsResult result;
   try {
     app.parse(argc, argv);
@@ -112,6 +123,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   s.idempotency_retention = std::chrono::hours(retention_h);
   s.expiry_interval = std::chrono::seconds(expiry_s);
+  s.offline_window = std::chrono::seconds(offline_days * 86400);
+  s.clock_skew = std::chrono::seconds(skew_s);
   result.settings = s;
   return result;
 }

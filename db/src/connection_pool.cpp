@@ -24,12 +24,24 @@ void throw_unless_ok(PGresult* result) {
   const auto status = PQresultStatus(result);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
   std::string message = PQresultErrorMessage(result);
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  std::string sqlstate = state ? state : "";
   PQclear(result);
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  throw soci::soci_error(message);
+  throw SqlError(message, std::move(sqlstate));
 }
 
 }  // namespace
+
+bool is_retryable(const std::exception& e) {
+  if (dynamic_cast<const RetryTransaction*>(&e)) return true;
+  if (const auto* sql = dynamic_cast<const SqlError*>(&e))
+    return sql->sqlstate() == "40001" || sql->sqlstate() == "40P01";
+  // Statements run by SOCI itself: its backend error type has no exported typeinfo.
+  const std::string_view what = e.what();
+  return what.find("deadlock detected") != std::string_view::npos ||
+         what.find("could not serialize access") != std::string_view::npos;
+}
 
 std::string to_keyword_conninfo(const std::string& dsn) {
   char* error = nullptr;

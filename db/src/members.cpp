@@ -20,7 +20,8 @@ const std::string kInsertIdentifier =
 const std::string kFindMember =
     "select id, name, email, phone, cast(birthday as text), cast(attributes as text), "
     "cast(array_to_json(tags) as text), " +
-    timestamptz_to_micros("joined_at") + ", points_balance, merged_into from members where id = $1";
+    timestamptz_to_micros("joined_at") +
+    ", points_balance, merged_into, tier, purchases, lifetime_points from members where id = $1";
 
 const std::string kLock = "select id from members where id = :id for update";
 const std::string kLockPair = "select id from members where id in ($1, $2) order by id for update";
@@ -54,6 +55,15 @@ const std::string kMoveIdentifiers =
 const std::string kMoveLots = "update point_lots set member_id = :into where member_id = :from";
 const std::string kMoveTimeline =
     "update member_timeline set member_id = :into where member_id = :from";
+const std::string kMoveEvents = "update events set member_id = :into where member_id = :from";
+const std::string kMergeCounts =
+    "update members set purchases = purchases + f.purchases, lifetime_points = lifetime_points + "
+    "f.lifetime_points from (select purchases, lifetime_points from members where id = :from) f "
+    "where id = :into";
+const std::string kUpdateAfterEvent =
+    "update members set tier = $2, purchases = purchases + $3::bigint, lifetime_points = "
+    "lifetime_points + $4::bigint, tags = array(select json_array_elements_text($5::json)) where "
+    "id = $1";
 const std::string kMarkMerged =
     "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
     ", points_balance = 0 where id = :from";
@@ -108,6 +118,9 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   m.joined_at = from_micros(to_int(row[7]));
   m.points_balance = to_int(row[8]);
   m.merged_into = row[9];
+  m.tier = row[10];
+  m.purchases = to_int(row[11]);
+  m.lifetime_points = to_int(row[12]);
   return m;
 }
 
@@ -186,6 +199,8 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMoveIdentifiers, soci::use(into), soci::use(from);
   sql << kMoveLots, soci::use(into), soci::use(from);
   sql << kMoveTimeline, soci::use(into), soci::use(from);
+  sql << kMoveEvents, soci::use(into), soci::use(from);
+  sql << kMergeCounts, soci::use(from), soci::use(into);
   if (moved > 0) {
     long long into_balance = 0;
     sql << kAddBalance, soci::use(moved), soci::use(into), soci::into(into_balance);
@@ -197,6 +212,14 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   }
   sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
   return moved;
+}
+
+void update_after_event(soci::session& sql, const std::string& id,
+                        const std::optional<std::string>& tier, long long purchases_added,
+                        long long lifetime_points_added, const std::vector<std::string>& tags) {
+  fetch(sql, kUpdateAfterEvent,
+        {id, tier, std::to_string(purchases_added), std::to_string(lifetime_points_added),
+         nlohmann::json(tags).dump()});
 }
 
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh) {

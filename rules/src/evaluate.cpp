@@ -941,6 +941,13 @@ std::string CompiledProgram::period(LimitPeriod p, TimePoint time) const {
   return buf;
 }
 
+engine::TimePoint CompiledProgram::window_start(const Duration& window,
+                                                engine::TimePoint end) const {
+  Duration back = window;
+  back.amount = -back.amount;
+  return add(impl_->zone, end, back);
+}
+
 CompileResult compile(const Source& source, const Limits& limits) {
   CompileResult out;
   auto parsed = parse(source, limits);
@@ -968,6 +975,17 @@ CompileResult compile(const Source& source, const Limits& limits) {
     impl.points_expire = file.program->points_expire;
   }
   impl.zone = date::locate_zone(program->timezone_);
+  for (const auto& t : file.tiers) {
+    CompiledProgram::Tier tier;
+    tier.id = t.id;
+    tier.name = t.name.value_or(t.id);
+    tier.threshold = t.threshold.value_or(0);
+    if (t.window) tier.window = *t.window;
+    if (t.multiplier) tier.multiplier = *t.multiplier;
+    program->tiers_.push_back(std::move(tier));
+  }
+  std::stable_sort(program->tiers_.begin(), program->tiers_.end(),
+                   [](const auto& a, const auto& b) { return a.threshold < b.threshold; });
   ExprCompiler compiler;
   std::map<std::string, std::size_t> amount_slots;
   auto at_midnight = [&](const Date& d) {

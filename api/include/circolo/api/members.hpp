@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "circolo/api/problem.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/engine/identity.hpp"
@@ -21,6 +22,10 @@ struct NewMember {
 };
 NewMember parse_new_member(const nlohmann::json& body, engine::TimePoint now);
 engine::Identifier parse_identifier_body(const nlohmann::json& body);
+// An identifier object {"type","value"} inside a larger body; errors name `field`.
+std::optional<engine::Identifier> parse_identifier_field(const nlohmann::json& value,
+                                                         const std::string& field,
+                                                         std::vector<FieldError>& errors);
 
 struct SpendRequest {
   engine::ledger::Points points = 0;

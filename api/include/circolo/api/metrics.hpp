@@ -19,6 +19,8 @@ class Metrics {
 
   void observe(const std::string& route, const std::string& method, int status,
                std::chrono::nanoseconds duration);
+  // An event applied (POST /v1/events); custom types are counted together as "custom".
+  void count_event(const std::string& type);
   void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void request_finished() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -38,6 +40,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
+  std::map<std::string, std::uint64_t> events_;
   std::atomic<std::int64_t> in_flight_{0};
 };
 

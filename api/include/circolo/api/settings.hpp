@@ -22,6 +22,8 @@ struct Settings {
   std::chrono::milliseconds shutdown_timeout{20'000};
   std::chrono::hours idempotency_retention{24 * 7};
   std::chrono::seconds expiry_interval{60};
+  std::chrono::seconds offline_window{30 * 86400};  // oldest occurred_at accepted
+  std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

@@ -27,6 +27,9 @@ struct Member {
   engine::TimePoint joined_at{};
   long long points_balance = 0;
   std::optional<std::string> merged_into;
+  std::optional<std::string> tier;
+  long long purchases = 0;        // purchase events
+  long long lifetime_points = 0;  // points earned through events, net of refunds
 };
 
 struct TimelineEntry {
@@ -77,6 +80,12 @@ std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& 
 // Returns the points moved.
 long long merge(soci::session& sql, const std::string& into, const std::string& from,
                 engine::TimePoint now);
+
+// After an event: the tier it holds now, its purchase count and lifetime points moved by the
+// given amounts, and its tags.
+void update_after_event(soci::session& sql, const std::string& id,
+                        const std::optional<std::string>& tier, long long purchases_added,
+                        long long lifetime_points_added, const std::vector<std::string>& tags);
 
 // The shared secret named `name`, made from `fresh` by the first instance that asks.
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh);

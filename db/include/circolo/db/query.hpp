@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,27 @@ using Row = std::vector<Value>;
 // Throws soci::soci_error on failure, like SOCI does.
 std::vector<Row> fetch(soci::session& sql, const std::string& query,
                        const std::vector<Value>& params);
+
+// A failed statement run through `fetch`, with PostgreSQL's SQLSTATE.
+class SqlError : public soci::soci_error {
+ public:
+  SqlError(const std::string& message, std::string sqlstate)
+      : soci::soci_error(message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+// Thrown by work that must start its transaction again (after a rollback) to succeed: a
+// concurrent transaction changed what it read (an identifier enrolled meanwhile, say).
+struct RetryTransaction : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A deadlock or serialization failure (PostgreSQL rolled the transaction back: running it again
+// is safe), or RetryTransaction.
+bool is_retryable(const std::exception& e);
 
 long long to_int(const Value& v);  // a NULL or non-number is a logic error here: throws
 inline std::optional<long long> to_optional_int(const Value& v) {

@@ -115,6 +115,17 @@ class CompiledProgram {
   // The local period containing `time` ("2026-12-05", "2026-W49", "2026-12", "ever").
   std::string period(LimitPeriod period, engine::TimePoint time) const;
 
+  // Tiers in ascending threshold order, with the defaults filled in.
+  struct Tier {
+    std::string id, name;
+    std::int64_t threshold = 0;
+    Duration window{365, Unit::days, {}};
+    Decimal multiplier{1, 0};
+  };
+  const std::vector<Tier>& tiers() const { return tiers_; }
+  // The start of a rolling window that ends at `end` (calendar arithmetic in the program zone).
+  engine::TimePoint window_start(const Duration& window, engine::TimePoint end) const;
+
   struct Impl;
 
  private:
@@ -125,6 +136,7 @@ class CompiledProgram {
   int currency_digits_ = 2;
   std::string currency_ = "EUR";
   std::string timezone_ = "UTC";
+  std::vector<Tier> tiers_;
 };
 
 }  // namespace circolo::rules

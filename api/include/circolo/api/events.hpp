@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <soci/soci.h>
+#include <nlohmann/json.hpp>
+
+#include "circolo/api/http.hpp"
+#include "circolo/api/programs.hpp"
+#include "circolo/engine/identity.hpp"
+#include "circolo/engine/refunds.hpp"
+#include "circolo/rules/evaluate.hpp"
+
+// POST /v1/events: a touchpoint event (purchase, refund, visit, signup, custom) validated, then
+// applied with all its effects in one transaction.
+namespace circolo::api {
+
+class App;
+
+struct EventPolicy {
+  // How old an event may be (offline POS catching up) and how far in the future a touchpoint's
+  // clock may run ahead of ours.
+  std::chrono::seconds offline_window = std::chrono::hours(24 * 30);
+  std::chrono::seconds clock_skew = std::chrono::minutes(5);
+};
+
+// The validated request: what the rules see, who it is for, and what is stored.
+struct IncomingEvent {
+  rules::Event event;
+  std::optional<std::string> member_id;
+  std::optional<engine::Identifier> identifier;
+  bool enroll = false;
+  std::optional<std::string> order_id;
+  std::optional<long long> total_minor;
+  // Refunds: the purchase, and either an amount (total_minor) or items.
+  std::optional<std::string> original_event_id;
+  std::vector<engine::refunds::Line> refund_items;
+  nlohmann::json record = nlohmann::json::object();  // the event as stored, amounts as strings
+};
+
+// Throws ApiError 422 listing every bad field. `channel` is the caller's: a touchpoint key's
+// channel, or for an admin key the body's "channel" (required then).
+IncomingEvent parse_incoming_event(const nlohmann::json& body,
+                                   const rules::CompiledProgram& program, engine::TimePoint now,
+                                   const Principal& caller, const EventPolicy& policy);
+
+struct EventContext {
+  std::string event_id;
+  std::string api_key_id;
+  engine::TimePoint now{};
+  long long program_version = 0;
+  const rules::CompiledProgram* program = nullptr;
+  const std::set<std::string>* paused = nullptr;
+};
+
+// Applies the event in the caller's transaction: resolves (or enrols) the member, takes back a
+// refund's points, evaluates the program with exact limit and budget counters, applies every
+// effect, recomputes the tier, and records the event. Returns the 201 response body; refusals
+// throw ApiError (the caller rolls back).
+nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
+                           const EventContext& context);
+
+void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy);
+
+}  // namespace circolo::api

@@ -1,0 +1,656 @@
+// POST /v1/events: validation (pure) and the one-transaction application of an event.
+#include "circolo/api/events.hpp"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "circolo/api/auth.hpp"
+#include "circolo/api/members.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/db/events.hpp"
+#include "circolo/db/members.hpp"
+#include "circolo/db/points.hpp"
+#include "circolo/db/query.hpp"
+#include "circolo/engine/money.hpp"
+#include "circolo/engine/tiers.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string> kBuiltinTypes = {"purchase", "refund", "visit", "signup"};
+// Rules see these as events too, but only Circolo makes them.
+const std::set<std::string> kDerivedTypes = {"challenge_completed", "tier_changed"};
+
+// How many derived events (tier_changed) one event may cause: a tier change whose rules award
+// points that change the tier again stops here.
+constexpr int kMaxDerivedEvents = 3;
+
+std::string money_text(long long minor, int digits) {
+  return engine::format_money({minor, digits});
+}
+
+// The fields the rules language sees, as parse_event_json expects them.
+json rules_view(const json& body, const std::string& channel) {
+  json view = json::object();
+  for (const char* name :
+       {"type", "store", "occurred_at", "total", "currency", "items", "coupons", "attributes"}) {
+    if (body.contains(name)) view[name] = body[name];
+  }
+  view["channel"] = channel;
+  return view;
+}
+
+std::optional<std::string> short_text(const json& body, const char* name,
+                                      std::vector<FieldError>& errors) {
+  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
+  if (!body[name].is_string() || body[name].get<std::string>().empty() ||
+      body[name].get<std::string>().size() > 200) {
+    errors.push_back({name, "must be a string of 1 to 200 characters"});
+    return std::nullopt;
+  }
+  return body[name].get<std::string>();
+}
+
+}  // namespace
+
+IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgram& program,
+                                   engine::TimePoint now, const Principal& caller,
+                                   const EventPolicy& policy) {
+  if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
+  std::vector<FieldError> errors;
+  static const std::set<std::string> known = {"type",
+                                              "member",
+                                              "enroll",
+                                              "occurred_at",
+                                              "channel",
+                                              "store",
+                                              "order_id",
+                                              "total",
+                                              "currency",
+                                              "items",
+                                              "coupons",
+                                              "attributes",
+                                              "original_event_id"};
+  for (const auto& [field, value] : body.items()) {
+    if (!known.count(field)) errors.push_back({field, "is not a known field"});
+  }
+  IncomingEvent in;
+  const int digits = program.currency_digits();
+
+  // The type: a built-in kind or a custom name that rules can match with `on event "NAME"`.
+  std::string type;
+  if (!body.contains("type") || !body["type"].is_string()) {
+    errors.push_back({"type", "is required: purchase, refund, visit, signup or a custom name"});
+  } else {
+    type = body["type"].get<std::string>();
+    static const std::regex custom("[A-Za-z_][A-Za-z0-9_.-]{0,63}");
+    if (kDerivedTypes.count(type))
+      errors.push_back({"type", "'" + type + "' events are made by Circolo, not sent to it"});
+    else if (!kBuiltinTypes.count(type) && !std::regex_match(type, custom))
+      errors.push_back({"type",
+                        "must be purchase, refund, visit, signup or a custom name of "
+                        "letters, digits, '_', '.', '-' (at most 64)"});
+  }
+
+  // The channel comes from the touchpoint's key; an admin key names it.
+  std::string channel;
+  if (caller.channel) {
+    channel = *caller.channel;
+    if (body.contains("channel") &&
+        (!body["channel"].is_string() || body["channel"].get<std::string>() != channel))
+      errors.push_back(
+          {"channel", "is set by your key: events from it are on channel '" + channel + "'"});
+  } else if (auto c = short_text(body, "channel", errors)) {
+    channel = *c;
+  } else if (!body.contains("channel")) {
+    errors.push_back({"channel", "is required with an admin key (store, app, web...)"});
+  }
+
+  // Who: a member id or an identifier; a refund may leave it to the original purchase.
+  if (body.contains("member")) {
+    const auto& m = body["member"];
+    if (!m.is_object() || m.size() != 1 || (!m.contains("id") && !m.contains("identifier"))) {
+      errors.push_back(
+          {"member", "must be {\"id\":\"...\"} or {\"identifier\":{\"type\",\"value\"}}"});
+    } else if (m.contains("id")) {
+      if (!m["id"].is_string() || m["id"].get<std::string>().empty() ||
+          m["id"].get<std::string>().size() > 100)
+        errors.push_back({"member.id", "must be a member id"});
+      else
+        in.member_id = m["id"].get<std::string>();
+    } else {
+      in.identifier = parse_identifier_field(m["identifier"], "member.identifier", errors);
+    }
+  } else if (type != "refund") {
+    errors.push_back({"member", "is required: {\"id\":\"...\"} or {\"identifier\":{...}}"});
+  }
+  if (body.contains("enroll")) {
+    if (!body["enroll"].is_boolean())
+      errors.push_back({"enroll", "must be true or false"});
+    else
+      in.enroll = body["enroll"].get<bool>();
+    if (in.enroll && !in.identifier)
+      errors.push_back({"enroll", "needs member.identifier: the identifier to enrol"});
+    if (in.enroll && type == "refund")
+      errors.push_back({"enroll", "a refund is for an existing purchase"});
+  }
+  in.order_id = short_text(body, "order_id", errors);
+
+  // Money: the program's currency, named whenever an amount is sent.
+  const bool has_amounts = body.contains("total") || body.contains("items");
+  if (has_amounts && type != "refund" && !body.contains("currency"))
+    errors.push_back({"currency", "is required with amounts: " + program.currency()});
+  if (type == "purchase" && !body.contains("total"))
+    errors.push_back({"total", "is required for a purchase"});
+
+  if (type == "refund") {
+    in.original_event_id = short_text(body, "original_event_id", errors);
+    if (!body.contains("original_event_id"))
+      errors.push_back({"original_event_id", "is required for a refund: the purchase's event id"});
+    if (body.contains("total") == body.contains("items"))
+      errors.push_back({"total", "a refund has either total (an amount) or items, not both"});
+    if (body.contains("total") && !body.contains("currency"))
+      errors.push_back({"currency", "is required with amounts: " + program.currency()});
+    if (body.contains("items") && body["items"].is_array()) {
+      const auto& items = body["items"];
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string p = "items[" + std::to_string(i) + "]";
+        const auto& it = items[i];
+        if (!it.is_object() || !it.contains("sku") || !it["sku"].is_string()) {
+          errors.push_back({p + ".sku", "is required: the sku returned"});
+          continue;
+        }
+        long long quantity = 1;
+        if (it.contains("quantity")) {
+          if (!it["quantity"].is_number_integer() || it["quantity"].get<long long>() < 1 ||
+              it["quantity"].get<long long>() > 1'000'000) {
+            errors.push_back({p + ".quantity", "must be a whole number from 1 to 1000000"});
+            continue;
+          }
+          quantity = it["quantity"].get<long long>();
+        }
+        in.refund_items.push_back({it["sku"].get<std::string>(), quantity, 0});
+      }
+    }
+  } else if (body.contains("original_event_id")) {
+    errors.push_back({"original_event_id", "only a refund names an original event"});
+  }
+
+  // The fields rules see (types, money digits, currency, items), every error at once.
+  try {
+    in.event = parse_event_json(rules_view(body, channel.empty() ? "-" : channel), digits,
+                                program.currency(), now, channel);
+  } catch (const ApiError& e) {
+    for (const auto& fe : e.errors()) errors.push_back(fe);
+  }
+  if (!body.contains("occurred_at")) in.event.time = now;
+  if (in.event.time > now + policy.clock_skew)
+    errors.push_back({"occurred_at", "is in the future"});
+  else if (in.event.time < now - policy.offline_window)
+    errors.push_back({"occurred_at", "is older than the offline window (" +
+                                         std::to_string(policy.offline_window.count() / 86400) +
+                                         " days): such events are not accepted"});
+  if (!errors.empty()) throw_validation(std::move(errors));
+  in.event.channel = channel;
+  if (body.contains("total")) in.total_minor = in.event.total.mantissa;
+
+  // What is stored: the event as evaluated, amounts as decimal strings.
+  json record{
+      {"type", type}, {"channel", channel}, {"occurred_at", engine::format_rfc3339(in.event.time)}};
+  if (in.event.store) record["store"] = *in.event.store;
+  if (in.order_id) record["order_id"] = *in.order_id;
+  if (in.total_minor) {
+    record["total"] = money_text(*in.total_minor, digits);
+    record["currency"] = program.currency();
+  }
+  if (body.contains("items")) {
+    json items = json::array();
+    if (type == "refund") {
+      for (const auto& line : in.refund_items)
+        items.push_back({{"sku", line.sku}, {"quantity", line.quantity}});
+    } else {
+      for (const auto& item : in.event.items) {
+        json j{{"sku", item.sku},
+               {"category", item.category},
+               {"brand", item.brand},
+               {"quantity", item.quantity},
+               {"price", money_text(item.price.mantissa, digits)}};
+        items.push_back(std::move(j));
+      }
+    }
+    record["items"] = items;
+  }
+  if (!in.event.coupons.empty()) record["coupons"] = in.event.coupons;
+  if (body.contains("attributes") && body["attributes"].is_object())
+    record["attributes"] = body["attributes"];
+  if (in.original_event_id) record["original_event_id"] = *in.original_event_id;
+  in.record = std::move(record);
+  return in;
+}
+
+namespace {
+
+// ---- applying an event ----
+
+rules::Attributes attributes_of(const json& stored) {
+  rules::Attributes out;
+  if (!stored.is_object()) return out;
+  for (const auto& [key, value] : stored.items()) {
+    if (value.is_boolean())
+      out[key] = value.get<bool>();
+    else if (value.is_number_integer())
+      out[key] = static_cast<std::int64_t>(value.get<long long>());
+    else if (value.is_string())
+      out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
+std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
+  if (!text || text->size() != 10) return std::nullopt;
+  return rules::Date{std::stoi(text->substr(0, 4)), std::stoi(text->substr(5, 2)),
+                     std::stoi(text->substr(8, 2))};
+}
+
+// Everything one event does to one member, gathered while the rules run.
+struct Work {
+  const EventContext& context;
+  const rules::CompiledProgram& program;
+  db::Member member;
+  rules::MemberSnapshot snapshot;
+  std::vector<std::string> tags;
+  std::set<std::string> locked_counters;  // rule_counters rows this transaction holds
+  rules::Counters counters;
+  json effects = json::array();
+  engine::ledger::Points awarded = 0;  // by this event and the events it caused
+};
+
+std::string limit_counter(const std::string& key) {
+  return "limit:" + key;
+}
+std::string budget_counter(const std::string& campaign) {
+  return "budget:" + campaign;
+}
+
+std::optional<std::size_t> tier_index(const rules::CompiledProgram& program,
+                                      const std::optional<std::string>& id) {
+  if (!id) return std::nullopt;
+  const auto& tiers = program.tiers();
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    if (tiers[i].id == *id) return i;
+  }
+  return std::nullopt;
+}
+
+void describe_member(Work& w, engine::TimePoint now, soci::session& sql) {
+  auto& s = w.snapshot;
+  s.id = w.member.id;
+  s.tier = w.member.tier.value_or("");
+  s.multiplier = rules::Decimal{1, 0};
+  if (auto i = tier_index(w.program, w.member.tier))
+    s.multiplier = w.program.tiers()[*i].multiplier;
+  s.tags = w.tags;
+  s.points = engine::ledger::balances(db::points::active_lots(sql, w.member.id), now).available;
+  s.lifetime_points = w.member.lifetime_points;
+  s.purchases = w.member.purchases;
+  s.joined = w.member.joined_at;
+  s.birthday = date_of(w.member.profile.birthday);
+  s.attributes = attributes_of(w.member.profile.attributes);
+}
+
+// Evaluates the program for `event`, locking (and re-reading) every counter a firing rule would
+// move until the evaluation only moves counters this transaction holds: limits and budgets are
+// then exact, however many events run at once.
+rules::Evaluation evaluate_locked(soci::session& sql, Work& w, const rules::Event& event) {
+  for (int round = 0;; ++round) {
+    auto evaluation = w.program.evaluate(event, w.snapshot, w.counters, false);
+    std::vector<std::string> missing;
+    for (const auto& [key, n] : evaluation.firings_added) {
+      if (!w.locked_counters.count(limit_counter(key))) missing.push_back(limit_counter(key));
+    }
+    for (const auto& [campaign, n] : evaluation.budget_added) {
+      if (!w.locked_counters.count(budget_counter(campaign)))
+        missing.push_back(budget_counter(campaign));
+    }
+    if (missing.empty()) return evaluation;
+    // Each round locks at least one more counter of a finite set; a bound guards against bugs.
+    if (round > 64) throw std::logic_error("counter locking did not settle");
+    std::sort(missing.begin(), missing.end());
+    const auto values = db::events::lock_counters(sql, missing);
+    for (const auto& key : missing) {
+      w.locked_counters.insert(key);
+      const auto it = values.find(key);
+      const long long value = it == values.end() ? 0 : it->second;
+      if (key.rfind("limit:", 0) == 0)
+        w.counters.firings[key.substr(6)] = value;
+      else
+        w.counters.budget_used[key.substr(7)] = value;
+    }
+  }
+}
+
+// The one place where effects are applied. Coupon, challenge and badge effects join here when
+// those features land; until then they change nothing and are not reported.
+void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluation) {
+  const auto& ctx = w.context;
+  for (const auto& e : evaluation.effects) {
+    switch (e.kind) {
+      case rules::EffectKind::award: {
+        db::points::Award award;
+        award.points = e.points;
+        award.pending_until = e.pending_until;
+        award.expires_at = e.expires_at;
+        award.event_id = ctx.event_id;
+        award.campaign = e.campaign;
+        award.rule = e.rule;
+        db::points::earn(sql, w.member.id, award, ctx.now);
+        w.awarded += e.points;
+        w.effects.push_back(effect_json(e, w.program.currency_digits()));
+        break;
+      }
+      case rules::EffectKind::tag:
+      case rules::EffectKind::untag: {
+        const auto it = std::find(w.tags.begin(), w.tags.end(), e.target);
+        const bool add = e.kind == rules::EffectKind::tag;
+        if (add == (it != w.tags.end())) break;  // already so: nothing happened
+        if (add)
+          w.tags.push_back(e.target);
+        else
+          w.tags.erase(it);
+        w.effects.push_back(effect_json(e, w.program.currency_digits()));
+        break;
+      }
+      case rules::EffectKind::notify:
+        db::points::publish(sql, "notification", w.member.id, ctx.now,
+                            {{"message", e.message},
+                             {"campaign", e.campaign},
+                             {"rule", e.rule},
+                             {"event_id", ctx.event_id}});
+        w.effects.push_back(effect_json(e, w.program.currency_digits()));
+        break;
+      case rules::EffectKind::issue_coupon:
+      case rules::EffectKind::progress_challenge:
+      case rules::EffectKind::grant_badge:
+        break;
+    }
+  }
+  std::map<std::string, long long> increments;
+  for (const auto& [key, n] : evaluation.firings_added) {
+    increments[limit_counter(key)] += n;
+    w.counters.firings[key] += n;
+  }
+  for (const auto& [campaign, n] : evaluation.budget_added) {
+    increments[budget_counter(campaign)] += n;
+    w.counters.budget_used[campaign] += n;
+  }
+  db::events::add_to_counters(sql, increments);
+}
+
+// The tier the member's qualifying points reach now. Returns the change, if any.
+std::optional<std::pair<std::string, std::string>> recompute_tier(soci::session& sql, Work& w) {
+  const auto& tiers = w.program.tiers();
+  std::optional<std::string> now_tier;
+  if (!tiers.empty()) {
+    std::vector<engine::TimePoint> since;
+    std::vector<engine::tiers::Level> levels;
+    for (const auto& t : tiers) {
+      since.push_back(w.program.window_start(t.window, w.context.now));
+      levels.push_back({t.id, t.threshold});
+    }
+    const auto qualifying = db::events::qualifying_points(sql, w.member.id, since);
+    const auto standing = engine::tiers::standing(levels, qualifying);
+    if (standing.tier) now_tier = tiers[*standing.tier].id;
+  }
+  if (now_tier == w.member.tier) return std::nullopt;
+  std::pair<std::string, std::string> change{w.member.tier.value_or(""), now_tier.value_or("")};
+  w.member.tier = now_tier;
+  return change;
+}
+
+struct Refund {
+  db::events::Event original;
+  engine::refunds::Decision decision;
+};
+
+[[noreturn]] void refuse_refund(const engine::refunds::Decision& d) {
+  using engine::refunds::Refusal;
+  switch (d.refusal) {
+    case Refusal::nothing_to_refund:
+      throw ApiError(http::status::unprocessable_entity, "nothing_to_refund",
+                     "the refund gives nothing back: send a positive total or some items");
+    case Refusal::exceeds_purchase:
+      throw ApiError(http::status::conflict, "refund_exceeds_purchase",
+                     "the refunds of this purchase would exceed its total");
+    case Refusal::unknown_item:
+      throw ApiError(http::status::unprocessable_entity, "unknown_item",
+                     "the purchase has no item with sku " + d.sku, {{"items", "unknown sku"}});
+    case Refusal::exceeds_quantity:
+      throw ApiError(http::status::conflict, "refund_exceeds_purchase",
+                     "more of sku " + d.sku + " would be returned than was bought");
+    case Refusal::none:
+      break;
+  }
+  throw std::logic_error("refuse_refund without a refusal");
+}
+
+engine::refunds::Purchase purchase_of(soci::session& sql, const db::events::Event& original,
+                                      int digits) {
+  engine::refunds::Purchase p;
+  p.total_minor = original.total_minor.value_or(0);
+  p.refunded_minor = original.refunded_minor;
+  p.awarded = original.points_awarded;
+  p.reversed = original.points_reversed;
+  if (original.body.contains("items")) {
+    for (const auto& item : original.body["items"]) {
+      const auto price = engine::parse_money(item.value("price", "0"), digits);
+      p.lines.push_back({item.value("sku", ""), item.value("quantity", 1LL),
+                         price.value ? price.value->minor : 0});
+    }
+  }
+  for (const auto& refund : db::events::refunds_of(sql, original.id)) {
+    if (!refund.contains("items")) continue;
+    for (const auto& item : refund["items"])
+      p.refunded_lines.push_back({item.value("sku", ""), item.value("quantity", 1LL), 0});
+  }
+  return p;
+}
+
+// Resolves the member an event is for, following merges to no one: a merged member answers 410.
+db::Member resolve_member(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
+                          bool& enrolled) {
+  std::string id;
+  if (in.member_id) {
+    id = *in.member_id;
+  } else if (in.identifier) {
+    if (auto found = db::members::find_by_identifier(sql, *in.identifier)) {
+      id = *found;
+    } else if (in.enroll) {
+      db::Member fresh;
+      fresh.id = new_id("mem");
+      fresh.joined_at = ctx.now;
+      if (db::members::insert(sql, fresh, {*in.identifier}, ctx.now)) {
+        // Enrolled by a concurrent request a moment ago: start again and find it.
+        throw db::RetryTransaction("identifier enrolled concurrently");
+      }
+      enrolled = true;
+      id = fresh.id;
+    } else {
+      throw ApiError(http::status::not_found, "unknown_member",
+                     "no member has the " + in.identifier->type +
+                         " identifier given; send \"enroll\": true to enrol one",
+                     {}, {{"identifier", {{"type", in.identifier->type}}}});
+    }
+  }
+  if (!db::members::lock(sql, id))
+    throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  auto member = db::members::find(sql, id);
+  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (member->merged_into)
+    throw ApiError(http::status::gone, "member_merged",
+                   "member " + id + " was merged into " + *member->merged_into, {},
+                   {{"merged_into", *member->merged_into}});
+  return *member;
+}
+
+}  // namespace
+
+json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx) {
+  const auto& program = *ctx.program;
+  const int digits = program.currency_digits();
+  rules::Event event = in.event;
+
+  // A refund: the purchase it names decides whose points come back, and how many.
+  std::optional<Refund> refund;
+  IncomingEvent resolved = in;
+  if (in.original_event_id) {
+    auto original = db::events::lock(sql, *in.original_event_id);
+    if (!original)
+      throw ApiError(http::status::unprocessable_entity, "unknown_original_event",
+                     "no event " + *in.original_event_id, {{"original_event_id", "no such event"}});
+    if (original->type != "purchase")
+      throw ApiError(
+          http::status::unprocessable_entity, "not_refundable",
+          "event " + original->id + " is a " + original->type + "; only purchases can be refunded",
+          {{"original_event_id", "is not a purchase"}});
+    auto owner = db::members::find(sql, original->member_id);
+    while (owner && owner->merged_into) owner = db::members::find(sql, *owner->merged_into);
+    if (!owner) throw std::logic_error("the purchase's member is missing");
+    if (in.member_id || in.identifier) {
+      bool unused = false;
+      const auto named = resolve_member(sql, in, ctx, unused);
+      if (named.id != owner->id)
+        throw ApiError(http::status::unprocessable_entity, "member_mismatch",
+                       "the purchase belongs to another member",
+                       {{"member", "is not the member of the original purchase"}});
+    }
+    resolved.member_id = owner->id;
+    resolved.identifier.reset();
+    const auto purchase = purchase_of(sql, *original, digits);
+    auto decision = in.refund_items.empty()
+                        ? engine::refunds::refund_amount(purchase, in.total_minor.value_or(0))
+                        : engine::refunds::refund_items(purchase, in.refund_items);
+    if (decision.refusal != engine::refunds::Refusal::none) refuse_refund(decision);
+    // The rules see what this refund gives back.
+    event.total = rules::Decimal{decision.amount_minor, digits};
+    if (!decision.returned.empty()) {
+      event.items.clear();
+      for (const auto& line : decision.returned) {
+        rules::Item item;
+        item.sku = line.sku;
+        item.quantity = line.quantity;
+        item.price = rules::Decimal{line.unit_price_minor, digits};
+        event.items.push_back(std::move(item));
+      }
+    }
+    refund = Refund{std::move(*original), std::move(decision)};
+  }
+
+  bool enrolled = false;
+  Work w{ctx, program, resolve_member(sql, resolved, ctx, enrolled), {}, {}, {}, {}, {}, 0};
+  w.tags = w.member.tags;
+  w.counters.paused = *ctx.paused;
+  // A member without a tier yet is in the entry tier (threshold 0), if the program has one:
+  // that is where it starts, not a change.
+  if (!w.member.tier && !program.tiers().empty() && program.tiers().front().threshold <= 0)
+    w.member.tier = program.tiers().front().id;
+  describe_member(w, ctx.now, sql);
+
+  engine::ledger::Points reversed = 0;
+  if (refund) {
+    const auto result = db::points::reverse(sql, w.member.id, refund->original.id,
+                                            refund->decision.points, ctx.now);
+    reversed = refund->decision.points;
+    db::events::add_refund(sql, refund->original.id, refund->decision.amount_minor,
+                           refund->decision.points);
+    w.effects.push_back({{"type", "points_reversed"},
+                         {"points", result.plan.taken},
+                         {"unrecovered", result.plan.unrecovered},
+                         {"original_event_id", refund->original.id}});
+    w.snapshot.points -= std::min(w.snapshot.points, result.plan.taken);
+  }
+
+  apply_effects(sql, w, evaluate_locked(sql, w, event));
+
+  // The tier, after this event's points; a change is an event rules can react to.
+  for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
+    const auto change = recompute_tier(sql, w);
+    if (!change) break;
+    w.effects.push_back({{"type", "tier_changed"},
+                         {"from", change->first.empty() ? json(nullptr) : json(change->first)},
+                         {"to", change->second.empty() ? json(nullptr) : json(change->second)}});
+    db::points::publish(sql, "tier.changed", w.member.id, ctx.now,
+                        {{"from", change->first.empty() ? json(nullptr) : json(change->first)},
+                         {"to", change->second.empty() ? json(nullptr) : json(change->second)},
+                         {"event_id", ctx.event_id}});
+    describe_member(w, ctx.now, sql);
+    rules::Event tier_event;
+    tier_event.type = "tier_changed";
+    tier_event.channel = event.channel;
+    tier_event.store = event.store;
+    tier_event.time = event.time;
+    tier_event.attributes["from"] = change->first;
+    tier_event.attributes["to"] = change->second;
+    apply_effects(sql, w, evaluate_locked(sql, w, tier_event));
+  }
+
+  db::members::update_after_event(sql, w.member.id, w.member.tier, in.event.type == "purchase",
+                                  w.awarded - reversed, w.tags);
+
+  db::events::Event row;
+  row.id = ctx.event_id;
+  row.member_id = w.member.id;
+  row.type = in.event.type;
+  row.channel = in.event.channel;
+  row.store = in.event.store;
+  row.order_id = in.order_id;
+  row.occurred_at = in.event.time;
+  row.recorded_at = ctx.now;
+  row.program_version = ctx.program_version;
+  row.api_key_id = ctx.api_key_id;
+  row.total_minor =
+      refund ? std::optional<long long>(refund->decision.amount_minor) : in.total_minor;
+  row.original_event_id = in.original_event_id;
+  row.points_awarded = w.awarded;
+  row.body = in.record;
+  if (refund) row.body["total"] = money_text(refund->decision.amount_minor, digits);
+  if (refund && !refund->decision.returned.empty()) {
+    json items = json::array();
+    for (const auto& line : refund->decision.returned)
+      items.push_back({{"sku", line.sku}, {"quantity", line.quantity}});
+    row.body["items"] = items;
+  }
+  row.effects = w.effects;
+  if (!db::events::insert(sql, row)) {
+    throw ApiError(http::status::conflict, "duplicate_order",
+                   "a purchase with order_id " + in.order_id.value_or("") +
+                       " was already recorded on this channel and store",
+                   {{"order_id", "was already recorded"}});
+  }
+  db::TimelineEntry timeline;
+  timeline.member_id = w.member.id;
+  timeline.type = in.event.type;
+  timeline.channel = in.event.channel;
+  timeline.occurred_at = in.event.time;
+  timeline.recorded_at = ctx.now;
+  timeline.data = row.body;
+  timeline.data["event_id"] = ctx.event_id;
+  timeline.effects = w.effects;
+  db::members::timeline_append(sql, timeline);
+
+  const auto balances =
+      engine::ledger::balances(db::points::active_lots(sql, w.member.id), ctx.now);
+  json response{{"event_id", ctx.event_id},
+                {"member_id", w.member.id},
+                {"effects", w.effects},
+                {"points", {{"available", balances.available}, {"pending", balances.pending}}},
+                {"tier", w.member.tier ? json(*w.member.tier) : json(nullptr)},
+                {"program_version", ctx.program_version}};
+  if (enrolled) response["enrolled"] = true;
+  return response;
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,42 @@
+// POST /v1/events: the thin handler; validation and application live in events.cpp.
+#include "circolo/api/events.hpp"
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/api/problem.hpp"
+
+namespace circolo::api {
+
+namespace {
+const Access kStaff = Access::only({Role::admin, Role::touchpoint});
+}  // namespace
+
+void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy) {
+  auto& s = app.services();
+  app.router().add(
+      {http::verb::post, "/v1/events", kStaff,
+       [&s, &store, policy](Request& request) -> asio::awaitable<Response> {
+         // The version this event started with is the one it finishes on.
+         const auto active = store.current();
+         if (!active || !active->program)
+           throw ApiError(http::status::conflict, "no_program",
+                          "no program is active: apply one before sending events");
+         const auto now = s.clock.now();
+         auto incoming = parse_incoming_event(request.json_body(), *active->program, now,
+                                              request.caller(), policy);
+         EventContext context;
+         context.event_id = new_id("ev");
+         context.api_key_id = request.caller().key_id;
+         context.now = now;
+         context.program_version = active->version;
+         context.program = active->program.get();
+         context.paused = &active->paused;
+         auto response = co_await transact(s, request, [&, active](soci::session& sql) {
+           return json_response(http::status::created, apply_event(sql, incoming, context));
+         });
+         if (response.status == http::status::created) s.metrics.count_event(incoming.event.type);
+         co_return response;
+       },
+       /*idempotency_required=*/true});
+}
+
+}  // namespace circolo::api
