@@ -57,9 +57,9 @@ const std::string kMoveTimeline =
     "update member_timeline set member_id = :into where member_id = :from";
 const std::string kMoveEvents = "update events set member_id = :into where member_id = :from";
 const std::string kMergeCounts =
-    "update members set purchases = purchases + f.purchases, lifetime_points = lifetime_points + "
-    "f.lifetime_points from (select purchases, lifetime_points from members where id = :from) f "
-    "where id = :into";
+    "update members m set purchases = m.purchases + f.purchases, lifetime_points = "
+    "m.lifetime_points + f.lifetime_points from (select purchases, lifetime_points from members "
+    "where id = :from) f where m.id = :into";
 const std::string kUpdateAfterEvent =
     "update members set tier = $2, purchases = purchases + $3::bigint, lifetime_points = "
     "lifetime_points + $4::bigint, tags = array(select json_array_elements_text($5::json)) where "

@@ -1,0 +1,711 @@
+// End-to-end: touchpoint events (POST /v1/events) against the real circolod: every trigger and
+// action, limits, budgets and exclusive campaigns, tiers, refunds, offline events, retries, bad
+// input, and two instances sharing one database.
+#include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+
+#include <chrono>
+#include <ctime>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+std::string rfc3339(Clock::time_point t) {
+  const std::time_t s = Clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string date_of(Clock::time_point t) {
+  return rfc3339(t).substr(0, 10);
+}
+
+// Yesterday at 12:00 UTC (13:00 or 14:00 in Rome): in the past, inside the offline window, and
+// far from midnight, so "per day" limits see one day whatever time the test runs.
+Clock::time_point noon_yesterday() {
+  const auto today = std::chrono::floor<std::chrono::days>(Clock::now());
+  return today - std::chrono::days(1) + std::chrono::hours(12);
+}
+
+// A program touching every trigger, action, limit and budget kind. Dates are relative to today
+// so that offline events can land inside and outside a campaign's active period.
+std::string test_program() {
+  const auto now = Clock::now();
+  const auto from = date_of(now - std::chrono::days(20));
+  const auto until = date_of(now - std::chrono::days(10));
+  return R"(program {
+  currency "EUR"
+  timezone "Europe/Rome"
+  points_expire 365 days
+}
+
+tier "member" {
+  name "Member"
+  threshold 0
+}
+
+tier "silver" {
+  name "Silver"
+  threshold 500
+  multiplier 2
+}
+
+campaign "base" {
+  rule "earn" {
+    on purchase
+    then award floor(event.total * member.multiplier) points
+  }
+}
+
+campaign "actions" {
+  channels store, app
+
+  rule "shoes" {
+    on purchase
+    when any(event.items, category == "shoes")
+    then award 50 points pending 30 days
+         tag member "shoes"
+         notify "Shoes! {floor(event.total)} euro"
+  }
+
+  rule "visit" {
+    on visit
+    then award 3 points expiring in 7 days
+    limit 1 per member per day
+  }
+
+  rule "signup" {
+    on signup
+    then award 100 points
+    limit 1 per member
+  }
+
+  rule "review" {
+    on event "review"
+    then award 20 points
+         untag member "shoes"
+  }
+
+  rule "join-vip" {
+    on event "join_vip"
+    then tag member "vip"
+  }
+}
+
+campaign "web-only" {
+  channels web
+
+  rule "web" {
+    on purchase
+    then award 1 points
+  }
+}
+
+campaign "old" {
+  active from )" +
+         from + " until " + until + R"(
+
+  rule "old" {
+    on purchase
+    then award 7 points
+  }
+}
+
+campaign "daily" {
+  rule "checkin" {
+    on event "checkin"
+    then award 1 points
+    limit 2 per campaign per day
+  }
+}
+
+campaign "budgeted" {
+  budget 1000 points
+
+  rule "promo" {
+    on event "promo"
+    then award 10 points
+  }
+}
+
+campaign "vip" {
+  priority 10
+  exclusive
+
+  rule "vip" {
+    on event "vip"
+    when "vip" in member.tags
+    then award 40 points
+  }
+}
+
+campaign "regular" {
+  rule "regular" {
+    on event "vip"
+    then award 4 points
+  }
+}
+
+campaign "silver-welcome" {
+  rule "welcome" {
+    on tier_changed
+    when event.attributes.to == "silver"
+    then award 25 points
+  }
+}
+
+campaign "refunds" {
+  rule "big" {
+    on refund
+    when event.total >= 100.00
+    then tag member "big-refund"
+  }
+}
+)";
+}
+
+json effects_of(const HttpResult& r, const std::string& type) {
+  json out = json::array();
+  const auto body = r.json();
+  for (const auto& e : body["effects"]) {
+    if (e["type"] == type) out.push_back(e);
+  }
+  return out;
+}
+
+long long awarded_by(const HttpResult& r, const std::string& campaign) {
+  long long sum = 0;
+  for (const auto& e : effects_of(r, "points_awarded")) {
+    if (e["campaign"] == campaign) sum += e["points"].get<long long>();
+  }
+  return sum;
+}
+
+class Events : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    database_ = new TestDatabase();
+    server_ = new ServerProcess(database_->uri());
+    HttpClient c(server_->port());
+    auto applied =
+        c.post_json("/v1/admin/program", {{"source", test_program()}}, server_->admin_key());
+    ASSERT_EQ(applied.status, 201) << applied.body;
+    for (const auto* channel : {"store", "app", "web"}) {
+      auto key = c.post_json("/v1/admin/keys",
+                             {{"role", "touchpoint"}, {"channel", channel}, {"name", channel}},
+                             server_->admin_key());
+      keys_[channel] = key.json()["key"];
+    }
+    // The program is loaded at start and polled; wait until this instance uses it.
+    for (int i = 0; i < 50; ++i) {
+      auto r = c.post_json("/v1/events",
+                           {{"type", "visit"},
+                            {"member", {{"identifier", {{"type", "card"}, {"value", "warm-up"}}}}},
+                            {"enroll", true}},
+                           keys_["store"], "warm-up");
+      if (r.status == 201 || r.status == 200) break;
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete database_;
+  }
+
+  HttpClient client() { return HttpClient(server_->port()); }
+  const std::string& admin() { return server_->admin_key(); }
+  const std::string& key(const std::string& channel) { return keys_[channel]; }
+  std::string unique(const std::string& prefix) {
+    return prefix + std::to_string(counter_++) + "-" + std::to_string(::getpid());
+  }
+
+  HttpResult send(json event, const std::string& channel = "store",
+                  const std::string& idempotency = "") {
+    if (!event.contains("occurred_at")) event["occurred_at"] = rfc3339(noon_yesterday());
+    return client().post_json("/v1/events", event, key(channel),
+                              idempotency.empty() ? unique("ev-") : idempotency);
+  }
+
+  // Enrols a member through an event and returns its id.
+  std::string enrol() {
+    auto r = send({{"type", "signup"},
+                   {"member", {{"identifier", {{"type", "card"}, {"value", unique("card-")}}}}},
+                   {"enroll", true}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json()["member_id"];
+  }
+
+  static json member(const std::string& id) { return {{"id", id}}; }
+
+  json wallet(const std::string& id) {
+    return client().get("/v1/members/" + id + "/wallet", admin()).json();
+  }
+
+  json purchase(const std::string& member_id, const std::string& total) {
+    return {
+        {"type", "purchase"}, {"member", member(member_id)}, {"total", total}, {"currency", "EUR"}};
+  }
+
+  static TestDatabase* database_;
+  static ServerProcess* server_;
+  static std::map<std::string, std::string> keys_;
+  static int counter_;
+};
+
+TestDatabase* Events::database_ = nullptr;
+ServerProcess* Events::server_ = nullptr;
+std::map<std::string, std::string> Events::keys_;
+int Events::counter_ = 0;
+
+}  // namespace
+
+TEST_F(Events, UnknownMembersAreRefusedUnlessEnrolled) {
+  const auto card = unique("0400-");
+  json body{{"type", "purchase"},
+            {"member", {{"identifier", {{"type", "card"}, {"value", card}}}}},
+            {"total", "84.50"},
+            {"currency", "EUR"}};
+  expect_problem(send(body), 404, "unknown_member");
+  EXPECT_EQ(client().get("/v1/members/lookup?type=card&value=" + card, admin()).status, 404);
+
+  body["enroll"] = true;
+  auto first = send(body);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(first.json()["enrolled"], true);
+  const std::string id = first.json()["member_id"];
+  EXPECT_EQ(awarded_by(first, "base"), 84);
+  EXPECT_EQ(first.json()["points"]["available"], 84);
+  EXPECT_EQ(first.json()["tier"], "member");
+  EXPECT_TRUE(effects_of(first, "tier_changed").empty()) << "the entry tier is no change";
+  auto found = client().get("/v1/members/lookup?type=card&value=" + card, admin());
+  EXPECT_EQ(found.json()["id"], id);
+
+  // Found again by the identifier (enroll changes nothing then) and by id.
+  body["total"] = "10.00";
+  auto second = send(body);
+  ASSERT_EQ(second.status, 201) << second.body;
+  EXPECT_EQ(second.json()["member_id"], id);
+  EXPECT_FALSE(second.json().contains("enrolled"));
+  auto third = send(purchase(id, "1.00"));
+  EXPECT_EQ(third.json()["points"]["available"], 95);
+  expect_problem(send(purchase("mem_nobody", "1.00")), 404, "unknown_member");
+
+  // A merged member answers 410 with the survivor.
+  const auto other = enrol();
+  ASSERT_EQ(client().post_json("/v1/members/" + id + "/merge", {{"from", other}}, admin()).status,
+            200);
+  auto gone = send(purchase(other, "1.00"));
+  expect_problem(gone, 410, "member_merged");
+  EXPECT_EQ(gone.json()["merged_into"], id);
+}
+
+TEST_F(Events, EveryTriggerAndAction) {
+  const auto id = enrol();  // signup: 100 points
+  EXPECT_EQ(wallet(id)["points"]["available"], 100);
+  auto again = send({{"type", "signup"}, {"member", member(id)}});
+  EXPECT_EQ(again.json()["effects"].size(), 0u) << "limit 1 per member";
+
+  const auto at = noon_yesterday();
+  json shoes = purchase(id, "84.50");
+  shoes["items"] = {{{"sku", "RUN-42"}, {"category", "shoes"}, {"quantity", 1}, {"price", "59.90"}},
+                    {{"sku", "SOCKS"}, {"category", "socks"}, {"quantity", 2}, {"price", 12.3}}};
+  shoes["store"] = "milano-01";
+  auto bought = send(shoes);
+  ASSERT_EQ(bought.status, 201) << bought.body;
+  EXPECT_EQ(awarded_by(bought, "base"), 84);
+  const auto pending = effects_of(bought, "points_awarded");
+  ASSERT_EQ(pending.size(), 2u) << bought.body;
+  EXPECT_EQ(pending[1]["campaign"], "actions");
+  EXPECT_EQ(pending[1]["points"], 50);
+  EXPECT_EQ(pending[1]["pending_until"].get<std::string>().substr(0, 10),
+            date_of(at + std::chrono::days(30)));
+  EXPECT_EQ(effects_of(bought, "tag_added")[0]["tag"], "shoes");
+  EXPECT_EQ(effects_of(bought, "notification")[0]["message"], "Shoes! 84 euro");
+  EXPECT_EQ(bought.json()["points"]["available"], 184);
+  EXPECT_EQ(bought.json()["points"]["pending"], 50);
+  auto profile = client().get("/v1/members/" + id, admin()).json();
+  EXPECT_EQ(profile["tags"], json::array({"shoes"}));
+
+  // A custom event; untag.
+  auto review = send({{"type", "review"}, {"member", member(id)}});
+  EXPECT_EQ(awarded_by(review, "actions"), 20);
+  EXPECT_EQ(effects_of(review, "tag_removed")[0]["tag"], "shoes");
+
+  // A visit: expiring points, once a day.
+  auto visit = send({{"type", "visit"}, {"member", member(id)}});
+  ASSERT_EQ(effects_of(visit, "points_awarded").size(), 1u) << visit.body;
+  EXPECT_EQ(effects_of(visit, "points_awarded")[0]["expires_at"].get<std::string>().substr(0, 10),
+            date_of(at + std::chrono::days(7)));
+  EXPECT_EQ(send({{"type", "visit"}, {"member", member(id)}}).json()["effects"].size(), 0u);
+
+  // Channels: the web shop's key gets the web campaign and not the store/app one.
+  auto web = send(shoes, "web");
+  ASSERT_EQ(web.status, 201) << web.body;
+  EXPECT_EQ(awarded_by(web, "web-only"), 1);
+  EXPECT_EQ(awarded_by(web, "actions"), 0);
+
+  // The journey: every event with its channel and effects, newest first.
+  auto timeline = client().get("/v1/members/" + id + "/timeline?limit=50", admin()).json();
+  std::multiset<std::string> seen;
+  for (const auto& e : timeline["items"]) {
+    seen.insert(e["type"].get<std::string>() + "@" + e["channel"].get<std::string>());
+  }
+  EXPECT_EQ(seen.count("purchase@store"), 1u);
+  EXPECT_EQ(seen.count("purchase@web"), 1u);
+  EXPECT_EQ(seen.count("visit@store"), 2u);
+  EXPECT_EQ(seen.count("review@store"), 1u);
+
+  // Outgoing events were written with the effects.
+  soci::session sql(soci::postgresql, database_->conninfo());
+  int notifications = 0, earned = 0;
+  sql << "select count(*) from outbox where member_id = :m and type = 'notification'",
+      soci::use(id), soci::into(notifications);
+  sql << "select count(*) from outbox where member_id = :m and type = 'points.earned'",
+      soci::use(id), soci::into(earned);
+  EXPECT_EQ(notifications, 1);
+  EXPECT_EQ(earned, 7);  // signup, base + shoes, review, visit, web base + web-only
+  long long version = 0;
+  const std::string event_id = bought.json()["event_id"];
+  sql << "select program_version from events where id = :id", soci::use(event_id),
+      soci::into(version);
+  EXPECT_EQ(version, 1);
+}
+
+TEST_F(Events, TiersRiseAndFallWithQualifyingPoints) {
+  const auto id = enrol();
+  auto big = send(purchase(id, "600.00"));
+  ASSERT_EQ(big.status, 201) << big.body;
+  const auto changed = effects_of(big, "tier_changed");
+  ASSERT_EQ(changed.size(), 1u) << big.body;
+  EXPECT_EQ(changed[0]["from"], "member");
+  EXPECT_EQ(changed[0]["to"], "silver");
+  EXPECT_EQ(awarded_by(big, "silver-welcome"), 25) << "on tier_changed";
+  EXPECT_EQ(big.json()["tier"], "silver");
+  // member.multiplier is the tier's now.
+  EXPECT_EQ(awarded_by(send(purchase(id, "10.00")), "base"), 20);
+
+  // Refunding the purchase takes its points back, the tier bonus included, and the tier falls.
+  auto refund = send({{"type", "refund"},
+                      {"original_event_id", big.json()["event_id"]},
+                      {"total", "600.00"},
+                      {"currency", "EUR"}});
+  ASSERT_EQ(refund.status, 201) << refund.body;
+  EXPECT_EQ(effects_of(refund, "points_reversed")[0]["points"], 625);
+  EXPECT_EQ(effects_of(refund, "tier_changed")[0]["to"], "member");
+  EXPECT_EQ(effects_of(refund, "tag_added")[0]["tag"], "big-refund") << "on refund";
+  EXPECT_EQ(client().get("/v1/members/" + id, admin()).json()["tier"], "member");
+}
+
+TEST_F(Events, LimitsPerCampaignAndExclusiveCampaigns) {
+  // 2 per campaign per day, across members.
+  int awarded = 0;
+  for (int i = 0; i < 4; ++i) {
+    awarded += static_cast<int>(
+        awarded_by(send({{"type", "checkin"}, {"member", member(enrol())}}), "daily"));
+  }
+  EXPECT_EQ(awarded, 2);
+
+  // An exclusive campaign that fires skips lower priorities; when it does not, they fire.
+  const auto id = enrol();
+  auto plain = send({{"type", "vip"}, {"member", member(id)}});
+  EXPECT_EQ(awarded_by(plain, "regular"), 4);
+  EXPECT_EQ(awarded_by(plain, "vip"), 0);
+  send({{"type", "join_vip"}, {"member", member(id)}});
+  auto vip = send({{"type", "vip"}, {"member", member(id)}});
+  EXPECT_EQ(awarded_by(vip, "vip"), 40);
+  EXPECT_EQ(awarded_by(vip, "regular"), 0);
+}
+
+TEST_F(Events, BudgetHoldsUnderTwoHundredConcurrentEvents) {
+  std::vector<std::string> members;
+  for (int i = 0; i < 200; ++i) members.push_back(enrol());
+  std::vector<std::future<HttpResult>> results;
+  for (int i = 0; i < 200; ++i) {
+    results.push_back(std::async(std::launch::async, [&, i] {
+      return send({{"type", "promo"}, {"member", member(members[i])}});
+    }));
+  }
+  int ok = 0, with_award = 0;
+  for (auto& f : results) {
+    const auto r = f.get();
+    if (r.status == 201) ++ok;
+    if (r.status == 201 && awarded_by(r, "budgeted") == 10) ++with_award;
+  }
+  EXPECT_EQ(ok, 200);
+  EXPECT_EQ(with_award, 100);
+  soci::session sql(soci::postgresql, database_->conninfo());
+  long long total = 0, counter = 0;
+  sql << "select coalesce(sum(points), 0) from ledger_entries where campaign = 'budgeted'",
+      soci::into(total);
+  sql << "select value from rule_counters where key = 'budget:budgeted'", soci::into(counter);
+  EXPECT_EQ(total, 1000);
+  EXPECT_EQ(counter, 1000);
+}
+
+TEST_F(Events, PerMemberLimitHoldsUnderConcurrentEvents) {
+  const auto id = enrol();
+  std::vector<std::future<HttpResult>> results;
+  for (int i = 0; i < 20; ++i) {
+    results.push_back(std::async(std::launch::async, [&] {
+      return send({{"type", "visit"}, {"member", member(id)}});
+    }));
+  }
+  long long awarded = 0;
+  for (auto& f : results) {
+    const auto r = f.get();
+    EXPECT_EQ(r.status, 201) << r.body;
+    awarded += awarded_by(r, "actions");
+  }
+  EXPECT_EQ(awarded, 3);
+  EXPECT_EQ(wallet(id)["points"]["available"], 103);
+}
+
+TEST_F(Events, RefundsTakeBackInProportionAndNeverTwice) {
+  const auto id = enrol();  // 100
+  json body = purchase(id, "100.00");
+  body["items"] = {{{"sku", "A"}, {"category", "shoes"}, {"quantity", 2}, {"price", "30.00"}},
+                   {{"sku", "B"}, {"category", "bags"}, {"quantity", 1}, {"price", "40.00"}}};
+  auto bought = send(body);
+  ASSERT_EQ(bought.status, 201) << bought.body;
+  const std::string original = bought.json()["event_id"];
+  EXPECT_EQ(bought.json()["points"]["available"], 200);  // 100 + 100 base
+  EXPECT_EQ(bought.json()["points"]["pending"], 50);     // shoes
+
+  // 25.00 of 100.00: a quarter of the 150 points, the pending ones first.
+  auto quarter = send({{"type", "refund"},
+                       {"original_event_id", original},
+                       {"total", "25.00"},
+                       {"currency", "EUR"}});
+  ASSERT_EQ(quarter.status, 201) << quarter.body;
+  EXPECT_EQ(effects_of(quarter, "points_reversed")[0]["points"], 37);
+  EXPECT_EQ(quarter.json()["points"]["pending"], 13);
+  EXPECT_EQ(quarter.json()["points"]["available"], 200);
+
+  // Items: one A (30.00).
+  auto one = send({{"type", "refund"},
+                   {"original_event_id", original},
+                   {"member", member(id)},
+                   {"items", {{{"sku", "A"}, {"quantity", 1}}}}});
+  ASSERT_EQ(one.status, 201) << one.body;
+  EXPECT_EQ(effects_of(one, "points_reversed")[0]["points"], 45);  // 150*55/100 - 37 = 45
+
+  // Too much, unknown items, refunds of refunds, the wrong member, an unknown purchase.
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", original},
+                       {"total", "45.01"},
+                       {"currency", "EUR"}}),
+                 409, "refund_exceeds_purchase");
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", original},
+                       {"items", {{{"sku", "B"}, {"quantity", 2}}}}}),
+                 409, "refund_exceeds_purchase");
+  expect_problem(
+      send({{"type", "refund"}, {"original_event_id", original}, {"items", {{{"sku", "Z"}}}}}), 422,
+      "unknown_item");
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", one.json()["event_id"]},
+                       {"total", "1.00"},
+                       {"currency", "EUR"}}),
+                 422, "not_refundable");
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", original},
+                       {"member", member(enrol())},
+                       {"total", "1.00"},
+                       {"currency", "EUR"}}),
+                 422, "member_mismatch");
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", "ev_nothing"},
+                       {"total", "1.00"},
+                       {"currency", "EUR"}}),
+                 422, "unknown_original_event");
+
+  // The rest: 45.00 takes back exactly what is left (150 - 37 - 45 = 68), once.
+  auto rest = send({{"type", "refund"},
+                    {"original_event_id", original},
+                    {"total", "45.00"},
+                    {"currency", "EUR"}});
+  ASSERT_EQ(rest.status, 201) << rest.body;
+  EXPECT_EQ(effects_of(rest, "points_reversed")[0]["points"], 68);
+  expect_problem(send({{"type", "refund"},
+                       {"original_event_id", original},
+                       {"total", "0.01"},
+                       {"currency", "EUR"}}),
+                 409, "refund_exceeds_purchase");
+  const auto w = wallet(id);
+  EXPECT_EQ(w["points"]["available"], 100);
+  EXPECT_EQ(w["points"]["pending"], 0);
+}
+
+TEST_F(Events, OfflineEventsAreEvaluatedAsOfWhenTheyHappened) {
+  const auto id = enrol();
+  json body = purchase(id, "10.00");
+  body["occurred_at"] = rfc3339(Clock::now() - std::chrono::days(15));
+  auto offline = send(body);
+  ASSERT_EQ(offline.status, 201) << offline.body;
+  EXPECT_EQ(awarded_by(offline, "old"), 7) << "the campaign was active then";
+  EXPECT_EQ(awarded_by(send(purchase(id, "10.00")), "old"), 0) << "and is not now";
+
+  body["occurred_at"] = rfc3339(Clock::now() - std::chrono::days(31));
+  expect_problem(send(body), 422, "validation_failed");
+  body["occurred_at"] = rfc3339(Clock::now() + std::chrono::hours(1));
+  expect_problem(send(body), 422, "validation_failed");
+}
+
+TEST_F(Events, RetriesNeverApplyTwice) {
+  const auto id = enrol();
+  json body = purchase(id, "50.00");
+  body["order_id"] = unique("R-");
+  auto first = send(body, "store", "checkout-" + id);
+  ASSERT_EQ(first.status, 201);
+  auto retry = send(body, "store", "checkout-" + id);
+  EXPECT_EQ(retry.status, 200);
+  EXPECT_EQ(retry.header("idempotent-replayed"), "true");
+  EXPECT_EQ(retry.json(), first.json());
+  // The same key for another body; the same receipt under another key.
+  json other = body;
+  other["total"] = "51.00";
+  expect_problem(send(other, "store", "checkout-" + id), 409, "idempotency_conflict");
+  auto duplicate = send(body);
+  expect_problem(duplicate, 409, "duplicate_order");
+  // No key at all.
+  expect_problem(client().post_json("/v1/events", body, key("store")), 400,
+                 "idempotency_key_required");
+  EXPECT_EQ(wallet(id)["points"]["available"], 150);
+
+  // Ten copies of one checkout racing each other: applied once.
+  json racing = purchase(id, "20.00");
+  std::vector<std::future<HttpResult>> results;
+  for (int i = 0; i < 10; ++i) {
+    results.push_back(
+        std::async(std::launch::async, [&] { return send(racing, "store", "race-" + id); }));
+  }
+  int created = 0, replayed = 0;
+  std::set<std::string> event_ids;
+  for (auto& f : results) {
+    const auto r = f.get();
+    if (r.status == 201) ++created;
+    if (r.status == 200 && r.header("idempotent-replayed") == "true") ++replayed;
+    if (r.status == 201 || r.status == 200) event_ids.insert(r.json()["event_id"]);
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 9);
+  EXPECT_EQ(event_ids.size(), 1u);
+  EXPECT_EQ(wallet(id)["points"]["available"], 170);
+}
+
+TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {
+  const auto id = enrol();
+  const json bad{{"type", "purchase"},
+                 {"member", member(id)},
+                 {"totl", "1.00"},
+                 {"total", "12.345"},
+                 {"currency", "USD"},
+                 {"channel", "web"},
+                 {"occurred_at", "yesterday"},
+                 {"items",
+                  {{{"sku", "A"}, {"quantity", 0}, {"price", "1.00"}},
+                   {{"sku", "B"}, {"quantity", 1}, {"price", "-1.00"}}}},
+                 {"attributes", "x"}};
+  auto r = send(bad);
+  expect_problem(r, 422, "validation_failed");
+  std::set<std::string> fields;
+  const auto problem = r.json();
+  for (const auto& e : problem["errors"]) fields.insert(e["field"]);
+  for (const char* f : {"totl", "total", "currency", "channel", "occurred_at", "items[0].quantity",
+                        "items[1].price", "attributes"}) {
+    EXPECT_TRUE(fields.count(f)) << f << " in " << r.body;
+  }
+  for (const auto& [body, field] : std::vector<std::pair<json, std::string>>{
+           {{{"member", member(id)}}, "type"},
+           {{{"type", "tier_changed"}, {"member", member(id)}}, "type"},
+           {{{"type", "bad type!"}, {"member", member(id)}}, "type"},
+           {{{"type", "visit"}}, "member"},
+           {{{"type", "visit"}, {"member", {{"id", 5}}}}, "member.id"},
+           {{{"type", "visit"}, {"member", {{"identifier", {{"type", "email"}, {"value", "x"}}}}}},
+            "member.identifier.value"},
+           {{{"type", "visit"}, {"member", member(id)}, {"enroll", true}}, "enroll"},
+           {{{"type", "purchase"}, {"member", member(id)}, {"currency", "EUR"}}, "total"},
+           {{{"type", "purchase"}, {"member", member(id)}, {"total", "1.00"}}, "currency"},
+           {{{"type", "purchase"}, {"member", member(id)}, {"total", true}, {"currency", "EUR"}},
+            "total"},
+           {{{"type", "refund"}, {"total", "1.00"}, {"currency", "EUR"}}, "original_event_id"},
+           {{{"type", "visit"}, {"member", member(id)}, {"original_event_id", "ev_x"}},
+            "original_event_id"},
+           {{{"type", "visit"}, {"member", member(id)}, {"order_id", ""}}, "order_id"},
+           {{{"type", "visit"}, {"member", member(id)}, {"coupons", "X"}}, "coupons"},
+       }) {
+    auto refused = send(body);
+    expect_problem(refused, 422, "validation_failed");
+    bool named = false;
+    const auto p = refused.json();
+    for (const auto& e : p["errors"]) named = named || e["field"] == field;
+    EXPECT_TRUE(named) << field << " in " << refused.body;
+  }
+  EXPECT_EQ(wallet(id)["points"]["available"], 100);
+  auto timeline = client().get("/v1/members/" + id + "/timeline", admin()).json();
+  EXPECT_EQ(timeline["items"].size(), 1u) << "only the signup";
+
+  // An admin key must name the channel; a member token may not send events.
+  auto as_admin = client().post_json("/v1/events", {{"type", "visit"}, {"member", member(id)}},
+                                     admin(), unique("admin-"));
+  expect_problem(as_admin, 422, "validation_failed");
+  auto token = client().post_json("/v1/members/" + id + "/tokens", json::object(), key("app"));
+  ASSERT_EQ(token.status, 201) << token.body;
+  expect_problem(client().post_json("/v1/events", {{"type", "visit"}, {"member", member(id)}},
+                                    token.json()["token"], unique("tok-")),
+                 403, "forbidden");
+  auto admin_store = client().post_json(
+      "/v1/events", {{"type", "visit"}, {"member", member(id)}, {"channel", "call-centre"}},
+      admin(), unique("admin-"));
+  EXPECT_EQ(admin_store.status, 201) << admin_store.body;
+}
+
+TEST(EventsMultiInstance, EveryInstanceUsesANewVersionWithinASecond) {
+  TestDatabase database;
+  ServerProcess a(database.uri()), b(database.uri());
+  HttpClient ca(a.port()), cb(b.port());
+  const auto& admin = a.admin_key();
+  const json visit{{"type", "visit"},
+                   {"channel", "store"},
+                   {"member", {{"identifier", {{"type", "card"}, {"value", "multi-1"}}}}},
+                   {"enroll", true}};
+  expect_problem(cb.post_json("/v1/events", visit, admin, "before"), 409, "no_program");
+
+  auto program = [](int points) {
+    return "campaign \"visits\" {\n  rule \"v\" {\n    on visit\n    then award " +
+           std::to_string(points) + " points\n  }\n}\n";
+  };
+  int seq = 0;
+  // Applies on A, then sends visits to B until B answers with that version.
+  auto apply_and_wait = [&](int points, long long version) {
+    ASSERT_EQ(ca.post_json("/v1/admin/program", {{"source", program(points)}}, admin).status, 201);
+    const auto applied = std::chrono::steady_clock::now();
+    for (;;) {
+      auto r = cb.post_json("/v1/events", visit, admin, "visit-" + std::to_string(seq++));
+      if (r.status == 201 && r.json()["program_version"] == version) {
+        ASSERT_EQ(r.json()["effects"][0]["points"], points);
+        break;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now() - applied, 1s) << "B still on the old version";
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  apply_and_wait(5, 1);
+  apply_and_wait(9, 2);
+}

@@ -1,0 +1,49 @@
+#include "circolo/engine/tiers.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+using namespace circolo::engine::tiers;
+
+namespace {
+const std::vector<Level> kLevels{{"member", 0}, {"silver", 1000}, {"gold", 5000}};
+}
+
+TEST(Tiers, HighestThresholdReached) {
+  auto s = standing(kLevels, std::vector<Points>{0, 0, 0});
+  ASSERT_TRUE(s.tier);
+  EXPECT_EQ(*s.tier, 0u);
+  EXPECT_EQ(s.next, 1u);
+  EXPECT_EQ(s.needed, 1000);
+
+  s = standing(kLevels, std::vector<Points>{999, 999, 999});
+  EXPECT_EQ(*s.tier, 0u);
+  EXPECT_EQ(s.needed, 1);
+
+  s = standing(kLevels, std::vector<Points>{1000, 1000, 1000});
+  EXPECT_EQ(*s.tier, 1u);
+  EXPECT_EQ(s.next, 2u);
+  EXPECT_EQ(s.points, 1000);
+  EXPECT_EQ(s.needed, 4000);
+
+  s = standing(kLevels, std::vector<Points>{7000, 7000, 7000});
+  EXPECT_EQ(*s.tier, 2u);
+  EXPECT_FALSE(s.next);
+}
+
+TEST(Tiers, EachTierCountsItsOwnWindow) {
+  // Gold counts two years and is reached; silver's shorter window alone would not be.
+  auto s = standing(kLevels, std::vector<Points>{300, 300, 6000});
+  EXPECT_EQ(*s.tier, 2u);
+}
+
+TEST(Tiers, BelowTheLowestThresholdThereIsNoTier) {
+  const std::vector<Level> levels{{"silver", 100}};
+  auto s = standing(levels, std::vector<Points>{-20});  // refunds may leave a window negative
+  EXPECT_FALSE(s.tier);
+  EXPECT_EQ(s.next, 0u);
+  EXPECT_EQ(s.points, 0);
+  EXPECT_EQ(s.needed, 100);
+  EXPECT_THROW(standing(levels, std::vector<Points>{}), std::invalid_argument);
+}
