@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   bool unique_idempotency = false;
   std::string targets_file;
+  std::string bodies_file;
   app.add_option("--name", name);
   app.add_option("--port", port)->required();
   app.add_option("--host", host)->check([](const std::string& h) {
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
                "a fresh Idempotency-Key per request");
   app.add_option("--targets-file", targets_file,
                  "targets, one a line, taken in turn (instead of --target)");
+  app.add_option("--bodies-file", bodies_file,
+                 "JSON bodies, one a line, taken in turn with the targets (instead of --body)");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::string> targets{target};
@@ -59,6 +62,18 @@ int main(int argc, char** argv) {
     }
     if (targets.empty()) {
       std::cerr << "no targets in " << targets_file << "\n";
+      return 2;
+    }
+  }
+  std::vector<std::string> bodies{body};
+  if (!bodies_file.empty()) {
+    std::ifstream in(bodies_file);
+    bodies.clear();
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) bodies.push_back(line);
+    }
+    if (bodies.empty()) {
+      std::cerr << "no bodies in " << bodies_file << "\n";
       return 2;
     }
   }
@@ -87,15 +102,16 @@ int main(int argc, char** argv) {
             stream.emplace(ioc);
             stream->connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
           }
-          const auto& this_target =
-              targets[next_target.fetch_add(1, std::memory_order_relaxed) % targets.size()];
+          const auto n = next_target.fetch_add(1, std::memory_order_relaxed);
+          const auto& this_target = targets[n % targets.size()];
+          const auto& this_body = bodies[n % bodies.size()];
           http::request<http::string_body> req{http::string_to_verb(method), this_target, 11};
           req.set(http::field::host, host);
           req.keep_alive(true);
           if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
-          if (!body.empty()) {
+          if (!this_body.empty()) {
             req.set(http::field::content_type, "application/json");
-            req.body() = body;
+            req.body() = this_body;
           }
           if (unique_idempotency) {
             req.set("Idempotency-Key",
@@ -140,6 +156,7 @@ int main(int argc, char** argv) {
                      {"rps", static_cast<long>(static_cast<double>(all.size()) / elapsed)},
                      {"p50_us", pct(0.50)},
                      {"p99_us", pct(0.99)},
+                     {"p999_us", pct(0.999)},
                      {"max_us", all.empty() ? 0u : all.back()},
                      {"errors", errors.load()}};
   if (!refused.empty()) {

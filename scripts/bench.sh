@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in one go on this machine: Release build, a throwaway PostgreSQL, one
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
+# BENCH_ONLY=events runs only the events benchmark (issue 5).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -32,8 +33,41 @@ $load --name list_keys_authenticated --target /v1/admin/keys --key "$admin_key"
 $load --name create_key_idempotent --method POST --target /v1/admin/keys --key "$admin_key" \
   --body '{"role":"touchpoint","channel":"store","name":"bench"}' --unique-idempotency-key
 
-echo "# members and points (issue 3): wallet reads by history length, spends on distinct members"
+events_bench() {
+  echo "# events (issue 5): purchases for 10,000 members, the demo program plus 50 campaigns"
+  local dir
+  dir=$(mktemp -d)
+  python3 "$root/bench/events_setup.py" members | $psql -d circolo_bench >/dev/null
+  python3 "$root/bench/events_setup.py" program "$root/examples/demo.rules" >"$dir/program.json"
+  python3 "$root/bench/events_setup.py" bodies 200000 >"$dir/bodies.txt"
+  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+  local pos_key
+  pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d '{"role":"touchpoint","channel":"store","name":"bench POS"}' \
+    "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  sleep 1  # every instance picks a new program version up within a second
+  $load8 --name purchase_events --method POST --target /v1/events --bodies-file "$dir/bodies.txt" \
+    --key "$pos_key" --unique-idempotency-key
+  rm -rf "$dir"
+  $psql -d circolo_bench -At -c "select 'events: ' || count(*) || ', awards per event: ' ||
+    round((select count(*) from ledger_entries where kind = 'earn' and event_id is not null)::numeric
+          / greatest(count(*), 1), 2) from events"
+  echo "# pgbench TPC-B (8 clients) on the same server, same run"
+  "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -c 8 -j 2 -T "$seconds" pgbench 2>/dev/null |
+    grep -E "^(tps|latency average)"
+}
+
 psql="$PG_BIN/psql -q -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
+load8="$build/bench/circolo_http_load --port $port --seconds $seconds --connections 8"
+pg_createdb "$PG_TMP_PORT" pgbench
+"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
+if [ "${BENCH_ONLY:-}" = events ]; then
+  events_bench
+  exit 0
+fi
+
+echo "# members and points (issue 3): wallet reads by history length, spends on distinct members"
 $psql -d circolo_bench -f "$root/bench/members_setup.sql" >/dev/null
 $load --name wallet_history_15 --target /v1/members/mem_bench_light/wallet --key "$admin_key"
 $load --name wallet_history_100005 --target /v1/members/mem_bench_heavy/wallet --key "$admin_key"
@@ -45,10 +79,10 @@ $load --name spend_distinct_members --method POST --targets-file "$targets" --ke
   --body '{"points":1}' --unique-idempotency-key
 rm -f "$targets"
 echo "# pgbench -N (simple-update TPC-B, 4 clients) on the same server, same run"
-pg_createdb "$PG_TMP_PORT" pgbench
-"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -N -c 4 -j 2 -T "$seconds" pgbench 2>/dev/null |
   grep -E "^(tps|latency average)"
+
+events_bench
 
 echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
 "$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'

@@ -258,12 +258,25 @@ std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
 
 // Everything one event does to one member, gathered while the rules run.
 struct Work {
+  Work(const EventContext& c, const rules::CompiledProgram& p, db::events::MemberState state)
+      : context(c),
+        program(p),
+        member(std::move(state.member)),
+        balances(state.balances),
+        qualifying(std::move(state.qualifying)) {}
   const EventContext& context;
   const rules::CompiledProgram& program;
   db::Member member;
+  engine::ledger::Balances balances;  // kept up to date as points move
+  // Qualifying points per tier window as read, and what this event moved since (every movement
+  // is booked now, inside every window).
+  std::vector<engine::ledger::Points> qualifying;
+  engine::ledger::Points qualifying_added = 0;
   rules::MemberSnapshot snapshot;
   std::vector<std::string> tags;
-  std::set<std::string> locked_counters;  // rule_counters rows this transaction holds
+  std::set<std::string> known_counters;   // rule_counters rows read (or locked) so far
+  std::set<std::string> absent_counters;  // rows that did not exist when read
+  std::map<std::string, long long> increments, caps;
   rules::Counters counters;
   json effects = json::array();
   engine::ledger::Points awarded = 0;  // by this event and the events it caused
@@ -286,7 +299,7 @@ std::optional<std::size_t> tier_index(const rules::CompiledProgram& program,
   return std::nullopt;
 }
 
-void describe_member(Work& w, engine::TimePoint now, soci::session& sql) {
+void describe_member(Work& w) {
   auto& s = w.snapshot;
   s.id = w.member.id;
   s.tier = w.member.tier.value_or("");
@@ -294,7 +307,7 @@ void describe_member(Work& w, engine::TimePoint now, soci::session& sql) {
   if (auto i = tier_index(w.program, w.member.tier))
     s.multiplier = w.program.tiers()[*i].multiplier;
   s.tags = w.tags;
-  s.points = engine::ledger::balances(db::points::active_lots(sql, w.member.id), now).available;
+  s.points = w.balances.available;
   s.lifetime_points = w.member.lifetime_points;
   s.purchases = w.member.purchases;
   s.joined = w.member.joined_at;
@@ -302,28 +315,30 @@ void describe_member(Work& w, engine::TimePoint now, soci::session& sql) {
   s.attributes = attributes_of(w.member.profile.attributes);
 }
 
-// Evaluates the program for `event`, locking (and re-reading) every counter a firing rule would
-// move until the evaluation only moves counters this transaction holds: limits and budgets are
-// then exact, however many events run at once.
-rules::Evaluation evaluate_locked(soci::session& sql, Work& w, const rules::Event& event) {
+// Evaluates the program for `event` with the counters (limit firings, budgets) of every rule
+// that would fire, reading the ones it has not read yet until the evaluation moves only counters
+// it knows. Locked first on a retry; otherwise settled at the end (settle_counters).
+rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Event& event) {
   for (int round = 0;; ++round) {
     auto evaluation = w.program.evaluate(event, w.snapshot, w.counters, false);
     std::vector<std::string> missing;
     for (const auto& [key, n] : evaluation.firings_added) {
-      if (!w.locked_counters.count(limit_counter(key))) missing.push_back(limit_counter(key));
+      if (!w.known_counters.count(limit_counter(key))) missing.push_back(limit_counter(key));
     }
     for (const auto& [campaign, n] : evaluation.budget_added) {
-      if (!w.locked_counters.count(budget_counter(campaign)))
+      if (!w.known_counters.count(budget_counter(campaign)))
         missing.push_back(budget_counter(campaign));
     }
     if (missing.empty()) return evaluation;
-    // Each round locks at least one more counter of a finite set; a bound guards against bugs.
-    if (round > 64) throw std::logic_error("counter locking did not settle");
+    // Each round reads at least one more counter of a finite set; a bound guards against bugs.
+    if (round > 64) throw std::logic_error("counter reading did not settle");
     std::sort(missing.begin(), missing.end());
-    const auto values = db::events::lock_counters(sql, missing);
+    const auto values = w.context.lock_counters_first ? db::events::lock_counters(sql, missing)
+                                                      : db::events::read_counters(sql, missing);
     for (const auto& key : missing) {
-      w.locked_counters.insert(key);
+      w.known_counters.insert(key);
       const auto it = values.find(key);
+      if (it == values.end()) w.absent_counters.insert(key);
       const long long value = it == values.end() ? 0 : it->second;
       if (key.rfind("limit:", 0) == 0)
         w.counters.firings[key.substr(6)] = value;
@@ -333,10 +348,27 @@ rules::Evaluation evaluate_locked(soci::session& sql, Work& w, const rules::Even
   }
 }
 
+// Adds this event's counter increments: kept within every cap, or the transaction starts again.
+void settle_counters(soci::session& sql, Work& w) {
+  if (w.increments.empty()) return;
+  if (w.context.lock_counters_first) {
+    db::events::add_to_counters(sql, w.increments);  // locked before deciding: exact already
+    return;
+  }
+  std::vector<std::string> fresh;
+  for (const auto& [key, n] : w.increments) {
+    if (w.absent_counters.count(key)) fresh.push_back(key);
+  }
+  db::events::create_counters(sql, fresh);
+  if (!db::events::settle_counters(sql, w.increments, w.caps))
+    throw db::RetryTransaction("a limit or budget counter moved past this event's decision");
+}
+
 // The one place where effects are applied. Coupon, challenge and badge effects join here when
 // those features land; until then they change nothing and are not reported.
 void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluation) {
   const auto& ctx = w.context;
+  std::vector<db::points::Award> awards;  // booked together: one round trip
   for (const auto& e : evaluation.effects) {
     switch (e.kind) {
       case rules::EffectKind::award: {
@@ -347,7 +379,12 @@ void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluat
         award.event_id = ctx.event_id;
         award.campaign = e.campaign;
         award.rule = e.rule;
-        db::points::earn(sql, w.member.id, award, ctx.now);
+        if (award.pending_until && *award.pending_until > ctx.now)
+          w.balances.pending += e.points;
+        else
+          w.balances.available += e.points;
+        w.qualifying_added += e.points;
+        awards.push_back(std::move(award));
         w.awarded += e.points;
         w.effects.push_back(effect_json(e, w.program.currency_digits()));
         break;
@@ -378,30 +415,30 @@ void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluat
         break;
     }
   }
-  std::map<std::string, long long> increments;
+  db::points::earn_many(sql, w.member.id, awards, ctx.now);
   for (const auto& [key, n] : evaluation.firings_added) {
-    increments[limit_counter(key)] += n;
+    w.increments[limit_counter(key)] += n;
+    w.caps[limit_counter(key)] = evaluation.limit_caps.at(key);
     w.counters.firings[key] += n;
   }
   for (const auto& [campaign, n] : evaluation.budget_added) {
-    increments[budget_counter(campaign)] += n;
+    w.increments[budget_counter(campaign)] += n;
+    w.caps[budget_counter(campaign)] = evaluation.budget_caps.at(campaign);
     w.counters.budget_used[campaign] += n;
   }
-  db::events::add_to_counters(sql, increments);
 }
 
 // The tier the member's qualifying points reach now. Returns the change, if any.
-std::optional<std::pair<std::string, std::string>> recompute_tier(soci::session& sql, Work& w) {
+std::optional<std::pair<std::string, std::string>> recompute_tier(Work& w) {
   const auto& tiers = w.program.tiers();
   std::optional<std::string> now_tier;
   if (!tiers.empty()) {
-    std::vector<engine::TimePoint> since;
     std::vector<engine::tiers::Level> levels;
-    for (const auto& t : tiers) {
-      since.push_back(w.program.window_start(t.window, w.context.now));
-      levels.push_back({t.id, t.threshold});
+    std::vector<engine::ledger::Points> qualifying;
+    for (std::size_t i = 0; i < tiers.size(); ++i) {
+      levels.push_back({tiers[i].id, tiers[i].threshold});
+      qualifying.push_back(w.qualifying[i] + w.qualifying_added);
     }
-    const auto qualifying = db::events::qualifying_points(sql, w.member.id, since);
     const auto standing = engine::tiers::standing(levels, qualifying);
     if (standing.tier) now_tier = tiers[*standing.tier].id;
   }
@@ -460,8 +497,8 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const db::events::Even
 }
 
 // Resolves the member an event is for, following merges to no one: a merged member answers 410.
-db::Member resolve_member(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
-                          bool& enrolled) {
+db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& in,
+                                       const EventContext& ctx, bool& enrolled) {
   std::string id;
   if (in.member_id) {
     id = *in.member_id;
@@ -485,15 +522,17 @@ db::Member resolve_member(soci::session& sql, const IncomingEvent& in, const Eve
                      {}, {{"identifier", {{"type", in.identifier->type}}}});
     }
   }
-  if (!db::members::lock(sql, id))
-    throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
-  auto member = db::members::find(sql, id);
-  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
-  if (member->merged_into)
+  // Its tier windows are read with it: one round trip for everything the rules need.
+  std::vector<engine::TimePoint> since;
+  for (const auto& t : ctx.program->tiers())
+    since.push_back(ctx.program->window_start(t.window, ctx.now));
+  auto state = db::events::lock_member_state(sql, id, ctx.now, since);
+  if (!state) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (state->member.merged_into)
     throw ApiError(http::status::gone, "member_merged",
-                   "member " + id + " was merged into " + *member->merged_into, {},
-                   {{"merged_into", *member->merged_into}});
-  return *member;
+                   "member " + id + " was merged into " + *state->member.merged_into, {},
+                   {{"merged_into", *state->member.merged_into}});
+  return std::move(*state);
 }
 
 }  // namespace
@@ -522,7 +561,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     if (in.member_id || in.identifier) {
       bool unused = false;
       const auto named = resolve_member(sql, in, ctx, unused);
-      if (named.id != owner->id)
+      if (named.member.id != owner->id)
         throw ApiError(http::status::unprocessable_entity, "member_mismatch",
                        "the purchase belongs to another member",
                        {{"member", "is not the member of the original purchase"}});
@@ -550,14 +589,14 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   }
 
   bool enrolled = false;
-  Work w{ctx, program, resolve_member(sql, resolved, ctx, enrolled), {}, {}, {}, {}, {}, 0};
+  Work w{ctx, program, resolve_member(sql, resolved, ctx, enrolled)};
   w.tags = w.member.tags;
   w.counters.paused = *ctx.paused;
   // A member without a tier yet is in the entry tier (threshold 0), if the program has one:
   // that is where it starts, not a change.
   if (!w.member.tier && !program.tiers().empty() && program.tiers().front().threshold <= 0)
     w.member.tier = program.tiers().front().id;
-  describe_member(w, ctx.now, sql);
+  describe_member(w);
 
   engine::ledger::Points reversed = 0;
   if (refund) {
@@ -570,14 +609,16 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
                          {"points", result.plan.taken},
                          {"unrecovered", result.plan.unrecovered},
                          {"original_event_id", refund->original.id}});
-    w.snapshot.points -= std::min(w.snapshot.points, result.plan.taken);
+    w.balances = db::points::balances(sql, w.member.id, ctx.now);
+    w.qualifying_added -= result.plan.taken;
+    w.snapshot.points = w.balances.available;
   }
 
-  apply_effects(sql, w, evaluate_locked(sql, w, event));
+  apply_effects(sql, w, evaluate_counted(sql, w, event));
 
   // The tier, after this event's points; a change is an event rules can react to.
   for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
-    const auto change = recompute_tier(sql, w);
+    const auto change = recompute_tier(w);
     if (!change) break;
     w.effects.push_back({{"type", "tier_changed"},
                          {"from", change->first.empty() ? json(nullptr) : json(change->first)},
@@ -586,7 +627,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
                         {{"from", change->first.empty() ? json(nullptr) : json(change->first)},
                          {"to", change->second.empty() ? json(nullptr) : json(change->second)},
                          {"event_id", ctx.event_id}});
-    describe_member(w, ctx.now, sql);
+    describe_member(w);
     rules::Event tier_event;
     tier_event.type = "tier_changed";
     tier_event.channel = event.channel;
@@ -594,11 +635,8 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     tier_event.time = event.time;
     tier_event.attributes["from"] = change->first;
     tier_event.attributes["to"] = change->second;
-    apply_effects(sql, w, evaluate_locked(sql, w, tier_event));
+    apply_effects(sql, w, evaluate_counted(sql, w, tier_event));
   }
-
-  db::members::update_after_event(sql, w.member.id, w.member.tier, in.event.type == "purchase",
-                                  w.awarded - reversed, w.tags);
 
   db::events::Event row;
   row.id = ctx.event_id;
@@ -624,25 +662,18 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     row.body["items"] = items;
   }
   row.effects = w.effects;
-  if (!db::events::insert(sql, row)) {
+  // The event, the timeline entry and the member's new tier, counts and tags together.
+  db::events::MemberUpdate update{w.member.tier, in.event.type == "purchase" ? 1 : 0,
+                                  w.awarded - reversed, w.tags};
+  if (!db::events::record(sql, row, update)) {
     throw ApiError(http::status::conflict, "duplicate_order",
                    "a purchase with order_id " + in.order_id.value_or("") +
                        " was already recorded on this channel and store",
                    {{"order_id", "was already recorded"}});
   }
-  db::TimelineEntry timeline;
-  timeline.member_id = w.member.id;
-  timeline.type = in.event.type;
-  timeline.channel = in.event.channel;
-  timeline.occurred_at = in.event.time;
-  timeline.recorded_at = ctx.now;
-  timeline.data = row.body;
-  timeline.data["event_id"] = ctx.event_id;
-  timeline.effects = w.effects;
-  db::members::timeline_append(sql, timeline);
-
-  const auto balances =
-      engine::ledger::balances(db::points::active_lots(sql, w.member.id), ctx.now);
+  const auto balances = w.balances;
+  // Last: hot counter rows (campaign budgets) are held from here to commit only.
+  settle_counters(sql, w);
   json response{{"event_id", ctx.event_id},
                 {"member_id", w.member.id},
                 {"effects", w.effects},

@@ -1,5 +1,6 @@
 #include "circolo/db/api_keys.hpp"
 
+#include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 
 namespace circolo::db::api_keys {
@@ -22,7 +23,7 @@ const std::string kUpsertBootstrap =
 
 const std::string kFindActive =
     "select " + kColumns +
-    ", secret_sha256 from api_keys where secret_sha256 = :hash and revoked_at is null";
+    ", secret_sha256 from api_keys where secret_sha256 = $1 and revoked_at is null";
 
 const std::string kList = "select " + kColumns + " from api_keys order by created_at, id";
 
@@ -59,18 +60,18 @@ void upsert_bootstrap(soci::session& sql, const std::string& secret_sha256, engi
 }
 
 std::optional<Match> find_active_by_hash(soci::session& sql, const std::string& secret_sha256) {
-  // One round trip (a one-time query), not prepare/execute/deallocate: this runs per request.
+  // One round trip (libpq directly): this runs on every request.
+  const auto rows = fetch(sql, kFindActive, {secret_sha256});
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows.front();
   Match match;
-  std::string channel;
-  soci::indicator channel_ind = soci::i_null, revoked_ind = soci::i_null;
-  long long created = 0, revoked = 0;
-  sql << kFindActive, soci::use(secret_sha256), soci::into(match.key.id),
-      soci::into(match.key.role), soci::into(channel, channel_ind), soci::into(match.key.name),
-      soci::into(created), soci::into(revoked, revoked_ind), soci::into(match.secret_sha256);
-  if (!sql.got_data()) return std::nullopt;
-  if (channel_ind == soci::i_ok) match.key.channel = channel;
-  match.key.created_at = from_micros(created);
-  if (revoked_ind == soci::i_ok) match.key.revoked_at = from_micros(revoked);
+  match.key.id = *row[0];
+  match.key.role = *row[1];
+  match.key.channel = row[2];
+  match.key.name = row[3].value_or("");
+  match.key.created_at = from_micros(to_int(row[4]));
+  if (row[5]) match.key.revoked_at = from_micros(to_int(row[5]));
+  match.secret_sha256 = *row[6];
   return match;
 }
 

@@ -5,7 +5,10 @@
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <charconv>
+#include <map>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace circolo::db {
 
@@ -78,13 +81,53 @@ void execute_script(soci::session& sql, const std::string& script) {
   PQclear(result);
 }
 
+namespace {
+
+// Server-side prepared statements of `fetch`, per connection: a query is parsed and planned once
+// per connection, not on every call. A connection is known by its PGconn and its backend's
+// process id (a replaced connection is a new backend); names are never reused, so forgetting the
+// table (when it grows too big) only costs preparing again.
+struct PreparedStatements {
+  std::mutex mutex;
+  std::map<std::pair<const PGconn*, int>, std::unordered_map<std::string, std::string>> names;
+  std::uint64_t next = 0;
+};
+
+PreparedStatements& prepared() {
+  static PreparedStatements statements;
+  return statements;
+}
+
+constexpr std::size_t kMaxPreparedConnections = 4096;
+
+std::string prepared_name(PGconn* conn, const std::string& query, int parameters) {
+  auto& p = prepared();
+  const std::pair<const PGconn*, int> id{conn, PQbackendPID(conn)};
+  std::string name;
+  {
+    std::lock_guard lock(p.mutex);
+    auto& names = p.names[id];
+    if (auto it = names.find(query); it != names.end()) return it->second;
+    name = "circolo_" + std::to_string(++p.next);
+  }
+  throw_unless_ok(PQprepare(conn, name.c_str(), query.c_str(), parameters, nullptr));
+  std::lock_guard lock(p.mutex);
+  if (p.names.size() > kMaxPreparedConnections) p.names.clear();
+  p.names[id][query] = name;
+  return name;
+}
+
+}  // namespace
+
 std::vector<Row> fetch(soci::session& sql, const std::string& query,
                        const std::vector<Value>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* result = PQexecParams(native(sql), query.c_str(), static_cast<int>(values.size()),
-                                  nullptr, values.data(), nullptr, nullptr, 0);
+  PGconn* conn = native(sql);
+  const auto name = prepared_name(conn, query, static_cast<int>(values.size()));
+  PGresult* result = PQexecPrepared(conn, name.c_str(), static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0);
   throw_unless_ok(result);
   const int rows = PQntuples(result), columns = PQnfields(result);
   std::vector<Row> out(static_cast<std::size_t>(rows));
@@ -112,13 +155,25 @@ long long to_int(const Value& v) {
   return out;
 }
 
+namespace {
+
+std::unique_ptr<soci::session> open_session(const std::string& dsn) {
+  auto session = std::make_unique<soci::session>(soci::postgresql, dsn);
+  // The server's statements are prepared once per connection (fetch) and are all simple
+  // index lookups and inserts: one generic plan each, instead of planning every execution.
+  execute_script(*session, "set plan_cache_mode = force_generic_plan");
+  return session;
+}
+
+}  // namespace
+
 ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {
   if (options_.size == 0) throw std::invalid_argument("connection pool size must be positive");
   options_.dsn = to_keyword_conninfo(options_.dsn);
   slots_.resize(options_.size);
   // Connect eagerly so a wrong DSN is reported at start, not at the first request.
   for (auto& slot : slots_) {
-    slot.session = std::make_unique<soci::session>(soci::postgresql, options_.dsn);
+    slot.session = open_session(options_.dsn);
     slot.last_used = std::chrono::steady_clock::now();
   }
 }
@@ -162,7 +217,7 @@ void ConnectionPool::ensure_usable(Slot& slot) {
   }
   if (!healthy) {
     // Replacing (rather than reconnect()) also drops the server-side prepared statements.
-    slot.session = std::make_unique<soci::session>(soci::postgresql, options_.dsn);
+    slot.session = open_session(options_.dsn);
     std::lock_guard lock(mutex_);
     ++reconnects_;
   }

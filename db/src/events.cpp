@@ -1,5 +1,7 @@
 #include "circolo/db/events.hpp"
 
+#include <stdexcept>
+
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 
@@ -15,6 +17,32 @@ const std::string kInsert =
     ", $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb) on conflict (channel, "
     "coalesce(store, ''), order_id) where type = 'purchase' and order_id is not null do nothing "
     "returning 1";
+
+const std::string kLockMemberState =
+    "select m.id, m.name, m.email, m.phone, cast(m.birthday as text), cast(m.attributes as "
+    "text), cast(array_to_json(m.tags) as text), " +
+    timestamptz_to_micros("m.joined_at") +
+    ", m.points_balance, m.merged_into, m.tier, m.purchases, m.lifetime_points, b.available, "
+    "b.pending, (select string_agg(coalesce((select sum(points) from ledger_entries where "
+    "member_id = m.id and kind in ('earn', 'reverse') and event_id is not null and at >= " +
+    micros_to_timestamptz("s") +
+    "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)) from "
+    "members m cross join lateral (select coalesce(sum(remaining) filter (where pending_until "
+    "is null or pending_until <= t), 0) as available, coalesce(sum(remaining) filter (where "
+    "pending_until > t), 0) as pending from point_lots, (select " +
+    micros_to_timestamptz("$2::bigint") +
+    " as t) now where member_id = m.id and remaining > 0 and (expires_at is null or expires_at "
+    "> t)) b where m.id = $1 for update of m";
+
+const std::string kRecord =
+    "with ev as (" + kInsert +
+    "), tl as (insert into member_timeline (member_id, type, channel, occurred_at, recorded_at, "
+    "data, effects) select $2, $3, $4, " +
+    micros_to_timestamptz("$7::bigint") + ", " + micros_to_timestamptz("$8::bigint") +
+    ", $16::jsonb, $15::jsonb from ev), mu as (update members set tier = $17, purchases = "
+    "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, tags = "
+    "array(select json_array_elements_text($20::json)) where id = $2 and exists (select 1 from "
+    "ev)) select count(*) from ev";
 
 const std::string kColumns =
     "id, member_id, type, channel, store, order_id, " + timestamptz_to_micros("occurred_at") +
@@ -38,14 +66,19 @@ const std::string kCreateCounters =
     "do nothing";
 const std::string kLockCounters =
     "select key, value from rule_counters where key = any($1::text[]) order by key for update";
+const std::string kReadCounters =
+    "select key, value from rule_counters where key = any($1::text[])";
+// The CTE locks in key order (hot budget rows never deadlock); the update then moves only rows
+// that stay within their caps.
+const std::string kSettleCounters =
+    "with locked as materialized (select key from rule_counters where key = any($1::text[]) "
+    "order by key for update) update rule_counters c set value = c.value + i.n from locked l, "
+    "unnest($1::text[], $2::bigint[], $3::bigint[]) i(k, n, cap) where c.key = l.key and c.key "
+    "= i.k and c.value + i.n <= i.cap returning c.key";
 const std::string kAddCounters =
     "update rule_counters c set value = c.value + i.n from (select unnest($1::text[]) k, "
     "unnest($2::bigint[]) n) i where c.key = i.k";
 
-const std::string kQualifying =
-    "select s, (select coalesce(sum(points), 0) from ledger_entries where member_id = $1 and "
-    "kind in ('earn', 'reverse') and event_id is not null and at >= " +
-    micros_to_timestamptz("s") + ") from unnest($2::bigint[]) s";
 
 std::string text_array(const std::vector<std::string>& values) {
   // A PostgreSQL array literal with every element quoted and escaped.
@@ -90,15 +123,62 @@ Value optional_int(const std::optional<long long>& v) {
 
 }  // namespace
 
-bool insert(soci::session& sql, const Event& e) {
-  const auto rows = fetch(
-      sql, kInsert,
-      {e.id, e.member_id, e.type, e.channel, e.store, e.order_id,
-       std::to_string(to_micros(e.occurred_at)), std::to_string(to_micros(e.recorded_at)),
-       std::to_string(e.program_version), e.api_key_id, optional_int(e.total_minor),
-       e.original_event_id, std::to_string(e.points_awarded), e.body.dump(), e.effects.dump()});
-  return !rows.empty();
+std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
+                                             engine::TimePoint now,
+                                             std::span<const engine::TimePoint> since) {
+  std::string starts = "{";
+  for (const auto& t : since) {
+    if (starts.size() > 1) starts += ',';
+    starts += std::to_string(to_micros(t));
+  }
+  const auto rows =
+      fetch(sql, kLockMemberState, {id, std::to_string(to_micros(now)), starts + "}"});
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows.front();
+  MemberState state;
+  state.member = members::from_row(row);
+  state.balances = {to_int(row[13]), to_int(row[14])};
+  if (row[15]) {
+    std::size_t begin = 0;
+    const auto& text = *row[15];
+    while (begin <= text.size()) {
+      const auto end = std::min(text.find(',', begin), text.size());
+      state.qualifying.push_back(std::stoll(text.substr(begin, end - begin)));
+      begin = end + 1;
+    }
+  }
+  if (state.qualifying.size() != since.size())
+    throw std::logic_error("lock_member_state: one qualifying sum per window expected");
+  return state;
 }
+
+bool record(soci::session& sql, const Event& e, const MemberUpdate& m) {
+  nlohmann::json timeline = e.body;
+  timeline["event_id"] = e.id;
+  const auto rows = fetch(sql, kRecord,
+                          {e.id,
+                           e.member_id,
+                           e.type,
+                           e.channel,
+                           e.store,
+                           e.order_id,
+                           std::to_string(to_micros(e.occurred_at)),
+                           std::to_string(to_micros(e.recorded_at)),
+                           std::to_string(e.program_version),
+                           e.api_key_id,
+                           optional_int(e.total_minor),
+                           e.original_event_id,
+                           std::to_string(e.points_awarded),
+                           e.body.dump(),
+                           e.effects.dump(),
+                           timeline.dump(),
+                           m.tier,
+                           std::to_string(m.purchases_added),
+                           std::to_string(m.lifetime_points_added),
+                           nlohmann::json(m.tags).dump()});
+  return to_int(rows.front()[0]) == 1;
+}
+
 
 std::optional<Event> find(soci::session& sql, const std::string& id) {
   const auto rows = fetch(sql, kFind, {id});
@@ -147,21 +227,38 @@ void add_to_counters(soci::session& sql, const std::map<std::string, long long>&
   fetch(sql, kAddCounters, {text_array(keys), amounts + "}"});
 }
 
-std::vector<Points> qualifying_points(soci::session& sql, const std::string& member_id,
-                                      std::span<const engine::TimePoint> since) {
-  std::vector<Points> out(since.size(), 0);
-  if (since.empty()) return out;
-  std::map<long long, Points> sums;  // one query per distinct start
-  for (const auto& t : since) sums[to_micros(t)] = 0;
-  std::string array = "{";
-  for (const auto& [start, sum] : sums) {
-    if (array.size() > 1) array += ',';
-    array += std::to_string(start);
-  }
-  for (const auto& row : fetch(sql, kQualifying, {member_id, array + "}"}))
-    sums[to_int(row[0])] = to_int(row[1]);
-  for (std::size_t i = 0; i < since.size(); ++i) out[i] = sums[to_micros(since[i])];
+std::map<std::string, long long> read_counters(soci::session& sql,
+                                               const std::vector<std::string>& keys) {
+  std::map<std::string, long long> out;
+  if (keys.empty()) return out;
+  for (const auto& row : fetch(sql, kReadCounters, {text_array(keys)}))
+    out[*row[0]] = to_int(row[1]);
   return out;
 }
+
+void create_counters(soci::session& sql, const std::vector<std::string>& keys) {
+  if (!keys.empty()) fetch(sql, kCreateCounters, {text_array(keys)});
+}
+
+bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
+                     const std::map<std::string, long long>& caps) {
+  if (increments.empty()) return true;
+  std::vector<std::string> keys;
+  std::string amounts = "{", limits = "{";
+  for (const auto& [key, n] : increments) {
+    const auto cap = caps.find(key);
+    if (cap == caps.end()) throw std::logic_error("a counter without a cap: " + key);
+    keys.push_back(key);
+    if (amounts.size() > 1) {
+      amounts += ',';
+      limits += ',';
+    }
+    amounts += std::to_string(n);
+    limits += std::to_string(cap->second);
+  }
+  const auto rows = fetch(sql, kSettleCounters, {text_array(keys), amounts + "}", limits + "}"});
+  return rows.size() == keys.size();
+}
+
 
 }  // namespace circolo::db::events

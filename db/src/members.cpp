@@ -23,11 +23,11 @@ const std::string kFindMember =
     timestamptz_to_micros("joined_at") +
     ", points_balance, merged_into, tier, purchases, lifetime_points from members where id = $1";
 
-const std::string kLock = "select id from members where id = :id for update";
+const std::string kLock = "select id from members where id = $1 for update";
 const std::string kLockPair = "select id from members where id in ($1, $2) order by id for update";
 
 const std::string kFindByIdentifier =
-    "select member_id from member_identifiers where type = :type and value = :value";
+    "select member_id from member_identifiers where type = $1 and value = $2";
 const std::string kIdentifiers =
     "select type, value from member_identifiers where member_id = $1 order by linked_at, "
     "type, value";
@@ -35,9 +35,9 @@ const std::string kIdentifiers =
 const std::string kTimelineAppend =
     "insert into member_timeline (member_id, type, channel, occurred_at, recorded_at, data, "
     "effects) values "
-    "(:member, :type, :channel, " +
-    micros_to_timestamptz(":occurred") + ", " + micros_to_timestamptz(":recorded") +
-    ", cast(:data as jsonb), cast(:effects as jsonb))";
+    "($1, $2, $3, " +
+    micros_to_timestamptz("$4::bigint") + ", " + micros_to_timestamptz("$5::bigint") +
+    ", $6::jsonb, $7::jsonb)";
 
 const std::string kTimelineColumns =
     "id, member_id, type, channel, " + timestamptz_to_micros("occurred_at") + ", " +
@@ -60,10 +60,6 @@ const std::string kMergeCounts =
     "update members m set purchases = m.purchases + f.purchases, lifetime_points = "
     "m.lifetime_points + f.lifetime_points from (select purchases, lifetime_points from members "
     "where id = :from) f where m.id = :into";
-const std::string kUpdateAfterEvent =
-    "update members set tier = $2, purchases = purchases + $3::bigint, lifetime_points = "
-    "lifetime_points + $4::bigint, tags = array(select json_array_elements_text($5::json)) where "
-    "id = $1";
 const std::string kMarkMerged =
     "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
     ", points_balance = 0 where id = :from";
@@ -106,7 +102,11 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
 std::optional<Member> find(soci::session& sql, const std::string& id) {
   const auto rows = fetch(sql, kFindMember, {id});
   if (rows.empty()) return std::nullopt;
-  const auto& row = rows.front();
+  return from_row(rows.front());
+}
+
+
+Member from_row(const Row& row) {
   Member m;
   m.id = *row[0];
   m.profile.name = row[1];
@@ -125,9 +125,7 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
 }
 
 bool lock(soci::session& sql, const std::string& id) {
-  std::string found;
-  sql << kLock, soci::use(id), soci::into(found);
-  return sql.got_data();
+  return !fetch(sql, kLock, {id}).empty();
 }
 
 void lock_pair(soci::session& sql, const std::string& a, const std::string& b) {
@@ -136,11 +134,9 @@ void lock_pair(soci::session& sql, const std::string& a, const std::string& b) {
 
 std::optional<std::string> find_by_identifier(soci::session& sql,
                                               const engine::Identifier& identifier) {
-  std::string member;
-  sql << kFindByIdentifier, soci::use(identifier.type), soci::use(identifier.value),
-      soci::into(member);
-  if (!sql.got_data()) return std::nullopt;
-  return member;
+  const auto rows = fetch(sql, kFindByIdentifier, {identifier.type, identifier.value});
+  if (rows.empty()) return std::nullopt;
+  return rows.front()[0];
 }
 
 std::vector<engine::Identifier> identifiers(soci::session& sql, const std::string& member_id) {
@@ -161,12 +157,9 @@ LinkResult link(soci::session& sql, const std::string& member_id,
 }
 
 void timeline_append(soci::session& sql, const TimelineEntry& e) {
-  soci::indicator channel_i = e.channel ? soci::i_ok : soci::i_null;
-  const std::string channel = e.channel.value_or(""), data = e.data.dump(),
-                    effects = e.effects.dump();
-  const long long occurred = to_micros(e.occurred_at), recorded = to_micros(e.recorded_at);
-  sql << kTimelineAppend, soci::use(e.member_id), soci::use(e.type), soci::use(channel, channel_i),
-      soci::use(occurred), soci::use(recorded), soci::use(data), soci::use(effects);
+  fetch(sql, kTimelineAppend,
+        {e.member_id, e.type, e.channel, std::to_string(to_micros(e.occurred_at)),
+         std::to_string(to_micros(e.recorded_at)), e.data.dump(), e.effects.dump()});
 }
 
 std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
@@ -214,13 +207,6 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   return moved;
 }
 
-void update_after_event(soci::session& sql, const std::string& id,
-                        const std::optional<std::string>& tier, long long purchases_added,
-                        long long lifetime_points_added, const std::vector<std::string>& tags) {
-  fetch(sql, kUpdateAfterEvent,
-        {id, tier, std::to_string(purchases_added), std::to_string(lifetime_points_added),
-         nlohmann::json(tags).dump()});
-}
 
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh) {
   sql << kSecretInsert, soci::use(name), soci::use(fresh);

@@ -1255,9 +1255,15 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
               continue;
             }
           }
-          if (c.budget) out.budget_added[c.id] += awarded;
+          if (c.budget) {
+            out.budget_added[c.id] += awarded;
+            out.budget_caps[c.id] = *c.budget;
+          }
         }
-        for (const auto& key : keys) out.firings_added[key] += 1;
+        for (std::size_t k = 0; k < keys.size(); ++k) {
+          out.firings_added[keys[k]] += 1;
+          out.limit_caps[keys[k]] = r.limits[k].count;
+        }
         if (with_trace) out.trace.push_back({c.id, r.id, true, "fired", ""});
         campaign_fired = true;
       } catch (const RuntimeError& e) {

@@ -5,6 +5,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <future>
@@ -265,13 +266,13 @@ class Events : public ::testing::Test {
   static TestDatabase* database_;
   static ServerProcess* server_;
   static std::map<std::string, std::string> keys_;
-  static int counter_;
+  static std::atomic<int> counter_;  // tests send from many threads
 };
 
 TestDatabase* Events::database_ = nullptr;
 ServerProcess* Events::server_ = nullptr;
 std::map<std::string, std::string> Events::keys_;
-int Events::counter_ = 0;
+std::atomic<int> Events::counter_{0};
 
 }  // namespace
 
@@ -442,12 +443,14 @@ TEST_F(Events, BudgetHoldsUnderTwoHundredConcurrentEvents) {
     }));
   }
   int ok = 0, with_award = 0;
+  std::string refusals;
   for (auto& f : results) {
     const auto r = f.get();
     if (r.status == 201) ++ok;
+    if (r.status != 201) refusals += std::to_string(r.status) + " " + r.body + "\n";
     if (r.status == 201 && awarded_by(r, "budgeted") == 10) ++with_award;
   }
-  EXPECT_EQ(ok, 200);
+  EXPECT_EQ(ok, 200) << refusals;
   EXPECT_EQ(with_award, 100);
   soci::session sql(soci::postgresql, database_->conninfo());
   long long total = 0, counter = 0;

@@ -69,6 +69,11 @@ class Points : public ::testing::Test {
     EXPECT_EQ(stored, lots) << id;
     EXPECT_EQ(stored, last) << id;
     EXPECT_GE(stored, 0);
+    // The database's sums are the engine's.
+    const auto engine_view = engine::ledger::balances(points::active_lots(*sql_, id), clock_.now());
+    const auto db_view = points::balances(*sql_, id, clock_.now());
+    EXPECT_EQ(db_view.available, engine_view.available) << id;
+    EXPECT_EQ(db_view.pending, engine_view.pending) << id;
   }
 
   test::TestDatabase database_;
@@ -264,7 +269,7 @@ TEST_F(Points, RandomOperationsKeepTheInvariants) {
   for (int step = 0; step < 300; ++step) {
     const auto& id = ids[static_cast<std::size_t>(pick(3))];
     soci::transaction tx(*sql_);
-    switch (pick(6)) {
+    switch (pick(7)) {
       case 0: {
         points::Award a;
         a.points = 1 + pick(200);
@@ -295,6 +300,24 @@ TEST_F(Points, RandomOperationsKeepTheInvariants) {
         db::members::lock(*sql_, id);
         points::expire_member(*sql_, id, clock_.now());
         break;
+      case 5: {
+        // Several awards of one event in one statement (the event path).
+        std::vector<points::Award> awards(static_cast<std::size_t>(1 + pick(4)));
+        for (auto& a : awards) {
+          a.points = 1 + pick(100);
+          if (pick(2)) a.expires_at = clock_.now() + hours(1 + pick(72));
+          if (pick(3) == 0) a.pending_until = clock_.now() + hours(pick(24));
+          a.event_id = "evt_" + std::to_string(event % 20);
+          a.campaign = "c" + std::to_string(pick(3));
+        }
+        ++event;
+        db::members::lock(*sql_, id);
+        const auto entries = points::earn_many(*sql_, id, awards, clock_.now());
+        EXPECT_EQ(entries.size(), awards.size());
+        for (std::size_t i = 1; i < entries.size(); ++i)
+          EXPECT_EQ(entries[i].balance_after, entries[i - 1].balance_after + awards[i].points);
+        break;
+      }
       default:
         clock_.advance(minutes(1 + pick(600)));
         break;

@@ -30,8 +30,12 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
          context.program_version = active->version;
          context.program = active->program.get();
          context.paused = &active->paused;
-         auto response = co_await transact(s, request, [&, active](soci::session& sql) {
-           return json_response(http::status::created, apply_event(sql, incoming, context));
+         // A retry (a counter moved past a cap, a deadlock) locks the counters before deciding.
+         auto attempts = std::make_shared<int>(0);
+         auto response = co_await transact(s, request, [&, active, attempts](soci::session& sql) {
+           EventContext attempt = context;
+           attempt.lock_counters_first = (*attempts)++ > 0;
+           return json_response(http::status::created, apply_event(sql, incoming, attempt));
          });
          if (response.status == http::status::created) s.metrics.count_event(incoming.event.type);
          co_return response;

@@ -54,6 +54,9 @@ struct EventContext {
   long long program_version = 0;
   const rules::CompiledProgram* program = nullptr;
   const std::set<std::string>* paused = nullptr;
+  // Counters are read without locks and settled at the end (hot budget rows are held only
+  // until commit); a retry after a counter moved past a cap locks them before deciding.
+  bool lock_counters_first = false;
 };
 
 // Applies the event in the caller's transaction: resolves (or enrols) the member, takes back a

@@ -9,6 +9,7 @@
 #include <soci/soci.h>
 #include <nlohmann/json.hpp>
 
+#include "circolo/db/members.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/ledger.hpp"
 
@@ -33,9 +34,26 @@ struct Event {
   nlohmann::json effects = nlohmann::json::array();
 };
 
-// false: a purchase with this (channel, store, order_id) exists already; nothing was written
-// (a concurrent insert of the same order waits for the other transaction and then reports it).
-bool insert(soci::session& sql, const Event& event);
+// What the rules need of a member, read (and its row locked) in one round trip: the member, its
+// balances, and its qualifying points since each of `since` (see qualifying_points).
+struct MemberState {
+  Member member;
+  engine::ledger::Balances balances;
+  std::vector<Points> qualifying;
+};
+std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
+                                             engine::TimePoint now,
+                                             std::span<const engine::TimePoint> since);
+
+// The end of an event, in one round trip: the event row, the member's timeline entry and the
+// member's tier, counts and tags. false (nothing written): a purchase with this order exists.
+struct MemberUpdate {
+  std::optional<std::string> tier;
+  long long purchases_added = 0, lifetime_points_added = 0;
+  std::vector<std::string> tags;
+};
+bool record(soci::session& sql, const Event& event, const MemberUpdate& member);
+
 
 std::optional<Event> find(soci::session& sql, const std::string& id);
 // The purchase a refund names, locked: refunds of one purchase are serialised.
@@ -51,8 +69,15 @@ std::map<std::string, long long> lock_counters(soci::session& sql,
                                                const std::vector<std::string>& keys);
 void add_to_counters(soci::session& sql, const std::map<std::string, long long>& increments);
 
-// Points the member earned through events (net of refunds) since each of `since`.
-std::vector<Points> qualifying_points(soci::session& sql, const std::string& member_id,
-                                      std::span<const engine::TimePoint> since);
+// Optimistic counters: read without locks while deciding, then at the end of the transaction
+// settle: lock the rows (key order) and add the increments only if every counter stays within
+// its cap. false: another event moved a counter past what this one's decisions allow; nothing
+// was added (the caller rolls back and decides again). Rows are held only from here to commit.
+std::map<std::string, long long> read_counters(soci::session& sql,
+                                               const std::vector<std::string>& keys);
+void create_counters(soci::session& sql, const std::vector<std::string>& keys);
+bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
+                     const std::map<std::string, long long>& caps);
+
 
 }  // namespace circolo::db::events

@@ -58,6 +58,8 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
                                          engine::TimePoint now);
 
 std::optional<Member> find(soci::session& sql, const std::string& id);
+// A member from the first 13 columns of a row (members' columns in kFindMember order).
+Member from_row(const std::vector<std::optional<std::string>>& row);
 // Locks the member row (FOR UPDATE): every change of a member's points takes this lock first.
 bool lock(soci::session& sql, const std::string& id);
 // Locks two members in id order, so that transfers both ways never deadlock.
@@ -80,12 +82,6 @@ std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& 
 // Returns the points moved.
 long long merge(soci::session& sql, const std::string& into, const std::string& from,
                 engine::TimePoint now);
-
-// After an event: the tier it holds now, its purchase count and lifetime points moved by the
-// given amounts, and its tags.
-void update_after_event(soci::session& sql, const std::string& id,
-                        const std::optional<std::string>& tier, long long purchases_added,
-                        long long lifetime_points_added, const std::vector<std::string>& tags);
 
 // The shared secret named `name`, made from `fresh` by the first instance that asks.
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh);

@@ -30,6 +30,9 @@ struct LedgerEntry {
 };
 
 std::vector<engine::ledger::Lot> active_lots(soci::session& sql, const std::string& member_id);
+// The same as engine::ledger::balances(active_lots(...), now), summed by the database.
+engine::ledger::Balances balances(soci::session& sql, const std::string& member_id,
+                                  engine::TimePoint now);
 
 struct Award {
   Points points = 0;  // positive
@@ -40,6 +43,10 @@ struct Award {
 };
 LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& award,
                  engine::TimePoint now);
+
+// The same for many awards at once, in one round trip (the event path): entries in order.
+std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
+                                   const std::vector<Award>& awards, engine::TimePoint now);
 
 struct Debit {
   Points points = 0;           // positive: what leaves the balance

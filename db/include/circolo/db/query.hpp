@@ -12,9 +12,10 @@ namespace circolo::db {
 using Value = std::optional<std::string>;  // nullopt is SQL NULL
 using Row = std::vector<Value>;
 
-// Runs a query with $1..$n text parameters in one round trip (libpq's PQexecParams on the
-// session's connection, inside its transaction if one is open). SOCI rowsets prepare, execute
-// and deallocate a statement, three round trips, so hot multi-row reads come through here.
+// Runs a query with $1..$n text parameters in one round trip on the session's connection
+// (inside its transaction if one is open): prepared on first use per connection (libpq's
+// PQprepare), then PQexecPrepared, so it is parsed and planned once. SOCI prepares, executes and
+// deallocates every statement (two or three round trips), so hot statements come through here.
 // Throws soci::soci_error on failure, like SOCI does.
 std::vector<Row> fetch(soci::session& sql, const std::string& query,
                        const std::vector<Value>& params);

@@ -88,6 +88,9 @@ struct Evaluation {
   std::vector<TraceEntry> trace;
   std::map<std::string, std::int64_t> firings_added;  // limit keys to increment
   std::map<std::string, std::int64_t> budget_added;   // campaign (with a budget) -> points awarded
+  // What each counter above may reach: the limit's count, the campaign's budget. The decisions
+  // stay right as long as stored + added <= cap (counters only grow: a rule refused stays so).
+  std::map<std::string, std::int64_t> limit_caps, budget_caps;
 };
 
 class CompiledProgram;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Bench data for the events benchmark of scripts/bench.sh.
+
+  events_setup.py program DEMO.rules  > program.json   the demo program plus 50 campaigns
+  events_setup.py members             > members.sql    10,000 members with a card each
+  events_setup.py bodies N            > bodies.txt     N purchase bodies over those members
+
+The 50 campaigns have the shapes marketing writes: brand and category promotions (every tenth
+one a whole category), basket thresholds, tier and weekday conditions, per-member daily limits
+and (every fifth) a budget. As in a real program, a purchase meets a few of them, not all: with
+these bodies 2 to 3 campaigns award points per event on average (the script prints the figure).
+"""
+import json
+import random
+import sys
+
+MEMBERS = 10_000
+CATEGORIES = ["shoes", "bags", "coffee", "shirts", "jeans", "socks", "hats", "belts"]
+
+
+def program(demo_path):
+    source = open(demo_path, encoding="utf-8").read()
+    parts = [source.rstrip("\n")]
+    for n in range(1, 51):
+        category = CATEGORIES[n % len(CATEGORIES)]
+        threshold = 10 + (n % 9) * 10
+        extra = ""
+        if n % 3 == 0:
+            extra = ' and member.tier in ["silver", "gold"]'
+        elif n % 3 == 1:
+            extra = " and weekday(event.time) in [mon, tue, wed, thu, fri, sat, sun]"
+        budget = "  budget 1_000_000_000 points\n\n" if n % 5 == 0 else ""
+        brand = f' and brand == "brand-{n % 20 + 1}"' if n % 10 else ""
+        parts.append(
+            f'campaign "bench-{n:02d}" {{\n'
+            f'  name "Bench campaign {n}"\n'
+            f"  priority {n % 4}\n"
+            f"{budget}"
+            f'  rule "r" {{\n'
+            f"    on purchase\n"
+            f'    when event.total >= {threshold}.00 and any(event.items, category == "{category}"{brand}){extra}\n'
+            f"    then award floor(sum(event.items where category == \"{category}\", price * quantity) / 10) + 1 points\n"
+            f"    limit 3 per member per day\n"
+            f"  }}\n"
+            f"}}"
+        )
+    print(json.dumps({"source": "\n\n".join(parts) + "\n"}))
+
+
+def members():
+    print("insert into members (id, joined_at) "
+          f"select 'mem_ev_' || g, now() from generate_series(1, {MEMBERS}) g;")
+    print("insert into member_identifiers (type, value, member_id, linked_at) "
+          f"select 'card', 'EVCARD' || g, 'mem_ev_' || g, now() from generate_series(1, {MEMBERS}) g;")
+
+
+def bodies(count):
+    rng = random.Random(42)
+    for i in range(count):
+        items = []
+        for _ in range(rng.randint(1, 4)):
+            items.append({"sku": f"SKU-{rng.randint(1, 500)}",
+                          "category": rng.choice(CATEGORIES),
+                          "brand": f"brand-{rng.randint(1, 20)}",
+                          "quantity": rng.randint(1, 3),
+                          "price": f"{rng.randint(100, 9000) / 100:.2f}"})
+        total = sum(int(it["price"].replace(".", "")) * it["quantity"] for it in items)
+        member = {"id": f"mem_ev_{rng.randint(1, MEMBERS)}"} if i % 2 == 0 else \
+            {"identifier": {"type": "card", "value": f"ev-card-{rng.randint(1, MEMBERS)}"}}
+        print(json.dumps({"type": "purchase", "member": member, "store": "milano-01",
+                          "total": f"{total // 100}.{total % 100:02d}", "currency": "EUR",
+                          "items": items}, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "program":
+        program(sys.argv[2])
+    elif sys.argv[1] == "members":
+        members()
+    else:
+        bodies(int(sys.argv[2]))
