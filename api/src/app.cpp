@@ -185,37 +185,41 @@ constexpr int kTransactionAttempts = 8;
 // One attempt: claim the key, run the work, store the response, commit.
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
               const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&)>& work);
+              const std::function<Response(soci::session&)>& work,
+              const std::function<void(soci::session&)>& before_commit);
 
 }  // namespace
 
 asio::awaitable<Response> transact(Services& services, Request& request,
-                                   std::function<Response(soci::session&)> work) {
+                                   std::function<Response(soci::session&)> work,
+                                   std::function<void(soci::session&)> before_commit) {
   // Not a coroutine (see Database::run): everything the work needs is captured by value.
   std::string key(request.header("Idempotency-Key"));
   std::string scope = request.principal ? request.principal->key_id : "anonymous";
   std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
   const auto now = services.clock.now();
-  return services.db.run([key = std::move(key), scope = std::move(scope),
-                          fingerprint = std::move(fingerprint), now,
-                          work = std::move(work)](soci::session& sql) -> Response {
-    // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
-    for (int attempt = 1;; ++attempt) {
-      try {
-        return once(sql, key, scope, fingerprint, now, work);
-      } catch (const std::exception& e) {
-        if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
-        spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());
-      }
-    }
-  });
+  return services.db.run(
+      [key = std::move(key), scope = std::move(scope), fingerprint = std::move(fingerprint), now,
+       work = std::move(work),
+       before_commit = std::move(before_commit)](soci::session& sql) -> Response {
+        // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
+        for (int attempt = 1;; ++attempt) {
+          try {
+            return once(sql, key, scope, fingerprint, now, work, before_commit);
+          } catch (const std::exception& e) {
+            if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
+            spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());
+          }
+        }
+      });
 }
 
 namespace {
 
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
               const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&)>& work) {
+              const std::function<Response(soci::session&)>& work,
+              const std::function<void(soci::session&)>& before_commit) {
   soci::transaction tx(sql);
   if (!key.empty()) {
     auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
@@ -245,6 +249,7 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
         sql, scope, key,
         {status, response.content_type, response.replay_body.value_or(response.body)});
   }
+  if (before_commit) before_commit(sql);
   tx.commit();
   return response;
 }

@@ -348,22 +348,6 @@ rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Eve
   }
 }
 
-// Adds this event's counter increments: kept within every cap, or the transaction starts again.
-void settle_counters(soci::session& sql, Work& w) {
-  if (w.increments.empty()) return;
-  if (w.context.lock_counters_first) {
-    db::events::add_to_counters(sql, w.increments);  // locked before deciding: exact already
-    return;
-  }
-  std::vector<std::string> fresh;
-  for (const auto& [key, n] : w.increments) {
-    if (w.absent_counters.count(key)) fresh.push_back(key);
-  }
-  db::events::create_counters(sql, fresh);
-  if (!db::events::settle_counters(sql, w.increments, w.caps))
-    throw db::RetryTransaction("a limit or budget counter moved past this event's decision");
-}
-
 // The one place where effects are applied. Coupon, challenge and badge effects join here when
 // those features land; until then they change nothing and are not reported.
 void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluation) {
@@ -537,7 +521,18 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
 
 }  // namespace
 
-json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx) {
+void settle_event_counters(soci::session& sql, const CounterSettlement& s) {
+  if (s.increments.empty()) return;
+  if (s.locked_first) {
+    db::events::add_to_counters(sql, s.increments);  // locked before deciding: exact already
+    return;
+  }
+  if (!db::events::settle_counters(sql, s.increments, s.caps, s.absent))
+    throw db::RetryTransaction("a limit or budget counter moved past this event's decision");
+}
+
+json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
+                 CounterSettlement& settlement) {
   const auto& program = *ctx.program;
   const int digits = program.currency_digits();
   rules::Event event = in.event;
@@ -672,8 +667,13 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
                    {{"order_id", "was already recorded"}});
   }
   const auto balances = w.balances;
-  // Last: hot counter rows (campaign budgets) are held from here to commit only.
-  settle_counters(sql, w);
+  settlement.locked_first = ctx.lock_counters_first;
+  settlement.increments = w.increments;
+  settlement.caps = w.caps;
+  settlement.absent.clear();
+  for (const auto& [key, n] : w.increments) {
+    if (w.absent_counters.count(key)) settlement.absent.push_back(key);
+  }
   json response{{"event_id", ctx.event_id},
                 {"member_id", w.member.id},
                 {"effects", w.effects},

@@ -72,13 +72,15 @@ const std::string kReadCounters =
 // that stay within their caps.
 const std::string kSettleCounters =
     "with locked as materialized (select key from rule_counters where key = any($1::text[]) "
-    "order by key for update) update rule_counters c set value = c.value + i.n from locked l, "
-    "unnest($1::text[], $2::bigint[], $3::bigint[]) i(k, n, cap) where c.key = l.key and c.key "
-    "= i.k and c.value + i.n <= i.cap returning c.key";
+    "order by key for update), i as (select * from unnest($1::text[], $2::bigint[], "
+    "$3::bigint[]) i(k, n, cap)), upd as (update rule_counters c set value = c.value + i.n from "
+    "locked l, i where c.key = l.key and c.key = i.k and c.value + i.n <= i.cap returning "
+    "c.key), ins as (insert into rule_counters (key, value) select k, n from i where k = "
+    "any($4::text[]) and n <= cap and k not in (select key from locked) order by k on conflict do "
+    "nothing returning key) select (select count(*) from upd) + (select count(*) from ins)";
 const std::string kAddCounters =
     "update rule_counters c set value = c.value + i.n from (select unnest($1::text[]) k, "
     "unnest($2::bigint[]) n) i where c.key = i.k";
-
 
 std::string text_array(const std::vector<std::string>& values) {
   // A PostgreSQL array literal with every element quoted and escaped.
@@ -179,7 +181,6 @@ bool record(soci::session& sql, const Event& e, const MemberUpdate& m) {
   return to_int(rows.front()[0]) == 1;
 }
 
-
 std::optional<Event> find(soci::session& sql, const std::string& id) {
   const auto rows = fetch(sql, kFind, {id});
   if (rows.empty()) return std::nullopt;
@@ -236,12 +237,9 @@ std::map<std::string, long long> read_counters(soci::session& sql,
   return out;
 }
 
-void create_counters(soci::session& sql, const std::vector<std::string>& keys) {
-  if (!keys.empty()) fetch(sql, kCreateCounters, {text_array(keys)});
-}
-
 bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
-                     const std::map<std::string, long long>& caps) {
+                     const std::map<std::string, long long>& caps,
+                     const std::vector<std::string>& absent) {
   if (increments.empty()) return true;
   std::vector<std::string> keys;
   std::string amounts = "{", limits = "{";
@@ -256,9 +254,9 @@ bool settle_counters(soci::session& sql, const std::map<std::string, long long>&
     amounts += std::to_string(n);
     limits += std::to_string(cap->second);
   }
-  const auto rows = fetch(sql, kSettleCounters, {text_array(keys), amounts + "}", limits + "}"});
-  return rows.size() == keys.size();
+  const auto rows = fetch(sql, kSettleCounters,
+                          {text_array(keys), amounts + "}", limits + "}", text_array(absent)});
+  return to_int(rows.front()[0]) == static_cast<long long>(keys.size());
 }
-
 
 }  // namespace circolo::db::events

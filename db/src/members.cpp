@@ -105,7 +105,6 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   return from_row(rows.front());
 }
 
-
 Member from_row(const Row& row) {
   Member m;
   m.id = *row[0];
@@ -206,7 +205,6 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
   return moved;
 }
-
 
 std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh) {
   sql << kSecretInsert, soci::use(name), soci::use(fresh);

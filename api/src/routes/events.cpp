@@ -32,11 +32,16 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
          context.paused = &active->paused;
          // A retry (a counter moved past a cap, a deadlock) locks the counters before deciding.
          auto attempts = std::make_shared<int>(0);
-         auto response = co_await transact(s, request, [&, active, attempts](soci::session& sql) {
-           EventContext attempt = context;
-           attempt.lock_counters_first = (*attempts)++ > 0;
-           return json_response(http::status::created, apply_event(sql, incoming, attempt));
-         });
+         auto settlement = std::make_shared<CounterSettlement>();
+         auto response = co_await transact(
+             s, request,
+             [&, active, attempts, settlement](soci::session& sql) {
+               EventContext attempt = context;
+               attempt.lock_counters_first = (*attempts)++ > 0;
+               return json_response(http::status::created,
+                                    apply_event(sql, incoming, attempt, *settlement));
+             },
+             [settlement](soci::session& sql) { settle_event_counters(sql, *settlement); });
          if (response.status == http::status::created) s.metrics.count_event(incoming.event.type);
          co_return response;
        },

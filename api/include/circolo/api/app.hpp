@@ -54,8 +54,11 @@ class App {
 // Idempotent-Replayed: true), a different request under the same key is 409
 // idempotency_conflict, and concurrent duplicates wait for the first to commit. Only successful
 // responses are stored: a refusal changed nothing, so its retry is evaluated afresh.
+// `before_commit`, if given, runs after the response is stored, just before COMMIT: the place
+// for statements that lock hot rows, which are then held for one round trip only.
 asio::awaitable<Response> transact(Services& services, Request& request,
-                                   std::function<Response(soci::session&)> work);
+                                   std::function<Response(soci::session&)> work,
+                                   std::function<void(soci::session&)> before_commit = {});
 
 // The hash that identifies "the same request": method, path and body (canonical JSON when the
 // body is JSON, so key order and blanks don't matter).

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,8 +64,18 @@ struct EventContext {
 // refund's points, evaluates the program with exact limit and budget counters, applies every
 // effect, recomputes the tier, and records the event. Returns the 201 response body; refusals
 // throw ApiError (the caller rolls back).
+// The limit and budget counters an applied event moves: added by settle_event_counters right
+// before COMMIT (after the idempotent response is stored), so that hot rows are locked briefly.
+struct CounterSettlement {
+  bool locked_first = false;        // the counters were locked before deciding: just add
+  std::vector<std::string> absent;  // rows to create
+  std::map<std::string, long long> increments, caps;
+};
+
 nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
-                           const EventContext& context);
+                           const EventContext& context, CounterSettlement& settlement);
+// Throws db::RetryTransaction if another event moved a counter past this one's decisions.
+void settle_event_counters(soci::session& sql, const CounterSettlement& settlement);
 
 void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy);
 

@@ -54,7 +54,6 @@ struct MemberUpdate {
 };
 bool record(soci::session& sql, const Event& event, const MemberUpdate& member);
 
-
 std::optional<Event> find(soci::session& sql, const std::string& id);
 // The purchase a refund names, locked: refunds of one purchase are serialised.
 std::optional<Event> lock(soci::session& sql, const std::string& id);
@@ -70,14 +69,15 @@ std::map<std::string, long long> lock_counters(soci::session& sql,
 void add_to_counters(soci::session& sql, const std::map<std::string, long long>& increments);
 
 // Optimistic counters: read without locks while deciding, then at the end of the transaction
-// settle: lock the rows (key order) and add the increments only if every counter stays within
-// its cap. false: another event moved a counter past what this one's decisions allow; nothing
-// was added (the caller rolls back and decides again). Rows are held only from here to commit.
+// settle, in one statement: lock the rows (key order) and add the increments only if every
+// counter stays within its cap. false: another event moved a counter past what this one's decisions
+// allow; nothing was added (the caller rolls back and decides again). Rows are held only from here
+// to commit.
 std::map<std::string, long long> read_counters(soci::session& sql,
                                                const std::vector<std::string>& keys);
-void create_counters(soci::session& sql, const std::vector<std::string>& keys);
+// `absent`: keys that had no row when read; created here with their increment.
 bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
-                     const std::map<std::string, long long>& caps);
-
+                     const std::map<std::string, long long>& caps,
+                     const std::vector<std::string>& absent);
 
 }  // namespace circolo::db::events
