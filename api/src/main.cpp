@@ -23,6 +23,8 @@
 #include "circolo/db/idempotency.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
+#include "circolo/db/notifier.hpp"
+#include "circolo/db/programs.hpp"
 #include "circolo/engine/digest.hpp"
 
 namespace {
@@ -133,27 +135,30 @@ int run(const api::Settings& settings) {
                      stopping),
                  asio::detached);
 
-  // The active program: loaded now, then polled so that an apply on any instance is in use
-  // here within a second.
+  // The active program: loaded now, reloaded when PostgreSQL notifies a change (an apply, pause
+  // or resume on any instance) and after every (re)connection of the listener, which may have
+  // missed notifications. A slow poll backs that up.
+  auto reload_program = [&]() -> asio::awaitable<void> {
+    try {
+      if (co_await api::refresh_program(app.services(), programs))
+        spdlog::info("program version {} active", programs.current()->version);
+    } catch (const std::exception& e) {
+      spdlog::warn("loading the active program failed: {}", e.what());
+    }
+  };
+  auto post_reload = [&] { asio::co_spawn(ioc, reload_program, asio::detached); };
   asio::steady_timer program_timer(ioc);
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
-        try {
-          if (co_await api::refresh_program(app.services(), programs))
-            spdlog::info("program version {} active", programs.current()->version);
-        } catch (const std::exception& e) {
-          spdlog::warn("loading the active program failed: {}", e.what());
-        }
-        co_await periodic(
-            program_timer, std::chrono::milliseconds(500), "program_reload",
-            [&]() -> asio::awaitable<void> {
-              if (co_await api::refresh_program(app.services(), programs))
-                spdlog::info("program version {} active", programs.current()->version);
-            },
-            stopping);
+        co_await reload_program();
+        co_await periodic(program_timer, std::chrono::seconds(5), "program_reload", reload_program,
+                          stopping);
       },
       asio::detached);
+  db::Notifier notifier(
+      {settings.database_url, {db::programs::kChannel}, {}},
+      [&](const std::string&, const std::string&) { post_reload(); }, [&] { post_reload(); });
 
   asio::steady_timer expiry_timer(ioc);
   asio::co_spawn(ioc,

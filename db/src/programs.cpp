@@ -1,5 +1,6 @@
 #include "circolo/db/programs.hpp"
 
+#include "circolo/db/notifier.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 
@@ -42,6 +43,7 @@ long long apply(soci::session& sql, const std::string& source, const std::string
   const auto rows = fetch(sql, kInsert, {source, created_by, std::to_string(to_micros(now))});
   const auto version = to_int(rows.at(0)[0]);
   fetch(sql, kActivate, {std::to_string(version)});
+  notify(sql, kChannel, std::to_string(version));
   return version;
 }
 
@@ -76,10 +78,13 @@ std::vector<Version> list(soci::session& sql, std::optional<long long> before, i
 void pause(soci::session& sql, const std::string& campaign, const std::string& by,
            engine::TimePoint now) {
   fetch(sql, kPause, {campaign, std::to_string(to_micros(now)), by});
+  notify(sql, kChannel, "pause " + campaign);
 }
 
 bool resume(soci::session& sql, const std::string& campaign) {
-  return !fetch(sql, kResume, {campaign}).empty();
+  const bool was_paused = !fetch(sql, kResume, {campaign}).empty();
+  if (was_paused) notify(sql, kChannel, "resume " + campaign);
+  return was_paused;
 }
 
 std::vector<std::string> paused(soci::session& sql) {

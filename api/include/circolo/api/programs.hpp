@@ -17,9 +17,10 @@ namespace circolo::api {
 class App;
 struct Services;
 
-// The active program of this instance, compiled once per version. Every instance polls the
-// version number (a one-row read) twice a second and recompiles when it changed, so an apply on
-// any instance is in use everywhere within a second; readers keep the version they started with.
+// The active program of this instance, compiled once per version. Every instance reloads it when
+// PostgreSQL notifies a change (LISTEN circolo_program: an apply, pause or resume anywhere), after
+// its listener (re)connects, and every 5 s as a backstop, so an apply on any instance is in use
+// everywhere within milliseconds; readers keep the version they started with.
 class ProgramStore {
  public:
   struct Active {

@@ -10,6 +10,9 @@
 
 namespace circolo::db::programs {
 
+// The NOTIFY channel of program changes (apply, pause, resume), sent in their transactions.
+inline const std::string kChannel = "circolo_program";
+
 struct Version {
   long long version = 0;
   std::string source;
