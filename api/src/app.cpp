@@ -185,42 +185,47 @@ constexpr int kTransactionAttempts = 8;
 // One attempt: claim the key, run the work, store the response, commit.
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
               const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&)>& work,
-              const std::function<void(soci::session&)>& before_commit);
+              const std::function<Response(soci::session&, db::Batch&)>& work);
 
 }  // namespace
 
 asio::awaitable<Response> transact(Services& services, Request& request,
-                                   std::function<Response(soci::session&)> work,
-                                   std::function<void(soci::session&)> before_commit) {
+                                   std::function<Response(soci::session&)> work) {
+  return transact_batched(
+      services, request,
+      [work = std::move(work)](soci::session& sql, db::Batch&) { return work(sql); });
+}
+
+asio::awaitable<Response> transact_batched(
+    Services& services, Request& request,
+    std::function<Response(soci::session&, db::Batch&)> work) {
   // Not a coroutine (see Database::run): everything the work needs is captured by value.
   std::string key(request.header("Idempotency-Key"));
   std::string scope = request.principal ? request.principal->key_id : "anonymous";
   std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
   const auto now = services.clock.now();
-  return services.db.run(
-      [key = std::move(key), scope = std::move(scope), fingerprint = std::move(fingerprint), now,
-       work = std::move(work),
-       before_commit = std::move(before_commit)](soci::session& sql) -> Response {
-        // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
-        for (int attempt = 1;; ++attempt) {
-          try {
-            return once(sql, key, scope, fingerprint, now, work, before_commit);
-          } catch (const std::exception& e) {
-            if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
-            spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());
-          }
-        }
-      });
+  return services.db.run([key = std::move(key), scope = std::move(scope),
+                          fingerprint = std::move(fingerprint), now,
+                          work = std::move(work)](soci::session& sql) -> Response {
+    // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        return once(sql, key, scope, fingerprint, now, work);
+      } catch (const std::exception& e) {
+        if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
+        spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());
+      }
+    }
+  });
 }
 
 namespace {
 
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
               const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&)>& work,
-              const std::function<void(soci::session&)>& before_commit) {
-  soci::transaction tx(sql);
+              const std::function<Response(soci::session&, db::Batch&)>& work) {
+  db::Transaction tx(sql);
+  db::Batch batch;
   if (!key.empty()) {
     auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
     if (claim.kind == db::idempotency::Claim::Kind::conflict) {
@@ -238,7 +243,7 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
       return replay;
     }
   }
-  Response response = work(sql);
+  Response response = work(sql, batch);
   const int status = static_cast<int>(response.status);
   if (status < 200 || status >= 300) {
     tx.rollback();  // a refusal changes nothing
@@ -246,11 +251,10 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
   }
   if (!key.empty()) {
     db::idempotency::store(
-        sql, scope, key,
+        batch, scope, key,
         {status, response.content_type, response.replay_body.value_or(response.body)});
   }
-  if (before_commit) before_commit(sql);
-  tx.commit();
+  tx.commit(batch);
   return response;
 }
 

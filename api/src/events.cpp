@@ -350,7 +350,7 @@ rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Eve
 
 // The one place where effects are applied. Coupon, challenge and badge effects join here when
 // those features land; until then they change nothing and are not reported.
-void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluation) {
+void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluation) {
   const auto& ctx = w.context;
   std::vector<db::points::Award> awards;  // booked together: one round trip
   for (const auto& e : evaluation.effects) {
@@ -386,7 +386,7 @@ void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluat
         break;
       }
       case rules::EffectKind::notify:
-        db::points::publish(sql, "notification", w.member.id, ctx.now,
+        db::points::publish(batch, "notification", w.member.id, ctx.now,
                             {{"message", e.message},
                              {"campaign", e.campaign},
                              {"rule", e.rule},
@@ -399,7 +399,7 @@ void apply_effects(soci::session& sql, Work& w, const rules::Evaluation& evaluat
         break;
     }
   }
-  db::points::earn_many(sql, w.member.id, awards, ctx.now);
+  db::points::earn_many(batch, w.member.id, awards, ctx.now);
   for (const auto& [key, n] : evaluation.firings_added) {
     w.increments[limit_counter(key)] += n;
     w.caps[limit_counter(key)] = evaluation.limit_caps.at(key);
@@ -521,18 +521,8 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
 
 }  // namespace
 
-void settle_event_counters(soci::session& sql, const CounterSettlement& s) {
-  if (s.increments.empty()) return;
-  if (s.locked_first) {
-    db::events::add_to_counters(sql, s.increments);  // locked before deciding: exact already
-    return;
-  }
-  if (!db::events::settle_counters(sql, s.increments, s.caps, s.absent))
-    throw db::RetryTransaction("a limit or budget counter moved past this event's decision");
-}
-
 json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
-                 CounterSettlement& settlement) {
+                 db::Batch& batch) {
   const auto& program = *ctx.program;
   const int digits = program.currency_digits();
   rules::Event event = in.event;
@@ -609,7 +599,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.snapshot.points = w.balances.available;
   }
 
-  apply_effects(sql, w, evaluate_counted(sql, w, event));
+  apply_effects(batch, w, evaluate_counted(sql, w, event));
 
   // The tier, after this event's points; a change is an event rules can react to.
   for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
@@ -618,7 +608,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.effects.push_back({{"type", "tier_changed"},
                          {"from", change->first.empty() ? json(nullptr) : json(change->first)},
                          {"to", change->second.empty() ? json(nullptr) : json(change->second)}});
-    db::points::publish(sql, "tier.changed", w.member.id, ctx.now,
+    db::points::publish(batch, "tier.changed", w.member.id, ctx.now,
                         {{"from", change->first.empty() ? json(nullptr) : json(change->first)},
                          {"to", change->second.empty() ? json(nullptr) : json(change->second)},
                          {"event_id", ctx.event_id}});
@@ -630,7 +620,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     tier_event.time = event.time;
     tier_event.attributes["from"] = change->first;
     tier_event.attributes["to"] = change->second;
-    apply_effects(sql, w, evaluate_counted(sql, w, tier_event));
+    apply_effects(batch, w, evaluate_counted(sql, w, tier_event));
   }
 
   db::events::Event row;
@@ -660,19 +650,23 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   // The event, the timeline entry and the member's new tier, counts and tags together.
   db::events::MemberUpdate update{w.member.tier, in.event.type == "purchase" ? 1 : 0,
                                   w.awarded - reversed, w.tags};
-  if (!db::events::record(sql, row, update)) {
-    throw ApiError(http::status::conflict, "duplicate_order",
-                   "a purchase with order_id " + in.order_id.value_or("") +
-                       " was already recorded on this channel and store",
-                   {{"order_id", "was already recorded"}});
-  }
+  const std::string order_id = in.order_id.value_or("");
+  db::events::record(batch, row, update, [order_id](const db::SqlError&) {
+    throw ApiError(
+        http::status::conflict, "duplicate_order",
+        "a purchase with order_id " + order_id + " was already recorded on this channel and store",
+        {{"order_id", "was already recorded"}});
+  });
   const auto balances = w.balances;
-  settlement.locked_first = ctx.lock_counters_first;
-  settlement.increments = w.increments;
-  settlement.caps = w.caps;
-  settlement.absent.clear();
-  for (const auto& [key, n] : w.increments) {
-    if (w.absent_counters.count(key)) settlement.absent.push_back(key);
+  // Last: the counters, locked (key order) for the one round trip that also commits.
+  if (ctx.lock_counters_first) {
+    db::events::add_to_counters(batch, w.increments);  // locked before deciding: exact already
+  } else {
+    std::vector<std::string> absent;
+    for (const auto& [key, n] : w.increments) {
+      if (w.absent_counters.count(key)) absent.push_back(key);
+    }
+    db::events::settle_counters(batch, w.increments, w.caps, absent);
   }
   json response{{"event_id", ctx.event_id},
                 {"member_id", w.member.id},

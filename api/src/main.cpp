@@ -139,11 +139,18 @@ int run(const api::Settings& settings) {
   // or resume on any instance) and after every (re)connection of the listener, which may have
   // missed notifications. A slow poll backs that up.
   auto reload_program = [&]() -> asio::awaitable<void> {
-    try {
-      if (co_await api::refresh_program(app.services(), programs))
-        spdlog::info("program version {} active", programs.current()->version);
-    } catch (const std::exception& e) {
-      spdlog::warn("loading the active program failed: {}", e.what());
+    // A failure (a connection that died with the database, say) is retried at once: the
+    // notification that asked for this reload will not come again.
+    for (int attempt = 1; attempt <= 5 && !stopping; ++attempt) {
+      try {
+        if (co_await api::refresh_program(app.services(), programs))
+          spdlog::info("program version {} active", programs.current()->version);
+        co_return;
+      } catch (const std::exception& e) {
+        spdlog::warn("loading the active program failed (attempt {}): {}", attempt, e.what());
+      }
+      asio::steady_timer pause(ioc, std::chrono::milliseconds(100 * attempt));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   };
   auto post_reload = [&] { asio::co_spawn(ioc, reload_program, asio::detached); };

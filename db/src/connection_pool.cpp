@@ -1,4 +1,5 @@
 #include "circolo/db/connection_pool.hpp"
+#include "circolo/db/batch.hpp"
 #include "circolo/db/query.hpp"
 
 #include <libpq-fe.h>
@@ -7,6 +8,7 @@
 #include <charconv>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -39,7 +41,8 @@ void throw_unless_ok(PGresult* result) {
 bool is_retryable(const std::exception& e) {
   if (dynamic_cast<const RetryTransaction*>(&e)) return true;
   if (const auto* sql = dynamic_cast<const SqlError*>(&e))
-    return sql->sqlstate() == "40001" || sql->sqlstate() == "40P01";
+    return sql->sqlstate() == "40001" || sql->sqlstate() == "40P01" ||
+           sql->sqlstate() == kCounterMovedState;
   // Statements run by SOCI itself: its backend error type has no exported typeinfo.
   const std::string_view what = e.what();
   return what.find("deadlock detected") != std::string_view::npos ||
@@ -144,6 +147,93 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   }
   PQclear(result);
   return out;
+}
+
+void Batch::add(const std::string& query, std::vector<Value> params,
+                std::function<void(const SqlError&)> on_error) {
+  statements_.push_back({&query, std::move(params), std::move(on_error)});
+}
+
+Transaction::Transaction(soci::session& sql) : sql_(sql) {
+  execute_script(sql_, "begin");
+}
+
+Transaction::~Transaction() {
+  if (!open_) return;
+  try {
+    rollback();
+  } catch (const std::exception&) {
+    // The connection is gone: the server rolled back for us.
+  }
+}
+
+void Transaction::rollback() {
+  open_ = false;
+  execute_script(sql_, "rollback");
+}
+
+void Transaction::commit(Batch& batch) {
+  PGconn* conn = native(sql_);
+  // Prepared first (a round trip each, once per connection): pipeline mode then only executes.
+  std::vector<std::string> names;
+  names.reserve(batch.statements_.size());
+  for (const auto& st : batch.statements_)
+    names.push_back(prepared_name(conn, *st.query, static_cast<int>(st.params.size())));
+  if (PQenterPipelineMode(conn) != 1) throw soci::soci_error("cannot enter pipeline mode");
+  // Failures are collected, and the connection is always brought back out of pipeline mode.
+  std::optional<SqlError> failure;
+  std::size_t failed_at = batch.statements_.size();
+  auto fail = [&](std::size_t index, PGresult* result) {
+    if (failure) return;
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string message = PQresultErrorMessage(result);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    failure.emplace(message.empty() ? "pipeline failed" : message, state ? state : "");
+    failed_at = index;
+  };
+  bool sent = true;
+  for (std::size_t i = 0; i < batch.statements_.size() && sent; ++i) {
+    const auto& st = batch.statements_[i];
+    std::vector<const char*> values;
+    for (const auto& p : st.params) values.push_back(p ? p->c_str() : nullptr);
+    sent = PQsendQueryPrepared(conn, names[i].c_str(), static_cast<int>(values.size()),
+                               values.data(), nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQsendQueryParams(conn, "commit", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  sent = sent && PQpipelineSync(conn) == 1;
+  if (sent) {
+    // Each command's results end with a NULL; the sync marker ends the pipeline.
+    std::size_t index = 0;
+    for (;;) {
+      PGresult* result = PQgetResult(conn);
+      if (result == nullptr) {
+        ++index;
+        continue;
+      }
+      const auto status = PQresultStatus(result);
+      if (status == PGRES_PIPELINE_SYNC) {
+        PQclear(result);
+        break;
+      }
+      if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) fail(index, result);
+      PQclear(result);
+    }
+  }
+  PQexitPipelineMode(conn);
+  if (!sent) {
+    const std::string message = PQerrorMessage(conn);
+    throw soci::soci_error("sending the commit batch failed: " + message);
+  }
+  if (!failure) {
+    open_ = false;
+    return;
+  }
+  // The transaction is aborted, COMMIT was skipped: end it, then report.
+  rollback();
+  if (failed_at < batch.statements_.size() && batch.statements_[failed_at].on_error)
+    batch.statements_[failed_at].on_error(*failure);
+  throw *failure;
 }
 
 long long to_int(const Value& v) {

@@ -44,6 +44,19 @@ const std::string kRecord =
     "array(select json_array_elements_text($20::json)) where id = $2 and exists (select 1 from "
     "ev)) select count(*) from ev";
 
+// kRecord for the commit batch: the insert fails on a duplicate order (there is no count to
+// check in a pipeline).
+const std::string kRecordOrFail = [] {
+  std::string q = kRecord;
+  const std::string conflict =
+      " on conflict (channel, coalesce(store, ''), order_id) where type = 'purchase' and "
+      "order_id is not null do nothing";
+  q.erase(q.find(conflict), conflict.size());
+  return q;
+}();
+
+const std::string kSettleInBatch = "select circolo_settle_counters($1, $2, $3, $4)";
+
 const std::string kColumns =
     "id, member_id, type, channel, store, order_id, " + timestamptz_to_micros("occurred_at") +
     ", " + timestamptz_to_micros("recorded_at") +
@@ -154,31 +167,45 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
   return state;
 }
 
-bool record(soci::session& sql, const Event& e, const MemberUpdate& m) {
+namespace {
+
+std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
   nlohmann::json timeline = e.body;
   timeline["event_id"] = e.id;
-  const auto rows = fetch(sql, kRecord,
-                          {e.id,
-                           e.member_id,
-                           e.type,
-                           e.channel,
-                           e.store,
-                           e.order_id,
-                           std::to_string(to_micros(e.occurred_at)),
-                           std::to_string(to_micros(e.recorded_at)),
-                           std::to_string(e.program_version),
-                           e.api_key_id,
-                           optional_int(e.total_minor),
-                           e.original_event_id,
-                           std::to_string(e.points_awarded),
-                           e.body.dump(),
-                           e.effects.dump(),
-                           timeline.dump(),
-                           m.tier,
-                           std::to_string(m.purchases_added),
-                           std::to_string(m.lifetime_points_added),
-                           nlohmann::json(m.tags).dump()});
-  return to_int(rows.front()[0]) == 1;
+  return {e.id,
+          e.member_id,
+          e.type,
+          e.channel,
+          e.store,
+          e.order_id,
+          std::to_string(to_micros(e.occurred_at)),
+          std::to_string(to_micros(e.recorded_at)),
+          std::to_string(e.program_version),
+          e.api_key_id,
+          optional_int(e.total_minor),
+          e.original_event_id,
+          std::to_string(e.points_awarded),
+          e.body.dump(),
+          e.effects.dump(),
+          timeline.dump(),
+          m.tier,
+          std::to_string(m.purchases_added),
+          std::to_string(m.lifetime_points_added),
+          nlohmann::json(m.tags).dump()};
+}
+
+}  // namespace
+
+bool record(soci::session& sql, const Event& e, const MemberUpdate& m) {
+  return to_int(fetch(sql, kRecord, record_params(e, m)).front()[0]) == 1;
+}
+
+void record(Batch& batch, const Event& e, const MemberUpdate& m,
+            std::function<void(const SqlError&)> on_duplicate) {
+  batch.add(kRecordOrFail, record_params(e, m),
+            [on_duplicate = std::move(on_duplicate)](const SqlError& error) {
+              if (error.sqlstate() == "23505" && on_duplicate) on_duplicate(error);
+            });
 }
 
 std::optional<Event> find(soci::session& sql, const std::string& id) {
@@ -257,6 +284,38 @@ bool settle_counters(soci::session& sql, const std::map<std::string, long long>&
   const auto rows = fetch(sql, kSettleCounters,
                           {text_array(keys), amounts + "}", limits + "}", text_array(absent)});
   return to_int(rows.front()[0]) == static_cast<long long>(keys.size());
+}
+
+void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,
+                     const std::map<std::string, long long>& caps,
+                     const std::vector<std::string>& absent) {
+  if (increments.empty()) return;
+  std::vector<std::string> keys;
+  std::string amounts = "{", limits = "{";
+  for (const auto& [key, n] : increments) {
+    const auto cap = caps.find(key);
+    if (cap == caps.end()) throw std::logic_error("a counter without a cap: " + key);
+    keys.push_back(key);
+    if (amounts.size() > 1) {
+      amounts += ',';
+      limits += ',';
+    }
+    amounts += std::to_string(n);
+    limits += std::to_string(cap->second);
+  }
+  batch.add(kSettleInBatch, {text_array(keys), amounts + "}", limits + "}", text_array(absent)});
+}
+
+void add_to_counters(Batch& batch, const std::map<std::string, long long>& increments) {
+  if (increments.empty()) return;
+  std::vector<std::string> keys;
+  std::string amounts = "{";
+  for (const auto& [key, n] : increments) {
+    keys.push_back(key);
+    if (amounts.size() > 1) amounts += ',';
+    amounts += std::to_string(n);
+  }
+  batch.add(kAddCounters, {text_array(keys), amounts + "}"});
 }
 
 }  // namespace circolo::db::events

@@ -51,6 +51,12 @@ void store(soci::session& sql, const std::string& scope, const std::string& key,
         {std::to_string(response.status), response.content_type, response.body, scope, key});
 }
 
+void store(Batch& batch, const std::string& scope, const std::string& key,
+           const StoredResponse& response) {
+  batch.add(kStore,
+            {std::to_string(response.status), response.content_type, response.body, scope, key});
+}
+
 long long purge_before(soci::session& sql, engine::TimePoint cutoff) {
   const long long at = to_micros(cutoff);
   soci::statement st = (sql.prepare << kPurge, soci::use(at));

@@ -223,10 +223,11 @@ LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& 
   return e;
 }
 
-std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
-                                   const std::vector<Award>& awards, engine::TimePoint now) {
-  std::vector<LedgerEntry> out;
-  if (awards.empty()) return out;
+namespace {
+
+// The parameters of kEarnMany: the member, one array per column, the time.
+std::vector<Value> earn_many_params(const std::string& member_id, const std::vector<Award>& awards,
+                                    engine::TimePoint now) {
   // PostgreSQL array literals of the columns, NULL for what an award leaves out.
   std::vector<std::string> columns(9, "{");
   auto add = [&](std::size_t column, const std::optional<std::string>& value, bool quote) {
@@ -268,6 +269,16 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
   std::vector<Value> params{member_id};
   for (auto& c : columns) params.push_back(c + "}");
   params.push_back(std::to_string(to_micros(now)));
+  return params;
+}
+
+}  // namespace
+
+std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
+                                   const std::vector<Award>& awards, engine::TimePoint now) {
+  std::vector<LedgerEntry> out;
+  if (awards.empty()) return out;
+  const auto params = earn_many_params(member_id, awards, now);
   const auto rows = fetch(sql, kEarnMany, params);
   if (rows.size() != awards.size()) throw std::logic_error("earn_many: member missing");
   for (std::size_t i = 0; i < awards.size(); ++i) {
@@ -288,6 +299,11 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
     out.push_back(std::move(e));
   }
   return out;
+}
+
+void earn_many(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
+               engine::TimePoint now) {
+  if (!awards.empty()) batch.add(kEarnMany, earn_many_params(member_id, awards, now));
 }
 
 std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id,
@@ -433,6 +449,15 @@ std::string publish(soci::session& sql, const std::string& type,
   const auto rows =
       fetch(sql, kPublish, {type, member_id, std::to_string(to_micros(at)), data.dump()});
   return *rows.front()[0];
+}
+
+}  // namespace circolo::db::points
+
+namespace circolo::db::points {
+
+void publish(Batch& batch, const std::string& type, const std::optional<std::string>& member_id,
+             engine::TimePoint at, const nlohmann::json& data) {
+  batch.add(kPublish, {type, member_id, std::to_string(to_micros(at)), data.dump()});
 }
 
 }  // namespace circolo::db::points

@@ -12,40 +12,38 @@ const Access kStaff = Access::only({Role::admin, Role::touchpoint});
 
 void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy) {
   auto& s = app.services();
-  app.router().add(
-      {http::verb::post, "/v1/events", kStaff,
-       [&s, &store, policy](Request& request) -> asio::awaitable<Response> {
-         // The version this event started with is the one it finishes on.
-         const auto active = store.current();
-         if (!active || !active->program)
-           throw ApiError(http::status::conflict, "no_program",
-                          "no program is active: apply one before sending events");
-         const auto now = s.clock.now();
-         auto incoming = parse_incoming_event(request.json_body(), *active->program, now,
-                                              request.caller(), policy);
-         EventContext context;
-         context.event_id = new_id("ev");
-         context.api_key_id = request.caller().key_id;
-         context.now = now;
-         context.program_version = active->version;
-         context.program = active->program.get();
-         context.paused = &active->paused;
-         // A retry (a counter moved past a cap, a deadlock) locks the counters before deciding.
-         auto attempts = std::make_shared<int>(0);
-         auto settlement = std::make_shared<CounterSettlement>();
-         auto response = co_await transact(
-             s, request,
-             [&, active, attempts, settlement](soci::session& sql) {
-               EventContext attempt = context;
-               attempt.lock_counters_first = (*attempts)++ > 0;
-               return json_response(http::status::created,
-                                    apply_event(sql, incoming, attempt, *settlement));
-             },
-             [settlement](soci::session& sql) { settle_event_counters(sql, *settlement); });
-         if (response.status == http::status::created) s.metrics.count_event(incoming.event.type);
-         co_return response;
-       },
-       /*idempotency_required=*/true});
+  app.router().add({http::verb::post, "/v1/events", kStaff,
+                    [&s, &store, policy](Request& request) -> asio::awaitable<Response> {
+                      // The version this event started with is the one it finishes on.
+                      const auto active = store.current();
+                      if (!active || !active->program)
+                        throw ApiError(http::status::conflict, "no_program",
+                                       "no program is active: apply one before sending events");
+                      const auto now = s.clock.now();
+                      auto incoming = parse_incoming_event(request.json_body(), *active->program,
+                                                           now, request.caller(), policy);
+                      EventContext context;
+                      context.event_id = new_id("ev");
+                      context.api_key_id = request.caller().key_id;
+                      context.now = now;
+                      context.program_version = active->version;
+                      context.program = active->program.get();
+                      context.paused = &active->paused;
+                      // A retry (a counter moved past a cap, a deadlock) locks the counters before
+                      // deciding.
+                      auto attempts = std::make_shared<int>(0);
+                      auto response = co_await transact_batched(
+                          s, request, [&, active, attempts](soci::session& sql, db::Batch& batch) {
+                            EventContext attempt = context;
+                            attempt.lock_counters_first = (*attempts)++ > 0;
+                            return json_response(http::status::created,
+                                                 apply_event(sql, incoming, attempt, batch));
+                          });
+                      if (response.status == http::status::created)
+                        s.metrics.count_event(incoming.event.type);
+                      co_return response;
+                    },
+                    /*idempotency_required=*/true});
 }
 
 }  // namespace circolo::api

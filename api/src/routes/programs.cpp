@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include <spdlog/spdlog.h>
+
 #include "circolo/api/app.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
@@ -351,6 +353,21 @@ asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   co_return true;
 }
 
+namespace {
+
+// After a committed change this instance picks it up at once; if that read fails, the change
+// stands all the same (the notification or the backstop poll reloads it): never answer an
+// error for a change that was committed, or the client's retry would apply it twice.
+asio::awaitable<void> refresh_after_commit(Services& s, ProgramStore& store) {
+  try {
+    co_await refresh_program(s, store);
+  } catch (const std::exception& e) {
+    spdlog::warn("reloading the program after a change failed: {}", e.what());
+  }
+}
+
+}  // namespace
+
 void register_program_routes(App& app, ProgramStore& store) {
   auto& s = app.services();
   auto& r = app.router();
@@ -410,7 +427,7 @@ void register_program_routes(App& app, ProgramStore& store) {
              return json_response(http::status::created, out);
            });
            if (!dry_run && response.status == http::status::created)
-             co_await refresh_program(s, store);
+             co_await refresh_after_commit(s, store);
            co_return response;
          }});
 
@@ -470,7 +487,7 @@ void register_program_routes(App& app, ProgramStore& store) {
                  db::programs::resume(sql, id);
                return json_response(http::status::ok, {{"campaign", id}, {"paused", pause}});
              });
-             co_await refresh_program(s, store);
+             co_await refresh_after_commit(s, store);
              co_return response;
            }});
   }

@@ -11,6 +11,7 @@
 #include "circolo/api/metrics.hpp"
 #include "circolo/api/router.hpp"
 #include "circolo/api/server.hpp"
+#include "circolo/db/batch.hpp"
 #include "circolo/db/database.hpp"
 #include "circolo/engine/clock.hpp"
 
@@ -54,11 +55,13 @@ class App {
 // Idempotent-Replayed: true), a different request under the same key is 409
 // idempotency_conflict, and concurrent duplicates wait for the first to commit. Only successful
 // responses are stored: a refusal changed nothing, so its retry is evaluated afresh.
-// `before_commit`, if given, runs after the response is stored, just before COMMIT: the place
-// for statements that lock hot rows, which are then held for one round trip only.
 asio::awaitable<Response> transact(Services& services, Request& request,
-                                   std::function<Response(soci::session&)> work,
-                                   std::function<void(soci::session&)> before_commit = {});
+                                   std::function<Response(soci::session&)> work);
+// The same, for work that queues statements whose results it does not need into the batch: they
+// go to the database with the stored response and COMMIT in one round trip (rows they lock,
+// such as hot budget counters, are held for that round trip only).
+asio::awaitable<Response> transact_batched(
+    Services& services, Request& request, std::function<Response(soci::session&, db::Batch&)> work);
 
 // The hash that identifies "the same request": method, path and body (canonical JSON when the
 // body is JSON, so key order and blanks don't matter).

@@ -11,6 +11,7 @@
 
 #include "circolo/api/http.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/db/batch.hpp"
 #include "circolo/engine/identity.hpp"
 #include "circolo/engine/refunds.hpp"
 #include "circolo/rules/evaluate.hpp"
@@ -64,18 +65,11 @@ struct EventContext {
 // refund's points, evaluates the program with exact limit and budget counters, applies every
 // effect, recomputes the tier, and records the event. Returns the 201 response body; refusals
 // throw ApiError (the caller rolls back).
-// The limit and budget counters an applied event moves: added by settle_event_counters right
-// before COMMIT (after the idempotent response is stored), so that hot rows are locked briefly.
-struct CounterSettlement {
-  bool locked_first = false;        // the counters were locked before deciding: just add
-  std::vector<std::string> absent;  // rows to create
-  std::map<std::string, long long> increments, caps;
-};
-
+// The writes whose results are not needed (awards, notifications, the event record, the counter
+// settlement) go into `batch`, sent with COMMIT in one round trip; a counter that another event
+// moved past this one's decisions then fails the commit with a retryable error.
 nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
-                           const EventContext& context, CounterSettlement& settlement);
-// Throws db::RetryTransaction if another event moved a counter past this one's decisions.
-void settle_event_counters(soci::session& sql, const CounterSettlement& settlement);
+                           const EventContext& context, db::Batch& batch);
 
 void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy);
 

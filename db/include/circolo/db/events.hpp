@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -9,6 +10,7 @@
 #include <soci/soci.h>
 #include <nlohmann/json.hpp>
 
+#include "circolo/db/batch.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/ledger.hpp"
@@ -53,6 +55,10 @@ struct MemberUpdate {
   std::vector<std::string> tags;
 };
 bool record(soci::session& sql, const Event& event, const MemberUpdate& member);
+// The same, sent with the batch that ends the transaction: a duplicate order then fails the
+// commit (SQLSTATE 23505) and `on_duplicate` is called after the rollback.
+void record(Batch& batch, const Event& event, const MemberUpdate& member,
+            std::function<void(const SqlError&)> on_duplicate);
 
 std::optional<Event> find(soci::session& sql, const std::string& id);
 // The purchase a refund names, locked: refunds of one purchase are serialised.
@@ -79,5 +85,11 @@ std::map<std::string, long long> read_counters(soci::session& sql,
 bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent);
+// The same, sent with the batch that ends the transaction: a counter past its cap fails the
+// commit with kCounterMovedState (retryable).
+void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,
+                     const std::map<std::string, long long>& caps,
+                     const std::vector<std::string>& absent);
+void add_to_counters(Batch& batch, const std::map<std::string, long long>& increments);
 
 }  // namespace circolo::db::events

@@ -5,6 +5,8 @@
 
 #include <soci/soci.h>
 
+#include "circolo/db/batch.hpp"
+
 #include "circolo/engine/clock.hpp"
 
 namespace circolo::db::idempotency {
@@ -33,6 +35,9 @@ Claim claim(soci::session& sql, const std::string& scope, const std::string& key
 
 // Completes the row claimed in this transaction with the response to replay later.
 void store(soci::session& sql, const std::string& scope, const std::string& key,
+           const StoredResponse& response);
+// The same, sent with the batch that ends the transaction.
+void store(Batch& batch, const std::string& scope, const std::string& key,
            const StoredResponse& response);
 
 // Deletes records created before `cutoff`; returns how many.

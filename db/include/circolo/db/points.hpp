@@ -7,6 +7,7 @@
 #include <soci/soci.h>
 #include <nlohmann/json.hpp>
 
+#include "circolo/db/batch.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/ledger.hpp"
 
@@ -47,6 +48,9 @@ LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& 
 // The same for many awards at once, in one round trip (the event path): entries in order.
 std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
                                    const std::vector<Award>& awards, engine::TimePoint now);
+// The same, sent with the batch that ends the transaction (the entries are not returned).
+void earn_many(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
+               engine::TimePoint now);
 
 struct Debit {
   Points points = 0;           // positive: what leaves the balance
@@ -85,5 +89,7 @@ std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& memb
 std::string publish(soci::session& sql, const std::string& type,
                     const std::optional<std::string>& member_id, engine::TimePoint at,
                     const nlohmann::json& data);
+void publish(Batch& batch, const std::string& type, const std::optional<std::string>& member_id,
+             engine::TimePoint at, const nlohmann::json& data);
 
 }  // namespace circolo::db::points

@@ -37,8 +37,11 @@ struct RetryTransaction : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The SQLSTATE of circolo_settle_counters when a counter would pass its cap.
+inline constexpr const char* kCounterMovedState = "CL001";
+
 // A deadlock or serialization failure (PostgreSQL rolled the transaction back: running it again
-// is safe), or RetryTransaction.
+// is safe), a counter that moved past a decision (kCounterMovedState), or RetryTransaction.
 bool is_retryable(const std::exception& e);
 
 long long to_int(const Value& v);  // a NULL or non-number is a logic error here: throws
