@@ -62,13 +62,32 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
                         verified->member_id};
   }
   const std::string hash = engine::sha256_hex(token);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(key_cache_mutex_);
+    if (auto it = key_cache_.find(hash); it != key_cache_.end()) {
+      if (it->second.until > now) co_return it->second.principal;
+      key_cache_.erase(it);
+    }
+  }
   auto match = co_await services_.db.run(
       [hash](soci::session& sql) { return db::api_keys::find_active_by_hash(sql, hash); });
   // The index lookup found the row by hash; compare once more without early exit.
   if (!match || !engine::constant_time_equal(match->secret_sha256, hash)) co_return std::nullopt;
   auto role = parse_role(match->key.role);
   if (!role) co_return std::nullopt;
-  co_return Principal{match->key.id, *role, match->key.channel, std::nullopt};
+  Principal principal{match->key.id, *role, match->key.channel, std::nullopt};
+  {
+    std::lock_guard lock(key_cache_mutex_);
+    if (key_cache_.size() > 10'000) key_cache_.clear();
+    key_cache_[hash] = {principal, now + kKeyCacheTtl};
+  }
+  co_return principal;
+}
+
+void App::forget_cached_keys() {
+  std::lock_guard lock(key_cache_mutex_);
+  key_cache_.clear();
 }
 
 asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
@@ -226,8 +245,9 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
               const std::function<Response(soci::session&, db::Batch&)>& work) {
   db::Transaction tx(sql);
   db::Batch batch;
+  if (key.empty()) tx.begin();
   if (!key.empty()) {
-    auto claim = db::idempotency::claim(sql, scope, key, fingerprint, now);
+    auto claim = db::idempotency::claim(tx, sql, scope, key, fingerprint, now);
     if (claim.kind == db::idempotency::Claim::Kind::conflict) {
       throw ApiError(http::status::conflict, "idempotency_conflict",
                      "this Idempotency-Key was used for a different request");

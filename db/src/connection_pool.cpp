@@ -103,6 +103,23 @@ PreparedStatements& prepared() {
 
 constexpr std::size_t kMaxPreparedConnections = 4096;
 
+std::vector<Row> read_rows(const PGresult* result) {
+  const int rows = PQntuples(result), columns = PQnfields(result);
+  std::vector<Row> out(static_cast<std::size_t>(rows));
+  for (int r = 0; r < rows; ++r) {
+    auto& row = out[static_cast<std::size_t>(r)];
+    row.reserve(static_cast<std::size_t>(columns));
+    for (int c = 0; c < columns; ++c) {
+      if (PQgetisnull(result, r, c))
+        row.emplace_back(std::nullopt);
+      else
+        row.emplace_back(std::string(PQgetvalue(result, r, c),
+                                     static_cast<std::size_t>(PQgetlength(result, r, c))));
+    }
+  }
+  return out;
+}
+
 std::string prepared_name(PGconn* conn, const std::string& query, int parameters) {
   auto& p = prepared();
   const std::pair<const PGconn*, int> id{conn, PQbackendPID(conn)};
@@ -132,19 +149,7 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   PGresult* result = PQexecPrepared(conn, name.c_str(), static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0);
   throw_unless_ok(result);
-  const int rows = PQntuples(result), columns = PQnfields(result);
-  std::vector<Row> out(static_cast<std::size_t>(rows));
-  for (int r = 0; r < rows; ++r) {
-    auto& row = out[static_cast<std::size_t>(r)];
-    row.reserve(static_cast<std::size_t>(columns));
-    for (int c = 0; c < columns; ++c) {
-      if (PQgetisnull(result, r, c))
-        row.emplace_back(std::nullopt);
-      else
-        row.emplace_back(std::string(PQgetvalue(result, r, c),
-                                     static_cast<std::size_t>(PQgetlength(result, r, c))));
-    }
-  }
+  auto out = read_rows(result);
   PQclear(result);
   return out;
 }
@@ -154,8 +159,54 @@ void Batch::add(const std::string& query, std::vector<Value> params,
   statements_.push_back({&query, std::move(params), std::move(on_error)});
 }
 
-Transaction::Transaction(soci::session& sql) : sql_(sql) {
+void Transaction::begin() {
   execute_script(sql_, "begin");
+  open_ = true;
+}
+
+std::vector<Row> Transaction::begin_with(const std::string& query,
+                                         const std::vector<Value>& params) {
+  PGconn* conn = native(sql_);
+  const auto name = prepared_name(conn, query, static_cast<int>(params.size()));
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQenterPipelineMode(conn) != 1) throw soci::soci_error("cannot enter pipeline mode");
+  bool sent = PQsendQueryParams(conn, "begin", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+              PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(values.size()),
+                                  values.data(), nullptr, nullptr, 0) == 1 &&
+              PQpipelineSync(conn) == 1;
+  std::vector<Row> rows;
+  std::optional<SqlError> failure;
+  if (sent) {
+    std::size_t index = 0;
+    for (;;) {
+      PGresult* result = PQgetResult(conn);
+      if (result == nullptr) {
+        ++index;
+        continue;
+      }
+      const auto status = PQresultStatus(result);
+      if (status == PGRES_PIPELINE_SYNC) {
+        PQclear(result);
+        break;
+      }
+      if ((status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) && !failure) {
+        const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+        failure.emplace(PQresultErrorMessage(result), state ? state : "");
+      } else if (status == PGRES_TUPLES_OK && index == 1) {
+        rows = read_rows(result);
+      }
+      PQclear(result);
+    }
+  }
+  PQexitPipelineMode(conn);
+  if (!sent) throw soci::soci_error(std::string("sending BEGIN failed: ") + PQerrorMessage(conn));
+  open_ = true;  // BEGIN went through: end the transaction either way
+  if (failure) {
+    rollback();
+    throw *failure;
+  }
+  return rows;
 }
 
 Transaction::~Transaction() {

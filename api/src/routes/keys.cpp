@@ -102,15 +102,17 @@ void register_key_routes(App& app) {
 
   app.router().add(
       {http::verb::delete_, "/v1/admin/keys/{id}", admin,
-       [&services](Request& request) -> asio::awaitable<Response> {
+       [&services, &app](Request& request) -> asio::awaitable<Response> {
          const std::string id = request.param("id");
          const auto now = services.clock.now();
-         co_return co_await transact(services, request, [&](soci::session& sql) {
+         auto response = co_await transact(services, request, [&](soci::session& sql) {
            if (db::api_keys::revoke(sql, id, now) == db::api_keys::RevokeResult::not_found) {
              throw ApiError(http::status::not_found, "unknown_key", "no API key " + id);
            }
            return empty_response(http::status::no_content);
          });
+         app.forget_cached_keys();  // refused here at once; elsewhere within kKeyCacheTtl
+         co_return response;
        }});
 }
 

@@ -2,8 +2,11 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <soci/soci.h>
 
@@ -41,6 +44,10 @@ class App {
   asio::awaitable<HttpResponse> handle(HttpRequest& request);
   HttpResponse refusal(http::status status, const std::string& detail) const;
   Router& router() { return router_; }
+  // API keys found valid are trusted for kKeyCacheTtl without asking the database again (a key
+  // revoked on another instance is refused there at once, here within that time).
+  static constexpr std::chrono::milliseconds kKeyCacheTtl{1000};
+  void forget_cached_keys();
   Services& services() { return services_; }
 
  private:
@@ -48,6 +55,12 @@ class App {
 
   Services services_;
   Router router_;
+  struct CachedKey {
+    Principal principal;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex key_cache_mutex_;
+  std::unordered_map<std::string, CachedKey> key_cache_;  // by SHA-256 of the secret
 };
 
 // Runs `work` in one database transaction. With an Idempotency-Key, the key is claimed in the

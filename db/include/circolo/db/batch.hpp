@@ -31,11 +31,14 @@ class Batch {
   std::vector<Statement> statements_;
 };
 
-// A transaction on the session without SOCI's: BEGIN now, and on destruction ROLLBACK unless
-// committed.
+// A transaction on the session without SOCI's: BEGIN (alone, or sent together with the first
+// statement), and on destruction ROLLBACK unless committed.
 class Transaction {
  public:
-  explicit Transaction(soci::session& sql);
+  explicit Transaction(soci::session& sql) : sql_(sql) {}
+  void begin();
+  // BEGIN and `query` in one round trip; returns the query's rows.
+  std::vector<Row> begin_with(const std::string& query, const std::vector<Value>& params);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -46,7 +49,7 @@ class Transaction {
 
  private:
   soci::session& sql_;
-  bool open_ = true;
+  bool open_ = false;
 };
 
 }  // namespace circolo::db

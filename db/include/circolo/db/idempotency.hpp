@@ -36,6 +36,10 @@ Claim claim(soci::session& sql, const std::string& scope, const std::string& key
 // Completes the row claimed in this transaction with the response to replay later.
 void store(soci::session& sql, const std::string& scope, const std::string& key,
            const StoredResponse& response);
+// The same as the transaction's first statement, sent with its BEGIN in one round trip.
+Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const std::string& key,
+            const std::string& request_sha256, engine::TimePoint now);
+
 // The same, sent with the batch that ends the transaction.
 void store(Batch& batch, const std::string& scope, const std::string& key,
            const StoredResponse& response);
