@@ -715,12 +715,32 @@ TEST(EventsMultiInstance, EveryInstanceUsesANewVersionWithinASecondAlsoAfterARes
         ASSERT_EQ(r.json()["effects"][0]["points"], points);
         break;
       }
-      ASSERT_LT(std::chrono::steady_clock::now() - applied, 1s) << "B still on the old version\n" << b.log();
+      ASSERT_LT(std::chrono::steady_clock::now() - applied, 1s) << "B still on the old version\n"
+                                                                << b.log();
       std::this_thread::sleep_for(20ms);
     }
   };
   apply_and_wait(5, 1);
   apply_and_wait(9, 2);
+
+  // A revoked key is refused at once where it was revoked, and within the key cache's second on
+  // the other instance (which has just used it).
+  auto created = ca.post_json(
+      "/v1/admin/keys", {{"role", "touchpoint"}, {"channel", "web"}, {"name", "shop"}}, admin);
+  ASSERT_EQ(created.status, 201);
+  const std::string shop = created.json()["key"], shop_id = created.json()["id"];
+  const std::string lookup = "/v1/members/lookup?type=card&value=multi-1";
+  ASSERT_EQ(cb.get(lookup, shop).status, 200);
+  ASSERT_EQ(
+      ca.request("DELETE", "/v1/admin/keys/" + shop_id, "", {{"Authorization", "Bearer " + admin}})
+          .status,
+      204);
+  EXPECT_EQ(ca.get(lookup, shop).status, 401);
+  const auto revoked = std::chrono::steady_clock::now();
+  while (cb.get(lookup, shop).status != 401) {
+    ASSERT_LT(std::chrono::steady_clock::now() - revoked, 1500ms) << "B still accepts the key";
+    std::this_thread::sleep_for(50ms);
+  }
 
   // After a database restart both instances' listeners reconnect (and reload): a new version
   // is again in use on B within a second of its apply on A.
