@@ -63,8 +63,10 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
   }
   const std::string hash = engine::sha256_hex(token);
   const auto now = std::chrono::steady_clock::now();
+  std::uint64_t generation = 0;
   {
     std::lock_guard lock(key_cache_mutex_);
+    generation = key_generation_;
     if (auto it = key_cache_.find(hash); it != key_cache_.end()) {
       if (it->second.until > now) co_return it->second.principal;
       key_cache_.erase(it);
@@ -80,7 +82,7 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
   {
     std::lock_guard lock(key_cache_mutex_);
     if (key_cache_.size() > 10'000) key_cache_.clear();
-    key_cache_[hash] = {principal, now + kKeyCacheTtl};
+    if (generation == key_generation_) key_cache_[hash] = {principal, now + kKeyCacheTtl};
   }
   co_return principal;
 }
@@ -88,6 +90,7 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
 void App::forget_cached_keys() {
   std::lock_guard lock(key_cache_mutex_);
   key_cache_.clear();
+  ++key_generation_;
 }
 
 asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {

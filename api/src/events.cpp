@@ -106,7 +106,7 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
           {"channel", "is set by your key: events from it are on channel '" + channel + "'"});
   } else if (auto c = short_text(body, "channel", errors)) {
     channel = *c;
-  } else if (!body.contains("channel")) {
+  } else if (!body.contains("channel") || body["channel"].is_null()) {
     errors.push_back({"channel", "is required with an admin key (store, app, web...)"});
   }
 
@@ -186,6 +186,17 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
                                 program.currency(), now, channel);
   } catch (const ApiError& e) {
     for (const auto& fe : e.errors()) errors.push_back(fe);
+  }
+  // Amounts far beyond any receipt are refused, so that sums of lines (and the refund
+  // arithmetic on them) stay far from overflow.
+  constexpr long long kMaxAmountMinor = 10'000'000'000'000;  // 100 billion units of currency
+  if (in.event.total.mantissa > kMaxAmountMinor)
+    errors.push_back({"total", "is larger than any receipt Circolo accepts"});
+  for (std::size_t i = 0; i < in.event.items.size(); ++i) {
+    const auto& item = in.event.items[i];
+    if (item.price.mantissa > kMaxAmountMinor / std::max<long long>(item.quantity, 1))
+      errors.push_back({"items[" + std::to_string(i) + "]",
+                        "price times quantity is larger than any receipt Circolo accepts"});
   }
   if (!body.contains("occurred_at")) in.event.time = now;
   if (in.event.time > now + policy.clock_skew)
@@ -356,6 +367,8 @@ void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluatio
   for (const auto& e : evaluation.effects) {
     switch (e.kind) {
       case rules::EffectKind::award: {
+        // An offline event's award may have expired before it arrived: nothing to book.
+        if (e.expires_at && *e.expires_at <= ctx.now) break;
         db::points::Award award;
         award.points = e.points;
         award.pending_until = e.pending_until;

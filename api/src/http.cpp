@@ -58,12 +58,20 @@ std::string_view Request::header(std::string_view name) const {
 
 nlohmann::json parse_json_limited(std::string_view text) {
   // `depth` counts the containers around the one that starts, so the 65th level starts at 64.
-  auto depth_guard = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+  auto depth_guard = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     const bool opens = event == nlohmann::json::parse_event_t::object_start ||
                        event == nlohmann::json::parse_event_t::array_start;
     if (opens && depth >= static_cast<int>(kMaxJsonDepth)) {
       throw ApiError(http::status::bad_request, "malformed_json",
                      "JSON nesting is deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    // PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail later.
+    if ((event == nlohmann::json::parse_event_t::value ||
+         event == nlohmann::json::parse_event_t::key) &&
+        parsed.is_string() &&
+        parsed.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      throw ApiError(http::status::bad_request, "malformed_json",
+                     "strings must not contain the character U+0000");
     }
     return true;
   };

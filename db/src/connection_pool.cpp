@@ -75,7 +75,9 @@ std::string to_keyword_conninfo(const std::string& dsn) {
 
 bool connection_ok(soci::session& sql) {
   PGconn* conn = native(sql);
-  return conn != nullptr && PQstatus(conn) == CONNECTION_OK;
+  // Also refused: a connection left in pipeline mode or inside a transaction by a failure.
+  return conn != nullptr && PQstatus(conn) == CONNECTION_OK &&
+         PQpipelineStatus(conn) == PQ_PIPELINE_OFF && PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
 void execute_script(soci::session& sql, const std::string& script) {
@@ -137,6 +139,56 @@ std::string prepared_name(PGconn* conn, const std::string& query, int parameters
   return name;
 }
 
+// What a pipeline answered: the rows of the command asked for, and the first failure.
+struct PipelineOutcome {
+  std::vector<Row> rows;
+  std::optional<SqlError> failure;
+  std::size_t failed_at = 0;
+};
+
+// Reads the results of `commands` commands and the sync marker that follows them. Each command's
+// results end with a NULL; a lost connection answers NULL forever, so it ends the reading too.
+PipelineOutcome read_pipeline(PGconn* conn, std::size_t commands, std::size_t keep_rows_of,
+                              bool last_is_commit) {
+  PipelineOutcome out;
+  auto fail = [&](std::size_t index, const std::string& message, const std::string& state) {
+    if (out.failure) return;
+    std::string text = message;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    out.failure.emplace(text.empty() ? "the pipeline failed" : text, state);
+    out.failed_at = index;
+  };
+  std::size_t index = 0;
+  for (;;) {
+    PGresult* result = PQgetResult(conn);
+    if (result == nullptr) {
+      if (PQstatus(conn) == CONNECTION_BAD || index > commands) {
+        fail(index, PQerrorMessage(conn), "08006");
+        break;
+      }
+      ++index;
+      continue;
+    }
+    const auto status = PQresultStatus(result);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(result);
+      break;
+    }
+    if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) {
+      const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+      fail(index, PQresultErrorMessage(result), state ? state : "");
+    } else if (status == PGRES_TUPLES_OK && index == keep_rows_of) {
+      out.rows = read_rows(result);
+    } else if (last_is_commit && index + 1 == commands && status == PGRES_COMMAND_OK &&
+               std::string_view(PQcmdStatus(result)) != "COMMIT") {
+      // COMMIT of a transaction that had failed answers ROLLBACK.
+      fail(index, "the transaction was rolled back", "40000");
+    }
+    PQclear(result);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Row> fetch(soci::session& sql, const std::string& query,
@@ -175,38 +227,18 @@ std::vector<Row> Transaction::begin_with(const std::string& query,
               PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(values.size()),
                                   values.data(), nullptr, nullptr, 0) == 1 &&
               PQpipelineSync(conn) == 1;
-  std::vector<Row> rows;
-  std::optional<SqlError> failure;
-  if (sent) {
-    std::size_t index = 0;
-    for (;;) {
-      PGresult* result = PQgetResult(conn);
-      if (result == nullptr) {
-        ++index;
-        continue;
-      }
-      const auto status = PQresultStatus(result);
-      if (status == PGRES_PIPELINE_SYNC) {
-        PQclear(result);
-        break;
-      }
-      if ((status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) && !failure) {
-        const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-        failure.emplace(PQresultErrorMessage(result), state ? state : "");
-      } else if (status == PGRES_TUPLES_OK && index == 1) {
-        rows = read_rows(result);
-      }
-      PQclear(result);
-    }
-  }
-  PQexitPipelineMode(conn);
-  if (!sent) throw soci::soci_error(std::string("sending BEGIN failed: ") + PQerrorMessage(conn));
+  PipelineOutcome outcome;
+  if (sent) outcome = read_pipeline(conn, 2, 1, false);
+  // A connection left in pipeline mode is not lent again (connection_ok).
+  const bool exited = PQexitPipelineMode(conn) == 1;
+  if (!sent || !exited)
+    throw soci::soci_error(std::string("sending BEGIN failed: ") + PQerrorMessage(conn));
   open_ = true;  // BEGIN went through: end the transaction either way
-  if (failure) {
+  if (outcome.failure) {
     rollback();
-    throw *failure;
+    throw *outcome.failure;
   }
-  return rows;
+  return std::move(outcome.rows);
 }
 
 Transaction::~Transaction() {
@@ -231,18 +263,6 @@ void Transaction::commit(Batch& batch) {
   for (const auto& st : batch.statements_)
     names.push_back(prepared_name(conn, *st.query, static_cast<int>(st.params.size())));
   if (PQenterPipelineMode(conn) != 1) throw soci::soci_error("cannot enter pipeline mode");
-  // Failures are collected, and the connection is always brought back out of pipeline mode.
-  std::optional<SqlError> failure;
-  std::size_t failed_at = batch.statements_.size();
-  auto fail = [&](std::size_t index, PGresult* result) {
-    if (failure) return;
-    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-    std::string message = PQresultErrorMessage(result);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-      message.pop_back();
-    failure.emplace(message.empty() ? "pipeline failed" : message, state ? state : "");
-    failed_at = index;
-  };
   bool sent = true;
   for (std::size_t i = 0; i < batch.statements_.size() && sent; ++i) {
     const auto& st = batch.statements_[i];
@@ -253,38 +273,28 @@ void Transaction::commit(Batch& batch) {
   }
   sent = sent && PQsendQueryParams(conn, "commit", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
   sent = sent && PQpipelineSync(conn) == 1;
-  if (sent) {
-    // Each command's results end with a NULL; the sync marker ends the pipeline.
-    std::size_t index = 0;
-    for (;;) {
-      PGresult* result = PQgetResult(conn);
-      if (result == nullptr) {
-        ++index;
-        continue;
-      }
-      const auto status = PQresultStatus(result);
-      if (status == PGRES_PIPELINE_SYNC) {
-        PQclear(result);
-        break;
-      }
-      if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) fail(index, result);
-      PQclear(result);
-    }
-  }
-  PQexitPipelineMode(conn);
-  if (!sent) {
+  PipelineOutcome outcome;
+  const std::size_t commands = batch.statements_.size() + 1;
+  if (sent) outcome = read_pipeline(conn, commands, commands, true);
+  const bool exited = PQexitPipelineMode(conn) == 1;  // else connection_ok refuses it
+  if (!sent || !exited) {
     const std::string message = PQerrorMessage(conn);
     throw soci::soci_error("sending the commit batch failed: " + message);
   }
-  if (!failure) {
+  if (!outcome.failure) {
     open_ = false;
     return;
   }
   // The transaction is aborted, COMMIT was skipped: end it, then report.
-  rollback();
+  try {
+    rollback();
+  } catch (const std::exception&) {
+    // The connection is gone: the server rolled back for us.
+  }
+  const auto failed_at = outcome.failed_at;
   if (failed_at < batch.statements_.size() && batch.statements_[failed_at].on_error)
-    batch.statements_[failed_at].on_error(*failure);
-  throw *failure;
+    batch.statements_[failed_at].on_error(*outcome.failure);
+  throw *outcome.failure;
 }
 
 long long to_int(const Value& v) {

@@ -45,16 +45,19 @@ Decision refund_items(const Purchase& purchase, std::span<const Line> items) {
   left.reserve(purchase.lines.size());
   std::map<std::string, std::int64_t> earlier;
   for (const auto& r : purchase.refunded_lines) earlier[r.sku] += r.quantity;
-  std::int64_t lines_total = 0, left_quantity = 0;
+  // Line amounts in 128 bits: quantities and prices are checked one by one, not their products.
+  __int128 lines_total = 0;
+  std::int64_t left_quantity = 0;
   for (const auto& line : purchase.lines) {
     auto& gone = earlier[line.sku];
     const auto taken = std::min(gone, line.quantity);
     gone -= taken;
     left.push_back(line.quantity - taken);
-    lines_total += line.quantity * line.unit_price_minor;
+    lines_total += static_cast<__int128>(line.quantity) * line.unit_price_minor;
     left_quantity += line.quantity - taken;
   }
-  std::int64_t line_amount = 0, returned_quantity = 0;
+  __int128 line_amount = 0;
+  std::int64_t returned_quantity = 0;
   for (const auto& item : items) {
     if (item.quantity <= 0) {
       d.refusal = Refusal::nothing_to_refund;
@@ -71,7 +74,7 @@ Decision refund_items(const Purchase& purchase, std::span<const Line> items) {
       if (take == 0) continue;
       left[i] -= take;
       wanted -= take;
-      line_amount += take * line.unit_price_minor;
+      line_amount += static_cast<__int128>(take) * line.unit_price_minor;
       returned_quantity += take;
       d.returned.push_back({line.sku, take, line.unit_price_minor});
     }
@@ -89,15 +92,15 @@ Decision refund_items(const Purchase& purchase, std::span<const Line> items) {
     }
   }
   const std::int64_t remaining = purchase.total_minor - purchase.refunded_minor;
-  std::int64_t amount = line_amount;
+  __int128 amount = line_amount;
   if (returned_quantity == left_quantity) {
     amount = remaining;  // the last items: whatever is left of the total, exactly
   } else if (lines_total > 0 && lines_total != purchase.total_minor) {
-    amount = scale(line_amount, purchase.total_minor, lines_total);
+    amount = line_amount * purchase.total_minor / lines_total;
   }
   if (amount > remaining) amount = remaining;
   if (amount < 0) amount = 0;
-  d.amount_minor = amount;
+  d.amount_minor = static_cast<std::int64_t>(amount);
   d.points = points_for(purchase, purchase.refunded_minor + amount);
   return d;
 }

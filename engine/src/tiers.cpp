@@ -1,5 +1,6 @@
 #include "circolo/engine/tiers.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace circolo::engine::tiers {
@@ -12,7 +13,9 @@ Standing standing(std::span<const Level> levels, std::span<const Points> qualify
     if (i > 0 && levels[i].threshold < levels[i - 1].threshold)
       throw std::invalid_argument("tiers must be in ascending threshold order");
     // Tiers are cumulative: reaching gold while missing silver (a shorter window) still is gold.
-    if (qualifying[i] >= levels[i].threshold) s.tier = i;
+    // Refunds of older purchases can leave a window negative: it counts as 0 (an entry tier of
+    // threshold 0 is always held).
+    if (std::max<Points>(qualifying[i], 0) >= levels[i].threshold) s.tier = i;
   }
   const std::size_t next = s.tier ? *s.tier + 1 : 0;
   if (next < levels.size()) {

@@ -136,6 +136,14 @@ campaign "daily" {
   }
 }
 
+campaign "rush" {
+  rule "rush" {
+    on event "rush"
+    then award 2 points
+    limit 5 per campaign per day
+  }
+}
+
 campaign "budgeted" {
   budget 1000 points
 
@@ -243,6 +251,13 @@ class Events : public ::testing::Test {
                               idempotency.empty() ? unique("ev-") : idempotency);
   }
 
+  // An event that must be accepted (201); a refusal fails the test with its body.
+  HttpResult ok(json event, const std::string& channel = "store") {
+    auto r = send(std::move(event), channel);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r;
+  }
+
   // Enrols a member through an event and returns its id.
   std::string enrol() {
     auto r = send({{"type", "signup"},
@@ -303,7 +318,7 @@ TEST_F(Events, UnknownMembersAreRefusedUnlessEnrolled) {
   ASSERT_EQ(second.status, 201) << second.body;
   EXPECT_EQ(second.json()["member_id"], id);
   EXPECT_FALSE(second.json().contains("enrolled"));
-  auto third = send(purchase(id, "1.00"));
+  auto third = ok(purchase(id, "1.00"));
   EXPECT_EQ(third.json()["points"]["available"], 95);
   expect_problem(send(purchase("mem_nobody", "1.00")), 404, "unknown_member");
 
@@ -319,7 +334,7 @@ TEST_F(Events, UnknownMembersAreRefusedUnlessEnrolled) {
 TEST_F(Events, EveryTriggerAndAction) {
   const auto id = enrol();  // signup: 100 points
   EXPECT_EQ(wallet(id)["points"]["available"], 100);
-  auto again = send({{"type", "signup"}, {"member", member(id)}});
+  auto again = ok({{"type", "signup"}, {"member", member(id)}});
   EXPECT_EQ(again.json()["effects"].size(), 0u) << "limit 1 per member";
 
   const auto at = noon_yesterday();
@@ -344,16 +359,16 @@ TEST_F(Events, EveryTriggerAndAction) {
   EXPECT_EQ(profile["tags"], json::array({"shoes"}));
 
   // A custom event; untag.
-  auto review = send({{"type", "review"}, {"member", member(id)}});
+  auto review = ok({{"type", "review"}, {"member", member(id)}});
   EXPECT_EQ(awarded_by(review, "actions"), 20);
   EXPECT_EQ(effects_of(review, "tag_removed")[0]["tag"], "shoes");
 
   // A visit: expiring points, once a day.
-  auto visit = send({{"type", "visit"}, {"member", member(id)}});
+  auto visit = ok({{"type", "visit"}, {"member", member(id)}});
   ASSERT_EQ(effects_of(visit, "points_awarded").size(), 1u) << visit.body;
   EXPECT_EQ(effects_of(visit, "points_awarded")[0]["expires_at"].get<std::string>().substr(0, 10),
             date_of(at + std::chrono::days(7)));
-  EXPECT_EQ(send({{"type", "visit"}, {"member", member(id)}}).json()["effects"].size(), 0u);
+  EXPECT_EQ(ok({{"type", "visit"}, {"member", member(id)}}).json()["effects"].size(), 0u);
 
   // Channels: the web shop's key gets the web campaign and not the store/app one.
   auto web = send(shoes, "web");
@@ -399,7 +414,7 @@ TEST_F(Events, TiersRiseAndFallWithQualifyingPoints) {
   EXPECT_EQ(awarded_by(big, "silver-welcome"), 25) << "on tier_changed";
   EXPECT_EQ(big.json()["tier"], "silver");
   // member.multiplier is the tier's now.
-  EXPECT_EQ(awarded_by(send(purchase(id, "10.00")), "base"), 20);
+  EXPECT_EQ(awarded_by(ok(purchase(id, "10.00")), "base"), 20);
 
   // Refunding the purchase takes its points back, the tier bonus included, and the tier falls.
   auto refund = send({{"type", "refund"},
@@ -418,17 +433,17 @@ TEST_F(Events, LimitsPerCampaignAndExclusiveCampaigns) {
   int awarded = 0;
   for (int i = 0; i < 4; ++i) {
     awarded += static_cast<int>(
-        awarded_by(send({{"type", "checkin"}, {"member", member(enrol())}}), "daily"));
+        awarded_by(ok({{"type", "checkin"}, {"member", member(enrol())}}), "daily"));
   }
   EXPECT_EQ(awarded, 2);
 
   // An exclusive campaign that fires skips lower priorities; when it does not, they fire.
   const auto id = enrol();
-  auto plain = send({{"type", "vip"}, {"member", member(id)}});
+  auto plain = ok({{"type", "vip"}, {"member", member(id)}});
   EXPECT_EQ(awarded_by(plain, "regular"), 4);
   EXPECT_EQ(awarded_by(plain, "vip"), 0);
-  send({{"type", "join_vip"}, {"member", member(id)}});
-  auto vip = send({{"type", "vip"}, {"member", member(id)}});
+  ok({{"type", "join_vip"}, {"member", member(id)}});
+  auto vip = ok({{"type", "vip"}, {"member", member(id)}});
   EXPECT_EQ(awarded_by(vip, "vip"), 40);
   EXPECT_EQ(awarded_by(vip, "regular"), 0);
 }
@@ -459,6 +474,61 @@ TEST_F(Events, BudgetHoldsUnderTwoHundredConcurrentEvents) {
   sql << "select value from rule_counters where key = 'budget:budgeted'", soci::into(counter);
   EXPECT_EQ(total, 1000);
   EXPECT_EQ(counter, 1000);
+}
+
+TEST_F(Events, PerCampaignLimitHoldsUnderConcurrentEvents) {
+  // Different members: nothing serialises these events but the counter settlement.
+  std::vector<std::string> members;
+  for (int i = 0; i < 30; ++i) members.push_back(enrol());
+  std::vector<std::future<HttpResult>> results;
+  for (int i = 0; i < 30; ++i) {
+    results.push_back(std::async(std::launch::async, [&, i] {
+      return send({{"type", "rush"}, {"member", member(members[i])}});
+    }));
+  }
+  int awarded = 0;
+  for (auto& f : results) {
+    const auto r = f.get();
+    ASSERT_EQ(r.status, 201) << r.body;
+    if (awarded_by(r, "rush") == 2) ++awarded;
+  }
+  EXPECT_EQ(awarded, 5);
+  soci::session sql(soci::postgresql, database_->conninfo());
+  long long total = 0;
+  sql << "select coalesce(sum(points), 0) from ledger_entries where campaign = 'rush'",
+      soci::into(total);
+  EXPECT_EQ(total, 10);
+}
+
+TEST_F(Events, ConcurrentRefundsNeverExceedThePurchase) {
+  const auto id = enrol();  // 100
+  auto bought = ok(purchase(id, "100.00"));
+  const std::string original = bought.json()["event_id"];
+  std::vector<std::future<HttpResult>> results;
+  for (int i = 0; i < 10; ++i) {
+    results.push_back(std::async(std::launch::async, [&] {
+      return send({{"type", "refund"},
+                   {"original_event_id", original},
+                   {"total", "20.00"},
+                   {"currency", "EUR"}});
+    }));
+  }
+  int refunded = 0, refused = 0;
+  long long reversed = 0;
+  for (auto& f : results) {
+    const auto r = f.get();
+    if (r.status == 201) {
+      ++refunded;
+      reversed += effects_of(r, "points_reversed")[0]["points"].get<long long>();
+    } else {
+      expect_problem(r, 409, "refund_exceeds_purchase");
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refunded, 5);
+  EXPECT_EQ(refused, 5);
+  EXPECT_EQ(reversed, 100);
+  EXPECT_EQ(wallet(id)["points"]["available"], 100);
 }
 
 TEST_F(Events, PerMemberLimitHoldsUnderConcurrentEvents) {
@@ -562,7 +632,13 @@ TEST_F(Events, OfflineEventsAreEvaluatedAsOfWhenTheyHappened) {
   auto offline = send(body);
   ASSERT_EQ(offline.status, 201) << offline.body;
   EXPECT_EQ(awarded_by(offline, "old"), 7) << "the campaign was active then";
-  EXPECT_EQ(awarded_by(send(purchase(id, "10.00")), "old"), 0) << "and is not now";
+  EXPECT_EQ(awarded_by(ok(purchase(id, "10.00")), "old"), 0) << "and is not now";
+
+  // An award that expired before the event arrived books nothing (visits expire in 7 days).
+  auto late_visit = ok({{"type", "visit"},
+                        {"member", member(id)},
+                        {"occurred_at", rfc3339(Clock::now() - std::chrono::days(10))}});
+  EXPECT_EQ(effects_of(late_visit, "points_awarded").size(), 0u) << late_visit.body;
 
   body["occurred_at"] = rfc3339(Clock::now() - std::chrono::days(31));
   expect_problem(send(body), 422, "validation_failed");
@@ -660,6 +736,14 @@ TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {
     for (const auto& e : p["errors"]) named = named || e["field"] == field;
     EXPECT_TRUE(named) << field << " in " << refused.body;
   }
+  // U+0000 cannot be stored: refused before anything is read.
+  auto nul =
+      client().request("POST", "/v1/events",
+                       R"({"type":"visit","member":{"id":")" + id + R"("},"store":"a\u0000b"})",
+                       {{"Authorization", "Bearer " + key("store")},
+                        {"Content-Type", "application/json"},
+                        {"Idempotency-Key", unique("nul-")}});
+  expect_problem(nul, 400, "malformed_json");
   EXPECT_EQ(wallet(id)["points"]["available"], 100);
   auto timeline = client().get("/v1/members/" + id + "/timeline", admin()).json();
   EXPECT_EQ(timeline["items"].size(), 1u) << "only the signup";

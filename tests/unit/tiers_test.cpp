@@ -38,6 +38,13 @@ TEST(Tiers, EachTierCountsItsOwnWindow) {
   EXPECT_EQ(*s.tier, 2u);
 }
 
+TEST(Tiers, AWindowLeftNegativeByRefundsKeepsTheEntryTier) {
+  auto s = standing(kLevels, std::vector<Points>{-50, -50, -50});
+  ASSERT_TRUE(s.tier);
+  EXPECT_EQ(*s.tier, 0u);
+  EXPECT_EQ(s.needed, 1000);
+}
+
 TEST(Tiers, BelowTheLowestThresholdThereIsNoTier) {
   const std::vector<Level> levels{{"silver", 100}};
   auto s = standing(levels, std::vector<Points>{-20});  // refunds may leave a window negative

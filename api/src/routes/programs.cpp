@@ -121,9 +121,13 @@ std::shared_ptr<const ProgramStore::Active> ProgramStore::current() const {
   return active_;
 }
 
-void ProgramStore::set(std::shared_ptr<const Active> active) {
+bool ProgramStore::set(std::shared_ptr<const Active> active) {
   std::lock_guard lock(mutex_);
+  // Reloads run concurrently (a notification, the backstop poll, the apply itself): a slower one
+  // must not put an older version back.
+  if (active_ && active && active->version < active_->version) return false;
   active_ = std::move(active);
+  return true;
 }
 
 rules::Event parse_event_json(const json& body, int digits, const std::string& currency,
@@ -337,7 +341,9 @@ asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   if (!read.version) co_return false;
   if (current && *read.version == current->version && current->paused == paused) co_return false;
   auto next = std::make_shared<ProgramStore::Active>();
-  next->version = *read.version;
+  // The version number comes with the source it was read with (a newer apply may have come
+  // between the two reads).
+  next->version = read.full ? read.full->version : *read.version;
   next->paused = paused;
   if (current && current->version == *read.version) {
     next->program = current->program;
@@ -349,8 +355,7 @@ asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   } else {
     co_return false;
   }
-  store.set(std::move(next));
-  co_return true;
+  co_return store.set(std::move(next));
 }
 
 namespace {

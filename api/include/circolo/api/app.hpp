@@ -61,6 +61,8 @@ class App {
   };
   std::mutex key_cache_mutex_;
   std::unordered_map<std::string, CachedKey> key_cache_;  // by SHA-256 of the secret
+  // Bumped by forget_cached_keys: a lookup that started before a revocation is not cached.
+  std::uint64_t key_generation_ = 0;
 };
 
 // Runs `work` in one database transaction. With an Idempotency-Key, the key is claimed in the

@@ -29,7 +29,8 @@ class ProgramStore {
     std::set<std::string> paused;  // campaign ids
   };
   std::shared_ptr<const Active> current() const;
-  void set(std::shared_ptr<const Active> active);
+  // false (and nothing changes) if `active` is older than the current version.
+  bool set(std::shared_ptr<const Active> active);
 
  private:
   mutable std::mutex mutex_;
