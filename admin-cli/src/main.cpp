@@ -12,6 +12,8 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <regex>
 #include <sstream>
 
 #include "circolo/rules/evaluate.hpp"
@@ -39,6 +41,38 @@ std::optional<Source> load(const std::string& path) {
     return std::nullopt;
   }
   return Source{path, std::move(*text)};
+}
+
+// `name = "value"` lines (a TOML subset; # comments). A missing file is fine unless it was
+// asked for; anything else wrong is reported with its line and nullopt (exit 2).
+std::optional<std::map<std::string, std::string>> read_config(const std::string& path,
+                                                              bool required) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  if (!in) {
+    if (!required) return out;
+    std::cerr << "circolo: cannot read the config file " << path << "\n";
+    return std::nullopt;
+  }
+  static const std::regex line_re(
+      R"re(^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"\\]*)"\s*(#.*)?$)re");
+  static const std::regex blank_re(R"re(^\s*(#.*)?$)re");
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    std::smatch m;
+    if (std::regex_match(line, m, line_re)) {
+      if (m[1] != "url" && m[1] != "key") {
+        std::cerr << path << ":" << number << ": unknown setting '" << m[1]
+                  << "' (url and key are known)\n";
+        return std::nullopt;
+      }
+      out[m[1]] = m[2];
+    } else if (!std::regex_match(line, blank_re)) {
+      std::cerr << path << ":" << number << ": expected name = \"value\"\n";
+      return std::nullopt;
+    }
+  }
+  return out;
 }
 
 bool use_color() {
@@ -212,9 +246,20 @@ int program_online(const Online& o, const std::string& action, const std::string
     }
     return 0;
   }
-  const auto loaded = load(file);
-  if (!loaded) return 2;
-  const std::string* source = &loaded->text;
+  // rollback: the source of an earlier version, applied again as a new version.
+  std::optional<Source> loaded;
+  std::string earlier;
+  const std::string* source = nullptr;
+  if (action == "rollback") {
+    auto version = call(o, "GET", "/v1/admin/program/versions/" + file, nullptr, code);
+    if (!version) return code;
+    earlier = (*version)["source"].get<std::string>();
+    source = &earlier;
+  } else {
+    loaded = load(file);
+    if (!loaded) return 2;
+    source = &loaded->text;
+  }
   auto plan = call(o, "POST", "/v1/admin/program", {{"source", *source}, {"dry_run", true}}, code);
   if (!plan) return code;
   if (o.json_output && action == "plan") {
@@ -449,11 +494,22 @@ int main(int argc, char** argv) {
   fmt_cmd->add_option("files", fmt_files, "*.rules files")->required()->check(CLI::ExistingFile);
   fmt_cmd->add_flag("--check", fmt_check, "only report files that are not formatted (exit 1)");
 
+  // A config file for the server and key (TOML: url = "...", key = "..."): flags and
+  // CIRCOLO_* variables win over it.
+  std::string config_home;
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
+    config_home = xdg;
+  else if (const char* home = std::getenv("HOME"); home && *home)
+    config_home = std::string(home) + "/.config";
+  std::string config_file;
+  auto* config_opt = app.add_option("--config", config_file,
+                                    "a file with url = \"...\" and key = \"...\" lines (default: "
+                                    "$XDG_CONFIG_HOME/circolo/config.toml, if it exists)");
   Online online;
-  app.add_option("--url", online.url, "the server, as http://host:port")
-      ->envname("CIRCOLO_URL")
-      ->capture_default_str();
-  app.add_option("--key", online.key, "an admin API key")->envname("CIRCOLO_KEY");
+  auto* url_opt = app.add_option("--url", online.url, "the server, as http://host:port")
+                      ->envname("CIRCOLO_URL")
+                      ->capture_default_str();
+  auto* key_opt = app.add_option("--key", online.key, "an admin API key")->envname("CIRCOLO_KEY");
   app.add_flag("--json", online.json_output, "machine-readable output");
 
   std::string program_file;
@@ -474,6 +530,15 @@ int main(int argc, char** argv) {
       "show", "the active program's source\n  example: circolo program show");
   auto* versions_cmd =
       program->add_subcommand("versions", "applied versions\n  example: circolo program versions");
+  std::string rollback_version;
+  auto* rollback_cmd = program->add_subcommand(
+      "rollback",
+      "apply an earlier version's source again (as a new version), showing the plan first\n"
+      "  example: circolo program rollback 3");
+  rollback_cmd->add_option("version", rollback_version, "the version to go back to")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  rollback_cmd->add_flag("--yes", yes, "apply without asking");
 
   std::string sim_file, sim_event, sim_member;
   bool sim_active = false;
@@ -549,10 +614,20 @@ int main(int argc, char** argv) {
   }
   if (check_cmd->parsed()) return check(check_files, online.json_output);
   if (fmt_cmd->parsed()) return fmt(fmt_files, fmt_check);
+  // Online commands: the config file fills in what neither a flag nor a CIRCOLO_* variable gave.
+  if (config_opt->count() == 0 && !config_home.empty())
+    config_file = config_home + "/circolo/config.toml";
+  if (!config_file.empty()) {
+    const auto settings = read_config(config_file, config_opt->count() > 0);
+    if (!settings) return 2;
+    if (url_opt->count() == 0 && settings->count("url")) online.url = settings->at("url");
+    if (key_opt->count() == 0 && settings->count("key")) online.key = settings->at("key");
+  }
   if (plan_cmd->parsed()) return program_online(online, "plan", program_file, yes);
   if (apply_cmd->parsed()) return program_online(online, "apply", program_file, yes);
   if (show_cmd->parsed()) return program_online(online, "show", "", yes);
   if (versions_cmd->parsed()) return program_online(online, "versions", "", yes);
+  if (rollback_cmd->parsed()) return program_online(online, "rollback", rollback_version, yes);
   if (sim_cmd->parsed()) {
     if (sim_active == !sim_file.empty()) {
       std::cerr << "circolo: give a draft program file or --active (one of them)\n";

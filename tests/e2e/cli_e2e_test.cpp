@@ -2,6 +2,7 @@
 // its refusals (problem+json explained, exit codes).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <array>
 #include <cstdio>
@@ -123,4 +124,78 @@ TEST(Cli, UnreachableServerIsExitCode3) {
   const int status = ::pclose(pipe);
   EXPECT_EQ(WEXITSTATUS(status), 3) << out;
   EXPECT_NE(out.find("cannot reach"), std::string::npos) << out;
+}
+
+TEST(Cli, RollbackAppliesAnEarlierVersionAgain) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  ASSERT_EQ(run_cli("program apply --yes " + kDemo, server).code, 0);
+  const std::string smaller = ::testing::TempDir() + "/smaller.rules";
+  {
+    FILE* f = std::fopen(smaller.c_str(), "w");
+    std::fputs(
+        "campaign \"only\" {\n  rule \"r\" {\n    on visit\n    then award 1 points\n  }\n}\n", f);
+    std::fclose(f);
+  }
+  ASSERT_EQ(run_cli("program apply --yes " + smaller, server).code, 0);
+  auto back = run_cli("program rollback --yes 1", server);
+  EXPECT_EQ(back.code, 0) << back.output;
+  EXPECT_NE(back.output.find("+ campaign \"weekend-double\""), std::string::npos) << back.output;
+  EXPECT_NE(back.output.find("- campaign \"only\""), std::string::npos) << back.output;
+  EXPECT_NE(back.output.find("Applied as version 3."), std::string::npos) << back.output;
+  HttpClient c(server.port());
+  EXPECT_NE(c.get("/v1/admin/program", server.admin_key())
+                .json()["source"]
+                .get<std::string>()
+                .find("weekend-double"),
+            std::string::npos);
+  auto missing = run_cli("program rollback --yes 99", server);
+  EXPECT_EQ(missing.code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("(unknown_version)"), std::string::npos) << missing.output;
+}
+
+TEST(Cli, ConfigFileUnderFlagsAndEnvironment) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  const std::string home = ::testing::TempDir() + "/circolo-config";
+  ::mkdir(home.c_str(), 0700);
+  ::mkdir((home + "/circolo").c_str(), 0700);
+  {
+    FILE* f = std::fopen((home + "/circolo/config.toml").c_str(), "w");
+    std::fprintf(f, "# where the server is\nurl = \"http://127.0.0.1:%u\"\nkey = \"%s\"\n",
+                 unsigned(server.port()), server.admin_key().c_str());
+    std::fclose(f);
+  }
+  auto run_with = [&](const std::string& env, const std::string& args) {
+    const std::string command = "env -u CIRCOLO_URL -u CIRCOLO_KEY XDG_CONFIG_HOME=" + home + " " +
+                                env + " " + CIRCOLO_CLI_PATH + std::string(" ") + args +
+                                " </dev/null 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::array<char, 4096> buffer{};
+    struct Run r;
+    std::size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+      r.output.append(buffer.data(), n);
+    const int status = ::pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  };
+  auto from_file = run_with("", "keys list");
+  EXPECT_EQ(from_file.code, 0) << from_file.output;
+  EXPECT_NE(from_file.output.find("key_bootstrap"), std::string::npos) << from_file.output;
+  // The environment and flags win over the file.
+  EXPECT_EQ(run_with("CIRCOLO_URL=http://127.0.0.1:1", "keys list").code, 3);
+  EXPECT_EQ(run_with("", "keys list --url http://127.0.0.1:1").code, 3);
+  // A broken file is named with its line.
+  {
+    FILE* f = std::fopen((home + "/circolo/config.toml").c_str(), "a");
+    std::fputs("colour = \"red\"\n", f);
+    std::fclose(f);
+  }
+  auto broken = run_with("", "keys list");
+  EXPECT_EQ(broken.code, 2);
+  EXPECT_NE(broken.output.find("config.toml:4: unknown setting 'colour'"), std::string::npos)
+      << broken.output;
+  // Offline commands do not need it.
+  EXPECT_EQ(run_with("", "program check " + kDemo).code, 0);
 }

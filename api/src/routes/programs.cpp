@@ -470,6 +470,24 @@ void register_program_routes(App& app, ProgramStore& store) {
                  more ? json(std::to_string(versions.back().version)) : json(nullptr)}});
          }});
 
+  r.add({http::verb::get, "/v1/admin/program/versions/{version}", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string text = request.param("version");
+           long long number = 0;
+           const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+           if (ec != std::errc{} || end != text.data() + text.size() || number < 1)
+             throw ApiError(http::status::not_found, "unknown_version", "no version " + text);
+           auto version = co_await s.db.run(
+               [number](soci::session& sql) { return db::programs::find(sql, number); });
+           if (!version)
+             throw ApiError(http::status::not_found, "unknown_version", "no version " + text);
+           co_return json_response(http::status::ok,
+                                   {{"version", version->version},
+                                    {"source", version->source},
+                                    {"created_by", version->created_by},
+                                    {"created_at", engine::format_rfc3339(version->created_at)}});
+         }});
+
   for (const bool pause : {true, false}) {
     r.add({http::verb::post,
            pause ? "/v1/admin/campaigns/{id}/pause" : "/v1/admin/campaigns/{id}/resume", kAdmin,
