@@ -468,6 +468,59 @@ int members(const Online& o, const std::string& action, const std::string& id,
   return 0;
 }
 
+// A bash completion script made from the command tree itself, so it never falls behind.
+void collect(CLI::App* app, const std::string& path,
+             std::vector<std::pair<std::string, std::string>>& words,
+             std::vector<std::pair<std::string, std::string>>& subs) {
+  std::string all, names;
+  std::vector<CLI::App*> scopes{app};
+  for (auto* sub : app->get_subcommands({})) {
+    if (sub->get_name().empty()) {  // an option group: its options belong to this command
+      scopes.push_back(sub);
+      continue;
+    }
+    names += (names.empty() ? "" : " ") + sub->get_name();
+    collect(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), words, subs);
+  }
+  all = names;
+  for (auto* scope : scopes) {
+    for (const auto* opt : scope->get_options()) {
+      for (const auto& l : opt->get_lnames()) all += (all.empty() ? "--" : " --") + l;
+    }
+  }
+  words.emplace_back(path, all);
+  subs.emplace_back(path, names);
+}
+
+std::string bash_completion(CLI::App& app) {
+  std::vector<std::pair<std::string, std::string>> words, subs;
+  collect(&app, "", words, subs);
+  auto cases = [](const std::vector<std::pair<std::string, std::string>>& table) {
+    std::string out;
+    for (const auto& [path, list] : table)
+      out += "    \"" + path + "\") echo \"" + list + "\" ;;\n";
+    return out;
+  };
+  return "# bash completion for circolo: eval \"$(circolo completion bash)\"\n"
+         "_circolo_subs() {\n  case \"$1\" in\n" +
+         cases(subs) +
+         "  esac\n}\n"
+         "_circolo_words() {\n  case \"$1\" in\n" +
+         cases(words) +
+         "  esac\n}\n"
+         "_circolo() {\n"
+         "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" w i\n"
+         "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+         "    w=\"${COMP_WORDS[i]}\"\n"
+         "    case \" $(_circolo_subs \"$path\") \" in *\" $w \"*) path=\"${path:+$path }$w\" ;; "
+         "esac\n"
+         "  done\n"
+         "  COMPREPLY=($(compgen -W \"$(_circolo_words \"$path\")\" -- \"$cur\"))\n"
+         "  if [ ${#COMPREPLY[@]} -eq 0 ]; then COMPREPLY=($(compgen -f -- \"$cur\")); fi\n"
+         "}\n"
+         "complete -F _circolo circolo\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -606,11 +659,23 @@ int main(int argc, char** argv) {
       keys_cmd->add_subcommand("revoke", "revoke a key\n  example: circolo keys revoke key_abc");
   key_revoke->add_option("id", key_id, "the key's id")->required();
 
+  std::string shell;
+  auto* completion_cmd = app.add_subcommand(
+      "completion",
+      "print a shell completion script\n  example: eval \"$(circolo completion bash)\"");
+  completion_cmd->add_option("shell", shell, "the shell")
+      ->required()
+      ->check(CLI::IsMember({"bash"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  }
+  if (completion_cmd->parsed()) {
+    std::cout << bash_completion(app);
+    return 0;
   }
   if (check_cmd->parsed()) return check(check_files, online.json_output);
   if (fmt_cmd->parsed()) return fmt(fmt_files, fmt_check);

@@ -199,3 +199,24 @@ TEST(Cli, ConfigFileUnderFlagsAndEnvironment) {
   // Offline commands do not need it.
   EXPECT_EQ(run_with("", "program check " + kDemo).code, 0);
 }
+
+TEST(Cli, BashCompletionFollowsTheCommandTree) {
+  const std::string script = std::string("eval \"$(") + CIRCOLO_CLI_PATH +
+                             " completion bash)\"; COMP_WORDS=(circolo program ''); "
+                             "COMP_CWORD=2; _circolo; echo \"${COMPREPLY[*]}\"; "
+                             "COMP_WORDS=(circolo members find --c); COMP_CWORD=3; _circolo; "
+                             "echo \"${COMPREPLY[*]}\"";
+  const std::string command = "bash -c '" + [&] {
+    std::string quoted;
+    for (char c : script) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted;
+  }() + "' 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::array<char, 4096> buffer{};
+  std::string out;
+  std::size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
+  ASSERT_EQ(::pclose(pipe), 0) << out;
+  EXPECT_NE(out.find("check fmt plan apply show versions rollback"), std::string::npos) << out;
+  EXPECT_NE(out.find("--card"), std::string::npos) << out;
+}
