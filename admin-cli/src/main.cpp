@@ -453,6 +453,7 @@ int members(const Online& o, const std::string& action, const std::string& id,
   } else {
     std::cout << r["id"].get<std::string>() << "  "
               << (r["profile"]["name"].is_null() ? "" : r["profile"]["name"].get<std::string>())
+              << "\n  tier: " << (r["tier"].is_null() ? "-" : r["tier"].get<std::string>())
               << "\n  points: " << r["points"]["available"] << " available, "
               << r["points"]["pending"] << " pending\n";
     for (const auto& i : r["identifiers"]) {

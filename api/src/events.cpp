@@ -267,6 +267,30 @@ std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
                      std::stoi(text->substr(8, 2))};
 }
 
+}  // namespace
+
+rules::MemberSnapshot member_snapshot(const db::Member& member,
+                                      const rules::CompiledProgram& program,
+                                      long long available_points) {
+  rules::MemberSnapshot s;
+  s.id = member.id;
+  s.tier = member.tier.value_or("");
+  s.multiplier = rules::Decimal{1, 0};
+  for (const auto& t : program.tiers()) {
+    if (member.tier && t.id == *member.tier) s.multiplier = t.multiplier;
+  }
+  s.tags = member.tags;
+  s.points = available_points;
+  s.lifetime_points = member.lifetime_points;
+  s.purchases = member.purchases;
+  s.joined = member.joined_at;
+  s.birthday = date_of(member.profile.birthday);
+  s.attributes = attributes_of(member.profile.attributes);
+  return s;
+}
+
+namespace {
+
 // Everything one event does to one member, gathered while the rules run.
 struct Work {
   Work(const EventContext& c, const rules::CompiledProgram& p, db::events::MemberState state)
@@ -300,30 +324,10 @@ std::string budget_counter(const std::string& campaign) {
   return "budget:" + campaign;
 }
 
-std::optional<std::size_t> tier_index(const rules::CompiledProgram& program,
-                                      const std::optional<std::string>& id) {
-  if (!id) return std::nullopt;
-  const auto& tiers = program.tiers();
-  for (std::size_t i = 0; i < tiers.size(); ++i) {
-    if (tiers[i].id == *id) return i;
-  }
-  return std::nullopt;
-}
-
 void describe_member(Work& w) {
-  auto& s = w.snapshot;
-  s.id = w.member.id;
-  s.tier = w.member.tier.value_or("");
-  s.multiplier = rules::Decimal{1, 0};
-  if (auto i = tier_index(w.program, w.member.tier))
-    s.multiplier = w.program.tiers()[*i].multiplier;
-  s.tags = w.tags;
-  s.points = w.balances.available;
-  s.lifetime_points = w.member.lifetime_points;
-  s.purchases = w.member.purchases;
-  s.joined = w.member.joined_at;
-  s.birthday = date_of(w.member.profile.birthday);
-  s.attributes = attributes_of(w.member.profile.attributes);
+  db::Member current = w.member;
+  current.tags = w.tags;
+  w.snapshot = member_snapshot(current, w.program, w.balances.available);
 }
 
 // Evaluates the program for `event` with the counters (limit firings, budgets) of every rule

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/events.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/db/members.hpp"
@@ -557,19 +558,16 @@ void register_program_routes(App& app, ProgramStore& store) {
              if (!body["member_id"].is_string())
                throw_validation({{"member_id", "must be a member id"}});
              const std::string id = body["member_id"].get<std::string>();
-             member = co_await s.db.run([id, now](soci::session& sql) {
+             member = co_await s.db.run([id, now, program](soci::session& sql) {
                auto found = db::members::find(sql, id);
                if (!found)
                  throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
                if (found->merged_into)
                  throw ApiError(http::status::gone, "member_merged", "member " + id + " was merged",
                                 {}, {{"merged_into", *found->merged_into}});
-               rules::MemberSnapshot m;
-               m.id = found->id;
-               m.tags = found->tags;
-               m.joined = found->joined_at;
-               m.points = engine::ledger::balances(db::points::active_lots(sql, id), now).available;
-               return m;
+               // As an event would see it (the same description of the member).
+               return member_snapshot(*found, *program,
+                                      db::points::balances(sql, id, now).available);
              });
            } else if (body.contains("member")) {
              member = parse_member_json(body["member"], now);

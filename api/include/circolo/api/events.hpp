@@ -12,6 +12,7 @@
 #include "circolo/api/http.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/db/batch.hpp"
+#include "circolo/db/members.hpp"
 #include "circolo/engine/identity.hpp"
 #include "circolo/engine/refunds.hpp"
 #include "circolo/rules/evaluate.hpp"
@@ -70,6 +71,12 @@ struct EventContext {
 // moved past this one's decisions then fails the commit with a retryable error.
 nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
                            const EventContext& context, db::Batch& batch);
+
+// What the rules see of a member: its tier (and the tier's multiplier), tags, points, counts,
+// profile. The event path and simulate describe members the same way.
+rules::MemberSnapshot member_snapshot(const db::Member& member,
+                                      const rules::CompiledProgram& program,
+                                      long long available_points);
 
 void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy);
 
