@@ -469,6 +469,29 @@ int members(const Online& o, const std::string& action, const std::string& id,
   return 0;
 }
 
+int report_liability(const Online& o) {
+  int code = 0;
+  auto report = call(o, "GET", "/v1/admin/reports/liability", nullptr, code);
+  if (!report) return code;
+  if (o.json_output) {
+    std::cout << report->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *report;
+  std::cout << "Outstanding points as of " << r["as_of"].get<std::string>() << "\n";
+  std::printf("%-16s  %10s  %12s  %12s  %12s\n", "TIER", "MEMBERS", "AVAILABLE", "PENDING",
+              "OUTSTANDING");
+  auto line = [](const std::string& name, const json& row) {
+    std::printf("%-16s  %10lld  %12lld  %12lld  %12lld\n", name.c_str(),
+                row["members"].get<long long>(), row["available"].get<long long>(),
+                row["pending"].get<long long>(), row["outstanding"].get<long long>());
+  };
+  for (const auto& row : r["by_tier"])
+    line(row["tier"].is_null() ? "(no tier)" : row["tier"].get<std::string>(), row);
+  line("total", r["total"]);
+  return 0;
+}
+
 // A bash completion script made from the command tree itself, so it never falls behind.
 void collect(CLI::App* app, const std::string& path,
              std::vector<std::pair<std::string, std::string>>& words,
@@ -660,6 +683,13 @@ int main(int argc, char** argv) {
       keys_cmd->add_subcommand("revoke", "revoke a key\n  example: circolo keys revoke key_abc");
   key_revoke->add_option("id", key_id, "the key's id")->required();
 
+  auto* report_cmd = app.add_subcommand("report", "reports for finance and operations");
+  report_cmd->require_subcommand(1);
+  auto* liability_cmd =
+      report_cmd->add_subcommand("liability",
+                                 "outstanding points (available and pending) in total and by tier\n"
+                                 "  example: circolo report liability");
+
   std::string shell;
   auto* completion_cmd = app.add_subcommand(
       "completion",
@@ -716,6 +746,7 @@ int main(int argc, char** argv) {
   if (member_adjust->parsed())
     return members(online, "adjust", member_id, "", "", adjust_points, reason, "");
   if (member_merge->parsed()) return members(online, "merge", member_id, "", "", 0, "", from);
+  if (liability_cmd->parsed()) return report_liability(online);
   if (key_create->parsed()) return keys(online, "create", key_role, key_channel, key_name, "");
   if (key_list->parsed()) return keys(online, "list", "", "", "", "");
   if (key_revoke->parsed()) return keys(online, "revoke", "", "", "", key_id);

@@ -83,14 +83,6 @@ const std::string kReadCounters =
     "select key, value from rule_counters where key = any($1::text[])";
 // The CTE locks in key order (hot budget rows never deadlock); the update then moves only rows
 // that stay within their caps.
-const std::string kSettleCounters =
-    "with locked as materialized (select key from rule_counters where key = any($1::text[]) "
-    "order by key for update), i as (select * from unnest($1::text[], $2::bigint[], "
-    "$3::bigint[]) i(k, n, cap)), upd as (update rule_counters c set value = c.value + i.n from "
-    "locked l, i where c.key = l.key and c.key = i.k and c.value + i.n <= i.cap returning "
-    "c.key), ins as (insert into rule_counters (key, value) select k, n from i where k = "
-    "any($4::text[]) and n <= cap and k not in (select key from locked) order by k on conflict do "
-    "nothing returning key) select (select count(*) from upd) + (select count(*) from ins)";
 const std::string kAddCounters =
     "update rule_counters c set value = c.value + i.n from (select unnest($1::text[]) k, "
     "unnest($2::bigint[]) n) i where c.key = i.k";
@@ -196,10 +188,6 @@ std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
 
 }  // namespace
 
-bool record(soci::session& sql, const Event& e, const MemberUpdate& m) {
-  return to_int(fetch(sql, kRecord, record_params(e, m)).front()[0]) == 1;
-}
-
 void record(Batch& batch, const Event& e, const MemberUpdate& m,
             std::function<void(const SqlError&)> on_duplicate) {
   batch.add(kRecordOrFail, record_params(e, m),
@@ -243,18 +231,6 @@ std::map<std::string, long long> lock_counters(soci::session& sql,
   return out;
 }
 
-void add_to_counters(soci::session& sql, const std::map<std::string, long long>& increments) {
-  if (increments.empty()) return;
-  std::vector<std::string> keys;
-  std::string amounts = "{";
-  for (const auto& [key, n] : increments) {
-    keys.push_back(key);
-    if (amounts.size() > 1) amounts += ',';
-    amounts += std::to_string(n);
-  }
-  fetch(sql, kAddCounters, {text_array(keys), amounts + "}"});
-}
-
 std::map<std::string, long long> read_counters(soci::session& sql,
                                                const std::vector<std::string>& keys) {
   std::map<std::string, long long> out;
@@ -262,28 +238,6 @@ std::map<std::string, long long> read_counters(soci::session& sql,
   for (const auto& row : fetch(sql, kReadCounters, {text_array(keys)}))
     out[*row[0]] = to_int(row[1]);
   return out;
-}
-
-bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
-                     const std::map<std::string, long long>& caps,
-                     const std::vector<std::string>& absent) {
-  if (increments.empty()) return true;
-  std::vector<std::string> keys;
-  std::string amounts = "{", limits = "{";
-  for (const auto& [key, n] : increments) {
-    const auto cap = caps.find(key);
-    if (cap == caps.end()) throw std::logic_error("a counter without a cap: " + key);
-    keys.push_back(key);
-    if (amounts.size() > 1) {
-      amounts += ',';
-      limits += ',';
-    }
-    amounts += std::to_string(n);
-    limits += std::to_string(cap->second);
-  }
-  const auto rows = fetch(sql, kSettleCounters,
-                          {text_array(keys), amounts + "}", limits + "}", text_array(absent)});
-  return to_int(rows.front()[0]) == static_cast<long long>(keys.size());
 }
 
 void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,

@@ -30,21 +30,6 @@ const std::string kPurge =
 }  // namespace
 
 // One round trip per statement (libpq directly): these run on every mutating request.
-Claim claim(soci::session& sql, const std::string& scope, const std::string& key,
-            const std::string& request_sha256, engine::TimePoint now) {
-  Claim result;
-  if (!fetch(sql, kClaim, {scope, key, request_sha256, std::to_string(to_micros(now))}).empty())
-    return result;
-  const auto rows = fetch(sql, kLoad, {scope, key});
-  if (rows.empty()) throw std::logic_error("idempotency key vanished under its claim");
-  const auto& row = rows.front();
-  result.stored.status = static_cast<int>(to_int(row[1]));
-  result.stored.content_type = row[2].value_or("");
-  result.stored.body = row[3].value_or("");
-  result.kind = row[0] == request_sha256 ? Claim::Kind::replay : Claim::Kind::conflict;
-  return result;
-}
-
 Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const std::string& key,
             const std::string& request_sha256, engine::TimePoint now) {
   Claim result;
@@ -58,12 +43,6 @@ Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const
   result.stored.body = row[3].value_or("");
   result.kind = row[0] == request_sha256 ? Claim::Kind::replay : Claim::Kind::conflict;
   return result;
-}
-
-void store(soci::session& sql, const std::string& scope, const std::string& key,
-           const StoredResponse& response) {
-  fetch(sql, kStore,
-        {std::to_string(response.status), response.content_type, response.body, scope, key});
 }
 
 void store(Batch& batch, const std::string& scope, const std::string& key,

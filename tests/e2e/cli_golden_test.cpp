@@ -100,6 +100,8 @@ TEST(CliGolden, HumanAndJsonOutput) {
       {"campaign_pause", "campaign pause weekend-double"},
       {"campaign_pause_unknown", "campaign pause nope"},
       {"keys_list", "keys list"},
+      {"report_liability", "report liability"},
+      {"report_liability_json", "report liability --json"},
   };
   for (const auto& [name, args] : cases) {
     SCOPED_TRACE(name);

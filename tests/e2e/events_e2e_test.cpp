@@ -835,3 +835,53 @@ TEST(EventsMultiInstance, EveryInstanceUsesANewVersionWithinASecondAlsoAfterARes
   std::this_thread::sleep_for(1s);  // the listeners' reconnect delay
   apply_and_wait(4, 3);
 }
+
+TEST(EventsLiability, OutstandingPointsAddUpByTier) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto& admin = server.admin_key();
+  ASSERT_EQ(c.post_json("/v1/admin/program", {{"source", test_program()}}, admin).status, 201);
+  const auto at = rfc3339(noon_yesterday());
+  auto event = [&](json body, const std::string& key) {
+    body["channel"] = "store";
+    body["occurred_at"] = at;
+    auto r = c.post_json("/v1/events", body, admin, key);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json();
+  };
+  auto card = [](const std::string& value) {
+    return json{{"identifier", {{"type", "card"}, {"value", value}}}};
+  };
+  // A silver member (600 + 25 tier bonus) and a member with pending points (10 + 50 pending).
+  const auto silver = event({{"type", "purchase"},
+                             {"member", card("L-1")},
+                             {"enroll", true},
+                             {"total", "600.00"},
+                             {"currency", "EUR"}},
+                            "l1");
+  const auto plain = event({{"type", "purchase"},
+                            {"member", card("L-2")},
+                            {"enroll", true},
+                            {"total", "10.00"},
+                            {"currency", "EUR"},
+                            {"items", {{{"sku", "S"}, {"category", "shoes"}, {"price", "10.00"}}}}},
+                           "l2");
+  ASSERT_EQ(silver["tier"], "silver");
+  auto report = c.get("/v1/admin/reports/liability", admin);
+  ASSERT_EQ(report.status, 200) << report.body;
+  const auto r = report.json();
+  EXPECT_EQ(r["total"]["available"], 635);
+  EXPECT_EQ(r["total"]["pending"], 50);
+  EXPECT_EQ(r["total"]["outstanding"], 685);
+  EXPECT_EQ(r["total"]["members"], 2);
+  std::map<std::string, long long> outstanding;
+  for (const auto& row : r["by_tier"])
+    outstanding[row["tier"].get<std::string>()] = row["outstanding"];
+  EXPECT_EQ(outstanding["silver"], 625);
+  EXPECT_EQ(outstanding["member"], 60);
+  // Touchpoints may not read it.
+  auto pos = c.post_json("/v1/admin/keys",
+                         {{"role", "touchpoint"}, {"channel", "store"}, {"name", "p"}}, admin);
+  expect_problem(c.get("/v1/admin/reports/liability", pos.json()["key"]), 403, "forbidden");
+}

@@ -1,4 +1,5 @@
 #include "circolo/db/api_keys.hpp"
+#include "circolo/db/batch.hpp"
 #include "circolo/db/connection_pool.hpp"
 #include "circolo/db/database.hpp"
 #include "circolo/db/idempotency.hpp"
@@ -76,34 +77,40 @@ TEST_F(Repositories, BootstrapKeyIsCreatedRekeyedAndRestored) {
 
 TEST_F(Repositories, IdempotencyClaimReplayConflict) {
   using Kind = db::idempotency::Claim::Kind;
+  // Each claim opens its transaction (BEGIN travels with it); the response is stored with COMMIT.
+  auto claim = [&](const std::string& scope, const std::string& hash) {
+    db::Transaction tx(*sql_);
+    auto result = db::idempotency::claim(tx, *sql_, scope, "k1", hash, clock_.now());
+    tx.rollback();
+    return result;
+  };
   {
-    soci::transaction tx(*sql_);
-    EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now()).kind,
+    db::Transaction tx(*sql_);
+    EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "k1", "hash1", clock_.now()).kind,
               Kind::fresh);
-    db::idempotency::store(*sql_, "key_a", "k1", {201, "application/json", R"({"ok":1})"});
-    tx.commit();
+    db::Batch batch;
+    db::idempotency::store(batch, "key_a", "k1", {201, "application/json", R"({"ok":1})"});
+    tx.commit(batch);
   }
-  soci::transaction tx(*sql_);
-  auto again = db::idempotency::claim(*sql_, "key_a", "k1", "hash1", clock_.now());
+  auto again = claim("key_a", "hash1");
   EXPECT_EQ(again.kind, Kind::replay);
   EXPECT_EQ(again.stored.status, 201);
   EXPECT_EQ(again.stored.body, R"({"ok":1})");
-  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k1", "hash2", clock_.now()).kind,
-            Kind::conflict);
+  EXPECT_EQ(claim("key_a", "hash2").kind, Kind::conflict);
   // Keys are per API key: another caller may use the same string.
-  EXPECT_EQ(db::idempotency::claim(*sql_, "key_b", "k1", "hash2", clock_.now()).kind, Kind::fresh);
-  tx.rollback();
+  EXPECT_EQ(claim("key_b", "hash2").kind, Kind::fresh);
 }
 
 TEST_F(Repositories, IdempotencyRolledBackClaimLeavesNoTrace) {
   {
-    soci::transaction tx(*sql_);
-    db::idempotency::claim(*sql_, "key_a", "k2", "hash1", clock_.now());
+    db::Transaction tx(*sql_);
+    db::idempotency::claim(tx, *sql_, "key_a", "k2", "hash1", clock_.now());
     // no commit: the work failed
   }
-  soci::transaction tx(*sql_);
-  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "k2", "other", clock_.now()).kind,
+  db::Transaction tx(*sql_);
+  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "k2", "other", clock_.now()).kind,
             db::idempotency::Claim::Kind::fresh);
+  tx.rollback();
 }
 
 TEST_F(Repositories, ConcurrentDuplicatesApplyOnce) {
@@ -114,13 +121,14 @@ TEST_F(Repositories, ConcurrentDuplicatesApplyOnce) {
   for (int i = 0; i < 8; ++i) {
     racers.emplace_back([&] {
       soci::session s(soci::postgresql, database_.conninfo());
-      soci::transaction tx(s);
-      auto claim = db::idempotency::claim(s, "key_a", "race", "h", clock_.now());
+      db::Transaction tx(s);
+      auto claim = db::idempotency::claim(tx, s, "key_a", "race", "h", clock_.now());
       if (claim.kind == db::idempotency::Claim::Kind::fresh) {
         s << "insert into applied values (1)";
         std::this_thread::sleep_for(milliseconds(50));  // hold the claim while others arrive
-        db::idempotency::store(s, "key_a", "race", {200, "application/json", "{}"});
-        tx.commit();
+        db::Batch batch;
+        db::idempotency::store(batch, "key_a", "race", {200, "application/json", "{}"});
+        tx.commit(batch);
         ++fresh;
       } else if (claim.kind == db::idempotency::Claim::Kind::replay) {
         ++replayed;
@@ -136,23 +144,23 @@ TEST_F(Repositories, ConcurrentDuplicatesApplyOnce) {
 }
 
 TEST_F(Repositories, IdempotencyPurge) {
-  {
-    soci::transaction tx(*sql_);
-    db::idempotency::claim(*sql_, "key_a", "old", "h", clock_.now());
-    db::idempotency::store(*sql_, "key_a", "old", {200, "", ""});
-    tx.commit();
-  }
+  auto claim_and_store = [&](const std::string& key) {
+    db::Transaction tx(*sql_);
+    db::idempotency::claim(tx, *sql_, "key_a", key, "h", clock_.now());
+    db::Batch batch;
+    db::idempotency::store(batch, "key_a", key, {200, "", ""});
+    tx.commit(batch);
+  };
+  claim_and_store("old");
   clock_.advance(hours(24 * 8));
-  {
-    soci::transaction tx(*sql_);
-    db::idempotency::claim(*sql_, "key_a", "new", "h", clock_.now());
-    db::idempotency::store(*sql_, "key_a", "new", {200, "", ""});
-    tx.commit();
-  }
+  claim_and_store("new");
   EXPECT_EQ(db::idempotency::purge_before(*sql_, clock_.now() - hours(24 * 7)), 1);
-  soci::transaction tx(*sql_);
-  EXPECT_EQ(db::idempotency::claim(*sql_, "key_a", "new", "h", clock_.now()).kind,
+  db::Transaction tx(*sql_);
+  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "new", "h", clock_.now()).kind,
             db::idempotency::Claim::Kind::replay);
+  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "old", "h", clock_.now()).kind,
+            db::idempotency::Claim::Kind::fresh);
+  tx.rollback();
 }
 
 TEST_F(Repositories, DatabaseRunsWorkOnItsOwnThreads) {

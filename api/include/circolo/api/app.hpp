@@ -85,5 +85,6 @@ std::string request_fingerprint(const Request& request);
 void register_operations_routes(App& app);
 void register_key_routes(App& app);
 void register_member_routes(App& app);
+void register_report_routes(App& app);
 
 }  // namespace circolo::api

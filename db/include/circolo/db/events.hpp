@@ -54,9 +54,8 @@ struct MemberUpdate {
   long long purchases_added = 0, lifetime_points_added = 0;
   std::vector<std::string> tags;
 };
-bool record(soci::session& sql, const Event& event, const MemberUpdate& member);
-// The same, sent with the batch that ends the transaction: a duplicate order then fails the
-// commit (SQLSTATE 23505) and `on_duplicate` is called after the rollback.
+// Sent with the batch that ends the transaction: a duplicate order fails the commit (SQLSTATE
+// 23505) and `on_duplicate` is called after the rollback.
 void record(Batch& batch, const Event& event, const MemberUpdate& member,
             std::function<void(const SqlError&)> on_duplicate);
 
@@ -72,21 +71,14 @@ void add_refund(soci::session& sql, const std::string& original_id, long long re
 // them); returns every key's value.
 std::map<std::string, long long> lock_counters(soci::session& sql,
                                                const std::vector<std::string>& keys);
-void add_to_counters(soci::session& sql, const std::map<std::string, long long>& increments);
 
-// Optimistic counters: read without locks while deciding, then at the end of the transaction
-// settle, in one statement: lock the rows (key order) and add the increments only if every
-// counter stays within its cap. false: another event moved a counter past what this one's decisions
-// allow; nothing was added (the caller rolls back and decides again). Rows are held only from here
-// to commit.
+// Optimistic counters: read without locks while deciding, then settled at the end of the
+// transaction (settle_counters). Rows are held only from the settlement to commit.
 std::map<std::string, long long> read_counters(soci::session& sql,
                                                const std::vector<std::string>& keys);
-// `absent`: keys that had no row when read; created here with their increment.
-bool settle_counters(soci::session& sql, const std::map<std::string, long long>& increments,
-                     const std::map<std::string, long long>& caps,
-                     const std::vector<std::string>& absent);
-// The same, sent with the batch that ends the transaction: a counter past its cap fails the
-// commit with kCounterMovedState (retryable).
+// Sent with the batch that ends the transaction: locks the rows (key order) and adds the
+// increments only if every counter stays within its cap, creating `absent` ones; a counter past
+// its cap fails the commit with kCounterMovedState (retryable: decide again, locked first).
 void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent);

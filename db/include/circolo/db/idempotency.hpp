@@ -30,17 +30,12 @@ struct Claim {
 // Must run inside a transaction. Inserts a placeholder row for (scope, key); when another
 // transaction holds the same key, PostgreSQL makes this wait until it commits or rolls back, so
 // concurrent duplicates never both apply. Returns what the caller should do.
-Claim claim(soci::session& sql, const std::string& scope, const std::string& key,
-            const std::string& request_sha256, engine::TimePoint now);
-
-// Completes the row claimed in this transaction with the response to replay later.
-void store(soci::session& sql, const std::string& scope, const std::string& key,
-           const StoredResponse& response);
-// The same as the transaction's first statement, sent with its BEGIN in one round trip.
+// As the transaction's first statement, sent with its BEGIN in one round trip.
 Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const std::string& key,
             const std::string& request_sha256, engine::TimePoint now);
 
-// The same, sent with the batch that ends the transaction.
+// Completes the claimed row with the response to replay later, sent with the batch that ends
+// the transaction.
 void store(Batch& batch, const std::string& scope, const std::string& key,
            const StoredResponse& response);
 
