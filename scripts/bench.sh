@@ -46,6 +46,8 @@ events_bench() {
   pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
     -d '{"role":"touchpoint","channel":"store","name":"bench POS"}' \
     "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  # Settle what the earlier loads left behind (autovacuum would otherwise run during this one).
+  $psql -d circolo_bench -c "vacuum analyze" -c "checkpoint" >/dev/null
   sleep 1  # every instance picks a new program version up within a second
   $load --name purchase_events --method POST --target /v1/events --bodies-file "$dir/bodies.txt" \
     --key "$pos_key" --unique-idempotency-key

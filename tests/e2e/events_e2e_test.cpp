@@ -728,6 +728,17 @@ TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {
             "original_event_id"},
            {{{"type", "visit"}, {"member", member(id)}, {"order_id", ""}}, "order_id"},
            {{{"type", "visit"}, {"member", member(id)}, {"coupons", "X"}}, "coupons"},
+           {{{"type", "purchase"},
+             {"member", member(id)},
+             {"total", "1.00"},
+             {"currency", "EUR"},
+             {"items", {{{"sku", "A"}, {"prise", "1.00"}}}}},
+            "items[0].prise"},
+           {{{"type", "purchase"},
+             {"member", member(id)},
+             {"total", "100000000001.00"},
+             {"currency", "EUR"}},
+            "total"},
        }) {
     auto refused = send(body);
     expect_problem(refused, 422, "validation_failed");

@@ -172,6 +172,11 @@ rules::Event parse_event_json(const json& body, int digits, const std::string& c
           continue;
         }
         rules::Item item;
+        for (const auto& [name, value] : it.items()) {
+          if (name != "sku" && name != "category" && name != "brand" && name != "quantity" &&
+              name != "price" && name != "attributes")
+            errors.push_back({p + "." + name, "is not a known field of an item"});
+        }
         for (const auto& [name, slot] :
              {std::pair{"sku", &item.sku}, std::pair{"category", &item.category},
               std::pair{"brand", &item.brand}}) {
