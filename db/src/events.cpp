@@ -240,36 +240,42 @@ std::map<std::string, long long> read_counters(soci::session& sql,
   return out;
 }
 
+namespace {
+
+std::string bigint_array(const std::vector<long long>& values) {
+  std::string out = "{";
+  for (const auto v : values) out += (out.size() > 1 ? "," : "") + std::to_string(v);
+  return out + "}";
+}
+
+}  // namespace
+
 void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent) {
   if (increments.empty()) return;
   std::vector<std::string> keys;
-  std::string amounts = "{", limits = "{";
+  std::vector<long long> amounts, limits;
   for (const auto& [key, n] : increments) {
     const auto cap = caps.find(key);
     if (cap == caps.end()) throw std::logic_error("a counter without a cap: " + key);
     keys.push_back(key);
-    if (amounts.size() > 1) {
-      amounts += ',';
-      limits += ',';
-    }
-    amounts += std::to_string(n);
-    limits += std::to_string(cap->second);
+    amounts.push_back(n);
+    limits.push_back(cap->second);
   }
-  batch.add(kSettleInBatch, {text_array(keys), amounts + "}", limits + "}", text_array(absent)});
+  batch.add(kSettleInBatch,
+            {text_array(keys), bigint_array(amounts), bigint_array(limits), text_array(absent)});
 }
 
 void add_to_counters(Batch& batch, const std::map<std::string, long long>& increments) {
   if (increments.empty()) return;
   std::vector<std::string> keys;
-  std::string amounts = "{";
+  std::vector<long long> amounts;
   for (const auto& [key, n] : increments) {
     keys.push_back(key);
-    if (amounts.size() > 1) amounts += ',';
-    amounts += std::to_string(n);
+    amounts.push_back(n);
   }
-  batch.add(kAddCounters, {text_array(keys), amounts + "}"});
+  batch.add(kAddCounters, {text_array(keys), bigint_array(amounts)});
 }
 
 }  // namespace circolo::db::events
