@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "circolo/rules/evaluate.hpp"
@@ -493,7 +494,7 @@ int report_liability(const Online& o) {
 }
 
 // A bash completion script made from the command tree itself, so it never falls behind.
-void collect(CLI::App* app, const std::string& path,
+void collect(CLI::App* app, const std::string& path, const std::string& global,
              std::vector<std::pair<std::string, std::string>>& words,
              std::vector<std::pair<std::string, std::string>>& subs) {
   std::string all, names;
@@ -504,12 +505,23 @@ void collect(CLI::App* app, const std::string& path,
       continue;
     }
     names += (names.empty() ? "" : " ") + sub->get_name();
-    collect(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), words, subs);
+    collect(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), global, words,
+            subs);
   }
   all = names;
+  // The command's own options, then the global ones (they work after the command too).
+  std::set<std::string> seen;
   for (auto* scope : scopes) {
     for (const auto* opt : scope->get_options()) {
-      for (const auto& l : opt->get_lnames()) all += (all.empty() ? "--" : " --") + l;
+      for (const auto& l : opt->get_lnames()) {
+        if (seen.insert(l).second) all += (all.empty() ? "--" : " --") + l;
+      }
+    }
+  }
+  if (!path.empty()) {
+    std::istringstream names_in(global);
+    for (std::string g; names_in >> g;) {
+      if (seen.insert(g.substr(2)).second) all += " " + g;
     }
   }
   words.emplace_back(path, all);
@@ -518,7 +530,13 @@ void collect(CLI::App* app, const std::string& path,
 
 std::string bash_completion(CLI::App& app) {
   std::vector<std::pair<std::string, std::string>> words, subs;
-  collect(&app, "", words, subs);
+  std::string global;
+  for (const auto* opt : app.get_options()) {
+    for (const auto& l : opt->get_lnames()) {
+      if (l != "help" && l != "version") global += " --" + l;
+    }
+  }
+  collect(&app, "", global, words, subs);
   auto cases = [](const std::vector<std::pair<std::string, std::string>>& table) {
     std::string out;
     for (const auto& [path, list] : table)

@@ -509,11 +509,23 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
     } else if (in.enroll) {
       db::Member fresh;
       fresh.id = new_id("mem");
-      fresh.joined_at = ctx.now;
+      fresh.joined_at = in.event.time;  // an offline POS enrols as of the purchase
+      fresh.tier = entry_tier(*ctx.program);
       if (db::members::insert(sql, fresh, {*in.identifier}, ctx.now)) {
         // Enrolled by a concurrent request a moment ago: start again and find it.
         throw db::RetryTransaction("identifier enrolled concurrently");
       }
+      // The enrolment is the first entry of the member's journey, as with POST /v1/members.
+      db::TimelineEntry entry;
+      entry.member_id = fresh.id;
+      entry.type = "member.enrolled";
+      entry.channel = in.event.channel;
+      entry.occurred_at = in.event.time;
+      entry.recorded_at = ctx.now;
+      entry.data = {
+          {"identifiers", {{{"type", in.identifier->type}, {"value", in.identifier->value}}}},
+          {"event_id", ctx.event_id}};
+      db::members::timeline_append(sql, entry);
       enrolled = true;
       id = fresh.id;
     } else {
@@ -596,8 +608,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   w.counters.paused = *ctx.paused;
   // A member without a tier yet is in the entry tier (threshold 0), if the program has one:
   // that is where it starts, not a change.
-  if (!w.member.tier && !program.tiers().empty() && program.tiers().front().threshold <= 0)
-    w.member.tier = program.tiers().front().id;
+  if (!w.member.tier) w.member.tier = entry_tier(program);
   describe_member(w);
 
   engine::ledger::Points reversed = 0;

@@ -94,9 +94,9 @@ int run(const api::Settings& settings) {
   api::App app({*database, clock, metrics, token_secret});
   api::register_operations_routes(app);
   api::register_key_routes(app);
-  api::register_member_routes(app);
-  api::register_report_routes(app);
   api::ProgramStore programs;
+  api::register_member_routes(app, programs);
+  api::register_report_routes(app);
   api::register_program_routes(app, programs);
   api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});
 

@@ -8,9 +8,9 @@ namespace circolo::db::members {
 namespace {
 
 const std::string kInsertMember =
-    "insert into members (id, name, email, phone, birthday, attributes, joined_at) values "
+    "insert into members (id, name, email, phone, birthday, attributes, joined_at, tier) values "
     "(:id, :name, :email, :phone, cast(:birthday as date), cast(:attributes as jsonb), " +
-    micros_to_timestamptz(":joined") + ")";
+    micros_to_timestamptz(":joined") + ", :tier)";
 
 const std::string kInsertIdentifier =
     "insert into member_identifiers (type, value, member_id, linked_at) values (:type, :value, "
@@ -90,9 +90,11 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
                     phone = p.phone.value_or(""), birthday = p.birthday.value_or(""),
                     attributes = p.attributes.dump();
   const long long joined = to_micros(member.joined_at);
+  const std::string tier = member.tier.value_or("");
+  soci::indicator tier_i = member.tier ? soci::i_ok : soci::i_null;
   sql << kInsertMember, soci::use(member.id), soci::use(name, name_i), soci::use(email, email_i),
       soci::use(phone, phone_i), soci::use(birthday, birthday_i), soci::use(attributes),
-      soci::use(joined);
+      soci::use(joined), soci::use(tier, tier_i);
   for (const auto& identifier : identifiers) {
     if (link(sql, member.id, identifier, now) != LinkResult::linked) return identifier;
   }

@@ -386,6 +386,15 @@ TEST_F(Events, EveryTriggerAndAction) {
   EXPECT_EQ(seen.count("purchase@web"), 1u);
   EXPECT_EQ(seen.count("visit@store"), 2u);
   EXPECT_EQ(seen.count("review@store"), 1u);
+  EXPECT_EQ(seen.count("member.enrolled@store"), 1u);
+  // The wallet names the tier.
+  const auto tier = wallet(id)["tier"];
+  EXPECT_EQ(tier["id"], "member");
+  EXPECT_EQ(tier["name"], "Member");
+  // A member enrolled through POST /v1/members starts in the entry tier too.
+  auto created = client().post_json("/v1/members", {{"identifiers", json::array()}}, key("store"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json()["tier"], "member");
 
   // Outgoing events were written with the effects.
   soci::session sql(soci::postgresql, database_->conninfo());
@@ -757,7 +766,9 @@ TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {
   expect_problem(nul, 400, "malformed_json");
   EXPECT_EQ(wallet(id)["points"]["available"], 100);
   auto timeline = client().get("/v1/members/" + id + "/timeline", admin()).json();
-  EXPECT_EQ(timeline["items"].size(), 1u) << "only the signup";
+  ASSERT_EQ(timeline["items"].size(), 2u) << "only the enrolment and the signup";
+  EXPECT_EQ(timeline["items"][1]["type"], "member.enrolled");
+  EXPECT_EQ(timeline["items"][1]["channel"], "store");
 
   // An admin key must name the channel; a member token may not send events.
   auto as_admin = client().post_json("/v1/events", {{"type", "visit"}, {"member", member(id)}},

@@ -4,6 +4,7 @@
 #include "circolo/api/auth.hpp"
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/api/programs.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 
@@ -113,18 +114,21 @@ asio::awaitable<ExpiryReport> expire_due_points(Services& services) {
   co_return report;
 }
 
-void register_member_routes(App& app) {
+void register_member_routes(App& app, const ProgramStore& store) {
   auto& s = app.services();
   auto& r = app.router();
 
   r.add({http::verb::post, "/v1/members", kStaff,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const auto now = s.clock.now();
            const auto input = parse_new_member(request.json_body(), now);
            db::Member member;
            member.id = new_id("mem");
            member.profile = input.profile;
            member.joined_at = now;
+           // A new member starts in the program's entry tier (threshold 0), if it has one.
+           if (const auto active = store.current(); active && active->program)
+             member.tier = entry_tier(*active->program);
            co_return co_await transact(s, request, [&](soci::session& sql) {
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
                throw ApiError(
@@ -254,7 +258,7 @@ void register_member_routes(App& app) {
          }});
 
   r.add({http::verb::get, "/v1/members/{id}/wallet", kAnyone,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            check_scope(request, id);
            long long days = 30;
@@ -271,10 +275,11 @@ void register_member_routes(App& app) {
            }
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
-             require_member(sql, id);
+             const auto member = require_member(sql, id);
              const auto lots = db::points::active_lots(sql, id);
-             return json_response(http::status::ok,
-                                  wallet_json(lots, now, now + std::chrono::hours(24 * days)));
+             auto wallet = wallet_json(lots, now, now + std::chrono::hours(24 * days));
+             wallet["tier"] = tier_json(store, member.tier);
+             return json_response(http::status::ok, wallet);
            });
          }});
 

@@ -379,6 +379,23 @@ asio::awaitable<void> refresh_after_commit(Services& s, ProgramStore& store) {
 
 }  // namespace
 
+std::optional<std::string> entry_tier(const rules::CompiledProgram& program) {
+  const auto& tiers = program.tiers();
+  if (tiers.empty() || tiers.front().threshold > 0) return std::nullopt;
+  return tiers.front().id;
+}
+
+json tier_json(const ProgramStore& store, const std::optional<std::string>& tier) {
+  if (!tier) return nullptr;
+  json out{{"id", *tier}, {"name", *tier}, {"progress", nullptr}};
+  if (const auto active = store.current(); active && active->program) {
+    for (const auto& t : active->program->tiers()) {
+      if (t.id == *tier) out["name"] = t.name;
+    }
+  }
+  return out;
+}
+
 void register_program_routes(App& app, ProgramStore& store) {
   auto& s = app.services();
   auto& r = app.router();

@@ -84,7 +84,8 @@ std::string request_fingerprint(const Request& request);
 
 void register_operations_routes(App& app);
 void register_key_routes(App& app);
-void register_member_routes(App& app);
+class ProgramStore;
+void register_member_routes(App& app, const ProgramStore& store);
 void register_report_routes(App& app);
 
 }  // namespace circolo::api

@@ -53,4 +53,9 @@ nlohmann::json diagnostics_json(const std::vector<rules::Diagnostic>& ds);
 
 void register_program_routes(App& app, ProgramStore& store);
 
+// The tier a new member starts in: the lowest, if its threshold is 0 (else none).
+std::optional<std::string> entry_tier(const rules::CompiledProgram& program);
+// {"id","name","progress"} of a member's tier in the active program, or null.
+nlohmann::json tier_json(const ProgramStore& store, const std::optional<std::string>& tier);
+
 }  // namespace circolo::api
