@@ -32,6 +32,10 @@ std::string normalise(std::string text) {
       {std::regex(R"(127\.0\.0\.1:\d+)"), "127.0.0.1:<port>"},
   };
   for (const auto& [re, replacement] : rules) text = std::regex_replace(text, re, replacement);
+  // Where the checkout lives differs between machines.
+  const std::string examples = CIRCOLO_EXAMPLES_DIR;
+  for (auto at = text.find(examples); at != std::string::npos; at = text.find(examples, at))
+    text.replace(at, examples.size(), "<examples>");
   return text;
 }
 
