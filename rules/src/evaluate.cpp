@@ -941,6 +941,11 @@ std::string CompiledProgram::period(LimitPeriod p, TimePoint time) const {
   return buf;
 }
 
+std::optional<engine::TimePoint> CompiledProgram::default_expiry(engine::TimePoint from) const {
+  if (!impl_->points_expire) return std::nullopt;
+  return add(impl_->zone, from, *impl_->points_expire);
+}
+
 engine::TimePoint CompiledProgram::window_start(const Duration& window,
                                                 engine::TimePoint end) const {
   Duration back = window;

@@ -391,6 +391,13 @@ TEST_F(Events, EveryTriggerAndAction) {
   const auto tier = wallet(id)["tier"];
   EXPECT_EQ(tier["id"], "member");
   EXPECT_EQ(tier["name"], "Member");
+  // Points added by hand expire like earned ones (points_expire 365 days).
+  auto adjusted = client().post_json("/v1/members/" + id + "/points/adjust",
+                                     {{"points", 5}, {"reason", "goodwill"}}, admin());
+  ASSERT_EQ(adjusted.status, 201) << adjusted.body;
+  EXPECT_EQ(adjusted.json()["expires_at"].get<std::string>().substr(0, 4),
+            date_of(Clock::now() + std::chrono::days(365)).substr(0, 4));
+  EXPECT_FALSE(adjusted.json()["expires_at"].is_null());
   // A member enrolled through POST /v1/members starts in the entry tier too.
   auto created = client().post_json("/v1/members", {{"identifiers", json::array()}}, key("store"));
   ASSERT_EQ(created.status, 201) << created.body;
@@ -404,7 +411,7 @@ TEST_F(Events, EveryTriggerAndAction) {
   sql << "select count(*) from outbox where member_id = :m and type = 'points.earned'",
       soci::use(id), soci::into(earned);
   EXPECT_EQ(notifications, 1);
-  EXPECT_EQ(earned, 7);  // signup, base + shoes, review, visit, web base + web-only
+  EXPECT_EQ(earned, 8);  // signup, base + shoes, review, visit, web base + web-only, adjustment
   long long version = 0;
   const std::string event_id = bought.json()["event_id"];
   sql << "select program_version from events where id = :id", soci::use(event_id),

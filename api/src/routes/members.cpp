@@ -340,10 +340,16 @@ void register_member_routes(App& app, const ProgramStore& store) {
          /*idempotency_required=*/true});
 
   r.add({http::verb::post, "/v1/members/{id}/points/adjust", kAdmin,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            const auto now = s.clock.now();
-           const auto input = parse_adjust(request.json_body(), now);
+           auto input = parse_adjust(request.json_body(), now);
+           // Points added by hand expire like earned ones (the program's points_expire) unless
+           // the adjustment says otherwise.
+           if (input.points > 0 && !input.expires_at) {
+             if (const auto active = store.current(); active && active->program)
+               input.expires_at = active->program->default_expiry(now);
+           }
            co_return co_await transact(s, request, [&](soci::session& sql) {
              lock_member(sql, id);
              db::points::LedgerEntry entry;

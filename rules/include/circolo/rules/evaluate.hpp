@@ -126,6 +126,8 @@ class CompiledProgram {
     Decimal multiplier{1, 0};
   };
   const std::vector<Tier>& tiers() const { return tiers_; }
+  // When points earned at `from` expire by the program's `points_expire` (none: never).
+  std::optional<engine::TimePoint> default_expiry(engine::TimePoint from) const;
   // The start of a rolling window that ends at `end` (calendar arithmetic in the program zone).
   engine::TimePoint window_start(const Duration& window, engine::TimePoint end) const;
 
