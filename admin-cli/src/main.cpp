@@ -263,11 +263,11 @@ int program_online(const Online& o, const std::string& action, const std::string
   }
   auto plan = call(o, "POST", "/v1/admin/program", {{"source", *source}, {"dry_run", true}}, code);
   if (!plan) return code;
-  if (o.json_output && action == "plan") {
+  if (o.json_output && (action == "plan" || (*plan)["changes"].empty())) {
     std::cout << plan->dump(2) << "\n";
     return 0;
   }
-  print_plan(*plan);
+  if (!o.json_output) print_plan(*plan);  // --json prints only the applied version's answer
   if (action == "plan" || (*plan)["changes"].empty()) return 0;
   if (!yes) {
     if (!isatty(STDIN_FILENO)) {
@@ -558,7 +558,10 @@ std::string bash_completion(CLI::App& app) {
          "esac\n"
          "  done\n"
          "  COMPREPLY=($(compgen -W \"$(_circolo_words \"$path\")\" -- \"$cur\"))\n"
-         "  if [ ${#COMPREPLY[@]} -eq 0 ]; then COMPREPLY=($(compgen -f -- \"$cur\")); fi\n"
+         "  if [ ${#COMPREPLY[@]} -eq 0 ]; then\n"
+         "    compopt -o filenames 2>/dev/null\n"
+         "    mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n"
+         "  fi\n"
          "}\n"
          "complete -F _circolo circolo\n";
 }
@@ -732,8 +735,13 @@ int main(int argc, char** argv) {
   if (config_opt->count() == 0 && !config_home.empty())
     config_file = config_home + "/circolo/config.toml";
   if (!config_file.empty()) {
-    const auto settings = read_config(config_file, config_opt->count() > 0);
-    if (!settings) return 2;
+    const bool named = config_opt->count() > 0;
+    auto settings = read_config(config_file, named);
+    if (!settings && named) return 2;
+    if (!settings) {
+      std::cerr << "circolo: ignoring " << config_file << " (see above)\n";
+      settings.emplace();
+    }
     if (url_opt->count() == 0 && settings->count("url")) online.url = settings->at("url");
     if (key_opt->count() == 0 && settings->count("key")) online.key = settings->at("key");
   }

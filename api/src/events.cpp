@@ -367,12 +367,17 @@ rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Eve
 // those features land; until then they change nothing and are not reported.
 void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluation) {
   const auto& ctx = w.context;
-  std::vector<db::points::Award> awards;  // booked together: one round trip
+  std::vector<db::points::Award> awards;        // booked together: one round trip
+  std::map<std::string, long long> not_booked;  // expired on arrival, by campaign
   for (const auto& e : evaluation.effects) {
     switch (e.kind) {
       case rules::EffectKind::award: {
-        // An offline event's award may have expired before it arrived: nothing to book.
-        if (e.expires_at && *e.expires_at <= ctx.now) break;
+        // An offline event's award may have expired before it arrived: nothing to book, and
+        // nothing taken from the campaign's budget.
+        if (e.expires_at && *e.expires_at <= ctx.now) {
+          not_booked[e.campaign] += e.points;
+          break;
+        }
         db::points::Award award;
         award.points = e.points;
         award.pending_until = e.pending_until;
@@ -422,7 +427,9 @@ void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluatio
     w.caps[limit_counter(key)] = evaluation.limit_caps.at(key);
     w.counters.firings[key] += n;
   }
-  for (const auto& [campaign, n] : evaluation.budget_added) {
+  for (const auto& [campaign, added] : evaluation.budget_added) {
+    const long long n = added - (not_booked.count(campaign) ? not_booked.at(campaign) : 0);
+    if (n <= 0) continue;
     w.increments[budget_counter(campaign)] += n;
     w.caps[budget_counter(campaign)] = evaluation.budget_caps.at(campaign);
     w.counters.budget_used[campaign] += n;

@@ -218,6 +218,8 @@ AdjustRequest parse_adjust(const json& body, engine::TimePoint now) {
   AdjustRequest out;
   if (auto p = points_field(body, "points", true, errors)) out.points = *p;
   if (auto r = text_field(body, "reason", 200, true, errors)) out.reason = *r;
+  // "expires_at": null asks for points that never expire (left out: the program's lifetime).
+  out.never_expires = body.contains("expires_at") && body["expires_at"].is_null();
   if (auto e = text_field(body, "expires_at", 64, false, errors)) {
     out.expires_at = engine::parse_rfc3339(*e);
     if (!out.expires_at)

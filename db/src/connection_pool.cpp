@@ -235,7 +235,11 @@ std::vector<Row> Transaction::begin_with(const std::string& query,
     throw soci::soci_error(std::string("sending BEGIN failed: ") + PQerrorMessage(conn));
   open_ = true;  // BEGIN went through: end the transaction either way
   if (outcome.failure) {
-    rollback();
+    try {
+      rollback();
+    } catch (const std::exception&) {
+      // The connection is gone: the server rolled back for us; report the first failure.
+    }
     throw *outcome.failure;
   }
   return std::move(outcome.rows);

@@ -12,13 +12,15 @@ const std::string kLockState = "select active_version from program_state for upd
 const std::string kInsert =
     "insert into program_versions (source, created_by, created_at) values ($1, $2, " +
     micros_to_timestamptz("$3::bigint") + ") returning version";
-const std::string kActivate = "update program_state set active_version = $1";
+const std::string kActivate =
+    "update program_state set active_version = $1, revision = revision + 1";
+const std::string kBumpRevision = "update program_state set revision = revision + 1";
 const std::string kColumns =
     "v.version, v.source, v.created_by, " + timestamptz_to_micros("v.created_at");
 const std::string kActive =
     "select " + kColumns +
     " from program_state s join program_versions v on v.version = s.active_version";
-const std::string kActiveVersion = "select active_version from program_state";
+const std::string kActiveVersion = "select active_version, revision from program_state";
 const std::string kFind = "select " + kColumns + " from program_versions v where v.version = $1";
 const std::string kList = "select v.version, '' as source, v.created_by, " +
                           timestamptz_to_micros("v.created_at") +
@@ -53,10 +55,10 @@ std::optional<Version> active(soci::session& sql) {
   return from_row(rows[0]);
 }
 
-std::optional<long long> active_version(soci::session& sql) {
+State state(soci::session& sql) {
   const auto rows = fetch(sql, kActiveVersion, {});
-  if (rows.empty() || !rows[0][0]) return std::nullopt;
-  return to_int(rows[0][0]);
+  if (rows.empty()) return {};
+  return {to_optional_int(rows[0][0]), to_int(rows[0][1])};
 }
 
 std::optional<Version> find(soci::session& sql, long long version) {
@@ -78,12 +80,16 @@ std::vector<Version> list(soci::session& sql, std::optional<long long> before, i
 void pause(soci::session& sql, const std::string& campaign, const std::string& by,
            engine::TimePoint now) {
   fetch(sql, kPause, {campaign, std::to_string(to_micros(now)), by});
+  fetch(sql, kBumpRevision, {});
   notify(sql, kChannel, "pause " + campaign);
 }
 
 bool resume(soci::session& sql, const std::string& campaign) {
   const bool was_paused = !fetch(sql, kResume, {campaign}).empty();
-  if (was_paused) notify(sql, kChannel, "resume " + campaign);
+  if (was_paused) {
+    fetch(sql, kBumpRevision, {});
+    notify(sql, kChannel, "resume " + campaign);
+  }
   return was_paused;
 }
 

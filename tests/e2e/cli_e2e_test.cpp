@@ -21,9 +21,10 @@ struct Run {
 };
 
 Run run_cli(const std::string& args, const ServerProcess& server, const std::string& key = "") {
-  const std::string command = "CIRCOLO_URL=http://127.0.0.1:" + std::to_string(server.port()) +
-                              " CIRCOLO_KEY='" + (key.empty() ? server.admin_key() : key) +
-                              "' " CIRCOLO_CLI_PATH " " + args + " </dev/null 2>&1";
+  const std::string command =
+      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(server.port()) +
+      " CIRCOLO_KEY='" + (key.empty() ? server.admin_key() : key) + "' " CIRCOLO_CLI_PATH " " +
+      args + " </dev/null 2>&1";
   Run run;
   FILE* pipe = ::popen(command.c_str(), "r");
   std::array<char, 4096> buffer{};
@@ -192,10 +193,18 @@ TEST(Cli, ConfigFileUnderFlagsAndEnvironment) {
     std::fputs("colour = \"red\"\n", f);
     std::fclose(f);
   }
-  auto broken = run_with("", "keys list");
-  EXPECT_EQ(broken.code, 2);
-  EXPECT_NE(broken.output.find("config.toml:4: unknown setting 'colour'"), std::string::npos)
-      << broken.output;
+  // Named with --config it stops the command (exit 2); found by default it is reported and
+  // ignored, so flags and the environment still work.
+  auto named = run_with("", "keys list --config " + home + "/circolo/config.toml");
+  EXPECT_EQ(named.code, 2);
+  EXPECT_NE(named.output.find("config.toml:4: unknown setting 'colour'"), std::string::npos)
+      << named.output;
+  auto by_default = run_with("CIRCOLO_URL=http://127.0.0.1:" + std::to_string(server.port()) +
+                                 " CIRCOLO_KEY=" + server.admin_key(),
+                             "keys list");
+  EXPECT_EQ(by_default.code, 0) << by_default.output;
+  EXPECT_NE(by_default.output.find("config.toml:4: unknown setting 'colour'"), std::string::npos)
+      << by_default.output;
   // Offline commands do not need it.
   EXPECT_EQ(run_with("", "program check " + kDemo).code, 0);
 }

@@ -398,6 +398,11 @@ TEST_F(Events, EveryTriggerAndAction) {
   EXPECT_EQ(adjusted.json()["expires_at"].get<std::string>().substr(0, 4),
             date_of(Clock::now() + std::chrono::days(365)).substr(0, 4));
   EXPECT_FALSE(adjusted.json()["expires_at"].is_null());
+  auto forever =
+      client().post_json("/v1/members/" + id + "/points/adjust",
+                         {{"points", 1}, {"reason", "lifetime"}, {"expires_at", nullptr}}, admin());
+  ASSERT_EQ(forever.status, 201) << forever.body;
+  EXPECT_TRUE(forever.json()["expires_at"].is_null()) << "null asks for points that never expire";
   // A member enrolled through POST /v1/members starts in the entry tier too.
   auto created = client().post_json("/v1/members", {{"identifiers", json::array()}}, key("store"));
   ASSERT_EQ(created.status, 201) << created.body;
@@ -411,7 +416,7 @@ TEST_F(Events, EveryTriggerAndAction) {
   sql << "select count(*) from outbox where member_id = :m and type = 'points.earned'",
       soci::use(id), soci::into(earned);
   EXPECT_EQ(notifications, 1);
-  EXPECT_EQ(earned, 8);  // signup, base + shoes, review, visit, web base + web-only, adjustment
+  EXPECT_EQ(earned, 9);  // signup, base + shoes, review, visit, web base + web-only, 2 adjustments
   long long version = 0;
   const std::string event_id = bought.json()["event_id"];
   sql << "select program_version from events where id = :id", soci::use(event_id),

@@ -278,7 +278,10 @@ void register_member_routes(App& app, const ProgramStore& store) {
              const auto member = require_member(sql, id);
              const auto lots = db::points::active_lots(sql, id);
              auto wallet = wallet_json(lots, now, now + std::chrono::hours(24 * days));
-             wallet["tier"] = tier_json(store, member.tier);
+             auto tier = member.tier;
+             if (const auto active = store.current(); !tier && active && active->program)
+               tier = entry_tier(*active->program);  // where it stands before its first event
+             wallet["tier"] = tier_json(store, tier);
              return json_response(http::status::ok, wallet);
            });
          }});
@@ -346,7 +349,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            auto input = parse_adjust(request.json_body(), now);
            // Points added by hand expire like earned ones (the program's points_expire) unless
            // the adjustment says otherwise.
-           if (input.points > 0 && !input.expires_at) {
+           if (input.points > 0 && !input.expires_at && !input.never_expires) {
              if (const auto active = store.current(); active && active->program)
                input.expires_at = active->program->default_expiry(now);
            }

@@ -126,7 +126,7 @@ bool ProgramStore::set(std::shared_ptr<const Active> active) {
   std::lock_guard lock(mutex_);
   // Reloads run concurrently (a notification, the backstop poll, the apply itself): a slower one
   // must not put an older version back.
-  if (active_ && active && active->version < active_->version) return false;
+  if (active_ && active && active->revision < active_->revision) return false;
   active_ = std::move(active);
   return true;
 }
@@ -330,7 +330,7 @@ json diagnostics_json(const std::vector<rules::Diagnostic>& ds) {
 
 asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   struct Read {
-    std::optional<long long> version;
+    db::programs::State state;
     std::optional<db::programs::Version> full;
     std::vector<std::string> paused;
   };
@@ -338,20 +338,25 @@ asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   const long long have = current ? current->version : 0;
   auto read = co_await services.db.run([have](soci::session& sql) {
     Read r;
-    r.version = db::programs::active_version(sql);
-    if (r.version && *r.version != have) r.full = db::programs::active(sql);
+    // The revision first: what is read after it is at least as new, never older.
+    r.state = db::programs::state(sql);
+    if (r.state.version && *r.state.version != have) r.full = db::programs::active(sql);
     r.paused = db::programs::paused(sql);
     return r;
   });
   const std::set<std::string> paused(read.paused.begin(), read.paused.end());
-  if (!read.version) co_return false;
-  if (current && *read.version == current->version && current->paused == paused) co_return false;
+  const auto& version = read.state.version;
+  if (!version) co_return false;
+  if (current && *version == current->version && current->paused == paused &&
+      current->revision >= read.state.revision)
+    co_return false;
   auto next = std::make_shared<ProgramStore::Active>();
   // The version number comes with the source it was read with (a newer apply may have come
   // between the two reads).
-  next->version = read.full ? read.full->version : *read.version;
+  next->version = read.full ? read.full->version : *version;
+  next->revision = read.state.revision;
   next->paused = paused;
-  if (current && current->version == *read.version) {
+  if (current && current->version == next->version) {
     next->program = current->program;
   } else if (read.full) {
     auto compiled = rules::compile(
@@ -588,6 +593,7 @@ void register_program_routes(App& app, ProgramStore& store) {
                  throw ApiError(http::status::gone, "member_merged", "member " + id + " was merged",
                                 {}, {{"merged_into", *found->merged_into}});
                // As an event would see it (the same description of the member).
+               if (!found->tier) found->tier = entry_tier(*program);
                return member_snapshot(*found, *program,
                                       db::points::balances(sql, id, now).available);
              });

@@ -37,6 +37,7 @@ struct AdjustRequest {
   engine::ledger::Points points = 0;  // either sign, never 0
   std::string reason;
   std::optional<engine::TimePoint> expires_at;  // for a positive adjustment
+  bool never_expires = false;                   // "expires_at": null
 };
 AdjustRequest parse_adjust(const nlohmann::json& body, engine::TimePoint now);
 

@@ -25,11 +25,12 @@ class ProgramStore {
  public:
   struct Active {
     long long version = 0;
+    long long revision = 0;  // of the program state this was read at
     std::shared_ptr<const rules::CompiledProgram> program;
     std::set<std::string> paused;  // campaign ids
   };
   std::shared_ptr<const Active> current() const;
-  // false (and nothing changes) if `active` is older than the current version.
+  // false (and nothing changes) if `active` was read at an older revision than the current.
   bool set(std::shared_ptr<const Active> active);
 
  private:

@@ -26,7 +26,13 @@ long long apply(soci::session& sql, const std::string& source, const std::string
                 engine::TimePoint now);
 
 std::optional<Version> active(soci::session& sql);
-std::optional<long long> active_version(soci::session& sql);  // the number only: a cheap poll
+// The active version and the state's revision (bumped by every apply, pause and resume): a
+// one-row read.
+struct State {
+  std::optional<long long> version;
+  long long revision = 0;
+};
+State state(soci::session& sql);
 std::optional<Version> find(soci::session& sql, long long version);
 std::vector<Version> list(soci::session& sql, std::optional<long long> before,
                           int limit);  // newest first, no source
