@@ -183,6 +183,12 @@ class Lexer {
     while (!at_end() && peek() != '"' && peek() != '\n') {
       char c = advance();
       if (c != '\\') {
+        // Raw control characters would not survive formatting, storage or JSON: escape them.
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) {
+          fail(t, "a control character in a string; write \\n, \\t or \\u{XXXX}");
+          continue;
+        }
         value.push_back(c);
         continue;
       }
@@ -228,9 +234,9 @@ class Lexer {
             code = code * 16 + static_cast<std::uint32_t>(v);
             ++n;
           }
-          if (peek() != '}' || n == 0 || n > 6 || code > 0x10FFFF ||
+          if (peek() != '}' || n == 0 || n > 6 || code == 0 || code > 0x10FFFF ||
               (code >= 0xD800 && code <= 0xDFFF)) {
-            fail(t, "\\u{...} takes 1 to 6 hex digits of a Unicode scalar value");
+            fail(t, "\\u{...} takes 1 to 6 hex digits of a Unicode scalar value other than 0");
             break;
           }
           advance();
