@@ -53,29 +53,21 @@ int main(int argc, char** argv) {
                  "JSON bodies, one a line, taken in turn with the targets (instead of --body)");
   CLI11_PARSE(app, argc, argv);
 
-  std::vector<std::string> targets{target};
-  if (!targets_file.empty()) {
-    std::ifstream in(targets_file);
-    targets.clear();
+  // One value a line from `file`, or just `single` without a file; empty: nothing usable.
+  auto lines_of = [](const std::string& file, const std::string& single) {
+    std::vector<std::string> out;
+    if (file.empty()) return std::vector<std::string>{single};
+    std::ifstream in(file);
     for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) targets.push_back(line);
+      if (!line.empty()) out.push_back(line);
     }
-    if (targets.empty()) {
-      std::cerr << "no targets in " << targets_file << "\n";
-      return 2;
-    }
-  }
-  std::vector<std::string> bodies{body};
-  if (!bodies_file.empty()) {
-    std::ifstream in(bodies_file);
-    bodies.clear();
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) bodies.push_back(line);
-    }
-    if (bodies.empty()) {
-      std::cerr << "no bodies in " << bodies_file << "\n";
-      return 2;
-    }
+    return out;
+  };
+  const auto targets = lines_of(targets_file, target);
+  const auto bodies = lines_of(bodies_file, body);
+  if (targets.empty() || bodies.empty()) {
+    std::cerr << "no lines in " << (targets.empty() ? targets_file : bodies_file) << "\n";
+    return 2;
   }
   // Keys unique to this run: an earlier run's key on another path would be a conflict.
   const std::string run_id =

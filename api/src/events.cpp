@@ -247,18 +247,11 @@ namespace {
 
 // ---- applying an event ----
 
+// A member's stored attributes, read the way request attributes are (what a stored value
+// cannot be is left out, as it was refused when stored).
 rules::Attributes attributes_of(const json& stored) {
-  rules::Attributes out;
-  if (!stored.is_object()) return out;
-  for (const auto& [key, value] : stored.items()) {
-    if (value.is_boolean())
-      out[key] = value.get<bool>();
-    else if (value.is_number_integer())
-      out[key] = static_cast<std::int64_t>(value.get<long long>());
-    else if (value.is_string())
-      out[key] = value.get<std::string>();
-  }
-  return out;
+  std::vector<FieldError> ignored;
+  return parse_attributes_json(stored, "member.attributes", ignored);
 }
 
 std::optional<rules::Date> date_of(const std::optional<std::string>& text) {

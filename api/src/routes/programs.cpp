@@ -56,8 +56,8 @@ std::optional<rules::Decimal> money(const json& v, int digits, const std::string
   return rules::Decimal{parsed.value->minor, digits};
 }
 
-rules::Attributes attributes(const json& v, const std::string& field,
-                             std::vector<FieldError>& errors) {
+rules::Attributes attributes_impl(const json& v, const std::string& field,
+                                  std::vector<FieldError>& errors) {
   rules::Attributes out;
   if (v.is_null()) return out;
   if (!v.is_object() || v.size() > 50) {
@@ -116,6 +116,11 @@ Response program_invalid(const Request& request, const std::vector<rules::Diagno
 }
 
 }  // namespace
+
+rules::Attributes parse_attributes_json(const json& value, const std::string& field,
+                                        std::vector<FieldError>& errors) {
+  return attributes_impl(value, field, errors);
+}
 
 std::shared_ptr<const ProgramStore::Active> ProgramStore::current() const {
   std::lock_guard lock(mutex_);
@@ -200,7 +205,8 @@ rules::Event parse_event_json(const json& body, int digits, const std::string& c
             item.price = *price;
           }
         }
-        item.attributes = attributes(it.value("attributes", json()), p + ".attributes", errors);
+        item.attributes =
+            attributes_impl(it.value("attributes", json()), p + ".attributes", errors);
         e.items.push_back(std::move(item));
       }
     }
@@ -216,7 +222,7 @@ rules::Event parse_event_json(const json& body, int digits, const std::string& c
           errors.push_back({"coupons", "must be a list of codes"});
       }
   }
-  e.attributes = attributes(body.value("attributes", json()), "attributes", errors);
+  e.attributes = attributes_impl(body.value("attributes", json()), "attributes", errors);
   if (!errors.empty()) throw_validation(std::move(errors));
   return e;
 }
@@ -268,7 +274,7 @@ rules::MemberSnapshot parse_member_json(const json& body, engine::TimePoint now)
       m.birthday = rules::Date{std::stoi(text.substr(0, 4)), std::stoi(text.substr(5, 2)),
                                std::stoi(text.substr(8, 2))};
   }
-  m.attributes = attributes(body.value("attributes", json()), "member.attributes", errors);
+  m.attributes = attributes_impl(body.value("attributes", json()), "member.attributes", errors);
   if (!errors.empty()) throw_validation(std::move(errors));
   return m;
 }

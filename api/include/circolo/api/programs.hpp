@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "circolo/api/problem.hpp"
 #include "circolo/rules/evaluate.hpp"
 
 namespace circolo::api {
@@ -47,6 +48,9 @@ boost::asio::awaitable<bool> refresh_program(Services& services, ProgramStore& s
 rules::Event parse_event_json(const nlohmann::json& body, int currency_digits,
                               const std::string& currency, engine::TimePoint now,
                               const std::string& default_channel);
+// `attributes` objects (events, items, members): scalars by type, decimals exactly.
+rules::Attributes parse_attributes_json(const nlohmann::json& value, const std::string& field,
+                                        std::vector<FieldError>& errors);
 rules::MemberSnapshot parse_member_json(const nlohmann::json& body, engine::TimePoint now);
 
 nlohmann::json effect_json(const rules::Effect& e, int currency_digits);
