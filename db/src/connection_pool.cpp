@@ -360,9 +360,16 @@ ConnectionPool::Lease ConnectionPool::acquire() {
 
 void ConnectionPool::ensure_usable(Slot& slot) {
   const auto now = std::chrono::steady_clock::now();
+  std::uint64_t lost = 0;
+  {
+    std::lock_guard lock(mutex_);
+    lost = lost_;
+  }
   bool healthy = !slot.suspect && connection_ok(*slot.session);
-  if (healthy && now - slot.last_used > options_.validate_after_idle) {
-    // libpq only notices a dropped server on the next use: ping before lending an old one.
+  if (healthy &&
+      (now - slot.last_used > options_.validate_after_idle || slot.checked_at_loss != lost)) {
+    // libpq only notices a dropped server on the next use: ping before lending an old one, and
+    // every one after another connection was found dead.
     try {
       int one = 0;
       *slot.session << "select 1", soci::into(one);
@@ -371,12 +378,18 @@ void ConnectionPool::ensure_usable(Slot& slot) {
     }
   }
   if (!healthy) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!slot.suspect) ++lost_;  // a suspect slot was already counted by mark_suspect
+      lost = lost_;
+    }
     // Replacing (rather than reconnect()) also drops the server-side prepared statements.
     slot.session = open_session(options_.dsn);
     std::lock_guard lock(mutex_);
     ++reconnects_;
   }
   slot.suspect = false;
+  slot.checked_at_loss = lost;
 }
 
 void ConnectionPool::release(std::size_t index) {
@@ -410,6 +423,10 @@ void ConnectionPool::Lease::mark_suspect() {
   auto& slot = pool_->slots_[slot_];
   // A failed statement on a live connection leaves it usable; only a dead one is replaced.
   slot.suspect = !connection_ok(*slot.session);
+  if (slot.suspect) {
+    std::lock_guard lock(pool_->mutex_);
+    ++pool_->lost_;
+  }
 }
 
 }  // namespace circolo::db

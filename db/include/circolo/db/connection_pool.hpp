@@ -64,6 +64,8 @@ class ConnectionPool {
     bool in_use = false;
     bool suspect = false;
     std::chrono::steady_clock::time_point last_used{};
+    // The pool's loss count when this connection was last known good (see lost_).
+    std::uint64_t checked_at_loss = 0;
   };
 
   void release(std::size_t slot);
@@ -74,6 +76,9 @@ class ConnectionPool {
   std::condition_variable available_;
   std::vector<Slot> slots_;
   std::uint64_t reconnects_ = 0;
+  // Counts connections found dead. One dead connection usually means all of them are (a server
+  // restart), so every connection last checked before the loss is pinged before it is lent.
+  std::uint64_t lost_ = 0;
 };
 
 // Rewrites a libpq connection string or postgresql:// URI as keyword='value' pairs: SOCI
