@@ -59,7 +59,7 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
     if (!verified) co_return std::nullopt;
     // Idempotency scope: the member, so a retry with a refreshed token is still recognised.
     co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt,
-                        verified->member_id};
+                        verified->member_id, verified->issuer_key_id};
   }
   const std::string hash = engine::sha256_hex(token);
   const auto now = std::chrono::steady_clock::now();
@@ -78,7 +78,7 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
   if (!match || !engine::constant_time_equal(match->secret_sha256, hash)) co_return std::nullopt;
   auto role = parse_role(match->key.role);
   if (!role) co_return std::nullopt;
-  Principal principal{match->key.id, *role, match->key.channel, std::nullopt};
+  Principal principal{match->key.id, *role, match->key.channel, std::nullopt, std::nullopt};
   {
     std::lock_guard lock(key_cache_mutex_);
     if (key_cache_.size() > 10'000) key_cache_.clear();

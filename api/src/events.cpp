@@ -1,5 +1,6 @@
 // POST /v1/events: validation (pure) and the one-transaction application of an event.
 #include "circolo/api/events.hpp"
+#include "circolo/api/coupons.hpp"
 
 #include <algorithm>
 #include <regex>
@@ -198,6 +199,17 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
       errors.push_back({"items[" + std::to_string(i) + "]",
                         "price times quantity is larger than any receipt Circolo accepts"});
   }
+  // Coupons are redeemed with a purchase, each code once.
+  if (!in.event.coupons.empty() && type != "purchase")
+    errors.push_back({"coupons", "are redeemed with a purchase only"});
+  for (std::size_t i = 0; i < in.event.coupons.size(); ++i) {
+    auto& code = in.event.coupons[i];
+    code = engine::coupons::normalise_code(code);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (in.event.coupons[j] == code)
+        errors.push_back({"coupons[" + std::to_string(i) + "]", "is named twice"});
+    }
+  }
   if (!body.contains("occurred_at")) in.event.time = now;
   if (in.event.time > now + policy.clock_skew)
     errors.push_back({"occurred_at", "is in the future"});
@@ -356,9 +368,10 @@ rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Eve
   }
 }
 
-// The one place where effects are applied. Coupon, challenge and badge effects join here when
-// those features land; until then they change nothing and are not reported.
-void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluation) {
+// The one place where effects are applied. Challenge and badge effects join here when those
+// features land; until then they change nothing and are not reported.
+void apply_effects(soci::session& sql, db::Batch& batch, Work& w,
+                   const rules::Evaluation& evaluation) {
   const auto& ctx = w.context;
   std::vector<db::points::Award> awards;        // booked together: one round trip
   std::map<std::string, long long> not_booked;  // expired on arrival, by campaign
@@ -408,7 +421,16 @@ void apply_effects(db::Batch& batch, Work& w, const rules::Evaluation& evaluatio
                              {"event_id", ctx.event_id}});
         w.effects.push_back(effect_json(e, w.program.currency_digits()));
         break;
-      case rules::EffectKind::issue_coupon:
+      case rules::EffectKind::issue_coupon: {
+        // A code of the template, the member's from now on (coupon.issued goes out with it).
+        auto issued =
+            issue_coupon(sql, w.program, e.target, w.member.id, ctx.now, "rule", ctx.event_id);
+        auto effect = effect_json(e, w.program.currency_digits());
+        effect["code"] = issued["code"];
+        effect["expires_at"] = issued["expires_at"];
+        w.effects.push_back(std::move(effect));
+        break;
+      }
       case rules::EffectKind::progress_challenge:
       case rules::EffectKind::grant_badge:
         break;
@@ -627,7 +649,19 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.snapshot.points = w.balances.available;
   }
 
-  apply_effects(batch, w, evaluate_counted(sql, w, event));
+  // Coupons first: a refused one fails the whole event, before anything else is decided.
+  for (std::size_t i = 0; i < in.event.coupons.size(); ++i) {
+    CouponUse use{in.event.coupons[i], w.member.id, in.total_minor.value_or(0),
+                  in.event.channel,    in.order_id, ctx.event_id};
+    const auto done = redeem_coupon(sql, use, ctx.now, "coupons[" + std::to_string(i) + "]");
+    w.effects.push_back({{"type", "coupon_redeemed"},
+                         {"code", done.code},
+                         {"coupon", done.coupon},
+                         {"redemption_id", done.redemption_id},
+                         {"discount", money_text(done.discount_minor, done.digits)}});
+  }
+
+  apply_effects(sql, batch, w, evaluate_counted(sql, w, event));
 
   // The tier, after this event's points; a change is an event rules can react to.
   for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
@@ -648,7 +682,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     tier_event.time = event.time;
     tier_event.attributes["from"] = change->first;
     tier_event.attributes["to"] = change->second;
-    apply_effects(batch, w, evaluate_counted(sql, w, tier_event));
+    apply_effects(sql, batch, w, evaluate_counted(sql, w, tier_event));
   }
 
   db::events::Event row;

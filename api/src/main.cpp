@@ -16,6 +16,7 @@
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
+#include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
@@ -99,6 +100,9 @@ int run(const api::Settings& settings) {
   api::register_report_routes(app);
   api::register_program_routes(app, programs);
   api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});
+  api::CouponSettings coupon_settings;
+  coupon_settings.expiring_notice = settings.coupon_expiring_notice;
+  api::register_coupon_routes(app, programs, coupon_settings);
 
   api::ServerOptions options;
   options.host = settings.listen_host;
@@ -174,6 +178,10 @@ int run(const api::Settings& settings) {
                      expiry_timer, settings.expiry_interval, "points_expiry",
                      [&]() -> asio::awaitable<void> {
                        const auto report = co_await api::expire_due_points(app.services());
+                       const auto announced = co_await api::announce_expiring_coupons(
+                           app.services(), settings.coupon_expiring_notice);
+                       if (announced > 0)
+                         spdlog::info("job=coupon_expiring announced={}", announced);
                        if (report.lots > 0) {
                          spdlog::info("job=points_expiry members={} lots={} points={}",
                                       report.members, report.lots, report.points);

@@ -34,7 +34,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
-            expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count();
+            expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count(),
+            expiring_days = s.coupon_expiring_notice.count() / 86400;
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -89,6 +90,12 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(0LL, 86400LL))
       ->capture_default_str();
 
+  app.add_option("--coupon-expiring-days", expiring_days,
+                 "how many days before a member's coupon expires coupon.expiring is published")
+      ->envname("CIRCOLO_COUPON_EXPIRING_DAYS")
+      ->check(CLI::Range(0LL, 365LL))
+      ->capture_default_str();
+
   SettingsResult result;
   try {
     app.parse(argc, argv);
@@ -125,6 +132,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.expiry_interval = std::chrono::seconds(expiry_s);
   s.offline_window = std::chrono::seconds(offline_days * 86400);
   s.clock_skew = std::chrono::seconds(skew_s);
+  s.coupon_expiring_notice = std::chrono::seconds(expiring_days * 86400);
   result.settings = s;
   return result;
 }

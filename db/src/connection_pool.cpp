@@ -206,6 +206,47 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   return out;
 }
 
+void copy_in(soci::session& sql, const std::string& copy_statement, const std::string& data) {
+  PGconn* conn = native(sql);
+  PGresult* start = PQexec(conn, copy_statement.c_str());
+  if (PQresultStatus(start) != PGRES_COPY_IN) {
+    throw_unless_ok(start);  // the statement's error
+    PQclear(start);
+    throw SqlError("COPY did not start", "");
+  }
+  PQclear(start);
+  // Chunks of 1 MiB keep libpq's buffer small; the server parses as they arrive.
+  constexpr std::size_t kChunk = 1 << 20;
+  const char* failure = nullptr;
+  for (std::size_t at = 0; at < data.size(); at += kChunk) {
+    const auto n = std::min(kChunk, data.size() - at);
+    if (PQputCopyData(conn, data.data() + at, static_cast<int>(n)) != 1) {
+      failure = "sending COPY data failed";
+      break;
+    }
+  }
+  PQputCopyEnd(conn, failure);
+  PGresult* result = PQgetResult(conn);
+  bool failed = false;
+  std::optional<SqlError> error;
+  while (result != nullptr) {
+    if (!failed) {
+      try {
+        throw_unless_ok(result);
+        PQclear(result);
+      } catch (const SqlError& e) {
+        failed = true;
+        error = e;
+      }
+    } else {
+      PQclear(result);
+    }
+    result = PQgetResult(conn);
+  }
+  if (error) throw *error;
+  if (failure) throw SqlError(std::string(failure) + ": " + PQerrorMessage(conn), "08006");
+}
+
 void Batch::add(const std::string& query, std::vector<Value> params,
                 std::function<void(const SqlError&)> on_error) {
   statements_.push_back({&query, std::move(params), std::move(on_error)});

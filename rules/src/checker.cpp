@@ -200,6 +200,8 @@ class Checker {
       for (int k = 0; k < p.scale; ++k) hundred *= 10;
       if (p.mantissa <= 0) error(c.discount_range, "a percentage discount must be more than 0%");
       if (p.mantissa > hundred) error(c.discount_range, "a discount cannot be more than 100%");
+      if (p.scale > 4)
+        error(c.discount_range, "a percentage takes at most four decimals, as in 12.5%");
     }
     if (c.discount_amount) {
       money(*c.discount_amount, c.discount_range, "the discount");
@@ -217,6 +219,7 @@ class Checker {
     else
       positive(*c.valid, "valid");
     if (c.uses && *c.uses < 1) error(c.id_range, "uses must be at least 1");
+    if (c.uses && *c.uses > 1'000'000) error(c.id_range, "uses must be at most 1000000");
   }
 
   void reward(const RewardDecl& r) {

@@ -946,6 +946,10 @@ std::optional<engine::TimePoint> CompiledProgram::default_expiry(engine::TimePoi
   return add(impl_->zone, from, *impl_->points_expire);
 }
 
+engine::TimePoint CompiledProgram::after(const Duration& duration, engine::TimePoint from) const {
+  return add(impl_->zone, from, duration);
+}
+
 engine::TimePoint CompiledProgram::window_start(const Duration& window,
                                                 engine::TimePoint end) const {
   Duration back = window;
@@ -991,6 +995,34 @@ CompileResult compile(const Source& source, const Limits& limits) {
   }
   std::stable_sort(program->tiers_.begin(), program->tiers_.end(),
                    [](const auto& a, const auto& b) { return a.threshold < b.threshold; });
+  // Amounts in minor units of the currency (the checker refused more digits than it has).
+  auto minor = [&](const Decimal& d) {
+    std::int64_t m = d.mantissa;
+    for (int s = d.scale; s < program->currency_digits_; ++s) m *= 10;
+    for (int s = d.scale; s > program->currency_digits_; --s) m /= 10;
+    return m;
+  };
+  for (const auto& c : file.coupons) {
+    CompiledProgram::CouponTemplate t;
+    t.id = c.id;
+    t.name = c.name.value_or(c.id);
+    if (c.discount_amount) t.terms.amount_minor = minor(*c.discount_amount);
+    if (c.discount_percent) {
+      std::int64_t e4 = c.discount_percent->mantissa;
+      for (int s = c.discount_percent->scale; s < 4; ++s) e4 *= 10;
+      t.terms.percent_e4 = e4;
+    }
+    if (c.max_discount) t.terms.max_minor = minor(*c.max_discount);
+    if (c.min_total) t.terms.min_total_minor = minor(*c.min_total);
+    t.terms.channels = c.channels;
+    if (c.valid) t.valid = *c.valid;
+    t.uses = static_cast<int>(std::min<std::int64_t>(c.uses.value_or(1), 1'000'000));
+    program->coupons_[t.id] = std::move(t);
+  }
+  for (const auto& r : file.rewards) {
+    program->rewards_.push_back(
+        {r.id, r.name.value_or(r.id), r.coupon.value_or(""), r.cost.value_or(0), r.stock});
+  }
   ExprCompiler compiler;
   std::map<std::string, std::size_t> amount_slots;
   auto at_midnight = [&](const Date& d) {

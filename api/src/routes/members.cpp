@@ -2,9 +2,11 @@
 #include "circolo/api/members.hpp"
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
+#include "circolo/api/coupons.hpp"
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/db/coupons.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 
@@ -282,6 +284,11 @@ void register_member_routes(App& app, const ProgramStore& store) {
              if (const auto active = store.current(); !tier && active && active->program)
                tier = entry_tier(*active->program);  // where it stands before its first event
              wallet["tier"] = tier_json(store, tier);
+             // The codes it can still use, soonest expiring first.
+             json coupons = json::array();
+             for (const auto& c : db::coupons::usable_of(sql, id, now))
+               coupons.push_back(coupon_json(c));
+             wallet["coupons"] = coupons;
              return json_response(http::status::ok, wallet);
            });
          }});

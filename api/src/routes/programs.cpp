@@ -56,6 +56,16 @@ std::optional<rules::Decimal> money(const json& v, int digits, const std::string
   return rules::Decimal{parsed.value->minor, digits};
 }
 
+}  // namespace
+
+std::optional<rules::Decimal> parse_money_field(const json& value, int currency_digits,
+                                                const std::string& field,
+                                                std::vector<FieldError>& errors) {
+  return money(value, currency_digits, field, errors);
+}
+
+namespace {
+
 rules::Attributes attributes_impl(const json& v, const std::string& field,
                                   std::vector<FieldError>& errors) {
   rules::Attributes out;

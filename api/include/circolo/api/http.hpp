@@ -25,8 +25,9 @@ const char* role_name(Role r);
 struct Principal {
   std::string key_id;  // idempotency scope and audit
   Role role = Role::admin;
-  std::optional<std::string> channel;    // touchpoint keys
-  std::optional<std::string> member_id;  // member tokens
+  std::optional<std::string> channel;        // touchpoint keys
+  std::optional<std::string> member_id;      // member tokens
+  std::optional<std::string> issuer_key_id;  // member tokens: the touchpoint key that minted it
 };
 
 struct Response {

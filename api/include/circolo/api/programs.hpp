@@ -51,6 +51,11 @@ rules::Event parse_event_json(const nlohmann::json& body, int currency_digits,
 // `attributes` objects (events, items, members): scalars by type, decimals exactly.
 rules::Attributes parse_attributes_json(const nlohmann::json& value, const std::string& field,
                                         std::vector<FieldError>& errors);
+// A money field ("84.50" or 84.5) parsed exactly with at most the currency's digits; nullopt
+// after adding the field's error.
+std::optional<rules::Decimal> parse_money_field(const nlohmann::json& value, int currency_digits,
+                                                const std::string& field,
+                                                std::vector<FieldError>& errors);
 rules::MemberSnapshot parse_member_json(const nlohmann::json& body, engine::TimePoint now);
 
 nlohmann::json effect_json(const rules::Effect& e, int currency_digits);

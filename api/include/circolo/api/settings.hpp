@@ -24,6 +24,7 @@ struct Settings {
   std::chrono::seconds expiry_interval{60};
   std::chrono::seconds offline_window{30 * 86400};  // oldest occurred_at accepted
   std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
+  std::chrono::seconds coupon_expiring_notice{3 * 86400};  // coupon.expiring this long before
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

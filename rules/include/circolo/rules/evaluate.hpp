@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/coupons.hpp"
 #include "circolo/rules/ast.hpp"
 #include "circolo/rules/checker.hpp"
 
@@ -126,6 +127,23 @@ class CompiledProgram {
     Decimal multiplier{1, 0};
   };
   const std::vector<Tier>& tiers() const { return tiers_; }
+  // Coupon templates: the terms a code is issued with, its lifetime and uses.
+  struct CouponTemplate {
+    std::string id, name;
+    engine::coupons::Terms terms;
+    Duration valid{30, Unit::days, {}};
+    int uses = 1;
+  };
+  const std::map<std::string, CouponTemplate>& coupon_templates() const { return coupons_; }
+  // The reward catalog, in file order.
+  struct Reward {
+    std::string id, name, coupon;
+    std::int64_t cost = 0;
+    std::optional<std::int64_t> stock;
+  };
+  const std::vector<Reward>& rewards() const { return rewards_; }
+  // `from` plus a duration (calendar arithmetic in the program zone): a coupon's expiry.
+  engine::TimePoint after(const Duration& duration, engine::TimePoint from) const;
   // When points earned at `from` expire by the program's `points_expire` (none: never).
   std::optional<engine::TimePoint> default_expiry(engine::TimePoint from) const;
   // The start of a rolling window that ends at `end` (calendar arithmetic in the program zone).
@@ -142,6 +160,8 @@ class CompiledProgram {
   std::string currency_ = "EUR";
   std::string timezone_ = "UTC";
   std::vector<Tier> tiers_;
+  std::map<std::string, CouponTemplate> coupons_;
+  std::vector<Reward> rewards_;
 };
 
 }  // namespace circolo::rules

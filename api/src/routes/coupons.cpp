@@ -1,0 +1,593 @@
+// Coupons and rewards: /v1/coupons/..., /v1/redemptions/{id}/rollback, /v1/rewards...,
+// /v1/members/{id}/coupons, /v1/admin/coupons/...: thin handlers around api/src/coupons.cpp.
+#include <unordered_set>
+
+#include <openssl/rand.h>
+
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/api/coupons.hpp"
+#include "circolo/api/members.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/api/programs.hpp"
+#include "circolo/db/coupons.hpp"
+#include "circolo/db/events.hpp"
+#include "circolo/db/members.hpp"
+#include "circolo/db/points.hpp"
+#include "circolo/db/query.hpp"
+#include "circolo/engine/ledger.hpp"
+#include "circolo/engine/money.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+
+const Access kAdmin = Access::only({Role::admin});
+const Access kStaff = Access::only({Role::admin, Role::touchpoint});
+const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
+
+std::shared_ptr<const ProgramStore::Active> active_program(const ProgramStore& store) {
+  auto active = store.current();
+  if (!active || !active->program)
+    throw ApiError(http::status::conflict, "no_program", "no program is active: apply one first");
+  return active;
+}
+
+// "member": "mem_..." or {"id":"..."} or {"identifier":{"type","value"}}.
+struct MemberRef {
+  std::optional<std::string> id;
+  std::optional<engine::Identifier> identifier;
+};
+
+std::optional<MemberRef> parse_member_ref(const json& body, std::vector<FieldError>& errors) {
+  if (!body.contains("member")) {
+    errors.push_back({"member", "is required: a member id or {\"identifier\":{...}}"});
+    return std::nullopt;
+  }
+  const auto& m = body["member"];
+  MemberRef ref;
+  if (m.is_string() && !m.get<std::string>().empty() && m.get<std::string>().size() <= 100) {
+    ref.id = m.get<std::string>();
+  } else if (m.is_object() && m.size() == 1 && m.contains("id") && m["id"].is_string() &&
+             !m["id"].get<std::string>().empty() && m["id"].get<std::string>().size() <= 100) {
+    ref.id = m["id"].get<std::string>();
+  } else if (m.is_object() && m.size() == 1 && m.contains("identifier")) {
+    ref.identifier = parse_identifier_field(m["identifier"], "member.identifier", errors);
+    if (!ref.identifier) return std::nullopt;
+  } else {
+    errors.push_back({"member", "must be a member id, {\"id\":...} or {\"identifier\":{...}}"});
+    return std::nullopt;
+  }
+  return ref;
+}
+
+// The member's id, or 404 unknown_member / 410 member_merged; a member token reaches its own
+// member only.
+std::string resolve_member(soci::session& sql, const Request& request, const MemberRef& ref) {
+  std::string id;
+  if (ref.id) {
+    id = *ref.id;
+  } else if (auto found = db::members::find_by_identifier(sql, *ref.identifier)) {
+    id = *found;
+  } else {
+    throw ApiError(http::status::not_found, "unknown_member",
+                   "no member has the " + ref.identifier->type + " identifier given");
+  }
+  const auto& caller = request.caller();
+  if (caller.role == Role::member && caller.member_id != id)
+    throw ApiError(http::status::forbidden, "forbidden",
+                   "a member token may only act for its own member");
+  const auto member = db::members::find(sql, id);
+  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (member->merged_into)
+    throw ApiError(http::status::gone, "member_merged",
+                   "member " + id + " was merged into " + *member->merged_into, {},
+                   {{"merged_into", *member->merged_into}});
+  return id;
+}
+
+const std::string kKeyChannel = "select channel from api_keys where id = $1";
+
+// Where the coupon is used: a touchpoint key's channel; for a member token, the channel of the
+// touchpoint that minted it; an admin names it in "channel".
+std::string use_channel(soci::session& sql, const Request& request, const json& body) {
+  const auto& caller = request.caller();
+  std::optional<std::string> channel = caller.channel;
+  if (!channel && caller.role == Role::member && caller.issuer_key_id) {
+    const auto rows = db::fetch(sql, kKeyChannel, {*caller.issuer_key_id});
+    if (!rows.empty()) channel = rows.front()[0];
+  }
+  if (channel) {
+    if (body.contains("channel") &&
+        (!body["channel"].is_string() || body["channel"].get<std::string>() != *channel))
+      throw_validation({{"channel", "is set by your key: '" + *channel + "'"}});
+    return *channel;
+  }
+  if (body.contains("channel") && body["channel"].is_string() &&
+      !body["channel"].get<std::string>().empty() &&
+      body["channel"].get<std::string>().size() <= 64)
+    return body["channel"].get<std::string>();
+  throw_validation({{"channel", "is required with an admin key (store, app, web...)"}});
+}
+
+std::optional<std::string> code_field(const json& body, std::vector<FieldError>& errors) {
+  if (!body.contains("code") || !body["code"].is_string() ||
+      body["code"].get<std::string>().empty() || body["code"].get<std::string>().size() > 64) {
+    errors.push_back({"code", "is required: the coupon code"});
+    return std::nullopt;
+  }
+  return body["code"].get<std::string>();
+}
+
+void only_fields(const json& body, std::initializer_list<const char*> known,
+                 std::vector<FieldError>& errors) {
+  if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
+  for (const auto& item : body.items()) {
+    const std::string& field = item.key();
+    if (std::find_if(known.begin(), known.end(), [&](const char* k) { return field == k; }) ==
+        known.end())
+      errors.push_back({field, "is not a known field"});
+  }
+}
+
+struct UseInput {
+  std::string code;
+  MemberRef member;
+  long long total_minor = 0;
+  std::optional<std::string> order_id;
+  json body;
+};
+
+UseInput parse_use(const json& body, int digits, bool total_required, bool with_order) {
+  std::vector<FieldError> errors;
+  if (with_order)
+    only_fields(body, {"code", "member", "total", "channel", "order_id", "currency"}, errors);
+  else
+    only_fields(body, {"code", "member", "total", "channel", "currency"}, errors);
+  UseInput in;
+  in.body = body;
+  if (auto c = code_field(body, errors)) in.code = *c;
+  if (auto m = parse_member_ref(body, errors)) in.member = *m;
+  if (body.contains("total")) {
+    if (auto t = parse_money_field(body["total"], digits, "total", errors)) {
+      if (t->mantissa < 0)
+        errors.push_back({"total", "must not be negative"});
+      else
+        in.total_minor = t->mantissa;
+    }
+  } else if (total_required) {
+    errors.push_back({"total", "is required: the basket total, before the discount"});
+  }
+  if (with_order && body.contains("order_id")) {
+    if (!body["order_id"].is_string() || body["order_id"].get<std::string>().empty() ||
+        body["order_id"].get<std::string>().size() > 100)
+      errors.push_back({"order_id", "must be a text of 1 to 100 characters"});
+    else
+      in.order_id = body["order_id"].get<std::string>();
+  }
+  if (!errors.empty()) throw_validation(std::move(errors));
+  return in;
+}
+
+void check_currency(const json& body, const rules::CompiledProgram& program) {
+  if (body.contains("currency") &&
+      (!body["currency"].is_string() || body["currency"].get<std::string>() != program.currency()))
+    throw_validation({{"currency", "must be the program's currency, " + program.currency()}});
+}
+
+std::string money(long long minor, int digits) {
+  return engine::format_money({minor, digits});
+}
+
+void strong_random(unsigned char* out, std::size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed");
+}
+
+std::string stock_counter(const std::string& reward) {
+  return "stock:" + reward;
+}
+
+const std::string kTakeStock =
+    "insert into rule_counters (key, value) values ($1, 1) on conflict (key) do update set value "
+    "= rule_counters.value + 1 returning value";
+
+json hold_json(const db::coupons::Hold& h) {
+  return {{"reservation_id", h.id},
+          {"member_id", h.member_id},
+          {"channel", h.channel},
+          {"created_at", engine::format_rfc3339(h.created_at)},
+          {"expires_at", engine::format_rfc3339(h.expires_at)}};
+}
+
+json redemption_json(const db::coupons::Redemption& r, int digits) {
+  return {{"redemption_id", r.id},
+          {"code", r.code},
+          {"member_id", r.member_id},
+          {"channel", r.channel},
+          {"order_id", r.order_id ? json(*r.order_id) : json(nullptr)},
+          {"event_id", r.event_id ? json(*r.event_id) : json(nullptr)},
+          {"total", money(r.total_minor, digits)},
+          {"discount", money(r.discount_minor, digits)},
+          {"redeemed_at", engine::format_rfc3339(r.redeemed_at)},
+          {"rolled_back_at",
+           r.rolled_back_at ? json(engine::format_rfc3339(*r.rolled_back_at)) : json(nullptr)}};
+}
+
+}  // namespace
+
+void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings& settings) {
+  auto& s = app.services();
+  auto& r = app.router();
+
+  // Validate: the answer a checkout shows before paying; changes nothing.
+  r.add({http::verb::post, "/v1/coupons/validate", kAnyone,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto& program = *active->program;
+           const auto body = request.json_body();
+           const auto in = parse_use(body, program.currency_digits(), true, false);
+           check_currency(body, program);
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             CouponUse use{in.code,        resolve_member(sql, request, in.member),
+                           in.total_minor, use_channel(sql, request, body),
+                           std::nullopt,   std::nullopt};
+             const auto d = decide_coupon(sql, use, now, /*lock=*/false);
+             if (d.refusal != "ok")
+               return json_response(http::status::ok,
+                                    {{"valid", false}, {"code", d.refusal}, {"detail", d.detail}});
+             return json_response(http::status::ok,
+                                  {{"valid", true},
+                                   {"coupon", d.stored->coupon},
+                                   {"discount", money(d.discount_minor, d.stored->digits)},
+                                   {"expires_at", engine::format_rfc3339(d.stored->expires_at)},
+                                   {"uses_left", d.stored->uses_allowed - d.stored->uses}});
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/coupons/redeem", kAnyone,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto& program = *active->program;
+           const auto body = request.json_body();
+           const auto in = parse_use(body, program.currency_digits(), true, true);
+           check_currency(body, program);
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             CouponUse use{in.code,        resolve_member(sql, request, in.member),
+                           in.total_minor, use_channel(sql, request, body),
+                           in.order_id,    std::nullopt};
+             const auto done = redeem_coupon(sql, use, now);
+             return json_response(http::status::created,
+                                  {{"redemption_id", done.redemption_id},
+                                   {"code", done.code},
+                                   {"coupon", done.coupon},
+                                   {"member_id", use.member_id},
+                                   {"discount", money(done.discount_minor, done.digits)}});
+           });
+         },
+         /*idempotency_required=*/true});
+
+  r.add({http::verb::post, "/v1/coupons/reserve", kAnyone,
+         [&s, &store, settings](Request& request) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto body = request.json_body();
+           std::vector<FieldError> errors;
+           only_fields(body, {"code", "member", "ttl_seconds", "channel"}, errors);
+           auto ttl = settings.default_hold;
+           if (body.contains("ttl_seconds")) {
+             const auto& t = body["ttl_seconds"];
+             if (!t.is_number_integer() || t.get<long long>() < 1 ||
+                 t.get<long long>() > settings.max_hold.count())
+               errors.push_back({"ttl_seconds", "must be a whole number of seconds from 1 to " +
+                                                    std::to_string(settings.max_hold.count())});
+             else
+               ttl = std::chrono::seconds(t.get<long long>());
+           }
+           const auto code = code_field(body, errors);
+           const auto member = parse_member_ref(body, errors);
+           if (!errors.empty()) throw_validation(std::move(errors));
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             // No basket yet: the minimum total is checked when the hold is redeemed.
+             CouponUse use{*code,
+                           resolve_member(sql, request, *member),
+                           std::numeric_limits<long long>::max(),
+                           use_channel(sql, request, body),
+                           std::nullopt,
+                           std::nullopt};
+             const auto d = decide_coupon(sql, use, now, /*lock=*/true);
+             if (d.refusal != "ok") refuse_coupon(d);
+             db::coupons::Hold hold;
+             if (d.own_hold) {
+               // Asked again (the app's checkout restarted): the same hold, for longer.
+               hold = *d.own_hold;
+               hold.expires_at = now + ttl;
+               db::coupons::renew_hold(sql, hold.id, hold.expires_at);
+             } else {
+               hold = {new_id("hld"), d.code, use.member_id, use.channel, now, now + ttl};
+               db::coupons::insert_hold(sql, hold);
+             }
+             auto out = hold_json(hold);
+             out["code"] = d.code;
+             out["coupon"] = d.stored->coupon;
+             return json_response(http::status::created, out);
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/redemptions/{id}/rollback", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             auto redemption = db::coupons::lock_redemption(sql, id);
+             if (!redemption)
+               throw ApiError(http::status::not_found, "unknown_redemption", "no redemption " + id);
+             if (redemption->rolled_back_at)
+               throw ApiError(http::status::conflict, "redemption_rolled_back",
+                              "redemption " + id + " was already rolled back at " +
+                                  engine::format_rfc3339(*redemption->rolled_back_at));
+             db::coupons::lock(sql, redemption->code);
+             db::coupons::roll_back(sql, *redemption, now);
+             const auto code = db::coupons::find(sql, redemption->code);
+             redemption->rolled_back_at = now;
+             auto out = redemption_json(*redemption, code->digits);
+             out["uses_left"] = code->uses_allowed - code->uses;
+             return json_response(http::status::ok, out);
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/members/{id}/coupons", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             resolve_member(sql, request, MemberRef{id, std::nullopt});
+             json items = json::array();
+             for (const auto& c : db::coupons::usable_of(sql, id, now))
+               items.push_back(coupon_json(c));
+             return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/admin/coupons/codes/{code}", kStaff,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const auto code = engine::coupons::normalise_code(request.param("code"));
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             const auto found = db::coupons::find(sql, code);
+             if (!found) throw ApiError(http::status::not_found, "unknown_coupon", "no such code");
+             auto out = coupon_json(*found);
+             json holds = json::array(), redemptions = json::array();
+             for (const auto& h : db::coupons::open_holds(sql, code, now))
+               holds.push_back(hold_json(h));
+             for (const auto& x : db::coupons::redemptions_of(sql, code))
+               redemptions.push_back(redemption_json(x, found->digits));
+             out["reservations"] = holds;
+             out["redemptions"] = redemptions;
+             out["expired"] = found->expires_at <= now;
+             return json_response(http::status::ok, out);
+           });
+         }});
+
+  // Bulk generation: all codes stored in one transaction (COPY), then sent; as CSV with
+  // Accept: text/csv.
+  r.add({http::verb::post, "/v1/admin/coupons/{coupon}/codes", kAdmin,
+         [&s, &store, settings](Request& request) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto& program = *active->program;
+           const std::string coupon = request.param("coupon");
+           const auto it = program.coupon_templates().find(coupon);
+           if (it == program.coupon_templates().end())
+             throw ApiError(http::status::not_found, "unknown_coupon_template",
+                            "the active program has no coupon \"" + coupon + "\"");
+           const auto body = request.json_body();
+           std::vector<FieldError> errors;
+           only_fields(body, {"count", "member", "prefix"}, errors);
+           long long count = 0;
+           if (!body.contains("count") || !body["count"].is_number_integer() ||
+               body["count"].get<long long>() < 1 ||
+               body["count"].get<long long>() > static_cast<long long>(settings.max_generate))
+             errors.push_back({"count", "must be a whole number from 1 to " +
+                                            std::to_string(settings.max_generate)});
+           else
+             count = body["count"].get<long long>();
+           std::optional<MemberRef> member;
+           if (body.contains("member")) member = parse_member_ref(body, errors);
+           std::string prefix = engine::coupons::normalise_prefix(coupon).value_or("");
+           if (body.contains("prefix")) {
+             const auto p =
+                 body["prefix"].is_string()
+                     ? engine::coupons::normalise_prefix(body["prefix"].get<std::string>())
+                     : std::nullopt;
+             if (!p)
+               errors.push_back({"prefix", "must be 1 to 20 letters, digits or inner hyphens"});
+             else
+               prefix = *p;
+           }
+           if (!errors.empty()) throw_validation(std::move(errors));
+           const bool csv =
+               request.header(http::field::accept).find("text/csv") != std::string_view::npos;
+           const auto now = s.clock.now();
+           const auto& t = it->second;
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             db::coupons::NewCode fresh;
+             if (member) fresh.member_id = resolve_member(sql, request, *member);
+             fresh.terms_id =
+                 db::coupons::terms_id(sql, t.id, t.name, program.currency_digits(), t.terms);
+             fresh.issued_at = now;
+             fresh.expires_at = program.after(t.valid, now);
+             fresh.uses_allowed = t.uses;
+             fresh.source = "admin";
+             fresh.source_id = new_id("gen");
+             std::vector<std::string> codes;
+             for (int attempt = 0;; ++attempt) {
+               if (attempt == 5) throw std::runtime_error("could not draw unused coupon codes");
+               std::unordered_set<std::string> unique;
+               unique.reserve(static_cast<std::size_t>(count));
+               codes.clear();
+               codes.reserve(static_cast<std::size_t>(count));
+               while (codes.size() < static_cast<std::size_t>(count)) {
+                 auto code = engine::coupons::make_code(prefix, strong_random);
+                 if (unique.insert(code).second) codes.push_back(std::move(code));
+               }
+               // A clash with a stored code stores nothing: draw the whole set again.
+               if (db::coupons::insert_many(sql, codes, fresh)) break;
+             }
+             if (fresh.member_id) {
+               for (const auto& code : codes)
+                 db::points::publish(sql, "coupon.issued", fresh.member_id, now,
+                                     {{"coupon", t.id},
+                                      {"code", code},
+                                      {"expires_at", engine::format_rfc3339(fresh.expires_at)},
+                                      {"source", "admin"},
+                                      {"source_id", *fresh.source_id}});
+             }
+             Response response;
+             response.status = http::status::created;
+             if (csv) {
+               response.content_type = "text/csv";
+               std::string out;
+               out.reserve(codes.size() * (codes.front().size() + 1));
+               for (const auto& code : codes) {
+                 out += code;
+                 out += '\n';
+               }
+               response.body = std::move(out);
+             } else {
+               response = json_response(
+                   http::status::created,
+                   {{"coupon", t.id},
+                    {"generation_id", *fresh.source_id},
+                    {"count", codes.size()},
+                    {"member_id", fresh.member_id ? json(*fresh.member_id) : json(nullptr)},
+                    {"expires_at", engine::format_rfc3339(fresh.expires_at)},
+                    {"codes", codes}});
+             }
+             return response;
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/admin/coupons/expiring", kAdmin,
+         [&s, settings](Request&) -> asio::awaitable<Response> {
+           const auto n = co_await announce_expiring_coupons(s, settings.expiring_notice);
+           co_return json_response(http::status::ok, {{"announced", n}});
+         }});
+
+  r.add({http::verb::get, "/v1/rewards", kAnyone,
+         [&s, &store](Request&) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto& program = *active->program;
+           std::vector<std::string> keys;
+           for (const auto& reward : program.rewards())
+             if (reward.stock) keys.push_back(stock_counter(reward.id));
+           auto claimed = co_await s.db.run(
+               [keys](soci::session& sql) { return db::events::read_counters(sql, keys); });
+           json items = json::array();
+           for (const auto& reward : program.rewards()) {
+             const auto& t = program.coupon_templates().at(reward.coupon);
+             json item{{"id", reward.id},
+                       {"name", reward.name},
+                       {"cost", reward.cost},
+                       {"coupon", {{"id", t.id}, {"name", t.name}}},
+                       {"stock", reward.stock ? json(*reward.stock) : json(nullptr)},
+                       {"remaining", nullptr}};
+             if (reward.stock) {
+               const auto used = claimed.count(stock_counter(reward.id))
+                                     ? claimed.at(stock_counter(reward.id))
+                                     : 0;
+               item["remaining"] = std::max<long long>(0, *reward.stock - used);
+             }
+             items.push_back(item);
+           }
+           co_return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
+         }});
+
+  r.add({http::verb::post, "/v1/rewards/{id}/claim", kAnyone,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto active = active_program(store);
+           const auto& program = *active->program;
+           const std::string reward_id = request.param("id");
+           const auto rewards = program.rewards();
+           const auto reward = std::find_if(rewards.begin(), rewards.end(),
+                                            [&](const auto& x) { return x.id == reward_id; });
+           if (reward == rewards.end())
+             throw ApiError(http::status::not_found, "unknown_reward", "no reward " + reward_id);
+           const auto body = request.json_body();
+           std::vector<FieldError> errors;
+           only_fields(body, {"member"}, errors);
+           const auto member = parse_member_ref(body, errors);
+           if (!errors.empty()) throw_validation(std::move(errors));
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             const auto member_id = resolve_member(sql, request, *member);
+             db::members::lock(sql, member_id);
+             // Stock first: the counter row is locked until commit, so claims queue on it and
+             // the last unit goes once.
+             if (reward->stock) {
+               const auto rows = db::fetch(sql, kTakeStock, {stock_counter(reward->id)});
+               if (db::to_int(rows.front()[0]) > *reward->stock)
+                 throw ApiError(http::status::conflict, "out_of_stock",
+                                "reward " + reward->id + " is out of stock");
+             }
+             const std::string claim_id = new_id("clm");
+             db::points::Debit debit;
+             debit.points = reward->cost;
+             debit.kind = "spend";
+             debit.reason = "reward " + reward->id;
+             const auto spent = db::points::spend(sql, member_id, debit, now);
+             if (!spent) {
+               const auto available =
+                   engine::ledger::balances(db::points::active_lots(sql, member_id), now).available;
+               throw ApiError(http::status::conflict, "insufficient_points",
+                              std::to_string(reward->cost) + " points needed, " +
+                                  std::to_string(available) + " available",
+                              {}, {{"available", available}});
+             }
+             auto issued =
+                 issue_coupon(sql, program, reward->coupon, member_id, now, "reward", claim_id);
+             db::coupons::insert_claim(sql, claim_id, reward->id, member_id, reward->cost,
+                                       issued["code"].get<std::string>(), now);
+             const auto balances =
+                 engine::ledger::balances(db::points::active_lots(sql, member_id), now);
+             return json_response(
+                 http::status::created,
+                 {{"claim_id", claim_id},
+                  {"reward", reward->id},
+                  {"member_id", member_id},
+                  {"points_spent", reward->cost},
+                  {"coupon", issued},
+                  {"points", {{"available", balances.available}, {"pending", balances.pending}}}});
+           });
+         },
+         /*idempotency_required=*/true});
+}
+
+asio::awaitable<long long> announce_expiring_coupons(Services& services,
+                                                     std::chrono::seconds notice) {
+  long long announced = 0;
+  for (;;) {
+    const auto now = services.clock.now();
+    const auto n = co_await services.db.run([now, notice](soci::session& sql) {
+      soci::transaction tx(sql);
+      const auto due = db::coupons::take_expiring(sql, now, now + notice, 200);
+      for (const auto& c : due) {
+        db::points::publish(sql, "coupon.expiring", c.member_id, now,
+                            {{"coupon", c.coupon},
+                             {"code", c.code},
+                             {"expires_at", engine::format_rfc3339(c.expires_at)},
+                             {"uses_left", c.uses_allowed - c.uses}});
+      }
+      tx.commit();
+      return static_cast<long long>(due.size());
+    });
+    announced += n;
+    if (n < 200) break;
+  }
+  co_return announced;
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <soci/soci.h>
+#include <nlohmann/json.hpp>
+
+#include "circolo/engine/clock.hpp"
+#include "circolo/engine/coupons.hpp"
+
+// Coupon codes, holds, redemptions and reward claims. Every change to a code happens under its
+// row lock (lock()), so uses are exact whatever the concurrency.
+namespace circolo::db::coupons {
+
+struct Code {
+  std::string code;
+  std::string coupon, name;  // the template
+  int digits = 2;
+  engine::coupons::Terms terms;
+  std::optional<std::string> member_id;
+  engine::TimePoint issued_at{}, expires_at{};
+  int uses_allowed = 1, uses = 0;
+  std::string source;
+  std::optional<std::string> source_id;
+};
+
+// The id of these terms, stored on first use.
+long long terms_id(soci::session& sql, const std::string& coupon, const std::string& name,
+                   int digits, const engine::coupons::Terms& terms);
+
+struct NewCode {
+  long long terms_id = 0;
+  std::optional<std::string> member_id;
+  engine::TimePoint issued_at{}, expires_at{};
+  int uses_allowed = 1;
+  std::string source;
+  std::optional<std::string> source_id;
+};
+// Stores one code; false if the code exists already (draw another).
+bool insert(soci::session& sql, const std::string& code, const NewCode& common);
+// Stores many codes in one COPY inside a savepoint; false (and nothing stored) if any of them
+// exists already.
+bool insert_many(soci::session& sql, const std::vector<std::string>& codes, const NewCode& common);
+
+std::optional<Code> find(soci::session& sql, const std::string& code);
+// The code, its row locked until the transaction ends.
+std::optional<Code> lock(soci::session& sql, const std::string& code);
+// Codes a member may still use (not expired, uses left), soonest expiring first.
+std::vector<Code> usable_of(soci::session& sql, const std::string& member_id,
+                            engine::TimePoint now);
+
+struct Hold {
+  std::string id, code, member_id, channel;
+  engine::TimePoint created_at{}, expires_at{};
+};
+// Unexpired, unconsumed holds of a code.
+std::vector<Hold> open_holds(soci::session& sql, const std::string& code, engine::TimePoint now);
+void insert_hold(soci::session& sql, const Hold& hold);
+void renew_hold(soci::session& sql, const std::string& id, engine::TimePoint expires_at);
+void end_hold(soci::session& sql, const std::string& id, const std::string& redemption_id,
+              engine::TimePoint at);
+
+struct Redemption {
+  std::string id, code, member_id, channel;
+  std::optional<std::string> order_id, event_id, hold_id;
+  long long total_minor = 0, discount_minor = 0;
+  engine::TimePoint redeemed_at{};
+  std::optional<engine::TimePoint> rolled_back_at;
+};
+// Records a redemption: one more use of the code, bound to the member if it was unassigned.
+void redeem(soci::session& sql, const Redemption& redemption);
+std::optional<Redemption> lock_redemption(soci::session& sql, const std::string& id);
+std::vector<Redemption> redemptions_of(soci::session& sql, const std::string& code);
+// Marks it rolled back and gives its use back.
+void roll_back(soci::session& sql, const Redemption& redemption, engine::TimePoint at);
+
+// Codes of members that expire before `until` and were not announced yet, oldest first; marked
+// announced. Called by the job that publishes coupon.expiring.
+std::vector<Code> take_expiring(soci::session& sql, engine::TimePoint now, engine::TimePoint until,
+                                int limit);
+
+void insert_claim(soci::session& sql, const std::string& id, const std::string& reward,
+                  const std::string& member_id, long long points, const std::string& code,
+                  engine::TimePoint at);
+
+// Merge: codes, holds and redemptions of `from` now belong to `into`.
+void move_member(soci::session& sql, const std::string& into, const std::string& from);
+
+nlohmann::json terms_json(const engine::coupons::Terms& terms);
+
+}  // namespace circolo::db::coupons
