@@ -11,11 +11,22 @@ create table coupon_terms (
   terms  jsonb not null,                -- amount_minor | percent_e4 (+ max_minor), min_total_minor, channels
   unique (coupon, name, digits, terms)
 );
+-- Terms are never changed or removed: codes refer to them without a per-row foreign-key check
+-- (a bulk generation stores a million codes; the check would double its time).
+create function circolo_coupon_terms_are_fixed() returns trigger language plpgsql as $$
+begin
+  raise exception 'coupon terms are never changed or removed';
+end $$;
+create trigger coupon_terms_fixed before update or delete or truncate on coupon_terms
+  for each statement execute function circolo_coupon_terms_are_fixed();
 
 -- One row per code. member_id null: unassigned (printed on a flyer) until its first redemption.
 create table coupon_codes (
-  code              text primary key,   -- canonical: upper case, as made
-  terms_id          bigint not null references coupon_terms (id),
+  -- The code's random symbols as a number (engine::coupons::code_number): an integer key makes
+  -- a million-code generation several times faster to index than the text would.
+  id                bigint primary key,
+  code              text not null,      -- canonical: upper case, as made
+  terms_id          bigint not null,    -- coupon_terms (id), fixed rows: see above
   member_id         text references members (id),
   issued_at         timestamptz not null,
   expires_at        timestamptz not null,
@@ -34,7 +45,8 @@ create index coupon_codes_expiring on coupon_codes (expires_at)
 -- expired hold releases its use by itself, nothing has to run.
 create table coupon_holds (
   id            text primary key,
-  code          text not null references coupon_codes (code),
+  code_id       bigint not null references coupon_codes (id),
+  code          text not null,
   member_id     text not null references members (id),
   channel       text not null,
   created_at    timestamptz not null,
@@ -42,11 +54,12 @@ create table coupon_holds (
   ended_at      timestamptz,            -- consumed by a redemption
   redemption_id text
 );
-create index coupon_holds_open on coupon_holds (code) where ended_at is null;
+create index coupon_holds_open on coupon_holds (code_id) where ended_at is null;
 
 create table coupon_redemptions (
   id             text primary key,
-  code           text not null references coupon_codes (code),
+  code_id        bigint not null references coupon_codes (id),
+  code           text not null,
   member_id      text not null references members (id),
   channel        text not null,
   order_id       text,
@@ -57,7 +70,7 @@ create table coupon_redemptions (
   redeemed_at    timestamptz not null,
   rolled_back_at timestamptz
 );
-create index coupon_redemptions_code on coupon_redemptions (code);
+create index coupon_redemptions_code on coupon_redemptions (code_id);
 create index coupon_redemptions_member on coupon_redemptions (member_id, redeemed_at desc);
 
 -- A reward bought with points: the points spent and the code issued in one transaction. Stock
@@ -67,7 +80,8 @@ create table reward_claims (
   reward     text not null,
   member_id  text not null references members (id),
   points     bigint not null,
-  code       text not null references coupon_codes (code),
+  code_id    bigint not null references coupon_codes (id),
+  code       text not null,
   claimed_at timestamptz not null
 );
 create index reward_claims_member on reward_claims (member_id, claimed_at desc);

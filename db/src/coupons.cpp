@@ -20,13 +20,14 @@ const std::string kTermsId =
     "made";
 
 const std::string kInsertCode =
-    "insert into coupon_codes (code, terms_id, member_id, issued_at, expires_at, uses_allowed, "
-    "source, source_id) values ($1, $2, $3, " +
+    "insert into coupon_codes (id, code, terms_id, member_id, issued_at, expires_at, "
+    "uses_allowed, source, source_id) values ($9, $1, $2, $3, " +
     micros_to_timestamptz("$4::bigint") + ", " + micros_to_timestamptz("$5::bigint") +
-    ", $6, $7, $8) on conflict (code) do nothing returning 1";
+    ", $6, $7, $8) on conflict (id) do nothing returning 1";
 
 const std::string kCopyCodes =
-    "copy coupon_codes (code, terms_id, member_id, issued_at, expires_at, uses_allowed, source, "
+    "copy coupon_codes (id, code, terms_id, member_id, issued_at, expires_at, uses_allowed, "
+    "source, "
     "source_id) from stdin";
 
 const std::string kCodeColumns =
@@ -35,7 +36,7 @@ const std::string kCodeColumns =
     ", c.uses_allowed, c.uses, c.source, c.source_id";
 const std::string kFind = "select " + kCodeColumns +
                           " from coupon_codes c join coupon_terms t on t.id = c.terms_id where "
-                          "c.code = $1";
+                          "c.id = $1 and c.code = $2";
 const std::string kLock = kFind + " for update of c";
 const std::string kUsableOf =
     "select " + kCodeColumns +
@@ -47,11 +48,11 @@ const std::string kUsableOf =
 const std::string kOpenHolds =
     "select id, code, member_id, channel, " + timestamptz_to_micros("created_at") + ", " +
     timestamptz_to_micros("expires_at") +
-    " from coupon_holds where code = $1 and ended_at is null and expires_at > " +
+    " from coupon_holds where code_id = $1 and ended_at is null and expires_at > " +
     micros_to_timestamptz("$2::bigint") + " order by created_at";
 const std::string kInsertHold =
-    "insert into coupon_holds (id, code, member_id, channel, created_at, expires_at) values ($1, "
-    "$2, $3, $4, " +
+    "insert into coupon_holds (id, code_id, code, member_id, channel, created_at, expires_at) "
+    "values ($1, $7, $2, $3, $4, " +
     micros_to_timestamptz("$5::bigint") + ", " + micros_to_timestamptz("$6::bigint") + ")";
 const std::string kRenewHold =
     "update coupon_holds set expires_at = " + micros_to_timestamptz("$2::bigint") +
@@ -61,39 +62,39 @@ const std::string kEndHold =
     ", redemption_id = $2 where id = $1";
 
 const std::string kRedeem =
-    "with r as (insert into coupon_redemptions (id, code, member_id, channel, order_id, "
-    "event_id, total_minor, discount_minor, hold_id, redeemed_at) values ($1, $2, $3, $4, $5, "
-    "$6, $7, $8, $9, " +
+    "with r as (insert into coupon_redemptions (id, code_id, code, member_id, channel, order_id, "
+    "event_id, total_minor, discount_minor, hold_id, redeemed_at) values ($1, $11, $2, $3, $4, "
+    "$5, $6, $7, $8, $9, " +
     micros_to_timestamptz("$10::bigint") +
-    ") returning code) update coupon_codes c set uses = uses + 1, member_id = coalesce(member_id, "
-    "$3) from r where c.code = r.code";
+    ") returning code_id) update coupon_codes c set uses = uses + 1, member_id = "
+    "coalesce(member_id, $3) from r where c.id = r.code_id";
 const std::string kRedemptionColumns =
     "id, code, member_id, channel, order_id, event_id, hold_id, total_minor, discount_minor, " +
     timestamptz_to_micros("redeemed_at") + ", " + timestamptz_to_micros("rolled_back_at");
 const std::string kLockRedemption =
     "select " + kRedemptionColumns + " from coupon_redemptions where id = $1 for update";
 const std::string kRedemptionsOf = "select " + kRedemptionColumns +
-                                   " from coupon_redemptions where code = $1 order by "
+                                   " from coupon_redemptions where code_id = $1 order by "
                                    "redeemed_at, id";
 const std::string kRollBack =
     "with r as (update coupon_redemptions set rolled_back_at = " +
     micros_to_timestamptz("$2::bigint") +
-    " where id = $1 and rolled_back_at is null returning code) update coupon_codes c set uses = "
-    "uses - 1 from r where c.code = r.code";
+    " where id = $1 and rolled_back_at is null returning code_id) update coupon_codes c set uses "
+    "= uses - 1 from r where c.id = r.code_id";
 
 const std::string kTakeExpiring =
-    "with due as (select code from coupon_codes where not expiring_notified and member_id is not "
+    "with due as (select id from coupon_codes where not expiring_notified and member_id is not "
     "null and uses < uses_allowed and expires_at > " +
     micros_to_timestamptz("$1::bigint") +
     " and expires_at <= " + micros_to_timestamptz("$2::bigint") +
     " order by expires_at limit $3 for update skip locked), marked as (update coupon_codes c set "
-    "expiring_notified = true from due where c.code = due.code returning c.*) select " +
+    "expiring_notified = true from due where c.id = due.id returning c.*) select " +
     kCodeColumns +
     " from marked c join coupon_terms t on t.id = c.terms_id order by c.expires_at, c.code";
 
 const std::string kInsertClaim =
-    "insert into reward_claims (id, reward, member_id, points, code, claimed_at) values ($1, $2, "
-    "$3, $4, $5, " +
+    "insert into reward_claims (id, reward, member_id, points, code_id, code, claimed_at) values "
+    "($1, $2, $3, $4, $7, $5, " +
     micros_to_timestamptz("$6::bigint") + ")";
 
 const std::string kMoveCodes = "update coupon_codes set member_id = $1 where member_id = $2";
@@ -149,6 +150,13 @@ std::string micros(engine::TimePoint t) {
   return std::to_string(to_micros(t));
 }
 
+// The key of a code the server made (well-formed by construction).
+std::string number_of(const std::string& code) {
+  const auto n = engine::coupons::code_number(code);
+  if (!n) throw std::logic_error("not a coupon code: " + code);
+  return std::to_string(*n);
+}
+
 }  // namespace
 
 json terms_json(const engine::coupons::Terms& terms) {
@@ -175,11 +183,13 @@ long long terms_id(soci::session& sql, const std::string& coupon, const std::str
 bool insert(soci::session& sql, const std::string& code, const NewCode& c) {
   return !fetch(sql, kInsertCode,
                 {code, std::to_string(c.terms_id), c.member_id, micros(c.issued_at),
-                 micros(c.expires_at), std::to_string(c.uses_allowed), c.source, c.source_id})
+                 micros(c.expires_at), std::to_string(c.uses_allowed), c.source, c.source_id,
+                 number_of(code)})
               .empty();
 }
 
-bool insert_many(soci::session& sql, const std::vector<std::string>& codes, const NewCode& c) {
+bool insert_many(soci::session& sql, const std::vector<std::pair<std::int64_t, std::string>>& codes,
+                 const NewCode& c) {
   // Text fields here are made by the server (codes, ids, times): nothing to escape.
   std::string common =
       "\t" + std::to_string(c.terms_id) + "\t" + c.member_id.value_or("\\N") + "\t" +
@@ -187,7 +197,9 @@ bool insert_many(soci::session& sql, const std::vector<std::string>& codes, cons
       std::to_string(c.uses_allowed) + "\t" + c.source + "\t" + c.source_id.value_or("\\N") + "\n";
   std::string data;
   data.reserve(codes.size() * (24 + common.size()));
-  for (const auto& code : codes) {
+  for (const auto& [number, code] : codes) {
+    data += std::to_string(number);
+    data += '\t';
     data += code;
     data += common;
   }
@@ -204,13 +216,17 @@ bool insert_many(soci::session& sql, const std::vector<std::string>& codes, cons
 }
 
 std::optional<Code> find(soci::session& sql, const std::string& code) {
-  const auto rows = fetch(sql, kFind, {code});
+  const auto n = engine::coupons::code_number(code);
+  if (!n) return std::nullopt;
+  const auto rows = fetch(sql, kFind, {std::to_string(*n), code});
   if (rows.empty()) return std::nullopt;
   return code_from(rows.front());
 }
 
 std::optional<Code> lock(soci::session& sql, const std::string& code) {
-  const auto rows = fetch(sql, kLock, {code});
+  const auto n = engine::coupons::code_number(code);
+  if (!n) return std::nullopt;
+  const auto rows = fetch(sql, kLock, {std::to_string(*n), code});
   if (rows.empty()) return std::nullopt;
   return code_from(rows.front());
 }
@@ -224,7 +240,7 @@ std::vector<Code> usable_of(soci::session& sql, const std::string& member_id,
 
 std::vector<Hold> open_holds(soci::session& sql, const std::string& code, engine::TimePoint now) {
   std::vector<Hold> out;
-  for (const auto& r : fetch(sql, kOpenHolds, {code, micros(now)})) {
+  for (const auto& r : fetch(sql, kOpenHolds, {number_of(code), micros(now)})) {
     out.push_back(
         {*r[0], *r[1], *r[2], *r[3], from_micros(to_int(r[4])), from_micros(to_int(r[5]))});
   }
@@ -233,7 +249,8 @@ std::vector<Hold> open_holds(soci::session& sql, const std::string& code, engine
 
 void insert_hold(soci::session& sql, const Hold& h) {
   fetch(sql, kInsertHold,
-        {h.id, h.code, h.member_id, h.channel, micros(h.created_at), micros(h.expires_at)});
+        {h.id, h.code, h.member_id, h.channel, micros(h.created_at), micros(h.expires_at),
+         number_of(h.code)});
 }
 
 void renew_hold(soci::session& sql, const std::string& id, engine::TimePoint expires_at) {
@@ -249,7 +266,7 @@ void redeem(soci::session& sql, const Redemption& r) {
   fetch(
       sql, kRedeem,
       {r.id, r.code, r.member_id, r.channel, r.order_id, r.event_id, std::to_string(r.total_minor),
-       std::to_string(r.discount_minor), r.hold_id, micros(r.redeemed_at)});
+       std::to_string(r.discount_minor), r.hold_id, micros(r.redeemed_at), number_of(r.code)});
 }
 
 std::optional<Redemption> lock_redemption(soci::session& sql, const std::string& id) {
@@ -260,7 +277,8 @@ std::optional<Redemption> lock_redemption(soci::session& sql, const std::string&
 
 std::vector<Redemption> redemptions_of(soci::session& sql, const std::string& code) {
   std::vector<Redemption> out;
-  for (const auto& r : fetch(sql, kRedemptionsOf, {code})) out.push_back(redemption_from(r));
+  for (const auto& r : fetch(sql, kRedemptionsOf, {number_of(code)}))
+    out.push_back(redemption_from(r));
   return out;
 }
 
@@ -280,7 +298,8 @@ std::vector<Code> take_expiring(soci::session& sql, engine::TimePoint now, engin
 void insert_claim(soci::session& sql, const std::string& id, const std::string& reward,
                   const std::string& member_id, long long points, const std::string& code,
                   engine::TimePoint at) {
-  fetch(sql, kInsertClaim, {id, reward, member_id, std::to_string(points), code, micros(at)});
+  fetch(sql, kInsertClaim,
+        {id, reward, member_id, std::to_string(points), code, micros(at), number_of(code)});
 }
 
 void move_member(soci::session& sql, const std::string& into, const std::string& from) {

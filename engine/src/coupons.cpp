@@ -31,7 +31,7 @@ char check_symbol(std::string_view body) {
   return kAlphabet[static_cast<std::size_t>((kBase - sum) % kBase)];
 }
 
-std::string make_code(std::string_view prefix, const RandomBytes& random) {
+std::string make_code(std::string_view prefix, const RandomBytes& random, std::int64_t* number) {
   std::string body;
   body.reserve(kRandomSymbols + 1);
   // Rejection sampling keeps the symbols uniform: bytes past the last whole multiple of the
@@ -47,6 +47,7 @@ std::string make_code(std::string_view prefix, const RandomBytes& random) {
     const unsigned char b = bytes[next++];
     if (b >= kUsable) continue;
     body.push_back(kAlphabet[b % kBase]);
+    if (number) *number = (body.size() == 1 ? 0 : *number) * kBase + b % kBase;
   }
   body.push_back(check_symbol(body));
   if (prefix.empty()) return body;
@@ -86,6 +87,15 @@ CodeShape check_shape(std::string_view code) {
     return CodeShape::malformed;
   if (check_symbol(body.substr(0, kRandomSymbols)) != body.back()) return CodeShape::check_failed;
   return CodeShape::ok;
+}
+
+std::optional<std::int64_t> code_number(std::string_view code) {
+  if (check_shape(code) != CodeShape::ok) return std::nullopt;
+  const auto body = code.substr(code.size() - static_cast<std::size_t>(kRandomSymbols) - 1,
+                                static_cast<std::size_t>(kRandomSymbols));
+  std::int64_t n = 0;
+  for (char c : body) n = n * kBase + symbol_value(c);
+  return n;
 }
 
 std::int64_t discount(const Terms& terms, std::int64_t total_minor) {

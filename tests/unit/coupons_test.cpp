@@ -155,3 +155,16 @@ TEST(CouponCheck, HoldsTakeUses) {
   c.held_by_member = false;
   EXPECT_EQ(check(c, "mem_a", 1000, "store", kNow, true), Refusal::none);
 }
+
+TEST(CouponCodes, NumbersIdentifyTheRandomPart) {
+  const auto random = seeded(11);
+  std::int64_t made = -1;
+  const auto a = make_code("A", random, &made), b = make_code("A", random);
+  EXPECT_EQ(code_number(a), made);
+  ASSERT_TRUE(code_number(a) && code_number(b));
+  EXPECT_NE(*code_number(a), *code_number(b));
+  EXPECT_EQ(code_number(a), code_number("OTHER-" + a.substr(2)));  // the prefix is not in it
+  EXPECT_LT(*code_number(a), std::int64_t{1} << 49);
+  EXPECT_EQ(code_number("22222222222"), 0);
+  EXPECT_FALSE(code_number("22222222223"));  // wrong check symbol
+}

@@ -1,6 +1,6 @@
 // Coupons and rewards: /v1/coupons/..., /v1/redemptions/{id}/rollback, /v1/rewards...,
 // /v1/members/{id}/coupons, /v1/admin/coupons/...: thin handlers around api/src/coupons.cpp.
-#include <unordered_set>
+#include <algorithm>
 
 #include <openssl/rand.h>
 
@@ -375,101 +375,128 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
 
   // Bulk generation: all codes stored in one transaction (COPY), then sent; as CSV with
   // Accept: text/csv.
-  r.add({http::verb::post, "/v1/admin/coupons/{coupon}/codes", kAdmin,
-         [&s, &store, settings](Request& request) -> asio::awaitable<Response> {
-           const auto active = active_program(store);
-           const auto& program = *active->program;
-           const std::string coupon = request.param("coupon");
-           const auto it = program.coupon_templates().find(coupon);
-           if (it == program.coupon_templates().end())
-             throw ApiError(http::status::not_found, "unknown_coupon_template",
-                            "the active program has no coupon \"" + coupon + "\"");
-           const auto body = request.json_body();
-           std::vector<FieldError> errors;
-           only_fields(body, {"count", "member", "prefix"}, errors);
-           long long count = 0;
-           if (!body.contains("count") || !body["count"].is_number_integer() ||
-               body["count"].get<long long>() < 1 ||
-               body["count"].get<long long>() > static_cast<long long>(settings.max_generate))
-             errors.push_back({"count", "must be a whole number from 1 to " +
-                                            std::to_string(settings.max_generate)});
+  r.add(
+      {http::verb::post, "/v1/admin/coupons/{coupon}/codes", kAdmin,
+       [&s, &store, settings](Request& request) -> asio::awaitable<Response> {
+         const auto active = active_program(store);
+         const auto& program = *active->program;
+         const std::string coupon = request.param("coupon");
+         const auto it = program.coupon_templates().find(coupon);
+         if (it == program.coupon_templates().end())
+           throw ApiError(http::status::not_found, "unknown_coupon_template",
+                          "the active program has no coupon \"" + coupon + "\"");
+         const auto body = request.json_body();
+         std::vector<FieldError> errors;
+         only_fields(body, {"count", "member", "prefix"}, errors);
+         long long count = 0;
+         if (!body.contains("count") || !body["count"].is_number_integer() ||
+             body["count"].get<long long>() < 1 ||
+             body["count"].get<long long>() > static_cast<long long>(settings.max_generate))
+           errors.push_back({"count", "must be a whole number from 1 to " +
+                                          std::to_string(settings.max_generate)});
+         else
+           count = body["count"].get<long long>();
+         std::optional<MemberRef> member;
+         if (body.contains("member")) {
+           member = parse_member_ref(body, errors);
+           // Each of a member's codes is announced (coupon.issued): a wallet, not a print run.
+           if (count > 1000)
+             errors.push_back({"count", "codes for one member: at most 1000 at a time"});
+         }
+         std::string prefix = engine::coupons::normalise_prefix(coupon).value_or("");
+         if (body.contains("prefix")) {
+           const auto p = body["prefix"].is_string()
+                              ? engine::coupons::normalise_prefix(body["prefix"].get<std::string>())
+                              : std::nullopt;
+           if (!p)
+             errors.push_back({"prefix", "must be 1 to 20 letters, digits or inner hyphens"});
            else
-             count = body["count"].get<long long>();
-           std::optional<MemberRef> member;
-           if (body.contains("member")) member = parse_member_ref(body, errors);
-           std::string prefix = engine::coupons::normalise_prefix(coupon).value_or("");
-           if (body.contains("prefix")) {
-             const auto p =
-                 body["prefix"].is_string()
-                     ? engine::coupons::normalise_prefix(body["prefix"].get<std::string>())
-                     : std::nullopt;
-             if (!p)
-               errors.push_back({"prefix", "must be 1 to 20 letters, digits or inner hyphens"});
-             else
-               prefix = *p;
+             prefix = *p;
+         }
+         if (!errors.empty()) throw_validation(std::move(errors));
+         const bool csv =
+             request.header(http::field::accept).find("text/csv") != std::string_view::npos;
+         const auto now = s.clock.now();
+         const auto& t = it->second;
+         co_return co_await transact(s, request, [&](soci::session& sql) {
+           db::coupons::NewCode fresh;
+           if (member) fresh.member_id = resolve_member(sql, request, *member);
+           fresh.terms_id =
+               db::coupons::terms_id(sql, t.id, t.name, program.currency_digits(), t.terms);
+           fresh.issued_at = now;
+           fresh.expires_at = program.after(t.valid, now);
+           fresh.uses_allowed = t.uses;
+           fresh.source = "admin";
+           fresh.source_id = new_id("gen");
+           // Random bytes drawn 64 KiB at a time: one OpenSSL call per few thousand codes.
+           std::vector<unsigned char> pool(1 << 16);
+           std::size_t pooled = 0;
+           const engine::coupons::RandomBytes random = [&](unsigned char* out, std::size_t n) {
+             for (std::size_t i = 0; i < n; ++i) {
+               if (pooled == 0) {
+                 strong_random(pool.data(), pool.size());
+                 pooled = pool.size();
+               }
+               out[i] = pool[--pooled];
+             }
+           };
+           std::vector<std::pair<std::int64_t, std::string>> drawn;
+           const auto by_number = [](const auto& a, const auto& b) { return a.first < b.first; };
+           const auto same_number = [](const auto& a, const auto& b) { return a.first == b.first; };
+           for (int attempt = 0;; ++attempt) {
+             if (attempt == 5) throw std::runtime_error("could not draw unused coupon codes");
+             drawn.clear();
+             drawn.reserve(static_cast<std::size_t>(count));
+             // In key order (the primary key's B-tree then fills page after page), without
+             // repeats: draw, sort, drop duplicates, draw what is missing.
+             while (drawn.size() < static_cast<std::size_t>(count)) {
+               while (drawn.size() < static_cast<std::size_t>(count)) {
+                 std::int64_t number = 0;
+                 auto code = engine::coupons::make_code(prefix, random, &number);
+                 drawn.emplace_back(number, std::move(code));
+               }
+               std::sort(drawn.begin(), drawn.end(), by_number);
+               drawn.erase(std::unique(drawn.begin(), drawn.end(), same_number), drawn.end());
+             }
+             // A clash with a stored code stores nothing: draw the whole set again.
+             if (db::coupons::insert_many(sql, drawn, fresh)) break;
            }
-           if (!errors.empty()) throw_validation(std::move(errors));
-           const bool csv =
-               request.header(http::field::accept).find("text/csv") != std::string_view::npos;
-           const auto now = s.clock.now();
-           const auto& t = it->second;
-           co_return co_await transact(s, request, [&](soci::session& sql) {
-             db::coupons::NewCode fresh;
-             if (member) fresh.member_id = resolve_member(sql, request, *member);
-             fresh.terms_id =
-                 db::coupons::terms_id(sql, t.id, t.name, program.currency_digits(), t.terms);
-             fresh.issued_at = now;
-             fresh.expires_at = program.after(t.valid, now);
-             fresh.uses_allowed = t.uses;
-             fresh.source = "admin";
-             fresh.source_id = new_id("gen");
-             std::vector<std::string> codes;
-             for (int attempt = 0;; ++attempt) {
-               if (attempt == 5) throw std::runtime_error("could not draw unused coupon codes");
-               std::unordered_set<std::string> unique;
-               unique.reserve(static_cast<std::size_t>(count));
-               codes.clear();
-               codes.reserve(static_cast<std::size_t>(count));
-               while (codes.size() < static_cast<std::size_t>(count)) {
-                 auto code = engine::coupons::make_code(prefix, strong_random);
-                 if (unique.insert(code).second) codes.push_back(std::move(code));
-               }
-               // A clash with a stored code stores nothing: draw the whole set again.
-               if (db::coupons::insert_many(sql, codes, fresh)) break;
+           std::vector<std::string> codes;
+           codes.reserve(drawn.size());
+           for (auto& d : drawn) codes.push_back(std::move(d.second));
+           if (fresh.member_id) {
+             for (const auto& code : codes)
+               db::points::publish(sql, "coupon.issued", fresh.member_id, now,
+                                   {{"coupon", t.id},
+                                    {"code", code},
+                                    {"expires_at", engine::format_rfc3339(fresh.expires_at)},
+                                    {"source", "admin"},
+                                    {"source_id", *fresh.source_id}});
+           }
+           Response response;
+           response.status = http::status::created;
+           if (csv) {
+             response.content_type = "text/csv";
+             std::string out;
+             out.reserve(codes.size() * (codes.front().size() + 1));
+             for (const auto& code : codes) {
+               out += code;
+               out += '\n';
              }
-             if (fresh.member_id) {
-               for (const auto& code : codes)
-                 db::points::publish(sql, "coupon.issued", fresh.member_id, now,
-                                     {{"coupon", t.id},
-                                      {"code", code},
-                                      {"expires_at", engine::format_rfc3339(fresh.expires_at)},
-                                      {"source", "admin"},
-                                      {"source_id", *fresh.source_id}});
-             }
-             Response response;
-             response.status = http::status::created;
-             if (csv) {
-               response.content_type = "text/csv";
-               std::string out;
-               out.reserve(codes.size() * (codes.front().size() + 1));
-               for (const auto& code : codes) {
-                 out += code;
-                 out += '\n';
-               }
-               response.body = std::move(out);
-             } else {
-               response = json_response(
-                   http::status::created,
-                   {{"coupon", t.id},
-                    {"generation_id", *fresh.source_id},
-                    {"count", codes.size()},
-                    {"member_id", fresh.member_id ? json(*fresh.member_id) : json(nullptr)},
-                    {"expires_at", engine::format_rfc3339(fresh.expires_at)},
-                    {"codes", codes}});
-             }
-             return response;
-           });
-         }});
+             response.body = std::move(out);
+           } else {
+             response = json_response(
+                 http::status::created,
+                 {{"coupon", t.id},
+                  {"generation_id", *fresh.source_id},
+                  {"count", codes.size()},
+                  {"member_id", fresh.member_id ? json(*fresh.member_id) : json(nullptr)},
+                  {"expires_at", engine::format_rfc3339(fresh.expires_at)},
+                  {"codes", codes}});
+           }
+           return response;
+         });
+       }});
 
   r.add({http::verb::post, "/v1/admin/coupons/expiring", kAdmin,
          [&s, settings](Request&) -> asio::awaitable<Response> {

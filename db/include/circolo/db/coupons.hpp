@@ -42,7 +42,9 @@ struct NewCode {
 bool insert(soci::session& sql, const std::string& code, const NewCode& common);
 // Stores many codes in one COPY inside a savepoint; false (and nothing stored) if any of them
 // exists already.
-bool insert_many(soci::session& sql, const std::vector<std::string>& codes, const NewCode& common);
+// `codes` are pairs of engine::coupons::code_number and code, best in number order.
+bool insert_many(soci::session& sql, const std::vector<std::pair<std::int64_t, std::string>>& codes,
+                 const NewCode& common);
 
 std::optional<Code> find(soci::session& sql, const std::string& code);
 // The code, its row locked until the transaction ends.

@@ -29,8 +29,10 @@ using RandomBytes = std::function<void(unsigned char* out, std::size_t n)>;
 // neighbours, the check symbol included.
 char check_symbol(std::string_view body);
 
-// "PREFIX-" (when a prefix is given) + 10 random symbols + the check symbol.
-std::string make_code(std::string_view prefix, const RandomBytes& random);
+// "PREFIX-" (when a prefix is given) + 10 random symbols + the check symbol. `number`, if given,
+// receives code_number of the result.
+std::string make_code(std::string_view prefix, const RandomBytes& random,
+                      std::int64_t* number = nullptr);
 
 // A prefix may hold capitals, digits and inner hyphens, at most kMaxPrefix characters; lower
 // case is accepted and made upper case. nullopt when unusable.
@@ -41,6 +43,11 @@ enum class CodeShape { ok, malformed, check_failed };
 std::string normalise_code(std::string_view input);
 // Whether a normalised code can be one of ours at all, without any lookup.
 CodeShape check_shape(std::string_view code);
+
+// The number of a well-formed code: its random symbols read in base 29 (below 2^49). Codes are
+// stored and looked up by it (an integer key is cheaper to index than text); nullopt if the
+// code is not well-formed.
+std::optional<std::int64_t> code_number(std::string_view code);
 
 // What a code promises, fixed when it is issued: a later program version does not change it.
 struct Terms {
