@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in one go on this machine: Release build, a throwaway PostgreSQL, one
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
-# BENCH_ONLY=events runs only the events benchmark (issue 5).
+# BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -62,11 +62,47 @@ events_bench() {
     grep -E "^(tps|latency average)"
 }
 
+coupons_bench() {
+  echo "# coupons (issue 6): bulk generation of 1,000,000 codes, then redemptions of distinct codes"
+  local dir
+  dir=$(mktemp -d)
+  python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+    "$root/examples/demo.rules" >"$dir/program.json"
+  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+  local pos_key member
+  pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d '{"role":"touchpoint","channel":"store","name":"bench coupons"}' \
+    "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  member=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d '{}' "http://127.0.0.1:$port/v1/members" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  sleep 1  # every instance picks a new program version up within a second
+  $psql -d circolo_bench -c "checkpoint" >/dev/null
+  curl -sf -o "$dir/codes.csv" -w '{"name":"generate_1000000_codes","seconds":%{time_total},"bytes":%{size_download}}\n' \
+    -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' -H 'Accept: text/csv' \
+    -d '{"count":1000000}' "http://127.0.0.1:$port/v1/admin/coupons/COFFEE/codes"
+  echo "codes returned: $(wc -l <"$dir/codes.csv"), distinct: $(sort -u "$dir/codes.csv" | wc -l), stored: $(
+    $psql -d circolo_bench -At -c "select count(*) from coupon_codes where code like 'COFFEE-%'")"
+  # Each redemption a different unassigned code (bound to the member as it is redeemed).
+  head -n 200000 "$dir/codes.csv" | awk -v m="$member" \
+    '{printf "{\"code\":\"%s\",\"member\":\"%s\",\"total\":\"12.00\",\"order_id\":\"o%d\"}\n", $1, m, NR}' \
+    >"$dir/redeem.txt"
+  $psql -d circolo_bench -c "vacuum analyze coupon_codes" >/dev/null
+  $load --name redeem_distinct_codes --method POST --target /v1/coupons/redeem \
+    --bodies-file "$dir/redeem.txt" --key "$pos_key" --unique-idempotency-key
+  rm -rf "$dir"
+}
+
 psql="$PG_BIN/psql -q -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
 pg_createdb "$PG_TMP_PORT" pgbench
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
 if [ "${BENCH_ONLY:-}" = events ]; then
   events_bench
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = coupons ]; then
+  coupons_bench
   exit 0
 fi
 
@@ -86,6 +122,7 @@ echo "# pgbench -N (simple-update TPC-B, 4 clients) on the same server, same run
   grep -E "^(tps|latency average)"
 
 events_bench
+coupons_bench
 
 echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
 "$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'

@@ -470,6 +470,88 @@ int members(const Online& o, const std::string& action, const std::string& id,
   return 0;
 }
 
+// Codes go to stdout one a line (or to --out), the summary to stderr, so that
+// `circolo coupons generate COFFEE --count 5000 > codes.txt` gives a clean file.
+int coupons_generate(const Online& o, const std::string& coupon, long long count,
+                     const std::string& member, const std::string& prefix,
+                     const std::string& out_file) {
+  json body{{"count", count}};
+  if (!member.empty()) body["member"] = member;
+  if (!prefix.empty()) body["prefix"] = prefix;
+  int code = 0;
+  auto result =
+      call(o, "POST", "/v1/admin/coupons/" + percent_encode(coupon) + "/codes", body, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  std::ofstream file;
+  if (!out_file.empty()) {
+    file.open(out_file);
+    if (!file) {
+      std::cerr << "error: cannot write " << out_file << " (the codes were stored: generation "
+                << (*result)["generation_id"].get<std::string>() << ")\n";
+      return 1;
+    }
+  }
+  std::ostream& out = out_file.empty() ? std::cout : file;
+  for (const auto& c : (*result)["codes"]) out << c.get<std::string>() << "\n";
+  std::cerr << (*result)["count"] << " codes of " << coupon << ", expiring "
+            << (*result)["expires_at"].get<std::string>() << " (generation "
+            << (*result)["generation_id"].get<std::string>() << ")"
+            << (out_file.empty() ? "" : ", written to " + out_file) << "\n";
+  return 0;
+}
+
+int coupons_show(const Online& o, const std::string& coupon_code) {
+  int code = 0;
+  auto result =
+      call(o, "GET", "/v1/admin/coupons/codes/" + percent_encode(coupon_code), nullptr, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  const auto& t = r["terms"];
+  std::cout << r["code"].get<std::string>() << "  (" << r["coupon"].get<std::string>() << ": "
+            << r["name"].get<std::string>() << ")\n  discount: "
+            << (t.contains("discount") ? t["discount"].get<std::string>()
+                                       : t["discount_percent"].get<std::string>() + "%")
+            << (t.contains("max_discount") ? ", at most " + t["max_discount"].get<std::string>()
+                                           : "")
+            << (t.contains("min_total") ? ", from a total of " + t["min_total"].get<std::string>()
+                                        : "")
+            << "\n  channels: ";
+  if (t["channels"].empty()) std::cout << "all";
+  for (std::size_t i = 0; i < t["channels"].size(); ++i)
+    std::cout << (i ? ", " : "") << t["channels"][i].get<std::string>();
+  std::cout << "\n  member: "
+            << (r["member_id"].is_null() ? "unassigned" : r["member_id"].get<std::string>())
+            << "\n  issued: " << r["issued_at"].get<std::string>() << " ("
+            << r["source"].get<std::string>()
+            << ")\n  expires: " << r["expires_at"].get<std::string>()
+            << (r["expired"].get<bool>() ? " (expired)" : "") << "\n  uses: " << r["uses"] << " of "
+            << r["uses_allowed"] << "\n";
+  for (const auto& h : r["reservations"]) {
+    std::cout << "  reserved by " << h["member_id"].get<std::string>() << " until "
+              << h["expires_at"].get<std::string>() << "\n";
+  }
+  for (const auto& x : r["redemptions"]) {
+    std::cout << "  redeemed " << x["redeemed_at"].get<std::string>() << " by "
+              << x["member_id"].get<std::string>() << " on " << x["channel"].get<std::string>()
+              << ", discount " << x["discount"].get<std::string>() << " of "
+              << x["total"].get<std::string>()
+              << (x["order_id"].is_null() ? "" : ", order " + x["order_id"].get<std::string>())
+              << (x["rolled_back_at"].is_null()
+                      ? ""
+                      : " (rolled back " + x["rolled_back_at"].get<std::string>() + ")")
+              << "  [" << x["redemption_id"].get<std::string>() << "]\n";
+  }
+  return 0;
+}
+
 int report_liability(const Online& o) {
   int code = 0;
   auto report = call(o, "GET", "/v1/admin/reports/liability", nullptr, code);
@@ -711,6 +793,29 @@ int main(int argc, char** argv) {
                                  "outstanding points (available and pending) in total and by tier\n"
                                  "  example: circolo report liability");
 
+  std::string coupon_template, coupon_member, coupon_prefix, coupon_out, coupon_code;
+  long long coupon_count = 0;
+  auto* coupons_cmd = app.add_subcommand("coupons", "coupon codes");
+  coupons_cmd->require_subcommand(1);
+  auto* coupons_generate_cmd = coupons_cmd->add_subcommand(
+      "generate",
+      "codes of a coupon template, unassigned (flyers) or for a member\n"
+      "  example: circolo coupons generate COFFEE --count 5000 --prefix XMAS > codes.txt");
+  coupons_generate_cmd->add_option("coupon", coupon_template, "the coupon template's id")
+      ->required();
+  coupons_generate_cmd->add_option("--count", coupon_count, "how many (at most 1000000)")
+      ->required()
+      ->check(CLI::Range(1LL, 1'000'000LL));
+  coupons_generate_cmd->add_option("--member", coupon_member, "issue them to this member");
+  coupons_generate_cmd->add_option("--prefix", coupon_prefix,
+                                   "code prefix (default: the template's id)");
+  coupons_generate_cmd->add_option("--out", coupon_out, "write the codes to this file");
+  auto* coupons_show_cmd =
+      coupons_cmd->add_subcommand("show",
+                                  "a code: terms, owner, uses, reservations, redemptions\n"
+                                  "  example: circolo coupons show COFFEE-7XK2P9QHMR4");
+  coupons_show_cmd->add_option("code", coupon_code, "the code (any case)")->required();
+
   std::string shell;
   auto* completion_cmd = app.add_subcommand(
       "completion",
@@ -773,6 +878,10 @@ int main(int argc, char** argv) {
     return members(online, "adjust", member_id, "", "", adjust_points, reason, "");
   if (member_merge->parsed()) return members(online, "merge", member_id, "", "", 0, "", from);
   if (liability_cmd->parsed()) return report_liability(online);
+  if (coupons_generate_cmd->parsed())
+    return coupons_generate(online, coupon_template, coupon_count, coupon_member, coupon_prefix,
+                            coupon_out);
+  if (coupons_show_cmd->parsed()) return coupons_show(online, coupon_code);
   if (key_create->parsed()) return keys(online, "create", key_role, key_channel, key_name, "");
   if (key_list->parsed()) return keys(online, "list", "", "", "", "");
   if (key_revoke->parsed()) return keys(online, "revoke", "", "", "", key_id);

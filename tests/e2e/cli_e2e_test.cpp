@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <array>
 #include <cstdio>
+#include <fstream>
+#include <vector>
 
 #include "http_client.hpp"
 #include "server_process.hpp"
@@ -228,4 +230,39 @@ TEST(Cli, BashCompletionFollowsTheCommandTree) {
   ASSERT_EQ(::pclose(pipe), 0) << out;
   EXPECT_NE(out.find("check fmt plan apply show versions rollback"), std::string::npos) << out;
   EXPECT_NE(out.find("--card"), std::string::npos) << out;
+}
+
+TEST(Cli, CouponsGenerateAndShow) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  ASSERT_EQ(run_cli("program apply --yes " + kDemo, server).code, 0);
+  const std::string out = ::testing::TempDir() + "/circolo-codes.txt";
+  auto generated = run_cli("coupons generate COFFEE --count 3 --prefix xmas --out " + out, server);
+  ASSERT_EQ(generated.code, 0) << generated.output;
+  EXPECT_NE(generated.output.find("3 codes of COFFEE"), std::string::npos) << generated.output;
+  std::ifstream file(out);
+  std::vector<std::string> codes;
+  for (std::string line; std::getline(file, line);) codes.push_back(line);
+  ASSERT_EQ(codes.size(), 3u);
+  EXPECT_EQ(codes[0].rfind("XMAS-", 0), 0u);
+
+  // Any case: the code is found and described.
+  std::string lower;
+  for (char c : codes[1]) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto shown = run_cli("coupons show " + lower, server);
+  ASSERT_EQ(shown.code, 0) << shown.output;
+  EXPECT_NE(shown.output.find(codes[1] + "  (COFFEE: A free coffee)"), std::string::npos)
+      << shown.output;
+  EXPECT_NE(shown.output.find("discount: 2.50"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("member: unassigned"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("uses: 0 of 1"), std::string::npos) << shown.output;
+
+  auto missing = run_cli("coupons show XMAS-22222222222", server);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.output.find("(unknown_coupon)"), std::string::npos) << missing.output;
+  EXPECT_EQ(run_cli("coupons generate NOPE --count 1", server).code, 1);
+  EXPECT_EQ(run_cli("coupons generate COFFEE --count 0", server).code, 2);
+  auto json_run = run_cli("--json coupons generate COFFEE --count 2", server);
+  ASSERT_EQ(json_run.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(json_run.output)["codes"].size(), 2u);
 }
