@@ -81,13 +81,16 @@ CouponDecision decide_coupon(soci::session& sql, const CouponUse& use, engine::T
       ++state.held_by_others;
   }
   state.held_by_member = d.own_hold.has_value();
-  const auto refusal = coupons::check(state, use.member_id, use.total_minor, use.channel, now);
+  const auto refusal = coupons::check(state, use.member_id, use.total_minor, use.channel,
+                                      use.used_at.value_or(now), use.reserving);
   if (refusal != coupons::Refusal::none) {
     d.refusal = coupons::code_of(refusal);
     d.detail = refusal_detail(refusal, *d.stored);
     return d;
   }
   d.discount_minor = coupons::discount(d.stored->terms, use.total_minor);
+  if (use.discount_limit) d.discount_minor = std::min(d.discount_minor, *use.discount_limit);
+  d.uses_left = std::max(0, d.stored->uses_allowed - d.stored->uses - state.held_by_others);
   return d;
 }
 
@@ -192,6 +195,7 @@ json coupon_json(const db::coupons::Code& c) {
           {"expires_at", engine::format_rfc3339(c.expires_at)},
           {"uses_allowed", c.uses_allowed},
           {"uses", c.uses},
+          {"uses_left", c.uses_allowed - c.uses},
           {"source", c.source}};
 }
 

@@ -199,14 +199,20 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
       errors.push_back({"items[" + std::to_string(i) + "]",
                         "price times quantity is larger than any receipt Circolo accepts"});
   }
-  // Coupons are redeemed with a purchase, each code once.
+  // Coupons are redeemed with a purchase, each code once, a few per basket.
+  constexpr std::size_t kMaxCoupons = 10;
   if (!in.event.coupons.empty() && type != "purchase")
     errors.push_back({"coupons", "are redeemed with a purchase only"});
-  for (std::size_t i = 0; i < in.event.coupons.size(); ++i) {
-    auto& code = in.event.coupons[i];
-    code = engine::coupons::normalise_code(code);
-    for (std::size_t j = 0; j < i; ++j) {
-      if (in.event.coupons[j] == code)
+  if (in.event.coupons.size() > kMaxCoupons) {
+    errors.push_back({"coupons", "at most " + std::to_string(kMaxCoupons) + " codes per purchase"});
+  } else {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < in.event.coupons.size(); ++i) {
+      auto& code = in.event.coupons[i];
+      code = engine::coupons::normalise_code(code);
+      if (code.empty() || code.size() > 64)
+        errors.push_back({"coupons[" + std::to_string(i) + "]", "must be a coupon code"});
+      else if (!seen.insert(code).second)
         errors.push_back({"coupons[" + std::to_string(i) + "]", "is named twice"});
     }
   }
@@ -649,17 +655,37 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.snapshot.points = w.balances.available;
   }
 
-  // Coupons first: a refused one fails the whole event, before anything else is decided.
-  for (std::size_t i = 0; i < in.event.coupons.size(); ++i) {
-    CouponUse use{in.event.coupons[i], w.member.id, in.total_minor.value_or(0),
-                  in.event.channel,    in.order_id, ctx.event_id};
+  // Coupons first: a refused one fails the whole event, before anything else is decided. They
+  // are locked in key order (no deadlock between two baskets naming the same codes); together
+  // they never take more than the total (each at most what those before it, in that order,
+  // left).
+  std::vector<std::size_t> order(in.event.coupons.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto key = [&](std::size_t i) {
+    return engine::coupons::code_number(in.event.coupons[i]).value_or(-1);
+  };
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return key(a) < key(b); });
+  std::vector<json> redeemed(order.size());
+  long long remaining = in.total_minor.value_or(0);
+  for (const auto i : order) {
+    CouponUse use;
+    use.code = in.event.coupons[i];
+    use.member_id = w.member.id;
+    use.total_minor = in.total_minor.value_or(0);
+    use.discount_limit = remaining;
+    use.channel = in.event.channel;
+    use.order_id = in.order_id;
+    use.event_id = ctx.event_id;
+    use.used_at = std::min(in.event.time, ctx.now);  // an offline sale redeems as of then
     const auto done = redeem_coupon(sql, use, ctx.now, "coupons[" + std::to_string(i) + "]");
-    w.effects.push_back({{"type", "coupon_redeemed"},
-                         {"code", done.code},
-                         {"coupon", done.coupon},
-                         {"redemption_id", done.redemption_id},
-                         {"discount", money_text(done.discount_minor, done.digits)}});
+    remaining -= done.discount_minor;
+    redeemed[i] = {{"type", "coupon_redeemed"},
+                   {"code", done.code},
+                   {"coupon", done.coupon},
+                   {"redemption_id", done.redemption_id},
+                   {"discount", money_text(done.discount_minor, done.digits)}};
   }
+  for (auto& effect : redeemed) w.effects.push_back(std::move(effect));
 
   apply_effects(sql, batch, w, evaluate_counted(sql, w, event));
 

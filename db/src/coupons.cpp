@@ -30,6 +30,9 @@ const std::string kCopyCodes =
     "source, "
     "source_id) from stdin";
 
+const std::string kExisting =
+    "select c.id from coupon_codes c join unnest($1::bigint[]) n(id) on n.id = c.id";
+
 const std::string kCodeColumns =
     "c.code, t.coupon, t.name, t.digits, cast(t.terms as text), c.member_id, " +
     timestamptz_to_micros("c.issued_at") + ", " + timestamptz_to_micros("c.expires_at") +
@@ -213,6 +216,19 @@ bool insert_many(soci::session& sql, const std::vector<std::pair<std::int64_t, s
   }
   execute_script(sql, "release savepoint circolo_codes");
   return true;
+}
+
+std::set<std::int64_t> existing(soci::session& sql,
+                                const std::vector<std::pair<std::int64_t, std::string>>& codes) {
+  std::string numbers = "{";
+  for (const auto& [number, code] : codes) {
+    if (numbers.size() > 1) numbers += ',';
+    numbers += std::to_string(number);
+  }
+  numbers += '}';
+  std::set<std::int64_t> out;
+  for (const auto& r : fetch(sql, kExisting, {numbers})) out.insert(to_int(r[0]));
+  return out;
 }
 
 std::optional<Code> find(soci::session& sql, const std::string& code) {

@@ -134,6 +134,9 @@ Refusal check(const CodeState& code, const std::string& member, std::int64_t tot
               const std::string& channel, TimePoint now, bool reserving) {
   if (code.expires_at && *code.expires_at <= now) return Refusal::coupon_expired;
   if (code.owner && *code.owner != member) return Refusal::coupon_not_owned;
+  // An unassigned code goes to its first redeemer: while another member holds a reservation,
+  // nobody else may take it (that would make the reservation worthless).
+  if (!code.owner && code.held_by_others > 0) return Refusal::coupon_already_redeemed;
   // A member's own hold is the use it may take; otherwise a use must be free of holds.
   const bool own_hold = code.held_by_member && !reserving;
   if (!own_hold &&

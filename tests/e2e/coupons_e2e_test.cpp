@@ -46,6 +46,11 @@ coupon "MULTI" {
   uses 3
 }
 
+coupon "FIVE" {
+  discount 5.00
+  valid 30 days
+}
+
 coupon "COFFEE" {
   discount 2.50
   valid 14 days
@@ -599,4 +604,85 @@ TEST_F(Coupons, AMergeKeepsTheMergedMembersCoupons) {
   const auto listed = client().get("/v1/members/" + survivor + "/coupons", admin()).json();
   EXPECT_EQ(listed["items"].size(), 2u) << listed.dump();
   EXPECT_EQ(redeem(b, survivor, "30.00").status, 201);
+}
+
+TEST_F(Coupons, SeveralCouponsNeverTakeMoreThanTheTotal) {
+  const auto id = member();
+  const auto codes = generate("FIVE", 2, id);
+  auto r = post("/v1/events",
+                {{"type", "purchase"},
+                 {"member", {{"id", id}}},
+                 {"total", "6.00"},
+                 {"currency", "EUR"},
+                 {"coupons", codes}},
+                key("store"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::vector<std::string> discounts;
+  const auto body = r.json();
+  for (const auto& e : body["effects"])
+    if (e["type"] == "coupon_redeemed") discounts.push_back(e["discount"]);
+  std::sort(discounts.begin(), discounts.end());
+  EXPECT_EQ(discounts, (std::vector<std::string>{"1.00", "5.00"})) << r.body;
+  // Too many codes for one basket are refused before anything is looked up.
+  const auto many = generate("FIVE", 11, id);
+  expect_problem(post("/v1/events",
+                      {{"type", "purchase"},
+                       {"member", {{"id", id}}},
+                       {"total", "60.00"},
+                       {"currency", "EUR"},
+                       {"coupons", many}},
+                      key("store")),
+                 422, "validation_failed");
+}
+
+TEST_F(Coupons, AnOfflineSaleRedeemsAsOfItsTime) {
+  std::string id, welcome;
+  std::tie(id, welcome) = signup();
+  // The code expired an hour ago; the sale it was used in happened two hours ago.
+  execute(
+      "update coupon_codes set issued_at = now() - interval '1 day', expires_at = now() - "
+      "interval '1 hour' where code = '" +
+      welcome + "'");
+  auto utc = [](std::chrono::system_clock::time_point at) {
+    const std::time_t t = std::chrono::system_clock::to_time_t(at);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(text);
+  };
+  auto purchase = [&](const std::string& at) {
+    return post("/v1/events",
+                {{"type", "purchase"},
+                 {"member", {{"id", id}}},
+                 {"occurred_at", at},
+                 {"total", "30.00"},
+                 {"currency", "EUR"},
+                 {"coupons", {welcome}}},
+                key("store"));
+  };
+  const auto now = std::chrono::system_clock::now();
+  expect_problem(purchase(utc(now)), 422, "coupon_expired");
+  auto offline = purchase(utc(now - std::chrono::hours(2)));
+  EXPECT_EQ(offline.status, 201) << offline.body;
+}
+
+TEST_F(Coupons, HoldsCountInUsesLeftAndTokensMintedByAdminsHaveNoChannel) {
+  const auto a = member(), b = member();
+  const auto code = generate("MULTI", 1).front();  // 3 uses, unassigned
+  ASSERT_EQ(post("/v1/coupons/reserve", {{"code", code}, {"member", a}}, key("store")).status, 201);
+  // Another member may not take an unassigned code someone holds.
+  EXPECT_EQ(validate(code, b, "5.00")["code"], "coupon_already_redeemed");
+  const auto c = member();
+  const auto mine = generate("MULTI", 1, c).front();
+  EXPECT_EQ(validate(mine, c, "5.00")["uses_left"], 3);
+  const auto wallet = client().get("/v1/members/" + c + "/wallet", admin()).json();
+  EXPECT_EQ(wallet["coupons"][0]["uses_left"], 3);
+
+  auto minted = post("/v1/members/" + c + "/tokens", json::object(), admin());
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  auto refused = post("/v1/coupons/redeem",
+                      {{"code", mine}, {"member", c}, {"total", "5.00"}, {"channel", "app"}},
+                      minted.json()["token"].get<std::string>());
+  expect_problem(refused, 422, "validation_failed");
 }

@@ -168,3 +168,14 @@ TEST(CouponCodes, NumbersIdentifyTheRandomPart) {
   EXPECT_EQ(code_number("22222222222"), 0);
   EXPECT_FALSE(code_number("22222222223"));  // wrong check symbol
 }
+
+TEST(CouponCheck, AnUnassignedCodeHeldByAnotherMemberIsTaken) {
+  auto c = usable();
+  c.owner.reset();
+  c.uses_allowed = 5;
+  c.held_by_others = 1;  // four uses left, but the code goes to the holder
+  EXPECT_EQ(check(c, "mem_b", 1000, "store", kNow), Refusal::coupon_already_redeemed);
+  c.owner = "mem_b";  // bound already: the other uses are its own
+  c.held_by_others = 0;
+  EXPECT_EQ(check(c, "mem_b", 1000, "store", kNow), Refusal::none);
+}

@@ -95,9 +95,16 @@ const std::string kKeyChannel = "select channel from api_keys where id = $1";
 std::string use_channel(soci::session& sql, const Request& request, const json& body) {
   const auto& caller = request.caller();
   std::optional<std::string> channel = caller.channel;
-  if (!channel && caller.role == Role::member && caller.issuer_key_id) {
-    const auto rows = db::fetch(sql, kKeyChannel, {*caller.issuer_key_id});
-    if (!rows.empty()) channel = rows.front()[0];
+  if (caller.role == Role::member) {
+    if (caller.issuer_key_id) {
+      const auto rows = db::fetch(sql, kKeyChannel, {*caller.issuer_key_id});
+      if (!rows.empty()) channel = rows.front()[0];
+    }
+    // A member never chooses where it is: its touchpoint says so.
+    if (!channel)
+      throw_validation({{"channel",
+                         "this member token was minted by a key without a channel; "
+                         "mint it with the touchpoint's key"}});
   }
   if (channel) {
     if (body.contains("channel") &&
@@ -232,9 +239,11 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            check_currency(body, program);
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
-             CouponUse use{in.code,        resolve_member(sql, request, in.member),
-                           in.total_minor, use_channel(sql, request, body),
-                           std::nullopt,   std::nullopt};
+             CouponUse use;
+             use.code = in.code;
+             use.member_id = resolve_member(sql, request, in.member);
+             use.total_minor = in.total_minor;
+             use.channel = use_channel(sql, request, body);
              const auto d = decide_coupon(sql, use, now, /*lock=*/false);
              if (d.refusal != "ok")
                return json_response(http::status::ok,
@@ -244,7 +253,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
                                    {"coupon", d.stored->coupon},
                                    {"discount", money(d.discount_minor, d.stored->digits)},
                                    {"expires_at", engine::format_rfc3339(d.stored->expires_at)},
-                                   {"uses_left", d.stored->uses_allowed - d.stored->uses}});
+                                   {"uses_left", d.uses_left}});
            });
          }});
 
@@ -257,9 +266,14 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            check_currency(body, program);
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
-             CouponUse use{in.code,        resolve_member(sql, request, in.member),
-                           in.total_minor, use_channel(sql, request, body),
-                           in.order_id,    std::nullopt};
+             CouponUse use;
+             use.code = in.code;
+             use.member_id = resolve_member(sql, request, in.member);
+             use.total_minor = in.total_minor;
+             use.channel = use_channel(sql, request, body);
+             use.order_id = in.order_id;
+             // Member first, then the code: the order events and merges lock them in.
+             db::members::lock(sql, use.member_id);
              const auto done = redeem_coupon(sql, use, now);
              return json_response(http::status::created,
                                   {{"redemption_id", done.redemption_id},
@@ -293,13 +307,18 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
              // No basket yet: the minimum total is checked when the hold is redeemed.
-             CouponUse use{*code,
-                           resolve_member(sql, request, *member),
-                           std::numeric_limits<long long>::max(),
-                           use_channel(sql, request, body),
-                           std::nullopt,
-                           std::nullopt};
-             const auto d = decide_coupon(sql, use, now, /*lock=*/true);
+             CouponUse use;
+             use.code = *code;
+             use.member_id = resolve_member(sql, request, *member);
+             use.total_minor = std::numeric_limits<long long>::max();
+             use.channel = use_channel(sql, request, body);
+             use.reserving = true;
+             db::members::lock(sql, use.member_id);  // member, then code, as everywhere
+             auto d = decide_coupon(sql, use, now, /*lock=*/true);
+             if (d.refusal == "coupon_already_redeemed" && d.own_hold) {
+               // Its own hold takes the last use: asking again renews it.
+               d.refusal = "ok";
+             }
              if (d.refusal != "ok") refuse_coupon(d);
              db::coupons::Hold hold;
              if (d.own_hold) {
@@ -418,11 +437,15 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
              request.header(http::field::accept).find("text/csv") != std::string_view::npos;
          const auto now = s.clock.now();
          const auto& t = it->second;
+         // The terms row first, on its own (rows of terms never change): a long generation
+         // must not hold the unique index entry that events issuing this template need.
+         const long long terms = co_await s.db.run([&t, &program](soci::session& sql) {
+           return db::coupons::terms_id(sql, t.id, t.name, program.currency_digits(), t.terms);
+         });
          co_return co_await transact(s, request, [&](soci::session& sql) {
            db::coupons::NewCode fresh;
            if (member) fresh.member_id = resolve_member(sql, request, *member);
-           fresh.terms_id =
-               db::coupons::terms_id(sql, t.id, t.name, program.currency_digits(), t.terms);
+           fresh.terms_id = terms;
            fresh.issued_at = now;
            fresh.expires_at = program.after(t.valid, now);
            fresh.uses_allowed = t.uses;
@@ -443,10 +466,9 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            std::vector<std::pair<std::int64_t, std::string>> drawn;
            const auto by_number = [](const auto& a, const auto& b) { return a.first < b.first; };
            const auto same_number = [](const auto& a, const auto& b) { return a.first == b.first; };
+           drawn.reserve(static_cast<std::size_t>(count));
            for (int attempt = 0;; ++attempt) {
              if (attempt == 5) throw std::runtime_error("could not draw unused coupon codes");
-             drawn.clear();
-             drawn.reserve(static_cast<std::size_t>(count));
              // In key order (the primary key's B-tree then fills page after page), without
              // repeats: draw, sort, drop duplicates, draw what is missing.
              while (drawn.size() < static_cast<std::size_t>(count)) {
@@ -458,8 +480,10 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
                std::sort(drawn.begin(), drawn.end(), by_number);
                drawn.erase(std::unique(drawn.begin(), drawn.end(), same_number), drawn.end());
              }
-             // A clash with a stored code stores nothing: draw the whole set again.
              if (db::coupons::insert_many(sql, drawn, fresh)) break;
+             // A clash with a stored code stored nothing: drop the clashing ones, draw again.
+             const auto taken = db::coupons::existing(sql, drawn);
+             std::erase_if(drawn, [&](const auto& d) { return taken.count(d.first) > 0; });
            }
            std::vector<std::string> codes;
            codes.reserve(drawn.size());

@@ -28,6 +28,13 @@ struct CouponUse {
   long long total_minor = 0;
   std::string channel;
   std::optional<std::string> order_id, event_id;
+  // When the basket was paid, if not now: an offline POS catching up redeems as of the sale
+  // (expiry is checked then; holds and uses as they are now).
+  std::optional<engine::TimePoint> used_at;
+  // At most this much discount (what earlier coupons of the same basket left of the total).
+  std::optional<long long> discount_limit;
+  // Reserving: the member's own hold does not make room for another one.
+  bool reserving = false;
 };
 
 struct CouponDecision {
@@ -36,6 +43,7 @@ struct CouponDecision {
   std::string refusal = "ok";
   std::string detail;
   long long discount_minor = 0;
+  int uses_left = 0;  // after other members' holds
   std::optional<db::coupons::Code> stored;
   std::optional<db::coupons::Hold> own_hold;
 };

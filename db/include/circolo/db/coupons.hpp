@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ bool insert(soci::session& sql, const std::string& code, const NewCode& common);
 // `codes` are pairs of engine::coupons::code_number and code, best in number order.
 bool insert_many(soci::session& sql, const std::vector<std::pair<std::int64_t, std::string>>& codes,
                  const NewCode& common);
+
+// Which of these code numbers are stored already.
+std::set<std::int64_t> existing(soci::session& sql,
+                                const std::vector<std::pair<std::int64_t, std::string>>& codes);
 
 std::optional<Code> find(soci::session& sql, const std::string& code);
 // The code, its row locked until the transaction ends.
