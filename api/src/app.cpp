@@ -227,12 +227,14 @@ asio::awaitable<Response> transact_batched(
   std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
   const auto now = services.clock.now();
   return services.db.run([key = std::move(key), scope = std::move(scope),
-                          fingerprint = std::move(fingerprint), now,
-                          work = std::move(work)](soci::session& sql) -> Response {
+                          fingerprint = std::move(fingerprint), now, work = std::move(work),
+                          committed = services.committed](soci::session& sql) -> Response {
     // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
     for (int attempt = 1;; ++attempt) {
       try {
-        return once(sql, key, scope, fingerprint, now, work);
+        auto response = once(sql, key, scope, fingerprint, now, work);
+        if (committed) committed();  // outgoing events may wait for publication
+        return response;
       } catch (const std::exception& e) {
         if (attempt >= kTransactionAttempts || !db::is_retryable(e)) throw;
         spdlog::debug("transaction attempt {} rolled back ({}); retrying", attempt, e.what());

@@ -18,6 +18,8 @@
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
+#include "circolo/api/feed.hpp"
+#include "circolo/api/outbox.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/db/api_keys.hpp"
@@ -25,6 +27,7 @@
 #include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/db/notifier.hpp"
+#include "circolo/db/outbox.hpp"
 #include "circolo/db/programs.hpp"
 #include "circolo/engine/digest.hpp"
 
@@ -92,7 +95,7 @@ int run(const api::Settings& settings) {
 
   asio::io_context ioc(static_cast<int>(settings.io_threads));
   api::Metrics metrics;
-  api::App app({*database, clock, metrics, token_secret});
+  api::App app({*database, clock, metrics, token_secret, {}});
   api::register_operations_routes(app);
   api::register_key_routes(app);
   api::ProgramStore programs;
@@ -103,6 +106,14 @@ int run(const api::Settings& settings) {
   api::CouponSettings coupon_settings;
   coupon_settings.expiring_notice = settings.coupon_expiring_notice;
   api::register_coupon_routes(app, programs, coupon_settings);
+  api::FeedSettings feed_settings;
+  feed_settings.stream_queue = settings.stream_queue;
+  api::register_feed_routes(app, feed_settings);
+  // Outgoing events: published after every commit here (and every 250 ms whatever wrote them),
+  // handed to this instance's WebSocket clients when PostgreSQL says something was published.
+  api::OutboxPublisher publisher(ioc, *database);
+  api::OutboxHub hub(ioc, *database);
+  app.services().committed = [&publisher] { publisher.poke(); };
 
   api::ServerOptions options;
   options.host = settings.listen_host;
@@ -120,6 +131,14 @@ int run(const api::Settings& settings) {
                      e.what());
     return 1;
   }
+  server.set_upgrade_handler([&](api::HttpRequest& r, boost::beast::tcp_stream& stream) {
+    return api::serve_stream(app, hub, feed_settings, r, stream);
+  });
+  {
+    auto read_state = [](soci::session& sql) { return db::outbox::state(sql); };
+    hub.start(database->run_blocking(read_state).last_seq);
+  }
+  publisher.start();
   server.start();
   const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                    : bound.address().to_string();
@@ -136,6 +155,12 @@ int run(const api::Settings& settings) {
                          return db::idempotency::purge_before(sql, cutoff);
                        });
                        if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
+                       const auto events_cutoff = clock.now() - settings.event_retention;
+                       const auto events =
+                           co_await database->run([events_cutoff](soci::session& sql) {
+                             return db::outbox::purge_before(sql, events_cutoff);
+                           });
+                       if (events > 0) spdlog::info("job=outbox_purge deleted={}", events);
                      },
                      stopping),
                  asio::detached);
@@ -169,8 +194,17 @@ int run(const api::Settings& settings) {
       },
       asio::detached);
   db::Notifier notifier(
-      {settings.database_url, {db::programs::kChannel}, {}},
-      [&](const std::string&, const std::string&) { post_reload(); }, [&] { post_reload(); });
+      {settings.database_url, {db::programs::kChannel, db::outbox::kChannel}, {}},
+      [&](const std::string& channel, const std::string&) {
+        if (channel == db::outbox::kChannel)
+          hub.published();
+        else
+          post_reload();
+      },
+      [&] {
+        post_reload();
+        hub.published();  // notifications may have been missed while disconnected
+      });
 
   asio::steady_timer expiry_timer(ioc);
   asio::co_spawn(ioc,
@@ -197,6 +231,8 @@ int run(const api::Settings& settings) {
     stopping = true;
     purge_timer.cancel();
     expiry_timer.cancel();
+    publisher.stop();
+    hub.stop();
     program_timer.cancel();
     asio::co_spawn(
         ioc,

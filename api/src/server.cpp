@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -155,6 +156,11 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
     }
     (void)body_bytes;
     HttpRequest request = parser.release();
+    if (upgrade_ && beast::websocket::is_upgrade(request)) {
+      set_idle(true);  // a long-lived stream: closed at once on shutdown
+      if (co_await upgrade_(request, stream)) break;
+      set_idle(false);
+    }
     HttpResponse response = co_await handler_(request);
     // A server that is stopping answers what it was asked, then hangs up.
     const bool keep_alive = request.keep_alive() && !stopping_;

@@ -35,7 +35,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
             expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count(),
-            expiring_days = s.coupon_expiring_notice.count() / 86400;
+            expiring_days = s.coupon_expiring_notice.count() / 86400,
+            event_retention_days = s.event_retention.count() / 86400;
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -96,6 +97,17 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(0LL, 365LL))
       ->capture_default_str();
 
+  app.add_option("--event-retention-days", event_retention_days,
+                 "how long outgoing events stay readable (feed, stream, webhooks)")
+      ->envname("CIRCOLO_EVENT_RETENTION_DAYS")
+      ->check(CLI::Range(1LL, 3650LL))
+      ->capture_default_str();
+  app.add_option("--stream-queue", s.stream_queue,
+                 "events waiting for one WebSocket client before it is dropped as too slow")
+      ->envname("CIRCOLO_STREAM_QUEUE")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+
   SettingsResult result;
   try {
     app.parse(argc, argv);
@@ -133,6 +145,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.offline_window = std::chrono::seconds(offline_days * 86400);
   s.clock_skew = std::chrono::seconds(skew_s);
   s.coupon_expiring_notice = std::chrono::seconds(expiring_days * 86400);
+  s.event_retention = std::chrono::seconds(event_retention_days * 86400);
   result.settings = s;
   return result;
 }

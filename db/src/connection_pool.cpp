@@ -206,6 +206,20 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   return out;
 }
 
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 void copy_in(soci::session& sql, const std::string& copy_statement, const std::string& data) {
   PGconn* conn = native(sql);
   PGresult* start = PQexec(conn, copy_statement.c_str());

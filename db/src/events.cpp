@@ -87,21 +87,6 @@ const std::string kAddCounters =
     "update rule_counters c set value = c.value + i.n from (select unnest($1::text[]) k, "
     "unnest($2::bigint[]) n) i where c.key = i.k";
 
-std::string text_array(const std::vector<std::string>& values) {
-  // A PostgreSQL array literal with every element quoted and escaped.
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 Event read(const Row& row) {
   Event e;
   e.id = *row[0];

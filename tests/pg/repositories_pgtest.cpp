@@ -4,6 +4,8 @@
 #include "circolo/db/database.hpp"
 #include "circolo/db/idempotency.hpp"
 #include "circolo/db/migrations.hpp"
+#include "circolo/db/outbox.hpp"
+#include "circolo/db/points.hpp"
 #include "circolo/engine/digest.hpp"
 
 #include <gtest/gtest.h>
@@ -208,4 +210,43 @@ TEST_F(Repositories, PoolReplacesConnectionsAfterAServerRestart) {
   EXPECT_GE(pool.stats().reconnects, 1u);
   // The fixture's own session died with the restart; give it a new one for TearDown.
   sql_ = std::make_unique<soci::session>(soci::postgresql, database_.conninfo());
+}
+
+TEST_F(Repositories, OutboxPublishesInCommitOrderAndPurgesAPrefix) {
+  // Two writers: the first takes its write number first but commits last.
+  soci::session late(soci::postgresql, database_.conninfo());
+  late << "begin";
+  db::points::publish(late, "notification", std::nullopt, clock_.now(), {{"n", "late"}});
+  db::points::publish(*sql_, "notification", std::nullopt, clock_.now(), {{"n", "early"}});
+  EXPECT_EQ(db::outbox::publish(*sql_, 100), 1);  // the committed one only
+  late << "commit";
+  EXPECT_EQ(db::outbox::publish(*sql_, 100), 1);
+  EXPECT_EQ(db::outbox::publish(*sql_, 100), 0);
+  const auto events = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].data["n"], "early");  // published first, whatever the write order
+  EXPECT_EQ(events[0].seq, 1);
+  EXPECT_EQ(events[1].data["n"], "late");
+  EXPECT_EQ(events[1].seq, 2);
+  EXPECT_EQ(db::outbox::state(*sql_).last_seq, 2);
+
+  // A publisher holding the lock makes another one step aside.
+  soci::session other(soci::postgresql, database_.conninfo());
+  other << "begin";
+  other << "select pg_advisory_xact_lock(7271001)";
+  EXPECT_EQ(db::outbox::publish(*sql_, 100), -1);
+  other << "rollback";
+
+  // Retention removes a prefix and remembers where it ends.
+  db::points::publish(*sql_, "notification", std::nullopt, clock_.now(), {{"n", "new"}});
+  db::outbox::publish(*sql_, 100);
+  *sql_ << "update outbox set at = now() - interval '40 days' where seq <= 2";
+  EXPECT_EQ(db::outbox::purge_before(*sql_, engine::TimePoint{} + std::chrono::hours(24 * 20000)),
+            0);  // nothing that old
+  *sql_ << "update outbox set at = timestamptz '2000-01-01' where seq <= 2";
+  EXPECT_EQ(db::outbox::purge_before(*sql_, engine::TimePoint{sys_days{2001y / 1 / 1}}), 2);
+  EXPECT_EQ(db::outbox::state(*sql_).purged_through, 2);
+  const auto left = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].data["n"], "new");
 }

@@ -26,6 +26,8 @@ struct Services {
   const engine::Clock& clock;
   Metrics& metrics;
   std::string member_token_secret;  // shared by all instances (server_secrets table)
+  // Called after every committed transaction (the outbox publisher's poke); may be empty.
+  std::function<void()> committed;
 };
 
 struct ExpiryReport {
@@ -49,10 +51,10 @@ class App {
   static constexpr std::chrono::milliseconds kKeyCacheTtl{1000};
   void forget_cached_keys();
   Services& services() { return services_; }
-
- private:
+  // The principal of a bearer token (API key or member token); nullopt if not valid.
   asio::awaitable<std::optional<Principal>> authenticate(std::string_view token);
 
+ private:
   Services services_;
   Router router_;
   struct CachedKey {

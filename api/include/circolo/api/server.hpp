@@ -40,6 +40,10 @@ using RequestHandler = std::function<asio::awaitable<HttpResponse>(HttpRequest&)
 // Answers requests the server refuses before they reach the handler (413, 431, 400).
 using RefusalHandler = std::function<HttpResponse(beast::http::status, const std::string& detail)>;
 
+// Takes over a connection whose request asks for a WebSocket upgrade; returns false to let the
+// request go to the RequestHandler like any other (which then refuses it).
+using UpgradeHandler = std::function<asio::awaitable<bool>(HttpRequest&, beast::tcp_stream&)>;
+
 // HTTP/1.1 with keep-alive, one strand per connection, a fresh parser with limits and timeouts
 // for every request. shutdown() stops accepting, closes idle connections, and lets requests in
 // flight finish and answer with "Connection: close".
@@ -55,6 +59,8 @@ class Server {
   asio::awaitable<void> shutdown(std::chrono::milliseconds deadline);
 
   std::size_t open_connections() const;
+  // Before start(). Connections taken over count as idle: shutdown closes them at once.
+  void set_upgrade_handler(UpgradeHandler handler) { upgrade_ = std::move(handler); }
 
  private:
   struct Connection {
@@ -71,6 +77,7 @@ class Server {
   ServerOptions options_;
   RequestHandler handler_;
   RefusalHandler refusal_;
+  UpgradeHandler upgrade_;
   tcp::acceptor acceptor_;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mutex_;

@@ -25,6 +25,8 @@ struct Settings {
   std::chrono::seconds offline_window{30 * 86400};  // oldest occurred_at accepted
   std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
   std::chrono::seconds coupon_expiring_notice{3 * 86400};  // coupon.expiring this long before
+  std::chrono::seconds event_retention{30 * 86400};        // outgoing events kept this long
+  std::size_t stream_queue = 1000;  // events waiting for one WebSocket client, at most
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

@@ -48,6 +48,10 @@ inline constexpr const char* kCounterMovedState = "CL001";
 // is safe), a counter that moved past a decision (kCounterMovedState), or RetryTransaction.
 bool is_retryable(const std::exception& e);
 
+// A PostgreSQL text[] literal with every element quoted and escaped (a parameter for
+// `= any($1::text[])`).
+std::string text_array(const std::vector<std::string>& values);
+
 long long to_int(const Value& v);  // a NULL or non-number is a logic error here: throws
 inline std::optional<long long> to_optional_int(const Value& v) {
   return v ? std::optional<long long>(to_int(v)) : std::nullopt;

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <soci/soci.h>
+#include <nlohmann/json.hpp>
+
+#include "circolo/engine/clock.hpp"
+
+// Outgoing events: written with the effects that cause them (points::publish), published after
+// commit in sequence order (see db/migrations/008_outbox_publication.sql), read by the feed, the
+// stream and the webhook workers.
+namespace circolo::db::outbox {
+
+inline constexpr const char* kChannel = "circolo_outbox";  // NOTIFY payload: the last seq
+
+struct Event {
+  long long seq = 0;
+  std::string id, type;
+  std::optional<std::string> member_id;
+  engine::TimePoint at{};
+  nlohmann::json data;
+};
+
+// Gives committed, unpublished events the next sequence numbers (at most `batch`). Returns how
+// many, or -1 when another publisher is at work (try again shortly).
+long long publish(soci::session& sql, int batch);
+
+struct Query {
+  long long after = 0;
+  std::optional<std::string> member_id;
+  std::vector<std::string> types;  // empty: all
+  int limit = 100;
+};
+// Published events after `after`, in seq order.
+std::vector<Event> read(soci::session& sql, const Query& query);
+
+struct State {
+  long long last_seq = 0;        // the highest published seq
+  long long purged_through = 0;  // events up to here were removed (retention)
+};
+State state(soci::session& sql);
+
+// Removes published events older than `cutoff`; returns how many.
+long long purge_before(soci::session& sql, engine::TimePoint cutoff);
+
+// {"id","seq","type","member_id","at","data"}: what touchpoints receive.
+nlohmann::json to_json(const Event& event);
+
+}  // namespace circolo::db::outbox

@@ -1,0 +1,73 @@
+#include "circolo/db/outbox.hpp"
+
+#include "circolo/db/query.hpp"
+#include "circolo/db/time.hpp"
+
+namespace circolo::db::outbox {
+
+namespace {
+
+const std::string kPublish = "select circolo_publish_outbox($1::integer)";
+const std::string kColumns =
+    "seq, id, type, member_id, " + timestamptz_to_micros("at") + ", cast(data as text)";
+const std::string kRead = "select " + kColumns +
+                          " from outbox where seq > $1 and (cardinality($2::text[]) = 0 or type = "
+                          "any($2::text[])) order by seq limit $3";
+const std::string kReadMember =
+    "select " + kColumns +
+    " from outbox where member_id = $4 and seq > $1 and (cardinality($2::text[]) = 0 or type = "
+    "any($2::text[])) order by seq limit $3";
+const std::string kState = "select last_seq, purged_through from outbox_state where id = 1";
+const std::string kPurge =
+    "with gone as (delete from outbox where seq is not null and seq <= (select coalesce(max(seq), "
+    "0) from outbox where seq is not null and at < " +
+    micros_to_timestamptz("$1::bigint") +
+    ") returning seq), marked as (update outbox_state set purged_through = greatest("
+    "purged_through, (select coalesce(max(seq), 0) from gone)) where id = 1) select count(*) from "
+    "gone";
+
+}  // namespace
+
+long long publish(soci::session& sql, int batch) {
+  const auto rows = fetch(sql, kPublish, {std::to_string(batch)});
+  return to_int(rows.front()[0]);
+}
+
+std::vector<Event> read(soci::session& sql, const Query& q) {
+  std::vector<Value> params{std::to_string(q.after), text_array(q.types),
+                            std::to_string(q.limit)};
+  if (q.member_id) params.push_back(*q.member_id);
+  std::vector<Event> out;
+  for (const auto& r : fetch(sql, q.member_id ? kReadMember : kRead, params)) {
+    Event e;
+    e.seq = to_int(r[0]);
+    e.id = *r[1];
+    e.type = *r[2];
+    e.member_id = r[3];
+    e.at = from_micros(to_int(r[4]));
+    e.data = nlohmann::json::parse(*r[5]);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+State state(soci::session& sql) {
+  const auto rows = fetch(sql, kState, {});
+  return {to_int(rows.front()[0]), to_int(rows.front()[1])};
+}
+
+long long purge_before(soci::session& sql, engine::TimePoint cutoff) {
+  const auto rows = fetch(sql, kPurge, {std::to_string(to_micros(cutoff))});
+  return to_int(rows.front()[0]);
+}
+
+nlohmann::json to_json(const Event& e) {
+  return {{"id", e.id},
+          {"seq", e.seq},
+          {"type", e.type},
+          {"member_id", e.member_id ? nlohmann::json(*e.member_id) : nlohmann::json(nullptr)},
+          {"at", engine::format_rfc3339(e.at)},
+          {"data", e.data}};
+}
+
+}  // namespace circolo::db::outbox
