@@ -22,6 +22,7 @@
 #include "circolo/api/outbox.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
+#include "circolo/api/webhooks.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
 #include "circolo/db/members.hpp"
@@ -114,6 +115,12 @@ int run(const api::Settings& settings) {
   api::OutboxPublisher publisher(ioc, *database);
   api::OutboxHub hub(ioc, *database);
   app.services().committed = [&publisher] { publisher.poke(); };
+  api::register_webhook_routes(app);
+  api::WebhookSettings webhook_settings;
+  webhook_settings.max_attempts = settings.webhook_max_attempts;
+  webhook_settings.backoff = settings.webhook_backoff;
+  webhook_settings.timeout = settings.webhook_timeout;
+  api::WebhookWorker webhooks(ioc, app.services(), webhook_settings);
 
   api::ServerOptions options;
   options.host = settings.listen_host;
@@ -139,6 +146,7 @@ int run(const api::Settings& settings) {
     hub.start(database->run_blocking(read_state).last_seq);
   }
   publisher.start();
+  webhooks.start();
   server.start();
   const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                    : bound.address().to_string();
@@ -196,10 +204,12 @@ int run(const api::Settings& settings) {
   db::Notifier notifier(
       {settings.database_url, {db::programs::kChannel, db::outbox::kChannel}, {}},
       [&](const std::string& channel, const std::string&) {
-        if (channel == db::outbox::kChannel)
+        if (channel == db::outbox::kChannel) {
           hub.published();
-        else
+          webhooks.poke();
+        } else {
           post_reload();
+        }
       },
       [&] {
         post_reload();
@@ -233,6 +243,7 @@ int run(const api::Settings& settings) {
     expiry_timer.cancel();
     publisher.stop();
     hub.stop();
+    webhooks.stop();
     program_timer.cancel();
     asio::co_spawn(
         ioc,

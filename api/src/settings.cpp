@@ -36,7 +36,9 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
             expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count(),
             expiring_days = s.coupon_expiring_notice.count() / 86400,
-            event_retention_days = s.event_retention.count() / 86400;
+            event_retention_days = s.event_retention.count() / 86400,
+            webhook_backoff_ms = s.webhook_backoff.count(),
+            webhook_timeout_ms = s.webhook_timeout.count();
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -108,6 +110,22 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
 
+  app.add_option("--webhook-max-attempts", s.webhook_max_attempts,
+                 "attempts of one event before it becomes a dead letter")
+      ->envname("CIRCOLO_WEBHOOK_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--webhook-backoff-ms", webhook_backoff_ms,
+                 "wait before the first retry; it doubles (with jitter) up to 10 minutes")
+      ->envname("CIRCOLO_WEBHOOK_BACKOFF_MS")
+      ->check(CLI::Range(10LL, 3'600'000LL))
+      ->capture_default_str();
+  app.add_option("--webhook-timeout-ms", webhook_timeout_ms,
+                 "connect, send and answer of one webhook delivery")
+      ->envname("CIRCOLO_WEBHOOK_TIMEOUT_MS")
+      ->check(CLI::Range(100LL, 120'000LL))
+      ->capture_default_str();
+
   SettingsResult result;
   try {
     app.parse(argc, argv);
@@ -146,6 +164,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.clock_skew = std::chrono::seconds(skew_s);
   s.coupon_expiring_notice = std::chrono::seconds(expiring_days * 86400);
   s.event_retention = std::chrono::seconds(event_retention_days * 86400);
+  s.webhook_backoff = std::chrono::milliseconds(webhook_backoff_ms);
+  s.webhook_timeout = std::chrono::milliseconds(webhook_timeout_ms);
   result.settings = s;
   return result;
 }

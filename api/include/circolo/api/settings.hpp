@@ -26,6 +26,9 @@ struct Settings {
   std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
   std::chrono::seconds coupon_expiring_notice{3 * 86400};  // coupon.expiring this long before
   std::chrono::seconds event_retention{30 * 86400};        // outgoing events kept this long
+  int webhook_max_attempts = 8;
+  std::chrono::milliseconds webhook_backoff{1000};
+  std::chrono::milliseconds webhook_timeout{10'000};
   std::size_t stream_queue = 1000;  // events waiting for one WebSocket client, at most
 };
 

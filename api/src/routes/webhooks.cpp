@@ -1,0 +1,199 @@
+// Webhooks (admin): POST/GET /v1/admin/webhooks, DELETE /v1/admin/webhooks/{id},
+// GET /v1/admin/webhooks/{id}/deliveries, POST /v1/admin/webhooks/{id}/deliveries/{seq}/redrive.
+#include <boost/url/parse.hpp>
+
+#include <set>
+
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/api/webhooks.hpp"
+#include "circolo/db/outbox.hpp"
+#include "circolo/db/webhooks.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+const Access kAdmin = Access::only({Role::admin});
+
+// The outgoing event types of the API: what an endpoint may subscribe to.
+const std::set<std::string> kEventTypes = {
+    "points.earned",       "points.spent",    "points.expired",  "points.reversed",
+    "coupon.issued",       "coupon.redeemed", "coupon.expiring", "challenge.progressed",
+    "challenge.completed", "badge.granted",   "tier.changed",    "notification"};
+
+json endpoint_json(const db::webhooks::Endpoint& e, long long last_seq) {
+  return {
+      {"id", e.id},
+      {"url", e.url},
+      {"events", e.events},
+      {"created_at", engine::format_rfc3339(e.created_at)},
+      {"disabled_at", e.disabled_at ? json(engine::format_rfc3339(*e.disabled_at)) : json(nullptr)},
+      {"cursor", e.cursor},
+      {"lag", std::max(0LL, last_seq - e.cursor)},
+      {"failures", e.failures},
+      {"next_attempt_at",
+       e.next_attempt_at ? json(engine::format_rfc3339(*e.next_attempt_at)) : json(nullptr)}};
+}
+
+json delivery_json(const db::webhooks::Delivery& d) {
+  auto time = [](const std::optional<engine::TimePoint>& t) {
+    return t ? json(engine::format_rfc3339(*t)) : json(nullptr);
+  };
+  return {{"seq", d.seq},
+          {"event_type", d.event_type},
+          {"status", d.status},
+          {"attempts", d.attempts},
+          {"last_status_code", d.last_status_code ? json(*d.last_status_code) : json(nullptr)},
+          {"last_latency_ms", d.last_latency_ms ? json(*d.last_latency_ms) : json(nullptr)},
+          {"last_error", d.last_error ? json(*d.last_error) : json(nullptr)},
+          {"first_attempt_at", time(d.first_attempt_at)},
+          {"last_attempt_at", time(d.last_attempt_at)}};
+}
+
+db::webhooks::Endpoint parse_endpoint(const json& body) {
+  if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
+  std::vector<FieldError> errors;
+  for (const auto& item : body.items()) {
+    if (item.key() != "url" && item.key() != "events" && item.key() != "secret")
+      errors.push_back({item.key(), "is not a known field"});
+  }
+  db::webhooks::Endpoint e;
+  if (!body.contains("url") || !body["url"].is_string()) {
+    errors.push_back({"url", "is required: http(s)://host[:port]/path"});
+  } else {
+    e.url = body["url"].get<std::string>();
+    const auto url = boost::urls::parse_absolute_uri(e.url);
+    if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty() ||
+        e.url.size() > 2000 || url->has_userinfo() || url->has_fragment())
+      errors.push_back({"url",
+                        "must be an http:// or https:// URL with a host, without "
+                        "credentials or fragment"});
+  }
+  if (!body.contains("events") || !body["events"].is_array() || body["events"].empty()) {
+    errors.push_back({"events", "is required: a list of event types, as in [\"points.earned\"]"});
+  } else {
+    for (std::size_t i = 0; i < body["events"].size(); ++i) {
+      const auto& t = body["events"][i];
+      if (!t.is_string() || !kEventTypes.count(t.get<std::string>())) {
+        errors.push_back({"events[" + std::to_string(i) + "]",
+                          "is not an event type (points.earned, coupon.issued, tier.changed...)"});
+      } else if (std::find(e.events.begin(), e.events.end(), t.get<std::string>()) ==
+                 e.events.end()) {
+        e.events.push_back(t.get<std::string>());
+      }
+    }
+  }
+  if (!body.contains("secret") || !body["secret"].is_string() ||
+      body["secret"].get<std::string>().size() < 16 ||
+      body["secret"].get<std::string>().size() > 256) {
+    errors.push_back({"secret",
+                      "is required: 16 to 256 characters, the HMAC key of "
+                      "Circolo-Signature"});
+  } else {
+    e.secret = body["secret"].get<std::string>();
+  }
+  if (!errors.empty()) throw_validation(std::move(errors));
+  return e;
+}
+
+}  // namespace
+
+void register_webhook_routes(App& app) {
+  auto& s = app.services();
+  auto& r = app.router();
+
+  r.add({http::verb::post, "/v1/admin/webhooks", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           auto endpoint = parse_endpoint(request.json_body());
+           endpoint.id = new_id("whk");
+           endpoint.created_at = s.clock.now();
+           co_return co_await transact(s, request, [endpoint](soci::session& sql) mutable {
+             // Events from now on (the cursor starts at the last published seq).
+             const auto state = db::outbox::state(sql);
+             endpoint.cursor = state.last_seq;
+             db::webhooks::insert(sql, endpoint);
+             return json_response(http::status::created, endpoint_json(endpoint, state.last_seq));
+           });
+         }});
+
+  r.add(
+      {http::verb::get, "/v1/admin/webhooks", kAdmin, [&s](Request&) -> asio::awaitable<Response> {
+         co_return co_await s.db.run([](soci::session& sql) {
+           const auto last = db::outbox::state(sql).last_seq;
+           json items = json::array();
+           for (const auto& e : db::webhooks::list(sql)) items.push_back(endpoint_json(e, last));
+           return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
+         });
+       }});
+
+  r.add({http::verb::delete_, "/v1/admin/webhooks/{id}", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [id, now](soci::session& sql) {
+             if (!db::webhooks::find(sql, id))
+               throw ApiError(http::status::not_found, "unknown_webhook", "no webhook " + id);
+             db::webhooks::disable(sql, id, now);
+             return empty_response(http::status::no_content);
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/admin/webhooks/{id}/deliveries", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           auto status = request.query("status");
+           if (status && *status != "delivered" && *status != "failing" && *status != "dead" &&
+               *status != "redrive")
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            "status is delivered, failing, dead or redrive");
+           long long before = std::numeric_limits<long long>::max();
+           int limit = 50;
+           try {
+             if (auto c = request.query("cursor")) before = std::stoll(*c);
+             if (auto l = request.query("limit")) limit = std::stoi(*l);
+           } catch (const std::exception&) {
+             limit = 0;
+           }
+           if (limit < 1 || limit > 200 || before < 0)
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            "limit is 1 to 200; cursor is a next_cursor of this list");
+           co_return co_await s.db.run([=](soci::session& sql) {
+             if (!db::webhooks::find(sql, id))
+               throw ApiError(http::status::not_found, "unknown_webhook", "no webhook " + id);
+             const auto page = db::webhooks::deliveries(sql, id, status, before, limit);
+             json items = json::array();
+             for (const auto& d : page) items.push_back(delivery_json(d));
+             json next = page.size() == static_cast<std::size_t>(limit)
+                             ? json(std::to_string(page.back().seq))
+                             : json(nullptr);
+             return json_response(http::status::ok, {{"items", items}, {"next_cursor", next}});
+           });
+         }});
+
+  r.add({http::verb::post, "/v1/admin/webhooks/{id}/deliveries/{seq}/redrive", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           long long seq = 0;
+           try {
+             seq = std::stoll(request.param("seq"));
+           } catch (const std::exception&) {
+             throw ApiError(http::status::not_found, "unknown_delivery", "no such delivery");
+           }
+           co_return co_await transact(s, request, [id, seq](soci::session& sql) {
+             if (!db::webhooks::find(sql, id))
+               throw ApiError(http::status::not_found, "unknown_webhook", "no webhook " + id);
+             if (!db::webhooks::redrive(sql, id, seq))
+               throw ApiError(http::status::conflict, "not_a_dead_letter",
+                              "event " + std::to_string(seq) +
+                                  " is not a dead letter of this webhook (only those are "
+                                  "delivered again)");
+             return json_response(http::status::accepted,
+                                  {{"webhook_id", id}, {"seq", seq}, {"status", "redrive"}});
+           });
+         }});
+}
+
+}  // namespace circolo::api

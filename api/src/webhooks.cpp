@@ -1,0 +1,294 @@
+#include "circolo/api/webhooks.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/engine/digest.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr auto kLease = std::chrono::seconds(60);
+constexpr int kBatch = 50;
+
+double random_unit() {
+  std::uint32_t r = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r) != 1) return 0.5;
+  return r / 4294967296.0;
+}
+
+std::string describe(const beast::error_code& ec) {
+  if (ec == beast::error::timeout) return "timed out";
+  return ec.message();
+}
+
+}  // namespace
+
+std::string webhook_signature(const std::string& secret, long long unix_seconds,
+                              const std::string& body) {
+  const std::string t = std::to_string(unix_seconds);
+  return "t=" + t + ",v1=" + engine::hmac_sha256_hex(secret, t + "." + body);
+}
+
+std::chrono::milliseconds webhook_backoff(const WebhookSettings& s, int failures, double unit) {
+  double wait = static_cast<double>(s.backoff.count()) * std::pow(2.0, std::max(0, failures - 1));
+  wait = std::min(wait, static_cast<double>(s.max_backoff.count()));
+  return std::chrono::milliseconds(static_cast<long long>(wait * (0.75 + 0.5 * unit)));
+}
+
+WebhookWorker::WebhookWorker(asio::io_context& ioc, Services& services, WebhookSettings settings)
+    : ioc_(ioc),
+      services_(services),
+      settings_(settings),
+      strand_(asio::make_strand(ioc)),
+      timer_(strand_),
+      tls_(asio::ssl::context::tls_client),
+      worker_id_(new_id("wrk")) {
+  tls_.set_default_verify_paths();
+  tls_.set_verify_mode(asio::ssl::verify_peer);
+}
+
+void WebhookWorker::start() {
+  asio::co_spawn(strand_, loop(), asio::detached);
+}
+
+void WebhookWorker::poke() {
+  if (poked_.exchange(true)) return;
+  asio::post(strand_, [this] { timer_.cancel(); });
+}
+
+void WebhookWorker::stop() {
+  stopping_ = true;
+  asio::post(strand_, [this] { timer_.cancel(); });
+}
+
+asio::awaitable<void> WebhookWorker::loop() {
+  while (!stopping_) {
+    if (!poked_) {  // something published, or every half second (backoffs end, leases lapse)
+      timer_.expires_after(std::chrono::milliseconds(500));
+      co_await timer_.async_wait(tuple_awaitable);
+      if (stopping_) break;
+    }
+    poked_ = false;
+    std::vector<db::webhooks::Endpoint> leased;
+    try {
+      const auto now = services_.clock.now();
+      leased = co_await services_.db.run([this, now](soci::session& sql) {
+        return db::webhooks::lease(sql, worker_id_, now, now + kLease, 20);
+      });
+    } catch (const std::exception& e) {
+      spdlog::warn("job=webhooks lease failed: {}", e.what());
+    }
+    for (auto& endpoint : leased) {
+      if (!serving_.insert(endpoint.id).second) continue;
+      const std::string id = endpoint.id;
+      asio::co_spawn(asio::make_strand(ioc_), serve(std::move(endpoint)),
+                     [this, id](std::exception_ptr failure) {
+                       if (failure) {
+                         try {
+                           std::rethrow_exception(failure);
+                         } catch (const std::exception& e) {
+                           spdlog::warn("job=webhooks endpoint={} failed: {}", id, e.what());
+                         }
+                       }
+                       asio::post(strand_, [this, id] { serving_.erase(id); });
+                     });
+    }
+  }
+}
+
+asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
+  auto& db = services_.db;
+  const std::string id = endpoint.id, worker = worker_id_;
+  long long cursor = endpoint.cursor;
+  int failures = endpoint.failures;
+  auto record = [&](const db::webhooks::Attempt& a, bool ok, bool give_up,
+                    engine::TimePoint retry_at) -> asio::awaitable<bool> {
+    co_return co_await db.run([&](soci::session& sql) {
+      return ok ? db::webhooks::delivered(sql, id, worker, a)
+                : db::webhooks::failed(sql, id, worker, a, give_up, retry_at);
+    });
+  };
+  auto attempt_of = [&](const db::outbox::Event& e, const Result& r, bool redrive) {
+    db::webhooks::Attempt a;
+    a.seq = e.seq;
+    a.event_type = e.type;
+    a.at = services_.clock.now();
+    a.status_code = r.status;
+    a.latency_ms = r.latency_ms;
+    a.error = r.error;
+    a.redrive = redrive;
+    return a;
+  };
+
+  while (!stopping_) {
+    // Dead letters asked for again go first.
+    const auto again = co_await db.run(
+        [&](soci::session& sql) { return db::webhooks::redrives(sql, id, kBatch); });
+    for (const long long seq : again) {
+      db::outbox::Query q{seq - 1, std::nullopt, {}, 1};
+      const auto found =
+          co_await db.run([q](soci::session& sql) { return db::outbox::read(sql, q); });
+      if (found.empty() || found.front().seq != seq) {
+        db::outbox::Event gone;
+        gone.seq = seq;
+        gone.type = "unknown";
+        Result r;
+        r.error = "the event was removed (older than the retention period)";
+        if (!co_await record(attempt_of(gone, r, true), false, true, services_.clock.now()))
+          co_return;
+        continue;
+      }
+      const auto r = co_await post(endpoint, found.front());
+      if (!co_await record(attempt_of(found.front(), r, true), r.ok(), true, services_.clock.now()))
+        co_return;
+    }
+
+    db::outbox::Query q{cursor, std::nullopt, endpoint.events, kBatch};
+    const auto events =
+        co_await db.run([q](soci::session& sql) { return db::outbox::read(sql, q); });
+    if (events.empty() && again.empty()) break;
+    for (const auto& e : events) {
+      if (stopping_) co_return;
+      const auto r = co_await post(endpoint, e);
+      if (r.ok()) {
+        if (!co_await record(attempt_of(e, r, false), true, false, services_.clock.now()))
+          co_return;  // the lease went to another worker
+        cursor = e.seq;
+        failures = 0;
+        continue;
+      }
+      ++failures;
+      const bool give_up = failures >= settings_.max_attempts;
+      const auto retry_at =
+          services_.clock.now() + std::chrono::duration_cast<std::chrono::microseconds>(
+                                      webhook_backoff(settings_, failures, random_unit()));
+      if (!co_await record(attempt_of(e, r, false), false, give_up, retry_at)) co_return;
+      if (!give_up) {
+        // In order per endpoint: nothing after this event goes before it. Wait for the backoff.
+        co_await db.run([&](soci::session& sql) { db::webhooks::release(sql, id, worker); });
+        co_return;
+      }
+      cursor = e.seq;  // a dead letter: visible, re-drivable; the next events go on
+      failures = 0;
+    }
+    const auto until = services_.clock.now() + kLease;
+    if (!co_await db.run(
+            [&](soci::session& sql) { return db::webhooks::renew(sql, id, worker, until); }))
+      co_return;
+  }
+  co_await db.run([&](soci::session& sql) { db::webhooks::release(sql, id, worker); });
+}
+
+asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::Endpoint& endpoint,
+                                                           const db::outbox::Event& event) {
+  Result result;
+  const auto started = std::chrono::steady_clock::now();
+  auto finish = [&]() {
+    result.latency_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - started)
+                                             .count());
+  };
+  const auto url = boost::urls::parse_absolute_uri(endpoint.url);
+  if (!url) {
+    result.error = "the URL cannot be parsed";
+    finish();
+    co_return result;
+  }
+  const bool tls = url->scheme() == "https";
+  const std::string host(url->host());
+  const std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
+  std::string target(url->encoded_path());
+  if (target.empty()) target = "/";
+  if (url->has_query()) target += "?" + std::string(url->encoded_query());
+
+  const std::string body = db::outbox::to_json(event).dump();
+  const long long now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  http::request<http::string_body> request{http::verb::post, target, 11};
+  request.set(http::field::host, url->has_port() ? host + ":" + port : host);
+  request.set(http::field::user_agent, "circolod-webhooks");
+  request.set(http::field::content_type, "application/json");
+  request.set("Circolo-Signature", webhook_signature(endpoint.secret, now_s, body));
+  request.set("Circolo-Event-Id", event.id);
+  request.set("Circolo-Event-Type", event.type);
+  request.keep_alive(false);
+  request.body() = body;
+  request.prepare_payload();
+
+  const auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  beast::tcp_stream stream(executor);
+  auto [resolve_ec, addresses] = co_await resolver.async_resolve(host, port, tuple_awaitable);
+  if (resolve_ec) {
+    result.error = "cannot resolve " + host + ": " + resolve_ec.message();
+    finish();
+    co_return result;
+  }
+  stream.expires_after(settings_.timeout);
+  auto [connect_ec, connected] = co_await stream.async_connect(addresses, tuple_awaitable);
+  if (connect_ec) {
+    result.error = "cannot connect: " + describe(connect_ec);
+    finish();
+    co_return result;
+  }
+  auto exchange = [&](auto& s) -> asio::awaitable<void> {
+    auto [write_ec, written] = co_await http::async_write(s, request, tuple_awaitable);
+    if (write_ec) {
+      result.error = "sending failed: " + describe(write_ec);
+      co_return;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);  // the answer's body is not used
+    auto [read_ec, read] = co_await http::async_read(s, buffer, parser, tuple_awaitable);
+    if (read_ec) {
+      result.error = "no answer: " + describe(read_ec);
+      co_return;
+    }
+    result.status = parser.get().result_int();
+    if (!result.ok()) result.error = "HTTP " + std::to_string(*result.status);
+  };
+  if (tls) {
+    beast::ssl_stream<beast::tcp_stream&> secure(stream, tls_);
+    SSL_set_tlsext_host_name(secure.native_handle(), host.c_str());
+    secure.set_verify_callback(asio::ssl::host_name_verification(host));
+    auto [handshake_ec] =
+        co_await secure.async_handshake(asio::ssl::stream_base::client, tuple_awaitable);
+    if (handshake_ec) {
+      result.error = "TLS handshake failed: " + describe(handshake_ec);
+    } else {
+      co_await exchange(secure);
+    }
+  } else {
+    co_await exchange(stream);
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  finish();
+  co_return result;
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,319 @@
+// End-to-end: webhooks. A receiver on loopback checks every signature; it is stopped and started
+// again, answers errors, and ends with every event once, in order; dead letters are visible and
+// delivered again on request; two instances never deliver an event twice.
+#include <gtest/gtest.h>
+
+#include <openssl/hmac.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+const std::string kSecret = "whsec-test-0123456789abcdef";
+
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned i = 0; i < n; ++i) {
+    s += hex[out[i] >> 4];
+    s += hex[out[i] & 15];
+  }
+  return s;
+}
+
+// A webhook receiver on loopback: checks Circolo-Signature, records events, answers `status`.
+class Receiver {
+ public:
+  explicit Receiver(unsigned short port = 0) { start(port); }
+  ~Receiver() { stop(); }
+  void start(unsigned short port) {
+    acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
+    tcp::endpoint endpoint{asio::ip::make_address("127.0.0.1"), port};
+    acceptor_->open(endpoint.protocol());
+    acceptor_->set_option(asio::socket_base::reuse_address(true));
+    acceptor_->bind(endpoint);
+    acceptor_->listen();
+    port_ = acceptor_->local_endpoint().port();
+    running_ = true;
+    thread_ = std::thread([this] { serve(); });
+  }
+  void stop() {
+    if (!running_) return;
+    running_ = false;
+    // A blocking accept does not notice a close from another thread: knock to wake it.
+    {
+      asio::io_context knock_ioc;
+      tcp::socket knock(knock_ioc);
+      beast::error_code ignored;
+      knock.connect({asio::ip::make_address("127.0.0.1"), port_}, ignored);
+    }
+    thread_.join();
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+  }
+  unsigned short port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hooks/circolo"; }
+  std::vector<json> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  int bad_signatures() const { return bad_signatures_; }
+  std::atomic<int> status{200};
+
+  // Waits until `n` events arrived (true) or the time is up.
+  bool wait_for(std::size_t n, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (events().size() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return events().size() >= n;
+  }
+
+ private:
+  void serve() {
+    while (running_) {
+      beast::error_code ec;
+      tcp::socket socket(ioc_);
+      acceptor_->accept(socket, ec);
+      if (ec || !running_) return;
+      beast::flat_buffer buffer;
+      http::request<http::string_body> request;
+      http::read(socket, buffer, request, ec);
+      if (ec) continue;
+      const std::string signature(request["Circolo-Signature"]);
+      const auto comma = signature.find(",v1=");
+      bool valid = signature.rfind("t=", 0) == 0 && comma != std::string::npos &&
+                   signature.substr(comma + 4) ==
+                       hmac_hex(kSecret, signature.substr(2, comma - 2) + "." + request.body()) &&
+                   request[http::field::content_type] == "application/json" &&
+                   request.target() == "/hooks/circolo";
+      const int answer = status.load();
+      if (!valid) ++bad_signatures_;
+      if (valid && answer >= 200 && answer < 300) {
+        std::lock_guard lock(mutex_);
+        events_.push_back(json::parse(request.body()));
+      }
+      http::response<http::string_body> response{static_cast<http::status>(answer), 11};
+      response.body() = "ok";
+      response.prepare_payload();
+      http::write(socket, response, ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+    }
+  }
+  asio::io_context ioc_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  unsigned short port_ = 0;
+  std::mutex mutex_;
+  std::vector<json> events_;
+  std::atomic<int> bad_signatures_{0};
+};
+
+ServerProcess::Options webhook_server(const TestDatabase& database) {
+  return {database.uri(),
+          {},
+          {{"CIRCOLO_WEBHOOK_MAX_ATTEMPTS", "3"},
+           {"CIRCOLO_WEBHOOK_BACKOFF_MS", "100"},
+           {"CIRCOLO_WEBHOOK_TIMEOUT_MS", "2000"}},
+          {}};
+}
+
+std::string member(HttpClient& c, const std::string& admin) {
+  return c.post_json("/v1/members", json::object(), admin).json()["id"];
+}
+
+void earn(HttpClient& c, const std::string& admin, const std::string& id) {
+  auto r = c.post_json("/v1/members/" + id + "/points/adjust",
+                       {{"points", 1}, {"reason", "webhook test"}}, admin);
+  ASSERT_EQ(r.status, 201) << r.body;
+}
+
+std::string add_webhook(HttpClient& c, const std::string& admin, const std::string& url) {
+  auto r = c.post_json("/v1/admin/webhooks",
+                       {{"url", url}, {"events", {"points.earned"}}, {"secret", kSecret}}, admin);
+  EXPECT_EQ(r.status, 201) << r.body;
+  return r.json()["id"];
+}
+
+// Every event once, in seq order, balances 1..n per member.
+void expect_each_once_in_order(const std::vector<json>& events, std::size_t n) {
+  ASSERT_EQ(events.size(), n);
+  std::set<std::string> ids;
+  std::map<std::string, long long> balance;
+  long long seq = 0;
+  for (const auto& e : events) {
+    EXPECT_TRUE(ids.insert(e["id"]).second) << "twice: " << e["id"];
+    EXPECT_GT(e["seq"].get<long long>(), seq);
+    seq = e["seq"];
+    EXPECT_EQ(e["data"]["balance"], ++balance[e["member_id"]]) << e.dump();
+  }
+}
+
+}  // namespace
+
+TEST(Webhooks, DeliversSignedEventsInOrderAndCatchesUpAfterAnOutage) {
+  TestDatabase database;
+  ServerProcess server(webhook_server(database));
+  HttpClient c(server.port());
+  Receiver receiver;
+  const auto id = add_webhook(c, server.admin_key(), receiver.url());
+  const auto a = member(c, server.admin_key()), b = member(c, server.admin_key());
+  for (int i = 0; i < 10; ++i) {
+    earn(c, server.admin_key(), a);
+    earn(c, server.admin_key(), b);
+  }
+  ASSERT_TRUE(receiver.wait_for(20, 10s)) << receiver.events().size();
+  EXPECT_EQ(receiver.bad_signatures(), 0);
+
+  // Down for a while: the attempts fail and are recorded, nothing is lost.
+  receiver.stop();
+  for (int i = 0; i < 5; ++i) earn(c, server.admin_key(), a);
+  std::this_thread::sleep_for(1500ms);
+  auto failing =
+      c.get("/v1/admin/webhooks/" + id + "/deliveries?status=failing", server.admin_key());
+  ASSERT_EQ(failing.status, 200) << failing.body;
+  // Three attempts at most: the head event may have become a dead letter already.
+  auto dead = c.get("/v1/admin/webhooks/" + id + "/deliveries?status=dead", server.admin_key());
+  const auto failing_items = failing.json()["items"], dead_items = dead.json()["items"];
+  ASSERT_FALSE(failing_items.empty() && dead_items.empty()) << failing.body << dead.body;
+  const auto& f = failing_items.empty() ? dead_items[0] : failing_items[0];
+  EXPECT_TRUE(f["last_error"].get<std::string>().find("connect") != std::string::npos) << f.dump();
+  EXPECT_EQ(f["last_status_code"], nullptr);
+
+  receiver.start(receiver.port());
+  // Dead letters (if the outage outlasted three attempts) are delivered again on request.
+  for (const auto& d : dead_items) {
+    auto r = c.post_json("/v1/admin/webhooks/" + id + "/deliveries/" + d["seq"].dump() + "/redrive",
+                         json::object(), server.admin_key());
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
+  ASSERT_TRUE(receiver.wait_for(25, 15s)) << receiver.events().size();
+  std::this_thread::sleep_for(300ms);
+  auto events = receiver.events();
+  std::sort(events.begin(), events.end(),
+            [](const json& x, const json& y) { return x["seq"] < y["seq"]; });
+  expect_each_once_in_order(events, 25);
+  const auto listed = c.get("/v1/admin/webhooks", server.admin_key()).json();
+  EXPECT_EQ(listed["items"][0]["lag"], 0) << listed.dump();
+}
+
+TEST(Webhooks, ErrorsBecomeDeadLettersThatCanBeRedriven) {
+  TestDatabase database;
+  ServerProcess server(webhook_server(database));
+  HttpClient c(server.port());
+  Receiver receiver;
+  receiver.status = 500;
+  const auto id = add_webhook(c, server.admin_key(), receiver.url());
+  const auto a = member(c, server.admin_key());
+  earn(c, server.admin_key(), a);
+  // Three attempts (100 ms, then about 200 ms apart), then a dead letter.
+  std::vector<json> dead;
+  for (int i = 0; i < 100 && dead.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    dead = c.get("/v1/admin/webhooks/" + id + "/deliveries?status=dead", server.admin_key())
+               .json()["items"]
+               .get<std::vector<json>>();
+  }
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0]["attempts"], 3);
+  EXPECT_EQ(dead[0]["last_status_code"], 500);
+  EXPECT_EQ(dead[0]["last_error"], "HTTP 500");
+  // The next event is not held up by the dead one.
+  receiver.status = 200;
+  earn(c, server.admin_key(), a);
+  ASSERT_TRUE(receiver.wait_for(1, 5s));
+  EXPECT_EQ(receiver.events()[0]["data"]["balance"], 2);
+  // Redriven: delivered now.
+  auto redrive =
+      c.post_json("/v1/admin/webhooks/" + id + "/deliveries/" + dead[0]["seq"].dump() + "/redrive",
+                  json::object(), server.admin_key());
+  ASSERT_EQ(redrive.status, 202) << redrive.body;
+  ASSERT_TRUE(receiver.wait_for(2, 5s));
+  EXPECT_EQ(receiver.events()[1]["data"]["balance"], 1);
+  expect_problem(
+      c.post_json("/v1/admin/webhooks/" + id + "/deliveries/" + dead[0]["seq"].dump() + "/redrive",
+                  json::object(), server.admin_key()),
+      409, "not_a_dead_letter");
+  const auto delivered =
+      c.get("/v1/admin/webhooks/" + id + "/deliveries?status=delivered", server.admin_key()).json();
+  EXPECT_EQ(delivered["items"].size(), 2u);
+}
+
+TEST(Webhooks, TwoInstancesNeverDeliverAnEventTwice) {
+  TestDatabase database;
+  ServerProcess one(webhook_server(database)), two(webhook_server(database));
+  HttpClient c1(one.port()), c2(two.port());
+  Receiver receiver;
+  add_webhook(c1, one.admin_key(), receiver.url());
+  const auto a = member(c1, one.admin_key()), b = member(c2, two.admin_key());
+  std::thread t1([&] {
+    for (int i = 0; i < 30; ++i) earn(c1, one.admin_key(), a);
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < 30; ++i) earn(c2, two.admin_key(), b);
+  });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(receiver.wait_for(60, 15s)) << receiver.events().size();
+  std::this_thread::sleep_for(500ms);  // a duplicate would come now
+  auto events = receiver.events();
+  expect_each_once_in_order(events, 60);
+}
+
+TEST(Webhooks, RegistrationIsValidatedAndWebhooksCanBeDisabled) {
+  TestDatabase database;
+  ServerProcess server(webhook_server(database));
+  HttpClient c(server.port());
+  const auto& admin = server.admin_key();
+  auto bad = [&](const json& body, const std::string& field) {
+    auto r = c.post_json("/v1/admin/webhooks", body, admin);
+    expect_problem(r, 422, "validation_failed");
+    EXPECT_NE(r.body.find("\"field\":\"" + field + "\""), std::string::npos) << r.body;
+  };
+  bad({{"url", "ftp://x"}, {"events", {"points.earned"}}, {"secret", kSecret}}, "url");
+  bad({{"url", "http://x/y"}, {"events", {"points.earnd"}}, {"secret", kSecret}}, "events[0]");
+  bad({{"url", "http://x/y"}, {"events", json::array()}, {"secret", kSecret}}, "events");
+  bad({{"url", "http://x/y"}, {"events", {"points.earned"}}, {"secret", "short"}}, "secret");
+  Receiver receiver;
+  auto created = c.post_json(
+      "/v1/admin/webhooks",
+      {{"url", receiver.url()}, {"events", {"coupon.issued"}}, {"secret", kSecret}}, admin);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_FALSE(created.json().contains("secret")) << "the secret is never shown again";
+  const std::string id = created.json()["id"];
+  EXPECT_EQ(
+      c.request("DELETE", "/v1/admin/webhooks/" + id, "", {{"Authorization", "Bearer " + admin}})
+          .status,
+      204);
+  expect_problem(c.get("/v1/admin/webhooks/whk_nothing/deliveries", admin), 404, "unknown_webhook");
+  HttpClient other(server.port());
+  auto key = other.post_json(
+      "/v1/admin/keys", {{"role", "touchpoint"}, {"channel", "store"}, {"name", "pos"}}, admin);
+  expect_problem(c.get("/v1/admin/webhooks", key.json()["key"].get<std::string>()), 403,
+                 "forbidden");
+}
