@@ -12,10 +12,12 @@
 
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "circolo/rules/evaluate.hpp"
 #include "circolo/rules/format.hpp"
@@ -552,6 +554,100 @@ int coupons_show(const Online& o, const std::string& coupon_code) {
   return 0;
 }
 
+int webhooks(const Online& o, const std::string& action, const std::string& id,
+             const std::string& url, const std::string& events, const std::string& secret,
+             const std::string& status, const std::string& seq) {
+  int code = 0;
+  std::optional<json> result;
+  if (action == "add") {
+    json types = json::array();
+    std::stringstream list(events);
+    for (std::string t; std::getline(list, t, ',');)
+      if (!t.empty()) types.push_back(t);
+    result = call(o, "POST", "/v1/admin/webhooks",
+                  {{"url", url}, {"events", types}, {"secret", secret}}, code);
+  } else if (action == "list") {
+    result = call(o, "GET", "/v1/admin/webhooks", nullptr, code);
+  } else if (action == "deliveries") {
+    result = call(o, "GET",
+                  "/v1/admin/webhooks/" + percent_encode(id) + "/deliveries" +
+                      (status.empty() ? "" : "?status=" + percent_encode(status)),
+                  nullptr, code);
+  } else {
+    result = call(o, "POST",
+                  "/v1/admin/webhooks/" + percent_encode(id) + "/deliveries/" +
+                      percent_encode(seq) + "/redrive",
+                  json::object(), code);
+  }
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  if (action == "add") {
+    std::cout << "Webhook " << r["id"].get<std::string>() << " delivers " << r["events"].dump()
+              << " to " << r["url"].get<std::string>() << " from now on.\n";
+  } else if (action == "list") {
+    for (const auto& w : r["items"]) {
+      std::cout << w["id"].get<std::string>() << "  " << w["url"].get<std::string>() << "  "
+                << w["events"].dump() << "  "
+                << (w["disabled_at"].is_null() ? "active" : "disabled") << "  lag " << w["lag"]
+                << (w["failures"].get<int>() > 0
+                        ? "  failing (" + std::to_string(w["failures"].get<int>()) + " attempts)"
+                        : "")
+                << "\n";
+    }
+  } else if (action == "deliveries") {
+    for (const auto& d : r["items"]) {
+      std::cout << d["seq"] << "  " << d["event_type"].get<std::string>() << "  "
+                << d["status"].get<std::string>() << "  attempts " << d["attempts"]
+                << (d["last_status_code"].is_null()
+                        ? ""
+                        : "  HTTP " + std::to_string(d["last_status_code"].get<int>()))
+                << (d["last_error"].is_null() ? "" : "  " + d["last_error"].get<std::string>())
+                << "\n";
+    }
+  } else {
+    std::cout << "Event " << seq << " will be delivered again to " << id << ".\n";
+  }
+  return 0;
+}
+
+// Recent outgoing events, and with --follow the new ones as they come (polling the feed).
+int events_tail(const Online& o, const std::string& member, const std::string& types,
+                std::optional<long long> after, bool follow) {
+  int code = 0;
+  std::string filter;
+  if (!member.empty()) filter += "&member=" + percent_encode(member);
+  if (!types.empty()) filter += "&types=" + percent_encode(types);
+  if (!after) {
+    auto latest = call(o, "GET", "/v1/feed?limit=1&after=999999999999999", nullptr, code);
+    if (!latest) return code;
+    after = std::max(0LL, (*latest)["last_seq"].get<long long>() - 20);
+  }
+  for (;;) {
+    auto page = call(o, "GET", "/v1/feed?limit=200&after=" + std::to_string(*after) + filter,
+                     nullptr, code);
+    if (!page) return code;
+    for (const auto& e : (*page)["items"]) {
+      if (o.json_output) {
+        std::cout << e.dump() << "\n";
+      } else {
+        std::cout << e["seq"] << "  " << e["at"].get<std::string>() << "  "
+                  << e["type"].get<std::string>() << "  "
+                  << (e["member_id"].is_null() ? "-" : e["member_id"].get<std::string>()) << "  "
+                  << e["data"].dump() << "\n";
+      }
+    }
+    std::cout.flush();
+    after = (*page)["next_after"].get<long long>();
+    if ((*page)["items"].size() == 200) continue;
+    if (!follow) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 int report_liability(const Online& o) {
   int code = 0;
   auto report = call(o, "GET", "/v1/admin/reports/liability", nullptr, code);
@@ -816,6 +912,45 @@ int main(int argc, char** argv) {
                                   "  example: circolo coupons show COFFEE-7XK2P9QHMR4");
   coupons_show_cmd->add_option("code", coupon_code, "the code (any case)")->required();
 
+  std::string hook_id, hook_url, hook_events, hook_secret, hook_status, hook_seq;
+  auto* webhooks_cmd = app.add_subcommand("webhooks", "endpoints that receive outgoing events");
+  webhooks_cmd->require_subcommand(1);
+  auto* webhook_add = webhooks_cmd->add_subcommand(
+      "add",
+      "register an endpoint\n  example: circolo webhooks add https://crm.example/hooks "
+      "--events points.earned,tier.changed --secret \"$HOOK_SECRET\"");
+  webhook_add->add_option("url", hook_url, "where events are POSTed")->required();
+  webhook_add->add_option("--events", hook_events, "event types, comma separated")->required();
+  webhook_add->add_option("--secret", hook_secret, "HMAC key of Circolo-Signature (16+ characters)")
+      ->required();
+  auto* webhook_list = webhooks_cmd->add_subcommand(
+      "list", "endpoints, lag and failures\n  example: circolo webhooks list");
+  auto* webhook_deliveries = webhooks_cmd->add_subcommand(
+      "deliveries",
+      "attempts per event, newest first\n  example: circolo webhooks deliveries "
+      "whk_... --status dead");
+  webhook_deliveries->add_option("id", hook_id, "the webhook id")->required();
+  webhook_deliveries->add_option("--status", hook_status, "delivered, failing, dead or redrive");
+  auto* webhook_redrive = webhooks_cmd->add_subcommand(
+      "redrive", "deliver a dead letter again\n  example: circolo webhooks redrive whk_... 1234");
+  webhook_redrive->add_option("id", hook_id, "the webhook id")->required();
+  webhook_redrive->add_option("seq", hook_seq, "the event's seq")->required();
+
+  std::string tail_member, tail_types;
+  long long tail_after = -1;
+  bool tail_follow = false;
+  auto* events_cmd = app.add_subcommand("events", "outgoing events");
+  events_cmd->require_subcommand(1);
+  auto* events_tail_cmd =
+      events_cmd->add_subcommand("tail",
+                                 "recent outgoing events; --follow keeps printing new ones\n"
+                                 "  example: circolo events tail --member mem_... --follow");
+  events_tail_cmd->add_option("--member", tail_member, "one member's events");
+  events_tail_cmd->add_option("--types", tail_types, "types, comma separated");
+  events_tail_cmd->add_option("--after", tail_after, "from this seq (default: the last 20)")
+      ->check(CLI::Range(0LL, std::numeric_limits<long long>::max()));
+  events_tail_cmd->add_flag("-f,--follow", tail_follow, "keep following (Ctrl-C stops)");
+
   std::string shell;
   auto* completion_cmd = app.add_subcommand(
       "completion",
@@ -882,6 +1017,17 @@ int main(int argc, char** argv) {
     return coupons_generate(online, coupon_template, coupon_count, coupon_member, coupon_prefix,
                             coupon_out);
   if (coupons_show_cmd->parsed()) return coupons_show(online, coupon_code);
+  if (webhook_add->parsed())
+    return webhooks(online, "add", "", hook_url, hook_events, hook_secret, "", "");
+  if (webhook_list->parsed()) return webhooks(online, "list", "", "", "", "", "", "");
+  if (webhook_deliveries->parsed())
+    return webhooks(online, "deliveries", hook_id, "", "", "", hook_status, "");
+  if (webhook_redrive->parsed())
+    return webhooks(online, "redrive", hook_id, "", "", "", "", hook_seq);
+  if (events_tail_cmd->parsed())
+    return events_tail(online, tail_member, tail_types,
+                       tail_after >= 0 ? std::optional<long long>(tail_after) : std::nullopt,
+                       tail_follow);
   if (key_create->parsed()) return keys(online, "create", key_role, key_channel, key_name, "");
   if (key_list->parsed()) return keys(online, "list", "", "", "", "");
   if (key_revoke->parsed()) return keys(online, "revoke", "", "", "", key_id);

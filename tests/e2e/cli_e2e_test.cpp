@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 #include "http_client.hpp"
@@ -265,4 +267,49 @@ TEST(Cli, CouponsGenerateAndShow) {
   auto json_run = run_cli("--json coupons generate COFFEE --count 2", server);
   ASSERT_EQ(json_run.code, 0);
   EXPECT_EQ(nlohmann::json::parse(json_run.output)["codes"].size(), 2u);
+}
+
+TEST(Cli, WebhooksAndEventsTail) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  auto added = run_cli(
+      "webhooks add http://127.0.0.1:9/hooks --events points.earned,tier.changed --secret "
+      "cli-secret-0123456789",
+      server);
+  ASSERT_EQ(added.code, 0) << added.output;
+  EXPECT_NE(added.output.find("delivers [\"points.earned\",\"tier.changed\"]"), std::string::npos)
+      << added.output;
+  const auto id_at = added.output.find("whk_");
+  ASSERT_NE(id_at, std::string::npos);
+  const std::string id = added.output.substr(id_at, added.output.find(' ', id_at) - id_at);
+  EXPECT_NE(run_cli("webhooks list", server).output.find(id), std::string::npos);
+  auto bad =
+      run_cli("webhooks add http://x/y --events nope --secret cli-secret-0123456789", server);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("events[0]"), std::string::npos) << bad.output;
+
+  // Two events; tail shows them; the webhook (nobody listens on port 9) records failures.
+  HttpClient c(server.port());
+  const std::string member =
+      c.post_json("/v1/members", nlohmann::json::object(), server.admin_key()).json()["id"];
+  for (int i = 0; i < 2; ++i)
+    c.post_json("/v1/members/" + member + "/points/adjust", {{"points", 5}, {"reason", "cli"}},
+                server.admin_key());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto tail = run_cli("events tail --member " + member, server);
+  ASSERT_EQ(tail.code, 0) << tail.output;
+  EXPECT_NE(tail.output.find("points.earned  " + member), std::string::npos) << tail.output;
+  auto json_tail = run_cli("--json events tail --after 0 --types points.earned", server);
+  int lines = 0;
+  std::istringstream in(json_tail.output);
+  for (std::string line; std::getline(in, line); ++lines)
+    EXPECT_EQ(nlohmann::json::parse(line)["type"], "points.earned");
+  EXPECT_EQ(lines, 2);
+  auto deliveries = run_cli("webhooks deliveries " + id, server);
+  ASSERT_EQ(deliveries.code, 0) << deliveries.output;
+  EXPECT_NE(deliveries.output.find("failing"), std::string::npos) << deliveries.output;
+  EXPECT_NE(deliveries.output.find("cannot connect"), std::string::npos) << deliveries.output;
+  auto not_dead = run_cli("webhooks redrive " + id + " 1", server);
+  EXPECT_EQ(not_dead.code, 1);
+  EXPECT_NE(not_dead.output.find("not_a_dead_letter"), std::string::npos) << not_dead.output;
 }
