@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in one go on this machine: Release build, a throwaway PostgreSQL, one
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
-# BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6).
+# BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6),
+# BENCH_ONLY=outbox the outgoing events one (8).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
-build_release circolod api_bench circolo_http_load rules_bench >/dev/null
+build_release circolod api_bench circolo_http_load rules_bench circolo_outbox_bench >/dev/null
 
 . "$root/scripts/pg.sh"
 pg_throwaway
@@ -94,11 +95,20 @@ coupons_bench() {
   rm -rf "$dir"
 }
 
+outbox_bench() {
+  echo "# outgoing events (issue 8): 4 writers; a WebSocket client and a webhook receiver on loopback"
+  "$build/bench/circolo_outbox_bench" --port "$port" --key "$admin_key" --seconds "$seconds" --writers 4
+}
+
 psql="$PG_BIN/psql -q -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
 pg_createdb "$PG_TMP_PORT" pgbench
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -i -s 10 -q pgbench >/dev/null 2>&1
 if [ "${BENCH_ONLY:-}" = events ]; then
   events_bench
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = outbox ]; then
+  outbox_bench
   exit 0
 fi
 if [ "${BENCH_ONLY:-}" = coupons ]; then
@@ -123,6 +133,7 @@ echo "# pgbench -N (simple-update TPC-B, 4 clients) on the same server, same run
 
 events_bench
 coupons_bench
+outbox_bench
 
 echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
 "$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'

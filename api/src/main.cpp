@@ -30,6 +30,7 @@
 #include "circolo/db/notifier.hpp"
 #include "circolo/db/outbox.hpp"
 #include "circolo/db/programs.hpp"
+#include "circolo/db/webhooks.hpp"
 #include "circolo/engine/digest.hpp"
 
 namespace {
@@ -154,24 +155,28 @@ int run(const api::Settings& settings) {
 
   bool stopping = false;
   asio::steady_timer purge_timer(ioc);
-  asio::co_spawn(ioc,
-                 periodic(
-                     purge_timer, std::chrono::hours(1), "idempotency_purge",
-                     [&]() -> asio::awaitable<void> {
-                       const auto cutoff = clock.now() - settings.idempotency_retention;
-                       const auto purged = co_await database->run([cutoff](soci::session& sql) {
-                         return db::idempotency::purge_before(sql, cutoff);
-                       });
-                       if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
-                       const auto events_cutoff = clock.now() - settings.event_retention;
-                       const auto events =
-                           co_await database->run([events_cutoff](soci::session& sql) {
-                             return db::outbox::purge_before(sql, events_cutoff);
-                           });
-                       if (events > 0) spdlog::info("job=outbox_purge deleted={}", events);
-                     },
-                     stopping),
-                 asio::detached);
+  asio::co_spawn(
+      ioc,
+      periodic(
+          purge_timer, std::chrono::hours(1), "idempotency_purge",
+          [&]() -> asio::awaitable<void> {
+            const auto cutoff = clock.now() - settings.idempotency_retention;
+            const auto purged = co_await database->run([cutoff](soci::session& sql) {
+              return db::idempotency::purge_before(sql, cutoff);
+            });
+            if (purged > 0) spdlog::info("job=idempotency_purge deleted={}", purged);
+            const auto events_cutoff = clock.now() - settings.event_retention;
+            const auto events = co_await database->run([events_cutoff](soci::session& sql) {
+              return db::outbox::purge_before(sql, events_cutoff);
+            });
+            if (events > 0) spdlog::info("job=outbox_purge deleted={}", events);
+            const auto attempts = co_await database->run([events_cutoff](soci::session& sql) {
+              return db::webhooks::purge_before(sql, events_cutoff);
+            });
+            if (attempts > 0) spdlog::info("job=webhook_deliveries_purge deleted={}", attempts);
+          },
+          stopping),
+      asio::detached);
 
   // The active program: loaded now, reloaded when PostgreSQL notifies a change (an apply, pause
   // or resume on any instance) and after every (re)connection of the listener, which may have
@@ -224,6 +229,7 @@ int run(const api::Settings& settings) {
                        const auto report = co_await api::expire_due_points(app.services());
                        const auto announced = co_await api::announce_expiring_coupons(
                            app.services(), settings.coupon_expiring_notice);
+                       if (report.lots > 0 || announced > 0) publisher.poke();  // events written
                        if (announced > 0)
                          spdlog::info("job=coupon_expiring announced={}", announced);
                        if (report.lots > 0) {

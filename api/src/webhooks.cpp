@@ -29,7 +29,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-constexpr auto kLease = std::chrono::seconds(60);
 constexpr int kBatch = 50;
 
 double random_unit() {
@@ -69,6 +68,13 @@ WebhookWorker::WebhookWorker(asio::io_context& ioc, Services& services, WebhookS
   tls_.set_verify_mode(asio::ssl::verify_peer);
 }
 
+std::chrono::seconds WebhookWorker::lease_length() const {
+  // Every recorded attempt extends the lease: it must outlast one delivery comfortably.
+  return std::max(std::chrono::seconds(60),
+                  std::chrono::duration_cast<std::chrono::seconds>(3 * settings_.timeout) +
+                      std::chrono::seconds(5));
+}
+
 void WebhookWorker::start() {
   asio::co_spawn(strand_, loop(), asio::detached);
 }
@@ -91,12 +97,20 @@ asio::awaitable<void> WebhookWorker::loop() {
       if (stopping_) break;
     }
     poked_ = false;
+    constexpr int kLeaseBatch = 20;
     std::vector<db::webhooks::Endpoint> leased;
     try {
-      const auto now = services_.clock.now();
-      leased = co_await services_.db.run([this, now](soci::session& sql) {
-        return db::webhooks::lease(sql, worker_id_, now, now + kLease, 20);
-      });
+      // Every endpoint with work, not only the first ones: lease until a batch comes back short.
+      for (;;) {
+        const auto now = services_.clock.now();
+        const auto until = now + lease_length();
+        auto batch = co_await services_.db.run([this, now, until](soci::session& sql) {
+          return db::webhooks::lease(sql, worker_id_, now, until, kLeaseBatch);
+        });
+        const bool more = batch.size() == static_cast<std::size_t>(kLeaseBatch);
+        for (auto& e : batch) leased.push_back(std::move(e));
+        if (!more || leased.size() >= 1000) break;
+      }
     } catch (const std::exception& e) {
       spdlog::warn("job=webhooks lease failed: {}", e.what());
     }
@@ -130,8 +144,10 @@ asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
                 : db::webhooks::failed(sql, id, worker, a, give_up, retry_at);
     });
   };
+  Connection connection;
   auto attempt_of = [&](const db::outbox::Event& e, const Result& r, bool redrive) {
     db::webhooks::Attempt a;
+    a.lease_until = services_.clock.now() + lease_length();
     a.seq = e.seq;
     a.event_type = e.type;
     a.at = services_.clock.now();
@@ -160,18 +176,27 @@ asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
           co_return;
         continue;
       }
-      const auto r = co_await post(endpoint, found.front());
+      const auto r = co_await post(endpoint, found.front(), connection);
       if (!co_await record(attempt_of(found.front(), r, true), r.ok(), true, services_.clock.now()))
         co_return;
     }
 
+    // The published mark first: every event up to it is visible to the read that follows.
+    const long long published =
+        co_await db.run([](soci::session& sql) { return db::outbox::state(sql).last_seq; });
     db::outbox::Query q{cursor, std::nullopt, endpoint.events, kBatch};
     const auto events =
         co_await db.run([q](soci::session& sql) { return db::outbox::read(sql, q); });
-    if (events.empty() && again.empty()) break;
+    if (events.empty() && again.empty()) {
+      // Nothing for this endpoint up to the mark: move past events of other types.
+      if (published > cursor)
+        co_await db.run(
+            [&](soci::session& sql) { return db::webhooks::skip_to(sql, id, worker, published); });
+      break;
+    }
     for (const auto& e : events) {
       if (stopping_) co_return;
-      const auto r = co_await post(endpoint, e);
+      const auto r = co_await post(endpoint, e, connection);
       if (r.ok()) {
         if (!co_await record(attempt_of(e, r, false), true, false, services_.clock.now()))
           co_return;  // the lease went to another worker
@@ -180,7 +205,10 @@ asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
         continue;
       }
       ++failures;
-      const bool give_up = failures >= settings_.max_attempts;
+      // A receiver that answers with errors gets max_attempts; one that cannot be reached at
+      // all (down, restarting) is retried at the capped backoff until it is back, so that it
+      // then gets every event, in order.
+      const bool give_up = r.status && failures >= settings_.max_attempts;
       const auto retry_at =
           services_.clock.now() + std::chrono::duration_cast<std::chrono::microseconds>(
                                       webhook_backoff(settings_, failures, random_unit()));
@@ -193,7 +221,7 @@ asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
       cursor = e.seq;  // a dead letter: visible, re-drivable; the next events go on
       failures = 0;
     }
-    const auto until = services_.clock.now() + kLease;
+    const auto until = services_.clock.now() + lease_length();
     if (!co_await db.run(
             [&](soci::session& sql) { return db::webhooks::renew(sql, id, worker, until); }))
       co_return;
@@ -202,8 +230,20 @@ asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
 }
 
 asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::Endpoint& endpoint,
-                                                           const db::outbox::Event& event) {
+                                                           const db::outbox::Event& event,
+                                                           Connection& connection) {
+  bool reused = false;
+  auto result = co_await post_once(endpoint, event, connection, reused);
+  // A kept-alive connection the receiver closed meanwhile: once more on a fresh one.
+  if (reused && !result.status) result = co_await post_once(endpoint, event, connection, reused);
+  co_return result;
+}
+
+asio::awaitable<WebhookWorker::Result> WebhookWorker::post_once(
+    const db::webhooks::Endpoint& endpoint, const db::outbox::Event& event, Connection& connection,
+    bool& reused) {
   Result result;
+  reused = false;
   const auto started = std::chrono::steady_clock::now();
   auto finish = [&]() {
     result.latency_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -217,7 +257,7 @@ asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::E
     co_return result;
   }
   const bool tls = url->scheme() == "https";
-  const std::string host(url->host());
+  const std::string host(url->host_address());  // IPv6 without its brackets
   const std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
   std::string target(url->encoded_path());
   if (target.empty()) target = "/";
@@ -228,32 +268,43 @@ asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::E
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
   http::request<http::string_body> request{http::verb::post, target, 11};
-  request.set(http::field::host, url->has_port() ? host + ":" + port : host);
+  request.set(http::field::host, std::string(url->encoded_host_and_port()));
   request.set(http::field::user_agent, "circolod-webhooks");
   request.set(http::field::content_type, "application/json");
   request.set("Circolo-Signature", webhook_signature(endpoint.secret, now_s, body));
   request.set("Circolo-Event-Id", event.id);
   request.set("Circolo-Event-Type", event.type);
-  request.keep_alive(false);
+  request.keep_alive(!tls);
   request.body() = body;
   request.prepare_payload();
 
   const auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  beast::tcp_stream stream(executor);
-  auto [resolve_ec, addresses] = co_await resolver.async_resolve(host, port, tuple_awaitable);
-  if (resolve_ec) {
-    result.error = "cannot resolve " + host + ": " + resolve_ec.message();
-    finish();
-    co_return result;
+  const std::string peer = host + ":" + port;
+  if (tls || connection.peer != peer) connection.stream.reset();
+  reused = connection.stream.has_value();
+  if (!connection.stream) {
+    tcp::resolver resolver(executor);
+    auto [resolve_ec, addresses] = co_await resolver.async_resolve(host, port, tuple_awaitable);
+    if (resolve_ec) {
+      result.error = "cannot resolve " + host + ": " + resolve_ec.message();
+      finish();
+      co_return result;
+    }
+    connection.stream.emplace(executor);
+    connection.peer = peer;
+    connection.stream->expires_after(settings_.timeout);
+    auto [connect_ec, connected] =
+        co_await connection.stream->async_connect(addresses, tuple_awaitable);
+    if (connect_ec) {
+      connection.stream.reset();
+      result.error = "cannot connect: " + describe(connect_ec);
+      finish();
+      co_return result;
+    }
   }
+  auto& stream = *connection.stream;
   stream.expires_after(settings_.timeout);
-  auto [connect_ec, connected] = co_await stream.async_connect(addresses, tuple_awaitable);
-  if (connect_ec) {
-    result.error = "cannot connect: " + describe(connect_ec);
-    finish();
-    co_return result;
-  }
+  bool keep = false;
   auto exchange = [&](auto& s) -> asio::awaitable<void> {
     auto [write_ec, written] = co_await http::async_write(s, request, tuple_awaitable);
     if (write_ec) {
@@ -262,14 +313,15 @@ asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::E
     }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);  // the answer's body is not used
+    parser.body_limit(1024 * 1024);  // the answer's body is not used
     auto [read_ec, read] = co_await http::async_read(s, buffer, parser, tuple_awaitable);
-    if (read_ec) {
-      result.error = "no answer: " + describe(read_ec);
+    if (parser.is_header_done()) result.status = parser.get().result_int();
+    if (read_ec && read_ec != http::error::body_limit) {
+      if (!result.status) result.error = "no answer: " + describe(read_ec);
       co_return;
     }
-    result.status = parser.get().result_int();
     if (!result.ok()) result.error = "HTTP " + std::to_string(*result.status);
+    keep = !read_ec && parser.get().keep_alive();
   };
   if (tls) {
     beast::ssl_stream<beast::tcp_stream&> secure(stream, tls_);
@@ -285,8 +337,11 @@ asio::awaitable<WebhookWorker::Result> WebhookWorker::post(const db::webhooks::E
   } else {
     co_await exchange(stream);
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  if (!keep || tls) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    connection.stream.reset();
+  }
   finish();
   co_return result;
 }

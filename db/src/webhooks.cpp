@@ -30,12 +30,23 @@ const std::string kLease =
     ", leased_by = $1 from (select id from webhook_endpoints where disabled_at is null and "
     "(lease_until is null or lease_until < " +
     ts("$2::bigint") + ") and (next_attempt_at is null or next_attempt_at <= " + ts("$2::bigint") +
-    ") order by id limit $4 for update skip locked) due where e.id = due.id returning e.id, "
+    ") and (cursor < (select last_seq from outbox_state where id = 1) or exists (select 1 from "
+    "webhook_deliveries d where d.endpoint_id = webhook_endpoints.id and d.status = 'redrive')) "
+    "order by id limit $4 for update skip locked) due where e.id = due.id returning e.id, "
     "e.url, cast(array_to_json(e.events) as text), e.secret, " +
     timestamptz_to_micros("e.created_at") + ", " + timestamptz_to_micros("e.disabled_at") + ", " +
     timestamptz_to_micros("e.next_attempt_at") + ", e.cursor, e.failures";
 const std::string kRenew = "update webhook_endpoints set lease_until = " + ts("$3::bigint") +
-                           " where id = $1 and leased_by = $2 returning 1";
+                           " where id = $1 and leased_by = $2 and disabled_at is null returning 1";
+// Moves the cursor over events of types the endpoint does not take (its lag stays honest).
+const std::string kSkip =
+    "update webhook_endpoints set cursor = greatest(cursor, $3::bigint) where id = $1 and "
+    "leased_by = $2 and disabled_at is null returning 1";
+const std::string kPurge =
+    "with old as (select id from webhook_deliveries where last_attempt_at < " + ts("$1::bigint") +
+    " and status <> 'failing'), a as (delete from webhook_attempts where delivery_id in (select id "
+    "from old)), d as (delete from webhook_deliveries where id in (select id from old) returning "
+    "1) select count(*) from d";
 const std::string kRelease =
     "update webhook_endpoints set lease_until = null, leased_by = null where id = $1 and "
     "leased_by = $2";
@@ -47,8 +58,9 @@ const std::string kRecord =
     "$3::bigint) else cursor end, failures = case when $11 then failures when $12 or $9 then 0 "
     "else failures + 1 end, next_attempt_at = case when $11 then next_attempt_at when $12 or $9 "
     "then null else " +
-    ts("$10::bigint") +
-    " end where id = $1 and leased_by = $2 returning id), d as (insert into webhook_deliveries "
+    ts("$10::bigint") + " end, lease_until = greatest(lease_until, " + ts("$13::bigint") +
+    ") where id = $1 and leased_by = $2 and disabled_at is null returning id), d as (insert into "
+    "webhook_deliveries "
     "(endpoint_id, seq, event_type, status, attempts, last_status_code, last_error, "
     "last_latency_ms, first_attempt_at, last_attempt_at) select $1, $3, $4, case when $12 then "
     "'delivered' when $9 then 'dead' else 'failing' end, 1, $6::integer, $8, $7::integer, " +
@@ -101,7 +113,7 @@ bool record(soci::session& sql, const std::string& id, const std::string& worker
             {id, worker, std::to_string(a.seq), a.event_type, micros(a.at),
              a.status_code ? Value(std::to_string(*a.status_code)) : Value(),
              std::to_string(a.latency_ms), a.error, give_up ? "true" : "false", micros(retry_at),
-             a.redrive ? "true" : "false", delivered ? "true" : "false"});
+             a.redrive ? "true" : "false", delivered ? "true" : "false", micros(a.lease_until)});
   return !rows.empty();
 }
 
@@ -162,6 +174,14 @@ std::vector<long long> redrives(soci::session& sql, const std::string& id, int l
   for (const auto& r : fetch(sql, kRedrives, {id, std::to_string(limit)}))
     out.push_back(to_int(r[0]));
   return out;
+}
+
+bool skip_to(soci::session& sql, const std::string& id, const std::string& worker, long long seq) {
+  return !fetch(sql, kSkip, {id, worker, std::to_string(seq)}).empty();
+}
+
+long long purge_before(soci::session& sql, engine::TimePoint cutoff) {
+  return to_int(fetch(sql, kPurge, {micros(cutoff)}).front()[0]);
 }
 
 bool redrive(soci::session& sql, const std::string& id, long long seq) {

@@ -319,5 +319,9 @@ TEST_F(Outbox, ASlowClientIsDroppedWithoutSlowingTheOthers) {
   while (slow.next(3000ms)) ++got;
   EXPECT_FALSE(slow.timed_out()) << "still open after " << got << " events";
   EXPECT_LT(got, kEvents);
+  // A close frame, when the connection still took one, says why.
+  if (slow.error() == websocket::error::closed) {
+    EXPECT_EQ(slow.reason().code, websocket::close_code::policy_error);
+  }
   (void)from;
 }

@@ -109,6 +109,7 @@ struct Mailbox {
   bool overflow = false;
   bool finished = false;  // the session ended: drop what comes
   bool writing = false;   // a write is in flight (on the connection's strand only)
+  bool live = false;      // the backlog is done: an overflow now means a slow client
   asio::steady_timer wake;
 };
 
@@ -120,12 +121,15 @@ void register_feed_routes(App& app, const FeedSettings& settings) {
       {http::verb::get, "/v1/feed", kAnyone, [&s](Request& request) -> asio::awaitable<Response> {
          auto f = parse_filter([&](std::string_view name) { return request.query(name); },
                                request.caller(), 1000);
-         const long long after = f.after.value_or(0);
-         auto [state, events] = co_await s.db.run([f, after](soci::session& sql) {
-           db::outbox::Query q{after, f.member_id, f.types, f.limit};
-           return std::make_pair(db::outbox::state(sql), db::outbox::read(sql, q));
+         auto [state, events, after] = co_await s.db.run([f](soci::session& sql) {
+           // Without `after`: from the oldest event still kept.
+           const long long from = f.after.value_or(db::outbox::state(sql).purged_through);
+           db::outbox::Query q{from, f.member_id, f.types, f.limit};
+           auto read = db::outbox::read(sql, q);
+           // The state after the read: a purge in between is noticed.
+           return std::make_tuple(db::outbox::state(sql), std::move(read), from);
          });
-         if (after < state.purged_through) cursor_expired(after, state.purged_through);
+         if (f.after && after < state.purged_through) cursor_expired(after, state.purged_through);
          json items = json::array();
          for (const auto& e : events) items.push_back(db::outbox::to_json(e));
          co_return json_response(http::status::ok,
@@ -190,6 +194,10 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
   } catch (const db::Unavailable&) {
     refusal = ApiError(http::status::service_unavailable, "database_unavailable",
                        "the database cannot be reached; retry shortly");
+  } catch (const std::exception& e) {
+    spdlog::error("request_id={} stream set-up failed: {}", request_id, e.what());
+    refusal = ApiError(http::status::internal_server_error, "internal_error",
+                       "an internal error occurred; quote request id " + request_id);
   }
   if (refusal) co_return co_await refuse(*refusal);
 
@@ -215,26 +223,26 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
   auto mailbox = std::make_shared<Mailbox>(executor);
   const std::size_t capacity = settings.stream_queue;
   beast::tcp_stream* raw = &stream;
-  const auto [subscription, live_from] =
-      hub.subscribe([mailbox, filter, capacity, executor, raw](const db::outbox::Event& e) {
-        if (!matches(filter, e)) return;
-        bool overflowed = false;
-        {
-          std::lock_guard lock(mailbox->mutex);
-          if (mailbox->finished || mailbox->overflow) return;
-          if (mailbox->events.size() >= capacity)
-            overflowed = mailbox->overflow = true;
-          else
-            mailbox->events.push_back(e);
-        }
-        asio::post(executor, [mailbox, overflowed, raw] {
-          // On the connection's strand; `finished` is set there before the stream goes away.
-          if (mailbox->finished) return;
-          mailbox->wake.cancel();
-          // A write the client does not take would hold the session forever: end it.
-          if (overflowed && mailbox->writing) raw->cancel();
-        });
-      });
+  auto on_event = [mailbox, filter, capacity, executor, raw](const db::outbox::Event& e) {
+    if (!matches(filter, e)) return;
+    bool overflowed = false;
+    {
+      std::lock_guard lock(mailbox->mutex);
+      if (mailbox->finished || mailbox->overflow) return;
+      if (mailbox->events.size() >= capacity)
+        overflowed = mailbox->overflow = true;
+      else
+        mailbox->events.push_back(e);
+    }
+    asio::post(executor, [mailbox, overflowed, raw] {
+      // On the connection's strand; `finished` is set there before the stream goes away.
+      if (mailbox->finished) return;
+      mailbox->wake.cancel();
+      // A write the client does not take would hold the session forever: end it.
+      if (overflowed && mailbox->writing && mailbox->live) raw->cancel();
+    });
+  };
+  auto [subscription, live_from] = hub.subscribe(on_event);
 
   // The reader keeps control frames (pong, close) flowing; what clients send is ignored.
   bool reading = true;
@@ -264,17 +272,36 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     co_return true;
   };
 
-  // The backlog, up to where live delivery starts.
+  // The backlog, up to where live delivery starts. Live events that pile up meanwhile beyond
+  // the queue are not a slow client: they are read from the database too.
   try {
-    while (ok && sent < live_from) {
-      db::outbox::Query q{sent, filter.member_id, filter.types, 500};
-      auto page = co_await app.services().db.run(
-          [q](soci::session& sql) { return db::outbox::read(sql, q); });
-      for (const auto& e : page) {
-        if (e.seq > live_from) break;
-        if (!(ok = co_await send(e))) break;
+    for (;;) {
+      while (ok && sent < live_from) {
+        db::outbox::Query q{sent, filter.member_id, filter.types, 500};
+        auto page = co_await app.services().db.run(
+            [q](soci::session& sql) { return db::outbox::read(sql, q); });
+        for (const auto& e : page) {
+          if (e.seq > live_from) break;
+          if (!(ok = co_await send(e))) break;
+        }
+        if (page.size() < 500 || (!page.empty() && page.back().seq >= live_from)) break;
       }
-      if (page.size() < 500 || (!page.empty() && page.back().seq >= live_from)) break;
+      bool overflowed = false;
+      {
+        std::lock_guard lock(mailbox->mutex);
+        overflowed = mailbox->overflow;
+        if (!overflowed) mailbox->live = true;
+      }
+      if (!ok || !overflowed) break;
+      hub.unsubscribe(subscription);
+      {
+        std::lock_guard lock(mailbox->mutex);
+        mailbox->events.clear();
+        mailbox->overflow = false;
+      }
+      sent = std::max(sent, live_from);
+      std::tie(subscription, live_from) = hub.subscribe(on_event);
+      live_from = std::max(live_from, sent);
     }
   } catch (const std::exception& e) {
     spdlog::warn("request_id={} stream backlog failed: {}", request_id, e.what());

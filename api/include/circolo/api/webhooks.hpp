@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -55,8 +56,17 @@ class WebhookWorker {
     int latency_ms = 0;
     bool ok() const { return status && *status >= 200 && *status < 300; }
   };
+  // A kept-alive plain HTTP connection to one endpoint, reused across its events.
+  struct Connection {
+    std::optional<boost::beast::tcp_stream> stream;
+    std::string peer;  // host:port it goes to
+  };
   asio::awaitable<Result> post(const db::webhooks::Endpoint& endpoint,
-                               const db::outbox::Event& event);
+                               const db::outbox::Event& event, Connection& connection);
+  asio::awaitable<Result> post_once(const db::webhooks::Endpoint& endpoint,
+                                    const db::outbox::Event& event, Connection& connection,
+                                    bool& reused);
+  std::chrono::seconds lease_length() const;
 
   asio::io_context& ioc_;
   Services& services_;

@@ -43,6 +43,7 @@ struct Attempt {
   int latency_ms = 0;
   std::optional<std::string> error;
   bool redrive = false;  // a dead letter delivered again: the cursor and backoff stay
+  engine::TimePoint lease_until{};  // recording an attempt also extends the lease to this
 };
 // Records a successful attempt and moves the cursor past `seq` (unless it is a redrive of an
 // older event). False if the lease was lost (nothing recorded).
@@ -52,6 +53,12 @@ bool delivered(soci::session& sql, const std::string& id, const std::string& wor
 // past it; otherwise the endpoint waits until `retry_at`.
 bool failed(soci::session& sql, const std::string& id, const std::string& worker,
             const Attempt& attempt, bool give_up, engine::TimePoint retry_at);
+
+// Moves the cursor to `seq` (events up to it are not for this endpoint); false if the lease was
+// lost or the endpoint disabled.
+bool skip_to(soci::session& sql, const std::string& id, const std::string& worker, long long seq);
+// Removes the record of deliveries last attempted before `cutoff` (retention).
+long long purge_before(soci::session& sql, engine::TimePoint cutoff);
 
 // Dead letters asked to be delivered again, oldest first.
 std::vector<long long> redrives(soci::session& sql, const std::string& id, int limit);
