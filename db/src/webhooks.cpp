@@ -84,6 +84,11 @@ const std::string kDeliveries =
     " from webhook_deliveries where endpoint_id = $1 and ($2::text is null or status = $2) and "
     "seq < $3 order by seq desc limit $4";
 
+const std::string kAttempts =
+    "select d.seq, d.event_type, " + timestamptz_to_micros("a.at") +
+    ", a.status_code, a.latency_ms, a.error from webhook_attempts a join webhook_deliveries d on "
+    "d.id = a.delivery_id where d.endpoint_id = $1 and d.seq = $2 order by a.at";
+
 std::string micros(engine::TimePoint t) {
   return std::to_string(to_micros(t));
 }
@@ -205,6 +210,21 @@ std::vector<Delivery> deliveries(soci::session& sql, const std::string& id,
     d.first_attempt_at = optional_time(r[7]);
     d.last_attempt_at = optional_time(r[8]);
     out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<Attempt> attempts(soci::session& sql, const std::string& id, long long seq) {
+  std::vector<Attempt> out;
+  for (const auto& r : fetch(sql, kAttempts, {id, std::to_string(seq)})) {
+    Attempt a;
+    a.seq = to_int(r[0]);
+    a.event_type = *r[1];
+    a.at = from_micros(to_int(r[2]));
+    if (r[3]) a.status_code = static_cast<int>(to_int(r[3]));
+    a.latency_ms = static_cast<int>(to_int(r[4]));
+    a.error = r[5];
+    out.push_back(std::move(a));
   }
   return out;
 }

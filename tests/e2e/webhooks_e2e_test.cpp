@@ -238,6 +238,16 @@ TEST(Webhooks, ErrorsBecomeDeadLettersThatCanBeRedriven) {
   EXPECT_EQ(dead[0]["attempts"], 3);
   EXPECT_EQ(dead[0]["last_status_code"], 500);
   EXPECT_EQ(dead[0]["last_error"], "HTTP 500");
+  const auto attempts =
+      c.get("/v1/admin/webhooks/" + id + "/deliveries/" + dead[0]["seq"].dump(), server.admin_key())
+          .json();
+  ASSERT_EQ(attempts["attempts"].size(), 3u) << attempts.dump();
+  for (const auto& a : attempts["attempts"]) {
+    EXPECT_EQ(a["status_code"], 500);
+    EXPECT_GE(a["latency_ms"], 0);
+  }
+  expect_problem(c.get("/v1/admin/webhooks/" + id + "/deliveries/999999", server.admin_key()), 404,
+                 "unknown_delivery");
   // The next event is not held up by the dead one.
   receiver.status = 200;
   earn(c, server.admin_key(), a);

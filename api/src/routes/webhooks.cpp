@@ -173,6 +173,34 @@ void register_webhook_routes(App& app) {
            });
          }});
 
+  r.add({http::verb::get, "/v1/admin/webhooks/{id}/deliveries/{seq}", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           long long seq = -1;
+           try {
+             seq = std::stoll(request.param("seq"));
+           } catch (const std::exception&) {
+           }
+           co_return co_await s.db.run([id, seq](soci::session& sql) {
+             const auto all = db::webhooks::attempts(sql, id, seq);
+             if (all.empty())
+               throw ApiError(http::status::not_found, "unknown_delivery",
+                              "no attempt to deliver event " + std::to_string(seq) + " to " + id);
+             json items = json::array();
+             for (const auto& a : all) {
+               items.push_back(
+                   {{"at", engine::format_rfc3339(a.at)},
+                    {"status_code", a.status_code ? json(*a.status_code) : json(nullptr)},
+                    {"latency_ms", a.latency_ms},
+                    {"error", a.error ? json(*a.error) : json(nullptr)}});
+             }
+             return json_response(http::status::ok, {{"webhook_id", id},
+                                                     {"seq", seq},
+                                                     {"event_type", all.front().event_type},
+                                                     {"attempts", items}});
+           });
+         }});
+
   r.add({http::verb::post, "/v1/admin/webhooks/{id}/deliveries/{seq}/redrive", kAdmin,
          [&s](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");

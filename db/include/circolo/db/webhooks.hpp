@@ -77,4 +77,7 @@ std::vector<Delivery> deliveries(soci::session& sql, const std::string& id,
                                  const std::optional<std::string>& status, long long before_seq,
                                  int limit);
 
+// Every attempt of one event, oldest first.
+std::vector<Attempt> attempts(soci::session& sql, const std::string& id, long long seq);
+
 }  // namespace circolo::db::webhooks
