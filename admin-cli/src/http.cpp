@@ -1,5 +1,7 @@
 #include "http.hpp"
 
+#include <boost/beast/websocket.hpp>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -51,6 +53,46 @@ HttpAnswer Client::request(const std::string& method, const std::string& target,
             res.body()};
   } catch (const boost::system::system_error& e) {
     throw ConnectionError("cannot reach " + url_ + ": " + e.code().message());
+  }
+}
+
+bool Client::stream(const std::string& target,
+                    const std::function<void(const std::string&)>& on_message,
+                    HttpAnswer& refusal) const {
+  namespace websocket = beast::websocket;
+  try {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    websocket::stream<beast::tcp_stream> ws(ioc);
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(ws).connect(resolver.resolve(host_, port_));
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+      req.set(http::field::user_agent, "circolo-cli/0.1");
+      if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
+    }));
+    websocket::response_type response;
+    beast::error_code ec;
+    ws.handshake(response, host_, base_path_ + target, ec);
+    if (ec) {
+      if (response.result_int() >= 400) {
+        refusal = {static_cast<int>(response.result_int()),
+                   std::string(response[http::field::content_type]), response.body()};
+        return false;
+      }
+      throw boost::system::system_error(ec);
+    }
+    beast::flat_buffer buffer;
+    for (;;) {
+      ws.read(buffer, ec);
+      if (ec == websocket::error::closed) return true;
+      if (ec) throw boost::system::system_error(ec);
+      on_message(beast::buffers_to_string(buffer.data()));
+      buffer.consume(buffer.size());
+    }
+  } catch (const boost::system::system_error& e) {
+    throw ConnectionError("the event stream of " + url_ + " ended: " + e.code().message());
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -25,6 +26,11 @@ class Client {
   HttpAnswer request(const std::string& method, const std::string& target,
                      const std::string& body = "", const std::string& idempotency_key = "") const;
   const std::string& url() const { return url_; }
+  // Opens the WebSocket at `target` and calls `on_message` with every text message until the
+  // server closes it (returns its close reason, or throws ConnectionError). A refusal before
+  // the upgrade comes back as `refusal` (and false).
+  bool stream(const std::string& target, const std::function<void(const std::string&)>& on_message,
+              HttpAnswer& refusal) const;
 
  private:
   std::string url_, host_, port_, base_path_, key_;

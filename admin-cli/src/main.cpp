@@ -467,41 +467,81 @@ int members(const Online& o, const std::string& action, const std::string& id,
       for (const auto& e : r["wallet"]["points"]["expiring"]) {
         std::cout << "  expiring: " << e["points"] << " at " << e["at"].get<std::string>() << "\n";
       }
+      for (const auto& c : r["wallet"].value("coupons", json::array())) {
+        std::cout << "  coupon: " << c["code"].get<std::string>() << "  "
+                  << c["name"].get<std::string>() << "  until "
+                  << c["expires_at"].get<std::string>() << "  " << c["uses_left"]
+                  << " use(s) left\n";
+      }
     }
   }
   return 0;
 }
 
 // Codes go to stdout one a line (or to --out), the summary to stderr, so that
-// `circolo coupons generate COFFEE --count 5000 > codes.txt` gives a clean file.
+// `circolo coupons generate COFFEE --count 5000 > codes.txt` gives a clean file. Large runs go in
+// batches of 100,000 (each stored in one transaction), with a progress bar on a terminal.
 int coupons_generate(const Online& o, const std::string& coupon, long long count,
                      const std::string& member, const std::string& prefix,
                      const std::string& out_file) {
-  json body{{"count", count}};
-  if (!member.empty()) body["member"] = member;
-  if (!prefix.empty()) body["prefix"] = prefix;
-  int code = 0;
-  auto result =
-      call(o, "POST", "/v1/admin/coupons/" + percent_encode(coupon) + "/codes", body, code);
-  if (!result) return code;
-  if (o.json_output) {
-    std::cout << result->dump(2) << "\n";
-    return 0;
-  }
+  constexpr long long kBatch = 100'000;
   std::ofstream file;
-  if (!out_file.empty()) {
+  if (!out_file.empty() && !o.json_output) {
     file.open(out_file);
     if (!file) {
-      std::cerr << "error: cannot write " << out_file << " (the codes were stored: generation "
-                << (*result)["generation_id"].get<std::string>() << ")\n";
-      return 1;
+      std::cerr << "error: cannot write " << out_file << "\n";
+      return 2;
     }
   }
   std::ostream& out = out_file.empty() ? std::cout : file;
-  for (const auto& c : (*result)["codes"]) out << c.get<std::string>() << "\n";
-  std::cerr << (*result)["count"] << " codes of " << coupon << ", expiring "
-            << (*result)["expires_at"].get<std::string>() << " (generation "
-            << (*result)["generation_id"].get<std::string>() << ")"
+  const bool bar = ::isatty(2) && count > kBatch && !o.json_output;
+  const std::string run =
+      "gen-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  json all{
+      {"coupon", coupon}, {"count", 0}, {"generations", json::array()}, {"codes", json::array()}};
+  long long done = 0;
+  std::string expires_at;
+  for (int batch = 0; done < count; ++batch) {
+    json body{{"count", std::min(kBatch, count - done)}};
+    if (!member.empty()) body["member"] = member;
+    if (!prefix.empty()) body["prefix"] = prefix;
+    int code = 0;
+    auto result = call(o, "POST", "/v1/admin/coupons/" + percent_encode(coupon) + "/codes", body,
+                       code, run + "-" + std::to_string(batch));
+    if (!result) {
+      if (done > 0)
+        std::cerr << (bar ? "\n" : "") << done << " of " << count
+                  << " codes were stored and written before this failure\n";
+      return code;
+    }
+    for (const auto& c : (*result)["codes"]) {
+      if (o.json_output)
+        all["codes"].push_back(c);
+      else
+        out << c.get<std::string>() << "\n";
+    }
+    done += (*result)["count"].get<long long>();
+    expires_at = (*result)["expires_at"].get<std::string>();
+    all["generations"].push_back((*result)["generation_id"]);
+    all["count"] = done;
+    all["expires_at"] = expires_at;
+    if (bar) {
+      const int width = 40, filled = static_cast<int>(width * done / count);
+      std::cerr << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
+                << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << done << "/"
+                << count << std::flush;
+    }
+  }
+  if (bar) std::cerr << "\n";
+  if (o.json_output) {
+    std::cout << all.dump(2) << "\n";
+    return 0;
+  }
+  out.flush();
+  std::cerr << done << " codes of " << coupon << ", expiring " << expires_at << " (generation"
+            << (all["generations"].size() > 1 ? "s " : " ")
+            << all["generations"][0].get<std::string>()
+            << (all["generations"].size() > 1 ? "..." : "") << ")"
             << (out_file.empty() ? "" : ", written to " + out_file) << "\n";
   return 0;
 }
@@ -589,20 +629,23 @@ int webhooks(const Online& o, const std::string& action, const std::string& id,
     std::cout << "Webhook " << r["id"].get<std::string>() << " delivers " << r["events"].dump()
               << " to " << r["url"].get<std::string>() << " from now on.\n";
   } else if (action == "list") {
+    std::printf("%-30s  %-8s  %6s  %s\n", "ID", "STATE", "LAG", "URL  EVENTS");
     for (const auto& w : r["items"]) {
-      std::cout << w["id"].get<std::string>() << "  " << w["url"].get<std::string>() << "  "
-                << w["events"].dump() << "  "
-                << (w["disabled_at"].is_null() ? "active" : "disabled") << "  lag " << w["lag"]
+      std::printf("%-30s  %-8s  %6lld  ", w["id"].get<std::string>().c_str(),
+                  w["disabled_at"].is_null() ? "active" : "disabled", w["lag"].get<long long>());
+      std::cout << w["url"].get<std::string>() << "  " << w["events"].dump()
                 << (w["failures"].get<int>() > 0
                         ? "  failing (" + std::to_string(w["failures"].get<int>()) + " attempts)"
                         : "")
                 << "\n";
     }
   } else if (action == "deliveries") {
+    std::printf("%8s  %-20s  %-9s  %8s  %s\n", "SEQ", "TYPE", "STATUS", "ATTEMPTS", "LAST ANSWER");
     for (const auto& d : r["items"]) {
-      std::cout << d["seq"] << "  " << d["event_type"].get<std::string>() << "  "
-                << d["status"].get<std::string>() << "  attempts " << d["attempts"]
-                << (d["last_status_code"].is_null()
+      std::printf("%8lld  %-20s  %-9s  %8d", d["seq"].get<long long>(),
+                  d["event_type"].get<std::string>().c_str(),
+                  d["status"].get<std::string>().c_str(), d["attempts"].get<int>());
+      std::cout << (d["last_status_code"].is_null()
                         ? ""
                         : "  HTTP " + std::to_string(d["last_status_code"].get<int>()))
                 << (d["last_error"].is_null() ? "" : "  " + d["last_error"].get<std::string>())
@@ -614,7 +657,19 @@ int webhooks(const Online& o, const std::string& action, const std::string& id,
   return 0;
 }
 
-// Recent outgoing events, and with --follow the new ones as they come (polling the feed).
+void print_event(const json& e, bool json_output) {
+  if (json_output) {
+    std::cout << e.dump() << "\n";
+  } else {
+    std::printf("%8lld  %-27s  %-20s  %-30s  %s\n", e["seq"].get<long long>(),
+                e["at"].get<std::string>().c_str(), e["type"].get<std::string>().c_str(),
+                e["member_id"].is_null() ? "-" : e["member_id"].get<std::string>().c_str(),
+                e["data"].dump().c_str());
+  }
+  std::cout.flush();
+}
+
+// Recent outgoing events (the feed), and with --follow the new ones live over the WebSocket.
 int events_tail(const Online& o, const std::string& member, const std::string& types,
                 std::optional<long long> after, bool follow) {
   int code = 0;
@@ -630,21 +685,30 @@ int events_tail(const Online& o, const std::string& member, const std::string& t
     auto page = call(o, "GET", "/v1/feed?limit=200&after=" + std::to_string(*after) + filter,
                      nullptr, code);
     if (!page) return code;
-    for (const auto& e : (*page)["items"]) {
-      if (o.json_output) {
-        std::cout << e.dump() << "\n";
-      } else {
-        std::cout << e["seq"] << "  " << e["at"].get<std::string>() << "  "
-                  << e["type"].get<std::string>() << "  "
-                  << (e["member_id"].is_null() ? "-" : e["member_id"].get<std::string>()) << "  "
-                  << e["data"].dump() << "\n";
-      }
-    }
-    std::cout.flush();
+    for (const auto& e : (*page)["items"]) print_event(e, o.json_output);
     after = (*page)["next_after"].get<long long>();
-    if ((*page)["items"].size() == 200) continue;
-    if (!follow) return 0;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if ((*page)["items"].size() < 200) break;
+  }
+  if (!follow) return 0;
+  try {
+    circolo::cli::Client client(o.url, o.key);
+    circolo::cli::HttpAnswer refusal;
+    const bool streamed = client.stream(
+        "/v1/stream?after=" + std::to_string(*after) + filter,
+        [&](const std::string& message) {
+          const auto e = json::parse(message, nullptr, false);
+          if (!e.is_discarded()) print_event(e, o.json_output);
+        },
+        refusal);
+    if (!streamed) {
+      std::cerr << circolo::cli::describe_refusal(refusal);
+      return refusal.status >= 500 ? 3 : 1;
+    }
+    std::cerr << "the server closed the event stream\n";
+    return 3;
+  } catch (const circolo::cli::ConnectionError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 3;
   }
 }
 

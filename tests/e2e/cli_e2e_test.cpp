@@ -298,7 +298,8 @@ TEST(Cli, WebhooksAndEventsTail) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto tail = run_cli("events tail --member " + member, server);
   ASSERT_EQ(tail.code, 0) << tail.output;
-  EXPECT_NE(tail.output.find("points.earned  " + member), std::string::npos) << tail.output;
+  EXPECT_NE(tail.output.find("points.earned         " + member), std::string::npos)
+      << tail.output;  // aligned columns
   auto json_tail = run_cli("--json events tail --after 0 --types points.earned", server);
   int lines = 0;
   std::istringstream in(json_tail.output);
@@ -309,6 +310,35 @@ TEST(Cli, WebhooksAndEventsTail) {
   ASSERT_EQ(deliveries.code, 0) << deliveries.output;
   EXPECT_NE(deliveries.output.find("failing"), std::string::npos) << deliveries.output;
   EXPECT_NE(deliveries.output.find("cannot connect"), std::string::npos) << deliveries.output;
+  // --follow: then live over the WebSocket.
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    c.post_json("/v1/members/" + member + "/points/adjust", {{"points", 7}, {"reason", "live"}},
+                server.admin_key());
+  });
+  const std::string follow_command =
+      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(server.port()) +
+      " CIRCOLO_KEY='" + server.admin_key() +
+      "' timeout 3 " CIRCOLO_CLI_PATH " --json events tail --follow --member " + member + " 2>&1";
+  std::string followed;
+  {
+    FILE* pipe = ::popen(follow_command.c_str(), "r");
+    std::array<char, 4096> buffer{};
+    std::size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+      followed.append(buffer.data(), n);
+    ::pclose(pipe);
+  }
+  later.join();
+  std::istringstream follow_lines(followed);
+  std::vector<long long> balances;
+  for (std::string line; std::getline(follow_lines, line);) {
+    const auto e = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(e.is_discarded()) << line;
+    balances.push_back(e["data"]["balance"]);
+  }
+  EXPECT_EQ(balances, (std::vector<long long>{5, 10, 17})) << followed;
+
   auto not_dead = run_cli("webhooks redrive " + id + " 1", server);
   EXPECT_EQ(not_dead.code, 1);
   EXPECT_NE(not_dead.output.find("not_a_dead_letter"), std::string::npos) << not_dead.output;
