@@ -52,7 +52,9 @@ std::string request(tcp::socket& socket, http::verb verb, const std::string& tar
 std::vector<double> percentiles(std::vector<double> v) {
   if (v.empty()) return {0, 0, 0};
   std::sort(v.begin(), v.end());
-  auto at = [&](double p) { return v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))]; };
+  auto at = [&](double p) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
+  };
   return {at(0.5), at(0.99), v.back()};
 }
 
@@ -153,8 +155,9 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, w] {
       auto s = connect();
       int st = 0;
-      const auto member = json::parse(request(s, http::verb::post, "/v1/members", key, "{}", st))["id"]
-                              .get<std::string>();
+      const auto member =
+          json::parse(request(s, http::verb::post, "/v1/members", key, "{}", st))["id"]
+              .get<std::string>();
       for (int i = 0; Clock::now() < until; ++i) {
         const std::string reason = "b" + std::to_string(w) + "-" + std::to_string(i);
         request(s, http::verb::post, "/v1/members/" + member + "/points/adjust", key,
@@ -205,7 +208,8 @@ int main(int argc, char** argv) {
       auto it = sink->arrived.find(reason);
       if (it == sink->arrived.end()) continue;
       ++delivered;
-      latency.push_back(std::max(0.0, std::chrono::duration<double, std::milli>(it->second - at).count()));
+      latency.push_back(
+          std::max(0.0, std::chrono::duration<double, std::milli>(it->second - at).count()));
     }
     const auto p = percentiles(latency);
     std::cout << json{{"name", sink == &stream ? "to_websocket" : "to_webhook"},

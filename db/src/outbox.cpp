@@ -34,8 +34,7 @@ long long publish(soci::session& sql, int batch) {
 }
 
 std::vector<Event> read(soci::session& sql, const Query& q) {
-  std::vector<Value> params{std::to_string(q.after), text_array(q.types),
-                            std::to_string(q.limit)};
+  std::vector<Value> params{std::to_string(q.after), text_array(q.types), std::to_string(q.limit)};
   if (q.member_id) params.push_back(*q.member_id);
   std::vector<Event> out;
   for (const auto& r : fetch(sql, q.member_id ? kReadMember : kRead, params)) {

@@ -42,7 +42,7 @@ struct Attempt {
   std::optional<int> status_code;
   int latency_ms = 0;
   std::optional<std::string> error;
-  bool redrive = false;  // a dead letter delivered again: the cursor and backoff stay
+  bool redrive = false;             // a dead letter delivered again: the cursor and backoff stay
   engine::TimePoint lease_until{};  // recording an attempt also extends the lease to this
 };
 // Records a successful attempt and moves the cursor past `seq` (unless it is a redrive of an
