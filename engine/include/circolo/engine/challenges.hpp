@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "circolo/engine/clock.hpp"
+
+// Challenge goals, decided from what counted toward them: pure, so every goal kind and window
+// boundary is tested with exact times. Calendars (days and weeks in the program's time zone,
+// daylight saving included) come from the caller as a period function.
+namespace circolo::engine::challenges {
+
+enum class GoalKind { count, sum, distinct, streak };
+
+struct Goal {
+  GoalKind kind = GoalKind::count;
+  std::int64_t target = 1;  // count, sum (minor units or points), distinct values, periods
+};
+
+// One event that counted: when it happened (its occurred_at, so late offline events land in the
+// window they belong to), what it adds (sum), its value (distinct) and where it came from (a
+// refund removes the contributions of its purchase).
+struct Contribution {
+  TimePoint at{};
+  std::int64_t amount = 1;
+  std::string key;
+  std::string event_id;
+};
+
+// The calendar period containing a time, as an index that grows by one per period (local days or
+// weeks starting on Monday in the program's time zone).
+using PeriodOf = std::function<std::int64_t(TimePoint)>;
+
+struct Progress {
+  std::int64_t value = 0;  // toward goal.target
+  bool completed = false;
+};
+
+// Progress as of `now`, counting contributions in [window_start, now] (no window start: all).
+// A streak is the run of consecutive periods with a contribution that ends in the current
+// period, or in the one before while the current one is still open; a missed period resets it.
+Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributions,
+                  std::optional<TimePoint> window_start, TimePoint now, const PeriodOf& period_of);
+
+// The contributions that are left when `event_id` is taken back (a refunded purchase).
+std::vector<Contribution> without(const std::vector<Contribution>& contributions,
+                                  const std::string& event_id);
+
+}  // namespace circolo::engine::challenges

@@ -1,0 +1,54 @@
+#include "circolo/engine/challenges.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace circolo::engine::challenges {
+
+Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributions,
+                  std::optional<TimePoint> window_start, TimePoint now, const PeriodOf& period_of) {
+  auto counts = [&](const Contribution& c) {
+    return c.at <= now && (!window_start || c.at >= *window_start);
+  };
+  Progress p;
+  switch (goal.kind) {
+    case GoalKind::count:
+      p.value = std::count_if(contributions.begin(), contributions.end(), counts);
+      break;
+    case GoalKind::sum:
+      for (const auto& c : contributions)
+        if (counts(c)) p.value += c.amount;
+      break;
+    case GoalKind::distinct: {
+      std::set<std::string> keys;
+      for (const auto& c : contributions)
+        if (counts(c)) keys.insert(c.key);
+      p.value = static_cast<std::int64_t>(keys.size());
+      break;
+    }
+    case GoalKind::streak: {
+      std::set<std::int64_t> periods;
+      for (const auto& c : contributions)
+        if (counts(c)) periods.insert(period_of(c.at));
+      std::int64_t end = period_of(now);
+      if (!periods.count(end)) --end;  // the current period is still open
+      while (periods.count(end)) {
+        ++p.value;
+        --end;
+      }
+      break;
+    }
+  }
+  p.completed = p.value >= goal.target;
+  return p;
+}
+
+std::vector<Contribution> without(const std::vector<Contribution>& contributions,
+                                  const std::string& event_id) {
+  std::vector<Contribution> out;
+  std::copy_if(contributions.begin(), contributions.end(), std::back_inserter(out),
+               [&](const Contribution& c) { return c.event_id != event_id; });
+  return out;
+}
+
+}  // namespace circolo::engine::challenges
