@@ -414,6 +414,11 @@ std::string percent_encode(const std::string& v) {
   return out;
 }
 
+// A progress or goal value: a count (number) or an amount (decimal string).
+std::string text_of(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
 int members(const Online& o, const std::string& action, const std::string& id,
             const std::string& by_type, const std::string& by_value, long long points,
             const std::string& reason, const std::string& from) {
@@ -472,6 +477,27 @@ int members(const Online& o, const std::string& action, const std::string& id,
                   << c["name"].get<std::string>() << "  until "
                   << c["expires_at"].get<std::string>() << "  " << c["uses_left"]
                   << " use(s) left\n";
+      }
+      const auto& tier = r["wallet"]["tier"];
+      if (tier.is_object() && tier["progress"].is_object()) {
+        std::cout << "  next tier: " << tier["progress"]["next_tier"].get<std::string>() << " ("
+                  << tier["progress"]["points"] << " qualifying points, "
+                  << tier["progress"]["needed"] << " more needed)\n";
+      }
+      for (const auto& c : r["wallet"].value("challenges", json::array())) {
+        std::cout << "  challenge: " << c["id"].get<std::string>() << "  "
+                  << c["name"].get<std::string>() << "  " << text_of(c["progress"]) << "/"
+                  << text_of(c["goal"]);
+        if (c.value("completed", false))
+          std::cout << "  completed"
+                    << (c.value("completions", 0) > 1
+                            ? " " + std::to_string(c.value("completions", 0)) + " times"
+                            : std::string());
+        std::cout << "\n";
+      }
+      for (const auto& b : r["wallet"].value("badges", json::array())) {
+        std::cout << "  badge: " << b["badge"].get<std::string>() << "  since "
+                  << b["granted_at"].get<std::string>() << "\n";
       }
     }
   }

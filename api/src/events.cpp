@@ -1,6 +1,7 @@
 // POST /v1/events: validation (pure) and the one-transaction application of an event.
 #include "circolo/api/events.hpp"
 #include "circolo/api/coupons.hpp"
+#include "circolo/api/gamification.hpp"
 
 #include <algorithm>
 #include <regex>
@@ -10,6 +11,7 @@
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/db/events.hpp"
+#include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/db/query.hpp"
@@ -26,9 +28,9 @@ const std::set<std::string> kBuiltinTypes = {"purchase", "refund", "visit", "sig
 // Rules see these as events too, but only Circolo makes them.
 const std::set<std::string> kDerivedTypes = {"challenge_completed", "tier_changed"};
 
-// How many derived events (tier_changed) one event may cause: a tier change whose rules award
-// points that change the tier again stops here.
-constexpr int kMaxDerivedEvents = 3;
+// How many derived events (tier_changed, challenge_completed) one event may cause: rules that
+// react to them with effects that cause more of them stop here.
+constexpr int kMaxDerivedEvents = 8;
 
 std::string money_text(long long minor, int digits) {
   return engine::format_money({minor, digits});
@@ -309,11 +311,13 @@ struct Work {
         program(p),
         member(std::move(state.member)),
         balances(state.balances),
+        badges(std::move(state.badges)),
         qualifying(std::move(state.qualifying)) {}
   const EventContext& context;
   const rules::CompiledProgram& program;
   db::Member member;
   engine::ledger::Balances balances;  // kept up to date as points move
+  std::vector<std::string> badges;    // granted so far, this event's included
   // Qualifying points per tier window as read, and what this event moved since (every movement
   // is booked now, inside every window).
   std::vector<engine::ledger::Points> qualifying;
@@ -326,6 +330,12 @@ struct Work {
   rules::Counters counters;
   json effects = json::array();
   engine::ledger::Points awarded = 0;  // by this event and the events it caused
+  // Challenges: explicit progress asked by the effects applied so far (not yet counted), and
+  // the states read (and changed) so far.
+  std::vector<rules::ChallengeHit> explicit_progress;
+  std::map<std::string, db::gamification::ChallengeState> challenge_states;
+  std::set<std::string> challenges_read;
+  std::vector<rules::Event> derived;  // challenge_completed events still to evaluate
 };
 
 std::string limit_counter(const std::string& key) {
@@ -339,6 +349,7 @@ void describe_member(Work& w) {
   db::Member current = w.member;
   current.tags = w.tags;
   w.snapshot = member_snapshot(current, w.program, w.balances.available);
+  w.snapshot.badges = w.badges;
 }
 
 // Evaluates the program for `event` with the counters (limit firings, budgets) of every rule
@@ -395,8 +406,12 @@ void apply_effects(soci::session& sql, db::Batch& batch, Work& w,
         award.pending_until = e.pending_until;
         award.expires_at = e.expires_at;
         award.event_id = ctx.event_id;
-        award.campaign = e.campaign;
-        award.rule = e.rule;
+        if (!e.challenge.empty()) {
+          award.reason = "challenge:" + e.challenge;  // the reward of completing it
+        } else {
+          award.campaign = e.campaign;
+          award.rule = e.rule;
+        }
         if (award.pending_until && *award.pending_until > ctx.now)
           w.balances.pending += e.points;
         else
@@ -438,8 +453,20 @@ void apply_effects(soci::session& sql, db::Batch& batch, Work& w,
         break;
       }
       case rules::EffectKind::progress_challenge:
-      case rules::EffectKind::grant_badge:
+        // Counted with the event's own contributions (settle_challenges), which reports it.
+        if (e.points > 0) w.explicit_progress.push_back({e.target, e.points, ""});
         break;
+      case rules::EffectKind::grant_badge: {
+        if (std::find(w.badges.begin(), w.badges.end(), e.target) != w.badges.end())
+          break;  // held already: granting again changes nothing
+        w.badges.push_back(e.target);
+        db::gamification::grant_badge(batch, w.member.id, e.target, ctx.now, ctx.event_id);
+        json data{{"badge", e.target}, {"event_id", ctx.event_id}};
+        if (!e.challenge.empty()) data["challenge"] = e.challenge;
+        db::points::publish(batch, "badge.granted", w.member.id, ctx.now, data);
+        w.effects.push_back(effect_json(e, w.program.currency_digits()));
+        break;
+      }
     }
   }
   db::points::earn_many(batch, w.member.id, awards, ctx.now);
@@ -457,7 +484,8 @@ void apply_effects(soci::session& sql, db::Batch& batch, Work& w,
   }
 }
 
-// The tier the member's qualifying points reach now. Returns the change, if any.
+// The tier the member's qualifying points reach now, if higher than its tier: events only
+// raise tiers (at once); lowering them is the daily review's (review_tiers). Returns the change.
 std::optional<std::pair<std::string, std::string>> recompute_tier(Work& w) {
   const auto& tiers = w.program.tiers();
   std::optional<std::string> now_tier;
@@ -472,9 +500,130 @@ std::optional<std::pair<std::string, std::string>> recompute_tier(Work& w) {
     if (standing.tier) now_tier = tiers[*standing.tier].id;
   }
   if (now_tier == w.member.tier) return std::nullopt;
+  // The rank of a tier in the program (-1: none, or one the program no longer has).
+  const auto rank = [&](const std::optional<std::string>& id) {
+    for (std::size_t i = 0; i < tiers.size(); ++i) {
+      if (id && tiers[i].id == *id) return static_cast<long>(i);
+    }
+    return -1L;
+  };
+  if (rank(now_tier) <= rank(w.member.tier)) return std::nullopt;
   std::pair<std::string, std::string> change{w.member.tier.value_or(""), now_tier.value_or("")};
   w.member.tier = now_tier;
   return change;
+}
+
+json progress_value(const rules::CompiledProgram::Challenge& c, long long value) {
+  if (c.scale == 0) return value;
+  return engine::format_money({value, c.scale});
+}
+
+// Counts `event` toward the challenges it matches and those `progress challenge` actions named,
+// re-decides those a refund took contributions from (`touched`), and completes the ones that
+// reach their goal: their `then` effects are applied here, in the event's transaction, and a
+// challenge_completed event is queued for the rules. The member's row lock serialises its
+// events, so two events can never both complete the same round.
+void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rules::Event& event,
+                       const std::vector<std::string>& touched) {
+  const auto& program = w.program;
+  const auto& ctx = w.context;
+  struct Counted {
+    rules::ChallengeHit hit;
+    bool explicit_progress = false;
+  };
+  std::vector<Counted> hits;
+  for (auto& hit : program.challenge_hits(event, w.snapshot)) hits.push_back({std::move(hit)});
+  for (const auto& asked : w.explicit_progress) {
+    if (auto hit = program.explicit_hit(asked.challenge, asked.amount, event, w.snapshot))
+      hits.push_back({std::move(*hit), true});
+  }
+  w.explicit_progress.clear();
+  if (hits.empty() && touched.empty()) return;
+
+  std::vector<std::string> involved;
+  for (const auto& c : program.challenges()) {
+    const bool hit = std::any_of(hits.begin(), hits.end(),
+                                 [&](const auto& h) { return h.hit.challenge == c.id; });
+    if (hit || std::find(touched.begin(), touched.end(), c.id) != touched.end())
+      involved.push_back(c.id);
+  }
+  std::vector<std::string> unread;
+  for (const auto& id : involved) {
+    if (w.challenges_read.insert(id).second) unread.push_back(id);
+  }
+  for (auto& [id, state] : db::gamification::load(sql, w.member.id, unread))
+    w.challenge_states[id] = std::move(state);
+
+  for (const auto& id : involved) {
+    const auto& info = *program.challenge(id);
+    auto& state = w.challenge_states[id];
+    if (state.challenge.empty()) {
+      state.challenge = id;
+      state.digest = info.digest;
+    }
+    if (!info.repeatable && state.completions > 0) continue;  // done for good
+    if (state.digest != info.digest) {
+      // A new program version changed the goal or what counts: progress starts again.
+      state.digest = info.digest;
+      ++state.round;
+      state.contributions.clear();
+    }
+    for (const auto& [hit, explicit_progress] : hits) {
+      if (hit.challenge != id) continue;
+      db::gamification::NewContribution c;
+      c.challenge = id;
+      c.digest = state.digest;
+      c.event_id = ctx.event_id;
+      c.round = state.round;
+      c.explicit_progress = explicit_progress;
+      c.at = event.time;
+      c.amount = hit.amount;
+      c.key = hit.key;
+      db::gamification::add_contribution(batch, w.member.id, c);
+      state.contributions.push_back({event.time, hit.amount, hit.key, ctx.event_id});
+    }
+    const auto window =
+        info.within ? std::optional(program.window_start(*info.within, ctx.now)) : std::nullopt;
+    const auto unit = info.streak_unit;
+    const auto progress = engine::challenges::evaluate(
+        info.goal, state.contributions, window, ctx.now,
+        [&program, unit](engine::TimePoint t) { return program.period_index(unit, t); });
+    const json value = progress_value(info, std::min(progress.value, info.goal.target));
+    const json goal = progress_value(info, info.goal.target);
+    w.effects.push_back({{"type", "challenge_progress"},
+                         {"challenge", id},
+                         {"progress", value},
+                         {"goal", goal},
+                         {"completed", progress.completed}});
+    db::points::publish(
+        batch, "challenge.progressed", w.member.id, ctx.now,
+        {{"challenge", id}, {"progress", value}, {"goal", goal}, {"event_id", ctx.event_id}});
+    if (progress.completed) {
+      ++state.completions;
+      ++state.round;  // a repeatable challenge starts again; a finished one counts no more
+      state.completed_at = ctx.now;
+      state.contributions.clear();
+      w.effects.push_back(
+          {{"type", "challenge_completed"}, {"challenge", id}, {"completions", state.completions}});
+      db::points::publish(batch, "challenge.completed", w.member.id, ctx.now,
+                          {{"challenge", id},
+                           {"name", info.name},
+                           {"completions", state.completions},
+                           {"event_id", ctx.event_id}});
+      rules::Evaluation rewards;
+      rewards.effects = program.completion_effects(id, event, w.snapshot);
+      apply_effects(sql, batch, w, rewards);
+      describe_member(w);
+      rules::Event completed;
+      completed.type = "challenge_completed";
+      completed.channel = event.channel;
+      completed.store = event.store;
+      completed.time = event.time;
+      completed.attributes["challenge"] = id;
+      w.derived.push_back(std::move(completed));
+    }
+    db::gamification::save_state(batch, w.member.id, state);
+  }
 }
 
 struct Refund {
@@ -639,7 +788,8 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   if (!w.member.tier) w.member.tier = entry_tier(program);
   describe_member(w);
 
-  engine::ledger::Points reversed = 0;
+  engine::ledger::Points reversed = 0, reversed_taken = 0;
+  std::vector<std::string> touched;  // challenges a refund took contributions from
   if (refund) {
     const auto result = db::points::reverse(sql, w.member.id, refund->original.id,
                                             refund->decision.points, ctx.now);
@@ -653,6 +803,9 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.balances = db::points::balances(sql, w.member.id, ctx.now);
     w.qualifying_added -= result.plan.taken;
     w.snapshot.points = w.balances.available;
+    reversed_taken = result.plan.taken;
+    // The purchase no longer counts toward challenges still open.
+    touched = db::gamification::take_back(sql, w.member.id, refund->original.id);
   }
 
   // Coupons first: a refused one fails the whole event, before anything else is decided. They
@@ -688,19 +841,19 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   for (auto& effect : redeemed) w.effects.push_back(std::move(effect));
 
   apply_effects(sql, batch, w, evaluate_counted(sql, w, event));
+  describe_member(w);
+  settle_challenges(sql, batch, w, event, touched);
 
-  // The tier, after this event's points; a change is an event rules can react to.
-  for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
+  // The tier after this event's points, and the events Circolo makes for the rules: a tier
+  // change, a challenge completed. Each may cause more, up to kMaxDerivedEvents.
+  auto tier_change = [&]() -> std::optional<rules::Event> {
     const auto change = recompute_tier(w);
-    if (!change) break;
-    w.effects.push_back({{"type", "tier_changed"},
-                         {"from", change->first.empty() ? json(nullptr) : json(change->first)},
-                         {"to", change->second.empty() ? json(nullptr) : json(change->second)}});
+    if (!change) return std::nullopt;
+    const json from = change->first.empty() ? json(nullptr) : json(change->first);
+    const json to = change->second.empty() ? json(nullptr) : json(change->second);
+    w.effects.push_back({{"type", "tier_changed"}, {"from", from}, {"to", to}});
     db::points::publish(batch, "tier.changed", w.member.id, ctx.now,
-                        {{"from", change->first.empty() ? json(nullptr) : json(change->first)},
-                         {"to", change->second.empty() ? json(nullptr) : json(change->second)},
-                         {"event_id", ctx.event_id}});
-    describe_member(w);
+                        {{"from", from}, {"to", to}, {"event_id", ctx.event_id}});
     rules::Event tier_event;
     tier_event.type = "tier_changed";
     tier_event.channel = event.channel;
@@ -708,8 +861,19 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     tier_event.time = event.time;
     tier_event.attributes["from"] = change->first;
     tier_event.attributes["to"] = change->second;
-    apply_effects(sql, batch, w, evaluate_counted(sql, w, tier_event));
+    return tier_event;
+  };
+  for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
+    if (auto changed = tier_change()) w.derived.insert(w.derived.begin(), std::move(*changed));
+    if (w.derived.empty()) break;
+    const auto next = std::move(w.derived.front());
+    w.derived.erase(w.derived.begin());
+    describe_member(w);
+    apply_effects(sql, batch, w, evaluate_counted(sql, w, next));
+    describe_member(w);
+    settle_challenges(sql, batch, w, next, {});
   }
+  tier_change();  // past the bound: the tier is still right, its rules are not run again
 
   db::events::Event row;
   row.id = ctx.event_id;
@@ -745,6 +909,10 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
         "a purchase with order_id " + order_id + " was already recorded on this channel and store",
         {{"order_id", "was already recorded"}});
   });
+  // Leaderboards rank the points earned in each calendar period (net of what refunds took).
+  if (const long long net = w.awarded - reversed_taken; net != 0) {
+    db::gamification::add_points(batch, w.member.id, leaderboard_periods(program, ctx.now), net);
+  }
   const auto balances = w.balances;
   // Last: the counters, locked (key order) for the one round trip that also commits.
   if (ctx.lock_counters_first) {

@@ -101,4 +101,10 @@ nlohmann::json Request::json_body() const {
   return parse_json_limited(raw.body());
 }
 
+void check_scope(const Principal& caller, const std::string& member_id) {
+  if (caller.role == Role::member && caller.member_id != member_id)
+    throw ApiError(http::status::forbidden, "forbidden",
+                   "a member token may only act for its own member");
+}
+
 }  // namespace circolo::api

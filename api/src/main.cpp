@@ -19,6 +19,7 @@
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
 #include "circolo/api/feed.hpp"
+#include "circolo/api/gamification.hpp"
 #include "circolo/api/outbox.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/settings.hpp"
@@ -117,6 +118,7 @@ int run(const api::Settings& settings) {
   api::OutboxHub hub(ioc, *database);
   app.services().committed = [&publisher] { publisher.poke(); };
   api::register_webhook_routes(app);
+  api::register_gamification_routes(app, programs);
   api::WebhookSettings webhook_settings;
   webhook_settings.max_attempts = settings.webhook_max_attempts;
   webhook_settings.backoff = settings.webhook_backoff;
@@ -239,6 +241,18 @@ int run(const api::Settings& settings) {
                      },
                      stopping),
                  asio::detached);
+
+  asio::steady_timer tier_timer(ioc);
+  asio::co_spawn(
+      ioc,
+      periodic(
+          tier_timer, settings.tier_review_interval, "tier_review",
+          [&]() -> asio::awaitable<void> {
+            const auto report = co_await api::review_tiers(app.services(), programs, std::nullopt);
+            spdlog::info("job=tier_review members={} lowered={}", report.members, report.lowered);
+          },
+          stopping),
+      asio::detached);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {

@@ -34,7 +34,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
-            expiry_s = s.expiry_interval.count(), offline_days = 30, skew_s = s.clock_skew.count(),
+            expiry_s = s.expiry_interval.count(), tier_review_s = s.tier_review_interval.count(),
+            offline_days = 30, skew_s = s.clock_skew.count(),
             expiring_days = s.coupon_expiring_notice.count() / 86400,
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
@@ -77,6 +78,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(168LL, 24LL * 3650))
       ->capture_default_str();
 
+  app.add_option("--tier-review-interval-seconds", tier_review_s,
+                 "how often tiers are reviewed (members below their tier's threshold move down)")
+      ->envname("CIRCOLO_TIER_REVIEW_INTERVAL_SECONDS")
+      ->check(CLI::Range(1LL, 7 * 86400LL))
+      ->capture_default_str();
   app.add_option("--expiry-interval-seconds", expiry_s, "how often due points are written off")
       ->envname("CIRCOLO_EXPIRY_INTERVAL_SECONDS")
       ->check(CLI::Range(1LL, 86400LL))
@@ -160,6 +166,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   s.idempotency_retention = std::chrono::hours(retention_h);
   s.expiry_interval = std::chrono::seconds(expiry_s);
+  s.tier_review_interval = std::chrono::seconds(tier_review_s);
   s.offline_window = std::chrono::seconds(offline_days * 86400);
   s.clock_skew = std::chrono::seconds(skew_s);
   s.coupon_expiring_notice = std::chrono::seconds(expiring_days * 86400);

@@ -23,7 +23,9 @@ const std::string kLockMemberState =
     "text), cast(array_to_json(m.tags) as text), " +
     timestamptz_to_micros("m.joined_at") +
     ", m.points_balance, m.merged_into, m.tier, m.purchases, m.lifetime_points, b.available, "
-    "b.pending, (select string_agg(coalesce((select sum(points) from ledger_entries where "
+    "b.pending, (select coalesce(array_to_json(array_agg(badge order by granted_at, badge)), "
+    "'[]')::text from member_badges where member_id = m.id), (select string_agg(coalesce((select "
+    "sum(points) from ledger_entries where "
     "member_id = m.id and kind in ('earn', 'reverse') and event_id is not null and at >= " +
     micros_to_timestamptz("s") +
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)) from "
@@ -130,9 +132,11 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
   MemberState state;
   state.member = members::from_row(row);
   state.balances = {to_int(row[13]), to_int(row[14])};
-  if (row[15]) {
+  for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
+    state.badges.push_back(badge.get<std::string>());
+  if (row[16]) {
     std::size_t begin = 0;
-    const auto& text = *row[15];
+    const auto& text = *row[16];
     while (begin <= text.size()) {
       const auto end = std::min(text.find(',', begin), text.size());
       state.qualifying.push_back(std::stoll(text.substr(begin, end - begin)));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "circolo/engine/digest.hpp"
 #include "circolo/rules/format.hpp"
 #include "circolo/rules/parser.hpp"
 
@@ -904,8 +905,15 @@ struct CompiledProgram::Impl {
     std::optional<TimePoint> from, until;
     std::vector<CompiledRule> rules;
   };
+  struct CompiledChallenge {
+    const ChallengeDecl* source = nullptr;
+    Pred condition;
+    Fn goal_value;  // sum and distinct goals
+    std::vector<CompiledAction> actions;
+  };
   const date::time_zone* zone = nullptr;
   std::optional<Duration> points_expire;
+  std::vector<CompiledChallenge> challenges;  // as CompiledProgram::challenges_
   std::size_t memo_slots = 0;
   std::size_t amount_slots = 0;
   std::vector<std::string> guard_literals[2];  // channel literals, tier literals
@@ -1086,6 +1094,54 @@ CompileResult compile(const Source& source, const Limits& limits) {
     }
     impl.campaigns.push_back(std::move(cc));
   }
+  for (const auto& c : file.challenges) {
+    CompiledProgram::Impl::CompiledChallenge cc;
+    cc.source = &c;
+    if (c.when) cc.condition = compiler.predicate(c.when.get());
+    if (c.goal && c.goal->expr) cc.goal_value = compiler.compile(c.goal->expr.get());
+    for (const auto& a : c.then) {
+      CompiledProgram::Impl::CompiledAction ca;
+      ca.source = &a;
+      if (a.amount) ca.amount = compiler.compile(a.amount.get());
+      for (const auto& part : a.message)
+        ca.message.emplace_back(part.text, part.expr ? compiler.compile(part.expr.get()) : Fn{});
+      cc.actions.push_back(std::move(ca));
+    }
+    CompiledProgram::Challenge info;
+    info.id = c.id;
+    info.name = c.name.value_or(c.id);
+    info.within = c.within;
+    info.repeatable = c.repeatable;
+    if (c.active && c.active->from) info.from = at_midnight(*c.active->from);
+    if (c.active && c.active->until) info.until = at_midnight(*c.active->until);
+    if (c.goal) {
+      const auto& g = *c.goal;
+      info.goal.kind = static_cast<engine::challenges::GoalKind>(static_cast<int>(g.kind));
+      info.streak_unit = g.streak_unit;
+      // Sums are kept in the currency's minor digits: exact for money, amounts and counts.
+      info.scale = g.kind == GoalKind::sum ? program->currency_digits_ : 0;
+      i128 target = g.target.mantissa;
+      for (int d = g.target.scale; d < info.scale; ++d) target *= 10;
+      for (int d = g.target.scale; d > info.scale; --d) target = (target + 9) / 10;
+      info.goal.target = target > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(target);
+    }
+    // The canonical text of what counts and of the goal, from the formatter.
+    const auto text = format(c);
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+      auto end = text.find('\n', begin);
+      if (end == std::string::npos) end = text.size();
+      auto line = text.substr(begin, end - begin);
+      begin = end + 1;
+      line.erase(0, line.find_first_not_of(' '));
+      if (line.rfind("goal ", 0) == 0) info.goal_text = line.substr(5);
+      if (line.rfind("on ", 0) == 0) info.on_text = line.substr(3);
+      if (line.rfind("when ", 0) == 0) info.on_text += " " + line;
+    }
+    info.digest = engine::sha256_hex(info.on_text + "\n" + info.goal_text).substr(0, 16);
+    program->challenges_.push_back(std::move(info));
+    impl.challenges.push_back(std::move(cc));
+  }
   impl.memo_slots = compiler.memo_slots();
   impl.amount_slots = amount_slots.size();
   std::stable_sort(impl.campaigns.begin(), impl.campaigns.end(), [](const auto& a, const auto& b) {
@@ -1115,6 +1171,56 @@ bool trigger_matches(const Trigger& t, const Event& e) {
       return e.type == "tier_changed";
   }
   return false;
+}
+
+// The effect of one action for this event (none: an award of 0 or less). Throws RuntimeError.
+// `cached` holds the award amount shared by rules with the same amount text (may be null).
+std::optional<Effect> run_action(const CompiledProgram::Impl& impl,
+                                 const CompiledProgram::Impl::CompiledAction& ca,
+                                 const Context& ctx, const Event& event,
+                                 std::optional<Value>* cached, int currency_digits) {
+  const auto& a = *ca.source;
+  // Effect kinds follow the action kinds one to one.
+  static_assert(static_cast<int>(EffectKind::notify) == static_cast<int>(ActionKind::notify));
+  Effect e;
+  e.kind = static_cast<EffectKind>(a.kind);
+  e.target = a.target;  // coupon, challenge, badge, tag
+  switch (a.kind) {
+    case ActionKind::award: {
+      std::optional<Value> local;
+      auto& slot = cached ? *cached : local;
+      if (!slot) slot = ca.amount(ctx);  // a runtime error is not cached
+      const auto& v = *slot;
+      if (v.kind != Value::Kind::integer) throw RuntimeError("award needs a whole number");
+      if (v.i <= 0) return std::nullopt;
+      e.points = v.i;
+      if (a.pending) e.pending_until = add(impl.zone, event.time, *a.pending);
+      if (a.expiring)
+        e.expires_at = add(impl.zone, event.time, *a.expiring);
+      else if (impl.points_expire)
+        e.expires_at = add(impl.zone, event.time, *impl.points_expire);
+      break;
+    }
+    case ActionKind::progress_challenge: {
+      e.points = 1;
+      if (ca.amount) {
+        const auto v = ca.amount(ctx);
+        if (v.kind != Value::Kind::integer) throw RuntimeError("progress needs a whole number");
+        e.points = v.i;
+      }
+      break;
+    }
+    case ActionKind::notify:
+      for (const auto& [text, fn] : ca.message)
+        e.message += fn ? to_text(fn(ctx), currency_digits) : text;
+      break;
+    case ActionKind::issue_coupon:
+    case ActionKind::grant_badge:
+    case ActionKind::tag:
+    case ActionKind::untag:
+      break;
+  }
+  return e;
 }
 
 }  // namespace
@@ -1220,63 +1326,14 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
         const std::size_t mark = out.effects.size();
         std::int64_t awarded = 0;
         for (const auto& ca : cr.actions) {
-          const auto& a = *ca.source;
-          Effect e;
-          e.campaign = c.id;
-          e.rule = r.id;
-          switch (a.kind) {
-            case ActionKind::award: {
-              auto& cached = amounts[ca.amount_slot];
-              if (!cached) cached = ca.amount(ctx);  // a runtime error is not cached
-              const auto& v = *cached;
-              if (v.kind != Value::Kind::integer) throw RuntimeError("award needs a whole number");
-              if (v.i <= 0) continue;
-              e.kind = EffectKind::award;
-              e.points = v.i;
-              if (__builtin_add_overflow(awarded, v.i, &awarded))
-                throw RuntimeError("integer overflow in award");
-              if (a.pending) e.pending_until = add(impl_->zone, event.time, *a.pending);
-              if (a.expiring)
-                e.expires_at = add(impl_->zone, event.time, *a.expiring);
-              else if (impl_->points_expire)
-                e.expires_at = add(impl_->zone, event.time, *impl_->points_expire);
-              break;
-            }
-            case ActionKind::issue_coupon:
-              e.kind = EffectKind::issue_coupon;
-              e.target = a.target;
-              break;
-            case ActionKind::progress_challenge: {
-              e.kind = EffectKind::progress_challenge;
-              e.target = a.target;
-              e.points = 1;
-              if (ca.amount) {
-                const auto v = ca.amount(ctx);
-                if (v.kind != Value::Kind::integer)
-                  throw RuntimeError("progress needs a whole number");
-                e.points = v.i;
-              }
-              break;
-            }
-            case ActionKind::grant_badge:
-              e.kind = EffectKind::grant_badge;
-              e.target = a.target;
-              break;
-            case ActionKind::tag:
-              e.kind = EffectKind::tag;
-              e.target = a.target;
-              break;
-            case ActionKind::untag:
-              e.kind = EffectKind::untag;
-              e.target = a.target;
-              break;
-            case ActionKind::notify:
-              e.kind = EffectKind::notify;
-              for (const auto& [text, fn] : ca.message)
-                e.message += fn ? to_text(fn(ctx), currency_digits_) : text;
-              break;
-          }
-          out.effects.push_back(std::move(e));
+          auto e = run_action(*impl_, ca, ctx, event,
+                              ca.amount ? &amounts[ca.amount_slot] : nullptr, currency_digits_);
+          if (!e) continue;
+          e->campaign = c.id;
+          e->rule = r.id;
+          if (e->kind == EffectKind::award && __builtin_add_overflow(awarded, e->points, &awarded))
+            throw RuntimeError("integer overflow in award");
+          out.effects.push_back(std::move(*e));
         }
         if (awarded > 0) {
           if (c.budget) {
@@ -1314,6 +1371,175 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
     }
   }
   return out;
+}
+
+// ---- challenges ----
+
+const CompiledProgram::Challenge* CompiledProgram::challenge(const std::string& id) const {
+  for (const auto& c : challenges_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// A goal expression's value in the challenge's terms (see ChallengeHit). Throws RuntimeError.
+void goal_value(const CompiledProgram::Challenge& info, const Value& v, int currency_digits,
+                ChallengeHit& hit) {
+  if (info.goal.kind == engine::challenges::GoalKind::distinct) {
+    if (v.kind == Value::Kind::missing) throw RuntimeError("the goal's value is missing");
+    hit.key = to_text(v, currency_digits);
+    return;
+  }
+  if (v.kind != Value::Kind::integer && v.kind != Value::Kind::decimal)
+    throw RuntimeError("sum needs a number");
+  const Decimal d = as_decimal(v);
+  i128 m = d.mantissa;
+  if (d.scale > info.scale) m /= pow10(d.scale - info.scale);  // toward zero: never more
+  if (d.scale < info.scale) m *= pow10(info.scale - d.scale);
+  hit.amount = to_integer(m);
+}
+
+}  // namespace
+
+std::vector<ChallengeHit> CompiledProgram::challenge_hits(const Event& event,
+                                                          const MemberSnapshot& member) const {
+  std::vector<ChallengeHit> out;
+  if (impl_->challenges.empty()) return out;
+  Context ctx;
+  ctx.event = &event;
+  ctx.member = &member;
+  ctx.zone = impl_->zone;
+  std::vector<signed char> memo(impl_->memo_slots, -1);
+  ctx.memo = &memo;
+  for (std::size_t i = 0; i < impl_->challenges.size(); ++i) {
+    const auto& cc = impl_->challenges[i];
+    const auto& info = challenges_[i];
+    const auto& c = *cc.source;
+    if (!c.on || !trigger_matches(*c.on, event)) continue;
+    if ((info.from && event.time < *info.from) || (info.until && event.time >= *info.until))
+      continue;
+    try {
+      if (cc.condition && !cc.condition(ctx)) continue;
+      ChallengeHit hit;
+      hit.challenge = info.id;
+      if (cc.goal_value) goal_value(info, cc.goal_value(ctx), currency_digits_, hit);
+      if (hit.amount <= 0 && info.goal.kind == engine::challenges::GoalKind::sum) continue;
+      out.push_back(std::move(hit));
+    } catch (const RuntimeError&) {
+      // Does not count, like a rule that does not fire.
+    }
+  }
+  return out;
+}
+
+std::optional<ChallengeHit> CompiledProgram::explicit_hit(const std::string& challenge,
+                                                          std::int64_t by, const Event& event,
+                                                          const MemberSnapshot& member) const {
+  for (std::size_t i = 0; i < impl_->challenges.size(); ++i) {
+    const auto& info = challenges_[i];
+    if (info.id != challenge) continue;
+    if ((info.from && event.time < *info.from) || (info.until && event.time >= *info.until))
+      return std::nullopt;
+    if (by <= 0) return std::nullopt;
+    ChallengeHit hit;
+    hit.challenge = info.id;
+    hit.amount = by;
+    if (info.goal.kind == engine::challenges::GoalKind::sum) {
+      // `by` counts in whole units of the goal (points, currency units).
+      i128 m = by;
+      m *= pow10(info.scale);
+      if (m > INT64_MAX) return std::nullopt;
+      hit.amount = static_cast<std::int64_t>(m);
+    }
+    if (info.goal.kind == engine::challenges::GoalKind::distinct) {
+      Context ctx;
+      ctx.event = &event;
+      ctx.member = &member;
+      ctx.zone = impl_->zone;
+      std::vector<signed char> memo(impl_->memo_slots, -1);
+      ctx.memo = &memo;
+      try {
+        goal_value(info, impl_->challenges[i].goal_value(ctx), currency_digits_, hit);
+      } catch (const RuntimeError&) {
+        return std::nullopt;
+      }
+      hit.amount = 1;
+    }
+    return hit;
+  }
+  return std::nullopt;
+}
+
+std::vector<Effect> CompiledProgram::completion_effects(const std::string& challenge,
+                                                        const Event& event,
+                                                        const MemberSnapshot& member) const {
+  std::vector<Effect> out;
+  for (const auto& cc : impl_->challenges) {
+    if (cc.source->id != challenge) continue;
+    Context ctx;
+    ctx.event = &event;
+    ctx.member = &member;
+    ctx.zone = impl_->zone;
+    std::vector<signed char> memo(impl_->memo_slots, -1);
+    ctx.memo = &memo;
+    // Each action on its own: one that fails at run time (overflow) is left out, the others
+    // still happen (the challenge is completed either way).
+    for (const auto& ca : cc.actions) {
+      try {
+        auto e = run_action(*impl_, ca, ctx, event, nullptr, currency_digits_);
+        if (!e) continue;
+        e->challenge = challenge;
+        out.push_back(std::move(*e));
+      } catch (const RuntimeError&) {
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<CompiledProgram::CalendarPeriod> CompiledProgram::calendar_period(
+    const std::string& kind, engine::TimePoint time) const {
+  const auto day = date::floor<date::days>(impl_->zone->to_local(time));
+  const date::year_month_day ymd{day};
+  date::local_days first{}, next{};
+  if (kind == "day") {
+    first = day;
+    next = day + date::days{1};
+  } else if (kind == "week") {
+    first = day - date::days{(date::weekday{day}.c_encoding() + 6) % 7};
+    next = first + date::days{7};
+  } else if (kind == "month") {
+    first = date::local_days{ymd.year() / ymd.month() / 1};
+    next = date::local_days{(ymd.year() / ymd.month() + date::months{1}) / 1};
+  } else if (kind == "year") {
+    first = date::local_days{ymd.year() / 1 / 1};
+    next = date::local_days{(ymd.year() + date::years{1}) / 1 / 1};
+  } else {
+    return std::nullopt;
+  }
+  const date::year_month_day f{first};
+  char buf[32];
+  if (kind == "month")
+    std::snprintf(buf, sizeof buf, "month:%04d-%02u", int(f.year()), unsigned(f.month()));
+  else if (kind == "year")
+    std::snprintf(buf, sizeof buf, "year:%04d", int(f.year()));
+  else
+    std::snprintf(buf, sizeof buf, "%s:%04d-%02u-%02u", kind.c_str(), int(f.year()),
+                  unsigned(f.month()), unsigned(f.day()));
+  const auto instant = [&](date::local_days d) {
+    return date::floor<std::chrono::microseconds>(impl_->zone->to_sys(d, date::choose::earliest));
+  };
+  return CalendarPeriod{buf, instant(first), instant(next)};
+}
+
+std::int64_t CompiledProgram::period_index(Unit unit, engine::TimePoint time) const {
+  const auto day = date::floor<date::days>(impl_->zone->to_local(time)).time_since_epoch().count();
+  if (unit != Unit::weeks) return day;
+  // 1970-01-01 was a Thursday: day + 3 counts from the Monday before it.
+  const auto shifted = day + 3;
+  return shifted >= 0 ? shifted / 7 : -((-shifted + 6) / 7);
 }
 
 }  // namespace circolo::rules

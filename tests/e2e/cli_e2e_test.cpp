@@ -100,7 +100,15 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   auto too_much = run_cli("members adjust " + id + " -100 --reason fix", server);
   EXPECT_EQ(too_much.code, 1);
   EXPECT_NE(too_much.output.find("(insufficient_points)"), std::string::npos) << too_much.output;
-  EXPECT_NE(run_cli("members show " + id, server).output.find("70 available"), std::string::npos);
+  const auto shown = run_cli("members show " + id, server).output;
+  EXPECT_NE(shown.find("70 available"), std::string::npos) << shown;
+  // The wallet's way to the next tier and the program's challenges (adjustments do not qualify).
+  EXPECT_NE(shown.find("next tier: silver (0 qualifying points, 1000 more needed)"),
+            std::string::npos)
+      << shown;
+  EXPECT_NE(shown.find("challenge: explorer  Omnichannel explorer  0/3"), std::string::npos)
+      << shown;
+  EXPECT_NE(shown.find("challenge: regular  Four weeks in a row  0/4"), std::string::npos) << shown;
   EXPECT_NE(run_cli("members history " + id, server).output.find("member.enrolled"),
             std::string::npos);
   EXPECT_EQ(run_cli("members show mem_none", server).code, 1);

@@ -24,24 +24,8 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-std::string rfc3339(Clock::time_point t) {
-  const std::time_t s = Clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string date_of(Clock::time_point t) {
   return rfc3339(t).substr(0, 10);
-}
-
-// Yesterday at 12:00 UTC (13:00 or 14:00 in Rome): in the past, inside the offline window, and
-// far from midnight, so "per day" limits see one day whatever time the test runs.
-Clock::time_point noon_yesterday() {
-  const auto today = std::chrono::floor<std::chrono::days>(Clock::now());
-  return today - std::chrono::days(1) + std::chrono::hours(12);
 }
 
 // A program touching every trigger, action, limit and budget kind. Dates are relative to today
@@ -437,16 +421,44 @@ TEST_F(Events, TiersRiseAndFallWithQualifyingPoints) {
   // member.multiplier is the tier's now.
   EXPECT_EQ(awarded_by(ok(purchase(id, "10.00")), "base"), 20);
 
-  // Refunding the purchase takes its points back, the tier bonus included, and the tier falls.
+  // The wallet shows the way to the next tier (none above silver).
+  EXPECT_TRUE(wallet(id)["tier"]["progress"].is_null()) << wallet(id).dump();
+
+  // Refunding the purchase takes its points back, the tier bonus included. Events only raise
+  // tiers: the member stays silver until the tier review.
   auto refund = send({{"type", "refund"},
                       {"original_event_id", big.json()["event_id"]},
                       {"total", "600.00"},
                       {"currency", "EUR"}});
   ASSERT_EQ(refund.status, 201) << refund.body;
   EXPECT_EQ(effects_of(refund, "points_reversed")[0]["points"], 625);
-  EXPECT_EQ(effects_of(refund, "tier_changed")[0]["to"], "member");
+  EXPECT_TRUE(effects_of(refund, "tier_changed").empty()) << refund.body;
   EXPECT_EQ(effects_of(refund, "tag_added")[0]["tag"], "big-refund") << "on refund";
+  EXPECT_EQ(client().get("/v1/members/" + id, admin()).json()["tier"], "silver");
+
+  // The review (daily, or asked for) lowers it, with a tier.changed event.
+  auto review = client().post_json("/v1/admin/tiers/review?member=" + id, json::object(), admin());
+  ASSERT_EQ(review.status, 200) << review.body;
+  EXPECT_EQ(review.json()["lowered"], 1);
   EXPECT_EQ(client().get("/v1/members/" + id, admin()).json()["tier"], "member");
+  auto again = client().post_json("/v1/admin/tiers/review?member=" + id, json::object(), admin());
+  EXPECT_EQ(again.json()["lowered"], 0) << "nothing more to lower";
+  const auto changes = client().get("/v1/feed?member=" + id + "&types=tier.changed", admin());
+  ASSERT_EQ(changes.status, 200) << changes.body;
+  const auto items = changes.json()["items"];
+  ASSERT_EQ(items.size(), 2u) << changes.body;
+  EXPECT_EQ(items[1]["data"]["from"], "silver");
+  EXPECT_EQ(items[1]["data"]["to"], "member");
+  // Progress toward silver again: 120 qualifying points left (the signup's 100 and the 10.00
+  // purchase's 20 at silver's multiplier; the refunded ones no longer count), 500 needed.
+  const auto tier = wallet(id)["tier"];
+  EXPECT_EQ(tier["id"], "member");
+  EXPECT_EQ(tier["progress"]["next_tier"], "silver");
+  EXPECT_EQ(tier["progress"]["points"], 120);
+  EXPECT_EQ(tier["progress"]["needed"], 380);
+  expect_problem(
+      client().post_json("/v1/admin/tiers/review?member=mem_nobody", json::object(), admin()), 404,
+      "unknown_member");
 }
 
 TEST_F(Events, LimitsPerCampaignAndExclusiveCampaigns) {

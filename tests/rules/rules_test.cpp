@@ -213,3 +213,127 @@ TEST(Format, KeepsCommentsOrRefusesToDropThem) {
   EXPECT_EQ(refused.dropped[0].range.begin.line, 2u);
   EXPECT_EQ(refused.dropped[0].range.begin.column, 13u);
 }
+
+namespace {
+
+std::shared_ptr<const CompiledProgram> compiled(const std::string& text) {
+  auto result = compile({"t.rules", text});
+  EXPECT_TRUE(result.program) << (result.diagnostics.empty() ? "" : result.diagnostics[0].message);
+  return result.program;
+}
+
+circolo::engine::TimePoint utc(const std::string& text) {
+  return *circolo::engine::parse_rfc3339(text);
+}
+
+}  // namespace
+
+TEST(Challenges, EventsCountByTriggerConditionAndActivePeriod) {
+  const auto program = compiled(R"(program { currency "EUR" timezone "Europe/Rome" }
+challenge "explorer" {
+  on purchase when event.total >= 10.00
+  goal distinct event.channel reaches 3
+  within 30 days
+  active from 2026-12-01 until 2027-03-01
+  then award 500 points grant badge "explorer" notify "All {event.channel}!"
+}
+challenge "spend" {
+  on purchase
+  goal sum event.total reaches 100.5
+  then tag member "spender"
+}
+challenge "qty" {
+  on purchase
+  goal sum sum(event.items, quantity) reaches 10
+  repeatable
+  then award floor(event.total) points
+}
+challenge "visits" {
+  on visit
+  goal streak 4 weeks
+  then grant badge "regular"
+}
+)");
+  ASSERT_TRUE(program);
+  Event e;
+  e.type = "purchase";
+  e.channel = "web";
+  e.time = utc("2026-12-01T00:30:00Z");  // 01:30 in Rome: inside "from" (Rome's midnight)
+  e.total = Decimal{1234, 2};
+  e.items.push_back({"S", "shoes", "", 3, Decimal{400, 2}, {}});
+  MemberSnapshot m;
+  m.id = "mem_1";
+  const auto hits = program->challenge_hits(e, m);
+  ASSERT_EQ(hits.size(), 3u);
+  EXPECT_EQ(hits[0].challenge, "explorer");
+  EXPECT_EQ(hits[0].key, "web");
+  EXPECT_EQ(hits[1].challenge, "spend");
+  EXPECT_EQ(hits[1].amount, 1234) << "money in minor units";
+  EXPECT_EQ(hits[2].challenge, "qty");
+  EXPECT_EQ(hits[2].amount, 300) << "a count in the same scale";
+  EXPECT_EQ(program->challenge("spend")->goal.target, 10050);
+  EXPECT_EQ(program->challenge("qty")->goal.target, 1000);
+  EXPECT_EQ(program->challenge("explorer")->goal_text, "distinct event.channel reaches 3");
+  EXPECT_EQ(program->challenge("explorer")->on_text, "purchase when event.total >= 10.00");
+  EXPECT_TRUE(program->challenge("qty")->repeatable);
+
+  // Before Rome's midnight of the first day, and under 10.00: explorer does not count.
+  e.time = utc("2026-11-30T22:59:59Z");
+  EXPECT_EQ(program->challenge_hits(e, m).size(), 2u);
+  e.time = utc("2026-12-01T00:30:00Z");
+  e.total = Decimal{999, 2};
+  EXPECT_EQ(program->challenge_hits(e, m)[0].challenge, "spend");
+
+  // Explicit progress: whole units for sums, the goal's value for distinct goals.
+  EXPECT_EQ(program->explicit_hit("spend", 2, e, m)->amount, 200);
+  EXPECT_EQ(program->explicit_hit("explorer", 5, e, m)->key, "web");
+  EXPECT_FALSE(program->explicit_hit("spend", 0, e, m));
+  EXPECT_FALSE(program->explicit_hit("nope", 1, e, m));
+
+  // Completing: the `then` actions for this event.
+  e.total = Decimal{1234, 2};
+  const auto effects = program->completion_effects("explorer", e, m);
+  ASSERT_EQ(effects.size(), 3u);
+  EXPECT_EQ(effects[0].kind, EffectKind::award);
+  EXPECT_EQ(effects[0].points, 500);
+  EXPECT_EQ(effects[0].challenge, "explorer");
+  EXPECT_EQ(effects[1].kind, EffectKind::grant_badge);
+  EXPECT_EQ(effects[2].message, "All web!");
+}
+
+TEST(Challenges, ProgressKeyChangesOnlyWithTheGoalOrWhatCounts) {
+  auto digest = [](const std::string& name, const std::string& goal, const std::string& when) {
+    const auto p = compiled("challenge \"c\" {\n  name \"" + name + "\"\n  on purchase" + when +
+                            "\n  goal " + goal + "\n  then grant badge \"b\"\n}\n");
+    return p ? p->challenge("c")->digest : std::string();
+  };
+  const auto base = digest("A", "count reaches 3", "");
+  EXPECT_EQ(digest("B", "count reaches 3", ""), base) << "a new name keeps progress";
+  EXPECT_NE(digest("A", "count reaches 4", ""), base);
+  EXPECT_NE(digest("A", "count reaches 3", " when event.total > 5"), base);
+}
+
+TEST(Challenges, CalendarPeriodsInTheProgramTimeZone) {
+  const auto program = compiled(R"(program { timezone "Europe/Rome" }
+campaign "c" { rule "r" { on visit then award 1 points } }
+)");
+  ASSERT_TRUE(program);
+  // 2026-03-29 is the spring change in Rome: a 23-hour day, in the week of Monday 23 March.
+  const auto day = program->calendar_period("day", utc("2026-03-29T12:00:00Z"));
+  EXPECT_EQ(day->key, "day:2026-03-29");
+  EXPECT_EQ(circolo::engine::format_rfc3339(day->from), "2026-03-28T23:00:00Z");
+  EXPECT_EQ(circolo::engine::format_rfc3339(day->until), "2026-03-29T22:00:00Z");
+  const auto week = program->calendar_period("week", utc("2026-03-29T21:59:59Z"));
+  EXPECT_EQ(week->key, "week:2026-03-23");
+  EXPECT_EQ(program->calendar_period("week", utc("2026-03-29T22:00:00Z"))->key, "week:2026-03-30");
+  const auto month = program->calendar_period("month", utc("2026-12-31T23:30:00Z"));
+  EXPECT_EQ(month->key, "month:2027-01") << "already January in Rome";
+  EXPECT_EQ(program->calendar_period("year", utc("2026-12-31T23:30:00Z"))->key, "year:2027");
+  EXPECT_FALSE(program->calendar_period("decade", utc("2026-12-31T23:30:00Z")));
+  // Streak periods: consecutive local days and Monday weeks.
+  EXPECT_EQ(program->period_index(Unit::days, utc("2026-03-29T22:30:00Z")) -
+                program->period_index(Unit::days, utc("2026-03-28T23:30:00Z")),
+            1);
+  EXPECT_EQ(program->period_index(Unit::weeks, utc("2026-03-29T21:59:59Z")) + 1,
+            program->period_index(Unit::weeks, utc("2026-03-29T22:00:00Z")));
+}

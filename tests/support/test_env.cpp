@@ -1,5 +1,7 @@
 #include "test_env.hpp"
 
+#include <ctime>
+
 #include <gtest/gtest.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
@@ -56,6 +58,20 @@ bool restart_test_pg() {
   const char* command = std::getenv("CIRCOLO_TEST_PG_RESTART");
   if (command == nullptr || *command == '\0') return false;
   return std::system(command) == 0;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::chrono::system_clock::time_point noon_yesterday() {
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  return today - std::chrono::days(1) + std::chrono::hours(12);
 }
 
 }  // namespace circolo::test

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace circolo::test {
@@ -23,6 +24,12 @@ class TestDatabase {
  private:
   std::string name_;
 };
+
+// A time as RFC 3339 in UTC, to the second ("2026-11-22T12:00:00Z"), as events send it.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+// Yesterday at 12:00 UTC (13:00 or 14:00 in Rome): in the past, inside the offline window, and
+// far from midnight, so days and weeks in the program's time zone are unambiguous.
+std::chrono::system_clock::time_point noon_yesterday();
 
 // Restarts the test PostgreSQL (CIRCOLO_TEST_PG_RESTART, a shell command); false if unavailable.
 bool restart_test_pg();

@@ -75,10 +75,7 @@ std::string resolve_member(soci::session& sql, const Request& request, const Mem
     throw ApiError(http::status::not_found, "unknown_member",
                    "no member has the " + ref.identifier->type + " identifier given");
   }
-  const auto& caller = request.caller();
-  if (caller.role == Role::member && caller.member_id != id)
-    throw ApiError(http::status::forbidden, "forbidden",
-                   "a member token may only act for its own member");
+  check_scope(request.caller(), id);
   const auto member = db::members::find(sql, id);
   if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
   if (member->merged_into)

@@ -3,6 +3,7 @@
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
+#include "circolo/api/gamification.hpp"
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
@@ -19,15 +20,6 @@ using nlohmann::json;
 const Access kStaff = Access::only({Role::admin, Role::touchpoint});
 const Access kAdmin = Access::only({Role::admin});
 const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
-
-// A member token reaches its own member only; asked before any lookup, so it learns nothing.
-void check_scope(const Request& request, const std::string& member_id) {
-  const auto& p = request.caller();
-  if (p.role == Role::member && p.member_id != member_id) {
-    throw ApiError(http::status::forbidden, "forbidden",
-                   "a member token may only act for its own member");
-  }
-}
 
 std::string channel_of(const Request& request) {
   const auto& p = request.caller();
@@ -262,7 +254,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
   r.add({http::verb::get, "/v1/members/{id}/wallet", kAnyone,
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
-           check_scope(request, id);
+           check_scope(request.caller(), id);
            long long days = 30;
            if (auto text = request.query("expiring_within_days")) {
              try {
@@ -283,7 +275,15 @@ void register_member_routes(App& app, const ProgramStore& store) {
              auto tier = member.tier;
              if (const auto active = store.current(); !tier && active && active->program)
                tier = entry_tier(*active->program);  // where it stands before its first event
-             wallet["tier"] = tier_json(store, tier);
+             const auto active = store.current();
+             if (active && active->program) {
+               // Tier with the progress to the next one, challenges of the active program.
+               wallet["tier"] = tier_progress_json(sql, *active->program, tier, id, now);
+               wallet["challenges"] = member_challenges_json(sql, *active->program, id, now);
+             } else {
+               wallet["tier"] = tier_json(store, tier);
+             }
+             wallet["badges"] = badges_json(sql, id);
              // The codes it can still use, soonest expiring first.
              json coupons = json::array();
              for (const auto& c : db::coupons::usable_of(sql, id, now))
@@ -296,7 +296,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
   r.add({http::verb::get, "/v1/members/{id}/ledger", kAnyone,
          [&s](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
-           check_scope(request, id);
+           check_scope(request.caller(), id);
            const int limit = parse_limit(request.query("limit"));
            const auto before = parse_ledger_cursor(request.query("cursor"));
            co_return co_await s.db.run([&](soci::session& sql) {

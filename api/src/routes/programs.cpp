@@ -289,7 +289,20 @@ rules::MemberSnapshot parse_member_json(const json& body, engine::TimePoint now)
   return m;
 }
 
+static json rule_effect_json(const rules::Effect& e, int digits);
+
 json effect_json(const rules::Effect& e, int digits) {
+  auto out = rule_effect_json(e, digits);
+  if (!e.challenge.empty()) {
+    // The reward of completing a challenge: no campaign or rule made it.
+    out.erase("campaign");
+    out.erase("rule");
+    out["challenge"] = e.challenge;
+  }
+  return out;
+}
+
+static json rule_effect_json(const rules::Effect& e, int digits) {
   (void)digits;
   switch (e.kind) {
     case rules::EffectKind::award:

@@ -30,6 +30,10 @@ struct Principal {
   std::optional<std::string> issuer_key_id;  // member tokens: the touchpoint key that minted it
 };
 
+// A member token reaches its own member only (403 otherwise); checked before any lookup, so a
+// token learns nothing about other members.
+void check_scope(const Principal& caller, const std::string& member_id);
+
 struct Response {
   http::status status = http::status::ok;
   std::string content_type = "application/json";

@@ -22,8 +22,9 @@ struct Settings {
   std::chrono::milliseconds shutdown_timeout{20'000};
   std::chrono::hours idempotency_retention{24 * 7};
   std::chrono::seconds expiry_interval{60};
-  std::chrono::seconds offline_window{30 * 86400};  // oldest occurred_at accepted
-  std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
+  std::chrono::seconds tier_review_interval{86400};  // tiers lowered by the review this often
+  std::chrono::seconds offline_window{30 * 86400};   // oldest occurred_at accepted
+  std::chrono::seconds clock_skew{300};              // how far ahead a touchpoint's clock may be
   std::chrono::seconds coupon_expiring_notice{3 * 86400};  // coupon.expiring this long before
   std::chrono::seconds event_retention{30 * 86400};        // outgoing events kept this long
   int webhook_max_attempts = 8;

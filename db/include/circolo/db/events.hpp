@@ -41,6 +41,7 @@ struct Event {
 struct MemberState {
   Member member;
   engine::ledger::Balances balances;
+  std::vector<std::string> badges;  // in the order they were granted
   std::vector<Points> qualifying;
 };
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,

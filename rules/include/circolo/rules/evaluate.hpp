@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/coupons.hpp"
 #include "circolo/rules/ast.hpp"
@@ -71,8 +72,17 @@ struct Effect {
   std::string campaign, rule;
   std::int64_t points = 0;  // award; progress "by"
   std::optional<engine::TimePoint> pending_until, expires_at;
-  std::string target;   // coupon, challenge, badge, tag
-  std::string message;  // notify, interpolated
+  std::string target;     // coupon, challenge, badge, tag
+  std::string message;    // notify, interpolated
+  std::string challenge;  // set on the effects of completing a challenge (campaign is empty)
+};
+
+// An event that counts toward a challenge: what it adds (count: 1, sum: the expression in
+// the challenge's scale) and its value (distinct: the expression as text).
+struct ChallengeHit {
+  std::string challenge;
+  std::int64_t amount = 1;
+  std::string key;
 };
 
 struct TraceEntry {
@@ -142,6 +152,45 @@ class CompiledProgram {
     std::optional<std::int64_t> stock;
   };
   const std::vector<Reward>& rewards() const { return rewards_; }
+  // Challenges in file order, with what the runtime needs to decide their goals.
+  struct Challenge {
+    std::string id, name;
+    engine::challenges::Goal goal;
+    int scale = 0;  // sum goals: amounts and target in 10^-scale units (the currency's digits)
+    std::optional<Duration> within;
+    std::optional<engine::TimePoint> from, until;  // active [from, until)
+    bool repeatable = false;
+    Unit streak_unit = Unit::weeks;
+    std::string goal_text;  // "distinct event.channel reaches 3"
+    std::string on_text;    // "purchase when event.total >= 10.00"
+    // Identifies the goal and what counts toward it: progress is kept across program versions
+    // while it is unchanged.
+    std::string digest;
+  };
+  const std::vector<Challenge>& challenges() const { return challenges_; }
+  const Challenge* challenge(const std::string& id) const;
+  // The challenges that count `event` (trigger, condition, active at the event's time). A
+  // runtime error in a condition or goal expression means the event does not count.
+  std::vector<ChallengeHit> challenge_hits(const Event& event, const MemberSnapshot& member) const;
+  // `progress challenge "ID" by N` as a hit: N for count and sum goals (sum in the challenge's
+  // scale), the goal's value of this event for distinct goals. None when it cannot count.
+  std::optional<ChallengeHit> explicit_hit(const std::string& challenge, std::int64_t by,
+                                           const Event& event, const MemberSnapshot& member) const;
+  // The effects of completing a challenge: its `then` actions for this event and member.
+  std::vector<Effect> completion_effects(const std::string& challenge, const Event& event,
+                                         const MemberSnapshot& member) const;
+  // The calendar period ("day", "week" from Monday, "month", "year") containing `time` in the
+  // program's time zone: its name ("day:2026-11-22", "week:2026-11-16", "month:2026-11",
+  // "year:2026") and its first and last-plus-one instants.
+  struct CalendarPeriod {
+    std::string key;
+    engine::TimePoint from{}, until{};
+  };
+  std::optional<CalendarPeriod> calendar_period(const std::string& kind,
+                                                engine::TimePoint time) const;
+  // The calendar period index (local days, or weeks from Monday) of a time: for streaks.
+  std::int64_t period_index(Unit unit, engine::TimePoint time) const;
+
   // `from` plus a duration (calendar arithmetic in the program zone): a coupon's expiry.
   engine::TimePoint after(const Duration& duration, engine::TimePoint from) const;
   // When points earned at `from` expire by the program's `points_expire` (none: never).
@@ -162,6 +211,7 @@ class CompiledProgram {
   std::vector<Tier> tiers_;
   std::map<std::string, CouponTemplate> coupons_;
   std::vector<Reward> rewards_;
+  std::vector<Challenge> challenges_;
 };
 
 }  // namespace circolo::rules

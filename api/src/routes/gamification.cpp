@@ -1,0 +1,327 @@
+// Gamification: GET /v1/challenges, GET /v1/members/{id}/challenges, GET
+// /v1/leaderboards/points, POST /v1/admin/tiers/review, and the wallet's parts of them.
+#include "circolo/api/gamification.hpp"
+
+#include <algorithm>
+
+#include "circolo/api/auth.hpp"
+#include "circolo/api/members.hpp"
+#include "circolo/api/problem.hpp"
+#include "circolo/db/events.hpp"
+#include "circolo/db/gamification.hpp"
+#include "circolo/db/members.hpp"
+#include "circolo/db/points.hpp"
+#include "circolo/engine/money.hpp"
+#include "circolo/engine/tiers.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+
+const Access kAdmin = Access::only({Role::admin});
+const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
+
+std::string unit_name(rules::Unit unit) {
+  switch (unit) {
+    case rules::Unit::hours:
+      return "hours";
+    case rules::Unit::days:
+      return "days";
+    case rules::Unit::weeks:
+      return "weeks";
+    case rules::Unit::months:
+      return "months";
+  }
+  return "days";
+}
+
+json amount_json(const rules::CompiledProgram::Challenge& c, long long value) {
+  if (c.scale == 0) return value;
+  return engine::format_money({value, c.scale});
+}
+
+bool active_at(const rules::CompiledProgram::Challenge& c, engine::TimePoint now) {
+  return (!c.from || *c.from <= now) && (!c.until || now < *c.until);
+}
+
+json challenge_json(const rules::CompiledProgram::Challenge& c) {
+  static const char* kinds[] = {"count", "sum", "distinct", "streak"};
+  return {
+      {"id", c.id},
+      {"name", c.name},
+      {"counts", c.on_text},
+      {"goal",
+       {{"kind", kinds[static_cast<int>(c.goal.kind)]},
+        {"target", amount_json(c, c.goal.target)},
+        {"text", c.goal_text}}},
+      {"within", c.within ? json(std::to_string(c.within->amount) + " " + unit_name(c.within->unit))
+                          : json(nullptr)},
+      {"active_from", c.from ? json(engine::format_rfc3339(*c.from)) : json(nullptr)},
+      {"active_until", c.until ? json(engine::format_rfc3339(*c.until)) : json(nullptr)},
+      {"repeatable", c.repeatable}};
+}
+
+void require_member(soci::session& sql, const std::string& id) {
+  if (!db::members::find(sql, id))
+    throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+}
+
+std::shared_ptr<const rules::CompiledProgram> active_program(const ProgramStore& store) {
+  const auto active = store.current();
+  if (!active || !active->program)
+    throw ApiError(http::status::conflict, "no_program", "no program is active yet");
+  return active->program;
+}
+
+}  // namespace
+
+std::vector<std::string> leaderboard_periods(const rules::CompiledProgram& program,
+                                             engine::TimePoint now) {
+  std::vector<std::string> out;
+  for (const char* kind : {"day", "week", "month", "year"})
+    out.push_back(program.calendar_period(kind, now)->key);
+  out.push_back("all");
+  return out;
+}
+
+json member_challenges_json(soci::session& sql, const rules::CompiledProgram& program,
+                            const std::string& member_id, engine::TimePoint now) {
+  std::vector<std::string> ids;
+  for (const auto& c : program.challenges()) ids.push_back(c.id);
+  const auto states = db::gamification::load(sql, member_id, ids);
+  json out = json::array();
+  for (const auto& c : program.challenges()) {
+    const auto it = states.find(c.id);
+    long long value = 0;
+    int completions = 0;
+    std::optional<engine::TimePoint> completed_at;
+    if (it != states.end()) {
+      completions = it->second.completions;
+      completed_at = it->second.completed_at;
+      // Progress toward another goal (an older program version) does not count toward this one.
+      if (it->second.digest == c.digest) {
+        const auto window =
+            c.within ? std::optional(program.window_start(*c.within, now)) : std::nullopt;
+        const auto unit = c.streak_unit;
+        value = engine::challenges::evaluate(
+                    c.goal, it->second.contributions, window, now,
+                    [&program, unit](engine::TimePoint t) { return program.period_index(unit, t); })
+                    .value;
+      }
+    }
+    const bool done_for_good = completions > 0 && !c.repeatable;
+    if (!done_for_good && !active_at(c, now) && completions == 0 && value == 0) continue;
+    if (done_for_good) value = c.goal.target;
+    out.push_back({{"id", c.id},
+                   {"name", c.name},
+                   {"progress", amount_json(c, std::min<long long>(value, c.goal.target))},
+                   {"goal", amount_json(c, c.goal.target)},
+                   {"completed", completions > 0},
+                   {"completions", completions},
+                   {"completed_at",
+                    completed_at ? json(engine::format_rfc3339(*completed_at)) : json(nullptr)},
+                   {"repeatable", c.repeatable}});
+  }
+  return out;
+}
+
+json badges_json(soci::session& sql, const std::string& member_id) {
+  json out = json::array();
+  for (const auto& b : db::gamification::badges_of(sql, member_id))
+    out.push_back({{"badge", b.badge}, {"granted_at", engine::format_rfc3339(b.granted_at)}});
+  return out;
+}
+
+json tier_progress_json(soci::session& sql, const rules::CompiledProgram& program,
+                        const std::optional<std::string>& tier, const std::string& member_id,
+                        engine::TimePoint now) {
+  const auto& tiers = program.tiers();
+  json out{{"id", tier ? json(*tier) : json(nullptr)}, {"name", nullptr}, {"progress", nullptr}};
+  long current = -1;
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    if (tier && tiers[i].id == *tier) {
+      current = static_cast<long>(i);
+      out["name"] = tiers[i].name;
+    }
+  }
+  if (tier && current < 0) out["name"] = *tier;  // a tier the program no longer has
+  const auto next = static_cast<std::size_t>(current + 1);
+  if (next >= tiers.size()) return out;  // at the top
+  const auto points = db::gamification::qualifying_points(
+                          sql, member_id, {program.window_start(tiers[next].window, now)})
+                          .at(0);
+  out["progress"] = {{"points", points},
+                     {"next_tier", tiers[next].id},
+                     {"needed", std::max<long long>(tiers[next].threshold - points, 0)}};
+  return out;
+}
+
+asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore& store,
+                                         std::optional<std::string> member_id) {
+  TierReview report;
+  const auto active = store.current();
+  if (!active || !active->program) co_return report;
+  const auto program = active->program;
+  const auto entry = entry_tier(*program);
+  constexpr int kBatch = 200;
+  std::string after;
+  for (;;) {
+    std::vector<std::string> ids;
+    if (member_id) {
+      ids = {*member_id};
+    } else {
+      ids = co_await services.db.run([&](soci::session& sql) {
+        return db::gamification::members_in_tiers(sql, entry, after, kBatch);
+      });
+    }
+    for (const auto& id : ids) {
+      const auto now = services.clock.now();
+      const bool lowered = co_await services.db.run([&](soci::session& sql) {
+        soci::transaction tx(sql);
+        std::vector<engine::TimePoint> since;
+        for (const auto& t : program->tiers())
+          since.push_back(program->window_start(t.window, now));
+        auto state = db::events::lock_member_state(sql, id, now, since);
+        if (!state || state->member.merged_into || !state->member.tier) return false;
+        std::vector<engine::tiers::Level> levels;
+        long current = -1;
+        for (std::size_t i = 0; i < program->tiers().size(); ++i) {
+          levels.push_back({program->tiers()[i].id, program->tiers()[i].threshold});
+          if (program->tiers()[i].id == *state->member.tier) current = static_cast<long>(i);
+        }
+        const auto standing = engine::tiers::standing(levels, state->qualifying);
+        const long reached = standing.tier ? static_cast<long>(*standing.tier) : -1;
+        // Lower only (events raise); a tier the program no longer has goes to where it stands.
+        if (current >= 0 && reached >= current) return false;
+        std::optional<std::string> to;
+        if (standing.tier) to = program->tiers()[*standing.tier].id;
+        if (to == state->member.tier) return false;
+        db::gamification::set_tier(sql, id, to);
+        const json data{{"from", *state->member.tier},
+                        {"to", to ? json(*to) : json(nullptr)},
+                        {"reason", "review"}};
+        db::points::publish(sql, "tier.changed", id, now, data);
+        db::TimelineEntry entry_row;
+        entry_row.member_id = id;
+        entry_row.type = "tier.changed";
+        entry_row.channel = "system";
+        entry_row.occurred_at = now;
+        entry_row.recorded_at = now;
+        entry_row.data = data;
+        db::members::timeline_append(sql, entry_row);
+        tx.commit();
+        return true;
+      });
+      ++report.members;
+      if (lowered) ++report.lowered;
+    }
+    if (member_id || ids.size() < static_cast<std::size_t>(kBatch)) break;
+    after = ids.back();
+  }
+  if (report.lowered > 0 && services.committed) services.committed();
+  co_return report;
+}
+
+void register_gamification_routes(App& app, const ProgramStore& store) {
+  auto& s = app.services();
+  auto& r = app.router();
+
+  r.add({http::verb::get, "/v1/challenges", kAnyone,
+         [&s, &store](Request&) -> asio::awaitable<Response> {
+           const auto program = active_program(store);
+           const auto now = s.clock.now();
+           json items = json::array();
+           for (const auto& c : program->challenges()) {
+             if (active_at(c, now)) items.push_back(challenge_json(c));
+           }
+           co_return json_response(http::status::ok, {{"items", items}});
+         }});
+
+  r.add({http::verb::get, "/v1/members/{id}/challenges", kAnyone,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           const auto program = active_program(store);
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             return json_response(http::status::ok,
+                                  {{"items", member_challenges_json(sql, *program, id, now)},
+                                   {"badges", badges_json(sql, id)}});
+           });
+         }});
+
+  r.add(
+      {http::verb::get, "/v1/leaderboards/points", kAnyone,
+       [&s, &store](Request& request) -> asio::awaitable<Response> {
+         const auto program = active_program(store);
+         const auto now = s.clock.now();
+         const std::string period = request.query("period").value_or("month");
+         static const std::vector<std::string> kPeriods = {"day", "week", "month", "year", "all"};
+         const auto at = std::find(kPeriods.begin(), kPeriods.end(), period);
+         if (at == kPeriods.end())
+           throw ApiError(http::status::bad_request, "invalid_query",
+                          "period must be day, week, month, year or all");
+         int limit = 10;
+         if (auto text = request.query("limit")) {
+           try {
+             std::size_t used = 0;
+             limit = std::stoi(*text, &used);
+             if (used != text->size() || limit < 1 || limit > 100)
+               throw std::invalid_argument("range");
+           } catch (const std::exception&) {
+             throw ApiError(http::status::bad_request, "invalid_query", "limit must be 1 to 100");
+           }
+         }
+         auto member = request.query("member");
+         const auto& caller = request.caller();
+         if (caller.role == Role::member) {
+           if (member && *member != caller.member_id)
+             throw ApiError(http::status::forbidden, "forbidden",
+                            "a member token may only ask for its own member's rank");
+           member = caller.member_id;
+         }
+         // The period's name and bounds in the program's time zone.
+         std::string key = "all";
+         json from = nullptr, until = nullptr;
+         if (const auto p = program->calendar_period(period, now)) {
+           key = p->key;
+           from = engine::format_rfc3339(p->from);
+           until = engine::format_rfc3339(p->until);
+         }
+         co_return co_await s.db.run([&](soci::session& sql) {
+           if (member) require_member(sql, *member);
+           json entries = json::array();
+           for (const auto& e : db::gamification::top(sql, key, limit))
+             entries.push_back({{"rank", e.rank},
+                                {"member_id", e.member_id},
+                                {"name", e.name ? json(*e.name) : json(nullptr)},
+                                {"points", e.points}});
+           json out{{"period", period},
+                    {"from", from},
+                    {"until", until},
+                    {"entries", entries},
+                    {"member", nullptr}};
+           if (member) {
+             const auto mine = db::gamification::standing(sql, key, *member);
+             out["member"] = {{"member_id", *member}, {"rank", mine.rank}, {"points", mine.points}};
+           }
+           return json_response(http::status::ok, out);
+         });
+       }});
+
+  r.add({http::verb::post, "/v1/admin/tiers/review", kAdmin,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto member = request.query("member");
+           if (member) {
+             co_await s.db.run([&](soci::session& sql) { require_member(sql, *member); });
+           }
+           const auto report = co_await review_tiers(s, store, member);
+           co_return json_response(http::status::ok,
+                                   {{"members", report.members}, {"lowered", report.lowered}});
+         }});
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <soci/soci.h>
+
+#include "circolo/db/batch.hpp"
+#include "circolo/engine/challenges.hpp"
+#include "circolo/engine/clock.hpp"
+
+// Challenge progress, badges and leaderboard points. The caller holds the member's row lock:
+// one member's events are applied one at a time, so a challenge completes once.
+namespace circolo::db::gamification {
+
+struct ChallengeState {
+  std::string challenge, digest;
+  int round = 0, completions = 0;
+  std::optional<engine::TimePoint> completed_at;
+  // What counted in the current round toward the stored goal (digest).
+  std::vector<engine::challenges::Contribution> contributions;
+};
+
+// The stored states of `challenges` for a member, with their current contributions (a
+// challenge it never progressed in is missing).
+std::map<std::string, ChallengeState> load(soci::session& sql, const std::string& member_id,
+                                           const std::vector<std::string>& challenges);
+
+// Removes what `event_id` (a refunded purchase) added to rounds still open; returns the
+// challenges it touched.
+std::vector<std::string> take_back(soci::session& sql, const std::string& member_id,
+                                   const std::string& event_id);
+
+// Sent with the batch that ends the event's transaction.
+void save_state(Batch& batch, const std::string& member_id, const ChallengeState& state);
+struct NewContribution {
+  std::string challenge, digest, event_id;
+  int round = 0;
+  bool explicit_progress = false;
+  engine::TimePoint at{};
+  long long amount = 1;
+  std::string key;
+};
+void add_contribution(Batch& batch, const std::string& member_id, const NewContribution& c);
+
+// Badges: a second grant of the same badge changes nothing.
+void grant_badge(Batch& batch, const std::string& member_id, const std::string& badge,
+                 engine::TimePoint at, const std::string& event_id);
+struct Badge {
+  std::string badge;
+  engine::TimePoint granted_at{};
+};
+std::vector<Badge> badges_of(soci::session& sql, const std::string& member_id);
+
+// Leaderboards: `points` (negative for a reversal; a period never goes below 0) added to the
+// member's score in each of `periods`.
+void add_points(Batch& batch, const std::string& member_id, const std::vector<std::string>& periods,
+                long long points);
+struct Ranked {
+  long long rank = 0;  // ties share a rank; the next rank skips (1, 2, 2, 4)
+  std::string member_id;
+  std::optional<std::string> name;
+  long long points = 0;
+};
+std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit);
+// The member's own rank and points in the period (0 points: ranked after everyone who earned).
+Ranked standing(soci::session& sql, const std::string& period, const std::string& member_id);
+
+// Tiers: the member's qualifying points (earned by events, net of reversals) since each of
+// `since`, without locking anything (the wallet's progress to the next tier).
+std::vector<long long> qualifying_points(soci::session& sql, const std::string& member_id,
+                                         const std::vector<engine::TimePoint>& since);
+// Members holding a tier other than `except` (the entry tier), in id order after `after`.
+std::vector<std::string> members_in_tiers(soci::session& sql,
+                                          const std::optional<std::string>& except,
+                                          const std::string& after, int limit);
+void set_tier(soci::session& sql, const std::string& member_id,
+              const std::optional<std::string>& tier);
+
+}  // namespace circolo::db::gamification

@@ -1,0 +1,190 @@
+#include "circolo/db/gamification.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "circolo/db/query.hpp"
+#include "circolo/db/time.hpp"
+
+namespace circolo::db::gamification {
+
+namespace {
+
+// States with their current round's contributions toward the stored goal, in one round trip.
+const std::string kLoad =
+    "select s.challenge, s.digest, s.round, s.completions, " +
+    timestamptz_to_micros("s.completed_at") + ", " + timestamptz_to_micros("c.at") +
+    ", c.amount, c.key, c.event_id from challenge_states s left join challenge_contributions c on "
+    "c.member_id = s.member_id and c.challenge = s.challenge and c.round = s.round and c.digest "
+    "= s.digest where s.member_id = $1 and s.challenge = any($2::text[]) order by s.challenge, "
+    "c.at";
+
+const std::string kTakeBack =
+    "delete from challenge_contributions c using challenge_states s where c.event_id = $2 and "
+    "c.member_id = $1 and s.member_id = c.member_id and s.challenge = c.challenge and s.round = "
+    "c.round returning c.challenge";
+
+const std::string kSaveState =
+    "insert into challenge_states (member_id, challenge, digest, round, completions, "
+    "completed_at) values ($1, $2, $3, $4::int, $5::int, " +
+    micros_to_timestamptz("$6::bigint") +
+    ") on conflict (member_id, challenge) do update set digest = excluded.digest, round = "
+    "excluded.round, completions = excluded.completions, completed_at = excluded.completed_at";
+
+const std::string kAddContribution =
+    "insert into challenge_contributions (member_id, challenge, round, digest, event_id, source, "
+    "at, amount, key) values ($1, $2, $3::int, $4, $5, $6, " +
+    micros_to_timestamptz("$7::bigint") +
+    ", $8::bigint, $9) on conflict (member_id, challenge, round, event_id, source) do update set "
+    "amount = challenge_contributions.amount + excluded.amount";
+
+const std::string kGrantBadge =
+    "insert into member_badges (member_id, badge, granted_at, event_id) "
+    "values ($1, $2, " +
+    micros_to_timestamptz("$3::bigint") + ", $4) on conflict (member_id, badge) do nothing";
+
+const std::string kBadges = "select badge, " + timestamptz_to_micros("granted_at") +
+                            " from member_badges where member_id = $1 order by granted_at, badge";
+
+const std::string kAddPoints =
+    "insert into leaderboard_points (period, member_id, points) select p, $1, greatest($3::bigint, "
+    "0) from unnest($2::text[]) p on conflict (period, member_id) do update set points = "
+    "greatest(leaderboard_points.points + $3::bigint, 0)";
+
+// The top of a period from the rank index; rank() over these rows is the global rank, as every
+// member with more points is among them.
+const std::string kTop =
+    "select rank() over (order by l.points desc), l.member_id, m.name, l.points from (select "
+    "member_id, points from leaderboard_points where period = $1 and points > 0 order by points "
+    "desc, member_id limit $2::int) l join members m on m.id = l.member_id order by l.points desc, "
+    "l.member_id";
+
+const std::string kStanding =
+    "select coalesce((select points from leaderboard_points where period = $1 and member_id = "
+    "$2), 0) as p, (select count(*) from leaderboard_points where period = $1 and points > "
+    "coalesce((select points from leaderboard_points where period = $1 and member_id = $2), 0)) "
+    "+ 1";
+
+const std::string kQualifying =
+    "select coalesce((select sum(points) from ledger_entries where member_id = $1 and kind in "
+    "('earn', 'reverse') and event_id is not null and at >= " +
+    micros_to_timestamptz("s") +
+    "), 0) from unnest($2::bigint[]) with ordinality u(s, o) order by o";
+
+const std::string kMembersInTiers =
+    "select id from members where merged_into is null and tier is not null and tier is distinct "
+    "from $1 and id > $2 order by id limit $3::int";
+
+const std::string kSetTier = "update members set tier = $2 where id = $1";
+
+}  // namespace
+
+std::map<std::string, ChallengeState> load(soci::session& sql, const std::string& member_id,
+                                           const std::vector<std::string>& challenges) {
+  std::map<std::string, ChallengeState> out;
+  if (challenges.empty()) return out;
+  for (const auto& row : fetch(sql, kLoad, {member_id, text_array(challenges)})) {
+    auto& state = out[*row[0]];
+    if (state.challenge.empty()) {
+      state.challenge = *row[0];
+      state.digest = *row[1];
+      state.round = static_cast<int>(to_int(row[2]));
+      state.completions = static_cast<int>(to_int(row[3]));
+      if (row[4]) state.completed_at = from_micros(to_int(row[4]));
+    }
+    if (!row[5]) continue;  // no contribution in this round yet
+    engine::challenges::Contribution c;
+    c.at = from_micros(to_int(row[5]));
+    c.amount = to_int(row[6]);
+    c.key = row[7].value_or("");
+    c.event_id = row[8].value_or("");
+    state.contributions.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<std::string> take_back(soci::session& sql, const std::string& member_id,
+                                   const std::string& event_id) {
+  std::vector<std::string> out;
+  for (const auto& row : fetch(sql, kTakeBack, {member_id, event_id})) {
+    if (std::find(out.begin(), out.end(), *row[0]) == out.end()) out.push_back(*row[0]);
+  }
+  return out;
+}
+
+void save_state(Batch& batch, const std::string& member_id, const ChallengeState& state) {
+  batch.add(kSaveState,
+            {member_id, state.challenge, state.digest, std::to_string(state.round),
+             std::to_string(state.completions),
+             state.completed_at ? Value(std::to_string(to_micros(*state.completed_at))) : Value()});
+}
+
+void add_contribution(Batch& batch, const std::string& member_id, const NewContribution& c) {
+  batch.add(kAddContribution, {member_id, c.challenge, std::to_string(c.round), c.digest,
+                               c.event_id, std::string(c.explicit_progress ? "explicit" : "event"),
+                               std::to_string(to_micros(c.at)), std::to_string(c.amount), c.key});
+}
+
+void grant_badge(Batch& batch, const std::string& member_id, const std::string& badge,
+                 engine::TimePoint at, const std::string& event_id) {
+  batch.add(kGrantBadge, {member_id, badge, std::to_string(to_micros(at)), event_id});
+}
+
+std::vector<Badge> badges_of(soci::session& sql, const std::string& member_id) {
+  std::vector<Badge> out;
+  for (const auto& row : fetch(sql, kBadges, {member_id}))
+    out.push_back({*row[0], from_micros(to_int(row[1]))});
+  return out;
+}
+
+void add_points(Batch& batch, const std::string& member_id, const std::vector<std::string>& periods,
+                long long points) {
+  if (points == 0 || periods.empty()) return;
+  batch.add(kAddPoints, {member_id, text_array(periods), std::to_string(points)});
+}
+
+std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit) {
+  std::vector<Ranked> out;
+  for (const auto& row : fetch(sql, kTop, {period, std::to_string(limit)}))
+    out.push_back({to_int(row[0]), *row[1], row[2], to_int(row[3])});
+  return out;
+}
+
+Ranked standing(soci::session& sql, const std::string& period, const std::string& member_id) {
+  const auto rows = fetch(sql, kStanding, {period, member_id});
+  Ranked r;
+  r.member_id = member_id;
+  r.points = to_int(rows.at(0)[0]);
+  r.rank = to_int(rows.at(0)[1]);
+  return r;
+}
+
+std::vector<long long> qualifying_points(soci::session& sql, const std::string& member_id,
+                                         const std::vector<engine::TimePoint>& since) {
+  std::string starts = "{";
+  for (const auto& t : since) {
+    if (starts.size() > 1) starts += ',';
+    starts += std::to_string(to_micros(t));
+  }
+  std::vector<long long> out;
+  for (const auto& row : fetch(sql, kQualifying, {member_id, starts + "}"}))
+    out.push_back(to_int(row[0]));
+  return out;
+}
+
+std::vector<std::string> members_in_tiers(soci::session& sql,
+                                          const std::optional<std::string>& except,
+                                          const std::string& after, int limit) {
+  std::vector<std::string> out;
+  for (const auto& row : fetch(sql, kMembersInTiers, {except, after, std::to_string(limit)}))
+    out.push_back(*row[0]);
+  return out;
+}
+
+void set_tier(soci::session& sql, const std::string& member_id,
+              const std::optional<std::string>& tier) {
+  fetch(sql, kSetTier, {member_id, tier});
+}
+
+}  // namespace circolo::db::gamification
