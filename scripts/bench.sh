@@ -2,7 +2,7 @@
 # Runs the benchmarks in one go on this machine: Release build, a throwaway PostgreSQL, one
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
 # BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6),
-# BENCH_ONLY=outbox the outgoing events one (8).
+# BENCH_ONLY=outbox the outgoing events one (8), BENCH_ONLY=leaderboard the leaderboards (7).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -95,6 +95,28 @@ coupons_bench() {
   rm -rf "$dir"
 }
 
+leaderboard_bench() {
+  echo "# leaderboards (issue 7): 100,000 members with points in every period, top 10 and a member's rank"
+  local dir
+  dir=$(mktemp -d)
+  python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+    "$root/examples/demo.rules" >"$dir/program.json"
+  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+  $psql -d circolo_bench -f "$root/bench/leaderboard_setup.sql" >/dev/null
+  $psql -d circolo_bench -c "vacuum analyze leaderboard_points" -c "vacuum analyze members" >/dev/null
+  sleep 1  # every instance picks a new program version up within a second
+  # Members spread over the whole board: the rank of one near the bottom counts the most rows.
+  for i in $(seq 1 1000); do
+    echo "/v1/leaderboards/points?period=month&limit=10&member=mem_lb_$(( (i * 97) % 100000 + 1 ))"
+  done >"$dir/targets.txt"
+  $load --name leaderboard_month_top10_and_member_rank --targets-file "$dir/targets.txt" \
+    --key "$admin_key"
+  $load --name leaderboard_all_top10 --target "/v1/leaderboards/points?period=all&limit=10" \
+    --key "$admin_key"
+  rm -rf "$dir"
+}
+
 outbox_bench() {
   echo "# outgoing events (issue 8): 4 writers; a WebSocket client and a webhook receiver on loopback"
   "$build/bench/circolo_outbox_bench" --port "$port" --key "$admin_key" --seconds "$seconds" --writers 4
@@ -109,6 +131,10 @@ if [ "${BENCH_ONLY:-}" = events ]; then
 fi
 if [ "${BENCH_ONLY:-}" = outbox ]; then
   outbox_bench
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = leaderboard ]; then
+  leaderboard_bench
   exit 0
 fi
 if [ "${BENCH_ONLY:-}" = coupons ]; then
@@ -134,6 +160,7 @@ echo "# pgbench -N (simple-update TPC-B, 4 clients) on the same server, same run
 events_bench
 coupons_bench
 outbox_bench
+leaderboard_bench
 
 echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
 "$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'

@@ -1,5 +1,6 @@
 #include "circolo/db/members.hpp"
 #include "circolo/db/coupons.hpp"
+#include "circolo/db/gamification.hpp"
 
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
@@ -197,6 +198,7 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMoveEvents, soci::use(into), soci::use(from);
   sql << kMergeCounts, soci::use(from), soci::use(into);
   coupons::move_member(sql, into, from);  // the survivor keeps the coupons
+  gamification::move_member(sql, into, from);  // and the badges, scores and challenges
   if (moved > 0) {
     long long into_balance = 0;
     sql << kAddBalance, soci::use(moved), soci::use(into), soci::into(into_balance);

@@ -1,3 +1,4 @@
+#include "circolo/engine/leaderboard.hpp"
 #include "circolo/engine/tiers.hpp"
 
 #include <gtest/gtest.h>
@@ -53,4 +54,14 @@ TEST(Tiers, BelowTheLowestThresholdThereIsNoTier) {
   EXPECT_EQ(s.points, 0);
   EXPECT_EQ(s.needed, 100);
   EXPECT_THROW(standing(levels, std::vector<Points>{}), std::invalid_argument);
+}
+
+TEST(Leaderboard, TiesShareARankAndTheNextSkips) {
+  const std::vector<long long> board = {900, 700, 700, 500, 0};
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 900), 1);
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 700), 2);
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 500), 4);
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 600), 4) << "between scores";
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 1000), 1) << "above everyone";
+  EXPECT_EQ(circolo::engine::leaderboard::rank_of({}, 5), 1);
 }

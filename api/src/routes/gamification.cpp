@@ -2,7 +2,15 @@
 // /v1/leaderboards/points, POST /v1/admin/tiers/review, and the wallet's parts of them.
 #include "circolo/api/gamification.hpp"
 
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
 
 #include "circolo/api/auth.hpp"
 #include "circolo/api/members.hpp"
@@ -11,6 +19,7 @@
 #include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
+#include "circolo/engine/leaderboard.hpp"
 #include "circolo/engine/money.hpp"
 #include "circolo/engine/tiers.hpp"
 
@@ -66,6 +75,68 @@ json challenge_json(const rules::CompiledProgram::Challenge& c) {
 void require_member(soci::session& sql, const std::string& id) {
   if (!db::members::find(sql, id))
     throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+}
+
+// Members' ranks come from a copy of each period's scores kept in memory (a hundred thousand
+// members are a few hundred kilobytes): counting the members above a score in PostgreSQL reads
+// up to the whole board per request. A copy older than kRankSnapshotAge is still answered from
+// while one request's background task reads a fresh one, so ranks are at most about a second
+// behind; the top entries and the member's own points are always read live.
+constexpr auto kRankSnapshotAge = std::chrono::seconds(1);
+
+class RankSnapshots {
+ public:
+  struct Snapshot {
+    std::vector<long long> descending;
+    std::chrono::steady_clock::time_point taken;
+  };
+  // The period's snapshot (null if none yet) and whether the caller should read a fresh one
+  // (true for one caller at a time).
+  std::pair<std::shared_ptr<const Snapshot>, bool> get(const std::string& period) {
+    std::lock_guard lock(mutex_);
+    auto& slot = periods_[period];
+    const bool stale = !slot.snapshot ||
+                       std::chrono::steady_clock::now() - slot.snapshot->taken > kRankSnapshotAge;
+    const bool refresh = stale && !slot.loading;
+    if (refresh) slot.loading = true;
+    return {slot.snapshot, refresh};
+  }
+  void put(const std::string& period, std::shared_ptr<const Snapshot> snapshot) {
+    std::lock_guard lock(mutex_);
+    auto& slot = periods_[period];
+    slot.loading = false;
+    if (snapshot) slot.snapshot = std::move(snapshot);
+    // Periods of the past are not asked for again: keep the map small.
+    if (periods_.size() > 64) {
+      for (auto it = periods_.begin(); it != periods_.end();) {
+        it = it->first != period && !it->second.loading ? periods_.erase(it) : std::next(it);
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    std::shared_ptr<const Snapshot> snapshot;
+    bool loading = false;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Slot> periods_;
+};
+
+asio::awaitable<std::shared_ptr<const RankSnapshots::Snapshot>> load_snapshot(
+    Services& s, RankSnapshots& ranks, const std::string& period) {
+  std::shared_ptr<const RankSnapshots::Snapshot> fresh;
+  try {
+    auto descending = co_await s.db.run(
+        [&](soci::session& sql) { return db::gamification::scores(sql, period); });
+    fresh = std::make_shared<const RankSnapshots::Snapshot>(
+        RankSnapshots::Snapshot{std::move(descending), std::chrono::steady_clock::now()});
+  } catch (...) {
+    ranks.put(period, nullptr);  // the next request tries again
+    throw;
+  }
+  ranks.put(period, fresh);
+  co_return fresh;
 }
 
 std::shared_ptr<const rules::CompiledProgram> active_program(const ProgramStore& store) {
@@ -227,6 +298,7 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
 void register_gamification_routes(App& app, const ProgramStore& store) {
   auto& s = app.services();
   auto& r = app.router();
+  auto ranks = std::make_shared<RankSnapshots>();
 
   r.add({http::verb::get, "/v1/challenges", kAnyone,
          [&s, &store](Request&) -> asio::awaitable<Response> {
@@ -253,64 +325,89 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            });
          }});
 
-  r.add(
-      {http::verb::get, "/v1/leaderboards/points", kAnyone,
-       [&s, &store](Request& request) -> asio::awaitable<Response> {
-         const auto program = active_program(store);
-         const auto now = s.clock.now();
-         const std::string period = request.query("period").value_or("month");
-         static const std::vector<std::string> kPeriods = {"day", "week", "month", "year", "all"};
-         const auto at = std::find(kPeriods.begin(), kPeriods.end(), period);
-         if (at == kPeriods.end())
-           throw ApiError(http::status::bad_request, "invalid_query",
-                          "period must be day, week, month, year or all");
-         int limit = 10;
-         if (auto text = request.query("limit")) {
-           try {
-             std::size_t used = 0;
-             limit = std::stoi(*text, &used);
-             if (used != text->size() || limit < 1 || limit > 100)
-               throw std::invalid_argument("range");
-           } catch (const std::exception&) {
-             throw ApiError(http::status::bad_request, "invalid_query", "limit must be 1 to 100");
+  r.add({http::verb::get, "/v1/leaderboards/points", kAnyone,
+         [&s, &store, ranks](Request& request) -> asio::awaitable<Response> {
+           const auto program = active_program(store);
+           const auto now = s.clock.now();
+           const std::string period = request.query("period").value_or("month");
+           static const std::vector<std::string> kPeriods = {"day", "week", "month", "year", "all"};
+           const auto at = std::find(kPeriods.begin(), kPeriods.end(), period);
+           if (at == kPeriods.end())
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            "period must be day, week, month, year or all");
+           int limit = 10;
+           if (auto text = request.query("limit")) {
+             try {
+               std::size_t used = 0;
+               limit = std::stoi(*text, &used);
+               if (used != text->size() || limit < 1 || limit > 100)
+                 throw std::invalid_argument("range");
+             } catch (const std::exception&) {
+               throw ApiError(http::status::bad_request, "invalid_query", "limit must be 1 to 100");
+             }
            }
-         }
-         auto member = request.query("member");
-         const auto& caller = request.caller();
-         if (caller.role == Role::member) {
-           if (member && *member != caller.member_id)
-             throw ApiError(http::status::forbidden, "forbidden",
-                            "a member token may only ask for its own member's rank");
-           member = caller.member_id;
-         }
-         // The period's name and bounds in the program's time zone.
-         std::string key = "all";
-         json from = nullptr, until = nullptr;
-         if (const auto p = program->calendar_period(period, now)) {
-           key = p->key;
-           from = engine::format_rfc3339(p->from);
-           until = engine::format_rfc3339(p->until);
-         }
-         co_return co_await s.db.run([&](soci::session& sql) {
-           if (member) require_member(sql, *member);
-           json entries = json::array();
-           for (const auto& e : db::gamification::top(sql, key, limit))
-             entries.push_back({{"rank", e.rank},
-                                {"member_id", e.member_id},
-                                {"name", e.name ? json(*e.name) : json(nullptr)},
-                                {"points", e.points}});
-           json out{{"period", period},
-                    {"from", from},
-                    {"until", until},
-                    {"entries", entries},
-                    {"member", nullptr}};
+           auto member = request.query("member");
+           const auto& caller = request.caller();
+           if (caller.role == Role::member) {
+             if (member && *member != caller.member_id)
+               throw ApiError(http::status::forbidden, "forbidden",
+                              "a member token may only ask for its own member's rank");
+             member = caller.member_id;
+           }
+           // The period's name and bounds in the program's time zone.
+           std::string key = "all";
+           json from = nullptr, until = nullptr;
+           if (const auto p = program->calendar_period(period, now)) {
+             key = p->key;
+             from = engine::format_rfc3339(p->from);
+             until = engine::format_rfc3339(p->until);
+           }
+           // The member's rank: from the snapshot, refreshed in the background when stale (read
+           // now, once, when there is none yet).
+           std::shared_ptr<const RankSnapshots::Snapshot> snapshot;
            if (member) {
-             const auto mine = db::gamification::standing(sql, key, *member);
-             out["member"] = {{"member_id", *member}, {"rank", mine.rank}, {"points", mine.points}};
+             auto [current, refresh] = ranks->get(key);
+             snapshot = current;
+             if (refresh && !snapshot) {
+               snapshot = co_await load_snapshot(s, *ranks, key);
+             } else if (refresh) {
+               asio::co_spawn(
+                   co_await asio::this_coro::executor,
+                   [&s, ranks, key]() -> asio::awaitable<void> {
+                     try {
+                       co_await load_snapshot(s, *ranks, key);
+                     } catch (const std::exception& e) {
+                       spdlog::warn("leaderboard snapshot of {} failed: {}", key, e.what());
+                     }
+                   },
+                   asio::detached);
+             }
            }
-           return json_response(http::status::ok, out);
-         });
-       }});
+           co_return co_await s.db.run([&](soci::session& sql) {
+             if (member) require_member(sql, *member);
+
+             json entries = json::array();
+             for (const auto& e : db::gamification::top(sql, key, limit))
+               entries.push_back({{"rank", e.rank},
+                                  {"member_id", e.member_id},
+                                  {"name", e.name ? json(*e.name) : json(nullptr)},
+                                  {"points", e.points}});
+             json out{{"period", period},
+                      {"from", from},
+                      {"until", until},
+                      {"entries", entries},
+                      {"member", nullptr}};
+             if (member) {
+               const auto points = db::gamification::points_of(sql, key, *member);
+               // With no points it ranks after everyone who earned some.
+               const auto rank = points > 0
+                                     ? engine::leaderboard::rank_of(snapshot->descending, points)
+                                     : static_cast<long long>(snapshot->descending.size()) + 1;
+               out["member"] = {{"member_id", *member}, {"rank", rank}, {"points", points}};
+             }
+             return json_response(http::status::ok, out);
+           });
+         }});
 
   r.add({http::verb::post, "/v1/admin/tiers/review", kAdmin,
          [&s, &store](Request& request) -> asio::awaitable<Response> {

@@ -65,8 +65,15 @@ struct Ranked {
   long long points = 0;
 };
 std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit);
-// The member's own rank and points in the period (0 points: ranked after everyone who earned).
-Ranked standing(soci::session& sql, const std::string& period, const std::string& member_id);
+// The member's points in the period (0 if it earned none).
+long long points_of(soci::session& sql, const std::string& period, const std::string& member_id);
+// Every positive score of the period, highest first, in one round trip (for ranking in memory).
+std::vector<long long> scores(soci::session& sql, const std::string& period);
+
+// A merge: `into` gets `from`'s badges and leaderboard points, and its challenge progress
+// (where both progressed toward the same goal, `from`'s current contributions join `into`'s
+// round; the next event decides whether that completes it).
+void move_member(soci::session& sql, const std::string& into, const std::string& from);
 
 // Tiers: the member's qualifying points (earned by events, net of reversals) since each of
 // `since`, without locking anything (the wallet's progress to the next tier).
