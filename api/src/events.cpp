@@ -312,7 +312,11 @@ struct Work {
         member(std::move(state.member)),
         balances(state.balances),
         badges(std::move(state.badges)),
-        qualifying(std::move(state.qualifying)) {}
+        qualifying(std::move(state.qualifying)),
+        challenge_states(std::move(state.challenges)) {
+    // Read with the member (for every challenge of the program).
+    for (const auto& c : p.challenges()) challenges_read.insert(c.id);
+  }
   const EventContext& context;
   const rules::CompiledProgram& program;
   db::Member member;
@@ -716,7 +720,9 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
   std::vector<engine::TimePoint> since;
   for (const auto& t : ctx.program->tiers())
     since.push_back(ctx.program->window_start(t.window, ctx.now));
-  auto state = db::events::lock_member_state(sql, id, ctx.now, since);
+  std::vector<std::string> challenges;
+  for (const auto& c : ctx.program->challenges()) challenges.push_back(c.id);
+  auto state = db::events::lock_member_state(sql, id, ctx.now, since, challenges);
   if (!state) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
   if (state->member.merged_into)
     throw ApiError(http::status::gone, "member_merged",
@@ -806,6 +812,10 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     reversed_taken = result.plan.taken;
     // The purchase no longer counts toward challenges still open.
     touched = db::gamification::take_back(sql, w.member.id, refund->original.id);
+    for (const auto& id : touched) {
+      auto& state = w.challenge_states[id];
+      state.contributions = engine::challenges::without(state.contributions, refund->original.id);
+    }
   }
 
   // Coupons first: a refused one fails the whole event, before anything else is decided. They

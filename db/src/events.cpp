@@ -24,12 +24,20 @@ const std::string kLockMemberState =
     timestamptz_to_micros("m.joined_at") +
     ", m.points_balance, m.merged_into, m.tier, m.purchases, m.lifetime_points, b.available, "
     "b.pending, (select coalesce(array_to_json(array_agg(badge order by granted_at, badge)), "
-    "'[]')::text from member_badges where member_id = m.id), (select string_agg(coalesce((select "
+    "'[]')::text from member_badges where member_id = m.id), (select json_agg(json_build_array("
+    "s.challenge, s.digest, s.round, s.completions, " +
+    timestamptz_to_micros("s.completed_at") + ", (select coalesce(json_agg(json_build_array(" +
+    timestamptz_to_micros("c.at") +
+    ", c.amount, c.key, c.event_id) order by c.at), '[]') from challenge_contributions c where "
+    "c.member_id = s.member_id and c.challenge = s.challenge and c.round = s.round and c.digest = "
+    "s.digest)))::text from challenge_states s where s.member_id = m.id and s.challenge = "
+    "any($4::text[])), (select string_agg(coalesce((select "
     "sum(points) from ledger_entries where "
     "member_id = m.id and kind in ('earn', 'reverse') and event_id is not null and at >= " +
     micros_to_timestamptz("s") +
-    "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)) from "
-    "members m cross join lateral (select coalesce(sum(remaining) filter (where pending_until "
+    "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
+    "= (select v.xmin from members v where v.id = m.id) from members m cross join lateral (select "
+    "coalesce(sum(remaining) filter (where pending_until "
     "is null or pending_until <= t), 0) as available, coalesce(sum(remaining) filter (where "
     "pending_until > t), 0) as pending from point_lots, (select " +
     micros_to_timestamptz("$2::bigint") +
@@ -119,14 +127,21 @@ Value optional_int(const std::optional<long long>& v) {
 
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
                                              engine::TimePoint now,
-                                             std::span<const engine::TimePoint> since) {
+                                             std::span<const engine::TimePoint> since,
+                                             const std::vector<std::string>& challenges) {
   std::string starts = "{";
   for (const auto& t : since) {
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
-  const auto rows =
-      fetch(sql, kLockMemberState, {id, std::to_string(to_micros(now)), starts + "}"});
+  const std::vector<Value> params{id, std::to_string(to_micros(now)), starts + "}",
+                                  text_array(challenges)};
+  auto rows = fetch(sql, kLockMemberState, params);
+  if (rows.empty()) return std::nullopt;
+  // The statement waited for the row lock while another transaction changed the member: the
+  // locked row is the new version, but everything else was read as of before the wait (READ
+  // COMMITTED takes the snapshot when the statement starts). Read again, the lock held now.
+  if (rows.front()[18] != Value("t")) rows = fetch(sql, kLockMemberState, params);
   if (rows.empty()) return std::nullopt;
   const auto& row = rows.front();
   MemberState state;
@@ -135,8 +150,21 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
   for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
     state.badges.push_back(badge.get<std::string>());
   if (row[16]) {
+    for (const auto& s : nlohmann::json::parse(*row[16])) {
+      auto& c = state.challenges[s[0].get<std::string>()];
+      c.challenge = s[0].get<std::string>();
+      c.digest = s[1].get<std::string>();
+      c.round = s[2].get<int>();
+      c.completions = s[3].get<int>();
+      if (!s[4].is_null()) c.completed_at = from_micros(s[4].get<long long>());
+      for (const auto& k : s[5])
+        c.contributions.push_back({from_micros(k[0].get<long long>()), k[1].get<long long>(),
+                                   k[2].get<std::string>(), k[3].get<std::string>()});
+    }
+  }
+  if (row[17]) {
     std::size_t begin = 0;
-    const auto& text = *row[16];
+    const auto& text = *row[17];
     while (begin <= text.size()) {
       const auto end = std::min(text.find(',', begin), text.size());
       state.qualifying.push_back(std::stoll(text.substr(begin, end - begin)));

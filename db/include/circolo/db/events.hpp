@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "circolo/db/batch.hpp"
+#include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/ledger.hpp"
@@ -43,10 +44,13 @@ struct MemberState {
   engine::ledger::Balances balances;
   std::vector<std::string> badges;  // in the order they were granted
   std::vector<Points> qualifying;
+  // Its stored state in each of `challenges` it progressed in (see gamification::load).
+  std::map<std::string, gamification::ChallengeState> challenges;
 };
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
                                              engine::TimePoint now,
-                                             std::span<const engine::TimePoint> since);
+                                             std::span<const engine::TimePoint> since,
+                                             const std::vector<std::string>& challenges = {});
 
 // The end of an event, in one round trip: the event row, the member's timeline entry and the
 // member's tier, counts and tags. false (nothing written): a purchase with this order exists.
