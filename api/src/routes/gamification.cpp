@@ -362,17 +362,18 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
              from = engine::format_rfc3339(p->from);
              until = engine::format_rfc3339(p->until);
            }
-           // The member's rank: from the snapshot, refreshed in the background when stale (read
-           // now, once, when there is none yet).
+           // The member's rank: from the snapshot, refreshed in the background when stale.
            std::shared_ptr<const RankSnapshots::Snapshot> snapshot;
            if (member) {
-             auto [current, refresh] = ranks->get(key);
-             snapshot = current;
-             if (refresh && !snapshot) {
+             const auto got = ranks->get(key);
+             snapshot = got.first;
+             if (!snapshot) {
+               // None yet (or another request is reading the first one): read it now.
                snapshot = co_await load_snapshot(s, *ranks, key);
-             } else if (refresh) {
+             } else if (got.second) {
+               const auto executor = co_await asio::this_coro::executor;
                asio::co_spawn(
-                   co_await asio::this_coro::executor,
+                   executor,
                    [&s, ranks, key]() -> asio::awaitable<void> {
                      try {
                        co_await load_snapshot(s, *ranks, key);
