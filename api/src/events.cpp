@@ -560,10 +560,12 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
 
   for (const auto& id : involved) {
     const auto& info = *program.challenge(id);
-    auto& state = w.challenge_states[id];
+        auto& state = w.challenge_states[id];
+    bool changed = false;  // the state row needs writing (contributions are rows of their own)
     if (state.challenge.empty()) {
       state.challenge = id;
       state.digest = info.digest;
+      changed = true;
     }
     if (!info.repeatable && state.completions > 0) continue;  // done for good
     if (state.digest != info.digest) {
@@ -571,6 +573,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       state.digest = info.digest;
       ++state.round;
       state.contributions.clear();
+      changed = true;
     }
     for (const auto& [hit, explicit_progress] : hits) {
       if (hit.challenge != id) continue;
@@ -602,7 +605,8 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
     db::points::publish(
         batch, "challenge.progressed", w.member.id, ctx.now,
         {{"challenge", id}, {"progress", value}, {"goal", goal}, {"event_id", ctx.event_id}});
-    if (progress.completed) {
+        if (progress.completed) {
+      changed = true;
       ++state.completions;
       ++state.round;  // a repeatable challenge starts again; a finished one counts no more
       state.completed_at = ctx.now;
@@ -626,7 +630,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       completed.attributes["challenge"] = id;
       w.derived.push_back(std::move(completed));
     }
-    db::gamification::save_state(batch, w.member.id, state);
+        if (changed) db::gamification::save_state(batch, w.member.id, state);
   }
 }
 
