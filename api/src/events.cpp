@@ -560,7 +560,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
 
   for (const auto& id : involved) {
     const auto& info = *program.challenge(id);
-        auto& state = w.challenge_states[id];
+    auto& state = w.challenge_states[id];
     bool changed = false;  // the state row needs writing (contributions are rows of their own)
     if (state.challenge.empty()) {
       state.challenge = id;
@@ -575,6 +575,15 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       state.contributions.clear();
       changed = true;
     }
+    const auto window =
+        info.within ? std::optional(program.window_start(*info.within, ctx.now)) : std::nullopt;
+    const auto unit = info.streak_unit;
+    const auto decide = [&] {
+      return engine::challenges::evaluate(
+          info.goal, state.contributions, window, ctx.now,
+          [&program, unit](engine::TimePoint t) { return program.period_index(unit, t); });
+    };
+    const auto before = decide().value;
     for (const auto& [hit, explicit_progress] : hits) {
       if (hit.challenge != id) continue;
       db::gamification::NewContribution c;
@@ -589,12 +598,14 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       db::gamification::add_contribution(batch, w.member.id, c);
       state.contributions.push_back({event.time, hit.amount, hit.key, ctx.event_id});
     }
-    const auto window =
-        info.within ? std::optional(program.window_start(*info.within, ctx.now)) : std::nullopt;
-    const auto unit = info.streak_unit;
-    const auto progress = engine::challenges::evaluate(
-        info.goal, state.contributions, window, ctx.now,
-        [&program, unit](engine::TimePoint t) { return program.period_index(unit, t); });
+    const auto progress = decide();
+    // Reported when it moved (a refund's take-back is reported as it is): an event that counts
+    // without changing anything (a channel already seen, a week already in the streak) is quiet.
+    const bool refunded = std::find(touched.begin(), touched.end(), id) != touched.end();
+    if (progress.value == before && !progress.completed && !refunded) {
+      if (changed) db::gamification::save_state(batch, w.member.id, state);
+      continue;
+    }
     const json value = progress_value(info, std::min(progress.value, info.goal.target));
     const json goal = progress_value(info, info.goal.target);
     w.effects.push_back({{"type", "challenge_progress"},
@@ -605,7 +616,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
     db::points::publish(
         batch, "challenge.progressed", w.member.id, ctx.now,
         {{"challenge", id}, {"progress", value}, {"goal", goal}, {"event_id", ctx.event_id}});
-        if (progress.completed) {
+    if (progress.completed) {
       changed = true;
       ++state.completions;
       ++state.round;  // a repeatable challenge starts again; a finished one counts no more
@@ -630,7 +641,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       completed.attributes["challenge"] = id;
       w.derived.push_back(std::move(completed));
     }
-        if (changed) db::gamification::save_state(batch, w.member.id, state);
+    if (changed) db::gamification::save_state(batch, w.member.id, state);
   }
 }
 
