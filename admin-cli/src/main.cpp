@@ -738,6 +738,55 @@ int events_tail(const Online& o, const std::string& member, const std::string& t
   }
 }
 
+// POST /v1/admin/tiers/review: lower the tiers members no longer reach (all, or one).
+int tiers_review(const Online& o, const std::string& member) {
+  int code = 0;
+  auto r =
+      call(o, "POST",
+           "/v1/admin/tiers/review" + (member.empty() ? "" : "?member=" + percent_encode(member)),
+           json::object(), code);
+  if (!r) return code;
+  if (o.json_output) {
+    std::cout << r->dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "Reviewed " << (*r)["members"] << " member(s); " << (*r)["lowered"]
+            << " moved down to the tier their qualifying points reach.\n";
+  return 0;
+}
+
+// GET /v1/leaderboards/points as a table, with a member's own rank if asked.
+int leaderboard(const Online& o, const std::string& period, int limit, const std::string& member) {
+  int code = 0;
+  std::string target = "/v1/leaderboards/points?period=" + percent_encode(period) +
+                       "&limit=" + std::to_string(limit);
+  if (!member.empty()) target += "&member=" + percent_encode(member);
+  auto r = call(o, "GET", target, nullptr, code);
+  if (!r) return code;
+  if (o.json_output) {
+    std::cout << r->dump(2) << "\n";
+    return 0;
+  }
+  const auto& b = *r;
+  std::cout << "Points earned, " << period;
+  if (b["from"].is_string())
+    std::cout << " (" << b["from"].get<std::string>() << " to " << b["until"].get<std::string>()
+              << ")";
+  std::cout << "\n";
+  std::printf("%5s  %-30s  %-24s  %10s\n", "RANK", "MEMBER", "NAME", "POINTS");
+  for (const auto& e : b["entries"]) {
+    std::printf("%5lld  %-30s  %-24s  %10lld\n", e["rank"].get<long long>(),
+                e["member_id"].get<std::string>().c_str(),
+                e["name"].is_string() ? e["name"].get<std::string>().c_str() : "-",
+                e["points"].get<long long>());
+  }
+  if (b["member"].is_object()) {
+    std::cout << b["member"]["member_id"].get<std::string>() << " is number " << b["member"]["rank"]
+              << " with " << b["member"]["points"] << " points.\n";
+  }
+  return 0;
+}
+
 int report_liability(const Online& o) {
   int code = 0;
   auto report = call(o, "GET", "/v1/admin/reports/liability", nullptr, code);
@@ -979,6 +1028,30 @@ int main(int argc, char** argv) {
                                  "outstanding points (available and pending) in total and by tier\n"
                                  "  example: circolo report liability");
 
+  std::string review_member;
+  auto* tiers_cmd = app.add_subcommand("tiers", "member tiers");
+  tiers_cmd->require_subcommand(1);
+  auto* tiers_review_cmd = tiers_cmd->add_subcommand(
+      "review",
+      "move members whose qualifying points fell below their tier down now (events only raise\n"
+      "tiers; the server also reviews once a day)\n"
+      "  example: circolo tiers review --member mem_abc");
+  tiers_review_cmd->add_option("--member", review_member, "review this member only");
+
+  std::string board_period = "month", board_member;
+  int board_limit = 10;
+  auto* leaderboard_cmd = app.add_subcommand(
+      "leaderboard",
+      "points earned in the current day, week, month or year, ranked (ties share a rank)\n"
+      "  example: circolo leaderboard --period week --limit 20 --member mem_abc");
+  leaderboard_cmd->add_option("--period", board_period, "day, week, month, year or all")
+      ->check(CLI::IsMember({"day", "week", "month", "year", "all"}))
+      ->capture_default_str();
+  leaderboard_cmd->add_option("--limit", board_limit, "how many entries")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  leaderboard_cmd->add_option("--member", board_member, "also show this member's rank");
+
   std::string coupon_template, coupon_member, coupon_prefix, coupon_out, coupon_code;
   long long coupon_count = 0;
   auto* coupons_cmd = app.add_subcommand("coupons", "coupon codes");
@@ -1103,6 +1176,9 @@ int main(int argc, char** argv) {
     return members(online, "adjust", member_id, "", "", adjust_points, reason, "");
   if (member_merge->parsed()) return members(online, "merge", member_id, "", "", 0, "", from);
   if (liability_cmd->parsed()) return report_liability(online);
+  if (tiers_review_cmd->parsed()) return tiers_review(online, review_member);
+  if (leaderboard_cmd->parsed())
+    return leaderboard(online, board_period, board_limit, board_member);
   if (coupons_generate_cmd->parsed())
     return coupons_generate(online, coupon_template, coupon_count, coupon_member, coupon_prefix,
                             coupon_out);

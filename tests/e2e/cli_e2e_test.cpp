@@ -108,7 +108,19 @@ TEST(Cli, PlanApplySimulateAndKeys) {
       << shown;
   EXPECT_NE(shown.find("challenge: explorer  Omnichannel explorer  0/3"), std::string::npos)
       << shown;
-  EXPECT_NE(shown.find("challenge: regular  Four weeks in a row  0/4"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("challenge: regular  Four weeks in a row  0/4"), std::string::npos)
+      << shown;
+  auto review = run_cli("tiers review --member " + id, server);
+  EXPECT_EQ(review.code, 0) << review.output;
+  EXPECT_NE(review.output.find("Reviewed 1 member(s); 0 moved down"), std::string::npos)
+      << review.output;
+  EXPECT_EQ(run_cli("tiers review --member mem_none", server).code, 1);
+  auto board = run_cli("leaderboard --period all --member " + id, server);
+  EXPECT_EQ(board.code, 0) << board.output;
+  EXPECT_NE(board.output.find("RANK  MEMBER"), std::string::npos) << board.output;
+  EXPECT_NE(board.output.find(id + " is number 1 with 0 points."), std::string::npos)
+      << board.output;
+  EXPECT_EQ(run_cli("leaderboard --period decade", server).code, 2) << "refused by the CLI";
   EXPECT_NE(run_cli("members history " + id, server).output.find("member.enrolled"),
             std::string::npos);
   EXPECT_EQ(run_cli("members show mem_none", server).code, 1);
