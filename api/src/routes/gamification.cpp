@@ -302,10 +302,12 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
 
   r.add({http::verb::get, "/v1/challenges", kAnyone,
          [&s, &store](Request&) -> asio::awaitable<Response> {
-           const auto program = active_program(store);
+           const auto active = store.current();
            const auto now = s.clock.now();
            json items = json::array();
-           for (const auto& c : program->challenges()) {
+           // Before any program is applied there are no challenges.
+           const auto* all = active && active->program ? &active->program->challenges() : nullptr;
+           for (const auto& c : all ? *all : std::vector<rules::CompiledProgram::Challenge>{}) {
              if (active_at(c, now)) items.push_back(challenge_json(c));
            }
            co_return json_response(http::status::ok, {{"items", items}});
@@ -315,13 +317,16 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            check_scope(request.caller(), id);
-           const auto program = active_program(store);
+           const auto active = store.current();
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
-             return json_response(http::status::ok,
-                                  {{"items", member_challenges_json(sql, *program, id, now)},
-                                   {"badges", badges_json(sql, id)}});
+             return json_response(
+                 http::status::ok,
+                 {{"items", active && active->program
+                                ? member_challenges_json(sql, *active->program, id, now)
+                                : json::array()},
+                  {"badges", badges_json(sql, id)}});
            });
          }});
 
