@@ -334,6 +334,8 @@ struct Work {
   rules::Counters counters;
   json effects = json::array();
   engine::ledger::Points awarded = 0;  // by this event and the events it caused
+  // Of which challenge rewards: a refund of the event does not take them back.
+  engine::ledger::Points challenge_rewards = 0;
   // Challenges: explicit progress asked by the effects applied so far (not yet counted), and
   // the states read (and changed) so far.
   std::vector<rules::ChallengeHit> explicit_progress;
@@ -423,6 +425,7 @@ void apply_effects(soci::session& sql, db::Batch& batch, Work& w,
         w.qualifying_added += e.points;
         awards.push_back(std::move(award));
         w.awarded += e.points;
+        if (!e.challenge.empty()) w.challenge_rewards += e.points;
         w.effects.push_back(effect_json(e, w.program.currency_digits()));
         break;
       }
@@ -592,11 +595,12 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       c.event_id = ctx.event_id;
       c.round = state.round;
       c.explicit_progress = explicit_progress;
-      c.at = event.time;
+      // A touchpoint's clock a little ahead: the event counts now, not in a moment.
+      c.at = std::min(event.time, ctx.now);
       c.amount = hit.amount;
       c.key = hit.key;
       db::gamification::add_contribution(batch, w.member.id, c);
-      state.contributions.push_back({event.time, hit.amount, hit.key, ctx.event_id});
+      state.contributions.push_back({c.at, hit.amount, hit.key, ctx.event_id});
     }
     const auto progress = decide();
     // Reported when it moved (a refund's take-back is reported as it is): an event that counts
@@ -735,8 +739,20 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
   std::vector<engine::TimePoint> since;
   for (const auto& t : ctx.program->tiers())
     since.push_back(ctx.program->window_start(t.window, ctx.now));
-  std::vector<std::string> challenges;
-  for (const auto& c : ctx.program->challenges()) challenges.push_back(c.id);
+  // Challenges with what can still count toward them: their window, or for a streak the
+  // periods it can still reach back to.
+  std::vector<db::events::ChallengeWindow> challenges;
+  for (const auto& c : ctx.program->challenges()) {
+    std::optional<engine::TimePoint> since;
+    if (c.within) since = ctx.program->window_start(*c.within, ctx.now);
+    if (c.goal.kind == engine::challenges::GoalKind::streak) {
+      const rules::Duration back{
+          std::min<std::int64_t>(c.goal.target, 10'000) + 1, c.streak_unit, {}};
+      const auto streak_start = ctx.program->window_start(back, ctx.now);
+      since = since ? std::max(*since, streak_start) : streak_start;
+    }
+    challenges.push_back({c.id, since});
+  }
   auto state = db::events::lock_member_state(sql, id, ctx.now, since, challenges);
   if (!state) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
   if (state->member.merged_into)
@@ -914,7 +930,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   row.total_minor =
       refund ? std::optional<long long>(refund->decision.amount_minor) : in.total_minor;
   row.original_event_id = in.original_event_id;
-  row.points_awarded = w.awarded;
+  row.points_awarded = w.awarded - w.challenge_rewards;  // what a refund may take back
   row.body = in.record;
   if (refund) row.body["total"] = money_text(refund->decision.amount_minor, digits);
   if (refund && !refund->decision.returned.empty()) {
@@ -934,9 +950,14 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
         "a purchase with order_id " + order_id + " was already recorded on this channel and store",
         {{"order_id", "was already recorded"}});
   });
-  // Leaderboards rank the points earned in each calendar period (net of what refunds took).
-  if (const long long net = w.awarded - reversed_taken; net != 0) {
-    db::gamification::add_points(batch, w.member.id, leaderboard_periods(program, ctx.now), net);
+  // Leaderboards rank the points earned in each calendar period: booked in the periods they
+  // were received in; what a refund takes back comes off the periods of the purchase.
+  db::gamification::add_points(batch, w.member.id, leaderboard_periods(program, ctx.now),
+                               w.awarded);
+  if (refund && reversed_taken > 0) {
+    db::gamification::add_points(batch, w.member.id,
+                                 leaderboard_periods(program, refund->original.recorded_at),
+                                 -reversed_taken);
   }
   const auto balances = w.balances;
   // Last: the counters, locked (key order) for the one round trip that also commits.

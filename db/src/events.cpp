@@ -30,8 +30,10 @@ const std::string kLockMemberState =
     timestamptz_to_micros("c.at") +
     ", c.amount, c.key, c.event_id) order by c.at), '[]') from challenge_contributions c where "
     "c.member_id = s.member_id and c.challenge = s.challenge and c.round = s.round and c.digest = "
-    "s.digest)))::text from challenge_states s where s.member_id = m.id and s.challenge = "
-    "any($4::text[])), (select string_agg(coalesce((select "
+    "s.digest and (w.since is null or c.at >= " +
+    micros_to_timestamptz("w.since") +
+    "))))::text from challenge_states s join unnest($4::text[], $5::bigint[]) w(challenge, since) "
+    "on w.challenge = s.challenge where s.member_id = m.id), (select string_agg(coalesce((select "
     "sum(points) from ledger_entries where "
     "member_id = m.id and kind in ('earn', 'reverse') and event_id is not null and at >= " +
     micros_to_timestamptz("s") +
@@ -128,14 +130,21 @@ Value optional_int(const std::optional<long long>& v) {
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
-                                             const std::vector<std::string>& challenges) {
+                                             const std::vector<ChallengeWindow>& challenges) {
+  std::vector<std::string> ids;
+  std::string since_of = "{";
+  for (const auto& c : challenges) {
+    ids.push_back(c.id);
+    if (since_of.size() > 1) since_of += ',';
+    since_of += c.since ? std::to_string(to_micros(*c.since)) : std::string("NULL");
+  }
   std::string starts = "{";
   for (const auto& t : since) {
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
-  const std::vector<Value> params{id, std::to_string(to_micros(now)), starts + "}",
-                                  text_array(challenges)};
+  const std::vector<Value> params{id, std::to_string(to_micros(now)), starts + "}", text_array(ids),
+                                  since_of + "}"};
   auto rows = fetch(sql, kLockMemberState, params);
   if (rows.empty()) return std::nullopt;
   // The statement waited for the row lock while another transaction changed the member: the

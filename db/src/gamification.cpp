@@ -36,8 +36,10 @@ const std::string kAddContribution =
     "insert into challenge_contributions (member_id, challenge, round, digest, event_id, source, "
     "at, amount, key) values ($1, $2, $3::int, $4, $5, $6, " +
     micros_to_timestamptz("$7::bigint") +
-    ", $8::bigint, $9) on conflict (member_id, challenge, round, event_id, source) do update set "
-    "amount = challenge_contributions.amount + excluded.amount";
+    ", $8::bigint, $9) on conflict (member_id, challenge, round, event_id, source, key) do update "
+    "set amount = case when challenge_contributions.amount > 9223372036854775807 - "
+    "excluded.amount then 9223372036854775807 else challenge_contributions.amount + "
+    "excluded.amount end";
 
 const std::string kGrantBadge =
     "insert into member_badges (member_id, badge, granted_at, event_id) "
@@ -95,6 +97,11 @@ const std::vector<std::string> kMoveMember = {
     "f, challenge_states t where c.member_id = $2 and f.member_id = $2 and f.challenge = "
     "c.challenge and c.round = f.round and t.member_id = $1 and t.challenge = c.challenge and "
     "t.digest = c.digest",
+    // Completions count for the one member now: a challenge either finished stays finished.
+    "update challenge_states t set completions = t.completions + f.completions, completed_at = "
+    "greatest(t.completed_at, f.completed_at) from challenge_states f where t.member_id = $1 and "
+    "f.member_id = $2 and "
+    "f.challenge = t.challenge and f.completions > 0",
 };
 
 const std::string kSetTier = "update members set tier = $2 where id = $1";
@@ -172,8 +179,7 @@ std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit
   return out;
 }
 
-long long points_of(soci::session& sql, const std::string& period,
-                    const std::string& member_id) {
+long long points_of(soci::session& sql, const std::string& period, const std::string& member_id) {
   const auto rows = fetch(sql, kPointsOf, {period, member_id});
   return rows.empty() ? 0 : to_int(rows.front()[0]);
 }

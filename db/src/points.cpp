@@ -1,5 +1,7 @@
 #include "circolo/db/points.hpp"
 
+#include <set>
+
 #include <stdexcept>
 
 #include "circolo/db/query.hpp"
@@ -27,6 +29,12 @@ const std::string kBalances =
     "0), coalesce(sum(remaining) filter (where pending_until > t), 0) from point_lots, (select " +
     micros_to_timestamptz("$2::bigint") +
     " as t) now where member_id = $1 and remaining > 0 and (expires_at is null or expires_at > t)";
+
+// The rewards of challenges completed by an event: booked with its id (they qualify for tiers),
+// but a refund of the event does not take them back.
+const std::string kChallengeRewardLots =
+    "select id from point_lots where member_id = $1 and source_event_id = $2 and campaign is "
+    "null";
 
 const std::string kSourceLots =
     "select " + kLotColumns +
@@ -364,6 +372,12 @@ ReversalResult reverse(soci::session& sql, const std::string& member_id,
   auto lots = active_lots(sql, member_id);
   for (auto& lot : read_lots(fetch(sql, kSourceLots, {member_id, event_id})))
     lots.push_back(std::move(lot));
+  std::set<long long> rewards;
+  for (const auto& row : fetch(sql, kChallengeRewardLots, {member_id, event_id}))
+    rewards.insert(to_int(row[0]));
+  for (auto& lot : lots) {
+    if (rewards.count(lot.id)) lot.source_event_id.reset();
+  }
 
   ReversalResult r;
   r.plan = engine::ledger::plan_reversal(lots, event_id, points, now);

@@ -1,6 +1,8 @@
 #include "circolo/engine/challenges.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <set>
 
 namespace circolo::engine::challenges {
@@ -10,14 +12,17 @@ Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributio
   auto counts = [&](const Contribution& c) {
     return c.at <= now && (!window_start || c.at >= *window_start);
   };
+  // Amounts add up without overflowing: past the target, more makes no difference.
+  auto add = [](std::int64_t a, std::int64_t b) {
+    std::int64_t out = 0;
+    return __builtin_add_overflow(a, b, &out) ? INT64_MAX : out;
+  };
   Progress p;
   switch (goal.kind) {
-    case GoalKind::count:
-      p.value = std::count_if(contributions.begin(), contributions.end(), counts);
-      break;
+    case GoalKind::count:  // an event counts 1; `progress challenge ... by N` counts N
     case GoalKind::sum:
       for (const auto& c : contributions)
-        if (counts(c)) p.value += c.amount;
+        if (counts(c)) p.value = add(p.value, std::max<std::int64_t>(c.amount, 0));
       break;
     case GoalKind::distinct: {
       std::set<std::string> keys;

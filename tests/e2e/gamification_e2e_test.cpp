@@ -70,6 +70,21 @@ challenge "reviewer" {
   then grant badge "reviewer"
 }
 
+challenge "booster" {
+  name "Booster"
+  on event "never-sent"
+  goal count reaches 5
+  then grant badge "boosted"
+}
+
+challenge "fit" {
+  name "Three workouts a week"
+  on event "gym"
+  goal count reaches 3
+  within 7 days
+  then grant badge "fit"
+}
+
 challenge "keeper" {
   name ")" +
          keeper_name + R"("
@@ -85,10 +100,15 @@ campaign "base" {
     then award floor(event.total) points
   }
 
-  rule "review" {
+    rule "review" {
     on event "review"
     then progress challenge "reviewer"
          grant badge "critic"
+  }
+
+  rule "boost" {
+    on event "boost"
+    then progress challenge "booster" by 3
   }
 }
 
@@ -245,6 +265,16 @@ TEST_F(Gamification, OmnichannelChallengeCompletedThroughStoreWebAndApp) {
     EXPECT_NE(e["challenge"], "explorer") << "completed once only";
   EXPECT_EQ(item(challenges(id)["items"], "explorer")["completions"], 1);
 
+  // Refunding the purchase that completed it takes back the points of the rules it caused (12,
+  // and the 7 of "after"), not the challenge's own reward: the completion stays.
+  auto refund = ok({{"type", "refund"},
+                    {"original_event_id", last["event_id"]},
+                    {"total", "12.00"},
+                    {"currency", "EUR"}});
+  EXPECT_EQ(effects_of(refund, "points_reversed")[0]["points"], 19) << refund.dump();
+  EXPECT_EQ(refund["points"]["available"], 589 + 40 - 19);
+  EXPECT_EQ(item(challenges(id)["items"], "explorer")["completed"], true);
+
   // Outgoing events for touchpoints (published just after commit: wait for them).
   int completed = 0, badges = 0, progressed = 0;
   for (int i = 0; i < 40 && completed < 2; ++i) {
@@ -343,6 +373,27 @@ TEST_F(Gamification, StreaksOfCalendarWeeks) {
   auto third = ok(at(0));
   EXPECT_EQ(effects_of(third, "challenge_completed").size(), 1u) << third.dump();
   EXPECT_EQ(effects_of(third, "badge_granted")[0]["badge"], "streak");
+}
+
+TEST_F(Gamification, ExplicitProgressByNAndWindowsAndClocksAhead) {
+  const auto id = enrol();
+  EXPECT_EQ(progress_of(ok(custom(id, "boost")), "booster")["progress"], 3) << "by 3";
+  auto second = ok(custom(id, "boost"));
+  ASSERT_EQ(effects_of(second, "challenge_completed").size(), 1u) << second.dump();
+  EXPECT_EQ(effects_of(second, "challenge_completed")[0]["challenge"], "booster");
+
+  // within 7 days: a late workout of 10 days ago does not count, one of 5 days ago does.
+  auto gym = [&](std::chrono::system_clock::duration ago) {
+    auto e = custom(id, "gym");
+    e["occurred_at"] = rfc3339(Clock::now() - ago);
+    return ok(e);
+  };
+  EXPECT_TRUE(progress_of(gym(std::chrono::days(10)), "fit").is_null());
+  EXPECT_EQ(item(challenges(id)["items"], "fit")["progress"], 0);
+  EXPECT_EQ(progress_of(gym(std::chrono::days(5)), "fit")["progress"], 1);
+  // A touchpoint clock two minutes ahead (within the accepted skew): it counts at once.
+  EXPECT_EQ(progress_of(gym(-std::chrono::minutes(2)), "fit")["progress"], 2);
+  EXPECT_EQ(item(challenges(id)["items"], "fit")["progress"], 2);
 }
 
 TEST_F(Gamification, BadgesAreGrantedOnceAndExplicitProgressCounts) {
@@ -461,8 +512,11 @@ TEST_F(Gamification, LeaderboardsRankPointsOfThePeriodWithTies) {
 TEST_F(Gamification, MergesKeepBadgesScoresAndProgress) {
   const auto into = enrol(), from = enrol();
   ok(purchase(into, "20.00"), "store");
+  ok(custom(into, "boost"));   // booster 3 of 5
   ok(custom(from, "review"));  // badge "critic"
   ok(purchase(from, "30.00"), "web");
+  ok(custom(from, "boost"));
+  ok(custom(from, "boost"));  // booster completed by `from`
   auto merged = client().post_json("/v1/members/" + into + "/merge", {{"from", from}}, admin(),
                                    unique("merge-"));
   ASSERT_EQ(merged.status, 200) << merged.body;
@@ -470,8 +524,12 @@ TEST_F(Gamification, MergesKeepBadgesScoresAndProgress) {
   EXPECT_EQ(item(mine["items"], "explorer")["progress"], 2) << mine.dump();
   EXPECT_EQ(item(mine["items"], "spender")["progress"], "50.00");
   EXPECT_EQ(item(mine["items"], "reviewer")["progress"], 1) << "moved as it was";
-  ASSERT_EQ(mine["badges"].size(), 1u);
+  EXPECT_EQ(item(mine["items"], "booster")["completions"], 1) << "finished by one: finished";
+  ASSERT_EQ(mine["badges"].size(), 2u);
   EXPECT_EQ(mine["badges"][0]["badge"], "critic");
+  EXPECT_EQ(mine["badges"][1]["badge"], "boosted");
+  auto boost = ok(custom(into, "boost"));
+  EXPECT_TRUE(effects_of(boost, "challenge_completed").empty()) << "not a second time";
   auto board = client().get("/v1/leaderboards/points?period=all&member=" + into, admin()).json();
   EXPECT_EQ(board["member"]["points"], 50);
   // The store and the web of two cards, then the app: one member, one journey.

@@ -42,12 +42,20 @@ TEST(Challenges, CountSumAndDistinctWithinTheWindow) {
       at(rome(2026, 11, 20, 11, 59), 1000, "store", "old"), at(start, 2000, "store", "a"),
       at(rome(2026, 12, 1, 9), 500, "web", "b"), at(rome(2026, 12, 20, 12), 700, "app", "c"),
       at(rome(2026, 12, 20, 12, 1), 900, "app", "future")};
-  EXPECT_EQ(evaluate({GoalKind::count, 3}, cs, start, now, rome_day).value, 3);
-  EXPECT_TRUE(evaluate({GoalKind::count, 3}, cs, start, now, rome_day).completed);
+  // Counting: an event counts 1, explicit progress `by N` counts N.
+  std::vector<Contribution> ones = cs;
+  for (auto& c : ones) c.amount = 1;
+  EXPECT_EQ(evaluate({GoalKind::count, 3}, ones, start, now, rome_day).value, 3);
+  EXPECT_TRUE(evaluate({GoalKind::count, 3}, ones, start, now, rome_day).completed);
+  EXPECT_EQ(evaluate({GoalKind::count, 4}, ones, std::nullopt, now, rome_day).value, 4);
+  ones[1].amount = 5;
+  EXPECT_EQ(evaluate({GoalKind::count, 9}, ones, start, now, rome_day).value, 7);
+  ones[1].amount = INT64_MAX;
+  EXPECT_EQ(evaluate({GoalKind::count, 9}, ones, start, now, rome_day).value, INT64_MAX)
+      << "saturates, never wraps";
   EXPECT_EQ(evaluate({GoalKind::sum, 5000}, cs, start, now, rome_day).value, 3200);
   EXPECT_FALSE(evaluate({GoalKind::sum, 5000}, cs, start, now, rome_day).completed);
   EXPECT_EQ(evaluate({GoalKind::distinct, 3}, cs, start, now, rome_day).value, 3);
-  EXPECT_EQ(evaluate({GoalKind::count, 3}, cs, std::nullopt, now, rome_day).value, 4);
 }
 
 TEST(Challenges, ALateEventCountsInTheWindowItBelongsTo) {

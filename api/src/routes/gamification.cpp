@@ -80,9 +80,12 @@ void require_member(soci::session& sql, const std::string& id) {
 // Members' ranks come from a copy of each period's scores kept in memory (a hundred thousand
 // members are a few hundred kilobytes): counting the members above a score in PostgreSQL reads
 // up to the whole board per request. A copy older than kRankSnapshotAge is still answered from
-// while one request's background task reads a fresh one, so ranks are at most about a second
-// behind; the top entries and the member's own points are always read live.
+// while one request's background task reads a fresh one, so under steady traffic ranks are
+// about a second behind (never more than kRankSnapshotMaxAge); the top entries and the
+// member's own points are always read live.
 constexpr auto kRankSnapshotAge = std::chrono::seconds(1);
+// Older than this (no one asked for a while), a copy is read again before answering.
+constexpr auto kRankSnapshotMaxAge = std::chrono::seconds(10);
 
 class RankSnapshots {
  public:
@@ -99,6 +102,9 @@ class RankSnapshots {
                        std::chrono::steady_clock::now() - slot.snapshot->taken > kRankSnapshotAge;
     const bool refresh = stale && !slot.loading;
     if (refresh) slot.loading = true;
+    if (slot.snapshot &&
+        std::chrono::steady_clock::now() - slot.snapshot->taken > kRankSnapshotMaxAge)
+      return {nullptr, refresh};  // too old to answer from: the caller reads the board now
     return {slot.snapshot, refresh};
   }
   void put(const std::string& period, std::shared_ptr<const Snapshot> snapshot) {

@@ -47,10 +47,15 @@ struct MemberState {
   // Its stored state in each of `challenges` it progressed in (see gamification::load).
   std::map<std::string, gamification::ChallengeState> challenges;
 };
+// A challenge and the oldest contribution that can still matter to it (its window; none: all).
+struct ChallengeWindow {
+  std::string id;
+  std::optional<engine::TimePoint> since;
+};
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
-                                             const std::vector<std::string>& challenges = {});
+                                             const std::vector<ChallengeWindow>& challenges = {});
 
 // The end of an event, in one round trip: the event row, the member's timeline entry and the
 // member's tier, counts and tags. false (nothing written): a purchase with this order exists.

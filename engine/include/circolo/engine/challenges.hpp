@@ -25,7 +25,7 @@ struct Goal {
 // refund removes the contributions of its purchase).
 struct Contribution {
   TimePoint at{};
-  std::int64_t amount = 1;
+  std::int64_t amount = 1;  // count: how many (1 per event); sum: what it adds
   std::string key;
   std::string event_id;
 };
