@@ -250,6 +250,8 @@ int run(const api::Settings& settings) {
           [&]() -> asio::awaitable<void> {
             const auto report = co_await api::review_tiers(app.services(), programs, std::nullopt);
             spdlog::info("job=tier_review members={} lowered={}", report.members, report.lowered);
+            const auto purged = co_await api::purge_leaderboards(app.services(), programs);
+            if (purged > 0) spdlog::info("job=leaderboard_purge rows={}", purged);
           },
           stopping),
       asio::detached);

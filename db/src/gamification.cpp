@@ -104,6 +104,11 @@ const std::vector<std::string> kMoveMember = {
     "f.challenge = t.challenge and f.completions > 0",
 };
 
+// Keys sort like their dates ("day:2026-09-21"), so a range of one kind is a text range.
+const std::string kPurgePeriods =
+    "with gone as (delete from leaderboard_points where (period like 'day:%' and period < $1) or "
+    "(period like 'week:%' and period < $2) returning 1) select count(*) from gone";
+
 const std::string kSetTier = "update members set tier = $2 where id = $1";
 
 }  // namespace
@@ -205,6 +210,11 @@ std::vector<long long> scores(soci::session& sql, const std::string& period) {
 
 void move_member(soci::session& sql, const std::string& into, const std::string& from) {
   for (const auto& statement : kMoveMember) fetch(sql, statement, {into, from});
+}
+
+long long purge_periods(soci::session& sql, const std::string& first_day,
+                        const std::string& first_week) {
+  return to_int(fetch(sql, kPurgePeriods, {first_day, first_week}).at(0)[0]);
 }
 
 std::vector<long long> qualifying_points(soci::session& sql, const std::string& member_id,

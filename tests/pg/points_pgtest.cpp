@@ -1,3 +1,4 @@
+#include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/db/points.hpp"
@@ -332,4 +333,35 @@ TEST_F(Points, RandomOperationsKeepTheInvariants) {
   long long over = 0;
   *sql_ << "select count(*) from point_lots where reversed > points", soci::into(over);
   EXPECT_EQ(over, 0);
+}
+
+TEST_F(Points, LeaderboardPeriodsRankWithTiesAndOldDaysArePurged) {
+  for (const auto* id : {"mem_a", "mem_b", "mem_c", "mem_d"}) member(id);
+  const std::vector<std::string> periods = {"day:2026-09-01", "day:2026-11-22", "week:2025-11-10",
+                                            "week:2026-11-16", "all"};
+  auto add = [&](const std::string& id, long long points) {
+    db::Batch batch;
+    db::gamification::add_points(batch, id, periods, points);
+    db::Transaction tx(*sql_);
+    tx.begin();
+    tx.commit(batch);
+  };
+  add("mem_a", 300);
+  add("mem_b", 300);
+  add("mem_c", 100);
+  add("mem_d", 50);
+  add("mem_d", -80);  // a refund never takes a period below zero
+  const auto top = db::gamification::top(*sql_, "all", 10);
+  ASSERT_EQ(top.size(), 3u) << "members without points are not listed";
+  EXPECT_EQ(top[0].rank, 1);
+  EXPECT_EQ(top[1].rank, 1);
+  EXPECT_EQ(top[2].rank, 3);
+  EXPECT_EQ(top[2].member_id, "mem_c");
+  EXPECT_EQ(db::gamification::points_of(*sql_, "all", "mem_d"), 0);
+  EXPECT_EQ(db::gamification::scores(*sql_, "all"), (std::vector<long long>{300, 300, 100}));
+
+  // Days before 2026-09-21 and weeks before 2025-11-17 go; the rest stays.
+  EXPECT_EQ(db::gamification::purge_periods(*sql_, "day:2026-09-21", "week:2025-11-17"), 8);
+  EXPECT_EQ(scalar("select count(*) from leaderboard_points where member_id = :id", "mem_a"), 3);
+  EXPECT_EQ(db::gamification::top(*sql_, "day:2026-11-22", 10).size(), 3u);
 }

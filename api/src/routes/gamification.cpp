@@ -301,6 +301,20 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
   co_return report;
 }
 
+asio::awaitable<long long> purge_leaderboards(Services& services, const ProgramStore& store) {
+  const auto active = store.current();
+  if (!active || !active->program) co_return 0;
+  const auto program = active->program;
+  const auto now = services.clock.now();
+  const auto first_day =
+      program->calendar_period("day", program->after({-62, rules::Unit::days, {}}, now))->key;
+  const auto first_week =
+      program->calendar_period("week", program->after({-53, rules::Unit::weeks, {}}, now))->key;
+  co_return co_await services.db.run([&](soci::session& sql) {
+    return db::gamification::purge_periods(sql, first_day, first_week);
+  });
+}
+
 void register_gamification_routes(App& app, const ProgramStore& store) {
   auto& s = app.services();
   auto& r = app.router();

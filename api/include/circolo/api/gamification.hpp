@@ -40,6 +40,10 @@ struct TierReview {
 boost::asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore& store,
                                                 std::optional<std::string> member_id);
 
+// Leaderboard rows nobody asks for any more: days older than 62 days, weeks older than 53
+// weeks (months, years and "all" are kept). Returns the rows removed.
+boost::asio::awaitable<long long> purge_leaderboards(Services& services, const ProgramStore& store);
+
 void register_gamification_routes(App& app, const ProgramStore& store);
 
 }  // namespace circolo::api

@@ -65,6 +65,10 @@ struct Ranked {
   long long points = 0;
 };
 std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit);
+// Drops the rows of days before `first_day` ("day:2026-09-21") and of weeks before
+// `first_week` ("week:2026-05-25"): nobody asks for those periods any more. Returns rows gone.
+long long purge_periods(soci::session& sql, const std::string& first_day,
+                        const std::string& first_week);
 // The member's points in the period (0 if it earned none).
 long long points_of(soci::session& sql, const std::string& period, const std::string& member_id);
 // Every positive score of the period, highest first, in one round trip (for ranking in memory).
