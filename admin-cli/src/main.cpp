@@ -750,7 +750,7 @@ int tiers_review(const Online& o, const std::string& member) {
     std::cout << r->dump(2) << "\n";
     return 0;
   }
-    std::cout << "Reviewed " << (*r)["members"] << " member(s) above the entry tier; "
+  std::cout << "Reviewed " << (*r)["members"] << " member(s) above the entry tier; "
             << (*r)["lowered"] << " moved down to the tier their qualifying points reach.\n";
   return 0;
 }

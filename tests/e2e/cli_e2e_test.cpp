@@ -108,11 +108,11 @@ TEST(Cli, PlanApplySimulateAndKeys) {
       << shown;
   EXPECT_NE(shown.find("challenge: explorer  Omnichannel explorer  0/3"), std::string::npos)
       << shown;
-    EXPECT_NE(shown.find("challenge: regular  Four weeks in a row  0/4"), std::string::npos)
-      << shown;
+  EXPECT_NE(shown.find("challenge: regular  Four weeks in a row  0/4"), std::string::npos) << shown;
   auto review = run_cli("tiers review --member " + id, server);
   EXPECT_EQ(review.code, 0) << review.output;
-  EXPECT_NE(review.output.find("Reviewed 1 member(s) above the entry tier; 0 moved down"), std::string::npos)
+  EXPECT_NE(review.output.find("Reviewed 1 member(s) above the entry tier; 0 moved down"),
+            std::string::npos)
       << review.output;
   EXPECT_EQ(run_cli("tiers review --member mem_none", server).code, 1);
   auto board = run_cli("leaderboard --period all --member " + id, server);
