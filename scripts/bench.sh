@@ -71,14 +71,19 @@ events_bench() {
     grep -E "^(tps|latency average)"
 }
 
+# apply_demo_program DIR: applies examples/demo.rules (unchanged if it is active already).
+apply_demo_program() {
+  python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+    "$root/examples/demo.rules" >"$1/program.json"
+  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d @"$1/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+}
+
 coupons_bench() {
   echo "# coupons (issue 6): bulk generation of 1,000,000 codes, then redemptions of distinct codes"
   local dir
   dir=$(mktemp -d)
-  python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
-    "$root/examples/demo.rules" >"$dir/program.json"
-  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
-    -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+  apply_demo_program "$dir"
   local pos_key member
   pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
     -d '{"role":"touchpoint","channel":"store","name":"bench coupons"}' \
@@ -107,10 +112,7 @@ leaderboard_bench() {
   echo "# leaderboards (issue 7): 100,000 members with points in every period, top 10 and a member's rank"
   local dir
   dir=$(mktemp -d)
-  python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
-    "$root/examples/demo.rules" >"$dir/program.json"
-  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
-    -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+  apply_demo_program "$dir"
   $psql -d circolo_bench -f "$root/bench/leaderboard_setup.sql" >/dev/null
   $psql -d circolo_bench -c "vacuum analyze leaderboard_points" -c "vacuum analyze members" >/dev/null
   sleep 1  # every instance picks a new program version up within a second

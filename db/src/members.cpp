@@ -197,7 +197,7 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMoveTimeline, soci::use(into), soci::use(from);
   sql << kMoveEvents, soci::use(into), soci::use(from);
   sql << kMergeCounts, soci::use(from), soci::use(into);
-  coupons::move_member(sql, into, from);  // the survivor keeps the coupons
+  coupons::move_member(sql, into, from);       // the survivor keeps the coupons
   gamification::move_member(sql, into, from);  // and the badges, scores and challenges
   if (moved > 0) {
     long long into_balance = 0;

@@ -1223,17 +1223,28 @@ std::optional<Effect> run_action(const CompiledProgram::Impl& impl,
   return e;
 }
 
+// What one evaluation reads: the event, the member, the zone, and the memo of shared conditions.
+struct Scope {
+  Scope(const CompiledProgram::Impl& impl, const Event& event, const MemberSnapshot& member)
+      : memo(impl.memo_slots, -1) {
+    ctx.event = &event;
+    ctx.member = &member;
+    ctx.zone = impl.zone;
+    ctx.memo = &memo;
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+  std::vector<signed char> memo;
+  Context ctx;
+};
+
 }  // namespace
 
 Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& member,
                                      const Counters& counters, bool with_trace) const {
   Evaluation out;
-  Context ctx;
-  ctx.event = &event;
-  ctx.member = &member;
-  ctx.zone = impl_->zone;
-  std::vector<signed char> memo(impl_->memo_slots, -1);
-  ctx.memo = &memo;
+  Scope scope(*impl_, event, member);
+  auto& ctx = scope.ctx;
   out.effects.reserve(16);
   // The event's kind and channel, compared per rule as an enum and a string_view.
   TriggerKind event_kind = TriggerKind::custom;
@@ -1407,12 +1418,8 @@ std::vector<ChallengeHit> CompiledProgram::challenge_hits(const Event& event,
                                                           const MemberSnapshot& member) const {
   std::vector<ChallengeHit> out;
   if (impl_->challenges.empty()) return out;
-  Context ctx;
-  ctx.event = &event;
-  ctx.member = &member;
-  ctx.zone = impl_->zone;
-  std::vector<signed char> memo(impl_->memo_slots, -1);
-  ctx.memo = &memo;
+  Scope scope(*impl_, event, member);
+  auto& ctx = scope.ctx;
   for (std::size_t i = 0; i < impl_->challenges.size(); ++i) {
     const auto& cc = impl_->challenges[i];
     const auto& info = challenges_[i];
@@ -1454,12 +1461,8 @@ std::optional<ChallengeHit> CompiledProgram::explicit_hit(const std::string& cha
       hit.amount = static_cast<std::int64_t>(m);
     }
     if (info.goal.kind == engine::challenges::GoalKind::distinct) {
-      Context ctx;
-      ctx.event = &event;
-      ctx.member = &member;
-      ctx.zone = impl_->zone;
-      std::vector<signed char> memo(impl_->memo_slots, -1);
-      ctx.memo = &memo;
+      Scope scope(*impl_, event, member);
+      auto& ctx = scope.ctx;
       try {
         goal_value(info, impl_->challenges[i].goal_value(ctx), currency_digits_, hit);
       } catch (const RuntimeError&) {
@@ -1478,12 +1481,8 @@ std::vector<Effect> CompiledProgram::completion_effects(const std::string& chall
   std::vector<Effect> out;
   for (const auto& cc : impl_->challenges) {
     if (cc.source->id != challenge) continue;
-    Context ctx;
-    ctx.event = &event;
-    ctx.member = &member;
-    ctx.zone = impl_->zone;
-    std::vector<signed char> memo(impl_->memo_slots, -1);
-    ctx.memo = &memo;
+    Scope scope(*impl_, event, member);
+    auto& ctx = scope.ctx;
     // Each action on its own: one that fails at run time (overflow) is left out, the others
     // still happen (the challenge is completed either way).
     for (const auto& ca : cc.actions) {

@@ -91,14 +91,7 @@ class Coupons : public ::testing::Test {
     database_ = new TestDatabase();
     server_ = new ServerProcess(database_->uri());
     HttpClient c(server_->port());
-    auto applied = c.post_json("/v1/admin/program", {{"source", kProgram}}, server_->admin_key());
-    ASSERT_EQ(applied.status, 201) << applied.body;
-    for (const auto* channel : {"store", "app"}) {
-      auto key = c.post_json("/v1/admin/keys",
-                             {{"role", "touchpoint"}, {"channel", channel}, {"name", channel}},
-                             server_->admin_key());
-      keys_[channel] = key.json()["key"];
-    }
+    keys_ = apply_program_with_touchpoints(*server_, kProgram, {"store", "app"});
     for (int i = 0; i < 50; ++i) {  // until this instance has loaded the program
       if (c.get("/v1/rewards", server_->admin_key()).status == 200) break;
       std::this_thread::sleep_for(100ms);

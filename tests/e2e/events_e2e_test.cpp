@@ -196,15 +196,7 @@ class Events : public ::testing::Test {
     database_ = new TestDatabase();
     server_ = new ServerProcess(database_->uri());
     HttpClient c(server_->port());
-    auto applied =
-        c.post_json("/v1/admin/program", {{"source", test_program()}}, server_->admin_key());
-    ASSERT_EQ(applied.status, 201) << applied.body;
-    for (const auto* channel : {"store", "app", "web"}) {
-      auto key = c.post_json("/v1/admin/keys",
-                             {{"role", "touchpoint"}, {"channel", channel}, {"name", channel}},
-                             server_->admin_key());
-      keys_[channel] = key.json()["key"];
-    }
+    keys_ = apply_program_with_touchpoints(*server_, test_program(), {"store", "app", "web"});
     // The program is loaded at start and polled; wait until this instance uses it.
     for (int i = 0; i < 50; ++i) {
       auto r = c.post_json("/v1/events",

@@ -149,15 +149,7 @@ class Gamification : public ::testing::Test {
   static void SetUpTestSuite() {
     database_ = new TestDatabase();
     server_ = new ServerProcess(database_->uri());
-    HttpClient c(server_->port());
-    auto applied = c.post_json("/v1/admin/program", {{"source", program()}}, server_->admin_key());
-    ASSERT_EQ(applied.status, 201) << applied.body;
-    for (const auto* channel : {"store", "app", "web"}) {
-      auto key = c.post_json("/v1/admin/keys",
-                             {{"role", "touchpoint"}, {"channel", channel}, {"name", channel}},
-                             server_->admin_key());
-      keys_[channel] = key.json()["key"];
-    }
+    keys_ = apply_program_with_touchpoints(*server_, program(), {"store", "app", "web"});
     wait_for_challenge("keeper", "Keeper");
   }
   static void TearDownTestSuite() {

@@ -1,5 +1,7 @@
 #include "server_process.hpp"
 
+#include "http_client.hpp"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -147,6 +149,23 @@ std::pair<int, std::string> run_circolod_once(const std::map<std::string, std::s
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
+}
+
+std::map<std::string, std::string> apply_program_with_touchpoints(
+    const ServerProcess& server, const std::string& program,
+    const std::vector<std::string>& channels) {
+  HttpClient c(server.port());
+  auto applied = c.post_json("/v1/admin/program", {{"source", program}}, server.admin_key());
+  if (applied.status != 201) throw std::runtime_error("program refused: " + applied.body);
+  std::map<std::string, std::string> keys;
+  for (const auto& channel : channels) {
+    auto key = c.post_json("/v1/admin/keys",
+                           {{"role", "touchpoint"}, {"channel", channel}, {"name", channel}},
+                           server.admin_key());
+    if (key.status != 201) throw std::runtime_error("key refused: " + key.body);
+    keys[channel] = key.json()["key"];
+  }
+  return keys;
 }
 
 }  // namespace circolo::test

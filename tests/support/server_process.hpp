@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace circolo::test {
 
@@ -56,5 +57,12 @@ class ServerProcess {
 std::pair<int, std::string> run_circolod_once(
     const std::map<std::string, std::string>& env,
     std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// The set-up of suites that send events: applies `program` and creates a touchpoint key per
+// channel (named after it). Returns channel -> key secret; throws std::runtime_error with the
+// server's answer on a refusal.
+std::map<std::string, std::string> apply_program_with_touchpoints(
+    const ServerProcess& server, const std::string& program,
+    const std::vector<std::string>& channels);
 
 }  // namespace circolo::test

@@ -1,5 +1,5 @@
-#include "circolo/engine/leaderboard.hpp"
 #include "circolo/engine/tiers.hpp"
+#include "circolo/engine/leaderboard.hpp"
 
 #include <gtest/gtest.h>
 
