@@ -253,15 +253,21 @@ std::string parse_merge(const json& body) {
   return *from;
 }
 
-int parse_limit(const std::optional<std::string>& text) {
-  if (!text) return 50;
-  int value = 0;
+long long parse_whole_query(const std::optional<std::string>& text, std::string_view name,
+                            long long low, long long high, long long fallback) {
+  if (!text) return fallback;
+  long long value = 0;
   auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc{} || p != text->data() + text->size() || value < 1 || value > 200) {
+  if (ec != std::errc{} || p != text->data() + text->size() || value < low || value > high) {
     throw ApiError(http::status::bad_request, "invalid_query",
-                   "limit must be a whole number from 1 to 200");
+                   std::string(name) + " must be a whole number from " + std::to_string(low) +
+                       " to " + std::to_string(high));
   }
   return value;
+}
+
+int parse_limit(const std::optional<std::string>& text) {
+  return static_cast<int>(parse_whole_query(text, "limit", 1, 200, 50));
 }
 
 std::optional<long long> parse_ledger_cursor(const std::optional<std::string>& text) {

@@ -176,6 +176,11 @@ TEST_F(Members, BadInputIsRefusedWithEveryField) {
                  "invalid_query");
   expect_problem(client().get("/v1/members/" + id + "/ledger?cursor=abc", pos()), 400,
                  "invalid_cursor");
+  for (const char* days : {"0", "367", "7x", "99999999999999999999"}) {
+    expect_problem(
+        client().get("/v1/members/" + id + "/wallet?expiring_within_days=" + days, pos()), 400,
+        "invalid_query");
+  }
   expect_problem(client().get("/v1/members/" + id + "/timeline?cursor=1", pos()), 400,
                  "invalid_cursor");
 }

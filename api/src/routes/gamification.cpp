@@ -360,17 +360,8 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            if (at == kPeriods.end())
              throw ApiError(http::status::bad_request, "invalid_query",
                             "period must be day, week, month, year or all");
-           int limit = 10;
-           if (auto text = request.query("limit")) {
-             try {
-               std::size_t used = 0;
-               limit = std::stoi(*text, &used);
-               if (used != text->size() || limit < 1 || limit > 100)
-                 throw std::invalid_argument("range");
-             } catch (const std::exception&) {
-               throw ApiError(http::status::bad_request, "invalid_query", "limit must be 1 to 100");
-             }
-           }
+           const int limit =
+               static_cast<int>(parse_whole_query(request.query("limit"), "limit", 1, 100, 10));
            auto member = request.query("member");
            const auto& caller = request.caller();
            if (caller.role == Role::member) {

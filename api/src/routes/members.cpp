@@ -255,18 +255,8 @@ void register_member_routes(App& app, const ProgramStore& store) {
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            check_scope(request.caller(), id);
-           long long days = 30;
-           if (auto text = request.query("expiring_within_days")) {
-             try {
-               std::size_t used = 0;
-               days = std::stoll(*text, &used);
-               if (used != text->size() || days < 1 || days > 366)
-                 throw std::invalid_argument("range");
-             } catch (const std::exception&) {
-               throw ApiError(http::status::bad_request, "invalid_query",
-                              "expiring_within_days must be 1 to 366");
-             }
-           }
+           const long long days = parse_whole_query(request.query("expiring_within_days"),
+                                                    "expiring_within_days", 1, 366, 30);
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
              const auto member = require_member(sql, id);

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,10 @@ TransferRequest parse_transfer(const nlohmann::json& body);
 
 std::string parse_merge(const nlohmann::json& body);
 
+// A whole-number query parameter in [low, high] (`fallback` when absent); 400 invalid_query
+// naming it otherwise.
+long long parse_whole_query(const std::optional<std::string>& text, std::string_view name,
+                            long long low, long long high, long long fallback);
 // ?limit= (1..200, default 50); 400 invalid_query otherwise.
 int parse_limit(const std::optional<std::string>& text);
 std::optional<long long> parse_ledger_cursor(const std::optional<std::string>& text);
