@@ -342,6 +342,7 @@ struct Work {
   std::map<std::string, db::gamification::ChallengeState> challenge_states;
   std::set<std::string> challenges_read;
   std::vector<rules::Event> derived;  // challenge_completed events still to evaluate
+  std::vector<db::gamification::NewContribution> contributions;  // written together at the end
 };
 
 std::string limit_counter(const std::string& key) {
@@ -599,7 +600,7 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
       c.at = std::min(event.time, ctx.now);
       c.amount = hit.amount;
       c.key = hit.key;
-      db::gamification::add_contribution(batch, w.member.id, c);
+      w.contributions.push_back(c);
       state.contributions.push_back({c.at, hit.amount, hit.key, ctx.event_id});
     }
     const auto progress = decide();
@@ -944,6 +945,7 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   db::events::MemberUpdate update{w.member.tier, in.event.type == "purchase" ? 1 : 0,
                                   w.awarded - reversed, w.tags};
   const std::string order_id = in.order_id.value_or("");
+  db::gamification::add_contributions(batch, w.member.id, w.contributions);
   db::events::record(batch, row, update, [order_id](const db::SqlError&) {
     throw ApiError(
         http::status::conflict, "duplicate_order",
@@ -960,16 +962,13 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
                                  -reversed_taken);
   }
   const auto balances = w.balances;
-  // Last: the counters, locked (key order) for the one round trip that also commits.
-  if (ctx.lock_counters_first) {
-    db::events::add_to_counters(batch, w.increments);  // locked before deciding: exact already
-  } else {
-    std::vector<std::string> absent;
-    for (const auto& [key, n] : w.increments) {
-      if (w.absent_counters.count(key)) absent.push_back(key);
-    }
-    db::events::settle_counters(batch, w.increments, w.caps, absent);
+  // Last: the counters, locked (key order) for the one round trip that also commits. Counters
+  // locked before deciding (a retry) are within their caps already and settle the same way.
+  std::vector<std::string> absent;
+  for (const auto& [key, n] : w.increments) {
+    if (w.absent_counters.count(key)) absent.push_back(key);
   }
+  db::events::settle_counters(batch, w.increments, w.caps, absent);
   json response{{"event_id", ctx.event_id},
                 {"member_id", w.member.id},
                 {"effects", w.effects},

@@ -13,10 +13,14 @@ namespace circolo::api {
 namespace {
 constexpr int kPublishBatch = 1000;
 constexpr int kReadBatch = 1000;
+// A publication costs about as much as a small transaction whatever its size: under load the
+// events committed within a few milliseconds are published together rather than one by one
+// (a publication per event took a fifth of the database's time in the events benchmark).
+constexpr auto kPublishPause = std::chrono::milliseconds(5);
 }  // namespace
 
 OutboxPublisher::OutboxPublisher(asio::io_context& ioc, db::Database& db)
-    : db_(db), strand_(asio::make_strand(ioc)), timer_(strand_) {}
+    : db_(db), strand_(asio::make_strand(ioc)), timer_(strand_), pause_(strand_) {}
 
 void OutboxPublisher::start(std::chrono::milliseconds backstop) {
   asio::co_spawn(strand_, loop(backstop), asio::detached);
@@ -29,7 +33,10 @@ void OutboxPublisher::poke() {
 
 void OutboxPublisher::stop() {
   stopping_ = true;
-  asio::post(strand_, [this] { timer_.cancel(); });
+  asio::post(strand_, [this] {
+    timer_.cancel();
+    pause_.cancel();
+  });
 }
 
 asio::awaitable<void> OutboxPublisher::loop(std::chrono::milliseconds backstop) {
@@ -63,6 +70,9 @@ asio::awaitable<void> OutboxPublisher::loop(std::chrono::milliseconds backstop) 
       poked_ = true;
       timer_.expires_after(std::chrono::milliseconds(200));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    } else if (!stopping_) {
+      pause_.expires_after(kPublishPause);
+      co_await pause_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
 }

@@ -1,5 +1,6 @@
 #include "circolo/db/events.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "circolo/db/query.hpp"
@@ -85,20 +86,20 @@ const std::string kAddRefund =
     "update events set refunded_minor = refunded_minor + $2::bigint, points_reversed = "
     "points_reversed + $3::bigint where id = $1";
 
+// Counters are looked up one key at a time (a lateral subquery the planner cannot flatten into
+// a join): a generic plan for `key = any($1)` may scan the whole table, which grows by a row per
+// member, rule and day of a `limit ... per member per day`. Keys come sorted (byte order, as
+// `collate "C"`), the order every transaction locks them in.
 // Insert the missing rows first (sorted, so inserts lock in order too), then lock them all.
 const std::string kCreateCounters =
-    "insert into rule_counters (key) select k from unnest($1::text[]) k order by k on conflict "
-    "do nothing";
+    "insert into rule_counters (key) select k from unnest($1::text[]) k order by k collate \"C\" "
+    "on conflict do nothing";
 const std::string kLockCounters =
-    "select key, value from rule_counters where key = any($1::text[]) order by key for update";
+    "select r.key, r.value from unnest($1::text[]) with ordinality k(key, n) cross join lateral "
+    "(select key, value from rule_counters where key = k.key for update) r order by k.n";
 const std::string kReadCounters =
-    "select key, value from rule_counters where key = any($1::text[])";
-// The CTE locks in key order (hot budget rows never deadlock); the update then moves only rows
-// that stay within their caps.
-const std::string kAddCounters =
-    "update rule_counters c set value = c.value + i.n from (select unnest($1::text[]) k, "
-    "unnest($2::bigint[]) n) i where c.key = i.k";
-
+    "select r.key, r.value from unnest($1::text[]) k(key) cross join lateral (select key, value "
+    "from rule_counters where key = k.key offset 0) r";
 Event read(const Row& row) {
   Event e;
   e.id = *row[0];
@@ -138,8 +139,12 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
     if (since_of.size() > 1) since_of += ',';
     since_of += c.since ? std::to_string(to_micros(*c.since)) : std::string("NULL");
   }
+  // Tiers mostly share one window: each distinct start is summed once.
+  std::vector<engine::TimePoint> distinct(since.begin(), since.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   std::string starts = "{";
-  for (const auto& t : since) {
+  for (const auto& t : distinct) {
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
@@ -171,14 +176,21 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
                                    k[2].get<std::string>(), k[3].get<std::string>()});
     }
   }
+  std::vector<long long> sums;  // one per distinct window start
   if (row[17]) {
     std::size_t begin = 0;
     const auto& text = *row[17];
     while (begin <= text.size()) {
       const auto end = std::min(text.find(',', begin), text.size());
-      state.qualifying.push_back(std::stoll(text.substr(begin, end - begin)));
+      sums.push_back(std::stoll(text.substr(begin, end - begin)));
       begin = end + 1;
     }
+  }
+  if (sums.size() != distinct.size())
+    throw std::logic_error("lock_member_state: one qualifying sum per window expected");
+  for (const auto& t : since) {
+    const auto at = std::lower_bound(distinct.begin(), distinct.end(), t) - distinct.begin();
+    state.qualifying.push_back(sums[static_cast<std::size_t>(at)]);
   }
   if (state.qualifying.size() != since.size())
     throw std::logic_error("lock_member_state: one qualifying sum per window expected");
@@ -291,17 +303,6 @@ void settle_counters(Batch& batch, const std::map<std::string, long long>& incre
   }
   batch.add(kSettleInBatch,
             {text_array(keys), bigint_array(amounts), bigint_array(limits), text_array(absent)});
-}
-
-void add_to_counters(Batch& batch, const std::map<std::string, long long>& increments) {
-  if (increments.empty()) return;
-  std::vector<std::string> keys;
-  std::vector<long long> amounts;
-  for (const auto& [key, n] : increments) {
-    keys.push_back(key);
-    amounts.push_back(n);
-  }
-  batch.add(kAddCounters, {text_array(keys), bigint_array(amounts)});
 }
 
 }  // namespace circolo::db::events

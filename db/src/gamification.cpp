@@ -1,6 +1,9 @@
 #include "circolo/db/gamification.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -32,14 +35,17 @@ const std::string kSaveState =
     ") on conflict (member_id, challenge) do update set digest = excluded.digest, round = "
     "excluded.round, completions = excluded.completions, completed_at = excluded.completed_at";
 
-const std::string kAddContribution =
+// An event's contributions in one statement; the caller adds up those with the same key first
+// (a statement may not update a row twice). A repeated event adds, saturating.
+const std::string kAddContributions =
     "insert into challenge_contributions (member_id, challenge, round, digest, event_id, source, "
-    "at, amount, key) values ($1, $2, $3::int, $4, $5, $6, " +
-    micros_to_timestamptz("$7::bigint") +
-    ", $8::bigint, $9) on conflict (member_id, challenge, round, event_id, source, key) do update "
-    "set amount = case when challenge_contributions.amount > 9223372036854775807 - "
-    "excluded.amount then 9223372036854775807 else challenge_contributions.amount + "
-    "excluded.amount end";
+    "at, amount, key) select $1, u.c, u.r, u.d, u.e, u.s, " +
+    micros_to_timestamptz("u.at") +
+    ", u.a, u.k from unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
+    "$7::bigint[], $8::bigint[], $9::text[]) u(c, r, d, e, s, at, a, k) on conflict (member_id, "
+    "challenge, round, event_id, source, key) do update set amount = case when "
+    "challenge_contributions.amount > 9223372036854775807 - excluded.amount then "
+    "9223372036854775807 else challenge_contributions.amount + excluded.amount end";
 
 const std::string kGrantBadge =
     "insert into member_badges (member_id, badge, granted_at, event_id) "
@@ -153,10 +159,34 @@ void save_state(Batch& batch, const std::string& member_id, const ChallengeState
              state.completed_at ? Value(std::to_string(to_micros(*state.completed_at))) : Value()});
 }
 
-void add_contribution(Batch& batch, const std::string& member_id, const NewContribution& c) {
-  batch.add(kAddContribution, {member_id, c.challenge, std::to_string(c.round), c.digest,
-                               c.event_id, std::string(c.explicit_progress ? "explicit" : "event"),
-                               std::to_string(to_micros(c.at)), std::to_string(c.amount), c.key});
+void add_contributions(Batch& batch, const std::string& member_id,
+                       const std::vector<NewContribution>& contributions) {
+  if (contributions.empty()) return;
+  using Key = std::tuple<std::string, int, std::string, bool, std::string>;  // primary key
+  std::map<Key, NewContribution> merged;  // one row per primary key, amounts added (saturating)
+  for (const auto& c : contributions) {
+    const Key key{c.challenge, c.round, c.event_id, c.explicit_progress, c.key};
+    auto [it, fresh] = merged.try_emplace(key, c);
+    if (fresh) continue;
+    auto& amount = it->second.amount;
+    amount = amount > std::numeric_limits<long long>::max() - c.amount
+                 ? std::numeric_limits<long long>::max()
+                 : amount + c.amount;
+  }
+  std::vector<std::string> challenges, rounds, digests, events, sources, ats, amounts, keys;
+  for (const auto& [key, c] : merged) {
+    challenges.push_back(c.challenge);
+    rounds.push_back(std::to_string(c.round));
+    digests.push_back(c.digest);
+    events.push_back(c.event_id);
+    sources.push_back(c.explicit_progress ? "explicit" : "event");
+    ats.push_back(std::to_string(to_micros(c.at)));
+    amounts.push_back(std::to_string(c.amount));
+    keys.push_back(c.key);
+  }
+  batch.add(kAddContributions, {member_id, text_array(challenges), text_array(rounds),
+                                text_array(digests), text_array(events), text_array(sources),
+                                text_array(ats), text_array(amounts), text_array(keys)});
 }
 
 void grant_badge(Batch& batch, const std::string& member_id, const std::string& badge,

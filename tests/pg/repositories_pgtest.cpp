@@ -2,6 +2,7 @@
 #include "circolo/db/batch.hpp"
 #include "circolo/db/connection_pool.hpp"
 #include "circolo/db/database.hpp"
+#include "circolo/db/events.hpp"
 #include "circolo/db/idempotency.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/db/outbox.hpp"
@@ -249,4 +250,68 @@ TEST_F(Repositories, OutboxPublishesInCommitOrderAndPurgesAPrefix) {
   const auto left = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].data["n"], "new");
+}
+
+// Limits and budgets: read without locks, settled with COMMIT all or nothing.
+TEST_F(Repositories, CountersSettleAllOrNothingWithinTheirCaps) {
+  // Many other counters: the settlement and the reads go by key, whatever the table holds.
+  *sql_ << "insert into rule_counters (key, value) select 'limit:other/' || g, 1 from "
+           "generate_series(1, 5000) g";
+  *sql_ << "analyze rule_counters";
+  auto settle = [&](const std::map<std::string, long long>& increments,
+                    const std::map<std::string, long long>& caps,
+                    const std::vector<std::string>& absent) -> std::string {
+    db::Transaction tx(*sql_);
+    tx.begin();
+    db::Batch batch;
+    db::events::settle_counters(batch, increments, caps, absent);
+    try {
+      tx.commit(batch);
+    } catch (const db::SqlError& e) {
+      return e.sqlstate();
+    }
+    return "ok";
+  };
+  auto value = [&](const std::string& key) {
+    const auto values = db::events::read_counters(*sql_, {key});
+    return values.count(key) ? values.at(key) : -1;
+  };
+
+  // Absent counters are created; present ones move.
+  EXPECT_EQ(settle({{"budget:b", 990}, {"limit:r/m1", 1}}, {{"budget:b", 1000}, {"limit:r/m1", 3}},
+                   {"budget:b", "limit:r/m1"}),
+            "ok");
+  EXPECT_EQ(value("budget:b"), 990);
+  EXPECT_EQ(value("limit:r/m1"), 1);
+  EXPECT_EQ(
+      settle({{"budget:b", 10}, {"limit:r/m1", 2}}, {{"budget:b", 1000}, {"limit:r/m1", 3}}, {}),
+      "ok");
+  EXPECT_EQ(value("budget:b"), 1000);
+  EXPECT_EQ(value("limit:r/m1"), 3);
+
+  // One counter past its cap: nothing moves, the other counter of the call included.
+  EXPECT_EQ(settle({{"budget:b", 1}, {"limit:r/m2", 1}}, {{"budget:b", 1000}, {"limit:r/m2", 3}},
+                   {"limit:r/m2"}),
+            db::kCounterMovedState);
+  EXPECT_EQ(value("budget:b"), 1000);
+  EXPECT_EQ(value("limit:r/m2"), -1);
+
+  // Read as absent, created and filled up since by other events: refused, not overwritten.
+  EXPECT_EQ(settle({{"limit:r/m3", 1}}, {{"limit:r/m3", 3}}, {"limit:r/m3"}), "ok");
+  EXPECT_EQ(settle({{"limit:r/m3", 1}}, {{"limit:r/m3", 1}}, {"limit:r/m3"}),
+            db::kCounterMovedState);
+  EXPECT_EQ(value("limit:r/m3"), 1);
+
+  // Locked before deciding (a retry): created at 0 when missing, returned in key order.
+  {
+    db::Transaction tx(*sql_);
+    tx.begin();
+    const auto locked = db::events::lock_counters(*sql_, {"budget:b", "limit:r/m4"});
+    EXPECT_EQ(locked.at("budget:b"), 1000);
+    EXPECT_EQ(locked.at("limit:r/m4"), 0);
+    tx.rollback();
+  }
+  const auto read = db::events::read_counters(*sql_, {"limit:other/7", "limit:nowhere"});
+  EXPECT_EQ(read.size(), 1u);
+  EXPECT_EQ(read.at("limit:other/7"), 1);
 }

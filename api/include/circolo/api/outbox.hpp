@@ -36,6 +36,7 @@ class OutboxPublisher {
   db::Database& db_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;
+  asio::steady_timer pause_;  // between publications: pokes meanwhile are gathered into one
   std::atomic<bool> poked_{false}, stopping_{false};
 };
 

@@ -89,9 +89,9 @@ std::map<std::string, long long> read_counters(soci::session& sql,
 // Sent with the batch that ends the transaction: locks the rows (key order) and adds the
 // increments only if every counter stays within its cap, creating `absent` ones; a counter past
 // its cap fails the commit with kCounterMovedState (retryable: decide again, locked first).
+// Counters locked before deciding (lock_counters) settle the same way, their caps met already.
 void settle_counters(Batch& batch, const std::map<std::string, long long>& increments,
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent);
-void add_to_counters(Batch& batch, const std::map<std::string, long long>& increments);
 
 }  // namespace circolo::db::events

@@ -43,7 +43,9 @@ struct NewContribution {
   long long amount = 1;
   std::string key;
 };
-void add_contribution(Batch& batch, const std::string& member_id, const NewContribution& c);
+// All of an event's contributions, in one statement.
+void add_contributions(Batch& batch, const std::string& member_id,
+                       const std::vector<NewContribution>& contributions);
 
 // Badges: a second grant of the same badge changes nothing.
 void grant_badge(Batch& batch, const std::string& member_id, const std::string& badge,
