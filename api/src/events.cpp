@@ -699,15 +699,35 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const db::events::Even
 }
 
 // Resolves the member an event is for, following merges to no one: a merged member answers 410.
+// A known member is found and locked, with everything the rules need, in one round trip.
 db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& in,
                                        const EventContext& ctx, bool& enrolled) {
-  std::string id;
+  // Its tier windows are read with it.
+  std::vector<engine::TimePoint> since;
+  for (const auto& t : ctx.program->tiers())
+    since.push_back(ctx.program->window_start(t.window, ctx.now));
+  // Challenges with what can still count toward them: their window, or for a streak the
+  // periods it can still reach back to.
+  std::vector<db::events::ChallengeWindow> challenges;
+  for (const auto& c : ctx.program->challenges()) {
+    std::optional<engine::TimePoint> since;
+    if (c.within) since = ctx.program->window_start(*c.within, ctx.now);
+    if (c.goal.kind == engine::challenges::GoalKind::streak) {
+      const rules::Duration back{
+          std::min<std::int64_t>(c.goal.target, 10'000) + 1, c.streak_unit, {}};
+      const auto streak_start = ctx.program->window_start(back, ctx.now);
+      since = since ? std::max(*since, streak_start) : streak_start;
+    }
+    challenges.push_back({c.id, since});
+  }
+  std::optional<db::events::MemberState> state;
   if (in.member_id) {
-    id = *in.member_id;
+    state = db::events::lock_member_state(sql, *in.member_id, ctx.now, since, challenges);
+    if (!state)
+      throw ApiError(http::status::not_found, "unknown_member", "no member " + *in.member_id);
   } else if (in.identifier) {
-    if (auto found = db::members::find_by_identifier(sql, *in.identifier)) {
-      id = *found;
-    } else if (in.enroll) {
+    state = db::events::lock_member_state(sql, *in.identifier, ctx.now, since, challenges);
+    if (!state && in.enroll) {
       db::Member fresh;
       fresh.id = new_id("mem");
       fresh.joined_at = in.event.time;  // an offline POS enrols as of the purchase
@@ -728,38 +748,21 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
           {"event_id", ctx.event_id}};
       db::members::timeline_append(sql, entry);
       enrolled = true;
-      id = fresh.id;
-    } else {
+      state = db::events::lock_member_state(sql, fresh.id, ctx.now, since, challenges);
+      if (!state) throw std::logic_error("the member enrolled a moment ago is missing");
+    } else if (!state) {
       throw ApiError(http::status::not_found, "unknown_member",
                      "no member has the " + in.identifier->type +
                          " identifier given; send \"enroll\": true to enrol one",
                      {}, {{"identifier", {{"type", in.identifier->type}}}});
     }
+  } else {
+    throw std::logic_error("an event without a member");
   }
-  // Its tier windows are read with it: one round trip for everything the rules need.
-  std::vector<engine::TimePoint> since;
-  for (const auto& t : ctx.program->tiers())
-    since.push_back(ctx.program->window_start(t.window, ctx.now));
-  // Challenges with what can still count toward them: their window, or for a streak the
-  // periods it can still reach back to.
-  std::vector<db::events::ChallengeWindow> challenges;
-  for (const auto& c : ctx.program->challenges()) {
-    std::optional<engine::TimePoint> since;
-    if (c.within) since = ctx.program->window_start(*c.within, ctx.now);
-    if (c.goal.kind == engine::challenges::GoalKind::streak) {
-      const rules::Duration back{
-          std::min<std::int64_t>(c.goal.target, 10'000) + 1, c.streak_unit, {}};
-      const auto streak_start = ctx.program->window_start(back, ctx.now);
-      since = since ? std::max(*since, streak_start) : streak_start;
-    }
-    challenges.push_back({c.id, since});
-  }
-  auto state = db::events::lock_member_state(sql, id, ctx.now, since, challenges);
-  if (!state) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
   if (state->member.merged_into)
     throw ApiError(http::status::gone, "member_merged",
-                   "member " + id + " was merged into " + *state->member.merged_into, {},
-                   {{"merged_into", *state->member.merged_into}});
+                   "member " + state->member.id + " was merged into " + *state->member.merged_into,
+                   {}, {{"merged_into", *state->member.merged_into}});
   return std::move(*state);
 }
 

@@ -45,7 +45,8 @@ const std::string kLockMemberState =
     "pending_until > t), 0) as pending from point_lots, (select " +
     micros_to_timestamptz("$2::bigint") +
     " as t) now where member_id = m.id and remaining > 0 and (expires_at is null or expires_at "
-    "> t)) b where m.id = $1 for update of m";
+    "> t)) b where m.id = coalesce($1, (select member_id from member_identifiers where type = $6 "
+    "and value = $7)) for update of m";
 
 const std::string kRecord =
     "with ev as (" + kInsert +
@@ -128,7 +129,10 @@ Value optional_int(const std::optional<long long>& v) {
 
 }  // namespace
 
-std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
+namespace {
+
+std::optional<MemberState> lock_member_state(soci::session& sql, const Value& id,
+                                             const std::optional<engine::Identifier>& identifier,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
                                              const std::vector<ChallengeWindow>& challenges) {
@@ -148,8 +152,13 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
-  const std::vector<Value> params{id, std::to_string(to_micros(now)), starts + "}", text_array(ids),
-                                  since_of + "}"};
+  const std::vector<Value> params{id,
+                                  std::to_string(to_micros(now)),
+                                  starts + "}",
+                                  text_array(ids),
+                                  since_of + "}",
+                                  identifier ? Value(identifier->type) : Value(),
+                                  identifier ? Value(identifier->value) : Value()};
   auto rows = fetch(sql, kLockMemberState, params);
   if (rows.empty()) return std::nullopt;
   // The statement waited for the row lock while another transaction changed the member: the
@@ -192,9 +201,24 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
     const auto at = std::lower_bound(distinct.begin(), distinct.end(), t) - distinct.begin();
     state.qualifying.push_back(sums[static_cast<std::size_t>(at)]);
   }
-  if (state.qualifying.size() != since.size())
-    throw std::logic_error("lock_member_state: one qualifying sum per window expected");
   return state;
+}
+
+}  // namespace
+
+std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
+                                             engine::TimePoint now,
+                                             std::span<const engine::TimePoint> since,
+                                             const std::vector<ChallengeWindow>& challenges) {
+  return lock_member_state(sql, Value(id), std::nullopt, now, since, challenges);
+}
+
+std::optional<MemberState> lock_member_state(soci::session& sql,
+                                             const engine::Identifier& identifier,
+                                             engine::TimePoint now,
+                                             std::span<const engine::TimePoint> since,
+                                             const std::vector<ChallengeWindow>& challenges) {
+  return lock_member_state(sql, Value(), identifier, now, since, challenges);
 }
 
 namespace {

@@ -435,10 +435,17 @@ TEST_F(Events, TiersRiseAndFallWithQualifyingPoints) {
   EXPECT_EQ(client().get("/v1/members/" + id, admin()).json()["tier"], "member");
   auto again = client().post_json("/v1/admin/tiers/review?member=" + id, json::object(), admin());
   EXPECT_EQ(again.json()["lowered"], 0) << "nothing more to lower";
-  const auto changes = client().get("/v1/feed?member=" + id + "&types=tier.changed", admin());
-  ASSERT_EQ(changes.status, 200) << changes.body;
-  const auto items = changes.json()["items"];
-  ASSERT_EQ(items.size(), 2u) << changes.body;
+  // Outgoing events are published just after commit: wait for them.
+  json items = json::array();
+  std::string feed_body;
+  for (int i = 0; i < 40 && items.size() < 2; ++i) {
+    if (i > 0) std::this_thread::sleep_for(50ms);
+    const auto changes = client().get("/v1/feed?member=" + id + "&types=tier.changed", admin());
+    ASSERT_EQ(changes.status, 200) << changes.body;
+    items = changes.json()["items"];
+    feed_body = changes.body;
+  }
+  ASSERT_EQ(items.size(), 2u) << feed_body;
   EXPECT_EQ(items[1]["data"]["from"], "silver");
   EXPECT_EQ(items[1]["data"]["to"], "member");
   // Progress toward silver again: 120 qualifying points left (the signup's 100 and the 10.00

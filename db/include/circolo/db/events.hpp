@@ -14,6 +14,7 @@
 #include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/identity.hpp"
 #include "circolo/engine/ledger.hpp"
 
 // Touchpoint events and the counters rules keep (limit firings, campaign budgets). The caller
@@ -53,6 +54,12 @@ struct ChallengeWindow {
   std::optional<engine::TimePoint> since;
 };
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
+                                             engine::TimePoint now,
+                                             std::span<const engine::TimePoint> since,
+                                             const std::vector<ChallengeWindow>& challenges = {});
+// The same for the member holding `identifier`, found in the same round trip.
+std::optional<MemberState> lock_member_state(soci::session& sql,
+                                             const engine::Identifier& identifier,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
                                              const std::vector<ChallengeWindow>& challenges = {});
