@@ -204,10 +204,11 @@ namespace {
 
 constexpr int kTransactionAttempts = 8;
 
-// One attempt: claim the key, run the work, store the response, commit.
+// One attempt: claim the key (with the read sent ahead), run the work, store the response,
+// commit.
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
-              const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&, db::Batch&)>& work);
+              const std::string& fingerprint, engine::TimePoint now, const db::Prefetch& prefetch,
+              const PrefetchedWork& work);
 
 }  // namespace
 
@@ -221,6 +222,15 @@ asio::awaitable<Response> transact(Services& services, Request& request,
 asio::awaitable<Response> transact_batched(
     Services& services, Request& request,
     std::function<Response(soci::session&, db::Batch&)> work) {
+  return transact_prefetched(
+      services, request, {},
+      [work = std::move(work)](soci::session& sql, db::Batch& batch, const std::vector<db::Row>*) {
+        return work(sql, batch);
+      });
+}
+
+asio::awaitable<Response> transact_prefetched(Services& services, Request& request,
+                                              db::Prefetch prefetch, PrefetchedWork work) {
   // Not a coroutine (see Database::run): everything the work needs is captured by value.
   std::string key(request.header("Idempotency-Key"));
   std::string scope = request.principal ? request.principal->key_id : "anonymous";
@@ -228,11 +238,12 @@ asio::awaitable<Response> transact_batched(
   const auto now = services.clock.now();
   return services.db.run([key = std::move(key), scope = std::move(scope),
                           fingerprint = std::move(fingerprint), now, work = std::move(work),
+                          prefetch = std::move(prefetch),
                           committed = services.committed](soci::session& sql) -> Response {
     // A deadlock or a race that PostgreSQL resolved by rolling us back: run it all again.
     for (int attempt = 1;; ++attempt) {
       try {
-        auto response = once(sql, key, scope, fingerprint, now, work);
+        auto response = once(sql, key, scope, fingerprint, now, prefetch, work);
         if (committed) committed();  // outgoing events may wait for publication
         return response;
       } catch (const std::exception& e) {
@@ -246,13 +257,16 @@ asio::awaitable<Response> transact_batched(
 namespace {
 
 Response once(soci::session& sql, const std::string& key, const std::string& scope,
-              const std::string& fingerprint, engine::TimePoint now,
-              const std::function<Response(soci::session&, db::Batch&)>& work) {
+              const std::string& fingerprint, engine::TimePoint now, const db::Prefetch& prefetch,
+              const PrefetchedWork& work) {
   db::Transaction tx(sql);
   db::Batch batch;
+  std::vector<db::Row> rows;
+  const bool ahead = !key.empty() && prefetch.query != nullptr;
   if (key.empty()) tx.begin();
   if (!key.empty()) {
-    auto claim = db::idempotency::claim(tx, sql, scope, key, fingerprint, now);
+    auto claim = db::idempotency::claim(tx, sql, scope, key, fingerprint, now,
+                                        ahead ? &prefetch : nullptr, ahead ? &rows : nullptr);
     if (claim.kind == db::idempotency::Claim::Kind::conflict) {
       throw ApiError(http::status::conflict, "idempotency_conflict",
                      "this Idempotency-Key was used for a different request");
@@ -268,7 +282,7 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
       return replay;
     }
   }
-  Response response = work(sql, batch);
+  Response response = work(sql, batch, ahead ? &rows : nullptr);
   const int status = static_cast<int>(response.status);
   if (status < 200 || status >= 300) {
     tx.rollback();  // a refusal changes nothing

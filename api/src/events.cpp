@@ -698,10 +698,9 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const db::events::Even
   return p;
 }
 
-// Resolves the member an event is for, following merges to no one: a merged member answers 410.
-// A known member is found and locked, with everything the rules need, in one round trip.
-db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& in,
-                                       const EventContext& ctx, bool& enrolled) {
+}  // namespace
+
+db::events::MemberStateRead member_state_read(const IncomingEvent& in, const EventContext& ctx) {
   // Its tier windows are read with it.
   std::vector<engine::TimePoint> since;
   for (const auto& t : ctx.program->tiers())
@@ -720,13 +719,30 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
     }
     challenges.push_back({c.id, since});
   }
+  return db::events::member_state_read(in.member_id, in.member_id ? std::nullopt : in.identifier,
+                                       ctx.now, since, challenges);
+}
+
+namespace {
+
+// Resolves the member an event is for, following merges to no one: a merged member answers 410.
+// A known member is found and locked, with everything the rules need, in one round trip: the
+// one `prefetched` answered when the read was sent ahead with BEGIN.
+db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& in,
+                                       const EventContext& ctx, bool& enrolled,
+                                       const std::vector<db::Row>* prefetched = nullptr) {
+  const auto read = member_state_read(in, ctx);
+  auto lock = [&] {
+    if (prefetched) return db::events::member_state(sql, read, *prefetched);
+    return db::events::member_state(sql, read, db::fetch(sql, *read.read.query, read.read.params));
+  };
   std::optional<db::events::MemberState> state;
   if (in.member_id) {
-    state = db::events::lock_member_state(sql, *in.member_id, ctx.now, since, challenges);
+    state = lock();
     if (!state)
       throw ApiError(http::status::not_found, "unknown_member", "no member " + *in.member_id);
   } else if (in.identifier) {
-    state = db::events::lock_member_state(sql, *in.identifier, ctx.now, since, challenges);
+    state = lock();
     if (!state && in.enroll) {
       db::Member fresh;
       fresh.id = new_id("mem");
@@ -748,7 +764,11 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
           {"event_id", ctx.event_id}};
       db::members::timeline_append(sql, entry);
       enrolled = true;
-      state = db::events::lock_member_state(sql, fresh.id, ctx.now, since, challenges);
+      IncomingEvent by_id = in;
+      by_id.member_id = fresh.id;
+      const auto fresh_read = member_state_read(by_id, ctx);
+      state = db::events::member_state(
+          sql, fresh_read, db::fetch(sql, *fresh_read.read.query, fresh_read.read.params));
       if (!state) throw std::logic_error("the member enrolled a moment ago is missing");
     } else if (!state) {
       throw ApiError(http::status::not_found, "unknown_member",
@@ -769,7 +789,7 @@ db::events::MemberState resolve_member(soci::session& sql, const IncomingEvent& 
 }  // namespace
 
 json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
-                 db::Batch& batch) {
+                 db::Batch& batch, const std::vector<db::Row>* prefetched) {
   const auto& program = *ctx.program;
   const int digits = program.currency_digits();
   rules::Event event = in.event;
@@ -821,7 +841,9 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
   }
 
   bool enrolled = false;
-  Work w{ctx, program, resolve_member(sql, resolved, ctx, enrolled)};
+  // The member's read went ahead with BEGIN, unless a refund names the member through its
+  // purchase.
+  Work w{ctx, program, resolve_member(sql, resolved, ctx, enrolled, refund ? nullptr : prefetched)};
   w.tags = w.member.tags;
   w.counters.paused = *ctx.paused;
   // A member without a tier yet is in the entry tier (threshold 0), if the program has one:

@@ -142,6 +142,7 @@ std::string prepared_name(PGconn* conn, const std::string& query, int parameters
 // What a pipeline answered: the rows of the command asked for, and the first failure.
 struct PipelineOutcome {
   std::vector<Row> rows;
+  std::vector<Row> more_rows;  // of a second command, when asked for
   std::optional<SqlError> failure;
   std::size_t failed_at = 0;
 };
@@ -149,7 +150,8 @@ struct PipelineOutcome {
 // Reads the results of `commands` commands and the sync marker that follows them. Each command's
 // results end with a NULL; a lost connection answers NULL forever, so it ends the reading too.
 PipelineOutcome read_pipeline(PGconn* conn, std::size_t commands, std::size_t keep_rows_of,
-                              bool last_is_commit) {
+                              bool last_is_commit,
+                              std::size_t keep_more_rows_of = static_cast<std::size_t>(-1)) {
   PipelineOutcome out;
   auto fail = [&](std::size_t index, const std::string& message, const std::string& state) {
     if (out.failure) return;
@@ -179,6 +181,8 @@ PipelineOutcome read_pipeline(PGconn* conn, std::size_t commands, std::size_t ke
       fail(index, PQresultErrorMessage(result), state ? state : "");
     } else if (status == PGRES_TUPLES_OK && index == keep_rows_of) {
       out.rows = read_rows(result);
+    } else if (status == PGRES_TUPLES_OK && index == keep_more_rows_of) {
+      out.more_rows = read_rows(result);
     } else if (last_is_commit && index + 1 == commands && status == PGRES_COMMAND_OK &&
                std::string_view(PQcmdStatus(result)) != "COMMIT") {
       // COMMIT of a transaction that had failed answers ROLLBACK.
@@ -271,19 +275,32 @@ void Transaction::begin() {
   open_ = true;
 }
 
-std::vector<Row> Transaction::begin_with(const std::string& query,
-                                         const std::vector<Value>& params) {
+std::vector<Row> Transaction::begin_with(const std::string& query, const std::vector<Value>& params,
+                                         const Prefetch* prefetch, std::vector<Row>* prefetched) {
   PGconn* conn = native(sql_);
   const auto name = prepared_name(conn, query, static_cast<int>(params.size()));
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const bool also = prefetch != nullptr && prefetch->query != nullptr;
+  std::string also_name;
+  std::vector<const char*> also_values;
+  if (also) {
+    also_name = prepared_name(conn, *prefetch->query, static_cast<int>(prefetch->params.size()));
+    for (const auto& p : prefetch->params) also_values.push_back(p ? p->c_str() : nullptr);
+  }
   if (PQenterPipelineMode(conn) != 1) throw soci::soci_error("cannot enter pipeline mode");
   bool sent = PQsendQueryParams(conn, "begin", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
               PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(values.size()),
-                                  values.data(), nullptr, nullptr, 0) == 1 &&
-              PQpipelineSync(conn) == 1;
+                                  values.data(), nullptr, nullptr, 0) == 1;
+  if (sent && also) {
+    sent = PQsendQueryPrepared(conn, also_name.c_str(), static_cast<int>(also_values.size()),
+                               also_values.data(), nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQpipelineSync(conn) == 1;
   PipelineOutcome outcome;
-  if (sent) outcome = read_pipeline(conn, 2, 1, false);
+  if (sent) {
+    outcome = also ? read_pipeline(conn, 3, 1, false, 2) : read_pipeline(conn, 2, 1, false);
+  }
   // A connection left in pipeline mode is not lent again (connection_ok).
   const bool exited = PQexitPipelineMode(conn) == 1;
   if (!sent || !exited)
@@ -297,6 +314,7 @@ std::vector<Row> Transaction::begin_with(const std::string& query,
     }
     throw *outcome.failure;
   }
+  if (also && prefetched != nullptr) *prefetched = std::move(outcome.more_rows);
   return std::move(outcome.rows);
 }
 

@@ -129,13 +129,11 @@ Value optional_int(const std::optional<long long>& v) {
 
 }  // namespace
 
-namespace {
-
-std::optional<MemberState> lock_member_state(soci::session& sql, const Value& id,
-                                             const std::optional<engine::Identifier>& identifier,
-                                             engine::TimePoint now,
-                                             std::span<const engine::TimePoint> since,
-                                             const std::vector<ChallengeWindow>& challenges) {
+MemberStateRead member_state_read(const std::optional<std::string>& id,
+                                  const std::optional<engine::Identifier>& identifier,
+                                  engine::TimePoint now, std::span<const engine::TimePoint> since,
+                                  const std::vector<ChallengeWindow>& challenges) {
+  MemberStateRead out;
   std::vector<std::string> ids;
   std::string since_of = "{";
   for (const auto& c : challenges) {
@@ -144,27 +142,33 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const Value& id
     since_of += c.since ? std::to_string(to_micros(*c.since)) : std::string("NULL");
   }
   // Tiers mostly share one window: each distinct start is summed once.
-  std::vector<engine::TimePoint> distinct(since.begin(), since.end());
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  out.since.assign(since.begin(), since.end());
+  out.distinct = out.since;
+  std::sort(out.distinct.begin(), out.distinct.end());
+  out.distinct.erase(std::unique(out.distinct.begin(), out.distinct.end()), out.distinct.end());
   std::string starts = "{";
-  for (const auto& t : distinct) {
+  for (const auto& t : out.distinct) {
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
-  const std::vector<Value> params{id,
-                                  std::to_string(to_micros(now)),
-                                  starts + "}",
-                                  text_array(ids),
-                                  since_of + "}",
-                                  identifier ? Value(identifier->type) : Value(),
-                                  identifier ? Value(identifier->value) : Value()};
-  auto rows = fetch(sql, kLockMemberState, params);
+  out.read.query = &kLockMemberState;
+  out.read.params = {id ? Value(*id) : Value(),
+                     std::to_string(to_micros(now)),
+                     starts + "}",
+                     text_array(ids),
+                     since_of + "}",
+                     identifier ? Value(identifier->type) : Value(),
+                     identifier ? Value(identifier->value) : Value()};
+  return out;
+}
+
+std::optional<MemberState> member_state(soci::session& sql, const MemberStateRead& read,
+                                        std::vector<Row> rows) {
   if (rows.empty()) return std::nullopt;
   // The statement waited for the row lock while another transaction changed the member: the
   // locked row is the new version, but everything else was read as of before the wait (READ
   // COMMITTED takes the snapshot when the statement starts). Read again, the lock held now.
-  if (rows.front()[18] != Value("t")) rows = fetch(sql, kLockMemberState, params);
+  if (rows.front()[18] != Value("t")) rows = fetch(sql, *read.read.query, read.read.params);
   if (rows.empty()) return std::nullopt;
   const auto& row = rows.front();
   MemberState state;
@@ -195,22 +199,22 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const Value& id
       begin = end + 1;
     }
   }
-  if (sums.size() != distinct.size())
-    throw std::logic_error("lock_member_state: one qualifying sum per window expected");
-  for (const auto& t : since) {
-    const auto at = std::lower_bound(distinct.begin(), distinct.end(), t) - distinct.begin();
+  if (sums.size() != read.distinct.size())
+    throw std::logic_error("member_state: one qualifying sum per window expected");
+  for (const auto& t : read.since) {
+    const auto at =
+        std::lower_bound(read.distinct.begin(), read.distinct.end(), t) - read.distinct.begin();
     state.qualifying.push_back(sums[static_cast<std::size_t>(at)]);
   }
   return state;
 }
 
-}  // namespace
-
 std::optional<MemberState> lock_member_state(soci::session& sql, const std::string& id,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
                                              const std::vector<ChallengeWindow>& challenges) {
-  return lock_member_state(sql, Value(id), std::nullopt, now, since, challenges);
+  const auto read = member_state_read(id, std::nullopt, now, since, challenges);
+  return member_state(sql, read, fetch(sql, *read.read.query, read.read.params));
 }
 
 std::optional<MemberState> lock_member_state(soci::session& sql,
@@ -218,7 +222,8 @@ std::optional<MemberState> lock_member_state(soci::session& sql,
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
                                              const std::vector<ChallengeWindow>& challenges) {
-  return lock_member_state(sql, Value(), identifier, now, since, challenges);
+  const auto read = member_state_read(std::nullopt, identifier, now, since, challenges);
+  return member_state(sql, read, fetch(sql, *read.read.query, read.read.params));
 }
 
 namespace {

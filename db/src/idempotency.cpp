@@ -31,9 +31,12 @@ const std::string kPurge =
 
 // One round trip per statement (libpq directly): these run on every mutating request.
 Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const std::string& key,
-            const std::string& request_sha256, engine::TimePoint now) {
+            const std::string& request_sha256, engine::TimePoint now, const Prefetch* prefetch,
+            std::vector<Row>* prefetched) {
   Claim result;
-  if (!tx.begin_with(kClaim, {scope, key, request_sha256, std::to_string(to_micros(now))}).empty())
+  if (!tx.begin_with(kClaim, {scope, key, request_sha256, std::to_string(to_micros(now))}, prefetch,
+                     prefetched)
+           .empty())
     return result;
   const auto rows = fetch(sql, kLoad, {scope, key});
   if (rows.empty()) throw std::logic_error("idempotency key vanished under its claim");

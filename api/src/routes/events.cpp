@@ -32,12 +32,20 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
                       // A retry (a counter moved past a cap, a deadlock) locks the counters before
                       // deciding.
                       auto attempts = std::make_shared<int>(0);
-                      auto response = co_await transact_batched(
-                          s, request, [&, active, attempts](soci::session& sql, db::Batch& batch) {
+                      // The member's read goes with BEGIN and the Idempotency-Key claim (a
+                      // refund's member comes from its purchase).
+                      db::Prefetch ahead;
+                      if (!incoming.original_event_id)
+                        ahead = member_state_read(incoming, context).read;
+                      auto response = co_await transact_prefetched(
+                          s, request, std::move(ahead),
+                          [&, active, attempts](soci::session& sql, db::Batch& batch,
+                                                const std::vector<db::Row>* prefetched) {
                             EventContext attempt = context;
                             attempt.lock_counters_first = (*attempts)++ > 0;
-                            return json_response(http::status::created,
-                                                 apply_event(sql, incoming, attempt, batch));
+                            return json_response(
+                                http::status::created,
+                                apply_event(sql, incoming, attempt, batch, prefetched));
                           });
                       if (response.status == http::status::created)
                         s.metrics.count_event(incoming.event.type);

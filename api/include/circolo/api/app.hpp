@@ -79,6 +79,13 @@ asio::awaitable<Response> transact(Services& services, Request& request,
 // such as hot budget counters, are held for that round trip only).
 asio::awaitable<Response> transact_batched(
     Services& services, Request& request, std::function<Response(soci::session&, db::Batch&)> work);
+// The same with a read sent ahead: `prefetch` goes to the database with BEGIN and the
+// Idempotency-Key claim (one round trip for the three), and `work` gets its rows (nullptr when
+// the request had no key: then nothing was sent ahead and the work reads for itself).
+using PrefetchedWork =
+    std::function<Response(soci::session&, db::Batch&, const std::vector<db::Row>* prefetched)>;
+asio::awaitable<Response> transact_prefetched(Services& services, Request& request,
+                                              db::Prefetch prefetch, PrefetchedWork work);
 
 // The hash that identifies "the same request": method, path and body (canonical JSON when the
 // body is JSON, so key order and blanks don't matter).

@@ -12,6 +12,7 @@
 #include "circolo/api/http.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/db/batch.hpp"
+#include "circolo/db/events.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/engine/identity.hpp"
 #include "circolo/engine/refunds.hpp"
@@ -69,8 +70,14 @@ struct EventContext {
 // The writes whose results are not needed (awards, notifications, the event record, the counter
 // settlement) go into `batch`, sent with COMMIT in one round trip; a counter that another event
 // moved past this one's decisions then fails the commit with a retryable error.
+// `prefetched`: the rows of member_state_read(incoming, context), when sent ahead with BEGIN.
 nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
-                           const EventContext& context, db::Batch& batch);
+                           const EventContext& context, db::Batch& batch,
+                           const std::vector<db::Row>* prefetched = nullptr);
+// The read that finds, locks and reads the event's member (by id or identifier), with the
+// windows of the context's program.
+db::events::MemberStateRead member_state_read(const IncomingEvent& incoming,
+                                              const EventContext& context);
 
 // What the rules see of a member: its tier (and the tier's multiplier), tags, points, counts,
 // profile. The event path and simulate describe members the same way.

@@ -31,14 +31,24 @@ class Batch {
   std::vector<Statement> statements_;
 };
 
+// A read sent in the round trip that opens a transaction (after BEGIN and the statement
+// begin_with sends): the work's first question, answered without a round trip of its own.
+struct Prefetch {
+  const std::string* query = nullptr;  // a named constant of a repository
+  std::vector<Value> params;
+};
+
 // A transaction on the session without SOCI's: BEGIN (alone, or sent together with the first
 // statement), and on destruction ROLLBACK unless committed.
 class Transaction {
  public:
   explicit Transaction(soci::session& sql) : sql_(sql) {}
   void begin();
-  // BEGIN and `query` in one round trip; returns the query's rows.
-  std::vector<Row> begin_with(const std::string& query, const std::vector<Value>& params);
+  // BEGIN and `query` in one round trip; returns the query's rows. With `prefetch`, its
+  // statement goes in the same round trip, after `query`, and its rows into `prefetched`.
+  std::vector<Row> begin_with(const std::string& query, const std::vector<Value>& params,
+                              const Prefetch* prefetch = nullptr,
+                              std::vector<Row>* prefetched = nullptr);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;

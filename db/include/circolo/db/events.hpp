@@ -57,6 +57,20 @@ std::optional<MemberState> lock_member_state(soci::session& sql, const std::stri
                                              engine::TimePoint now,
                                              std::span<const engine::TimePoint> since,
                                              const std::vector<ChallengeWindow>& challenges = {});
+// lock_member_state in two halves, for sending its read ahead (Transaction::begin_with): the
+// read for a member id or (exclusive) an identifier, and the state from the rows it returned
+// (read again, on `sql`, when the row lock waited for another transaction).
+struct MemberStateRead {
+  Prefetch read;
+  std::vector<engine::TimePoint> since;     // the tier windows asked for
+  std::vector<engine::TimePoint> distinct;  // those summed
+};
+MemberStateRead member_state_read(const std::optional<std::string>& id,
+                                  const std::optional<engine::Identifier>& identifier,
+                                  engine::TimePoint now, std::span<const engine::TimePoint> since,
+                                  const std::vector<ChallengeWindow>& challenges);
+std::optional<MemberState> member_state(soci::session& sql, const MemberStateRead& read,
+                                        std::vector<Row> rows);
 // The same for the member holding `identifier`, found in the same round trip.
 std::optional<MemberState> lock_member_state(soci::session& sql,
                                              const engine::Identifier& identifier,

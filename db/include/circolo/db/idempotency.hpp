@@ -30,9 +30,11 @@ struct Claim {
 // Must run inside a transaction. Inserts a placeholder row for (scope, key); when another
 // transaction holds the same key, PostgreSQL makes this wait until it commits or rolls back, so
 // concurrent duplicates never both apply. Returns what the caller should do.
-// As the transaction's first statement, sent with its BEGIN in one round trip.
+// As the transaction's first statement, sent with its BEGIN in one round trip (and with
+// `prefetch`, whose rows go into `prefetched`: see Transaction::begin_with).
 Claim claim(Transaction& tx, soci::session& sql, const std::string& scope, const std::string& key,
-            const std::string& request_sha256, engine::TimePoint now);
+            const std::string& request_sha256, engine::TimePoint now,
+            const Prefetch* prefetch = nullptr, std::vector<Row>* prefetched = nullptr);
 
 // Completes the claimed row with the response to replay later, sent with the batch that ends
 // the transaction.
