@@ -104,6 +104,33 @@ TEST_F(Repositories, IdempotencyClaimReplayConflict) {
   EXPECT_EQ(claim("key_b", "hash2").kind, Kind::fresh);
 }
 
+TEST_F(Repositories, ClaimCarriesAReadSentAhead) {
+  // BEGIN, the claim and the read in one round trip; the read sees the transaction's own state.
+  static const std::string kRead = "select $1::int + 1, txid_current_if_assigned() is not null";
+  const db::Prefetch ahead{&kRead, {std::string("41")}};
+  std::vector<db::Row> rows;
+  db::Transaction tx(*sql_);
+  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "k1", "h", clock_.now(), &ahead, &rows).kind,
+            db::idempotency::Claim::Kind::fresh);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], db::Value("42"));
+  EXPECT_EQ(rows[0][1], db::Value("t")) << "after the claim's insert, in its transaction";
+  tx.rollback();
+
+  // A failing read fails the claim: the transaction is rolled back, nothing claimed.
+  static const std::string kBad = "select 1 / ($1::int - 1)";
+  const db::Prefetch bad{&kBad, {std::string("1")}};
+  {
+    db::Transaction failing(*sql_);
+    EXPECT_THROW(
+        db::idempotency::claim(failing, *sql_, "key_a", "k2", "h", clock_.now(), &bad, &rows),
+        db::SqlError);
+  }
+  int claimed = -1;
+  *sql_ << "select count(*) from idempotency_keys", soci::into(claimed);
+  EXPECT_EQ(claimed, 0);
+}
+
 TEST_F(Repositories, IdempotencyRolledBackClaimLeavesNoTrace) {
   {
     db::Transaction tx(*sql_);
