@@ -43,6 +43,11 @@ std::optional<std::string> Request::query(std::string_view name) const {
   auto params = target.params();
   auto it = params.find(name);
   if (it == params.end()) return std::nullopt;
+  // `?period=month&period=week` asks two things: refused rather than silently taking one.
+  if (params.count(name) > 1) {
+    throw ApiError(http::status::bad_request, "invalid_query",
+                   "query parameter " + std::string(name) + " given more than once");
+  }
   return (*it).value;
 }
 

@@ -115,7 +115,10 @@ asio::awaitable<void> WebhookWorker::loop() {
       spdlog::warn("job=webhooks lease failed: {}", e.what());
     }
     for (auto& endpoint : leased) {
-      if (!serving_.insert(endpoint.id).second) continue;
+      if (!serving_.insert(endpoint.id).second) {
+        serve_again_.insert(endpoint.id);
+        continue;
+      }
       const std::string id = endpoint.id;
       asio::co_spawn(asio::make_strand(ioc_), serve(std::move(endpoint)),
                      [this, id](std::exception_ptr failure) {
@@ -126,7 +129,10 @@ asio::awaitable<void> WebhookWorker::loop() {
                            spdlog::warn("job=webhooks endpoint={} failed: {}", id, e.what());
                          }
                        }
-                       asio::post(strand_, [this, id] { serving_.erase(id); });
+                       asio::post(strand_, [this, id] {
+                         serving_.erase(id);
+                         if (serve_again_.erase(id) > 0) poke();
+                       });
                      });
     }
   }

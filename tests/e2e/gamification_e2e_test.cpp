@@ -497,6 +497,9 @@ TEST_F(Gamification, LeaderboardsRankPointsOfThePeriodWithTies) {
   expect_problem(client().get("/v1/leaderboards/points?period=decade", admin()), 400,
                  "invalid_query");
   expect_problem(client().get("/v1/leaderboards/points?limit=0", admin()), 400, "invalid_query");
+  // Two answers to one question: refused, not the first taken.
+  expect_problem(client().get("/v1/leaderboards/points?period=month&period=week", admin()), 400,
+                 "invalid_query");
   expect_problem(client().get("/v1/leaderboards/points?member=mem_nobody", admin()), 404,
                  "unknown_member");
 }

@@ -107,6 +107,8 @@ TEST_F(Members, EnrolAndFindByAnyIdentifier) {
   expect_problem(client().get("/v1/members/lookup?type=card&value=NOPE-1", pos()), 404,
                  "unknown_member");
   expect_problem(client().get("/v1/members/lookup?type=card", pos()), 400, "invalid_query");
+  expect_problem(client().get("/v1/members/lookup?type=card&type=email&value=x", pos()), 400,
+                 "invalid_query");
   expect_problem(client().get("/v1/members/lookup?type=email&value=not-an-email", pos()), 400,
                  "invalid_query");
   expect_problem(client().get("/v1/members/mem_missing", pos()), 404, "unknown_member");

@@ -77,6 +77,9 @@ class WebhookWorker {
   std::string worker_id_;
   std::atomic<bool> poked_{false}, stopping_{false};
   std::set<std::string> serving_;  // endpoints in flight here (on strand_)
+  // Endpoints leased again while in flight: the events that woke us may have come after their
+  // last read, so they are served again as soon as they finish (on strand_).
+  std::set<std::string> serve_again_;
 };
 
 void register_webhook_routes(App& app);
