@@ -212,6 +212,10 @@ Response once(soci::session& sql, const std::string& key, const std::string& sco
 
 }  // namespace
 
+std::string idempotency_scope(const Request& request) {
+  return request.principal ? request.principal->key_id : "anonymous";
+}
+
 asio::awaitable<Response> transact(Services& services, Request& request,
                                    std::function<Response(soci::session&)> work) {
   return transact_batched(
@@ -233,7 +237,7 @@ asio::awaitable<Response> transact_prefetched(Services& services, Request& reque
                                               db::Prefetch prefetch, PrefetchedWork work) {
   // Not a coroutine (see Database::run): everything the work needs is captured by value.
   std::string key(request.header("Idempotency-Key"));
-  std::string scope = request.principal ? request.principal->key_id : "anonymous";
+  std::string scope = idempotency_scope(request);
   std::string fingerprint = key.empty() ? std::string() : request_fingerprint(request);
   const auto now = services.clock.now();
   return services.db.run([key = std::move(key), scope = std::move(scope),

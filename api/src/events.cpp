@@ -700,7 +700,8 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const db::events::Even
 
 }  // namespace
 
-db::events::MemberStateRead member_state_read(const IncomingEvent& in, const EventContext& ctx) {
+db::events::MemberStateRead member_state_read(const IncomingEvent& in, const EventContext& ctx,
+                                              const std::optional<db::events::ClaimOf>& claim) {
   // Its tier windows are read with it.
   std::vector<engine::TimePoint> since;
   for (const auto& t : ctx.program->tiers())
@@ -720,7 +721,7 @@ db::events::MemberStateRead member_state_read(const IncomingEvent& in, const Eve
     challenges.push_back({c.id, since});
   }
   return db::events::member_state_read(in.member_id, in.member_id ? std::nullopt : in.identifier,
-                                       ctx.now, since, challenges);
+                                       ctx.now, since, challenges, claim);
 }
 
 namespace {

@@ -49,11 +49,13 @@ asio::awaitable<void> OutboxPublisher::loop(std::chrono::milliseconds backstop) 
       if (stopping_) break;
     }
     poked_ = false;
+    bool waited = false;  // for another instance's publication: no pause on top
     try {
       for (;;) {
         const auto n = co_await db_.run(
             [](soci::session& sql) { return db::outbox::publish(sql, kPublishBatch); });
         if (n == -1) {
+          waited = true;
           // Another instance is publishing; what it did not see, we publish next time.
           poked_ = true;
           timer_.expires_after(std::chrono::milliseconds(5));
@@ -71,7 +73,7 @@ asio::awaitable<void> OutboxPublisher::loop(std::chrono::milliseconds backstop) 
       poked_ = true;
       timer_.expires_after(std::chrono::milliseconds(200));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-    } else if (poked_ && !stopping_) {
+    } else if (poked_ && !waited && !stopping_) {
       pause_.expires_after(kPublishPause);
       co_await pause_.async_wait(asio::as_tuple(asio::use_awaitable));
     }

@@ -46,7 +46,8 @@ const std::string kLockMemberState =
     micros_to_timestamptz("$2::bigint") +
     " as t) now where member_id = m.id and remaining > 0 and (expires_at is null or expires_at "
     "> t)) b where m.id = coalesce($1, (select member_id from member_identifiers where type = $6 "
-    "and value = $7)) for update of m";
+    "and value = $7)) and ($8::text is null or exists (select 1 from idempotency_keys k where "
+    "k.api_key_id = $8 and k.idempotency_key = $9 and k.status_code = 0)) for update of m";
 
 const std::string kRecord =
     "with ev as (" + kInsert +
@@ -132,7 +133,8 @@ Value optional_int(const std::optional<long long>& v) {
 MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   const std::optional<engine::Identifier>& identifier,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
-                                  const std::vector<ChallengeWindow>& challenges) {
+                                  const std::vector<ChallengeWindow>& challenges,
+                                  const std::optional<ClaimOf>& claim) {
   MemberStateRead out;
   std::vector<std::string> ids;
   std::string since_of = "{";
@@ -158,7 +160,9 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                      text_array(ids),
                      since_of + "}",
                      identifier ? Value(identifier->type) : Value(),
-                     identifier ? Value(identifier->value) : Value()};
+                     identifier ? Value(identifier->value) : Value(),
+                     claim ? Value(claim->api_key_id) : Value(),
+                     claim ? Value(claim->idempotency_key) : Value()};
   return out;
 }
 
@@ -168,7 +172,14 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
   // The statement waited for the row lock while another transaction changed the member: the
   // locked row is the new version, but everything else was read as of before the wait (READ
   // COMMITTED takes the snapshot when the statement starts). Read again, the lock held now.
-  if (rows.front()[18] != Value("t")) rows = fetch(sql, *read.read.query, read.read.params);
+  // By the id of the row locked: a merge that held it may have moved the identifier since (the
+  // merged member then answers as merged), and this read cannot wait again.
+  if (rows.front()[18] != Value("t")) {
+    auto params = read.read.params;
+    params[0] = rows.front()[0];
+    for (std::size_t i = 5; i < params.size(); ++i) params[i] = Value();
+    rows = fetch(sql, *read.read.query, params);
+  }
   if (rows.empty()) return std::nullopt;
   const auto& row = rows.front();
   MemberState state;

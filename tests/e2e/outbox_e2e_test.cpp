@@ -290,6 +290,13 @@ TEST_F(Outbox, TheStreamRefusesBadRequestsBeforeUpgrading) {
                                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
   expect_problem(plain, 401, "unauthenticated");
   EXPECT_THROW(StreamClient(server_->port(), "/v1/stream?after=x", admin()), std::exception);
+  auto twice = client().request("GET", "/v1/stream?after=0&after=5", "",
+                                {{"Authorization", "Bearer " + admin()},
+                                 {"Connection", "Upgrade"},
+                                 {"Upgrade", "websocket"},
+                                 {"Sec-WebSocket-Version", "13"},
+                                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+  expect_problem(twice, 400, "invalid_query");
   // Not an upgrade: the route answers like any unknown one.
   EXPECT_EQ(client().get("/v1/stream", admin()).status, 404);
 }

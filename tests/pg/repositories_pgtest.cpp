@@ -4,6 +4,7 @@
 #include "circolo/db/database.hpp"
 #include "circolo/db/events.hpp"
 #include "circolo/db/idempotency.hpp"
+#include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/db/outbox.hpp"
 #include "circolo/db/points.hpp"
@@ -341,4 +342,91 @@ TEST_F(Repositories, CountersSettleAllOrNothingWithinTheirCaps) {
   const auto read = db::events::read_counters(*sql_, {"limit:other/7", "limit:nowhere"});
   EXPECT_EQ(read.size(), 1u);
   EXPECT_EQ(read.at("limit:other/7"), 1);
+}
+
+namespace {
+
+void add_member(soci::session& sql, const std::string& id, std::vector<engine::Identifier> ids,
+                engine::TimePoint now) {
+  db::Member m;
+  m.id = id;
+  m.joined_at = now;
+  ASSERT_FALSE(db::members::insert(sql, m, ids, now));
+}
+
+}  // namespace
+
+// An event by card waiting on a member that a merge is moving into another: it gets the merged
+// member (answered 410 with the survivor), not the survivor read as of before a second wait.
+TEST_F(Repositories, MemberReadByIdentifierThatWaitedOnAMergeSeesTheMergedMember) {
+  add_member(*sql_, "mem_old", {{"card", "C-1"}}, clock_.now());
+  add_member(*sql_, "mem_new", {}, clock_.now());
+  soci::session merge(soci::postgresql, database_.conninfo());
+  merge << "begin";
+  merge << "update members set merged_into = 'mem_new' where id = 'mem_old'";
+  merge << "update member_identifiers set member_id = 'mem_new' where member_id = 'mem_old'";
+  // Another transaction holds the survivor too: a read that went to it would wait.
+  soci::session busy(soci::postgresql, database_.conninfo());
+  busy << "begin";
+  busy << "select 1 from members where id = 'mem_new' for no key update";
+
+  auto read = std::async(std::launch::async, [&] {
+    soci::session sql(soci::postgresql, database_.conninfo());
+    db::Transaction tx(sql);
+    tx.begin();
+    auto state =
+        db::events::lock_member_state(sql, engine::Identifier{"card", "C-1"}, clock_.now(), {});
+    tx.rollback();
+    return state;
+  });
+  EXPECT_EQ(read.wait_for(300ms), std::future_status::timeout) << "waits for the merge";
+  merge << "commit";
+  const bool answered = read.wait_for(10s) == std::future_status::ready;
+  busy << "rollback";
+  ASSERT_TRUE(answered) << "waited for the survivor";
+  const auto state = read.get();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->member.id, "mem_old");
+  EXPECT_EQ(state->member.merged_into, std::optional<std::string>("mem_new"));
+}
+
+// A replayed request whose member read goes ahead with the claim locks nothing: it answers
+// while the member's own events hold its row.
+TEST_F(Repositories, ReplayedClaimDoesNotLockTheMemberReadAhead) {
+  add_member(*sql_, "mem_a", {}, clock_.now());
+  const auto ahead = [&] {
+    return db::events::member_state_read(std::string("mem_a"), std::nullopt, clock_.now(), {}, {},
+                                         db::events::ClaimOf{"key_a", "k1"});
+  };
+  {
+    db::Transaction tx(*sql_);
+    const auto read = ahead();
+    std::vector<db::Row> rows;
+    EXPECT_EQ(
+        db::idempotency::claim(tx, *sql_, "key_a", "k1", "h", clock_.now(), &read.read, &rows).kind,
+        db::idempotency::Claim::Kind::fresh);
+    EXPECT_EQ(rows.size(), 1u) << "a fresh claim reads (and locks) the member";
+    db::Batch batch;
+    db::idempotency::store(batch, "key_a", "k1", {201, "application/json", "{}"});
+    tx.commit(batch);
+  }
+  soci::session busy(soci::postgresql, database_.conninfo());
+  busy << "begin";
+  busy << "select 1 from members where id = 'mem_a' for update";
+  auto replay = std::async(std::launch::async, [&] {
+    soci::session sql(soci::postgresql, database_.conninfo());
+    db::Transaction tx(sql);
+    const auto read = ahead();
+    std::vector<db::Row> rows;
+    auto claim =
+        db::idempotency::claim(tx, sql, "key_a", "k1", "h", clock_.now(), &read.read, &rows);
+    tx.rollback();
+    return std::make_pair(claim.kind, rows.size());
+  });
+  const bool answered = replay.wait_for(10s) == std::future_status::ready;
+  busy << "rollback";
+  ASSERT_TRUE(answered) << "the replay waited for the member's lock";
+  const auto [kind, rows] = replay.get();
+  EXPECT_EQ(kind, db::idempotency::Claim::Kind::replay);
+  EXPECT_EQ(rows, 0u);
 }

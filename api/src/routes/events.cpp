@@ -32,11 +32,15 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
                       // A retry (a counter moved past a cap, a deadlock) locks the counters before
                       // deciding.
                       auto attempts = std::make_shared<int>(0);
-                      // The member's read goes with BEGIN and the Idempotency-Key claim (a
-                      // refund's member comes from its purchase).
+                      // The member's read goes with BEGIN and the Idempotency-Key claim, and
+                      // locks only if that claim is fresh (a refund's member comes from its
+                      // purchase).
                       db::Prefetch ahead;
-                      if (!incoming.original_event_id)
-                        ahead = member_state_read(incoming, context).read;
+                      if (!incoming.original_event_id) {
+                        db::events::ClaimOf claim{idempotency_scope(request),
+                                                  std::string(request.header("Idempotency-Key"))};
+                        ahead = member_state_read(incoming, context, claim).read;
+                      }
                       auto response = co_await transact_prefetched(
                           s, request, std::move(ahead),
                           [&, active, attempts](soci::session& sql, db::Batch& batch,

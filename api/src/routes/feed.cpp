@@ -160,11 +160,17 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     co_return true;
   };
 
+  // As Request::query: a parameter given twice is refused (thrown inside the try below).
   auto query = [&](std::string_view name) -> std::optional<std::string> {
+    std::optional<std::string> found;
     for (const auto& p : target->params()) {
-      if (p.key == name) return std::string(p.value);
+      if (p.key != name) continue;
+      if (found)
+        throw ApiError(http::status::bad_request, "invalid_query",
+                       "query parameter " + std::string(name) + " given more than once");
+      found = std::string(p.value);
     }
-    return std::nullopt;
+    return found;
   };
 
   Filter filter;

@@ -82,6 +82,8 @@ asio::awaitable<Response> transact_batched(
 // The same with a read sent ahead: `prefetch` goes to the database with BEGIN and the
 // Idempotency-Key claim (one round trip for the three), and `work` gets its rows (nullptr when
 // the request had no key: then nothing was sent ahead and the work reads for itself).
+// Whose Idempotency-Keys a request's key is among (its API key's).
+std::string idempotency_scope(const Request& request);
 using PrefetchedWork =
     std::function<Response(soci::session&, db::Batch&, const std::vector<db::Row>* prefetched)>;
 asio::awaitable<Response> transact_prefetched(Services& services, Request& request,

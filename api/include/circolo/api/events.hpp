@@ -75,9 +75,10 @@ nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
                            const EventContext& context, db::Batch& batch,
                            const std::vector<db::Row>* prefetched = nullptr);
 // The read that finds, locks and reads the event's member (by id or identifier), with the
-// windows of the context's program.
-db::events::MemberStateRead member_state_read(const IncomingEvent& incoming,
-                                              const EventContext& context);
+// windows of the context's program; with `claim`, only when that Idempotency-Key claim is fresh.
+db::events::MemberStateRead member_state_read(
+    const IncomingEvent& incoming, const EventContext& context,
+    const std::optional<db::events::ClaimOf>& claim = std::nullopt);
 
 // What the rules see of a member: its tier (and the tier's multiplier), tags, points, counts,
 // profile. The event path and simulate describe members the same way.

@@ -65,10 +65,16 @@ struct MemberStateRead {
   std::vector<engine::TimePoint> since;     // the tier windows asked for
   std::vector<engine::TimePoint> distinct;  // those summed
 };
+// The Idempotency-Key claim sent before the read in the same round trip: the member is read and
+// locked only if that claim is fresh, so a replay or a conflicting request locks nothing.
+struct ClaimOf {
+  std::string api_key_id, idempotency_key;
+};
 MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   const std::optional<engine::Identifier>& identifier,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
-                                  const std::vector<ChallengeWindow>& challenges);
+                                  const std::vector<ChallengeWindow>& challenges,
+                                  const std::optional<ClaimOf>& claim = std::nullopt);
 std::optional<MemberState> member_state(soci::session& sql, const MemberStateRead& read,
                                         std::vector<Row> rows);
 // The same for the member holding `identifier`, found in the same round trip.
