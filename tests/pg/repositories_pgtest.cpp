@@ -354,6 +354,15 @@ void add_member(soci::session& sql, const std::string& id, std::vector<engine::I
   ASSERT_FALSE(db::members::insert(sql, m, ids, now));
 }
 
+// Another transaction holding a member's row, as an event in flight does (an event updates the
+// row without changing its key).
+std::unique_ptr<soci::session> hold_member(const std::string& conninfo, const std::string& id) {
+  auto session = std::make_unique<soci::session>(soci::postgresql, conninfo);
+  *session << "begin";
+  *session << "select 1 from members where id = :id for no key update", soci::use(id);
+  return session;
+}
+
 }  // namespace
 
 // An event by card waiting on a member that a merge is moving into another: it gets the merged
@@ -366,9 +375,7 @@ TEST_F(Repositories, MemberReadByIdentifierThatWaitedOnAMergeSeesTheMergedMember
   merge << "update members set merged_into = 'mem_new' where id = 'mem_old'";
   merge << "update member_identifiers set member_id = 'mem_new' where member_id = 'mem_old'";
   // Another transaction holds the survivor too: a read that went to it would wait.
-  soci::session busy(soci::postgresql, database_.conninfo());
-  busy << "begin";
-  busy << "select 1 from members where id = 'mem_new' for no key update";
+  auto busy = hold_member(database_.conninfo(), "mem_new");
 
   auto read = std::async(std::launch::async, [&] {
     soci::session sql(soci::postgresql, database_.conninfo());
@@ -382,7 +389,7 @@ TEST_F(Repositories, MemberReadByIdentifierThatWaitedOnAMergeSeesTheMergedMember
   EXPECT_EQ(read.wait_for(300ms), std::future_status::timeout) << "waits for the merge";
   merge << "commit";
   const bool answered = read.wait_for(10s) == std::future_status::ready;
-  busy << "rollback";
+  *busy << "rollback";
   ASSERT_TRUE(answered) << "waited for the survivor";
   const auto state = read.get();
   ASSERT_TRUE(state.has_value());
@@ -410,9 +417,7 @@ TEST_F(Repositories, ReplayedClaimDoesNotLockTheMemberReadAhead) {
     db::idempotency::store(batch, "key_a", "k1", {201, "application/json", "{}"});
     tx.commit(batch);
   }
-  soci::session busy(soci::postgresql, database_.conninfo());
-  busy << "begin";
-  busy << "select 1 from members where id = 'mem_a' for update";
+  auto busy = hold_member(database_.conninfo(), "mem_a");
   auto replay = std::async(std::launch::async, [&] {
     soci::session sql(soci::postgresql, database_.conninfo());
     db::Transaction tx(sql);
@@ -424,7 +429,7 @@ TEST_F(Repositories, ReplayedClaimDoesNotLockTheMemberReadAhead) {
     return std::make_pair(claim.kind, rows.size());
   });
   const bool answered = replay.wait_for(10s) == std::future_status::ready;
-  busy << "rollback";
+  *busy << "rollback";
   ASSERT_TRUE(answered) << "the replay waited for the member's lock";
   const auto [kind, rows] = replay.get();
   EXPECT_EQ(kind, db::idempotency::Claim::Kind::replay);
