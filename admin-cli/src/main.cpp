@@ -459,8 +459,10 @@ int members(const Online& o, const std::string& action, const std::string& id,
   } else if (action == "adjust") {
     std::cout << "Adjusted by " << r["points"] << "; balance " << r["balance_after"] << ".\n";
   } else {
-    std::cout << r["id"].get<std::string>() << "  "
-              << (r["profile"]["name"].is_null() ? "" : r["profile"]["name"].get<std::string>())
+    // A nameless member's line is its id alone, with no trailing blanks.
+    std::cout << r["id"].get<std::string>()
+              << (r["profile"]["name"].is_null() ? ""
+                                                 : "  " + r["profile"]["name"].get<std::string>())
               << "\n  tier: " << (r["tier"].is_null() ? "-" : r["tier"].get<std::string>())
               << "\n  points: " << r["points"]["available"] << " available, "
               << r["points"]["pending"] << " pending\n";

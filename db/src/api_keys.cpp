@@ -25,6 +25,8 @@ const std::string kFindActive =
     "select " + kColumns +
     ", secret_sha256 from api_keys where secret_sha256 = $1 and revoked_at is null";
 
+const std::string kChannelOf = "select channel from api_keys where id = $1";
+
 const std::string kList = "select " + kColumns + " from api_keys order by created_at, id";
 
 const std::string kRevoke = "update api_keys set revoked_at = " + micros_to_timestamptz(":now") +
@@ -73,6 +75,12 @@ std::optional<Match> find_active_by_hash(soci::session& sql, const std::string& 
   if (row[5]) match.key.revoked_at = from_micros(to_int(row[5]));
   match.secret_sha256 = *row[6];
   return match;
+}
+
+std::optional<std::string> channel_of(soci::session& sql, const std::string& id) {
+  const auto rows = fetch(sql, kChannelOf, {id});
+  if (rows.empty()) return std::nullopt;
+  return rows.front()[0];
 }
 
 std::vector<ApiKeyRecord> list(soci::session& sql) {

@@ -100,6 +100,10 @@ const std::string kInsertClaim =
     "($1, $2, $3, $4, $7, $5, " +
     micros_to_timestamptz("$6::bigint") + ")";
 
+const std::string kTakeStock =
+    "insert into rule_counters (key, value) values ($1, 1) on conflict (key) do update set value "
+    "= rule_counters.value + 1 returning value";
+
 const std::string kMoveCodes = "update coupon_codes set member_id = $1 where member_id = $2";
 const std::string kMoveHolds = "update coupon_holds set member_id = $1 where member_id = $2";
 const std::string kMoveRedemptions =
@@ -316,6 +320,10 @@ void insert_claim(soci::session& sql, const std::string& id, const std::string& 
                   engine::TimePoint at) {
   fetch(sql, kInsertClaim,
         {id, reward, member_id, std::to_string(points), code, micros(at), number_of(code)});
+}
+
+long long take_stock(soci::session& sql, const std::string& counter_key) {
+  return to_int(fetch(sql, kTakeStock, {counter_key}).front()[0]);
 }
 
 void move_member(soci::session& sql, const std::string& into, const std::string& from) {

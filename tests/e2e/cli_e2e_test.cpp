@@ -102,6 +102,8 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   EXPECT_NE(too_much.output.find("(insufficient_points)"), std::string::npos) << too_much.output;
   const auto shown = run_cli("members show " + id, server).output;
   EXPECT_NE(shown.find("70 available"), std::string::npos) << shown;
+  // A member without a name: the first line is its id, without trailing blanks.
+  EXPECT_EQ(shown.substr(0, shown.find('\n')), id) << shown;
   // The wallet's way to the next tier and the program's challenges (adjustments do not qualify).
   EXPECT_NE(shown.find("next tier: silver (0 qualifying points, 1000 more needed)"),
             std::string::npos)

@@ -186,12 +186,17 @@ TEST_F(Repositories, IdempotencyPurge) {
   clock_.advance(hours(24 * 8));
   claim_and_store("new");
   EXPECT_EQ(db::idempotency::purge_before(*sql_, clock_.now() - hours(24 * 7)), 1);
-  db::Transaction tx(*sql_);
-  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "new", "h", clock_.now()).kind,
-            db::idempotency::Claim::Kind::replay);
-  EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "old", "h", clock_.now()).kind,
-            db::idempotency::Claim::Kind::fresh);
-  tx.rollback();
+  // A claim opens its transaction (BEGIN goes with it): one transaction per claim.
+  {
+    db::Transaction tx(*sql_);
+    EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "new", "h", clock_.now()).kind,
+              db::idempotency::Claim::Kind::replay);
+  }
+  {
+    db::Transaction tx(*sql_);
+    EXPECT_EQ(db::idempotency::claim(tx, *sql_, "key_a", "old", "h", clock_.now()).kind,
+              db::idempotency::Claim::Kind::fresh);
+  }
 }
 
 TEST_F(Repositories, DatabaseRunsWorkOnItsOwnThreads) {

@@ -10,6 +10,7 @@
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/db/api_keys.hpp"
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/events.hpp"
 #include "circolo/db/members.hpp"
@@ -85,8 +86,6 @@ std::string resolve_member(soci::session& sql, const Request& request, const Mem
   return id;
 }
 
-const std::string kKeyChannel = "select channel from api_keys where id = $1";
-
 // Where the coupon is used: a touchpoint key's channel; for a member token, the channel of the
 // touchpoint that minted it; an admin names it in "channel".
 std::string use_channel(soci::session& sql, const Request& request, const json& body) {
@@ -94,8 +93,7 @@ std::string use_channel(soci::session& sql, const Request& request, const json& 
   std::optional<std::string> channel = caller.channel;
   if (caller.role == Role::member) {
     if (caller.issuer_key_id) {
-      const auto rows = db::fetch(sql, kKeyChannel, {*caller.issuer_key_id});
-      if (!rows.empty()) channel = rows.front()[0];
+      if (auto issuer = db::api_keys::channel_of(sql, *caller.issuer_key_id)) channel = issuer;
     }
     // A member never chooses where it is: its touchpoint says so.
     if (!channel)
@@ -193,10 +191,6 @@ void strong_random(unsigned char* out, std::size_t n) {
 std::string stock_counter(const std::string& reward) {
   return "stock:" + reward;
 }
-
-const std::string kTakeStock =
-    "insert into rule_counters (key, value) values ($1, 1) on conflict (key) do update set value "
-    "= rule_counters.value + 1 returning value";
 
 json hold_json(const db::coupons::Hold& h) {
   return {{"reservation_id", h.id},
@@ -576,8 +570,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
              // Stock first: the counter row is locked until commit, so claims queue on it and
              // the last unit goes once.
              if (reward->stock) {
-               const auto rows = db::fetch(sql, kTakeStock, {stock_counter(reward->id)});
-               if (db::to_int(rows.front()[0]) > *reward->stock)
+               if (db::coupons::take_stock(sql, stock_counter(reward->id)) > *reward->stock)
                  throw ApiError(http::status::conflict, "out_of_stock",
                                 "reward " + reward->id + " is out of stock");
              }

@@ -36,6 +36,9 @@ std::optional<Match> find_active_by_hash(soci::session& sql, const std::string& 
 
 std::vector<ApiKeyRecord> list(soci::session& sql);
 
+// The channel of a key (revoked or not); nullopt for an unknown key or one without a channel.
+std::optional<std::string> channel_of(soci::session& sql, const std::string& id);
+
 enum class RevokeResult { revoked, already_revoked, not_found };
 RevokeResult revoke(soci::session& sql, const std::string& id, engine::TimePoint now);
 

@@ -88,6 +88,10 @@ void roll_back(soci::session& sql, const Redemption& redemption, engine::TimePoi
 std::vector<Code> take_expiring(soci::session& sql, engine::TimePoint now, engine::TimePoint until,
                                 int limit);
 
+// Takes one unit of a reward's stock (its counter row, locked until commit, so that claims queue
+// on it and the last unit goes once); returns how many were taken with this one.
+long long take_stock(soci::session& sql, const std::string& counter_key);
+
 void insert_claim(soci::session& sql, const std::string& id, const std::string& reward,
                   const std::string& member_id, long long points, const std::string& code,
                   engine::TimePoint at);
