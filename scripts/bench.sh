@@ -3,6 +3,7 @@
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
 # BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6),
 # BENCH_ONLY=outbox the outgoing events one (8), BENCH_ONLY=leaderboard the leaderboards (7).
+# BENCH_ROUNDS (5) sets how many rounds the events benchmark takes turns in.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -58,17 +59,64 @@ events_bench() {
     --name purchase_events_warm_up --method POST --target /v1/events \
     --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key >/dev/null
   $psql -d circolo_bench -c "analyze" >/dev/null
-  $load --name purchase_events --method POST --target /v1/events --bodies-file "$dir/bodies.txt" \
-    --key "$pos_key" --unique-idempotency-key
+  # The replay (bench/event_replay.pgbench): PostgreSQL alone making one recorded purchase's
+  # reads and writes, no HTTP and no Circolo; its templates come from the warm-up's events.
+  $psql -d circolo_bench -v ON_ERROR_STOP=1 -c "set client_min_messages = warning" \
+    -f "$root/bench/event_replay_setup.sql" >/dev/null
+  # This machine's speed moves by 2× within minutes (its neighbours take CPU time): the loads
+  # take turns, round after round, so that each ratio compares neighbours in time.
+  echo "# ${BENCH_ROUNDS:-5} rounds of, in turn for ${seconds}s each: POST /v1/events (4 connections);" \
+    "pgbench TPC-B with its defaults (1 client); the replay (4 clients); the replay by fours" \
+    "(event_replay_group.pgbench, 4 clients: 4 events per transaction)"
+  local rounds="$dir/rounds.txt" i
+  : >"$rounds"
+  for i in $(seq 1 "${BENCH_ROUNDS:-5}"); do
+    {
+      # The CPU time the hypervisor gave to others during the round ("steal", /proc/stat).
+      head -1 /proc/stat | awk '{ printf "%d %d ", $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }'
+      $load --name purchase_events --method POST --target /v1/events \
+        --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key
+      pgbench_tps -T "$seconds" pgbench
+      pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay.pgbench" circolo_bench
+      pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay_group.pgbench" \
+        circolo_bench
+      head -1 /proc/stat | awk '{ printf "%d %d\n", $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }'
+    } | tr '\n' ' ' >>"$rounds"
+    echo >>"$rounds"
+  done
+  python3 - "$rounds" <<'PY'
+import json, statistics, sys
+rows = []
+for n, line in enumerate(open(sys.argv[1]), 1):
+    steal0, total0, rest = line.split(maxsplit=2)
+    ev_text, tpcb, replay, fours, steal1, total1 = rest.rsplit(maxsplit=5)
+    steal = (int(steal1) - int(steal0)) / max(1, int(total1) - int(total0))
+    ev = json.loads(ev_text)
+    tpcb, replay, fours = float(tpcb), float(replay), 4 * float(fours)
+    rows.append((ev["rps"] / tpcb, replay / tpcb, fours / tpcb, ev["rps"] / replay, ev["p99_us"]))
+    print(f"round {n}: events {ev['rps']:.0f}/s (p50 {ev['p50_us'] / 1000:.1f} ms, p99 "
+          f"{ev['p99_us'] / 1000:.1f} ms, p99.9 {ev['p999_us'] / 1000:.1f} ms, errors {ev['errors']}) | "
+          f"pgbench {tpcb:.0f} tps | replay {replay:.0f}/s | replay by fours {fours:.0f}/s | "
+          f"events/pgbench {rows[-1][0]:.2f}x, replay/pgbench {rows[-1][1]:.2f}x, "
+          f"fours/pgbench {rows[-1][2]:.2f}x, events/replay {rows[-1][3]:.2f}x | CPU stolen {steal:.0%}")
+med = [statistics.median(r[k] for r in rows) for k in range(4)]
+print(f"median of {len(rows)} rounds: events/pgbench {med[0]:.2f}x, replay/pgbench {med[1]:.2f}x, "
+      f"fours/pgbench {med[2]:.2f}x, events/replay {med[3]:.2f}x; worst p99 "
+      f"{max(r[4] for r in rows) / 1000:.1f} ms")
+PY
   rm -rf "$dir"
   $psql -d circolo_bench -At -c "select 'events: ' || count(*) || ', awards per event: ' ||
-    round((select count(*) from ledger_entries where kind = 'earn' and event_id is not null)::numeric
-          / greatest(count(*), 1), 2) from events"
-  echo "# pgbench TPC-B on the same server, same run: its defaults (1 client), then 4 clients"
-  "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -T "$seconds" pgbench 2>/dev/null |
-    grep -E "^(tps|latency average)"
+    round((select count(*) from ledger_entries where kind = 'earn' and event_id like 'ev\_%')::numeric
+          / greatest(count(*), 1), 2) from events where id like 'ev\_%'"
+  echo "# pgbench TPC-B with 4 clients, for reference"
   "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo -c 4 -j 2 -T "$seconds" pgbench 2>/dev/null |
     grep -E "^(tps|latency average)"
+}
+
+# pgbench_tps ARGS...: pgbench against the throwaway server; prints its tps as a whole number.
+pgbench_tps() {
+  "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_TMP_PORT" -U circolo "$@" 2>/dev/null |
+    awk '/^tps/ { printf "%d\n", $3 }'
 }
 
 # apply_demo_program DIR: applies examples/demo.rules (unchanged if it is active already).
