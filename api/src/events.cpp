@@ -359,37 +359,55 @@ void describe_member(Work& w) {
   w.snapshot.badges = w.badges;
 }
 
-// Evaluates the program for `event` with the counters (limit firings, budgets) of every rule
-// that would fire, reading the ones it has not read yet until the evaluation moves only counters
-// it knows. Locked first on a retry; otherwise settled at the end (settle_counters).
-rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Event& event) {
+}  // namespace
+
+rules::Evaluation evaluate_knowing_counters(const rules::CompiledProgram& program,
+                                            const rules::Event& event,
+                                            const rules::MemberSnapshot& member,
+                                            rules::Counters& counters, std::set<std::string>& known,
+                                            bool with_trace, const CounterRead& read) {
   for (int round = 0;; ++round) {
-    auto evaluation = w.program.evaluate(event, w.snapshot, w.counters, false);
+    auto evaluation = program.evaluate(event, member, counters, with_trace);
     std::vector<std::string> missing;
     for (const auto& [key, n] : evaluation.firings_added) {
-      if (!w.known_counters.count(limit_counter(key))) missing.push_back(limit_counter(key));
+      if (!known.count(limit_counter(key))) missing.push_back(limit_counter(key));
     }
     for (const auto& [campaign, n] : evaluation.budget_added) {
-      if (!w.known_counters.count(budget_counter(campaign)))
-        missing.push_back(budget_counter(campaign));
+      if (!known.count(budget_counter(campaign))) missing.push_back(budget_counter(campaign));
     }
     if (missing.empty()) return evaluation;
     // Each round reads at least one more counter of a finite set; a bound guards against bugs.
     if (round > 64) throw std::logic_error("counter reading did not settle");
     std::sort(missing.begin(), missing.end());
-    const auto values = w.context.lock_counters_first ? db::events::lock_counters(sql, missing)
-                                                      : db::events::read_counters(sql, missing);
+    const auto values = read(missing);
     for (const auto& key : missing) {
-      w.known_counters.insert(key);
+      known.insert(key);
       const auto it = values.find(key);
-      if (it == values.end()) w.absent_counters.insert(key);
       const long long value = it == values.end() ? 0 : it->second;
       if (key.rfind("limit:", 0) == 0)
-        w.counters.firings[key.substr(6)] = value;
+        counters.firings[key.substr(6)] = value;
       else
-        w.counters.budget_used[key.substr(7)] = value;
+        counters.budget_used[key.substr(7)] = value;
     }
   }
+}
+
+namespace {
+
+// Evaluates the program for `event` with the counters (limit firings, budgets) of every rule
+// that would fire. Locked first on a retry; otherwise read without locks and settled at the end
+// (settle_counters). Counters without a row yet are remembered: settling inserts them.
+rules::Evaluation evaluate_counted(soci::session& sql, Work& w, const rules::Event& event) {
+  return evaluate_knowing_counters(w.program, event, w.snapshot, w.counters, w.known_counters,
+                                   false, [&](const std::vector<std::string>& keys) {
+                                     auto values = w.context.lock_counters_first
+                                                       ? db::events::lock_counters(sql, keys)
+                                                       : db::events::read_counters(sql, keys);
+                                     for (const auto& key : keys) {
+                                       if (!values.count(key)) w.absent_counters.insert(key);
+                                     }
+                                     return values;
+                                   });
 }
 
 // The one place where effects are applied. Challenge and badge effects join here when those

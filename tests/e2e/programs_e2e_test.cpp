@@ -130,6 +130,89 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
   EXPECT_EQ(wrong.json()["errors"].size(), 4u) << wrong.body;
 }
 
+// Simulate meets limits and budgets as they stand: what an event would do now, not what it
+// would do on an empty database.
+TEST(Programs, SimulateCountsLimitsAndBudgetsAsTheyStand) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto& key = server.admin_key();
+  const std::string program = R"(program {
+  currency "EUR"
+  timezone "Europe/Rome"
+}
+
+campaign "limited" {
+  rule "visit" {
+    on visit
+    then award 3 points
+    limit 1 per member per day
+  }
+}
+
+campaign "budgeted" {
+  budget 10 points
+
+  rule "promo" {
+    on visit
+    then award 10 points
+  }
+}
+)";
+  auto keys = apply_program_with_touchpoints(server, program, {"store"});
+  auto enrolled = c.post_json("/v1/members", json::object(), key);
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+  const std::string id = enrolled.json()["id"];
+  const json visit{{"type", "visit"}};
+  auto simulate = [&](json body) {
+    body["event"] = visit;
+    auto r = c.post_json("/v1/admin/simulate", body, key);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json();
+  };
+  auto points = [](const json& result) {
+    long long sum = 0;
+    for (const auto& e : result["effects"]) sum += e.value("points", 0LL);
+    return sum;
+  };
+  auto reason = [](const json& result, const std::string& campaign) {
+    for (const auto& t : result["trace"]) {
+      if (t["campaign"] == campaign)
+        return t["fired"] == true ? std::string("fired") : t["reason"].get<std::string>();
+    }
+    return std::string("missing");
+  };
+
+  auto before = simulate({{"member_id", id}});
+  EXPECT_EQ(points(before), 13) << before.dump();
+  // The event the simulation described: its award takes the member's limit and the budget.
+  for (int i = 0; i < 50; ++i) {
+    auto sent = c.post_json("/v1/events", {{"type", "visit"}, {"member", {{"id", id}}}},
+                            keys["store"], "visit-1");
+    if (sent.status != 409) {
+      ASSERT_EQ(sent.status, 201) << sent.body;
+      EXPECT_EQ(sent.json()["points"]["available"], 13) << sent.body;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);  // until this instance uses the program
+  }
+  auto after = simulate({{"member_id", id}});
+  EXPECT_EQ(points(after), 0) << after.dump();
+  EXPECT_EQ(reason(after, "limited"), "limit") << after.dump();
+  EXPECT_EQ(reason(after, "budgeted"), "budget") << after.dump();
+  // A new member has its own limit, not a budget of its own.
+  auto fresh = simulate(json::object());
+  EXPECT_EQ(reason(fresh, "limited"), "fired") << fresh.dump();
+  EXPECT_EQ(reason(fresh, "budgeted"), "budget") << fresh.dump();
+  EXPECT_EQ(points(fresh), 3);
+  // A draft with a larger budget: the 10 points used still count against it.
+  std::string larger = program;
+  larger.replace(larger.find("budget 10 points"), 16, "budget 20 points");
+  auto draft = simulate({{"source", larger}});
+  EXPECT_EQ(reason(draft, "budgeted"), "fired") << draft.dump();
+  EXPECT_EQ(points(draft), 13);
+}
+
 TEST(Programs, AnotherInstanceUsesAnApplyWithinASecond) {
   TestDatabase database;
   ServerProcess a(database.uri());

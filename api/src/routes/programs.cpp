@@ -632,9 +632,18 @@ void register_program_routes(App& app, ProgramStore& store) {
              member.id = "mem_simulated";
              member.joined = now;
            }
-           rules::Counters counters;
-           counters.paused = paused;
-           const auto evaluation = program->evaluate(event, member, counters, true);
+           // Limits and budgets as they stand: the counters of the rules that would fire, read
+           // without locks (a new or inline member has used no per-member limit yet).
+           const auto evaluation =
+               co_await s.db.run([&event, &member, &paused, program](soci::session& sql) {
+                 rules::Counters counters;
+                 counters.paused = paused;
+                 std::set<std::string> known;
+                 return evaluate_knowing_counters(*program, event, member, counters, known, true,
+                                                  [&sql](const std::vector<std::string>& keys) {
+                                                    return db::events::read_counters(sql, keys);
+                                                  });
+               });
            json effects = json::array(), trace = json::array();
            for (const auto& e : evaluation.effects)
              effects.push_back(effect_json(e, program->currency_digits()));

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +81,20 @@ nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
 db::events::MemberStateRead member_state_read(
     const IncomingEvent& incoming, const EventContext& context,
     const std::optional<db::events::ClaimOf>& claim = std::nullopt);
+
+// Reads limit and budget counters by key ("limit:KEY", "budget:CAMPAIGN"): their values, the
+// keys without a row left out.
+using CounterRead =
+    std::function<std::map<std::string, long long>(const std::vector<std::string>&)>;
+// Evaluates `event` until every counter the evaluation would move is known (`known`: the keys
+// read so far), reading the missing ones with `read` into `counters`: the rules then fire, or
+// are refused for `limit` or `budget`, as the counters stand. The event path reads (or locks)
+// them in its transaction; simulate reads them so that it shows what an event would do now.
+rules::Evaluation evaluate_knowing_counters(const rules::CompiledProgram& program,
+                                            const rules::Event& event,
+                                            const rules::MemberSnapshot& member,
+                                            rules::Counters& counters, std::set<std::string>& known,
+                                            bool with_trace, const CounterRead& read);
 
 // What the rules see of a member: its tier (and the tier's multiplier), tags, points, counts,
 // profile. The event path and simulate describe members the same way.
