@@ -671,6 +671,8 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
 struct Refund {
   db::events::Event original;
   engine::refunds::Decision decision;
+  // The purchase's total not refunded before this refund, and after it (0: refunded in full).
+  long long left_before = 0, left_after = 0;
 };
 
 [[noreturn]] void refuse_refund(const engine::refunds::Decision& d) {
@@ -856,7 +858,9 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
         event.items.push_back(std::move(item));
       }
     }
-    refund = Refund{std::move(*original), std::move(decision)};
+    const long long left_before = purchase.total_minor - purchase.refunded_minor;
+    const long long left_after = left_before - decision.amount_minor;
+    refund = Refund{std::move(*original), std::move(decision), left_before, left_after};
   }
 
   bool enrolled = false;
@@ -886,11 +890,27 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     w.qualifying_added -= result.plan.taken;
     w.snapshot.points = w.balances.available;
     reversed_taken = result.plan.taken;
-    // The purchase no longer counts toward challenges still open.
-    touched = db::gamification::take_back(sql, w.member.id, refund->original.id);
-    for (const auto& id : touched) {
-      auto& state = w.challenge_states[id];
-      state.contributions = engine::challenges::without(state.contributions, refund->original.id);
+    // Refunded in full, the purchase no longer counts toward challenges still open. In part, it
+    // still happened (it counts once, on its channel, in its period): only what it added to
+    // `sum` goals shrinks with it.
+    if (refund->left_after <= 0 || refund->left_before <= 0) {
+      touched = db::gamification::take_back(sql, w.member.id, refund->original.id);
+      for (const auto& id : touched) {
+        auto& state = w.challenge_states[id];
+        state.contributions = engine::challenges::without(state.contributions, refund->original.id);
+      }
+    } else {
+      std::vector<std::string> sums;
+      for (const auto& c : program.challenges()) {
+        if (c.goal.kind == engine::challenges::GoalKind::sum) sums.push_back(c.id);
+      }
+      touched = db::gamification::scale_back(sql, w.member.id, refund->original.id, sums,
+                                             refund->left_after, refund->left_before);
+      for (const auto& id : touched) {
+        auto& state = w.challenge_states[id];
+        state.contributions = engine::challenges::scaled(state.contributions, refund->original.id,
+                                                         refund->left_after, refund->left_before);
+      }
     }
   }
 

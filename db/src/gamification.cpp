@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <stdexcept>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,14 @@ const std::string kLoad =
 const std::string kTakeBack =
     "delete from challenge_contributions c using challenge_states s where c.event_id = $2 and "
     "c.member_id = $1 and s.member_id = c.member_id and s.challenge = c.challenge and s.round = "
+    "c.round returning c.challenge";
+
+// div(): the quotient truncated toward zero, exactly (as the engine's scaled() computes it).
+const std::string kScaleBack =
+    "update challenge_contributions c set amount = div(c.amount::numeric * $4::numeric, "
+    "$5::numeric)::bigint "
+    "from challenge_states s where c.event_id = $2 and c.member_id = $1 and c.challenge = "
+    "any($3::text[]) and s.member_id = c.member_id and s.challenge = c.challenge and s.round = "
     "c.round returning c.challenge";
 
 const std::string kSaveState =
@@ -147,6 +156,22 @@ std::vector<std::string> take_back(soci::session& sql, const std::string& member
                                    const std::string& event_id) {
   std::vector<std::string> out;
   for (const auto& row : fetch(sql, kTakeBack, {member_id, event_id})) {
+    if (std::find(out.begin(), out.end(), *row[0]) == out.end()) out.push_back(*row[0]);
+  }
+  return out;
+}
+
+std::vector<std::string> scale_back(soci::session& sql, const std::string& member_id,
+                                    const std::string& event_id,
+                                    const std::vector<std::string>& challenges, long long left,
+                                    long long before) {
+  if (before <= 0 || left < 0 || left > before)
+    throw std::invalid_argument("a refund keeps a share between 0 and 1 of its purchase");
+  std::vector<std::string> out;
+  if (challenges.empty()) return out;
+  for (const auto& row : fetch(sql, kScaleBack,
+                               {member_id, event_id, text_array(challenges), std::to_string(left),
+                                std::to_string(before)})) {
     if (std::find(out.begin(), out.end(), *row[0]) == out.end()) out.push_back(*row[0]);
   }
   return out;

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdint>
 #include <set>
+#include <stdexcept>
 
 namespace circolo::engine::challenges {
 
@@ -46,6 +47,19 @@ Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributio
   }
   p.completed = p.value >= goal.target;
   return p;
+}
+
+std::vector<Contribution> scaled(const std::vector<Contribution>& contributions,
+                                 const std::string& event_id, std::int64_t left,
+                                 std::int64_t before) {
+  if (before <= 0 || left < 0 || left > before)
+    throw std::invalid_argument("a refund keeps a share between 0 and 1 of its purchase");
+  std::vector<Contribution> out = contributions;
+  for (auto& c : out) {
+    if (c.event_id != event_id) continue;
+    c.amount = static_cast<std::int64_t>(static_cast<__int128>(c.amount) * left / before);
+  }
+  return out;
 }
 
 std::vector<Contribution> without(const std::vector<Contribution>& contributions,

@@ -332,13 +332,25 @@ TEST_F(Gamification, RefundsTakeBackAndLateEventsCountInTheirWindow) {
   auto bought = ok(purchase(id, "60.00"));
   EXPECT_EQ(progress_of(bought, "spender")["progress"], "60.00");
   EXPECT_EQ(progress_of(bought, "spender")["goal"], "100.00");
-  // The refund of the purchase removes its contribution.
+  EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 1);
+  // A partial refund: the purchase still happened (its channel still counts), what it added to
+  // the sum shrinks with it.
+  auto part = ok({{"type", "refund"},
+                  {"original_event_id", bought["event_id"]},
+                  {"total", "15.00"},
+                  {"currency", "EUR"}});
+  EXPECT_EQ(progress_of(part, "spender")["progress"], "45.00") << part.dump();
+  EXPECT_TRUE(progress_of(part, "explorer").is_null()) << part.dump();
+  EXPECT_EQ(item(challenges(id)["items"], "spender")["progress"], "45.00");
+  EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 1);
+  // The rest refunded: the purchase counts no more.
   auto refund = ok({{"type", "refund"},
                     {"original_event_id", bought["event_id"]},
-                    {"total", "60.00"},
+                    {"total", "45.00"},
                     {"currency", "EUR"}});
   EXPECT_EQ(progress_of(refund, "spender")["progress"], "0.00") << refund.dump();
   EXPECT_EQ(item(challenges(id)["items"], "spender")["progress"], "0.00");
+  EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 0);
   // An offline purchase of 20 days ago counts in the window it belongs to.
   auto late = purchase(id, "70.00");
   late["occurred_at"] = rfc3339(Clock::now() - std::chrono::days(20));

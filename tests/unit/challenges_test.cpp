@@ -79,6 +79,23 @@ TEST(Challenges, ARefundTakesItsPurchaseBack) {
   EXPECT_EQ(evaluate({GoalKind::distinct, 3}, left, std::nullopt, now, rome_day).value, 2);
 }
 
+TEST(Challenges, APartialRefundScalesWhatItsPurchaseAdded) {
+  const auto now = rome(2026, 12, 20, 12);
+  const std::vector<Contribution> cs{at(rome(2026, 12, 1, 9), 6000, "", "p1"),
+                                     at(rome(2026, 12, 2, 9), 3333, "", "p2")};
+  // A quarter of p1 refunded: 6000 * 4500 / 6000 of it stays; p2 is untouched.
+  const auto left = scaled(cs, "p1", 4500, 6000);
+  EXPECT_EQ(left[0].amount, 4500);
+  EXPECT_EQ(left[1].amount, 3333);
+  EXPECT_EQ(evaluate({GoalKind::sum, 10000}, left, std::nullopt, now, rome_day).value, 7833);
+  // Rounded down; large amounts do not overflow on the way.
+  EXPECT_EQ(scaled(cs, "p2", 1, 3)[1].amount, 1111);
+  const std::vector<Contribution> huge{at(rome(2026, 12, 1, 9), INT64_MAX, "", "p")};
+  EXPECT_EQ(scaled(huge, "p", 1, 2)[0].amount, INT64_MAX / 2);
+  EXPECT_THROW(scaled(cs, "p1", 7, 6), std::invalid_argument);
+  EXPECT_THROW(scaled(cs, "p1", 1, 0), std::invalid_argument);
+}
+
 TEST(Challenges, DailyStreaksAcrossTheSpringDaylightSavingChange) {
   // 2027-03-28: Rome goes from 02:00 to 03:00; that day has 23 hours.
   const std::vector<Contribution> cs{at(rome(2027, 3, 27, 23, 30)), at(rome(2027, 3, 28, 0, 30)),

@@ -32,6 +32,12 @@ std::map<std::string, ChallengeState> load(soci::session& sql, const std::string
 // challenges it touched.
 std::vector<std::string> take_back(soci::session& sql, const std::string& member_id,
                                    const std::string& event_id);
+// A partial refund: what `event_id` added to the open rounds of the `challenges` given (the
+// `sum` ones) is kept at `left` / `before` of it, rounded down; returns the challenges touched.
+std::vector<std::string> scale_back(soci::session& sql, const std::string& member_id,
+                                    const std::string& event_id,
+                                    const std::vector<std::string>& challenges, long long left,
+                                    long long before);
 
 // Sent with the batch that ends the event's transaction.
 void save_state(Batch& batch, const std::string& member_id, const ChallengeState& state);

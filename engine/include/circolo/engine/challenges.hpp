@@ -49,4 +49,11 @@ Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributio
 std::vector<Contribution> without(const std::vector<Contribution>& contributions,
                                   const std::string& event_id);
 
+// A partial refund: what `event_id` added is kept at `left` / `before` (the share of the
+// purchase's total still not refunded, after and before this refund), rounded down. For `sum`
+// goals only: a partly refunded purchase still counts once, on its channel, in its period.
+std::vector<Contribution> scaled(const std::vector<Contribution>& contributions,
+                                 const std::string& event_id, std::int64_t left,
+                                 std::int64_t before);
+
 }  // namespace circolo::engine::challenges
