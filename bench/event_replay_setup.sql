@@ -31,6 +31,10 @@ create table replay_response as
     'points', jsonb_build_object('available', 100, 'pending', 0), 'tier', 'silver',
     'program_version', e.program_version)::text as body
   from replay_event e;
+-- Members of the replay's own, mem_rp_1 to mem_rp_10000: what it writes never changes the
+-- members the HTTP load sends events for.
+insert into members (id, joined_at) select 'mem_rp_' || g, now() from generate_series(1, 10000) g
+on conflict do nothing;
 -- Publication numbers far above the server's, so that the two never meet.
 drop sequence if exists replay_seq;
 create sequence replay_seq;

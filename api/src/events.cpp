@@ -892,14 +892,15 @@ json apply_event(soci::session& sql, const IncomingEvent& in, const EventContext
     reversed_taken = result.plan.taken;
     // Refunded in full, the purchase no longer counts toward challenges still open. In part, it
     // still happened (it counts once, on its channel, in its period): only what it added to
-    // `sum` goals shrinks with it.
-    if (refund->left_after <= 0 || refund->left_before <= 0) {
+    // `sum` goals shrinks with the share of its total left. A refund that gives no money back
+    // (free items) leaves them as they are, unless it returns the last of the purchase.
+    if (refund->decision.completes) {
       touched = db::gamification::take_back(sql, w.member.id, refund->original.id);
       for (const auto& id : touched) {
         auto& state = w.challenge_states[id];
         state.contributions = engine::challenges::without(state.contributions, refund->original.id);
       }
-    } else {
+    } else if (refund->decision.amount_minor > 0 && refund->left_after > 0) {
       std::vector<std::string> sums;
       for (const auto& c : program.challenges()) {
         if (c.goal.kind == engine::challenges::GoalKind::sum) sums.push_back(c.id);

@@ -30,6 +30,7 @@ Decision refund_amount(const Purchase& purchase, std::int64_t amount_minor) {
   } else {
     d.amount_minor = amount_minor;
     d.points = points_for(purchase, purchase.refunded_minor + amount_minor);
+    d.completes = purchase.refunded_minor + amount_minor == purchase.total_minor;
   }
   return d;
 }
@@ -102,6 +103,8 @@ Decision refund_items(const Purchase& purchase, std::span<const Line> items) {
   if (amount < 0) amount = 0;
   d.amount_minor = static_cast<std::int64_t>(amount);
   d.points = points_for(purchase, purchase.refunded_minor + amount);
+  d.completes = returned_quantity == left_quantity ||
+                (purchase.total_minor > 0 && d.amount_minor == remaining);
   return d;
 }
 

@@ -47,6 +47,35 @@ TEST(Refunds, PartialRefundsAddingUpToTheTotalTakeBackExactlyTheAward) {
   EXPECT_EQ(refund_amount(p, 1).refusal, Refusal::exceeds_purchase);
 }
 
+TEST(Refunds, ARefundSaysWhenNothingOfThePurchaseIsLeft) {
+  // By amount: the refund that reaches the total completes it, earlier ones do not.
+  auto p = purchase(1000, 10);
+  auto d = refund_amount(p, 400);
+  EXPECT_FALSE(d.completes);
+  book(p, d);
+  d = refund_amount(p, 600);
+  EXPECT_TRUE(d.completes);
+  // By items: the last item returned completes it, also when it cost nothing.
+  auto q = purchase(500, 5, {{"A", 1, 500}, {"FREE", 1, 0}});
+  const std::vector<Line> a{{"A", 1, 0}}, free{{"FREE", 1, 0}};
+  d = refund_items(q, a);
+  EXPECT_TRUE(d.completes) << "the whole total is back";
+  EXPECT_EQ(d.amount_minor, 500);
+  d = refund_items(q, free);
+  EXPECT_FALSE(d.completes);
+  EXPECT_EQ(d.amount_minor, 0);
+  book(q, d);
+  d = refund_items(q, a);
+  EXPECT_TRUE(d.completes);
+  // A free purchase: only returning all of it completes it.
+  auto z = purchase(0, 0, {{"G1", 1, 0}, {"G2", 1, 0}});
+  const std::vector<Line> g1{{"G1", 1, 0}}, g2{{"G2", 1, 0}};
+  d = refund_items(z, g1);
+  EXPECT_FALSE(d.completes);
+  book(z, d);
+  EXPECT_TRUE(refund_items(z, g2).completes);
+}
+
 TEST(Refunds, NeverMoreThanThePurchase) {
   auto p = purchase(1000, 10);
   EXPECT_EQ(refund_amount(p, 1001).refusal, Refusal::exceeds_purchase);

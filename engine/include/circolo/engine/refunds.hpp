@@ -43,6 +43,9 @@ struct Decision {
   std::int64_t amount_minor = 0;  // what this refund gives back
   Points points = 0;              // points to take back now
   std::vector<Line> returned;     // the lines returned (items refunds), with original prices
+  // Nothing of the purchase is left after this refund: its whole total refunded, or every item
+  // it had returned (also when the items cost nothing).
+  bool completes = false;
 };
 
 // A refund of an amount: the points taken back are the awarded points times the share of the
