@@ -671,7 +671,8 @@ void settle_challenges(soci::session& sql, db::Batch& batch, Work& w, const rule
 struct Refund {
   db::events::Event original;
   engine::refunds::Decision decision;
-  // The purchase's total not refunded before this refund, and after it (0: refunded in full).
+  // The purchase's total not refunded before this refund, and after it: a partial refund
+  // scales `sum` challenge contributions by their ratio.
   long long left_before = 0, left_after = 0;
 };
 
