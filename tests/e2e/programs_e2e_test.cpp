@@ -38,6 +38,11 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
 
   expect_problem(c.get("/v1/admin/program", key), 404, "no_program");
   expect_problem(c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key), 409, "no_program");
+  // A member enrolled before any program has no tier yet...
+  auto early = c.post_json("/v1/members", json::object(), key);
+  ASSERT_EQ(early.status, 201) << early.body;
+  const std::string early_id = early.json()["id"];
+  EXPECT_TRUE(early.json()["tier"].is_null()) << early.body;
 
   auto plan =
       c.post_json("/v1/admin/program", {{"source", demo_program()}, {"dry_run", true}}, key);
@@ -62,6 +67,8 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
 
   auto active = c.get("/v1/admin/program", key).json();
   EXPECT_EQ(active["version"], 1);
+  // ...and is shown in the program's entry tier once one applies, as its first event finds it.
+  EXPECT_EQ(c.get("/v1/members/" + early_id, key).json()["tier"], "member");
   EXPECT_EQ(active["source"], demo_program());
 
   // Errors: 422 with line and column, and nothing applied.

@@ -44,7 +44,12 @@ db::Member lock_member(soci::session& sql, const std::string& id) {
   return require_member(sql, id);
 }
 
-json member_body(soci::session& sql, const db::Member& m, engine::TimePoint now) {
+// A member as shown: one without a tier yet (enrolled before any program) stands in the active
+// program's entry tier, where its first event finds it (as the wallet shows it).
+json member_body(soci::session& sql, db::Member m, engine::TimePoint now,
+                 const ProgramStore& store) {
+  if (const auto active = store.current(); !m.tier && active && active->program)
+    m.tier = entry_tier(*active->program);
   const auto lots = db::points::active_lots(sql, m.id);
   return member_json(m, db::members::identifiers(sql, m.id), engine::ledger::balances(lots, now));
 }
@@ -133,47 +138,50 @@ void register_member_routes(App& app, const ProgramStore& store) {
              json ids = json::array();
              for (const auto& i : input.identifiers) ids.push_back(identifier_json(i));
              record(sql, request, member.id, "member.enrolled", now, {{"identifiers", ids}});
-             auto response = json_response(http::status::created, member_body(sql, member, now));
+             auto response =
+                 json_response(http::status::created, member_body(sql, member, now, store));
              response.headers.emplace_back("Location", "/v1/members/" + member.id);
              return response;
            });
          }});
 
-  r.add(
-      {http::verb::get, "/v1/members/lookup", kStaff,
-       [&s](Request& request) -> asio::awaitable<Response> {
-         const auto type = request.query("type"), value = request.query("value");
-         if (!type || !value) {
-           throw ApiError(http::status::bad_request, "invalid_query",
-                          "give ?type=card|email|phone|...&value=...");
-         }
-         auto normalized = engine::normalize_identifier(*type, *value);
-         if (auto* e = std::get_if<engine::IdentifierError>(&normalized)) {
-           throw ApiError(http::status::bad_request, "invalid_query", e->field + " " + e->message);
-         }
-         const auto identifier = std::get<engine::Identifier>(normalized);
-         const auto now = s.clock.now();
-         co_return co_await s.db.run([&](soci::session& sql) {
-           const auto id = db::members::find_by_identifier(sql, identifier);
-           if (!id) {
-             throw ApiError(http::status::not_found, "unknown_member",
-                            "no member has " + identifier.type + " " + identifier.value);
+  r.add({http::verb::get, "/v1/members/lookup", kStaff,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto type = request.query("type"), value = request.query("value");
+           if (!type || !value) {
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            "give ?type=card|email|phone|...&value=...");
            }
-           return json_response(http::status::ok, member_body(sql, require_member(sql, *id), now));
-         });
-       }});
+           auto normalized = engine::normalize_identifier(*type, *value);
+           if (auto* e = std::get_if<engine::IdentifierError>(&normalized)) {
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            e->field + " " + e->message);
+           }
+           const auto identifier = std::get<engine::Identifier>(normalized);
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             const auto id = db::members::find_by_identifier(sql, identifier);
+             if (!id) {
+               throw ApiError(http::status::not_found, "unknown_member",
+                              "no member has " + identifier.type + " " + identifier.value);
+             }
+             return json_response(http::status::ok,
+                                  member_body(sql, require_member(sql, *id), now, store));
+           });
+         }});
 
   r.add({http::verb::get, "/v1/members/{id}", kStaff,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
-             return json_response(http::status::ok, member_body(sql, require_member(sql, id), now));
+             return json_response(http::status::ok,
+                                  member_body(sql, require_member(sql, id), now, store));
            });
          }});
 
   r.add({http::verb::post, "/v1/members/{id}/identifiers", kStaff,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            const auto identifier = parse_identifier_body(request.json_body());
            const auto now = s.clock.now();
@@ -192,12 +200,12 @@ void register_member_routes(App& app, const ProgramStore& store) {
              }
              return json_response(result == db::members::LinkResult::linked ? http::status::created
                                                                             : http::status::ok,
-                                  member_body(sql, member, now));
+                                  member_body(sql, member, now, store));
            });
          }});
 
   r.add({http::verb::post, "/v1/members/{id}/merge", kAdmin,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string into = request.param("id");
            const std::string from = parse_merge(request.json_body());
            if (from == into) throw_validation({{"from", "a member cannot be merged into itself"}});
@@ -210,12 +218,12 @@ void register_member_routes(App& app, const ProgramStore& store) {
                throw ApiError(http::status::not_found, "unknown_member", "no member " + from);
              if (merged->merged_into == into) {
                // Merged already (a retry without Idempotency-Key): nothing more to move.
-               return json_response(http::status::ok, member_body(sql, survivor, now));
+               return json_response(http::status::ok, member_body(sql, survivor, now, store));
              }
              require_member(sql, from);
              const auto moved = db::members::merge(sql, into, from, now);
              record(sql, request, into, "member.merged", now, {{"from", from}, {"points", moved}});
-             return json_response(http::status::ok, member_body(sql, survivor, now));
+             return json_response(http::status::ok, member_body(sql, survivor, now, store));
            });
          }});
 
