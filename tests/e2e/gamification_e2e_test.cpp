@@ -333,21 +333,21 @@ TEST_F(Gamification, RefundsTakeBackAndLateEventsCountInTheirWindow) {
   EXPECT_EQ(progress_of(bought, "spender")["progress"], "60.00");
   EXPECT_EQ(progress_of(bought, "spender")["goal"], "100.00");
   EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 1);
+  auto refund_of = [&](const std::string& total) {
+    return ok({{"type", "refund"},
+               {"original_event_id", bought["event_id"]},
+               {"total", total},
+               {"currency", "EUR"}});
+  };
   // A partial refund: the purchase still happened (its channel still counts), what it added to
   // the sum shrinks with it.
-  auto part = ok({{"type", "refund"},
-                  {"original_event_id", bought["event_id"]},
-                  {"total", "15.00"},
-                  {"currency", "EUR"}});
+  auto part = refund_of("15.00");
   EXPECT_EQ(progress_of(part, "spender")["progress"], "45.00") << part.dump();
   EXPECT_TRUE(progress_of(part, "explorer").is_null()) << part.dump();
   EXPECT_EQ(item(challenges(id)["items"], "spender")["progress"], "45.00");
   EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 1);
   // The rest refunded: the purchase counts no more.
-  auto refund = ok({{"type", "refund"},
-                    {"original_event_id", bought["event_id"]},
-                    {"total", "45.00"},
-                    {"currency", "EUR"}});
+  auto refund = refund_of("45.00");
   EXPECT_EQ(progress_of(refund, "spender")["progress"], "0.00") << refund.dump();
   EXPECT_EQ(item(challenges(id)["items"], "spender")["progress"], "0.00");
   EXPECT_EQ(item(challenges(id)["items"], "explorer")["progress"], 0);
