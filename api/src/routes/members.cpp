@@ -44,12 +44,17 @@ db::Member lock_member(soci::session& sql, const std::string& id) {
   return require_member(sql, id);
 }
 
-// A member as shown: one without a tier yet (enrolled before any program) stands in the active
-// program's entry tier, where its first event finds it (as the wallet shows it).
+// The tier a member is shown in: one without a tier yet (enrolled before any program) stands in
+// the active program's entry tier, where its first event finds it.
+std::optional<std::string> shown_tier(const db::Member& m, const ProgramStore& store) {
+  if (const auto active = store.current(); !m.tier && active && active->program)
+    return entry_tier(*active->program);
+  return m.tier;
+}
+
 json member_body(soci::session& sql, db::Member m, engine::TimePoint now,
                  const ProgramStore& store) {
-  if (const auto active = store.current(); !m.tier && active && active->program)
-    m.tier = entry_tier(*active->program);
+  m.tier = shown_tier(m, store);
   const auto lots = db::points::active_lots(sql, m.id);
   return member_json(m, db::members::identifiers(sql, m.id), engine::ledger::balances(lots, now));
 }
@@ -270,9 +275,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
              const auto member = require_member(sql, id);
              const auto lots = db::points::active_lots(sql, id);
              auto wallet = wallet_json(lots, now, now + std::chrono::hours(24 * days));
-             auto tier = member.tier;
-             if (const auto active = store.current(); !tier && active && active->program)
-               tier = entry_tier(*active->program);  // where it stands before its first event
+             const auto tier = shown_tier(member, store);
              const auto active = store.current();
              if (active && active->program) {
                // Tier with the progress to the next one, challenges of the active program.
