@@ -1,0 +1,27 @@
+// Shared by the command groups: the server settings, the request wrapper that explains refusals,
+// and the percent-encoding of path and query parts.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace circolo::cli {
+
+using nlohmann::json;
+
+struct Online {
+  std::string url = "http://127.0.0.1:8080";
+  std::string key;
+  bool json_output = false;
+};
+
+// Sends a request; on a refusal prints the server's explanation and returns nullopt with the
+// exit code set.
+std::optional<json> call(const Online& o, const std::string& method, const std::string& target,
+                         const json& body, int& exit_code, const std::string& idempotency_key = "");
+
+std::string percent_encode(const std::string& v);
+
+}  // namespace circolo::cli

@@ -1,0 +1,161 @@
+// members find|show|history|adjust|merge: a member's profile, wallet and journey.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+
+namespace circolo::cli {
+namespace {
+
+// A progress or goal value: a count (number) or an amount (decimal string).
+std::string text_of(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+int members(const Online& o, const std::string& action, const std::string& id,
+            const std::string& by_type, const std::string& by_value, long long points,
+            const std::string& reason, const std::string& from) {
+  int code = 0;
+  std::optional<json> result;
+  const std::string member = "/v1/members/" + percent_encode(id);
+  if (action == "find") {
+    result =
+        call(o, "GET", "/v1/members/lookup?type=" + by_type + "&value=" + percent_encode(by_value),
+             nullptr, code);
+  } else if (action == "show") {
+    result = call(o, "GET", member, nullptr, code);
+    if (result) {
+      auto wallet = call(o, "GET", member + "/wallet", nullptr, code);
+      if (!wallet) return code;
+      (*result)["wallet"] = *wallet;
+    }
+  } else if (action == "history") {
+    result = call(o, "GET", member + "/timeline?limit=50", nullptr, code);
+  } else if (action == "adjust") {
+    result =
+        call(o, "POST", member + "/points/adjust", {{"points", points}, {"reason", reason}}, code);
+  } else {
+    result = call(o, "POST", member + "/merge", {{"from", from}}, code);
+  }
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  if (action == "history") {
+    for (const auto& e : r["items"]) {
+      std::cout << e["occurred_at"].get<std::string>() << "  " << e["type"].get<std::string>()
+                << "  " << (e["channel"].is_null() ? "-" : e["channel"].get<std::string>()) << "  "
+                << e["data"].dump() << "\n";
+    }
+  } else if (action == "adjust") {
+    std::cout << "Adjusted by " << r["points"] << "; balance " << r["balance_after"] << ".\n";
+  } else {
+    // A nameless member's line is its id alone, with no trailing blanks.
+    std::cout << r["id"].get<std::string>()
+              << (r["profile"]["name"].is_null() ? ""
+                                                 : "  " + r["profile"]["name"].get<std::string>())
+              << "\n  tier: " << (r["tier"].is_null() ? "-" : r["tier"].get<std::string>())
+              << "\n  points: " << r["points"]["available"] << " available, "
+              << r["points"]["pending"] << " pending\n";
+    for (const auto& i : r["identifiers"]) {
+      std::cout << "  " << i["type"].get<std::string>() << ": " << i["value"].get<std::string>()
+                << "\n";
+    }
+    if (r.contains("wallet")) {
+      for (const auto& e : r["wallet"]["points"]["expiring"]) {
+        std::cout << "  expiring: " << e["points"] << " at " << e["at"].get<std::string>() << "\n";
+      }
+      for (const auto& c : r["wallet"].value("coupons", json::array())) {
+        std::cout << "  coupon: " << c["code"].get<std::string>() << "  "
+                  << c["name"].get<std::string>() << "  until "
+                  << c["expires_at"].get<std::string>() << "  " << c["uses_left"]
+                  << " use(s) left\n";
+      }
+      const auto& tier = r["wallet"]["tier"];
+      if (tier.is_object() && tier["progress"].is_object()) {
+        std::cout << "  next tier: " << tier["progress"]["next_tier"].get<std::string>() << " ("
+                  << tier["progress"]["points"] << " qualifying points, "
+                  << tier["progress"]["needed"] << " more needed)\n";
+      }
+      for (const auto& c : r["wallet"].value("challenges", json::array())) {
+        std::cout << "  challenge: " << c["id"].get<std::string>() << "  "
+                  << c["name"].get<std::string>() << "  " << text_of(c["progress"]) << "/"
+                  << text_of(c["goal"]);
+        if (c.value("completed", false))
+          std::cout << "  completed"
+                    << (c.value("completions", 0) > 1
+                            ? " " + std::to_string(c.value("completions", 0)) + " times"
+                            : std::string());
+        std::cout << "\n";
+      }
+      for (const auto& b : r["wallet"].value("badges", json::array())) {
+        std::cout << "  badge: " << b["badge"].get<std::string>() << "  since "
+                  << b["granted_at"].get<std::string>() << "\n";
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_members(CLI::App& app, Context& ctx) {
+  struct State {
+    std::string member_id, card, email, phone, reason, from;
+    long long adjust_points = 0;
+  };
+  auto s = std::make_shared<State>();
+  auto* members_cmd = app.add_subcommand("members", "find and look after members");
+  members_cmd->require_subcommand(1);
+  auto* member_find = members_cmd->add_subcommand(
+      "find", "by an identifier\n  example: circolo members find --card 4000123412341234");
+  auto* by = member_find->add_option_group("identifier");
+  by->add_option("--card", s->card, "loyalty card");
+  by->add_option("--email", s->email, "email");
+  by->add_option("--phone", s->phone, "phone");
+  by->require_option(1);
+  ctx.add_online(member_find, [s](const Online& o) {
+    const std::string type = !s->card.empty() ? "card" : !s->email.empty() ? "email" : "phone";
+    return members(o, "find", "", type,
+                   !s->card.empty()    ? s->card
+                   : !s->email.empty() ? s->email
+                                       : s->phone,
+                   0, "", "");
+  });
+  auto* member_show = members_cmd->add_subcommand(
+      "show", "profile and wallet\n  example: circolo members show mem_...");
+  member_show->add_option("id", s->member_id, "the member id")->required();
+  ctx.add_online(member_show, [s](const Online& o) {
+    return members(o, "show", s->member_id, "", "", 0, "", "");
+  });
+  auto* member_history = members_cmd->add_subcommand(
+      "history", "the member's journey\n  example: circolo members history mem_...");
+  member_history->add_option("id", s->member_id, "the member id")->required();
+  ctx.add_online(member_history, [s](const Online& o) {
+    return members(o, "history", s->member_id, "", "", 0, "", "");
+  });
+  auto* member_adjust =
+      members_cmd->add_subcommand("adjust",
+                                  "add or remove points\n  example: circolo members adjust mem_... "
+                                  "-50 --reason \"duplicate receipt\"");
+  member_adjust->add_option("id", s->member_id, "the member id")->required();
+  member_adjust->add_option("points", s->adjust_points, "points, + or -")->required();
+  member_adjust->add_option("--reason", s->reason, "why (kept in the ledger)")->required();
+  ctx.add_online(member_adjust, [s](const Online& o) {
+    return members(o, "adjust", s->member_id, "", "", s->adjust_points, s->reason, "");
+  });
+  auto* member_merge = members_cmd->add_subcommand(
+      "merge",
+      "merge a duplicate into a member\n  example: circolo members merge mem_keep mem_duplicate");
+  member_merge->add_option("into", s->member_id, "the member that stays")->required();
+  member_merge->add_option("from", s->from, "the duplicate")->required();
+  ctx.add_online(member_merge, [s](const Online& o) {
+    return members(o, "merge", s->member_id, "", "", 0, "", s->from);
+  });
+}
+
+}  // namespace circolo::cli
