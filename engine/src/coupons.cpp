@@ -1,5 +1,7 @@
 #include "circolo/engine/coupons.hpp"
 
+#include "circolo/engine/money.hpp"
+
 #include <algorithm>
 #include <array>
 
@@ -130,6 +132,29 @@ const char* code_of(Refusal r) {
   return "unknown";
 }
 
+std::string refusal_detail(Refusal r, const CodeState& c, int digits) {
+  switch (r) {
+    case Refusal::coupon_expired:
+      return "the code expired at " + (c.expires_at ? format_rfc3339(*c.expires_at) : "?");
+    case Refusal::coupon_not_owned:
+      return "the code belongs to another member";
+    case Refusal::coupon_already_redeemed:
+      return c.uses_allowed == 1 ? "the code was already redeemed (or is reserved)"
+                                 : "every use of the code was redeemed (or is reserved)";
+    case Refusal::channel_not_allowed: {
+      std::string list;
+      for (const auto& ch : c.terms.channels) list += (list.empty() ? "" : ", ") + ch;
+      return "the code can be redeemed on " + list + " only";
+    }
+    case Refusal::min_total_not_met:
+      return "the code needs a total of at least " +
+             format_money({c.terms.min_total_minor, digits});
+    case Refusal::none:
+      break;
+  }
+  return "";
+}
+
 Refusal check(const CodeState& code, const std::string& member, std::int64_t total_minor,
               const std::string& channel, TimePoint now, bool reserving) {
   if (code.expires_at && *code.expires_at <= now) return Refusal::coupon_expired;
@@ -148,6 +173,34 @@ Refusal check(const CodeState& code, const std::string& member, std::int64_t tot
     return Refusal::channel_not_allowed;
   if (total_minor < code.terms.min_total_minor) return Refusal::min_total_not_met;
   return Refusal::none;
+}
+
+UseDecision decide_use(std::string_view code, const CodeState* stored, int digits, const Use& use) {
+  UseDecision d;
+  const auto shape = check_shape(code);
+  if (shape != CodeShape::ok) {
+    d.refusal = "unknown_coupon";
+    d.detail = shape == CodeShape::check_failed
+                   ? "no such code: its check character does not match (mistyped?)"
+                   : "no such code: codes look like PREFIX-XXXXXXXXXXX";
+    return d;
+  }
+  if (!stored) {
+    d.refusal = "unknown_coupon";
+    d.detail = "no such code";
+    return d;
+  }
+  const auto refusal =
+      check(*stored, use.member, use.total_minor, use.channel, use.at, use.reserving);
+  if (refusal != Refusal::none) {
+    d.refusal = code_of(refusal);
+    d.detail = refusal_detail(refusal, *stored, digits);
+    return d;
+  }
+  d.discount_minor = discount(stored->terms, use.total_minor);
+  if (use.discount_limit) d.discount_minor = std::min(d.discount_minor, *use.discount_limit);
+  d.uses_left = std::max(0, stored->uses_allowed - stored->used - stored->held_by_others);
+  return d;
 }
 
 }  // namespace circolo::engine::coupons

@@ -179,3 +179,39 @@ TEST(CouponCheck, AnUnassignedCodeHeldByAnotherMemberIsTaken) {
   c.held_by_others = 0;
   EXPECT_EQ(check(c, "mem_b", 1000, "store", kNow), Refusal::none);
 }
+
+TEST(CouponUse, OneDecisionFromTheTypedCodeToTheDiscount) {
+  const auto code = make_code("TEN", seeded(7));
+  Use use;
+  use.member = "mem_a";
+  use.total_minor = 2000;
+  use.channel = "web";
+  use.at = kNow;
+
+  auto malformed = decide_use("TEN-ABC", nullptr, 2, use);
+  EXPECT_EQ(malformed.refusal, "unknown_coupon");
+  EXPECT_EQ(malformed.detail, "no such code: codes look like PREFIX-XXXXXXXXXXX");
+  auto typo = code;
+  typo.back() = typo.back() == '2' ? '3' : '2';
+  EXPECT_EQ(decide_use(typo, nullptr, 2, use).detail,
+            "no such code: its check character does not match (mistyped?)");
+  EXPECT_EQ(decide_use(code, nullptr, 2, use).detail, "no such code");
+
+  auto state = usable();
+  state.uses_allowed = 3;
+  state.used = 1;
+  state.held_by_others = 1;
+  auto ok = decide_use(code, &state, 2, use);
+  EXPECT_TRUE(ok.ok()) << ok.detail;
+  EXPECT_EQ(ok.discount_minor, 500);
+  EXPECT_EQ(ok.uses_left, 1);  // three, one used, one held by someone else
+
+  use.discount_limit = 120;  // what an earlier code of the basket left
+  EXPECT_EQ(decide_use(code, &state, 2, use).discount_minor, 120);
+
+  state.terms.min_total_minor = 2500;
+  auto short_basket = decide_use(code, &state, 2, use);
+  EXPECT_EQ(short_basket.refusal, "min_total_not_met");
+  EXPECT_NE(short_basket.detail.find("25.00"), std::string::npos) << short_basket.detail;
+  EXPECT_EQ(short_basket.discount_minor, 0);
+}

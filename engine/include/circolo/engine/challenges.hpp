@@ -30,6 +30,15 @@ struct Contribution {
   std::string event_id;
 };
 
+// A member's stored progress toward one challenge.
+struct State {
+  std::string challenge, digest;
+  int round = 0, completions = 0;
+  std::optional<TimePoint> completed_at;
+  // What counted in the current round toward the stored goal (digest).
+  std::vector<Contribution> contributions;
+};
+
 // The calendar period containing a time, as an index that grows by one per period (local days or
 // weeks starting on Monday in the program's time zone).
 using PeriodOf = std::function<std::int64_t(TimePoint)>;

@@ -88,4 +88,32 @@ struct CodeState {
 Refusal check(const CodeState& code, const std::string& member, std::int64_t total_minor,
               const std::string& channel, TimePoint now, bool reserving = false);
 
+// The sentence a refusal is explained with ("the code expired at ..."); `digits`: the minor
+// units of the currency the terms are in.
+std::string refusal_detail(Refusal r, const CodeState& code, int digits);
+
+// One use of a code as asked: by whom, for which basket, where and when.
+struct Use {
+  std::string member;
+  std::int64_t total_minor = 0;
+  std::string channel;
+  TimePoint at{};
+  bool reserving = false;
+  // At most this much discount (what earlier codes of the same basket left of the total).
+  std::optional<std::int64_t> discount_limit;
+};
+
+struct UseDecision {
+  std::string refusal = "ok";  // "ok", unknown_coupon, or a Refusal's code
+  std::string detail;          // the sentence a refusal is explained with
+  std::int64_t discount_minor = 0;
+  int uses_left = 0;  // after other members' holds
+  bool ok() const { return refusal == "ok"; }
+};
+
+// The one decision every use of a code goes through (validate, reserve, redeem and a purchase's
+// basket): the typed code's shape, whether it is stored (`stored` null: no such code), then
+// check() and the discount. `code` is canonical (normalise_code); `digits` the currency's.
+UseDecision decide_use(std::string_view code, const CodeState* stored, int digits, const Use& use);
+
 }  // namespace circolo::engine::coupons

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "circolo/engine/event/inputs.hpp"
+#include "circolo/engine/event/plan.hpp"
+#include "circolo/rules/evaluate.hpp"
+
+// The decision of one event: a pure function of the program, the request and the loaded state,
+// asking only for counters. POST /v1/events, simulate and backtests run the same function.
+namespace circolo::engine::event {
+
+using Decision = std::variant<Plan, Refusal>;
+
+// Refunds its purchase's points, redeems the basket's codes, evaluates the program with exact
+// limit and budget counters, counts the event toward challenges and completes those that reach
+// their goal, raises the tier, and evaluates the events these cause (tier_changed,
+// challenge_completed) up to kMaxDerivedEvents.
+Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
+                CounterSource& counters);
+
+// How many derived events one event may cause: rules reacting to them with effects that cause
+// more of them stop here (the tier is still right).
+inline constexpr int kMaxDerivedEvents = 8;
+
+// What the rules see of a member: its tier (and the tier's multiplier), tags, badges, points,
+// counts, profile.
+rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state);
+
+// Tiers. The entry tier (threshold 0), where a member without a tier starts, if the program has
+// one; the tier `qualifying` reaches; a tier's rank in the program (-1: none or unknown).
+std::optional<std::string> entry_tier(const rules::CompiledProgram& program);
+std::optional<std::string> tier_reached(const rules::CompiledProgram& program,
+                                        std::span<const ledger::Points> qualifying);
+long tier_rank(const rules::CompiledProgram& program, const std::optional<std::string>& tier);
+// Events only raise tiers: the higher tier reached, if any.
+std::optional<std::string> raised_tier(const rules::CompiledProgram& program,
+                                       const std::optional<std::string>& current,
+                                       std::span<const ledger::Points> qualifying);
+// The review only lowers them: the tier to move down to (nullopt inside: below every tier), or
+// nothing when the member stays. A tier the program no longer has goes to where it stands.
+std::optional<std::optional<std::string>> lowered_tier(const rules::CompiledProgram& program,
+                                                       const std::optional<std::string>& current,
+                                                       std::span<const ledger::Points> qualifying);
+
+// The calendar periods a point earned at `time` counts in for leaderboards, in the program's
+// time zone: "day:2026-11-22", "week:2026-11-16" (its Monday), "month:2026-11", "year:2026",
+// "all".
+std::vector<std::string> leaderboard_periods(const rules::CompiledProgram& program, TimePoint time);
+
+// An effect of the rules as the response and the event record show it.
+nlohmann::json effect_json(const rules::Effect& effect);
+
+}  // namespace circolo::engine::event

@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "circolo/engine/challenges.hpp"
+#include "circolo/engine/clock.hpp"
+#include "circolo/engine/coupons.hpp"
+#include "circolo/engine/ledger.hpp"
+#include "circolo/engine/refunds.hpp"
+#include "circolo/rules/evaluate.hpp"
+
+// What the decision of one event takes: the request, and the state that db/ loads for it (the
+// member's locked state, a refund's purchase, the basket's coupons), as plain values.
+namespace circolo::engine::event {
+
+// What the decision knows of a member.
+struct Member {
+  std::string id;
+  std::optional<std::string> tier;  // none: below every tier (or before any program)
+  std::vector<std::string> tags;
+  TimePoint joined{};
+  std::int64_t purchases = 0, lifetime_points = 0;
+  std::optional<rules::Date> birthday;
+  rules::Attributes attributes;
+  std::optional<std::string> merged_into;
+};
+
+struct MemberState {
+  Member member;
+  ledger::Balances balances;
+  std::vector<std::string> badges;  // in the order they were granted
+  // Qualifying points (earned by events, net of reversals) in each program tier's window, in
+  // the order of rules::CompiledProgram::tiers().
+  std::vector<ledger::Points> qualifying;
+  // The member's stored state of each challenge it progressed in, with the contributions that
+  // can still matter (its window).
+  std::map<std::string, challenges::State> challenges;
+};
+
+// A contribution of a refunded purchase to a challenge round still open.
+struct OpenContribution {
+  std::string challenge;
+  int round = 0;
+  std::string key;
+  bool explicit_progress = false;
+  std::int64_t amount = 0;
+  friend bool operator==(const OpenContribution&, const OpenContribution&) = default;
+};
+
+// The purchase a refund names, locked, with what taking its points back needs.
+struct RefundedPurchase {
+  std::string event_id;
+  std::string member_id;  // its member now (merges followed)
+  TimePoint recorded_at{};
+  refunds::Purchase purchase;
+  // The member's lots that still hold points and the purchase's used-up ones (a challenge's
+  // reward lots carry no source event: a refund does not take them back).
+  std::vector<ledger::Lot> lots;
+  std::vector<OpenContribution> contributions;
+};
+
+// A code named in a purchase's basket, as stored, read under its row lock.
+struct BasketCoupon {
+  std::string code;  // canonical
+  bool found = false;  // false: no such code (or not even shaped like one)
+  std::string coupon;  // its template
+  int digits = 2;
+  coupons::CodeState state;  // held_by_member follows own_hold_id
+  std::optional<std::string> own_hold_id;  // the member's reservation, taken by the use
+};
+
+// Draws a new id with a prefix ("rdm" → "rdm_…"): random in the server, a counter in tests.
+using NewId = std::function<std::string(std::string_view prefix)>;
+
+// The event to decide, as the API validated it.
+struct Request {
+  std::string event_id, api_key_id;
+  TimePoint now{};
+  std::int64_t program_version = 0;
+  rules::Event event;
+  std::optional<std::string> order_id;
+  std::optional<std::int64_t> total_minor;
+  std::optional<std::string> original_event_id;
+  std::vector<refunds::Line> refund_items;
+  // A refund that also names its member: the member must be the purchase's.
+  std::optional<std::string> named_member_id;
+  nlohmann::json record = nlohmann::json::object();  // the event as stored, amounts as strings
+  std::set<std::string> paused;                      // campaigns an admin paused
+  bool enrolled = false;       // the member was enrolled by this event (load did it)
+  bool with_trace = false;     // simulate: the rules' trace of the event itself
+  bool redeem_coupons = true;  // simulate leaves the basket's codes alone
+  NewId new_id;
+};
+
+struct Inputs {
+  MemberState member;
+  std::optional<RefundedPurchase> refund;
+  std::vector<BasketCoupon> coupons;  // in the order of request.event.coupons
+};
+
+// Limit firings and campaign budgets, by key ("limit:KEY", "budget:CAMPAIGN"): the only state
+// the decision asks for while deciding, since which counters matter depends on what fires. The
+// event path reads (or locks) them in its transaction, simulate reads them, tests fill a map.
+class CounterSource {
+ public:
+  virtual ~CounterSource() = default;
+  // The values of `keys` (sorted); a counter without a row is left out.
+  virtual std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) = 0;
+};
+
+// Counters held in memory: tests and backtests.
+class MapCounters final : public CounterSource {
+ public:
+  MapCounters() = default;
+  explicit MapCounters(std::map<std::string, std::int64_t> values) : values_(std::move(values)) {}
+  std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+  std::map<std::string, std::int64_t>& values() { return values_; }
+  std::vector<std::string> asked;  // every key read, in order
+
+ private:
+  std::map<std::string, std::int64_t> values_;
+};
+
+std::string limit_counter(const std::string& key);
+std::string budget_counter(const std::string& campaign);
+
+}  // namespace circolo::engine::event

@@ -1,0 +1,291 @@
+// The decision of one event: refund, basket coupons, the rules, challenges, tiers, the record.
+#include "circolo/engine/event/decide.hpp"
+
+#include <algorithm>
+
+#include "circolo/engine/money.hpp"
+#include "work.hpp"
+
+namespace circolo::engine::event {
+
+namespace {
+
+using detail::Refused;
+using detail::Work;
+using nlohmann::json;
+
+std::string money_text(std::int64_t minor, int digits) {
+  return format_money({minor, digits});
+}
+
+Refusal refund_refusal(const refunds::Decision& d) {
+  switch (d.refusal) {
+    case refunds::Refusal::nothing_to_refund:
+      return {"nothing_to_refund",
+              "the refund gives nothing back: send a positive total or some items"};
+    case refunds::Refusal::exceeds_purchase:
+      return {"refund_exceeds_purchase", "the refunds of this purchase would exceed its total"};
+    case refunds::Refusal::unknown_item:
+      return {"unknown_item", "the purchase has no item with sku " + d.sku, "items", "unknown sku"};
+    case refunds::Refusal::exceeds_quantity:
+      return {"refund_exceeds_purchase",
+              "more of sku " + d.sku + " would be returned than was bought"};
+    case refunds::Refusal::none:
+      break;
+  }
+  throw std::logic_error("a refund refusal without a reason");
+}
+
+struct RefundDecided {
+  refunds::Decision decision;
+  std::vector<std::string> touched;  // challenges whose open rounds it changed
+};
+
+// A refund, decided on its locked purchase: the money it gives back, the points it takes back
+// (from the purchase's lots first), and what becomes of the purchase's challenge contributions.
+// The rules then see what it gives back (its total, the lines returned).
+RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Event& event) {
+  const auto& req = w.request;
+  const int digits = w.program.currency_digits();
+  if (req.named_member_id && *req.named_member_id != bought.member_id)
+    throw Refused{{"member_mismatch", "the purchase belongs to another member", "member",
+                   "is not the member of the original purchase"}};
+  auto decision = req.refund_items.empty()
+                      ? refunds::refund_amount(bought.purchase, req.total_minor.value_or(0))
+                      : refunds::refund_items(bought.purchase, req.refund_items);
+  if (decision.refusal != refunds::Refusal::none) throw Refused{refund_refusal(decision)};
+  event.total = rules::Decimal{decision.amount_minor, digits};
+  if (!decision.returned.empty()) {
+    event.items.clear();
+    for (const auto& line : decision.returned) {
+      rules::Item item;
+      item.sku = line.sku;
+      item.quantity = line.quantity;
+      item.price = rules::Decimal{line.unit_price_minor, digits};
+      event.items.push_back(std::move(item));
+    }
+  }
+
+  Reversal r;
+  r.original_event_id = bought.event_id;
+  r.amount_minor = decision.amount_minor;
+  r.points = decision.points;
+  r.original_recorded_at = bought.recorded_at;
+  r.ledger = ledger::plan_reversal(bought.lots, bought.event_id, decision.points, req.now);
+  auto lots = bought.lots;
+  for (const auto& draw : r.ledger.draws) {
+    for (auto& lot : lots) {
+      if (lot.id == draw.lot_id) lot.remaining -= draw.points;
+    }
+  }
+  w.state.balances = ledger::balances(lots, req.now);
+  w.qualifying_added -= r.ledger.taken;
+  w.plan.effects.push_back({{"type", "points_reversed"},
+                            {"points", r.ledger.taken},
+                            {"unrecovered", r.ledger.unrecovered},
+                            {"original_event_id", bought.event_id}});
+
+  // Refunded in full, the purchase no longer counts toward challenges still open. In part, it
+  // still happened (it counts once, on its channel, in its period): only what it added to `sum`
+  // goals shrinks with the share of its total left. A refund that gives no money back (free
+  // items) leaves them as they are, unless it returns the last of the purchase.
+  std::vector<std::string> touched;
+  const auto touch = [&](const std::string& id) {
+    if (std::find(touched.begin(), touched.end(), id) == touched.end()) touched.push_back(id);
+  };
+  const std::int64_t left_before = bought.purchase.total_minor - bought.purchase.refunded_minor;
+  const std::int64_t left_after = left_before - decision.amount_minor;
+  if (decision.completes) {
+    r.take_back_contributions = true;
+    for (const auto& c : bought.contributions) touch(c.challenge);
+    for (const auto& id : touched) {
+      auto& state = w.state.challenges[id];
+      state.contributions = challenges::without(state.contributions, bought.event_id);
+    }
+  } else if (decision.amount_minor > 0 && left_after > 0) {
+    for (const auto& c : bought.contributions) {
+      const auto* info = w.program.challenge(c.challenge);
+      if (!info || info->goal.kind != challenges::GoalKind::sum) continue;
+      // The same arithmetic as the state's own contributions below.
+      auto scaled = challenges::scaled({{{}, c.amount, c.key, bought.event_id}}, bought.event_id,
+                                       left_after, left_before);
+      auto changed = c;
+      changed.amount = scaled.front().amount;
+      r.rescaled.push_back(std::move(changed));
+      touch(c.challenge);
+    }
+    for (const auto& id : touched) {
+      auto& state = w.state.challenges[id];
+      state.contributions =
+          challenges::scaled(state.contributions, bought.event_id, left_after, left_before);
+    }
+  }
+  w.plan.refund = std::move(r);
+  return {std::move(decision), std::move(touched)};
+}
+
+// The basket's codes, redeemed with the purchase: a refused one refuses the whole event. They are
+// taken in code order (the order db/ locked them in); together they never take more than the
+// total (each at most what those before it left).
+void redeem_basket(Work& w, const Inputs& inputs) {
+  const auto& req = w.request;
+  const auto& codes = req.event.coupons;
+  if (codes.empty() || !req.redeem_coupons) return;
+  if (inputs.coupons.size() != codes.size())
+    throw std::logic_error("the basket's coupons were not loaded");
+  std::vector<std::size_t> order(codes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const auto key = [&](std::size_t i) { return coupons::code_number(codes[i]).value_or(-1); };
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return key(a) < key(b); });
+  const std::int64_t total = req.total_minor.value_or(0);
+  std::int64_t remaining = total;
+  std::vector<json> redeemed(order.size());
+  std::vector<Redemption> uses(order.size());
+  for (const auto i : order) {
+    const auto& basket = inputs.coupons[i];
+    const std::string field = "coupons[" + std::to_string(i) + "]";
+    const auto refuse = [&](const std::string& code, const std::string& detail) {
+      throw Refused{{code, detail, field, detail, {{"coupon_code", basket.code}}}};
+    };
+    auto state = basket.state;
+    state.held_by_member = basket.own_hold_id.has_value();
+    coupons::Use asked;
+    asked.member = w.state.member.id;
+    asked.total_minor = total;
+    asked.channel = req.event.channel;
+    asked.at = std::min(req.event.time, req.now);
+    asked.discount_limit = remaining;
+    const auto decided =
+        coupons::decide_use(basket.code, basket.found ? &state : nullptr, basket.digits, asked);
+    if (!decided.ok()) refuse(decided.refusal, decided.detail);
+    Redemption use;
+    use.id = req.new_id("rdm");
+    use.code = basket.code;
+    use.coupon = basket.coupon;
+    use.digits = basket.digits;
+    use.total_minor = total;
+    use.discount_minor = decided.discount_minor;
+    use.hold_id = basket.own_hold_id;
+    remaining -= use.discount_minor;
+    redeemed[i] = {{"type", "coupon_redeemed"},
+                   {"code", use.code},
+                   {"coupon", use.coupon},
+                   {"redemption_id", use.id},
+                   {"discount", money_text(use.discount_minor, use.digits)}};
+    uses[i] = std::move(use);
+  }
+  for (const auto i : order) w.plan.redemptions.push_back(std::move(uses[i]));
+  for (auto& effect : redeemed) w.plan.effects.push_back(std::move(effect));
+}
+
+// The tier after this event's points: raised at once (lowering is the review's). A change is
+// an effect, an outgoing event and a tier_changed event for the rules.
+std::optional<rules::Event> raise_tier(Work& w, const rules::Event& cause) {
+  std::vector<ledger::Points> qualifying = w.state.qualifying;
+  for (auto& q : qualifying) q += w.qualifying_added;
+  const auto& current = w.state.member.tier;
+  const auto to = raised_tier(w.program, current, qualifying);
+  if (!to) return std::nullopt;
+  const json from_json = current ? json(*current) : json(nullptr);
+  w.plan.effects.push_back({{"type", "tier_changed"}, {"from", from_json}, {"to", *to}});
+  w.plan.writes.push_back(Outgoing{
+      "tier.changed", {{"from", from_json}, {"to", *to}, {"event_id", w.request.event_id}}});
+  rules::Event changed;
+  changed.type = "tier_changed";
+  changed.channel = cause.channel;
+  changed.store = cause.store;
+  changed.time = cause.time;
+  changed.attributes["from"] = current.value_or("");
+  changed.attributes["to"] = *to;
+  w.state.member.tier = to;
+  return changed;
+}
+
+Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
+                     const Inputs& inputs, CounterSource& source) {
+  Work w{program, req, source, inputs.member};
+  w.plan.member_id = w.state.member.id;
+  w.counters.paused = req.paused;
+  // A member without a tier yet is in the entry tier (threshold 0), if the program has one:
+  // that is where it starts, not a change.
+  if (!w.state.member.tier) w.state.member.tier = entry_tier(program);
+  w.state.qualifying.resize(program.tiers().size(), 0);
+
+  rules::Event event = req.event;
+  std::optional<RefundDecided> refund;
+  if (req.original_event_id) {
+    if (!inputs.refund) throw std::logic_error("a refund without its purchase loaded");
+    refund = decide_refund(w, *inputs.refund, event);
+  }
+  detail::describe_member(w);
+  redeem_basket(w, inputs);
+
+  const auto first = detail::evaluate_counted(w, event);
+  if (req.with_trace) w.plan.trace = first.trace;
+  detail::apply_effects(w, first);
+  detail::describe_member(w);
+  detail::settle_challenges(w, event, refund ? refund->touched : std::vector<std::string>{});
+
+  // The events Circolo makes for the rules: a tier change first, then challenges completed.
+  // Each may cause more, up to kMaxDerivedEvents.
+  for (int derived = 0; derived < kMaxDerivedEvents; ++derived) {
+    if (auto changed = raise_tier(w, event)) w.derived.insert(w.derived.begin(), *changed);
+    if (w.derived.empty()) break;
+    const auto next = std::move(w.derived.front());
+    w.derived.erase(w.derived.begin());
+    detail::describe_member(w);
+    detail::apply_effects(w, detail::evaluate_counted(w, next));
+    detail::describe_member(w);
+    detail::settle_challenges(w, next, {});
+  }
+  raise_tier(w, event);  // past the bound: the tier is still right, its rules are not run again
+
+  const int digits = program.currency_digits();
+  auto& plan = w.plan;
+  auto& row = plan.record;
+  row.id = req.event_id;
+  row.member_id = w.state.member.id;
+  row.type = req.event.type;
+  row.channel = req.event.channel;
+  row.store = req.event.store;
+  row.order_id = req.order_id;
+  row.occurred_at = req.event.time;
+  row.recorded_at = req.now;
+  row.program_version = req.program_version;
+  row.api_key_id = req.api_key_id;
+  row.total_minor = refund ? std::optional(refund->decision.amount_minor) : req.total_minor;
+  row.original_event_id = req.original_event_id;
+  row.points_awarded = w.awarded - w.challenge_rewards;  // what a refund may take back
+  row.body = req.record;
+  if (refund) {
+    row.body["total"] = money_text(refund->decision.amount_minor, digits);
+    if (!refund->decision.returned.empty()) {
+      json items = json::array();
+      for (const auto& line : refund->decision.returned)
+        items.push_back({{"sku", line.sku}, {"quantity", line.quantity}});
+      row.body["items"] = items;
+    }
+  }
+  plan.member = {w.state.member.tier, req.event.type == "purchase" ? 1 : 0,
+                 w.awarded - (refund ? refund->decision.points : 0), w.state.member.tags};
+  // Leaderboards rank the points earned in each calendar period: booked in the periods they
+  // were received in; what a refund takes back comes off the periods of the purchase.
+  plan.leaderboard_points = w.awarded;
+  plan.leaderboard_reversed = plan.refund ? plan.refund->ledger.taken : 0;
+  plan.balances = w.state.balances;
+  plan.tier = w.state.member.tier;
+  return std::move(w.plan);
+}
+
+}  // namespace
+
+Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
+                CounterSource& counters) {
+  try {
+    return decide_or_throw(program, request, inputs, counters);
+  } catch (const Refused& refused) {
+    return refused.refusal;
+  }
+}
+
+}  // namespace circolo::engine::event

@@ -1,0 +1,188 @@
+// The effects of the rules on the plan: awards, tags, notifications, coupons, badges.
+#include <algorithm>
+
+#include "circolo/engine/money.hpp"
+#include "work.hpp"
+
+namespace circolo::engine::event {
+
+using nlohmann::json;
+
+json effect_json(const rules::Effect& e) {
+  json out;
+  switch (e.kind) {
+    case rules::EffectKind::award:
+      out = {{"type", "points_awarded"},
+             {"points", e.points},
+             {"pending_until",
+              e.pending_until ? json(format_rfc3339(*e.pending_until)) : json(nullptr)},
+             {"expires_at", e.expires_at ? json(format_rfc3339(*e.expires_at)) : json(nullptr)}};
+      break;
+    case rules::EffectKind::issue_coupon:
+      out = {{"type", "coupon_issued"}, {"coupon", e.target}};
+      break;
+    case rules::EffectKind::progress_challenge:
+      out = {{"type", "challenge_progress"}, {"challenge", e.target}, {"by", e.points}};
+      break;
+    case rules::EffectKind::grant_badge:
+      out = {{"type", "badge_granted"}, {"badge", e.target}};
+      break;
+    case rules::EffectKind::tag:
+      out = {{"type", "tag_added"}, {"tag", e.target}};
+      break;
+    case rules::EffectKind::untag:
+      out = {{"type", "tag_removed"}, {"tag", e.target}};
+      break;
+    case rules::EffectKind::notify:
+      out = {{"type", "notification"}, {"message", e.message}};
+      break;
+  }
+  if (e.challenge.empty()) {
+    out["campaign"] = e.campaign;
+    out["rule"] = e.rule;
+  } else {
+    out["challenge"] = e.challenge;  // the reward of completing it: no campaign or rule made it
+  }
+  return out;
+}
+
+rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state) {
+  const auto& m = state.member;
+  rules::MemberSnapshot s;
+  s.id = m.id;
+  s.tier = m.tier.value_or("");
+  s.multiplier = rules::Decimal{1, 0};
+  for (const auto& t : program.tiers()) {
+    if (m.tier && t.id == *m.tier) s.multiplier = t.multiplier;
+  }
+  s.tags = m.tags;
+  s.badges = state.badges;
+  s.points = state.balances.available;
+  s.lifetime_points = m.lifetime_points;
+  s.purchases = m.purchases;
+  s.joined = m.joined;
+  s.birthday = m.birthday;
+  s.attributes = m.attributes;
+  return s;
+}
+
+namespace detail {
+
+void describe_member(Work& w) {
+  w.snapshot = snapshot(w.program, w.state);
+}
+
+void apply_effects(Work& w, const rules::Evaluation& evaluation) {
+  const auto& req = w.request;
+  auto& plan = w.plan;
+  EarnPoints earn;                                 // booked together: one round trip
+  std::map<std::string, std::int64_t> not_booked;  // expired on arrival, by campaign
+  for (const auto& e : evaluation.effects) {
+    switch (e.kind) {
+      case rules::EffectKind::award: {
+        // An offline event's award may have expired before it arrived: nothing to book, and
+        // nothing taken from the campaign's budget.
+        if (e.expires_at && *e.expires_at <= req.now) {
+          not_booked[e.campaign] += e.points;
+          break;
+        }
+        Award award;
+        award.points = e.points;
+        award.pending_until = e.pending_until;
+        award.expires_at = e.expires_at;
+        if (!e.challenge.empty()) {
+          award.reason = "challenge:" + e.challenge;  // the reward of completing it
+        } else {
+          award.campaign = e.campaign;
+          award.rule = e.rule;
+        }
+        if (award.pending_until && *award.pending_until > req.now)
+          w.state.balances.pending += e.points;
+        else
+          w.state.balances.available += e.points;
+        w.qualifying_added += e.points;
+        earn.awards.push_back(std::move(award));
+        w.awarded += e.points;
+        if (!e.challenge.empty()) w.challenge_rewards += e.points;
+        plan.effects.push_back(effect_json(e));
+        break;
+      }
+      case rules::EffectKind::tag:
+      case rules::EffectKind::untag: {
+        auto& tags = w.state.member.tags;
+        const auto it = std::find(tags.begin(), tags.end(), e.target);
+        const bool add = e.kind == rules::EffectKind::tag;
+        if (add == (it != tags.end())) break;  // already so: nothing happened
+        if (add)
+          tags.push_back(e.target);
+        else
+          tags.erase(it);
+        plan.effects.push_back(effect_json(e));
+        break;
+      }
+      case rules::EffectKind::notify:
+        plan.writes.push_back(Outgoing{"notification",
+                                       {{"message", e.message},
+                                        {"campaign", e.campaign},
+                                        {"rule", e.rule},
+                                        {"event_id", req.event_id}}});
+        plan.effects.push_back(effect_json(e));
+        break;
+      case rules::EffectKind::issue_coupon: {
+        // A code of the template, the member's from now on (coupon.issued goes out with it).
+        const auto& templates = w.program.coupon_templates();
+        const auto t = templates.find(e.target);
+        if (t == templates.end())
+          throw Refused{
+              {"unknown_coupon_template", "the active program has no coupon \"" + e.target + "\""}};
+        CouponIssue issue;
+        issue.coupon = t->second.id;
+        issue.name = t->second.name;
+        issue.digits = w.program.currency_digits();
+        issue.terms = t->second.terms;
+        issue.expires_at = w.program.after(t->second.valid, req.now);
+        issue.uses = t->second.uses;
+        issue.effect_index = plan.effects.size();
+        auto effect = effect_json(e);
+        effect["code"] = nullptr;  // drawn when applied
+        effect["expires_at"] = format_rfc3339(issue.expires_at);
+        plan.effects.push_back(std::move(effect));
+        plan.issues.push_back(std::move(issue));
+        break;
+      }
+      case rules::EffectKind::progress_challenge:
+        // Counted with the event's own contributions (settle_challenges), which reports it.
+        if (e.points > 0) w.explicit_progress.push_back({e.target, e.points, ""});
+        break;
+      case rules::EffectKind::grant_badge: {
+        auto& badges = w.state.badges;
+        if (std::find(badges.begin(), badges.end(), e.target) != badges.end())
+          break;  // held already: granting again changes nothing
+        badges.push_back(e.target);
+        plan.writes.push_back(GrantBadge{e.target});
+        json data{{"badge", e.target}, {"event_id", req.event_id}};
+        if (!e.challenge.empty()) data["challenge"] = e.challenge;
+        plan.writes.push_back(Outgoing{"badge.granted", std::move(data)});
+        plan.effects.push_back(effect_json(e));
+        break;
+      }
+    }
+  }
+  if (!earn.awards.empty()) plan.writes.push_back(std::move(earn));
+  for (const auto& [key, n] : evaluation.firings_added) {
+    plan.counter_increments[limit_counter(key)] += n;
+    plan.counter_caps[limit_counter(key)] = evaluation.limit_caps.at(key);
+    w.counters.firings[key] += n;
+  }
+  for (const auto& [campaign, added] : evaluation.budget_added) {
+    const auto booked = not_booked.find(campaign);
+    const std::int64_t n = added - (booked == not_booked.end() ? 0 : booked->second);
+    if (n <= 0) continue;
+    plan.counter_increments[budget_counter(campaign)] += n;
+    plan.counter_caps[budget_counter(campaign)] = evaluation.budget_caps.at(campaign);
+    w.counters.budget_used[campaign] += n;
+  }
+}
+
+}  // namespace detail
+}  // namespace circolo::engine::event

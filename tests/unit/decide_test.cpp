@@ -1,0 +1,845 @@
+// engine::event::decide, table-driven: what one event does, exactly, without a database. Each
+// case sets up a request, the loaded state and the counters, then lists the effects it expects
+// (in order), the balances and the tier after it, or the refusal.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "circolo/engine/event/decide.hpp"
+#include "circolo/engine/money.hpp"
+
+// Cases leave the fields they do not need at their defaults.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace {
+
+using namespace circolo;
+using engine::event::Inputs;
+using engine::event::MapCounters;
+using engine::event::Plan;
+using engine::event::Request;
+using nlohmann::json;
+
+// Wednesday 2 December 2026, 11:00 in Rome.
+const engine::TimePoint kNow = *engine::parse_rfc3339("2026-12-02T10:00:00Z");
+
+const std::string kCampaigns = R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+tier "silver" { name "Silver" threshold 100 window 365 days multiplier 1.5 }
+coupon "TENOFF" { name "10 off" discount 10.00 valid 30 days }
+coupon "HALF" { name "Half off" discount 50% valid 30 days }
+campaign "base" { name "Base" rule "earn" { on purchase then award floor(event.total * member.multiplier) points } }
+campaign "daily" { name "Daily" rule "visit" { on visit then award 5 points limit 1 per member per day } }
+campaign "capped" { name "Capped" budget 10 points rule "visit" { on visit then award 7 points } }
+campaign "vip" {
+  name "VIP" priority 10 exclusive
+  rule "big" { on purchase when event.total >= 500.00 then award 1000 points tag member "big-spender" }
+}
+campaign "reactions" { name "Reactions" rule "up" { on tier_changed then notify "Welcome to {event.attributes.to}" } }
+campaign "welcome" { name "Welcome" rule "signup" { on signup then issue coupon "TENOFF" untag member "prospect" } }
+campaign "flash" { name "Flash" rule "scan" { on event "scan" then award 3 points expiring in 1 days } }
+)";
+
+const std::string kChallenges = R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+challenge "three" { name "Three purchases" on purchase goal count reaches 3 then award 50 points grant badge "trio" }
+challenge "spend" { name "Spend 100" on purchase goal sum event.total reaches 100.00 then award 20 points }
+challenge "channels" { name "Two channels" on purchase goal distinct event.channel reaches 2 then award 30 points }
+challenge "weekly" { name "Weekly" on visit goal streak 2 weeks repeatable then award 10 points }
+campaign "reactions" {
+  name "Reactions"
+  rule "done" { on challenge_completed when event.attributes.challenge == "three" then award 1 points }
+}
+)";
+
+std::shared_ptr<const rules::CompiledProgram> compiled(const std::string& source) {
+  auto result = rules::compile({"test.rules", source});
+  if (!result.program) {
+    std::string errors;
+    for (const auto& d : result.diagnostics)
+      errors += std::to_string(d.range.begin.line) + ":" + d.message + "\n";
+    throw std::runtime_error("test program does not compile:\n" + errors);
+  }
+  return result.program;
+}
+
+const rules::CompiledProgram& campaigns() {
+  static const auto program = compiled(kCampaigns);
+  return *program;
+}
+const rules::CompiledProgram& challenges() {
+  static const auto program = compiled(kChallenges);
+  return *program;
+}
+
+rules::Decimal euros(std::int64_t cents) {
+  return {cents, 2};
+}
+
+// A code of a template with a fixed random stream (one per seed).
+std::string code_of(const std::string& prefix, unsigned char seed) {
+  return engine::coupons::make_code(prefix, [seed](unsigned char* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<unsigned char>(seed * 31 + i * 7);
+  });
+}
+
+Request event(const std::string& type, std::int64_t total_cents = 0,
+              const std::string& channel = "store") {
+  Request r;
+  r.event_id = "ev_1";
+  r.api_key_id = "key_1";
+  r.now = kNow;
+  r.program_version = 3;
+  r.event.type = type;
+  r.event.channel = channel;
+  r.event.time = kNow;
+  if (type == "purchase" || type == "refund") {
+    r.event.total = euros(total_cents);
+    r.total_minor = total_cents;
+  }
+  r.record = {{"type", type}};
+  auto next = std::make_shared<int>(0);
+  r.new_id = [next](std::string_view prefix) {
+    return std::string(prefix) + "_" + std::to_string(++*next);
+  };
+  return r;
+}
+
+Inputs member(const rules::CompiledProgram& program, const std::string& tier = "member") {
+  Inputs in;
+  in.member.member.id = "mem_1";
+  in.member.member.tier = tier;
+  in.member.member.joined = kNow - std::chrono::hours(24 * 100);
+  in.member.qualifying.assign(program.tiers().size(), 0);
+  return in;
+}
+
+// A purchase of `total` that earned `awarded` points, with one lot of it holding `remaining`.
+engine::event::RefundedPurchase bought(std::int64_t total_cents, std::int64_t awarded,
+                                       std::int64_t remaining) {
+  engine::event::RefundedPurchase p;
+  p.event_id = "ev_p";
+  p.member_id = "mem_1";
+  p.recorded_at = kNow - std::chrono::hours(48);
+  p.purchase.total_minor = total_cents;
+  p.purchase.awarded = awarded;
+  engine::ledger::Lot lot;
+  lot.id = 1;
+  lot.points = awarded;
+  lot.remaining = remaining;
+  lot.earned_at = p.recorded_at;
+  lot.source_event_id = "ev_p";
+  p.lots.push_back(lot);
+  return p;
+}
+
+Request refund(std::int64_t total_cents) {
+  auto r = event("refund", total_cents);
+  r.original_event_id = "ev_p";
+  return r;
+}
+
+engine::challenges::State state_of(const rules::CompiledProgram& program, const std::string& id,
+                                   std::vector<engine::challenges::Contribution> contributions) {
+  engine::challenges::State s;
+  s.challenge = id;
+  s.digest = program.challenge(id)->digest;
+  s.round = 0;
+  s.contributions = std::move(contributions);
+  return s;
+}
+
+engine::challenges::Contribution counted(std::int64_t amount, const std::string& event_id,
+                                         std::string key = "", int days_ago = 1) {
+  return {kNow - std::chrono::hours(24 * days_ago), amount, std::move(key), event_id};
+}
+
+// One line per effect, enough to tell them apart.
+std::string summary(const json& e) {
+  const std::string type = e["type"];
+  if (type == "points_awarded") return type + " " + std::to_string(e["points"].get<long long>());
+  if (type == "points_reversed")
+    return type + " " + std::to_string(e["points"].get<long long>()) + " (" +
+           std::to_string(e["unrecovered"].get<long long>()) + " unrecovered)";
+  if (type == "tag_added" || type == "tag_removed") return type + " " + e["tag"].get<std::string>();
+  if (type == "notification") return type + " " + e["message"].get<std::string>();
+  if (type == "coupon_issued") return type + " " + e["coupon"].get<std::string>();
+  if (type == "coupon_redeemed")
+    return type + " " + e["coupon"].get<std::string>() + " " + e["discount"].get<std::string>();
+  if (type == "badge_granted") return type + " " + e["badge"].get<std::string>();
+  if (type == "tier_changed")
+    return type + " " + e["from"].get<std::string>() + ">" + e["to"].get<std::string>();
+  if (type == "challenge_progress")
+    return type + " " + e["challenge"].get<std::string>() + " " + e["progress"].dump() + "/" +
+           e["goal"].dump() + (e["completed"] == true ? " completed" : "");
+  if (type == "challenge_completed") return type + " " + e["challenge"].get<std::string>();
+  return e.dump();
+}
+
+struct Case {
+  std::string name;
+  const rules::CompiledProgram& (*program)();
+  std::function<void(Request&, Inputs&, MapCounters&)> setup;
+  std::vector<std::string> effects;  // expected, in order (ignored when refused)
+  std::int64_t available = 0, pending = 0;
+  std::string tier = "member";
+  std::string refusal;  // the code, when the event is refused
+  std::function<void(const Plan&, const MapCounters&)> check = {};
+};
+
+std::vector<Case> cases() {
+  return {
+      // ---- awards, tiers, limits, budgets, exclusivity ----
+      {"purchase earns on the base rule",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 8450);
+         in = member(campaigns());
+       },
+       {"points_awarded 84"},
+       84,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.record.points_awarded, 84);
+         EXPECT_EQ(plan.member.purchases_added, 1);
+         EXPECT_EQ(plan.member.lifetime_points_added, 84);
+         EXPECT_EQ(plan.leaderboard_points, 84);
+         EXPECT_EQ(plan.record.total_minor, 8450);
+         EXPECT_TRUE(plan.counter_increments.empty());
+       }},
+      {"a tier brings its multiplier",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 8450);
+         in = member(campaigns(), "silver");
+         in.member.qualifying = {200, 200};
+       },
+       {"points_awarded 126"},
+       126,
+       0,
+       "silver"},
+      {"a member without a tier starts in the entry tier, not a change",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 1000);
+         in = member(campaigns());
+         in.member.member.tier.reset();
+       },
+       {"points_awarded 10"},
+       10},
+      {"qualifying points raise the tier, and tier_changed rules run",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 6000);
+         in = member(campaigns());
+         in.member.qualifying = {50, 50};
+       },
+       {"points_awarded 60", "tier_changed member>silver", "notification Welcome to silver"},
+       60,
+       0,
+       "silver",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.member.tier, "silver");
+         bool published = false;
+         for (const auto& w : plan.writes) {
+           if (const auto* o = std::get_if<engine::event::Outgoing>(&w))
+             published = published || o->type == "tier.changed";
+         }
+         EXPECT_TRUE(published);
+       }},
+      {"an exclusive campaign skips those below it",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 60000);
+         in = member(campaigns());
+       },
+       {"points_awarded 1000", "tag_added big-spender", "tier_changed member>silver",
+        "notification Welcome to silver"},
+       1000,
+       0,
+       "silver",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.member.tags, std::vector<std::string>{"big-spender"});
+       }},
+      {"limits and budgets are counted and capped",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("visit");
+         in = member(campaigns());
+       },
+       {"points_awarded 5", "points_awarded 7"},
+       12,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters& counters) {
+         ASSERT_EQ(plan.counter_increments.size(), 2u);
+         EXPECT_EQ(plan.counter_increments.at("budget:capped"), 7);
+         EXPECT_EQ(plan.counter_caps.at("budget:capped"), 10);
+         const std::string limit = "limit:daily/visit/member:mem_1/day:2026-12-02";
+         ASSERT_TRUE(plan.counter_increments.count(limit))
+             << plan.counter_increments.begin()->first;
+         EXPECT_EQ(plan.counter_increments.at(limit), 1);
+         EXPECT_EQ(plan.counter_caps.at(limit), 1);
+         EXPECT_EQ(counters.asked.size(), 2u);  // each counter read once
+       }},
+      {"a used-up limit does not fire",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters& c) {
+         r = event("visit");
+         in = member(campaigns());
+         c.values()["limit:daily/visit/member:mem_1/day:2026-12-02"] = 1;
+       },
+       {"points_awarded 7"},
+       7},
+      {"a budget that an award would exceed does not fire",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters& c) {
+         r = event("visit");
+         in = member(campaigns());
+         c.values()["budget:capped"] = 5;
+       },
+       {"points_awarded 5"},
+       5},
+      {"a paused campaign is inactive",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 8450);
+         r.paused = {"base"};
+         in = member(campaigns());
+       },
+       {},
+       0},
+      {"a signup issues a coupon (drawn when applied) and untags",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("signup");
+         in = member(campaigns());
+         in.member.member.tags = {"prospect"};
+       },
+       {"coupon_issued TENOFF", "tag_removed prospect"},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_EQ(plan.issues.size(), 1u);
+         EXPECT_EQ(plan.issues[0].coupon, "TENOFF");
+         EXPECT_EQ(plan.issues[0].effect_index, 0u);
+         EXPECT_EQ(plan.issues[0].terms.amount_minor, 1000);
+         EXPECT_EQ(plan.effects[0]["expires_at"], "2027-01-01T10:00:00Z");
+         EXPECT_TRUE(plan.member.tags.empty());
+       }},
+      {"an offline award that expired before it arrived is not booked",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("scan");
+         r.event.time = kNow - std::chrono::hours(48);
+         in = member(campaigns());
+       },
+       {},
+       0},
+
+      // ---- the basket's coupons ----
+      {"a basket coupon is redeemed with the purchase",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 3000);
+         r.event.coupons = {code_of("TENOFF", 1)};
+         in = member(campaigns());
+         engine::event::BasketCoupon c;
+         c.code = r.event.coupons[0];
+         c.found = true;
+         c.coupon = "TENOFF";
+         c.state.owner = "mem_1";
+         c.state.expires_at = kNow + std::chrono::hours(24);
+         c.state.terms.amount_minor = 1000;
+         c.own_hold_id = "hld_1";
+         in.coupons = {c};
+       },
+       {"coupon_redeemed TENOFF 10.00", "points_awarded 30"},
+       30,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_EQ(plan.redemptions.size(), 1u);
+         EXPECT_EQ(plan.redemptions[0].id, "rdm_1");
+         EXPECT_EQ(plan.redemptions[0].hold_id, "hld_1");
+         EXPECT_EQ(plan.effects[0]["redemption_id"], "rdm_1");
+       }},
+      {"codes of one basket never take more than its total",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 1200);
+         r.event.coupons = {code_of("HALF", 2), code_of("TENOFF", 3)};
+         in = member(campaigns());
+         for (const auto& code : r.event.coupons) {
+           engine::event::BasketCoupon c;
+           c.code = code;
+           c.found = true;
+           c.coupon = code.substr(0, code.find('-'));
+           c.state.expires_at = kNow + std::chrono::hours(24);
+           if (c.coupon == "HALF")
+             c.state.terms.percent_e4 = 500000;
+           else
+             c.state.terms.amount_minor = 1000;
+           in.coupons.push_back(c);
+         }
+       },
+       {},  // checked below: the order is the codes'
+       12,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_EQ(plan.redemptions.size(), 2u);
+         EXPECT_EQ(plan.redemptions[0].discount_minor + plan.redemptions[1].discount_minor, 1200);
+         EXPECT_EQ(plan.effects.size(), 3u);
+       }},
+      {"an expired basket code refuses the purchase",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 3000);
+         r.event.coupons = {code_of("TENOFF", 4)};
+         in = member(campaigns());
+         engine::event::BasketCoupon c;
+         c.code = r.event.coupons[0];
+         c.found = true;
+         c.coupon = "TENOFF";
+         c.state.expires_at = kNow - std::chrono::hours(1);
+         in.coupons = {c};
+       },
+       {},
+       0,
+       0,
+       "member",
+       "coupon_expired"},
+      {"another member's code refuses the purchase",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 3000);
+         r.event.coupons = {code_of("TENOFF", 5)};
+         in = member(campaigns());
+         engine::event::BasketCoupon c;
+         c.code = r.event.coupons[0];
+         c.found = true;
+         c.coupon = "TENOFF";
+         c.state.owner = "mem_2";
+         in.coupons = {c};
+       },
+       {},
+       0,
+       0,
+       "member",
+       "coupon_not_owned"},
+      {"an unknown code refuses the purchase",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 3000);
+         r.event.coupons = {"NOPE-123"};
+         in = member(campaigns());
+         engine::event::BasketCoupon c;
+         c.code = "NOPE-123";
+         in.coupons = {c};
+       },
+       {},
+       0,
+       0,
+       "member",
+       "unknown_coupon"},
+
+      // ---- refunds ----
+      {"a partial refund takes back its share of the points",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(4000);
+         in = member(campaigns());
+         in.member.balances.available = 100;
+         in.refund = bought(10000, 100, 100);
+       },
+       {"points_reversed 40 (0 unrecovered)"},
+       60,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.refund);
+         EXPECT_EQ(plan.refund->amount_minor, 4000);
+         EXPECT_EQ(plan.refund->points, 40);
+         EXPECT_EQ(plan.refund->ledger.taken, 40);
+         EXPECT_EQ(plan.record.total_minor, 4000);
+         EXPECT_EQ(plan.record.body["total"], "40.00");
+         EXPECT_EQ(plan.member.purchases_added, 0);
+         EXPECT_EQ(plan.member.lifetime_points_added, -40);
+         EXPECT_EQ(plan.leaderboard_reversed, 40);
+       }},
+      {"a refund of points already spent takes what is left and reports the rest",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(10000);
+         in = member(campaigns());
+         in.refund = bought(10000, 100, 30);
+         engine::ledger::Lot other;
+         other.id = 2;
+         other.points = other.remaining = 50;
+         other.earned_at = kNow - std::chrono::hours(1);
+         in.refund->lots.push_back(other);
+       },
+       {"points_reversed 80 (20 unrecovered)"},
+       0},
+      {"refunds add up to the purchase at most",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(6000);
+         in = member(campaigns());
+         in.refund = bought(10000, 100, 60);
+         in.refund->purchase.refunded_minor = 4000;
+         in.refund->purchase.reversed = 40;
+       },
+       {"points_reversed 60 (0 unrecovered)"},
+       0},
+      {"a refund beyond the purchase is refused",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(12000);
+         in = member(campaigns());
+         in.refund = bought(10000, 100, 100);
+       },
+       {},
+       0,
+       0,
+       "member",
+       "refund_exceeds_purchase"},
+      {"a refund of items is priced as bought",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(0);
+         r.total_minor.reset();
+         r.refund_items = {{"A", 1, 0}};
+         in = member(campaigns());
+         in.refund = bought(5000, 50, 50);
+         in.refund->purchase.lines = {{"A", 2, 1000}, {"B", 1, 3000}};
+       },
+       {"points_reversed 10 (0 unrecovered)"},
+       40,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.record.body["items"], json::parse(R"([{"sku":"A","quantity":1}])"));
+       }},
+      {"a refund of an item the purchase did not have is refused",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(0);
+         r.refund_items = {{"Z", 1, 0}};
+         in = member(campaigns());
+         in.refund = bought(5000, 50, 50);
+         in.refund->purchase.lines = {{"A", 2, 1000}};
+       },
+       {},
+       0,
+       0,
+       "member",
+       "unknown_item"},
+      {"a refund naming another member is refused",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(1000);
+         r.named_member_id = "mem_2";
+         in = member(campaigns());
+         in.refund = bought(5000, 50, 50);
+       },
+       {},
+       0,
+       0,
+       "member",
+       "member_mismatch"},
+
+      // ---- challenges ----
+      {"a purchase counts toward every challenge it matches",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 3000);
+         in = member(challenges());
+       },
+       {"challenge_progress three 1/3", "challenge_progress spend \"30.00\"/\"100.00\"",
+        "challenge_progress channels 1/2"},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_EQ(plan.contributions.size(), 3u);
+         EXPECT_EQ(plan.contributions[1].amount, 3000);
+         EXPECT_EQ(plan.contributions[2].key, "store");
+       }},
+      {"the third purchase completes a count goal: rewards, badge, derived event",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 500);
+         in = member(challenges());
+         in.member.challenges["three"] =
+             state_of(challenges(), "three", {counted(1, "ev_a"), counted(1, "ev_b")});
+         in.member.challenges["channels"] =
+             state_of(challenges(), "channels", {counted(1, "ev_a", "store")});
+         in.member.challenges["spend"] =
+             state_of(challenges(), "spend", {counted(1000, "ev_a"), counted(1000, "ev_b")});
+       },
+       {"challenge_progress three 3/3 completed", "challenge_completed three", "points_awarded 50",
+        "badge_granted trio", "challenge_progress spend \"25.00\"/\"100.00\"", "points_awarded 1"},
+       51,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         // The challenge's reward is not the purchase's (a refund leaves it); the rule reacting
+         // to the completion awarded on behalf of the purchase.
+         EXPECT_EQ(plan.record.points_awarded, 1);
+         EXPECT_EQ(plan.leaderboard_points, 51);
+       }},
+      {"a late offline event lands in its window and completes a sum",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 2500, "web");
+         r.event.time = kNow - std::chrono::hours(72);
+         in = member(challenges());
+         in.member.challenges["spend"] = state_of(challenges(), "spend", {counted(8000, "ev_a")});
+         in.member.challenges["three"] = state_of(challenges(), "three", {counted(1, "ev_a")});
+         in.member.challenges["channels"] =
+             state_of(challenges(), "channels", {counted(1, "ev_a", "store")});
+       },
+       {"challenge_progress three 2/3", "challenge_progress spend \"100.00\"/\"100.00\" completed",
+        "challenge_completed spend", "points_awarded 20",
+        "challenge_progress channels 2/2 completed", "challenge_completed channels",
+        "points_awarded 30"},
+       50,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.contributions[0].at, kNow - std::chrono::hours(72));
+       }},
+      {"a value already seen does not move a distinct goal",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 100);
+         in = member(challenges());
+         in.member.challenges["three"] = state_of(challenges(), "three", {});
+         in.member.challenges["three"].completions = 1;  // done for good
+         in.member.challenges["spend"] = state_of(challenges(), "spend", {counted(100, "ev_a")});
+         in.member.challenges["channels"] =
+             state_of(challenges(), "channels", {counted(1, "ev_a", "store")});
+       },
+       {"challenge_progress spend \"2.00\"/\"100.00\""},
+       0},
+      {"a streak of two weeks completes and starts again",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("visit");
+         in = member(challenges());
+         in.member.challenges["weekly"] =
+             state_of(challenges(), "weekly", {counted(1, "ev_a", "", 7)});
+       },
+       {"challenge_progress weekly 2/2 completed", "challenge_completed weekly",
+        "points_awarded 10"},
+       10,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         bool saved = false;
+         for (const auto& w : plan.writes) {
+           if (const auto* s = std::get_if<engine::event::SaveChallenge>(&w)) {
+             saved = true;
+             EXPECT_EQ(s->state.round, 1);
+             EXPECT_EQ(s->state.completions, 1);
+           }
+         }
+         EXPECT_TRUE(saved);
+       }},
+      {"a changed goal starts progress again in a new round",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("visit");
+         in = member(challenges());
+         in.member.challenges["weekly"] =
+             state_of(challenges(), "weekly", {counted(1, "ev_a", "", 7)});
+         in.member.challenges["weekly"].digest = "an older goal";
+       },
+       {"challenge_progress weekly 1/2"},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_EQ(plan.contributions.size(), 1u);
+         EXPECT_EQ(plan.contributions[0].round, 1);
+       }},
+      {"a full refund takes its purchase back from open rounds",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(3000);
+         in = member(challenges());
+         in.refund = bought(3000, 0, 0);
+         in.refund->contributions = {{"three", 0, "", false, 1}};
+         in.member.challenges["three"] =
+             state_of(challenges(), "three", {counted(1, "ev_p"), counted(1, "ev_b")});
+       },
+       {"points_reversed 0 (0 unrecovered)", "challenge_progress three 1/3"},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.refund);
+         EXPECT_TRUE(plan.refund->take_back_contributions);
+       }},
+      {"a partial refund scales what its purchase added to sum goals",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(4000);
+         in = member(challenges());
+         in.refund = bought(8000, 0, 0);
+         in.refund->contributions = {{"spend", 0, "", false, 8000}, {"three", 0, "", false, 1}};
+         in.member.challenges["spend"] = state_of(challenges(), "spend", {counted(8000, "ev_p")});
+         in.member.challenges["three"] = state_of(challenges(), "three", {counted(1, "ev_p")});
+       },
+       {"points_reversed 0 (0 unrecovered)", "challenge_progress spend \"40.00\"/\"100.00\""},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.refund);
+         EXPECT_FALSE(plan.refund->take_back_contributions);
+         ASSERT_EQ(plan.refund->rescaled.size(), 1u);
+         EXPECT_EQ(plan.refund->rescaled[0].challenge, "spend");
+         EXPECT_EQ(plan.refund->rescaled[0].amount, 4000);
+       }},
+      {"a refund of free items changes no challenge",
+       challenges,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(0);
+         r.total_minor.reset();
+         r.refund_items = {{"GIFT", 1, 0}};
+         in = member(challenges());
+         in.refund = bought(2000, 0, 0);
+         in.refund->purchase.lines = {{"A", 1, 2000}, {"GIFT", 1, 0}};
+         in.refund->contributions = {{"spend", 0, "", false, 2000}};
+         in.member.challenges["spend"] = state_of(challenges(), "spend", {counted(2000, "ev_p")});
+       },
+       {"points_reversed 0 (0 unrecovered)"},
+       0,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.refund);
+         EXPECT_TRUE(plan.refund->rescaled.empty());
+         EXPECT_FALSE(plan.refund->take_back_contributions);
+       }},
+  };
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class Decide : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Decide, Case) {
+  const auto& c = GetParam();
+  Request request;
+  Inputs inputs;
+  MapCounters counters;
+  c.setup(request, inputs, counters);
+  const auto decision = engine::event::decide(c.program(), request, inputs, counters);
+  if (!c.refusal.empty()) {
+    ASSERT_TRUE(std::holds_alternative<engine::event::Refusal>(decision)) << "expected a refusal";
+    EXPECT_EQ(std::get<engine::event::Refusal>(decision).code, c.refusal);
+    return;
+  }
+  if (const auto* refused = std::get_if<engine::event::Refusal>(&decision))
+    FAIL() << "refused: " << refused->code << ": " << refused->detail;
+  const auto& plan = std::get<Plan>(decision);
+  std::vector<std::string> effects;
+  for (const auto& e : plan.effects) effects.push_back(summary(e));
+  if (!c.effects.empty() || plan.redemptions.empty()) {
+    EXPECT_EQ(effects, c.effects);
+  }
+  EXPECT_EQ(plan.balances.available, c.available);
+  EXPECT_EQ(plan.balances.pending, c.pending);
+  EXPECT_EQ(plan.tier.value_or(""), c.tier);
+  EXPECT_EQ(plan.member_id, "mem_1");
+  EXPECT_EQ(plan.record.id, "ev_1");
+  EXPECT_EQ(plan.record.program_version, 3);
+  if (c.check) c.check(plan, counters);
+}
+
+INSTANTIATE_TEST_SUITE_P(Events, Decide, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string name;
+                           for (char ch : info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return name;
+                         });
+
+// Simulate and the event path describe members the same way: the tier's multiplier, badges,
+// available points, profile.
+TEST(DecideSnapshot, DescribesTheMemberAsEventsSeeIt) {
+  auto in = member(campaigns(), "silver");
+  in.member.badges = {"trio"};
+  in.member.balances.available = 42;
+  in.member.member.tags = {"vip"};
+  const auto s = engine::event::snapshot(campaigns(), in.member);
+  EXPECT_EQ(s.tier, "silver");
+  EXPECT_EQ(s.multiplier, (rules::Decimal{15, 1}));
+  EXPECT_EQ(s.badges, std::vector<std::string>{"trio"});
+  EXPECT_EQ(s.points, 42);
+  EXPECT_EQ(s.tags, std::vector<std::string>{"vip"});
+}
+
+// The review lowers, events raise: both from the same standing.
+TEST(DecideTiers, EventsRaiseAndTheReviewLowers) {
+  const auto& p = campaigns();
+  const std::vector<engine::ledger::Points> low{10, 10}, high{150, 150};
+  EXPECT_EQ(engine::event::raised_tier(p, "member", high), "silver");
+  EXPECT_EQ(engine::event::raised_tier(p, "silver", low), std::nullopt);
+  EXPECT_EQ(engine::event::lowered_tier(p, "silver", low), std::optional<std::string>("member"));
+  EXPECT_EQ(engine::event::lowered_tier(p, "member", high), std::nullopt);
+  EXPECT_EQ(engine::event::lowered_tier(p, "platinum", low),
+            std::optional<std::string>("member"));  // a tier the program no longer has
+  EXPECT_EQ(engine::event::entry_tier(p), "member");
+}
+
+// Derived events stop after kMaxDerivedEvents, the tier still right.
+TEST(DecideDerived, ARuleReactingToItsOwnEffectsStops) {
+  const auto program = compiled(R"(
+program { currency "EUR" }
+tier "member" { name "Member" threshold 0 }
+challenge "loop" { name "Loop" on challenge_completed goal count reaches 1 repeatable then award 1 points }
+campaign "start" { name "Start" rule "go" { on visit then progress challenge "loop" } }
+)");
+  auto r = event("visit");
+  auto in = member(*program);
+  MapCounters counters;
+  const auto decision = engine::event::decide(*program, r, in, counters);
+  ASSERT_TRUE(std::holds_alternative<Plan>(decision));
+  const auto& plan = std::get<Plan>(decision);
+  int completed = 0;
+  for (const auto& e : plan.effects) completed += e["type"] == "challenge_completed" ? 1 : 0;
+  EXPECT_EQ(completed, 1 + engine::event::kMaxDerivedEvents);
+}
+
+}  // namespace
