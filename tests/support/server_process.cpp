@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -21,7 +22,10 @@ namespace {
 
 pid_t spawn(const std::map<std::string, std::string>& env, int& read_fd) {
   int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  // Close-on-exec: a server started at the same time from another thread must not inherit this
+  // pipe's write end, or this reader never sees EOF while that server lives (dup2 below clears
+  // the flag on the child's own stdout and stderr).
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
