@@ -4,6 +4,8 @@
 # BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6),
 # BENCH_ONLY=outbox the outgoing events one (8), BENCH_ONLY=leaderboard the leaderboards (7).
 # BENCH_ROUNDS (5) sets how many rounds the events benchmark takes turns in.
+# BENCH_BASELINE=/path/to/circolod: a second circolod (an earlier build, same migrations) runs on
+# the same database, and every events round also loads it, so before and after alternate.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -21,8 +23,17 @@ CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circo
   CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
   "$build/api/circolod" >"$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$log"' EXIT
+baseline=
+trap 'kill $server $baseline 2>/dev/null; wait $server $baseline 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$log"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  baseline_port=$(pg_free_port)
+  CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circolo_bench" \
+    CIRCOLO_LISTEN=127.0.0.1:$baseline_port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
+    "$BENCH_BASELINE" >>"$log" 2>&1 &
+  baseline=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$baseline_port/readyz" >/dev/null && break; sleep 0.1; done
+fi
 
 echo "# machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# micro-benchmarks"
@@ -77,6 +88,11 @@ events_bench() {
       # Refused requests are counted in the figures (errors), not a reason to stop the run.
       $load --name purchase_events --method POST --target /v1/events \
         --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key || true
+      if [ -n "$baseline" ]; then
+        "$build/bench/circolo_http_load" --port "$baseline_port" --seconds "$seconds" --connections 4 \
+          --name purchase_events_baseline --method POST --target /v1/events \
+          --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key || true
+      fi
       pgbench_tps -T "$seconds" pgbench
       pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay.pgbench" circolo_bench
       pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay_group.pgbench" \
@@ -87,10 +103,14 @@ events_bench() {
   done
   python3 - "$rounds" <<'PY'
 import json, statistics, sys
-rows = []
+rows, bases = [], []
 for n, line in enumerate(open(sys.argv[1]), 1):
     steal0, total0, rest = line.split(maxsplit=2)
-    ev_text, tpcb, replay, fours, steal1, total1 = rest.rsplit(maxsplit=5)
+    head, tpcb, replay, fours, steal1, total1 = rest.rsplit(maxsplit=5)
+    # The events load's JSON line, and the baseline's when BENCH_BASELINE is set.
+    loads = [json.loads(part) for part in head.replace("} {", "}\n{").splitlines()]
+    ev_text = json.dumps(loads[0])
+    base = loads[1] if len(loads) > 1 else None
     steal = (int(steal1) - int(steal0)) / max(1, int(total1) - int(total0))
     ev = json.loads(ev_text)
     tpcb, replay, fours = float(tpcb), float(replay), 4 * float(fours)
@@ -100,12 +120,20 @@ for n, line in enumerate(open(sys.argv[1]), 1):
           f"pgbench {tpcb:.0f} tps | replay {replay:.0f}/s | replay by fours {fours:.0f}/s | "
           f"events/pgbench {rows[-1][0]:.2f}x, replay/pgbench {rows[-1][1]:.2f}x, "
           f"fours/pgbench {rows[-1][2]:.2f}x, events/replay {rows[-1][3]:.2f}x | CPU stolen {steal:.0%}")
+    if base:
+        bases.append((ev["rps"] / base["rps"], base["p99_us"]))
+        print(f"         baseline {base['rps']:.0f}/s (p50 {base['p50_us'] / 1000:.1f} ms, p99 "
+              f"{base['p99_us'] / 1000:.1f} ms, errors {base['errors']}) | events/baseline "
+              f"{bases[-1][0]:.2f}x")
 if not rows:
     sys.exit("no rounds (BENCH_ROUNDS must be 1 or more)")
 med = [statistics.median(r[k] for r in rows) for k in range(4)]
 print(f"median of {len(rows)} rounds: events/pgbench {med[0]:.2f}x, replay/pgbench {med[1]:.2f}x, "
       f"fours/pgbench {med[2]:.2f}x, events/replay {med[3]:.2f}x; worst p99 "
       f"{max(r[4] for r in rows) / 1000:.1f} ms")
+if bases:
+    print(f"median events/baseline {statistics.median(b[0] for b in bases):.2f}x; worst baseline p99 "
+          f"{max(b[1] for b in bases) / 1000:.1f} ms")
 PY
   rm -rf "$dir"
   $psql -d circolo_bench -At -c "select 'events: ' || count(*) || ', awards per event: ' ||

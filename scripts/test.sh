@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/install-deps.sh"
+# The layers first: a pure engine that includes the database fails in a second, not after a build.
+"$root/scripts/check-layers.sh"
 
 build="$root/build/test"
 # clang: GCC 12 miscompiles some coroutine code (temporaries destroyed twice); see README.

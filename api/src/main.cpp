@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -42,7 +43,7 @@ namespace asio = boost::asio;
 // Runs `job` every `period` until `stopping` is set; failures are logged, never fatal.
 asio::awaitable<void> periodic(asio::steady_timer& timer, std::chrono::milliseconds period,
                                const char* name, std::function<asio::awaitable<void>()> job,
-                               const bool& stopping) {
+                               const std::atomic<bool>& stopping) {
   while (!stopping) {
     timer.expires_after(period);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -109,6 +110,7 @@ int run(const api::Settings& settings) {
   api::CouponSettings coupon_settings;
   coupon_settings.expiring_notice = settings.coupon_expiring_notice;
   api::register_coupon_routes(app, programs, coupon_settings);
+  api::register_reward_routes(app, programs);
   api::FeedSettings feed_settings;
   feed_settings.stream_queue = settings.stream_queue;
   api::register_feed_routes(app, feed_settings);
@@ -155,7 +157,8 @@ int run(const api::Settings& settings) {
                                                    : bound.address().to_string();
   spdlog::info("circolod listening on http://{}:{}", host, bound.port());
 
-  bool stopping = false;
+  // Set by the signal handler on one I/O thread, read by jobs on the others.
+  std::atomic<bool> stopping{false};
   asio::steady_timer purge_timer(ioc);
   asio::co_spawn(
       ioc,

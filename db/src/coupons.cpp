@@ -2,9 +2,13 @@
 
 #include <stdexcept>
 
+#include <openssl/rand.h>
+
 #include "circolo/db/connection_pool.hpp"
+#include "circolo/db/points.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
+#include "circolo/engine/money.hpp"
 
 namespace circolo::db::coupons {
 
@@ -195,6 +199,39 @@ bool insert(soci::session& sql, const std::string& code, const NewCode& c) {
               .empty();
 }
 
+void strong_random(unsigned char* out, std::size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed");
+}
+
+std::string issue(soci::session& sql, const Issue& issue, engine::TimePoint now) {
+  NewCode fresh;
+  fresh.terms_id = terms_id(sql, issue.coupon, issue.name, issue.digits, issue.terms);
+  fresh.member_id = issue.member_id;
+  fresh.issued_at = now;
+  fresh.expires_at = issue.expires_at;
+  fresh.uses_allowed = issue.uses;
+  fresh.source = issue.source;
+  fresh.source_id = issue.source_id;
+  const std::string prefix = engine::coupons::normalise_prefix(issue.coupon).value_or("");
+  // About 2^48 codes per prefix: a collision is rare; another draw settles it.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const auto code = engine::coupons::make_code(prefix, strong_random);
+    if (!insert(sql, code, fresh)) continue;
+    if (issue.member_id) {
+      points::publish(sql, "coupon.issued", issue.member_id, now,
+                      {{"coupon", issue.coupon},
+                       {"code", code},
+                       {"expires_at", engine::format_rfc3339(fresh.expires_at)},
+                       {"source", issue.source},
+                       {"source_id", issue.source_id ? nlohmann::json(*issue.source_id)
+                                                     : nlohmann::json(nullptr)}});
+    }
+    return code;
+  }
+  throw std::runtime_error("could not draw an unused coupon code");
+}
+
 bool insert_many(soci::session& sql, const std::vector<std::pair<std::int64_t, std::string>>& codes,
                  const NewCode& c) {
   // Text fields here are made by the server (codes, ids, times): nothing to escape.
@@ -287,6 +324,41 @@ void redeem(soci::session& sql, const Redemption& r) {
       sql, kRedeem,
       {r.id, r.code, r.member_id, r.channel, r.order_id, r.event_id, std::to_string(r.total_minor),
        std::to_string(r.discount_minor), r.hold_id, micros(r.redeemed_at), number_of(r.code)});
+}
+
+void record_redemption(soci::session& sql, const Redemption& r, const std::string& coupon,
+                       int digits) {
+  if (r.hold_id) end_hold(sql, *r.hold_id, r.id, r.redeemed_at);
+  redeem(sql, r);
+  points::publish(sql, "coupon.redeemed", r.member_id, r.redeemed_at,
+                  {{"code", r.code},
+                   {"coupon", coupon},
+                   {"redemption_id", r.id},
+                   {"discount", engine::format_money({r.discount_minor, digits})},
+                   {"order_id", r.order_id ? nlohmann::json(*r.order_id) : nlohmann::json()},
+                   {"event_id", r.event_id ? nlohmann::json(*r.event_id) : nlohmann::json()}});
+}
+
+std::optional<UseState> read_use(soci::session& sql, const std::string& code,
+                                 const std::string& member_id, engine::TimePoint now,
+                                 bool lock_row) {
+  auto stored = lock_row ? lock(sql, code) : find(sql, code);
+  if (!stored) return std::nullopt;
+  UseState out;
+  out.state.owner = stored->member_id;
+  out.state.expires_at = stored->expires_at;
+  out.state.uses_allowed = stored->uses_allowed;
+  out.state.used = stored->uses;
+  out.state.terms = stored->terms;
+  for (auto& hold : open_holds(sql, code, now)) {
+    if (hold.member_id == member_id && !out.own_hold)
+      out.own_hold = std::move(hold);
+    else
+      ++out.state.held_by_others;
+  }
+  out.state.held_by_member = out.own_hold.has_value();
+  out.stored = std::move(*stored);
+  return out;
 }
 
 std::optional<Redemption> lock_redemption(soci::session& sql, const std::string& id) {

@@ -49,6 +49,11 @@ const std::string kLockMemberState =
     "and value = $7)) and ($8::text is null or exists (select 1 from idempotency_keys k where "
     "k.api_key_id = $8 and k.idempotency_key = $9 and k.status_code = 0)) for update of m";
 
+// The same read without the lock: simulate describes a member as an event would, waiting for
+// no one.
+const std::string kReadMemberState =
+    kLockMemberState.substr(0, kLockMemberState.size() - std::string(" for update of m").size());
+
 const std::string kRecord =
     "with ev as (" + kInsert +
     "), tl as (insert into member_timeline (member_id, type, channel, occurred_at, recorded_at, "
@@ -134,7 +139,7 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   const std::optional<engine::Identifier>& identifier,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
                                   const std::vector<ChallengeWindow>& challenges,
-                                  const std::optional<ClaimOf>& claim) {
+                                  const std::optional<ClaimOf>& claim, bool lock) {
   MemberStateRead out;
   std::vector<std::string> ids;
   std::string since_of = "{";
@@ -153,7 +158,7 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
     if (starts.size() > 1) starts += ',';
     starts += std::to_string(to_micros(t));
   }
-  out.read.query = &kLockMemberState;
+  out.read.query = lock ? &kLockMemberState : &kReadMemberState;
   out.read.params = {id ? Value(*id) : Value(),
                      std::to_string(to_micros(now)),
                      starts + "}",

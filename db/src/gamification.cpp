@@ -29,13 +29,19 @@ const std::string kTakeBack =
     "c.member_id = $1 and s.member_id = c.member_id and s.challenge = c.challenge and s.round = "
     "c.round returning c.challenge";
 
-// div(): the quotient truncated toward zero, exactly (as the engine's scaled() computes it).
-const std::string kScaleBack =
-    "update challenge_contributions c set amount = div(c.amount::numeric * $4::numeric, "
-    "$5::numeric)::bigint "
-    "from challenge_states s where c.event_id = $2 and c.member_id = $1 and c.challenge = "
-    "any($3::text[]) and s.member_id = c.member_id and s.challenge = c.challenge and s.round = "
-    "c.round returning c.challenge";
+// The contributions of a refunded purchase to rounds still open, and their new amounts after a
+// partial refund (engine::event decides them).
+const std::string kOpenContributions =
+    "select c.challenge, c.round, c.key, c.source = 'explicit', c.amount from "
+    "challenge_contributions c join challenge_states s on s.member_id = c.member_id and "
+    "s.challenge = c.challenge and s.round = c.round where c.member_id = $1 and c.event_id = $2 "
+    "order by c.challenge, c.round, c.source, c.key";
+
+const std::string kSetAmounts =
+    "update challenge_contributions c set amount = n.amount from unnest($3::text[], $4::int[], "
+    "$5::text[], $6::text[], $7::bigint[]) n(challenge, round, key, source, amount) where "
+    "c.member_id = $1 and c.event_id = $2 and c.challenge = n.challenge and c.round = n.round "
+    "and c.key = n.key and c.source = n.source";
 
 const std::string kSaveState =
     "insert into challenge_states (member_id, challenge, digest, round, completions, "
@@ -161,20 +167,30 @@ std::vector<std::string> take_back(soci::session& sql, const std::string& member
   return out;
 }
 
-std::vector<std::string> scale_back(soci::session& sql, const std::string& member_id,
-                                    const std::string& event_id,
-                                    const std::vector<std::string>& challenges, long long left,
-                                    long long before) {
-  if (before <= 0 || left < 0 || left > before)
-    throw std::invalid_argument("a refund keeps a share between 0 and 1 of its purchase");
-  std::vector<std::string> out;
-  if (challenges.empty()) return out;
-  for (const auto& row : fetch(sql, kScaleBack,
-                               {member_id, event_id, text_array(challenges), std::to_string(left),
-                                std::to_string(before)})) {
-    if (std::find(out.begin(), out.end(), *row[0]) == out.end()) out.push_back(*row[0]);
-  }
+std::vector<engine::event::OpenContribution> open_contributions(soci::session& sql,
+                                                                const std::string& member_id,
+                                                                const std::string& event_id) {
+  std::vector<engine::event::OpenContribution> out;
+  for (const auto& row : fetch(sql, kOpenContributions, {member_id, event_id}))
+    out.push_back(
+        {*row[0], static_cast<int>(to_int(row[1])), *row[2], row[3] == Value("t"), to_int(row[4])});
   return out;
+}
+
+void set_amounts(soci::session& sql, const std::string& member_id, const std::string& event_id,
+                 const std::vector<engine::event::OpenContribution>& contributions) {
+  if (contributions.empty()) return;
+  std::vector<std::string> challenges, rounds, keys, sources, amounts;
+  for (const auto& c : contributions) {
+    challenges.push_back(c.challenge);
+    rounds.push_back(std::to_string(c.round));
+    keys.push_back(c.key);
+    sources.push_back(c.explicit_progress ? "explicit" : "event");
+    amounts.push_back(std::to_string(c.amount));
+  }
+  fetch(sql, kSetAmounts,
+        {member_id, event_id, text_array(challenges), text_array(rounds), text_array(keys),
+         text_array(sources), text_array(amounts)});
 }
 
 void save_state(Batch& batch, const std::string& member_id, const ChallengeState& state) {

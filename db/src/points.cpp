@@ -366,8 +366,8 @@ std::optional<TransferResult> transfer(soci::session& sql, const std::string& fr
   return r;
 }
 
-ReversalResult reverse(soci::session& sql, const std::string& member_id,
-                       const std::string& event_id, Points points, engine::TimePoint now) {
+std::vector<engine::ledger::Lot> reversal_lots(soci::session& sql, const std::string& member_id,
+                                               const std::string& event_id) {
   // The event's lots that are used up still carry its earned total and earlier reversals.
   auto lots = active_lots(sql, member_id);
   for (auto& lot : read_lots(fetch(sql, kSourceLots, {member_id, event_id})))
@@ -378,25 +378,37 @@ ReversalResult reverse(soci::session& sql, const std::string& member_id,
   for (auto& lot : lots) {
     if (rewards.count(lot.id)) lot.source_event_id.reset();
   }
+  return lots;
+}
 
-  ReversalResult r;
-  r.plan = engine::ledger::plan_reversal(lots, event_id, points, now);
-  apply_draws(sql, r.plan.draws);
-  for (const auto& booked : r.plan.booked_on_source) {
+std::optional<LedgerEntry> apply_reversal(soci::session& sql, const std::string& member_id,
+                                          const std::string& event_id,
+                                          const engine::ledger::Reversal& plan,
+                                          engine::TimePoint now) {
+  apply_draws(sql, plan.draws);
+  for (const auto& booked : plan.booked_on_source) {
     sql << kBook, soci::use(booked.points), soci::use(booked.lot_id);
   }
-  if (r.plan.taken > 0) {
-    LedgerEntry e;
-    e.member_id = member_id;
-    e.kind = "reverse";
-    e.points = -r.plan.taken;
-    e.at = now;
-    e.event_id = event_id;
-    r.entry = post(sql, e);
-    auto data = entry_event_data(*r.entry);
-    data["unrecovered"] = r.plan.unrecovered;
-    publish(sql, "points.reversed", member_id, now, data);
-  }
+  if (plan.taken <= 0) return std::nullopt;
+  LedgerEntry e;
+  e.member_id = member_id;
+  e.kind = "reverse";
+  e.points = -plan.taken;
+  e.at = now;
+  e.event_id = event_id;
+  e = post(sql, e);
+  auto data = entry_event_data(e);
+  data["unrecovered"] = plan.unrecovered;
+  publish(sql, "points.reversed", member_id, now, data);
+  return e;
+}
+
+ReversalResult reverse(soci::session& sql, const std::string& member_id,
+                       const std::string& event_id, Points points, engine::TimePoint now) {
+  ReversalResult r;
+  r.plan =
+      engine::ledger::plan_reversal(reversal_lots(sql, member_id, event_id), event_id, points, now);
+  r.entry = apply_reversal(sql, member_id, event_id, r.plan, now);
   return r;
 }
 

@@ -92,10 +92,20 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
       {{"event", kPurchase}, {"member", {{"tier", "silver"}, {"multiplier", "1.25"}}}}, key);
   ASSERT_EQ(sim.status, 200) << sim.body;
   const auto effects = sim.json()["effects"];
-  ASSERT_EQ(effects.size(), 5u) << sim.body;
+  // Simulate runs the same decision as a real event: rule effects first, then
+  // the challenge progress the purchase makes, then the balance it would leave.
+  ASSERT_EQ(effects.size(), 7u) << sim.body;
   EXPECT_EQ(effects[0]["points"], 84);
+  EXPECT_EQ(effects[3]["type"], "coupon_issued");
+  EXPECT_TRUE(effects[3]["code"].is_null()) << "simulate issues no real code";
   EXPECT_EQ(effects[4]["campaign"], "base-earn");
   EXPECT_EQ(effects[4]["points"], 105);
+  EXPECT_EQ(effects[5]["type"], "challenge_progress");
+  EXPECT_EQ(effects[5]["challenge"], "explorer");
+  EXPECT_EQ(effects[5]["progress"], 1);
+  EXPECT_EQ(sim.json()["points"]["available"], 84 + 105);
+  EXPECT_EQ(sim.json()["points"]["pending"], 100);
+  EXPECT_EQ(sim.json()["tier"], "silver");
   bool signup_trace = false;
   const auto sim_body = sim.json();
   for (const auto& t : sim_body["trace"]) {
@@ -110,12 +120,15 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
   ASSERT_EQ(c.post_json("/v1/admin/campaigns/weekend-double/pause", json::object(), key).status,
             200);
   auto paused = c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key).json();
-  ASSERT_EQ(paused["effects"].size(), 1u) << paused.dump();
+  // Only the base earn remains, plus the challenge progress the purchase makes.
+  ASSERT_EQ(paused["effects"].size(), 3u) << paused.dump();
   EXPECT_EQ(paused["effects"][0]["campaign"], "base-earn");
+  EXPECT_EQ(paused["effects"][1]["type"], "challenge_progress");
+  EXPECT_EQ(paused["points"]["available"], 84);
   ASSERT_EQ(c.post_json("/v1/admin/campaigns/weekend-double/resume", json::object(), key).status,
             200);
   EXPECT_EQ(c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key).json()["effects"].size(),
-            5u);
+            7u);
 
   // A draft program, and bad events.
   auto draft =

@@ -1,8 +1,6 @@
-// Coupons and rewards: /v1/coupons/..., /v1/redemptions/{id}/rollback, /v1/rewards...,
-// /v1/members/{id}/coupons, /v1/admin/coupons/...: thin handlers around api/src/coupons.cpp.
+// Coupons: /v1/coupons/..., /v1/redemptions/{id}/rollback, /v1/members/{id}/coupons,
+// /v1/admin/coupons/...: thin handlers around api/src/coupons.cpp (rewards: rewards.cpp).
 #include <algorithm>
-
-#include <openssl/rand.h>
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
@@ -18,6 +16,7 @@
 #include "circolo/db/query.hpp"
 #include "circolo/engine/ledger.hpp"
 #include "circolo/engine/money.hpp"
+#include "coupon_requests.hpp"
 
 namespace circolo::api {
 
@@ -25,171 +24,14 @@ namespace {
 
 using nlohmann::json;
 
+using namespace coupon_requests;
+
 const Access kAdmin = Access::only({Role::admin});
 const Access kStaff = Access::only({Role::admin, Role::touchpoint});
 const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
 
-std::shared_ptr<const ProgramStore::Active> active_program(const ProgramStore& store) {
-  auto active = store.current();
-  if (!active || !active->program)
-    throw ApiError(http::status::conflict, "no_program", "no program is active: apply one first");
-  return active;
-}
-
-// "member": "mem_..." or {"id":"..."} or {"identifier":{"type","value"}}.
-struct MemberRef {
-  std::optional<std::string> id;
-  std::optional<engine::Identifier> identifier;
-};
-
-std::optional<MemberRef> parse_member_ref(const json& body, std::vector<FieldError>& errors) {
-  if (!body.contains("member")) {
-    errors.push_back({"member", "is required: a member id or {\"identifier\":{...}}"});
-    return std::nullopt;
-  }
-  const auto& m = body["member"];
-  MemberRef ref;
-  if (m.is_string() && !m.get<std::string>().empty() && m.get<std::string>().size() <= 100) {
-    ref.id = m.get<std::string>();
-  } else if (m.is_object() && m.size() == 1 && m.contains("id") && m["id"].is_string() &&
-             !m["id"].get<std::string>().empty() && m["id"].get<std::string>().size() <= 100) {
-    ref.id = m["id"].get<std::string>();
-  } else if (m.is_object() && m.size() == 1 && m.contains("identifier")) {
-    ref.identifier = parse_identifier_field(m["identifier"], "member.identifier", errors);
-    if (!ref.identifier) return std::nullopt;
-  } else {
-    errors.push_back({"member", "must be a member id, {\"id\":...} or {\"identifier\":{...}}"});
-    return std::nullopt;
-  }
-  return ref;
-}
-
-// The member's id, or 404 unknown_member / 410 member_merged; a member token reaches its own
-// member only.
-std::string resolve_member(soci::session& sql, const Request& request, const MemberRef& ref) {
-  std::string id;
-  if (ref.id) {
-    id = *ref.id;
-  } else if (auto found = db::members::find_by_identifier(sql, *ref.identifier)) {
-    id = *found;
-  } else {
-    throw ApiError(http::status::not_found, "unknown_member",
-                   "no member has the " + ref.identifier->type + " identifier given");
-  }
-  check_scope(request.caller(), id);
-  const auto member = db::members::find(sql, id);
-  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
-  if (member->merged_into)
-    throw ApiError(http::status::gone, "member_merged",
-                   "member " + id + " was merged into " + *member->merged_into, {},
-                   {{"merged_into", *member->merged_into}});
-  return id;
-}
-
-// Where the coupon is used: a touchpoint key's channel; for a member token, the channel of the
-// touchpoint that minted it; an admin names it in "channel".
-std::string use_channel(soci::session& sql, const Request& request, const json& body) {
-  const auto& caller = request.caller();
-  std::optional<std::string> channel = caller.channel;
-  if (caller.role == Role::member) {
-    if (caller.issuer_key_id) {
-      if (auto issuer = db::api_keys::channel_of(sql, *caller.issuer_key_id)) channel = issuer;
-    }
-    // A member never chooses where it is: its touchpoint says so.
-    if (!channel)
-      throw_validation({{"channel",
-                         "this member token was minted by a key without a channel; "
-                         "mint it with the touchpoint's key"}});
-  }
-  if (channel) {
-    if (body.contains("channel") &&
-        (!body["channel"].is_string() || body["channel"].get<std::string>() != *channel))
-      throw_validation({{"channel", "is set by your key: '" + *channel + "'"}});
-    return *channel;
-  }
-  if (body.contains("channel") && body["channel"].is_string() &&
-      !body["channel"].get<std::string>().empty() &&
-      body["channel"].get<std::string>().size() <= 64)
-    return body["channel"].get<std::string>();
-  throw_validation({{"channel", "is required with an admin key (store, app, web...)"}});
-}
-
-std::optional<std::string> code_field(const json& body, std::vector<FieldError>& errors) {
-  if (!body.contains("code") || !body["code"].is_string() ||
-      body["code"].get<std::string>().empty() || body["code"].get<std::string>().size() > 64) {
-    errors.push_back({"code", "is required: the coupon code"});
-    return std::nullopt;
-  }
-  return body["code"].get<std::string>();
-}
-
-void only_fields(const json& body, std::initializer_list<const char*> known,
-                 std::vector<FieldError>& errors) {
-  if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
-  for (const auto& item : body.items()) {
-    const std::string& field = item.key();
-    if (std::find_if(known.begin(), known.end(), [&](const char* k) { return field == k; }) ==
-        known.end())
-      errors.push_back({field, "is not a known field"});
-  }
-}
-
-struct UseInput {
-  std::string code;
-  MemberRef member;
-  long long total_minor = 0;
-  std::optional<std::string> order_id;
-  json body;
-};
-
-UseInput parse_use(const json& body, int digits, bool total_required, bool with_order) {
-  std::vector<FieldError> errors;
-  if (with_order)
-    only_fields(body, {"code", "member", "total", "channel", "order_id", "currency"}, errors);
-  else
-    only_fields(body, {"code", "member", "total", "channel", "currency"}, errors);
-  UseInput in;
-  in.body = body;
-  if (auto c = code_field(body, errors)) in.code = *c;
-  if (auto m = parse_member_ref(body, errors)) in.member = *m;
-  if (body.contains("total")) {
-    if (auto t = parse_money_field(body["total"], digits, "total", errors)) {
-      if (t->mantissa < 0)
-        errors.push_back({"total", "must not be negative"});
-      else
-        in.total_minor = t->mantissa;
-    }
-  } else if (total_required) {
-    errors.push_back({"total", "is required: the basket total, before the discount"});
-  }
-  if (with_order && body.contains("order_id")) {
-    if (!body["order_id"].is_string() || body["order_id"].get<std::string>().empty() ||
-        body["order_id"].get<std::string>().size() > 100)
-      errors.push_back({"order_id", "must be a text of 1 to 100 characters"});
-    else
-      in.order_id = body["order_id"].get<std::string>();
-  }
-  if (!errors.empty()) throw_validation(std::move(errors));
-  return in;
-}
-
-void check_currency(const json& body, const rules::CompiledProgram& program) {
-  if (body.contains("currency") &&
-      (!body["currency"].is_string() || body["currency"].get<std::string>() != program.currency()))
-    throw_validation({{"currency", "must be the program's currency, " + program.currency()}});
-}
-
 std::string money(long long minor, int digits) {
   return engine::format_money({minor, digits});
-}
-
-void strong_random(unsigned char* out, std::size_t n) {
-  if (RAND_bytes(out, static_cast<int>(n)) != 1)
-    throw std::runtime_error("OpenSSL RAND_bytes failed");
-}
-
-std::string stock_counter(const std::string& reward) {
-  return "stock:" + reward;
 }
 
 json hold_json(const db::coupons::Hold& h) {
@@ -448,7 +290,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const engine::coupons::RandomBytes random = [&](unsigned char* out, std::size_t n) {
              for (std::size_t i = 0; i < n; ++i) {
                if (pooled == 0) {
-                 strong_random(pool.data(), pool.size());
+                 db::coupons::strong_random(pool.data(), pool.size());
                  pooled = pool.size();
                }
                out[i] = pool[--pooled];
@@ -518,93 +360,6 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto n = co_await announce_expiring_coupons(s, settings.expiring_notice);
            co_return json_response(http::status::ok, {{"announced", n}});
          }});
-
-  r.add({http::verb::get, "/v1/rewards", kAnyone,
-         [&s, &store](Request&) -> asio::awaitable<Response> {
-           const auto active = active_program(store);
-           const auto& program = *active->program;
-           std::vector<std::string> keys;
-           for (const auto& reward : program.rewards())
-             if (reward.stock) keys.push_back(stock_counter(reward.id));
-           auto claimed = co_await s.db.run(
-               [keys](soci::session& sql) { return db::events::read_counters(sql, keys); });
-           json items = json::array();
-           for (const auto& reward : program.rewards()) {
-             const auto& t = program.coupon_templates().at(reward.coupon);
-             json item{{"id", reward.id},
-                       {"name", reward.name},
-                       {"cost", reward.cost},
-                       {"coupon", {{"id", t.id}, {"name", t.name}}},
-                       {"stock", reward.stock ? json(*reward.stock) : json(nullptr)},
-                       {"remaining", nullptr}};
-             if (reward.stock) {
-               const auto used = claimed.count(stock_counter(reward.id))
-                                     ? claimed.at(stock_counter(reward.id))
-                                     : 0;
-               item["remaining"] = std::max<long long>(0, *reward.stock - used);
-             }
-             items.push_back(item);
-           }
-           co_return json_response(http::status::ok, {{"items", items}, {"next_cursor", nullptr}});
-         }});
-
-  r.add({http::verb::post, "/v1/rewards/{id}/claim", kAnyone,
-         [&s, &store](Request& request) -> asio::awaitable<Response> {
-           const auto active = active_program(store);
-           const auto& program = *active->program;
-           const std::string reward_id = request.param("id");
-           const auto rewards = program.rewards();
-           const auto reward = std::find_if(rewards.begin(), rewards.end(),
-                                            [&](const auto& x) { return x.id == reward_id; });
-           if (reward == rewards.end())
-             throw ApiError(http::status::not_found, "unknown_reward", "no reward " + reward_id);
-           const auto body = request.json_body();
-           std::vector<FieldError> errors;
-           only_fields(body, {"member"}, errors);
-           const auto member = parse_member_ref(body, errors);
-           if (!errors.empty()) throw_validation(std::move(errors));
-           const auto now = s.clock.now();
-           co_return co_await transact(s, request, [&](soci::session& sql) {
-             const auto member_id = resolve_member(sql, request, *member);
-             db::members::lock(sql, member_id);
-             // Stock first: the counter row is locked until commit, so claims queue on it and
-             // the last unit goes once.
-             if (reward->stock) {
-               if (db::coupons::take_stock(sql, stock_counter(reward->id)) > *reward->stock)
-                 throw ApiError(http::status::conflict, "out_of_stock",
-                                "reward " + reward->id + " is out of stock");
-             }
-             const std::string claim_id = new_id("clm");
-             db::points::Debit debit;
-             debit.points = reward->cost;
-             debit.kind = "spend";
-             debit.reason = "reward " + reward->id;
-             const auto spent = db::points::spend(sql, member_id, debit, now);
-             if (!spent) {
-               const auto available =
-                   engine::ledger::balances(db::points::active_lots(sql, member_id), now).available;
-               throw ApiError(http::status::conflict, "insufficient_points",
-                              std::to_string(reward->cost) + " points needed, " +
-                                  std::to_string(available) + " available",
-                              {}, {{"available", available}});
-             }
-             auto issued =
-                 issue_coupon(sql, program, reward->coupon, member_id, now, "reward", claim_id);
-             db::coupons::insert_claim(sql, claim_id, reward->id, member_id, reward->cost,
-                                       issued["code"].get<std::string>(), now);
-             const auto balances =
-                 engine::ledger::balances(db::points::active_lots(sql, member_id), now);
-             return json_response(
-                 http::status::created,
-                 {{"claim_id", claim_id},
-                  {"reward", reward->id},
-                  {"member_id", member_id},
-                  {"points_spent", reward->cost},
-                  {"coupon", issued},
-                  {"points", {{"available", balances.available}, {"pending", balances.pending}}}});
-           });
-         },
-         /*idempotency_required=*/true});
 }
 
 asio::awaitable<long long> announce_expiring_coupons(Services& services,

@@ -2,6 +2,8 @@
 // /v1/leaderboards/points, POST /v1/admin/tiers/review, and the wallet's parts of them.
 #include "circolo/api/gamification.hpp"
 
+#include "circolo/engine/event/decide.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -154,15 +156,6 @@ std::shared_ptr<const rules::CompiledProgram> active_program(const ProgramStore&
 
 }  // namespace
 
-std::vector<std::string> leaderboard_periods(const rules::CompiledProgram& program,
-                                             engine::TimePoint now) {
-  std::vector<std::string> out;
-  for (const char* kind : {"day", "week", "month", "year"})
-    out.push_back(program.calendar_period(kind, now)->key);
-  out.push_back("all");
-  return out;
-}
-
 json member_challenges_json(soci::session& sql, const rules::CompiledProgram& program,
                             const std::string& member_id, engine::TimePoint now) {
   std::vector<std::string> ids;
@@ -241,7 +234,7 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
   const auto active = store.current();
   if (!active || !active->program) co_return report;
   const auto program = active->program;
-  const auto entry = entry_tier(*program);
+  const auto entry = engine::event::entry_tier(*program);
   constexpr int kBatch = 200;
   std::string after;
   for (;;) {
@@ -262,19 +255,11 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
           since.push_back(program->window_start(t.window, now));
         auto state = db::events::lock_member_state(sql, id, now, since);
         if (!state || state->member.merged_into || !state->member.tier) return false;
-        std::vector<engine::tiers::Level> levels;
-        long current = -1;
-        for (std::size_t i = 0; i < program->tiers().size(); ++i) {
-          levels.push_back({program->tiers()[i].id, program->tiers()[i].threshold});
-          if (program->tiers()[i].id == *state->member.tier) current = static_cast<long>(i);
-        }
-        const auto standing = engine::tiers::standing(levels, state->qualifying);
-        const long reached = standing.tier ? static_cast<long>(*standing.tier) : -1;
-        // Lower only (events raise); a tier the program no longer has goes to where it stands.
-        if (current >= 0 && reached >= current) return false;
-        std::optional<std::string> to;
-        if (standing.tier) to = program->tiers()[*standing.tier].id;
-        if (to == state->member.tier) return false;
+        // Lower only (events raise): the same standing as the event's decision.
+        const auto lowered =
+            engine::event::lowered_tier(*program, state->member.tier, state->qualifying);
+        if (!lowered) return false;
+        const auto& to = *lowered;
         db::gamification::set_tier(sql, id, to);
         const json data{{"from", *state->member.tier},
                         {"to", to ? json(*to) : json(nullptr)},

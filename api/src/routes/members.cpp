@@ -10,6 +10,7 @@
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
+#include "circolo/engine/event/decide.hpp"
 
 namespace circolo::api {
 
@@ -48,7 +49,7 @@ db::Member lock_member(soci::session& sql, const std::string& id) {
 // the active program's entry tier, where its first event finds it.
 std::optional<std::string> shown_tier(const db::Member& m, const ProgramStore& store) {
   if (const auto active = store.current(); !m.tier && active && active->program)
-    return entry_tier(*active->program);
+    return engine::event::entry_tier(*active->program);
   return m.tier;
 }
 
@@ -132,7 +133,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            member.joined_at = now;
            // A new member starts in the program's entry tier (threshold 0), if it has one.
            if (const auto active = store.current(); active && active->program)
-             member.tier = entry_tier(*active->program);
+             member.tier = engine::event::entry_tier(*active->program);
            co_return co_await transact(s, request, [&](soci::session& sql) {
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
                throw ApiError(

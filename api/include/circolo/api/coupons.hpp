@@ -90,5 +90,7 @@ boost::asio::awaitable<long long> announce_expiring_coupons(Services& services,
                                                             std::chrono::seconds notice);
 
 void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings& settings);
+// GET /v1/rewards, POST /v1/rewards/{id}/claim.
+void register_reward_routes(App& app, ProgramStore& store);
 
 }  // namespace circolo::api

@@ -1,10 +1,7 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -14,14 +11,14 @@
 #include "circolo/api/http.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/db/batch.hpp"
-#include "circolo/db/events.hpp"
-#include "circolo/db/members.hpp"
+#include "circolo/db/event.hpp"
+#include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/identity.hpp"
 #include "circolo/engine/refunds.hpp"
 #include "circolo/rules/evaluate.hpp"
 
-// POST /v1/events: a touchpoint event (purchase, refund, visit, signup, custom) validated, then
-// applied with all its effects in one transaction.
+// POST /v1/events: a touchpoint event (purchase, refund, visit, signup, custom) flows one way:
+// parse (here) → load (db::event) → decide (engine::event) → apply (db::event) → render (here).
 namespace circolo::api {
 
 class App;
@@ -65,42 +62,26 @@ struct EventContext {
   bool lock_counters_first = false;
 };
 
-// Applies the event in the caller's transaction: resolves (or enrols) the member, takes back a
-// refund's points, evaluates the program with exact limit and budget counters, applies every
-// effect, recomputes the tier, and records the event. Returns the 201 response body; refusals
-// throw ApiError (the caller rolls back).
-// The writes whose results are not needed (awards, notifications, the event record, the counter
-// settlement) go into `batch`, sent with COMMIT in one round trip; a counter that another event
-// moved past this one's decisions then fails the commit with a retryable error.
-// `prefetched`: the rows of member_state_read(incoming, context), when sent ahead with BEGIN.
-nlohmann::json apply_event(soci::session& sql, const IncomingEvent& incoming,
-                           const EventContext& context, db::Batch& batch,
-                           const std::vector<db::Row>* prefetched = nullptr);
-// The read that finds, locks and reads the event's member (by id or identifier), with the
-// windows of the context's program; with `claim`, only when that Idempotency-Key claim is fresh.
-db::events::MemberStateRead member_state_read(
-    const IncomingEvent& incoming, const EventContext& context,
-    const std::optional<db::events::ClaimOf>& claim = std::nullopt);
+// The event in the caller's transaction: loads, decides, applies, and returns the 201 response
+// body; a refusal throws ApiError (the caller rolls back). The writes whose results are not
+// needed go into `batch`, sent with COMMIT in one round trip; a counter that another event moved
+// past this one's decisions then fails the commit with a retryable error.
+// `prefetched`: the rows of member_read_ahead(incoming, context), when sent ahead with BEGIN.
+nlohmann::json run_event(soci::session& sql, const IncomingEvent& incoming,
+                         const EventContext& context, db::Batch& batch,
+                         const std::vector<db::Row>* prefetched = nullptr);
+// The read of the event's member sent ahead with BEGIN and the Idempotency-Key claim.
+db::events::MemberStateRead member_read_ahead(const IncomingEvent& incoming,
+                                              const EventContext& context,
+                                              const db::events::ClaimOf& claim);
 
-// Reads limit and budget counters by key ("limit:KEY", "budget:CAMPAIGN"): their values, the
-// keys without a row left out.
-using CounterRead =
-    std::function<std::map<std::string, long long>(const std::vector<std::string>&)>;
-// Evaluates `event` until every counter the evaluation would move is known (`known`: the keys
-// read so far), reading the missing ones with `read` into `counters`: the rules then fire, or
-// are refused for `limit` or `budget`, as the counters stand. The event path reads (or locks)
-// them in its transaction; simulate reads them so that it shows what an event would do now.
-rules::Evaluation evaluate_knowing_counters(const rules::CompiledProgram& program,
-                                            const rules::Event& event,
-                                            const rules::MemberSnapshot& member,
-                                            rules::Counters& counters, std::set<std::string>& known,
-                                            bool with_trace, const CounterRead& read);
-
-// What the rules see of a member: its tier (and the tier's multiplier), tags, points, counts,
-// profile. The event path and simulate describe members the same way.
-rules::MemberSnapshot member_snapshot(const db::Member& member,
-                                      const rules::CompiledProgram& program,
-                                      long long available_points);
+// The decision's request for a validated event.
+engine::event::Request decision_request(const IncomingEvent& incoming, const EventContext& context);
+// The one table from a refusal's code to its HTTP status; throws the problem.
+[[noreturn]] void throw_refusal(const engine::event::Refusal& refusal);
+// The 201 body: the event, its member, effects, balances and tier.
+nlohmann::json render_event(const engine::event::Plan& plan, const EventContext& context,
+                            bool enrolled);
 
 void register_event_routes(App& app, ProgramStore& store, const EventPolicy& policy);
 

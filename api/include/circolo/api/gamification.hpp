@@ -15,11 +15,6 @@
 // Challenges, badges, tiers' progress and leaderboards, as touchpoints and the wallet see them.
 namespace circolo::api {
 
-// The calendar periods a point earned at `now` counts in, in the program's time zone:
-// "day:2026-11-22", "week:2026-11-16" (its Monday), "month:2026-11", "year:2026", "all".
-std::vector<std::string> leaderboard_periods(const rules::CompiledProgram& program,
-                                             engine::TimePoint now);
-
 // Each challenge of the program with the member's progress as of `now`.
 nlohmann::json member_challenges_json(soci::session& sql, const rules::CompiledProgram& program,
                                       const std::string& member_id, engine::TimePoint now);

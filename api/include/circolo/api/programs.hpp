@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "circolo/api/http.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/rules/evaluate.hpp"
 
@@ -43,28 +44,15 @@ class ProgramStore {
 // changed. Returns true when something changed.
 boost::asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store);
 
-// Request JSON → the language's event and member records; throws ApiError 422 with every bad
-// field. Money is exact: a decimal string, or a JSON number of at most 15 significant digits.
-rules::Event parse_event_json(const nlohmann::json& body, int currency_digits,
-                              const std::string& currency, engine::TimePoint now,
-                              const std::string& default_channel);
-// `attributes` objects (events, items, members): scalars by type, decimals exactly.
-rules::Attributes parse_attributes_json(const nlohmann::json& value, const std::string& field,
-                                        std::vector<FieldError>& errors);
-// A money field ("84.50" or 84.5) parsed exactly with at most the currency's digits; nullopt
-// after adding the field's error.
-std::optional<rules::Decimal> parse_money_field(const nlohmann::json& value, int currency_digits,
-                                                const std::string& field,
-                                                std::vector<FieldError>& errors);
-rules::MemberSnapshot parse_member_json(const nlohmann::json& body, engine::TimePoint now);
-
-nlohmann::json effect_json(const rules::Effect& e, int currency_digits);
 nlohmann::json diagnostics_json(const std::vector<rules::Diagnostic>& ds);
+// 422 program_invalid: a problem document whose errors carry line and column, not fields.
+Response program_invalid(const Request& request, const std::vector<rules::Diagnostic>& diagnostics,
+                         const std::string& detail);
 
 void register_program_routes(App& app, ProgramStore& store);
+// POST /v1/admin/simulate (routes/simulate.cpp).
+void register_simulate_route(App& app, ProgramStore& store);
 
-// The tier a new member starts in: the lowest, if its threshold is 0 (else none).
-std::optional<std::string> entry_tier(const rules::CompiledProgram& program);
 // {"id","name","progress"} of a member's tier in the active program, or null.
 nlohmann::json tier_json(const ProgramStore& store, const std::optional<std::string>& tier);
 

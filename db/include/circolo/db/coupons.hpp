@@ -41,6 +41,23 @@ struct NewCode {
 };
 // Stores one code; false if the code exists already (draw another).
 bool insert(soci::session& sql, const std::string& code, const NewCode& common);
+// Cryptographically strong random bytes (OpenSSL), for drawing codes.
+void strong_random(unsigned char* out, std::size_t n);
+
+// One code of a template's terms, drawn and stored (another draw on the rare collision), for a
+// member (coupon.issued is published) or unassigned. Returns the code.
+struct Issue {
+  std::string coupon, name;
+  int digits = 2;
+  engine::coupons::Terms terms;
+  engine::TimePoint expires_at{};
+  int uses = 1;
+  std::optional<std::string> member_id;
+  std::string source;
+  std::optional<std::string> source_id;
+};
+std::string issue(soci::session& sql, const Issue& issue, engine::TimePoint now);
+
 // Stores many codes in one COPY inside a savepoint; false (and nothing stored) if any of them
 // exists already.
 // `codes` are pairs of engine::coupons::code_number and code, best in number order.
@@ -78,6 +95,21 @@ struct Redemption {
 };
 // Records a redemption: one more use of the code, bound to the member if it was unassigned.
 void redeem(soci::session& sql, const Redemption& redemption);
+// Takes one decided use: ends the member's hold (when `hold_id`), records the redemption and
+// publishes coupon.redeemed. `coupon` and `digits`: the code's template and currency.
+void record_redemption(soci::session& sql, const Redemption& redemption, const std::string& coupon,
+                       int digits);
+
+// A code as a use of it is decided on: its row (locked when `lock`) and its open holds, the
+// member's own apart and the others' counted. nullopt: no such code.
+struct UseState {
+  Code stored;
+  engine::coupons::CodeState state;
+  std::optional<Hold> own_hold;
+};
+std::optional<UseState> read_use(soci::session& sql, const std::string& code,
+                                 const std::string& member_id, engine::TimePoint now, bool lock);
+
 std::optional<Redemption> lock_redemption(soci::session& sql, const std::string& id);
 std::vector<Redemption> redemptions_of(soci::session& sql, const std::string& code);
 // Marks it rolled back and gives its use back.

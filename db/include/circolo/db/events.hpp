@@ -74,7 +74,8 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   const std::optional<engine::Identifier>& identifier,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
                                   const std::vector<ChallengeWindow>& challenges,
-                                  const std::optional<ClaimOf>& claim = std::nullopt);
+                                  const std::optional<ClaimOf>& claim = std::nullopt,
+                                  bool lock = true);
 std::optional<MemberState> member_state(soci::session& sql, const MemberStateRead& read,
                                         std::vector<Row> rows);
 // The same for the member holding `identifier`, found in the same round trip.

@@ -10,18 +10,13 @@
 #include "circolo/db/batch.hpp"
 #include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/event/inputs.hpp"
 
 // Challenge progress, badges and leaderboard points. The caller holds the member's row lock:
 // one member's events are applied one at a time, so a challenge completes once.
 namespace circolo::db::gamification {
 
-struct ChallengeState {
-  std::string challenge, digest;
-  int round = 0, completions = 0;
-  std::optional<engine::TimePoint> completed_at;
-  // What counted in the current round toward the stored goal (digest).
-  std::vector<engine::challenges::Contribution> contributions;
-};
+using ChallengeState = engine::challenges::State;
 
 // The stored states of `challenges` for a member, with their current contributions (a
 // challenge it never progressed in is missing).
@@ -32,12 +27,13 @@ std::map<std::string, ChallengeState> load(soci::session& sql, const std::string
 // challenges it touched.
 std::vector<std::string> take_back(soci::session& sql, const std::string& member_id,
                                    const std::string& event_id);
-// A partial refund: what `event_id` added to the open rounds of the `challenges` given (the
-// `sum` ones) is kept at `left` / `before` of it, rounded down; returns the challenges touched.
-std::vector<std::string> scale_back(soci::session& sql, const std::string& member_id,
-                                    const std::string& event_id,
-                                    const std::vector<std::string>& challenges, long long left,
-                                    long long before);
+// The contributions of a refunded purchase `event_id` to rounds still open, and a partial
+// refund's new amounts for some of them (decided by engine::event).
+std::vector<engine::event::OpenContribution> open_contributions(soci::session& sql,
+                                                                const std::string& member_id,
+                                                                const std::string& event_id);
+void set_amounts(soci::session& sql, const std::string& member_id, const std::string& event_id,
+                 const std::vector<engine::event::OpenContribution>& contributions);
 
 // Sent with the batch that ends the event's transaction.
 void save_state(Batch& batch, const std::string& member_id, const ChallengeState& state);

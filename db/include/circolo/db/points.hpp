@@ -72,6 +72,15 @@ struct ReversalResult {
   engine::ledger::Reversal plan;
   std::optional<LedgerEntry> entry;  // none when nothing was taken
 };
+// reverse() in two halves, for a decision made in between (engine::event): the lots a
+// reversal of `event_id` draws on (the member's active lots and the event's used-up ones; a
+// challenge's reward lots carry no source event), and the writes of its plan.
+std::vector<engine::ledger::Lot> reversal_lots(soci::session& sql, const std::string& member_id,
+                                               const std::string& event_id);
+std::optional<LedgerEntry> apply_reversal(soci::session& sql, const std::string& member_id,
+                                          const std::string& event_id,
+                                          const engine::ledger::Reversal& plan,
+                                          engine::TimePoint now);
 ReversalResult reverse(soci::session& sql, const std::string& member_id,
                        const std::string& event_id, Points points, engine::TimePoint now);
 

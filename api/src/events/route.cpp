@@ -1,7 +1,7 @@
-// POST /v1/events: the thin handler; validation and application live in events.cpp.
-#include "circolo/api/events.hpp"
+// POST /v1/events: the thin handler; the stages live beside it (parse.cpp, run.cpp).
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
+#include "circolo/api/events.hpp"
 #include "circolo/api/problem.hpp"
 
 namespace circolo::api {
@@ -39,7 +39,7 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
                       if (!incoming.original_event_id) {
                         db::events::ClaimOf claim{idempotency_scope(request),
                                                   std::string(request.header("Idempotency-Key"))};
-                        ahead = member_state_read(incoming, context, claim).read;
+                        ahead = member_read_ahead(incoming, context, claim).read;
                       }
                       auto response = co_await transact_prefetched(
                           s, request, std::move(ahead),
@@ -49,7 +49,7 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
                             attempt.lock_counters_first = (*attempts)++ > 0;
                             return json_response(
                                 http::status::created,
-                                apply_event(sql, incoming, attempt, batch, prefetched));
+                                run_event(sql, incoming, attempt, batch, prefetched));
                           });
                       if (response.status == http::status::created)
                         s.metrics.count_event(incoming.event.type);

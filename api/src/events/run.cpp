@@ -1,0 +1,112 @@
+// POST /v1/events, the stages after parsing: load (db::event), decide (engine::event), apply
+// (db::event), render. No domain decision here.
+#include <map>
+
+#include "circolo/api/auth.hpp"
+#include "circolo/api/events.hpp"
+#include "circolo/api/problem.hpp"
+
+namespace circolo::api {
+
+using nlohmann::json;
+
+void throw_refusal(const engine::event::Refusal& r) {
+  using http::status;
+  static const std::map<std::string, status> kStatus = {
+      {"unknown_member", status::not_found},
+      {"member_merged", status::gone},
+      {"unknown_original_event", status::unprocessable_entity},
+      {"not_refundable", status::unprocessable_entity},
+      {"member_mismatch", status::unprocessable_entity},
+      {"nothing_to_refund", status::unprocessable_entity},
+      {"refund_exceeds_purchase", status::conflict},
+      {"unknown_item", status::unprocessable_entity},
+      {"unknown_coupon", status::not_found},
+      {"unknown_coupon_template", status::not_found},
+      {"coupon_already_redeemed", status::conflict},
+      {"coupon_expired", status::unprocessable_entity},
+      {"coupon_not_owned", status::unprocessable_entity},
+      {"channel_not_allowed", status::unprocessable_entity},
+      {"min_total_not_met", status::unprocessable_entity},
+      {"unknown_tier", status::unprocessable_entity},
+  };
+  const auto it = kStatus.find(r.code);
+  if (it == kStatus.end()) throw std::logic_error("a refusal without a status: " + r.code);
+  std::vector<FieldError> errors;
+  if (!r.field.empty()) errors.push_back({r.field, r.field_message});
+  throw ApiError(it->second, r.code, r.detail, std::move(errors), r.extra);
+}
+
+engine::event::Request decision_request(const IncomingEvent& in, const EventContext& ctx) {
+  engine::event::Request r;
+  r.event_id = ctx.event_id;
+  r.api_key_id = ctx.api_key_id;
+  r.now = ctx.now;
+  r.program_version = ctx.program_version;
+  r.event = in.event;
+  r.order_id = in.order_id;
+  r.total_minor = in.total_minor;
+  r.original_event_id = in.original_event_id;
+  r.refund_items = in.refund_items;
+  r.record = in.record;
+  if (ctx.paused) r.paused = *ctx.paused;
+  r.new_id = [](std::string_view prefix) { return new_id(prefix); };
+  return r;
+}
+
+db::events::MemberStateRead member_read_ahead(const IncomingEvent& in, const EventContext& ctx,
+                                              const db::events::ClaimOf& claim) {
+  return db::event::member_read(*ctx.program, in.member_id, in.identifier, ctx.now, claim);
+}
+
+json render_event(const engine::event::Plan& plan, const EventContext& ctx, bool enrolled) {
+  json response{
+      {"event_id", ctx.event_id},
+      {"member_id", plan.member_id},
+      {"effects", plan.effects},
+      {"points", {{"available", plan.balances.available}, {"pending", plan.balances.pending}}},
+      {"tier", plan.tier ? json(*plan.tier) : json(nullptr)},
+      {"program_version", ctx.program_version}};
+  if (enrolled) response["enrolled"] = true;
+  return response;
+}
+
+json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
+               db::Batch& batch, const std::vector<db::Row>* prefetched) {
+  const auto& program = *ctx.program;
+  db::event::LoadRequest load;
+  load.program = &program;
+  load.now = ctx.now;
+  load.event_id = ctx.event_id;
+  load.member_id = in.member_id;
+  load.identifier = in.identifier;
+  load.enroll = in.enroll;
+  if (in.enroll) load.enrol_as = new_id("mem");
+  load.channel = in.event.channel;
+  load.occurred_at = in.event.time;
+  load.original_event_id = in.original_event_id;
+  load.coupons = in.event.coupons;
+  auto loaded = db::event::load(sql, load, prefetched);
+  if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded)) throw_refusal(*refusal);
+  auto& inputs = std::get<db::event::Loaded>(loaded);
+
+  auto request = decision_request(in, ctx);
+  request.named_member_id = inputs.named_member_id;
+  request.enrolled = inputs.enrolled;
+  db::event::TransactionCounters counters(sql, ctx.lock_counters_first);
+  auto decision = engine::event::decide(program, request, inputs.inputs, counters);
+  if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
+  auto& plan = std::get<engine::event::Plan>(decision);
+
+  const std::string order_id = in.order_id.value_or("");
+  db::event::apply(sql, batch, plan, program, ctx.now, counters.absent(),
+                   [order_id](const db::SqlError&) {
+                     throw ApiError(http::status::conflict, "duplicate_order",
+                                    "a purchase with order_id " + order_id +
+                                        " was already recorded on this channel and store",
+                                    {{"order_id", "was already recorded"}});
+                   });
+  return render_event(plan, ctx, inputs.enrolled);
+}
+
+}  // namespace circolo::api

@@ -1,0 +1,97 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <soci/soci.h>
+
+#include "circolo/db/batch.hpp"
+#include "circolo/db/events.hpp"
+#include "circolo/db/query.hpp"
+#include "circolo/engine/event/inputs.hpp"
+#include "circolo/engine/event/plan.hpp"
+#include "circolo/engine/identity.hpp"
+#include "circolo/rules/evaluate.hpp"
+
+// One event's database work around engine::event::decide: load what the decision needs (the
+// member's locked state, a refund's purchase, the basket's codes) in as few round trips as it
+// can, and apply the plan in the same transaction.
+namespace circolo::db::event {
+
+// The read that finds, locks and reads a member (by id or, exclusively, identifier) with the
+// windows of the program's tiers and challenges; with `claim`, only when that Idempotency-Key
+// claim is fresh. Sent ahead with BEGIN on the event path. `lock` false: simulate's read.
+events::MemberStateRead member_read(const rules::CompiledProgram& program,
+                                    const std::optional<std::string>& member_id,
+                                    const std::optional<engine::Identifier>& identifier,
+                                    engine::TimePoint now,
+                                    const std::optional<events::ClaimOf>& claim = std::nullopt,
+                                    bool lock = true);
+
+// A member's state as the decision sees it.
+engine::event::MemberState domain_state(const events::MemberState& stored);
+
+struct LoadRequest {
+  const rules::CompiledProgram* program = nullptr;
+  engine::TimePoint now{};
+  std::string event_id;
+  std::optional<std::string> member_id;
+  std::optional<engine::Identifier> identifier;
+  bool enroll = false;
+  std::string enrol_as;  // the id of a member enrolled by this event
+  std::string channel;
+  engine::TimePoint occurred_at{};  // an offline POS enrols as of the purchase
+  std::optional<std::string> original_event_id;
+  std::vector<std::string> coupons;  // canonical codes of the basket
+};
+
+struct Loaded {
+  engine::event::Inputs inputs;
+  bool enrolled = false;
+  std::optional<std::string> named_member_id;  // a refund naming its member: who that is
+};
+
+// Loads (locking the member, a refund's purchase and the basket's codes, each in a fixed order)
+// and enrols a new member when asked. `prefetched`: the rows of member_read, sent ahead. Throws
+// RetryTransaction when a concurrent request enrolled the same identifier a moment ago.
+std::variant<Loaded, engine::event::Refusal> load(soci::session& sql, const LoadRequest& request,
+                                                  const std::vector<Row>* prefetched = nullptr);
+
+// Counters read in the event's transaction: without locks (settled at commit), or locked first
+// on a retry. Remembers the keys without a row, which the settlement creates.
+class TransactionCounters final : public engine::event::CounterSource {
+ public:
+  TransactionCounters(soci::session& sql, bool lock_first) : sql_(sql), lock_first_(lock_first) {}
+  std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+  const std::set<std::string>& absent() const { return absent_; }
+
+ private:
+  soci::session& sql_;
+  bool lock_first_;
+  std::set<std::string> absent_;
+};
+
+// Counters read without locks, nothing remembered: simulate.
+class ReadCounters final : public engine::event::CounterSource {
+ public:
+  explicit ReadCounters(soci::session& sql) : sql_(sql) {}
+  std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+
+ private:
+  soci::session& sql_;
+};
+
+// Applies the plan in the caller's transaction: what needs an answer at once (a refund's
+// reversal, the basket's redemptions, new codes, whose symbols are written into the plan's
+// effects) on `sql`, the rest into `batch`, sent with COMMIT. A purchase whose order was
+// recorded already fails the commit; `on_duplicate` is called after the rollback.
+void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
+           const rules::CompiledProgram& program, engine::TimePoint now,
+           const std::set<std::string>& absent_counters,
+           std::function<void(const SqlError&)> on_duplicate);
+
+}  // namespace circolo::db::event
