@@ -79,6 +79,11 @@ events_bench() {
   echo "# ${BENCH_ROUNDS:-5} rounds of, in turn for ${seconds}s each: POST /v1/events (4 connections);" \
     "pgbench TPC-B with its defaults (1 client); the replay (4 clients); the replay by fours" \
     "(event_replay_group.pgbench, 4 clients: 4 events per transaction)"
+  baseline_events() {
+    "$build/bench/circolo_http_load" --port "$baseline_port" --seconds "$seconds" --connections 4 \
+      --name purchase_events_baseline --method POST --target /v1/events \
+      --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key || true
+  }
   local rounds="$dir/rounds.txt" i
   : >"$rounds"
   for i in $(seq 1 "${BENCH_ROUNDS:-5}"); do
@@ -86,13 +91,11 @@ events_bench() {
       # The CPU time the hypervisor gave to others during the round ("steal", /proc/stat).
       head -1 /proc/stat | awk '{ printf "%d %d ", $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }'
       # Refused requests are counted in the figures (errors), not a reason to stop the run.
+      # With a baseline, the two builds swap places every round (neither always goes first).
+      if [ -n "$baseline" ] && [ $((i % 2)) = 0 ]; then baseline_events; fi
       $load --name purchase_events --method POST --target /v1/events \
         --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key || true
-      if [ -n "$baseline" ]; then
-        "$build/bench/circolo_http_load" --port "$baseline_port" --seconds "$seconds" --connections 4 \
-          --name purchase_events_baseline --method POST --target /v1/events \
-          --bodies-file "$dir/bodies.txt" --key "$pos_key" --unique-idempotency-key || true
-      fi
+      if [ -n "$baseline" ] && [ $((i % 2)) = 1 ]; then baseline_events; fi
       pgbench_tps -T "$seconds" pgbench
       pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay.pgbench" circolo_bench
       pgbench_tps -n -M prepared -c 4 -j 2 -T "$seconds" -f "$root/bench/event_replay_group.pgbench" \
@@ -108,9 +111,9 @@ for n, line in enumerate(open(sys.argv[1]), 1):
     steal0, total0, rest = line.split(maxsplit=2)
     head, tpcb, replay, fours, steal1, total1 = rest.rsplit(maxsplit=5)
     # The events load's JSON line, and the baseline's when BENCH_BASELINE is set.
-    loads = [json.loads(part) for part in head.replace("} {", "}\n{").splitlines()]
-    ev_text = json.dumps(loads[0])
-    base = loads[1] if len(loads) > 1 else None
+    loads = {l["name"]: l for l in (json.loads(part) for part in head.replace("} {", "}\n{").splitlines())}
+    ev_text = json.dumps(loads["purchase_events"])
+    base = loads.get("purchase_events_baseline")
     steal = (int(steal1) - int(steal0)) / max(1, int(total1) - int(total0))
     ev = json.loads(ev_text)
     tpcb, replay, fours = float(tpcb), float(replay), 4 * float(fours)
