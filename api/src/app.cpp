@@ -171,6 +171,11 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
   if (!allow.empty()) out.set(http::field::allow, allow);
   if (response.status == http::status::unauthorized)
     out.set(http::field::www_authenticate, "Bearer");
+  // Every 503 is temporary (no database, no primary yet, the program still loading): a client
+  // retries it, with the same Idempotency-Key, after a second.
+  if (response.status == http::status::service_unavailable &&
+      out.find(http::field::retry_after) == out.end())
+    out.set(http::field::retry_after, "1");
   out.set("X-Request-Id", request_id);
   out.set(http::field::server, "circolod");
   out.body() = std::move(response.body);

@@ -100,9 +100,9 @@ int run(const api::Settings& settings) {
   asio::io_context ioc(static_cast<int>(settings.io_threads));
   api::Metrics metrics;
   api::App app({*database, clock, metrics, token_secret, {}});
-  api::register_operations_routes(app);
   api::register_key_routes(app);
   api::ProgramStore programs;
+  api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
   api::register_report_routes(app);
   api::register_program_routes(app, programs);
@@ -211,6 +211,7 @@ int run(const api::Settings& settings) {
                           stopping);
       },
       asio::detached);
+  std::atomic<bool> listener_connected_before{false};
   db::Notifier notifier(
       {settings.database_url, {db::programs::kChannel, db::outbox::kChannel}, {}},
       [&](const std::string& channel, const std::string&) {
@@ -222,8 +223,12 @@ int run(const api::Settings& settings) {
         }
       },
       [&] {
+        // After a reconnection notifications may have been missed: the program held may be
+        // stale, so requests that need it wait (503) until it is read again. (The first
+        // connection follows the first read, which every request already waits for.)
+        if (listener_connected_before.exchange(true)) programs.invalidate();
         post_reload();
-        hub.published();  // notifications may have been missed while disconnected
+        hub.published();
       });
 
   asio::steady_timer expiry_timer(ioc);

@@ -433,3 +433,49 @@ TEST(ServerLifecycle, SilentAndSlowClientsAreTimedOut) {
   // The server is fine afterwards.
   EXPECT_EQ(HttpClient(server.port()).get("/healthz").status, 200);
 }
+
+// A restarted instance that has not read the active program yet must not answer 409 no_program
+// (a refusal a POS takes as final, so the customer loses the points): 503 with Retry-After until
+// it has, then the event. The program read is held back by a lock on program_state.
+TEST(ServerLifecycle, UntilTheProgramIsLoadedRequestsAre503NotARefusal) {
+  TestDatabase database;
+  const json visit{{"type", "visit"},
+                   {"channel", "store"},
+                   {"member", {{"identifier", {{"type", "card"}, {"value", "ready-1"}}}}},
+                   {"enroll", true}};
+  {
+    ServerProcess first(database.uri());
+    HttpClient c(first.port());
+    ASSERT_EQ(
+        c.post_json("/v1/admin/program",
+                    {{"source", "campaign \"v\" { rule \"v\" { on visit then award 5 points } }"}},
+                    first.admin_key())
+            .status,
+        201);
+  }
+  soci::session blocker(soci::postgresql, database.conninfo());
+  blocker << "begin";
+  blocker << "lock table program_state in access exclusive mode";
+  ServerProcess server(ServerProcess::Options{database.uri(), {}, {}, {}, /*wait_ready=*/false});
+  HttpClient client(server.port());
+  const auto not_ready = client.get("/readyz");
+  EXPECT_EQ(not_ready.status, 503) << not_ready.body;
+  EXPECT_EQ(not_ready.header("retry-after"), "1");
+  for (int i = 0; i < 3; ++i) {
+    const auto early = client.post_json("/v1/events", visit, server.admin_key(), "ready-visit");
+    expect_problem(early, 503, "not_ready");
+    EXPECT_EQ(early.header("retry-after"), "1");
+  }
+  blocker << "rollback";
+  // Loaded within a moment (the reload is retried after a failure, and polled every 5 s).
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  HttpResult answered;
+  while (std::chrono::steady_clock::now() < until) {
+    answered = client.post_json("/v1/events", visit, server.admin_key(), "ready-visit");
+    if (answered.status != 503) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(answered.status, 201) << answered.body;
+  EXPECT_EQ(answered.json()["points"]["available"], 5) << answered.body;
+  EXPECT_EQ(client.get("/readyz").status, 200);
+}

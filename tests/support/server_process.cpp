@@ -2,9 +2,9 @@
 
 #include "http_client.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -83,6 +83,18 @@ ServerProcess::ServerProcess(Options options) : options_(std::move(options)) {
     throw std::runtime_error("circolod did not start:\n" + log);
   }
   port_ = static_cast<unsigned short>(std::stoi(m[1].str()));
+  lock.unlock();
+  // As a load balancer does: traffic only once /readyz says so (the program is read).
+  if (!options_.wait_ready) return;
+  const auto until = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      if (HttpClient(port_).get("/readyz").status == 200) return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("circolod did not become ready:\n" + log());
 }
 
 ServerProcess::~ServerProcess() {

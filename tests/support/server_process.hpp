@@ -21,11 +21,13 @@ class ServerProcess {
     std::string admin_key;  // default: "test-admin-key-0123456789"
     std::map<std::string, std::string> extra_env;
     std::chrono::seconds start_timeout{0};  // default 30 s
+    // Return only once /readyz answers 200 (false: as soon as it listens).
+    bool wait_ready = true;
   };
 
   explicit ServerProcess(Options options);
   explicit ServerProcess(const std::string& database_url)
-      : ServerProcess(Options{database_url, {}, {}, {}}) {}
+      : ServerProcess(Options{database_url, {}, {}, {}, true}) {}
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

@@ -15,7 +15,7 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
   app.router().add({http::verb::post, "/v1/events", kStaff,
                     [&s, &store, policy](Request& request) -> asio::awaitable<Response> {
                       // The version this event started with is the one it finishes on.
-                      const auto active = store.current();
+                      const auto active = store.for_request();
                       if (!active || !active->program)
                         throw ApiError(http::status::conflict, "no_program",
                                        "no program is active: apply one before sending events");

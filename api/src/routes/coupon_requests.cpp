@@ -13,7 +13,7 @@ namespace circolo::api::coupon_requests {
 using nlohmann::json;
 
 std::shared_ptr<const ProgramStore::Active> active_program(const ProgramStore& store) {
-  auto active = store.current();
+  auto active = store.for_request();
   if (!active || !active->program)
     throw ApiError(http::status::conflict, "no_program", "no program is active: apply one first");
   return active;

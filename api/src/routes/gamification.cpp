@@ -148,7 +148,7 @@ asio::awaitable<std::shared_ptr<const RankSnapshots::Snapshot>> load_snapshot(
 }
 
 std::shared_ptr<const rules::CompiledProgram> active_program(const ProgramStore& store) {
-  const auto active = store.current();
+  const auto active = store.for_request();
   if (!active || !active->program)
     throw ApiError(http::status::conflict, "no_program", "no program is active yet");
   return active->program;
@@ -231,7 +231,7 @@ json tier_progress_json(soci::session& sql, const rules::CompiledProgram& progra
 asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore& store,
                                          std::optional<std::string> member_id) {
   TierReview report;
-  const auto active = store.current();
+  const auto active = store.for_request();
   if (!active || !active->program) co_return report;
   const auto program = active->program;
   const auto entry = engine::event::entry_tier(*program);
@@ -287,7 +287,7 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
 }
 
 asio::awaitable<long long> purge_leaderboards(Services& services, const ProgramStore& store) {
-  const auto active = store.current();
+  const auto active = store.for_request();
   if (!active || !active->program) co_return 0;
   const auto program = active->program;
   const auto now = services.clock.now();
@@ -307,7 +307,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
 
   r.add({http::verb::get, "/v1/challenges", kAnyone,
          [&s, &store](Request&) -> asio::awaitable<Response> {
-           const auto active = store.current();
+           const auto active = store.for_request();
            const auto now = s.clock.now();
            json items = json::array();
            // Before any program is applied there are no challenges.
@@ -322,7 +322,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            check_scope(request.caller(), id);
-           const auto active = store.current();
+           const auto active = store.for_request();
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);

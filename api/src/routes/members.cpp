@@ -48,7 +48,7 @@ db::Member lock_member(soci::session& sql, const std::string& id) {
 // The tier a member is shown in: one without a tier yet (enrolled before any program) stands in
 // the active program's entry tier, where its first event finds it.
 std::optional<std::string> shown_tier(const db::Member& m, const ProgramStore& store) {
-  if (const auto active = store.current(); !m.tier && active && active->program)
+  if (const auto active = store.for_request(); !m.tier && active && active->program)
     return engine::event::entry_tier(*active->program);
   return m.tier;
 }
@@ -132,7 +132,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            member.profile = input.profile;
            member.joined_at = now;
            // A new member starts in the program's entry tier (threshold 0), if it has one.
-           if (const auto active = store.current(); active && active->program)
+           if (const auto active = store.for_request(); active && active->program)
              member.tier = engine::event::entry_tier(*active->program);
            co_return co_await transact(s, request, [&](soci::session& sql) {
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
@@ -277,7 +277,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
              const auto lots = db::points::active_lots(sql, id);
              auto wallet = wallet_json(lots, now, now + std::chrono::hours(24 * days));
              const auto tier = shown_tier(member, store);
-             const auto active = store.current();
+             const auto active = store.for_request();
              if (active && active->program) {
                // Tier with the progress to the next one, challenges of the active program.
                wallet["tier"] = tier_progress_json(sql, *active->program, tier, id, now);
@@ -359,7 +359,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            // Points added by hand expire like earned ones (the program's points_expire) unless
            // the adjustment says otherwise.
            if (input.points > 0 && !input.expires_at && !input.never_expires) {
-             if (const auto active = store.current(); active && active->program)
+             if (const auto active = store.for_request(); active && active->program)
                input.expires_at = active->program->default_expiry(now);
            }
            co_return co_await transact(s, request, [&](soci::session& sql) {

@@ -1,11 +1,12 @@
 // GET /healthz, /readyz, /metrics: for load balancers and Prometheus, no key needed.
 #include "circolo/api/app.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/api/programs.hpp"
 #include "circolo/db/migrations.hpp"
 
 namespace circolo::api {
 
-void register_operations_routes(App& app) {
+void register_operations_routes(App& app, const ProgramStore& programs) {
   auto& services = app.services();
 
   app.router().add(
@@ -14,7 +15,7 @@ void register_operations_routes(App& app) {
        }});
 
   app.router().add({http::verb::get, "/readyz", Access::open(),
-                    [&services](Request&) -> asio::awaitable<Response> {
+                    [&services, &programs](Request&) -> asio::awaitable<Response> {
                       bool current = false;
                       try {
                         current = co_await services.db.run([](soci::session& sql) {
@@ -27,6 +28,10 @@ void register_operations_routes(App& app) {
                       if (!current) {
                         throw ApiError(http::status::service_unavailable, "not_ready",
                                        "database migrations are pending");
+                      }
+                      if (!programs.loaded()) {
+                        throw ApiError(http::status::service_unavailable, "not_ready",
+                                       "the active program is loading");
                       }
                       co_return json_response(http::status::ok, {{"status", "ready"}});
                     }});

@@ -45,6 +45,35 @@ std::shared_ptr<const ProgramStore::Active> ProgramStore::current() const {
   return active_;
 }
 
+std::shared_ptr<const ProgramStore::Active> ProgramStore::for_request() const {
+  std::lock_guard lock(mutex_);
+  if (!loaded_)
+    throw ApiError(http::status::service_unavailable, "not_ready",
+                   "this instance is loading the active program; retry shortly");
+  return active_;
+}
+
+bool ProgramStore::loaded() const {
+  std::lock_guard lock(mutex_);
+  return loaded_;
+}
+
+std::uint64_t ProgramStore::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+void ProgramStore::mark_loaded(std::uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  if (generation == generation_) loaded_ = true;
+}
+
+void ProgramStore::invalidate() {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  loaded_ = false;
+}
+
 bool ProgramStore::set(std::shared_ptr<const Active> active) {
   std::lock_guard lock(mutex_);
   // Reloads run concurrently (a notification, the backstop poll, the apply itself): a slower one
@@ -67,13 +96,15 @@ json diagnostics_json(const std::vector<rules::Diagnostic>& ds) {
   return out;
 }
 
-asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
+namespace {
+
+asio::awaitable<bool> read_program(Services& services, ProgramStore& store) {
   struct Read {
     db::programs::State state;
     std::optional<db::programs::Version> full;
     std::vector<std::string> paused;
   };
-  const auto current = store.current();
+  const auto current = store.current();  // not for_request: this is the load
   const long long have = current ? current->version : 0;
   auto read = co_await services.db.run([have](soci::session& sql) {
     Read r;
@@ -108,6 +139,15 @@ asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   co_return store.set(std::move(next));
 }
 
+}  // namespace
+
+asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
+  const auto generation = store.generation();
+  const bool changed = co_await read_program(services, store);
+  store.mark_loaded(generation);  // not reached when the read failed
+  co_return changed;
+}
+
 namespace {
 
 // After a committed change this instance picks it up at once; if that read fails, the change
@@ -126,7 +166,7 @@ asio::awaitable<void> refresh_after_commit(Services& s, ProgramStore& store) {
 json tier_json(const ProgramStore& store, const std::optional<std::string>& tier) {
   if (!tier) return nullptr;
   json out{{"id", *tier}, {"name", *tier}, {"progress", nullptr}};
-  if (const auto active = store.current(); active && active->program) {
+  if (const auto active = store.for_request(); active && active->program) {
     for (const auto& t : active->program->tiers()) {
       if (t.id == *tier) out["name"] = t.name;
     }
@@ -254,7 +294,7 @@ void register_program_routes(App& app, ProgramStore& store) {
            pause ? "/v1/admin/campaigns/{id}/pause" : "/v1/admin/campaigns/{id}/resume", kAdmin,
            [&s, &store, pause](Request& request) -> asio::awaitable<Response> {
              const std::string id = request.param("id");
-             const auto active = store.current();
+             const auto active = store.for_request();
              bool known = false;
              if (active && active->program) {
                for (const auto& c : active->program->file().campaigns) known = known || c.id == id;

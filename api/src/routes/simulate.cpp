@@ -94,7 +94,7 @@ void register_simulate_route(App& app, ProgramStore& store) {
                                        "the draft program has errors");
            program = compiled.program;
          } else {
-           const auto active = store.current();
+           const auto active = store.for_request();
            if (!active || !active->program)
              throw ApiError(http::status::conflict, "no_program",
                             "no program is active; send a draft as source");

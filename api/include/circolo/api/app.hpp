@@ -93,9 +93,11 @@ asio::awaitable<Response> transact_prefetched(Services& services, Request& reque
 // body is JSON, so key order and blanks don't matter).
 std::string request_fingerprint(const Request& request);
 
-void register_operations_routes(App& app);
-void register_key_routes(App& app);
 class ProgramStore;
+// /healthz, /readyz (503 until the database is reachable, migrated, and `programs` loaded),
+// /metrics.
+void register_operations_routes(App& app, const ProgramStore& programs);
+void register_key_routes(App& app);
 void register_member_routes(App& app, const ProgramStore& store);
 void register_report_routes(App& app);
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,13 +32,29 @@ class ProgramStore {
     std::shared_ptr<const rules::CompiledProgram> program;
     std::set<std::string> paused;  // campaign ids
   };
+  // What is held now, loaded or not: for the reloads themselves.
   std::shared_ptr<const Active> current() const;
+  // What a request decides with: 503 not_ready (with Retry-After) until this instance has read
+  // the program state since it started or since its listener last (re)connected (notifications
+  // may have been missed meanwhile), so that a restart or a reconnect never answers a refusal
+  // that only looks final (409 no_program). Then the current program: null when none was applied.
+  std::shared_ptr<const Active> for_request() const;
   // false (and nothing changes) if `active` was read at an older revision than the current.
   bool set(std::shared_ptr<const Active> active);
+
+  // Loading: a refresh takes the generation before it reads and marks the store loaded with it
+  // after; invalidate() (the listener reconnected) starts a new generation, so a read that began
+  // before it does not count.
+  bool loaded() const;
+  std::uint64_t generation() const;
+  void mark_loaded(std::uint64_t generation);
+  void invalidate();
 
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const Active> active_;
+  std::uint64_t generation_ = 0;
+  bool loaded_ = false;
 };
 
 // Reads the active version and the paused campaigns, compiling the source if the version
