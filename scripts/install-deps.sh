@@ -10,7 +10,7 @@ packages=(
   libsoci-dev libsoci-postgresql4.0 libpq-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
-  postgresql-15 postgresql-client-15
+  postgresql-15 postgresql-client-15 postgresql-15-auto-failover pg-auto-failover-cli
   clang-format curl tzdata python3
 )
 
