@@ -1,6 +1,9 @@
 // circolo_http_load: a small closed-loop HTTP/1.1 load generator with keep-alive connections,
 // for benchmarks against a circolod on this machine (loopback only). Prints one JSON line:
-// {"name","requests","seconds","rps","p50_us","p99_us","max_us","errors"}.
+// {"name","requests","seconds","rps","p50_us","p99_us","max_us","errors"}. With --retry-503, as a
+// touchpoint does: a 503 or a lost connection is retried with the same Idempotency-Key (latency
+// counts from the first attempt), and the output adds "answered_503", "connection_errors" and
+// "longest_gap_ms", the longest time without a successful answer.
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
   int connections = 4;
   double seconds = 5;
   bool unique_idempotency = false;
+  bool retry_503 = false;
   std::string targets_file;
   std::string bodies_file;
   app.add_option("--name", name);
@@ -47,6 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 600.0));
   app.add_flag("--unique-idempotency-key", unique_idempotency,
                "a fresh Idempotency-Key per request");
+  app.add_flag("--retry-503", retry_503,
+               "retry a 503 or a lost connection with the same Idempotency-Key");
   app.add_option("--targets-file", targets_file,
                  "targets, one a line, taken in turn (instead of --target)");
   app.add_option("--bodies-file", bodies_file,
@@ -72,7 +78,9 @@ int main(int argc, char** argv) {
   // Keys unique to this run: an earlier run's key on another path would be a conflict.
   const std::string run_id =
       name + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  std::atomic<long> errors{0};
+  std::atomic<long> errors{0}, answered_503{0}, connection_errors{0};
+  std::mutex success_mutex;
+  std::vector<Clock::time_point> successes;  // with --retry-503: when each 2xx came
   std::mutex status_mutex;
   std::map<int, long> refused;  // status -> count, for statuses >= 400
   std::atomic<std::size_t> next_target{0};
@@ -88,13 +96,21 @@ int main(int argc, char** argv) {
       std::optional<beast::tcp_stream> stream;
       beast::flat_buffer buffer;
       long sequence = 0;
+      std::optional<std::size_t> pending;  // the request being retried (--retry-503)
+      Clock::time_point first_attempt;
       while (Clock::now() < until) {
         try {
           if (!stream) {
             stream.emplace(ioc);
             stream->connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
           }
-          const auto n = next_target.fetch_add(1, std::memory_order_relaxed);
+          const bool retrying = pending.has_value();
+          const auto n = retrying ? *pending : next_target.fetch_add(1, std::memory_order_relaxed);
+          if (!retrying) {
+            first_attempt = Clock::now();
+            ++sequence;
+          }
+          pending = n;
           const auto& this_target = targets[n % targets.size()];
           const auto& this_body = bodies[n % bodies.size()];
           http::request<http::string_body> req{http::string_to_verb(method), this_target, 11};
@@ -107,15 +123,26 @@ int main(int argc, char** argv) {
           }
           if (unique_idempotency) {
             req.set("Idempotency-Key",
-                    run_id + "-" + std::to_string(c) + "-" + std::to_string(++sequence));
+                    run_id + "-" + std::to_string(c) + "-" + std::to_string(sequence));
           }
           req.prepare_payload();
-          const auto t0 = Clock::now();
+          const auto t0 = retry_503 ? first_attempt : Clock::now();
           http::write(*stream, req);
           http::response<http::string_body> res;
           http::read(*stream, buffer, res);
           const auto us =
               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+          if (retry_503 && res.result_int() == 503) {
+            ++answered_503;
+            if (!res.keep_alive()) stream.reset();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            continue;
+          }
+          pending.reset();
+          if (retry_503 && res.result_int() < 300) {
+            std::lock_guard lock(success_mutex);
+            successes.push_back(Clock::now());
+          }
           if (res.result_int() >= 400) {
             ++errors;
             std::lock_guard lock(status_mutex);
@@ -125,8 +152,14 @@ int main(int argc, char** argv) {
           mine.push_back(static_cast<std::uint32_t>(us));
           if (!res.keep_alive()) stream.reset();
         } catch (const std::exception&) {
-          ++errors;
           stream.reset();
+          if (retry_503) {
+            ++connection_errors;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          } else {
+            ++errors;
+            pending.reset();
+          }
         }
       }
     });
@@ -151,6 +184,19 @@ int main(int argc, char** argv) {
                      {"p999_us", pct(0.999)},
                      {"max_us", all.empty() ? 0u : all.back()},
                      {"errors", errors.load()}};
+  if (retry_503) {
+    std::sort(successes.begin(), successes.end());
+    auto gap = Clock::duration::zero();
+    auto previous = start;
+    for (const auto& t : successes) {
+      gap = std::max(gap, t - previous);
+      previous = t;
+    }
+    gap = std::max(gap, Clock::now() - previous);
+    out["answered_503"] = answered_503.load();
+    out["connection_errors"] = connection_errors.load();
+    out["longest_gap_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(gap).count();
+  }
   if (!refused.empty()) {
     for (const auto& [status, count] : refused) out["refused"][std::to_string(status)] = count;
   }
