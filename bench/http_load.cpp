@@ -2,8 +2,9 @@
 // for benchmarks against a circolod on this machine (loopback only). Prints one JSON line:
 // {"name","requests","seconds","rps","p50_us","p99_us","max_us","errors"}. With --retry-503, as a
 // touchpoint does: a 503 or a lost connection is retried with the same Idempotency-Key (latency
-// counts from the first attempt), and the output adds "answered_503", "connection_errors" and
-// "longest_gap_ms", the longest time without a successful answer.
+// counts from the first attempt), and the output adds "answered_503", "connection_errors",
+// "unanswered" (still retried when the time ran out) and "longest_gap_ms", the longest time
+// without a successful answer.
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   // Keys unique to this run: an earlier run's key on another path would be a conflict.
   const std::string run_id =
       name + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  std::atomic<long> errors{0}, answered_503{0}, connection_errors{0};
+  std::atomic<long> errors{0}, answered_503{0}, connection_errors{0}, unanswered{0};
   std::mutex success_mutex;
   std::vector<Clock::time_point> successes;  // with --retry-503: when each 2xx came
   std::mutex status_mutex;
@@ -162,6 +163,7 @@ int main(int argc, char** argv) {
           }
         }
       }
+      if (pending) ++unanswered;  // still being retried when the time ran out
     });
   }
   for (auto& t : threads) t.join();
@@ -194,6 +196,7 @@ int main(int argc, char** argv) {
     }
     gap = std::max(gap, Clock::now() - previous);
     out["answered_503"] = answered_503.load();
+    out["unanswered"] = unanswered.load();
     out["connection_errors"] = connection_errors.load();
     out["longest_gap_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(gap).count();
   }

@@ -16,9 +16,10 @@ seconds=${BENCH_SECONDS:-10}
 kill_after=${BENCH_KILL_AFTER:-5}
 work=$(mktemp -d)
 chmod 755 "$work"
-server=
+server= killer=
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [ -n "$killer" ]; then kill "$killer" 2>/dev/null || true; fi
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   "$root/scripts/ha.sh" stop "$work/ha" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -51,7 +52,7 @@ echo "# machine: $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); events load, 4 con
 load before "$seconds"
 (
   sleep "$kill_after"
-  killed_at=$(date +%s.%N)
+  killed_at=$(date +%s%N)
   node=$("$root/scripts/ha.sh" kill-primary "$work/ha")
   # Seconds until the monitor reports a new primary.
   for _ in $(seq 1 600); do
@@ -59,7 +60,7 @@ load before "$seconds"
     if [ -n "$p" ] && [ "$p" != "$node" ]; then break; fi
     sleep 0.1
   done
-  echo "# killed the primary ($node) at +${kill_after}s; $p promoted after $(echo "$(date +%s.%N) - $killed_at" | bc | cut -c1-5) s" >&2
+  echo "# killed the primary ($node) at +${kill_after}s; $p promoted after $(awk -v a="$killed_at" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s" >&2
 ) &
 killer=$!
 load during $((seconds * 3))

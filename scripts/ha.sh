@@ -35,8 +35,10 @@ port_of() { cat "$dir/$1.port"; }
 
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$(port_of monitor)/pg_auto_failover?sslmode=disable"; }
 
+# Keepalives and a TCP user timeout: a primary on a dead machine sends no reset, and without them
+# a request (or the LISTEN connection) would wait for the kernel's retransmissions for minutes.
 url() {
-  echo "postgresql://circolo@127.0.0.1:$(port_of node1),127.0.0.1:$(port_of node2)/circolo?target_session_attrs=read-write&connect_timeout=2"
+  echo "postgresql://circolo@127.0.0.1:$(port_of node1),127.0.0.1:$(port_of node2)/circolo?target_session_attrs=read-write&connect_timeout=2&keepalives=1&keepalives_idle=2&keepalives_interval=1&keepalives_count=3&tcp_user_timeout=5000"
 }
 
 # run_keeper NAME: pg_autoctl run for the node in the background, its log in DIR/NAME.log.
@@ -76,14 +78,17 @@ create() {
   fi
   run_keeper monitor
   for _ in $(seq 1 100); do sql_monitor "select 1" >/dev/null 2>&1 && break; sleep 0.2; done
-  # Fast detection (defaults: a check every 5 s, unhealthy after 20 s).
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.health_check_period to 1000" >/dev/null
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.health_check_timeout to 1000" >/dev/null
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.health_check_max_retries to 1" >/dev/null
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.health_check_retry_delay to 500" >/dev/null
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.node_considered_unhealthy_timeout to 3000" >/dev/null
-  MONITOR_USER=postgres sql_monitor "alter system set pgautofailover.primary_demote_timeout to 5000" >/dev/null
-  MONITOR_USER=postgres sql_monitor "select pg_reload_conf()" >/dev/null
+  # Fast detection (defaults: a check every 5 s, unhealthy after 20 s), set by the monitor's
+  # superuser: the operating system user that owns it.
+  local superuser
+  superuser=$(pg_as_owner id -un)
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_period to 1000" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_timeout to 1000" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_max_retries to 1" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_retry_delay to 500" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.node_considered_unhealthy_timeout to 3000" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.primary_demote_timeout to 5000" >/dev/null
+  MONITOR_USER=$superuser sql_monitor "select pg_reload_conf()" >/dev/null
   for name in node1 node2; do
     if [ ! -f "$dir/$name/PG_VERSION" ]; then
       as_owner pg_autoctl create postgres --pgdata "$dir/$name" --pgport "$(port_of "$name")" \

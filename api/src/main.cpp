@@ -224,8 +224,9 @@ int run(const api::Settings& settings) {
       },
       [&] {
         // After a reconnection notifications may have been missed: the program held may be
-        // stale, so requests that need it wait (503) until it is read again. (The first
-        // connection follows the first read, which every request already waits for.)
+        // stale, so requests that need it wait (503) until it is read again. The first
+        // connection only reloads: requests already wait for the first read, and a version
+        // applied between that read and this LISTEN is picked up by this reload.
         if (listener_connected_before.exchange(true)) programs.invalidate();
         post_reload();
         hub.published();
@@ -256,6 +257,7 @@ int run(const api::Settings& settings) {
       periodic(
           tier_timer, settings.tier_review_interval, "tier_review",
           [&]() -> asio::awaitable<void> {
+            if (!programs.loaded()) co_return;  // the next run, once the program is read
             const auto report = co_await api::review_tiers(app.services(), programs, std::nullopt);
             spdlog::info("job=tier_review members={} lowered={}", report.members, report.lowered);
             const auto purged = co_await api::purge_leaderboards(app.services(), programs);

@@ -97,8 +97,13 @@ bool migrations_current(soci::session& sql, const std::vector<Migration>& migrat
   std::string table;
   sql << "select cast(to_regclass('circolo_schema_migrations') as text)", soci::into(table, exists);
   if (exists != soci::i_ok) return false;
+  // Every migration this binary knows is applied. Newer ones (a later release migrated during a
+  // rolling upgrade) do not make a running instance unready.
+  int newest_known = 0;
+  for (const auto& m : migrations) newest_known = std::max(newest_known, m.version);
   int applied = 0;
-  sql << "select count(*) from circolo_schema_migrations", soci::into(applied);
+  sql << "select count(*) from circolo_schema_migrations where version <= :v",
+      soci::use(newest_known), soci::into(applied);
   return applied == static_cast<int>(migrations.size());
 }
 

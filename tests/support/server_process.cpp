@@ -94,7 +94,14 @@ ServerProcess::ServerProcess(Options options) : options_(std::move(options)) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  throw std::runtime_error("circolod did not become ready:\n" + log());
+  const std::string text = log();
+  ::kill(pid_, SIGKILL);
+  wait_exit(std::chrono::seconds(5));  // also joins the log reader
+  if (log_fd_ >= 0) {
+    ::close(log_fd_);
+    log_fd_ = -1;
+  }
+  throw std::runtime_error("circolod did not become ready:\n" + text);
 }
 
 ServerProcess::~ServerProcess() {

@@ -98,7 +98,14 @@ json diagnostics_json(const std::vector<rules::Diagnostic>& ds) {
 
 namespace {
 
-asio::awaitable<bool> read_program(Services& services, ProgramStore& store) {
+// What a read found: whether it changed the store, and whether it was complete (false: the stored
+// version did not compile, and this instance must not claim to have the program).
+struct ReadResult {
+  bool changed = false;
+  bool complete = true;
+};
+
+asio::awaitable<ReadResult> read_program(Services& services, ProgramStore& store) {
   struct Read {
     db::programs::State state;
     std::optional<db::programs::Version> full;
@@ -116,10 +123,10 @@ asio::awaitable<bool> read_program(Services& services, ProgramStore& store) {
   });
   const std::set<std::string> paused(read.paused.begin(), read.paused.end());
   const auto& version = read.state.version;
-  if (!version) co_return false;
+  if (!version) co_return ReadResult{};
   if (current && *version == current->version && current->paused == paused &&
       current->revision >= read.state.revision)
-    co_return false;
+    co_return ReadResult{};
   auto next = std::make_shared<ProgramStore::Active>();
   // The version number comes with the source it was read with (a newer apply may have come
   // between the two reads).
@@ -131,21 +138,26 @@ asio::awaitable<bool> read_program(Services& services, ProgramStore& store) {
   } else if (read.full) {
     auto compiled = rules::compile(
         {"program-v" + std::to_string(read.full->version) + ".rules", read.full->source});
-    if (!compiled.program) co_return false;  // stored versions were checked on apply
+    // Stored versions were checked on apply; an older binary during a rolling upgrade may not
+    // know a newer construct: not loaded, so it answers 503 rather than no_program.
+    if (!compiled.program) {
+      spdlog::error("program version {} does not compile with this circolod", read.full->version);
+      co_return ReadResult{false, false};
+    }
     next->program = compiled.program;
   } else {
-    co_return false;
+    co_return ReadResult{false, false};  // a new version, but its source was not read
   }
-  co_return store.set(std::move(next));
+  co_return ReadResult{store.set(std::move(next)), true};
 }
 
 }  // namespace
 
 asio::awaitable<bool> refresh_program(Services& services, ProgramStore& store) {
   const auto generation = store.generation();
-  const bool changed = co_await read_program(services, store);
-  store.mark_loaded(generation);  // not reached when the read failed
-  co_return changed;
+  const auto read = co_await read_program(services, store);
+  if (read.complete) store.mark_loaded(generation);  // not reached when the read failed
+  co_return read.changed;
 }
 
 namespace {

@@ -28,7 +28,8 @@ struct MigrationError : std::runtime_error {
 std::vector<int> apply_migrations(soci::session& sql, const std::vector<Migration>& migrations,
                                   const std::function<void(const Migration&)>& on_applied = {});
 
-// True when every given migration is applied (readiness).
+// True when every given migration is applied (readiness); newer ones applied by a later
+// release do not count against it.
 bool migrations_current(soci::session& sql, const std::vector<Migration>& migrations);
 
 }  // namespace circolo::db
