@@ -375,4 +375,19 @@ json wallet_json(const std::vector<engine::ledger::Lot>& lots, engine::TimePoint
   };
 }
 
+void throw_insufficient(const engine::ledger::SpendDecision& refused) {
+  throw ApiError(http::status::conflict, "insufficient_points",
+                 std::to_string(refused.asked) + " points asked, " +
+                     std::to_string(refused.available) + " available",
+                 {}, {{"available", refused.available}});
+}
+
+db::points::LedgerEntry take_points(soci::session& sql, const std::string& member_id,
+                                    const db::points::Debit& debit, engine::TimePoint now) {
+  const auto decided =
+      engine::ledger::decide_spend(db::points::active_lots(sql, member_id), debit.points, now);
+  if (decided.refused()) throw_insufficient(decided);
+  return db::points::apply_spend(sql, member_id, debit, *decided.draws, now);
+}
+
 }  // namespace circolo::api

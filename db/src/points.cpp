@@ -314,12 +314,9 @@ void earn_many(Batch& batch, const std::string& member_id, const std::vector<Awa
   if (!awards.empty()) batch.add(kEarnMany, earn_many_params(member_id, awards, now));
 }
 
-std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id,
-                                 const Debit& debit, engine::TimePoint now) {
-  const auto lots = active_lots(sql, member_id);
-  const auto plan = engine::ledger::plan_spend(lots, debit.points, now);
-  if (!plan) return std::nullopt;
-  apply_draws(sql, *plan);
+LedgerEntry apply_spend(soci::session& sql, const std::string& member_id, const Debit& debit,
+                        const std::vector<Draw>& draws, engine::TimePoint now) {
+  apply_draws(sql, draws);
   LedgerEntry e;
   e.member_id = member_id;
   e.kind = debit.kind;
@@ -333,16 +330,11 @@ std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_i
   return e;
 }
 
-std::optional<TransferResult> transfer(soci::session& sql, const std::string& from,
-                                       const std::string& to, Points points,
-                                       engine::TimePoint now) {
-  const auto lots = active_lots(sql, from);
-  const auto plan = engine::ledger::plan_spend(lots, points, now);
-  if (!plan) return std::nullopt;
-  apply_draws(sql, *plan);
-  // One lot on the receiving side per lot drawn, with the same expiry: a transfer never extends
-  // the life of points.
-  for (const auto& draw : *plan) {
+TransferResult apply_transfer(soci::session& sql, const std::string& from, const std::string& to,
+                              Points points, const std::vector<Draw>& draws,
+                              engine::TimePoint now) {
+  apply_draws(sql, draws);
+  for (const auto& draw : draws) {
     Award a;
     a.points = draw.points;
     a.expires_at = draw.expires_at;

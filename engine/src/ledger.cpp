@@ -159,4 +159,12 @@ std::vector<Expiring> expiring(std::span<const Lot> lots, TimePoint now, TimePoi
   return out;
 }
 
+SpendDecision decide_spend(std::span<const Lot> lots, Points points, TimePoint now) {
+  SpendDecision d;
+  d.asked = points;
+  d.available = balances(lots, now).available;
+  d.draws = plan_spend(lots, points, now);
+  return d;
+}
+
 }  // namespace circolo::engine::ledger

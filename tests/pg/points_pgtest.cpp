@@ -18,6 +18,23 @@ namespace points = circolo::db::points;
 
 namespace {
 
+// Load, decide, apply, as the API does; nullopt when refused (nothing written).
+std::optional<points::LedgerEntry> spend(soci::session& sql, const std::string& member,
+                                         const points::Debit& debit, engine::TimePoint now) {
+  const auto decided =
+      engine::ledger::decide_spend(points::active_lots(sql, member), debit.points, now);
+  if (decided.refused()) return std::nullopt;
+  return points::apply_spend(sql, member, debit, *decided.draws, now);
+}
+
+std::optional<points::TransferResult> transfer(soci::session& sql, const std::string& from,
+                                               const std::string& to, long long n,
+                                               engine::TimePoint now) {
+  const auto decided = engine::ledger::decide_spend(points::active_lots(sql, from), n, now);
+  if (decided.refused()) return std::nullopt;
+  return points::apply_transfer(sql, from, to, n, *decided.draws, now);
+}
+
 class Points : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,13 +108,13 @@ TEST_F(Points, EarnSpendAndBalanceAfter) {
   soci::transaction tx(*sql_);
   db::members::lock(*sql_, "mem_a");
   auto spent =
-      points::spend(*sql_, "mem_a",
-                    {70, "spend", std::string("reward"), std::nullopt, std::nullopt}, clock_.now());
+      spend(*sql_, "mem_a", {70, "spend", std::string("reward"), std::nullopt, std::nullopt},
+            clock_.now());
   ASSERT_TRUE(spent);
   EXPECT_EQ(spent->points, -70);
   EXPECT_EQ(spent->balance_after, 80);
-  EXPECT_FALSE(points::spend(
-      *sql_, "mem_a", {81, "spend", std::nullopt, std::nullopt, std::nullopt}, clock_.now()));
+  EXPECT_FALSE(
+      spend(*sql_, "mem_a", {81, "spend", std::nullopt, std::nullopt, std::nullopt}, clock_.now()));
   tx.commit();
   // The 50 that expire soonest went first: 80 remain on the 30-day lot.
   auto lots = points::active_lots(*sql_, "mem_a");
@@ -110,11 +127,11 @@ TEST_F(Points, PendingPointsAreNotSpendable) {
   member("mem_a");
   earn("mem_a", 100, std::nullopt, clock_.now() + hours(24 * 14));
   soci::transaction tx(*sql_);
-  EXPECT_FALSE(points::spend(*sql_, "mem_a", {1, "spend", std::nullopt, std::nullopt, std::nullopt},
-                             clock_.now()));
+  EXPECT_FALSE(
+      spend(*sql_, "mem_a", {1, "spend", std::nullopt, std::nullopt, std::nullopt}, clock_.now()));
   clock_.advance(hours(24 * 14));
-  EXPECT_TRUE(points::spend(
-      *sql_, "mem_a", {100, "spend", std::nullopt, std::nullopt, std::nullopt}, clock_.now()));
+  EXPECT_TRUE(spend(*sql_, "mem_a", {100, "spend", std::nullopt, std::nullopt, std::nullopt},
+                    clock_.now()));
   tx.commit();
   expect_consistent("mem_a");
 }
@@ -172,11 +189,11 @@ TEST_F(Points, TransferKeepsExpiryDates) {
   earn("mem_a", 100);
   soci::transaction tx(*sql_);
   db::members::lock_pair(*sql_, "mem_a", "mem_b");
-  auto moved = points::transfer(*sql_, "mem_a", "mem_b", 60, clock_.now());
+  auto moved = transfer(*sql_, "mem_a", "mem_b", 60, clock_.now());
   ASSERT_TRUE(moved);
   EXPECT_EQ(moved->out.balance_after, 80);
   EXPECT_EQ(moved->in.balance_after, 60);
-  EXPECT_FALSE(points::transfer(*sql_, "mem_a", "mem_b", 81, clock_.now()));
+  EXPECT_FALSE(transfer(*sql_, "mem_a", "mem_b", 81, clock_.now()));
   tx.commit();
   auto lots = points::active_lots(*sql_, "mem_b");
   ASSERT_EQ(lots.size(), 2u);
@@ -244,8 +261,8 @@ TEST_F(Points, ConcurrentSpendsNeverOverspend) {
       soci::session s(soci::postgresql, database_.conninfo());
       soci::transaction tx(s);
       db::members::lock(s, "mem_a");
-      if (points::spend(s, "mem_a", {10, "spend", std::nullopt, std::nullopt, std::nullopt},
-                        clock_.now())) {
+      if (spend(s, "mem_a", {10, "spend", std::nullopt, std::nullopt, std::nullopt},
+                clock_.now())) {
         tx.commit();
         ++succeeded;
       } else {
@@ -283,14 +300,14 @@ TEST_F(Points, RandomOperationsKeepTheInvariants) {
       }
       case 1:
         db::members::lock(*sql_, id);
-        points::spend(*sql_, id, {1 + pick(150), "spend", std::nullopt, std::nullopt, std::nullopt},
-                      clock_.now());
+        spend(*sql_, id, {1 + pick(150), "spend", std::nullopt, std::nullopt, std::nullopt},
+              clock_.now());
         break;
       case 2: {
         const auto& to = ids[static_cast<std::size_t>(pick(3))];
         if (to == id) break;
         db::members::lock_pair(*sql_, id, to);
-        points::transfer(*sql_, id, to, 1 + pick(100), clock_.now());
+        transfer(*sql_, id, to, 1 + pick(100), clock_.now());
         break;
       }
       case 3:

@@ -160,3 +160,15 @@ TEST(Ledger, ExpiringSoonIsGroupedByInstant) {
   EXPECT_EQ(soon[0], (Expiring{15, kNow + day}));
   EXPECT_EQ(soon[1], (Expiring{3, kNow + 2 * day}));  // pending points expire too
 }
+
+TEST(Ledger, ASpendDecisionRefusesWithWhatIsAvailable) {
+  std::vector<Lot> lots{lot(1, 100), lot(2, 50, std::nullopt, kNow + hours(1)), lot(3, 30, kNow)};
+  const auto refused = decide_spend(lots, 101, kNow);
+  EXPECT_TRUE(refused.refused());
+  EXPECT_EQ(refused.asked, 101);
+  EXPECT_EQ(refused.available, 100);  // pending and expired points are not available
+  const auto taken = decide_spend(lots, 60, kNow);
+  ASSERT_FALSE(taken.refused());
+  EXPECT_EQ(*taken.draws, *plan_spend(lots, 60, kNow));
+  EXPECT_EQ(taken.available, 100);
+}

@@ -60,16 +60,6 @@ json member_body(soci::session& sql, db::Member m, engine::TimePoint now,
   return member_json(m, db::members::identifiers(sql, m.id), engine::ledger::balances(lots, now));
 }
 
-[[noreturn]] void insufficient(soci::session& sql, const std::string& member_id, long long asked,
-                               engine::TimePoint now) {
-  const auto available =
-      engine::ledger::balances(db::points::active_lots(sql, member_id), now).available;
-  throw ApiError(
-      http::status::conflict, "insufficient_points",
-      std::to_string(asked) + " points asked, " + std::to_string(available) + " available", {},
-      {{"available", available}});
-}
-
 void record(soci::session& sql, const Request& request, const std::string& member_id,
             const std::string& type, engine::TimePoint now, json data,
             json effects = json::array()) {
@@ -339,14 +329,13 @@ void register_member_routes(App& app, const ProgramStore& store) {
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
              lock_member(sql, id);
-             const auto entry = db::points::spend(
+             const auto entry = take_points(
                  sql, id, {input.points, "spend", input.reason, std::nullopt, std::nullopt}, now);
-             if (!entry) insufficient(sql, id, input.points, now);
              record(sql, request, id, "points.spent", now,
                     {{"points", input.points},
                      {"reason", input.reason ? json(*input.reason) : json(nullptr)}},
                     json::array({{{"type", "points_spent"}, {"points", input.points}}}));
-             return json_response(http::status::created, ledger_entry_json(*entry));
+             return json_response(http::status::created, ledger_entry_json(entry));
            });
          },
          /*idempotency_required=*/true});
@@ -373,11 +362,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
                award.expires_at = input.expires_at;
                entry = db::points::earn(sql, id, award, now);
              } else {
-               auto spent = db::points::spend(
+               entry = take_points(
                    sql, id, {-input.points, "adjust", input.reason, std::nullopt, std::nullopt},
                    now);
-               if (!spent) insufficient(sql, id, -input.points, now);
-               entry = *spent;
              }
              record(sql, request, id, "points.adjusted", now,
                     {{"points", input.points}, {"reason", input.reason}},
@@ -397,14 +384,17 @@ void register_member_routes(App& app, const ProgramStore& store) {
              db::members::lock_pair(sql, from, input.to);
              require_member(sql, from);
              require_member(sql, input.to);
-             auto moved = db::points::transfer(sql, from, input.to, input.points, now);
-             if (!moved) insufficient(sql, from, input.points, now);
+             const auto decided = engine::ledger::decide_spend(db::points::active_lots(sql, from),
+                                                               input.points, now);
+             if (decided.refused()) throw_insufficient(decided);
+             const auto moved =
+                 db::points::apply_transfer(sql, from, input.to, input.points, *decided.draws, now);
              record(sql, request, from, "points.transferred", now,
                     {{"points", -input.points}, {"to", input.to}});
              record(sql, request, input.to, "points.transferred", now,
                     {{"points", input.points}, {"from", from}});
-             return json_response(http::status::created, {{"from", ledger_entry_json(moved->out)},
-                                                          {"to", ledger_entry_json(moved->in)}});
+             return json_response(http::status::created, {{"from", ledger_entry_json(moved.out)},
+                                                          {"to", ledger_entry_json(moved.in)}});
            });
          }});
 

@@ -5,6 +5,7 @@
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
+#include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/db/coupons.hpp"
@@ -86,15 +87,7 @@ void register_reward_routes(App& app, ProgramStore& store) {
              debit.points = reward->cost;
              debit.kind = "spend";
              debit.reason = "reward " + reward->id;
-             const auto spent = db::points::spend(sql, member_id, debit, now);
-             if (!spent) {
-               const auto available =
-                   engine::ledger::balances(db::points::active_lots(sql, member_id), now).available;
-               throw ApiError(http::status::conflict, "insufficient_points",
-                              std::to_string(reward->cost) + " points needed, " +
-                                  std::to_string(available) + " available",
-                              {}, {{"available", available}});
-             }
+             take_points(sql, member_id, debit, now);
              auto issued =
                  issue_coupon(sql, program, reward->coupon, member_id, now, "reward", claim_id);
              db::coupons::insert_claim(sql, claim_id, reward->id, member_id, reward->cost,

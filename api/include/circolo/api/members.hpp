@@ -68,4 +68,12 @@ nlohmann::json timeline_entry_json(const db::TimelineEntry& entry);
 nlohmann::json wallet_json(const std::vector<engine::ledger::Lot>& lots, engine::TimePoint now,
                            engine::TimePoint expiring_horizon);
 
+// Points leaving a member's balance (a spend, a negative adjustment, a reward claim): the
+// member's active lots read, engine::ledger::decide_spend, then db::points::apply_spend. Refused:
+// 409 insufficient_points with `available`, nothing written. The caller holds the member's lock.
+db::points::LedgerEntry take_points(soci::session& sql, const std::string& member_id,
+                                    const db::points::Debit& debit, engine::TimePoint now);
+// The same refusal for a decision made elsewhere (a transfer).
+[[noreturn]] void throw_insufficient(const engine::ledger::SpendDecision& refused);
+
 }  // namespace circolo::api

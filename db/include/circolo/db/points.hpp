@@ -57,16 +57,19 @@ struct Debit {
   std::string kind = "spend";  // or adjust, transfer
   std::optional<std::string> reason, counterparty, event_id;
 };
-// nullopt: fewer available points than asked; nothing written.
-std::optional<LedgerEntry> spend(soci::session& sql, const std::string& member_id,
-                                 const Debit& debit, engine::TimePoint now);
+// The writes of a decided spend (engine::ledger::decide_spend on active_lots): the lots drawn,
+// the ledger entry, points.spent.
+LedgerEntry apply_spend(soci::session& sql, const std::string& member_id, const Debit& debit,
+                        const std::vector<engine::ledger::Draw>& draws, engine::TimePoint now);
 
 struct TransferResult {
   LedgerEntry out, in;
 };
-// nullopt: `from` has fewer available points. The points keep their expiry dates.
-std::optional<TransferResult> transfer(soci::session& sql, const std::string& from,
-                                       const std::string& to, Points points, engine::TimePoint now);
+// The writes of a decided transfer of `points` drawn from `from`'s lots: on the receiving side
+// one lot per lot drawn, with the same expiry (a transfer never extends the life of points).
+TransferResult apply_transfer(soci::session& sql, const std::string& from, const std::string& to,
+                              Points points, const std::vector<engine::ledger::Draw>& draws,
+                              engine::TimePoint now);
 
 struct ReversalResult {
   engine::ledger::Reversal plan;

@@ -50,6 +50,16 @@ struct Draw {
 std::optional<std::vector<Draw>> plan_spend(std::span<const Lot> lots, Points points,
                                             TimePoint now);
 
+// The decision of a spend, a negative adjustment, a transfer's sending side or a reward claim:
+// the draws (plan_spend), or a refusal (insufficient_points) with what is available.
+struct SpendDecision {
+  std::optional<std::vector<Draw>> draws;  // nullopt: refused
+  Points asked = 0;
+  Points available = 0;
+  bool refused() const { return !draws.has_value(); }
+};
+SpendDecision decide_spend(std::span<const Lot> lots, Points points, TimePoint now);
+
 struct Reversal {
   Points requested = 0;
   Points reversible = 0;    // what the event earned, less what earlier reversals took
