@@ -70,11 +70,11 @@ struct RefundedPurchase {
 
 // A code named in a purchase's basket, as stored, read under its row lock.
 struct BasketCoupon {
-  std::string code;  // canonical
+  std::string code;    // canonical
   bool found = false;  // false: no such code (or not even shaped like one)
   std::string coupon;  // its template
   int digits = 2;
-  coupons::CodeState state;  // held_by_member follows own_hold_id
+  coupons::CodeState state;                // held_by_member follows own_hold_id
   std::optional<std::string> own_hold_id;  // the member's reservation, taken by the use
 };
 
