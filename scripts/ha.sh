@@ -33,6 +33,21 @@ as_owner() {
 
 port_of() { cat "$dir/$1.port"; }
 
+# A free port below the kernel's ephemeral range (32768 and up here), so that no client socket
+# of a busy test run takes it between this check and the server binding it.
+ha_free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 12000))
+    if pg_port_free "$port"; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "circolo: found no free TCP port" >&2
+  return 1
+}
+
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$(port_of monitor)/pg_auto_failover?sslmode=disable"; }
 
 # Keepalives and a TCP user timeout: a primary on a dead machine sends no reset, and without them
@@ -69,7 +84,7 @@ create() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
   local name
   for name in monitor node1 node2; do
-    [ -f "$dir/$name.port" ] || pg_free_port >"$dir/$name.port"
+    [ -f "$dir/$name.port" ] || ha_free_port >"$dir/$name.port"
     as_owner touch "$dir/$name.log"  # the keeper, run as postgres, appends to it
   done
   if [ ! -f "$dir/monitor/PG_VERSION" ]; then
@@ -77,18 +92,33 @@ create() {
       --hostname 127.0.0.1 --auth trust --no-ssl --pgctl "$PG_CTL" >>"$dir/monitor.log" 2>&1
   fi
   run_keeper monitor
-  for _ in $(seq 1 100); do sql_monitor "select 1" >/dev/null 2>&1 && break; sleep 0.2; done
   # Fast detection (defaults: a check every 5 s, unhealthy after 20 s), set by the monitor's
-  # superuser: the operating system user that owns it.
-  local superuser
+  # superuser: the operating system user that owns it. Retried as a whole: the keeper restarts
+  # the PostgreSQL that `create monitor` left running, so the first connections may be refused.
+  local superuser settings
   superuser=$(pg_as_owner id -un)
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_period to 1000" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_timeout to 1000" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_max_retries to 1" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.health_check_retry_delay to 500" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.node_considered_unhealthy_timeout to 3000" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "alter system set pgautofailover.primary_demote_timeout to 5000" >/dev/null
-  MONITOR_USER=$superuser sql_monitor "select pg_reload_conf()" >/dev/null
+  settings="alter system set pgautofailover.health_check_period to 1000;
+    alter system set pgautofailover.health_check_timeout to 1000;
+    alter system set pgautofailover.health_check_max_retries to 1;
+    alter system set pgautofailover.health_check_retry_delay to 500;
+    alter system set pgautofailover.node_considered_unhealthy_timeout to 3000;
+    alter system set pgautofailover.primary_demote_timeout to 5000;
+    select pg_reload_conf();"
+  local tries=0
+  # One statement at a time (ALTER SYSTEM refuses a transaction block), stopping at an error.
+  apply_settings() {
+    "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of monitor)" \
+      -U "$superuser" -d pg_auto_failover <<<"$settings"
+  }
+  until apply_settings >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ $tries -ge 120 ]; then
+      echo "circolo: the pg_auto_failover monitor does not answer" >&2
+      apply_settings >/dev/null
+      return 1
+    fi
+    sleep 0.25
+  done
   for name in node1 node2; do
     if [ ! -f "$dir/$name/PG_VERSION" ]; then
       as_owner pg_autoctl create postgres --pgdata "$dir/$name" --pgport "$(port_of "$name")" \

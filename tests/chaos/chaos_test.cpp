@@ -318,10 +318,17 @@ TEST(Chaos, PrimaryKilledAndStandbyPromoted) {
     std::string command;
     ~Stop() { std::system(command.c_str()); }
   } stop{ha + " stop " + d + " >/dev/null 2>&1; rm -rf " + d};
-  if (std::system((ha + " start " + d + " >" + d + ".url").c_str()) != 0) {
-    std::system(("tail -n 15 " + d + "/*.log").c_str());
-    FAIL() << "scripts/ha.sh start failed (its logs above)";
+  // Setting up three PostgreSQL servers on a busy machine can fail for reasons of its own (a
+  // port taken meanwhile): a second try from scratch before failing.
+  bool started = false;
+  for (int attempt = 1; attempt <= 2 && !started; ++attempt) {
+    started = std::system((ha + " start " + d + " >" + d + ".url").c_str()) == 0;
+    if (!started) {
+      std::system(("tail -n 15 " + d + "/*.log").c_str());
+      std::system((ha + " stop " + d + " >/dev/null 2>&1; rm -rf " + d).c_str());
+    }
   }
+  if (!started) FAIL() << "scripts/ha.sh start failed twice (its logs above)";
   std::string url;
   {
     std::FILE* f = std::fopen((d + ".url").c_str(), "r");
