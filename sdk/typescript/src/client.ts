@@ -377,13 +377,16 @@ export class CircoloClient {
 
   // --- Outgoing events --------------------------------------------------------------------
 
-  /** One page of outgoing events after `after` (see `feedPages` for all of them). */
+  /**
+   * One page of outgoing events after `after` (`feedEvents` reads them all). Typed by the SDK's
+   * own FeedEvent: the stream and webhooks carry the same JSON, which the document cannot type.
+   */
   listFeed(
     query?: { after?: number; limit?: number; member?: string; types?: readonly string[] | string },
     options?: CallOptions,
-  ) {
+  ): Promise<FeedPage> {
     return this.data(
-      this.send<ResponseBody<"/v1/feed", "get", FeedPage>>("GET", "/v1/feed", {
+      this.send<FeedPage>("GET", "/v1/feed", {
         ...options,
         query: query as Record<string, QueryValue>,
       }),

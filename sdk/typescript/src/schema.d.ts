@@ -12,29 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process is up */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OK */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @constant */
-                            status?: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -54,30 +32,7 @@ export interface paths {
          * The database answers, every migration is applied and the active program is loaded
          * @description 503 `not_ready` (with `Retry-After`) until then; a load balancer sends this instance no traffic meanwhile.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Ready */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @constant */
-                            status?: "ready";
-                        };
-                    };
-                };
-                503: components["responses"]["Problem"];
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -94,26 +49,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (text exposition format) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Metrics */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -133,31 +69,7 @@ export interface paths {
          * List API keys (never their secrets)
          * @description Admin only. Keys are few; the list is not paged and `next_cursor` is null.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The keys, oldest first */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items?: components["schemas"]["ApiKey"][];
-                            next_cursor?: null;
-                        };
-                    };
-                };
-                401: components["responses"]["Problem"];
-                403: components["responses"]["Problem"];
-            };
-        };
+        get: operations["listApiKeys"];
         put?: never;
         /**
          * Create an API key
@@ -165,52 +77,7 @@ export interface paths {
          *     (1–64 characters of a-z, 0-9, `_`, `-`: `store`, `app`, `web`, ...), recorded on the
          *     events it sends. Member tokens are not API keys: they are minted per member.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        role: "admin" | "touchpoint";
-                        channel?: string | null;
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Idempotent replay (`Idempotent-Replayed: true`), without the secret */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["NewApiKey"];
-                    };
-                };
-                /** @description Created; `Location` names the key */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["NewApiKey"];
-                    };
-                };
-                400: components["responses"]["Problem"];
-                401: components["responses"]["Problem"];
-                403: components["responses"]["Problem"];
-                409: components["responses"]["Problem"];
-                415: components["responses"]["Problem"];
-                422: components["responses"]["Problem"];
-            };
-        };
+        post: operations["createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -232,31 +99,7 @@ export interface paths {
          * @description Admin only. Revoking a revoked key is a no-op (204). The bootstrap key is restored by
          *     the next start while `CIRCOLO_ADMIN_KEY` is set.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Revoked */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                401: components["responses"]["Problem"];
-                403: components["responses"]["Problem"];
-                404: components["responses"]["Problem"];
-            };
-        };
+        delete: operations["revokeApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -275,37 +118,7 @@ export interface paths {
          * Enrol a member
          * @description admin or touchpoint. The enrolment is the first entry of the member's timeline.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        identifiers?: components["schemas"]["Identifier"][];
-                        profile?: components["schemas"]["Profile"];
-                    };
-                };
-            };
-            responses: {
-                /** @description Enrolled; `Location` names the member */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                409: components["responses"]["Problem"];
-                422: components["responses"]["Problem"];
-            };
-        };
+        post: operations["createMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -320,31 +133,7 @@ export interface paths {
             cookie?: never;
         };
         /** Find a member by any identifier */
-        get: {
-            parameters: {
-                query: {
-                    type: string;
-                    value: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The member */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                400: components["responses"]["Problem"];
-                404: components["responses"]["Problem"];
-            };
-        };
+        get: operations["lookupMember"];
         put?: never;
         post?: never;
         delete?: never;
@@ -361,31 +150,7 @@ export interface paths {
             cookie?: never;
         };
         /** A member */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The member */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                404: components["responses"]["Problem"];
-                410: components["responses"]["Problem"];
-            };
-        };
+        get: operations["getMember"];
         put?: never;
         post?: never;
         delete?: never;
@@ -404,45 +169,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Link another identifier (a card bought in store, an app login) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": components["schemas"]["Identifier"];
-                };
-            };
-            responses: {
-                /** @description It was linked to this member already */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                /** @description Linked */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                409: components["responses"]["Problem"];
-            };
-        };
+        post: operations["linkIdentifier"];
         delete?: never;
         options?: never;
         head?: never;
@@ -466,40 +193,7 @@ export interface paths {
          *     challenge progress move too as those features land. `from` then answers 410. Merging
          *     what is merged already into `id` is a no-op (200).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        from: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description The survivor */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Member"];
-                    };
-                };
-                404: components["responses"]["Problem"];
-                410: components["responses"]["Problem"];
-                422: components["responses"]["Problem"];
-            };
-        };
+        post: operations["mergeMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -521,41 +215,7 @@ export interface paths {
          *     it reads the member's wallet and ledger (and, as they land, redeems its coupons and
          *     claims its rewards). Not stored, so not idempotent: each call mints a new one.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @default 900 */
-                        ttl_seconds?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description The token */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            token?: string;
-                            member_id?: string;
-                            /** Format: date-time */
-                            expires_at?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["mintMemberToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -573,31 +233,7 @@ export interface paths {
          * Points (available, pending, expiring soon), tier, coupons, challenges, badges
          * @description Reads only the lots that still hold points, so it costs the same however long the history.
          */
-        get: {
-            parameters: {
-                query?: {
-                    expiring_within_days?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The wallet */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Wallet"];
-                    };
-                };
-            };
-        };
+        get: operations["getWallet"];
         put?: never;
         post?: never;
         delete?: never;
@@ -614,36 +250,7 @@ export interface paths {
             cookie?: never;
         };
         /** Every points movement, newest first */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: components["parameters"]["Limit"];
-                    /** @description next_cursor of the previous page */
-                    cursor?: components["parameters"]["Cursor"];
-                };
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items?: components["schemas"]["LedgerEntry"][];
-                            next_cursor?: string | null;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listLedger"];
         put?: never;
         post?: never;
         delete?: never;
@@ -660,36 +267,7 @@ export interface paths {
             cookie?: never;
         };
         /** The member's journey across channels, newest first (by occurred_at) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: components["parameters"]["Limit"];
-                    /** @description next_cursor of the previous page */
-                    cursor?: components["parameters"]["Cursor"];
-                };
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items?: components["schemas"]["TimelineEntry"][];
-                            next_cursor?: string | null;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listTimeline"];
         put?: never;
         post?: never;
         delete?: never;
@@ -708,45 +286,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Spend points, soonest-expiring first (Idempotency-Key required) */
-        post: {
-            parameters: {
-                query?: never;
-                header: {
-                    "Idempotency-Key": string;
-                };
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        points: number;
-                        reason?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description The ledger entry */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["LedgerEntry"];
-                    };
-                };
-                /** @description insufficient_points (with `available`) or idempotency_conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["spendPoints"];
         delete?: never;
         options?: never;
         head?: never;
@@ -766,42 +306,7 @@ export interface paths {
          * Add or remove points by hand (admin)
          * @description A positive adjustment is a new lot, expiring at `expires_at` if given (`null`: never), else as the active program's `points_expire` says (never without one); a negative one is spent like a spend and never takes the balance below zero.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @description not 0 */
-                        points: number;
-                        reason: string;
-                        /** Format: date-time */
-                        expires_at?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description The ledger entry */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["LedgerEntry"];
-                    };
-                };
-                409: components["responses"]["Problem"];
-            };
-        };
+        post: operations["adjustPoints"];
         delete?: never;
         options?: never;
         head?: never;
@@ -821,42 +326,7 @@ export interface paths {
          * Give points to another member
          * @description The points keep their expiry dates on the receiving side. Both members are locked in id order, so opposite transfers never deadlock.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        to: string;
-                        points: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Both ledger entries */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            from?: components["schemas"]["LedgerEntry"];
-                            to?: components["schemas"]["LedgerEntry"];
-                        };
-                    };
-                };
-                409: components["responses"]["Problem"];
-            };
-        };
+        post: operations["transferPoints"];
         delete?: never;
         options?: never;
         head?: never;
@@ -873,30 +343,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Write off every point lot due now (admin); the same job runs every CIRCOLO_EXPIRY_INTERVAL_SECONDS */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description What was written off */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            members?: number;
-                            lots?: number;
-                            points?: number;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["expirePoints"];
         delete?: never;
         options?: never;
         head?: never;
@@ -911,40 +358,7 @@ export interface paths {
             cookie?: never;
         };
         /** The active program (admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Its version and source */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            version?: number;
-                            source?: string;
-                            /** @description id of the API key that applied it */
-                            created_by?: string;
-                            /** Format: date-time */
-                            created_at?: string;
-                        };
-                    };
-                };
-                /** @description no_program */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getProgram"];
         put?: never;
         /**
          * Check, plan and apply a program (admin)
@@ -956,59 +370,7 @@ export interface paths {
          *     the active version number twice a second); evaluations in flight finish on the version
          *     they started with.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        source: string;
-                        /** @default false */
-                        dry_run?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description A dry run: the plan */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Applied */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            version?: number | null;
-                            /** @description the version it replaced */
-                            active_version?: number | null;
-                            dry_run?: boolean;
-                            changes?: {
-                                /** @enum {string} */
-                                change?: "created" | "changed" | "removed";
-                                /** @enum {string} */
-                                object?: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign";
-                                id?: string;
-                                before?: string;
-                                after?: string;
-                            }[];
-                            warnings?: Record<string, never>[];
-                        };
-                    };
-                };
-                422: components["responses"]["Problem"];
-            };
-        };
+        post: operations["applyProgram"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1023,28 +385,7 @@ export interface paths {
             cookie?: never;
         };
         /** Applied versions, newest first (admin) */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: components["parameters"]["Limit"];
-                    /** @description next_cursor of the previous page */
-                    cursor?: components["parameters"]["Cursor"];
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description {items: [{version, created_by, created_at}], next_cursor} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listProgramVersions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1061,33 +402,7 @@ export interface paths {
             cookie?: never;
         };
         /** One applied version with its source (admin); what `circolo program rollback` applies again */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    version: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description {version, source, created_by, created_at} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_version */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getProgramVersion"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1106,33 +421,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Pause a campaign of the active program (admin); it is inactive until resumed */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description {campaign, paused: true} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_campaign */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["pauseCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1149,33 +438,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Resume a paused campaign (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description {campaign, paused: false} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_campaign */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["resumeCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1212,35 +475,7 @@ export interface paths {
          *     (`inactive` — also for paused campaigns —, `channel`, `trigger`, `condition`, `limit`,
          *     `budget`, `exclusive`, `runtime_error`) with a detail.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        source?: string;
-                        event: Record<string, never>;
-                        member?: Record<string, never>;
-                        member_id?: string;
-                        channel?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description {effects: [...] (as POST /v1/events reports them), points: {available, pending}, tier, trace: [{campaign, rule, fired, reason, detail}]} */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                422: components["responses"]["Problem"];
-            };
-        };
+        post: operations["simulateEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1298,139 +533,7 @@ export interface paths {
          *     settled just before commit, only if they stay within their caps (otherwise the event is
          *     decided again with the counters locked).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header: {
-                    "Idempotency-Key": string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "purchase",
-                     *       "member": {
-                     *         "identifier": {
-                     *           "type": "card",
-                     *           "value": "0400-1234"
-                     *         }
-                     *       },
-                     *       "occurred_at": "2026-12-05T10:15:00+01:00",
-                     *       "store": "milano-01",
-                     *       "order_id": "R-1234",
-                     *       "total": "84.50",
-                     *       "currency": "EUR",
-                     *       "items": [
-                     *         {
-                     *           "sku": "A1",
-                     *           "category": "shoes",
-                     *           "brand": "x",
-                     *           "quantity": 1,
-                     *           "price": "59.90"
-                     *         }
-                     *       ]
-                     *     }
-                     */
-                    "application/json": {
-                        /** @description purchase, refund, visit, signup or a custom name [A-Za-z_][A-Za-z0-9_.-]{0,63} */
-                        type: string;
-                        member?: {
-                            id: string;
-                        } | {
-                            identifier: components["schemas"]["Identifier"];
-                        };
-                        enroll?: boolean;
-                        /** Format: date-time */
-                        occurred_at?: string;
-                        /** @description admin keys only */
-                        channel?: string;
-                        store?: string;
-                        order_id?: string;
-                        total?: string | number;
-                        currency?: string;
-                        items?: {
-                            sku?: string;
-                            category?: string;
-                            brand?: string;
-                            quantity?: number;
-                            /** @description unit price */
-                            price?: string | number;
-                            attributes?: Record<string, never>;
-                        }[];
-                        coupons?: string[];
-                        /** @description scalars; rules read them as event.attributes.NAME */
-                        attributes?: Record<string, never>;
-                        /** @description refunds only */
-                        original_event_id?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Applied (200 with `Idempotent-Replayed` on a replay) */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            event_id?: string;
-                            member_id?: string;
-                            enrolled?: boolean;
-                            program_version?: number;
-                            points?: {
-                                available?: number;
-                                pending?: number;
-                            };
-                            tier?: string | null;
-                            /**
-                             * @description In order: `points_reversed` {points, unrecovered, original_event_id} for a
-                             *     refund; then per fired rule (campaign priority, then file order; actions in
-                             *     rule order) `points_awarded` {campaign, rule, points, pending_until,
-                             *     expires_at}, `tag_added`/`tag_removed` {campaign, rule, tag},
-                             *     `notification` {campaign, rule, message}, `coupon_issued` {campaign,
-                             *     rule, coupon, code, expires_at}, `coupon_redeemed` {code, coupon,
-                             *     redemption_id, discount} (the body's `coupons`, redeemed first: a refused
-                             *     code fails the whole event with its coupon problem code and field
-                             *     `coupons[i]`); then `tier_changed` {from, to} and the effects of rules
-                             *     `on tier_changed`. Challenge and badge effects are not applied yet.
-                             */
-                            effects?: Record<string, never>[];
-                        };
-                    };
-                };
-                /** @description unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description duplicate_order, refund_exceeds_purchase, idempotency_conflict, no_program */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description member_merged */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description validation_failed (every bad field), nothing_to_refund, unknown_item, not_refundable, unknown_original_event, member_mismatch; coupon refusals as for /v1/coupons/redeem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["sendEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1455,62 +558,7 @@ export interface paths {
          *     token's is that of the touchpoint that minted it; an admin key names it in `channel`.
          *     A member token may only ask for its own member (403).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": components["schemas"]["CouponUse"];
-                };
-            };
-            responses: {
-                /**
-                 * @description `{"valid": true, "coupon", "discount", "expires_at", "uses_left"}` or
-                 *     `{"valid": false, "code": "unknown_coupon | coupon_expired | coupon_already_redeemed
-                 *     | coupon_not_owned | min_total_not_met | channel_not_allowed", "detail"}`. A code
-                 *     whose every use is redeemed or held by other members' reservations is
-                 *     `coupon_already_redeemed`.
-                 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description no_program */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description member_merged */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description validation_failed */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["validateCoupon"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1535,60 +583,7 @@ export interface paths {
          *     `max_discount`), never more than the total. Terms are those the code was issued with: a
          *     later program version does not change an issued code.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header: {
-                    "Idempotency-Key": string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": components["schemas"]["CouponUse"] & {
-                        order_id?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description `{redemption_id, code, coupon, member_id, discount}` */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_coupon (also a code whose check symbol does not match), unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description coupon_already_redeemed, idempotency_conflict, no_program */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description member_merged */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description coupon_expired, coupon_not_owned, min_total_not_met, channel_not_allowed, validation_failed */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["redeemCoupon"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1611,57 +606,7 @@ export interface paths {
          *     Reserving again renews the member's hold (same `reservation_id`). The minimum total is
          *     checked at redemption.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        code: string;
-                        member: components["schemas"]["MemberRef"];
-                        ttl_seconds?: number;
-                        /** @description admin keys only */
-                        channel?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description `{reservation_id, code, coupon, member_id, channel, created_at, expires_at}` */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_coupon, unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description coupon_already_redeemed */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description coupon_expired, coupon_not_owned, channel_not_allowed, validation_failed */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["reserveCoupon"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1678,42 +623,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Give a redemption's use back (an order cancelled); once */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The redemption (`rolled_back_at` set) and the code's `uses_left` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_redemption */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description redemption_rolled_back */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["rollbackRedemption"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1728,27 +638,7 @@ export interface paths {
             cookie?: never;
         };
         /** The codes a member can still use (not expired, uses left), soonest expiring first */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [Coupon], next_cursor: null}` (at most 200); also in the wallet as `coupons` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listMemberCoupons"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1765,24 +655,7 @@ export interface paths {
             cookie?: never;
         };
         /** The reward catalog of the active program */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [{id, name, cost, coupon: {id, name}, stock (null: unlimited), remaining}], next_cursor: null}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listRewards"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1805,48 +678,7 @@ export interface paths {
          * @description One transaction: the stock counter (locked, so the last unit goes once), the points
          *     (soonest-expiring first, `points.spent`) and the code (`coupon.issued`).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header: {
-                    "Idempotency-Key": string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        member: components["schemas"]["MemberRef"];
-                    };
-                };
-            };
-            responses: {
-                /** @description `{claim_id, reward, member_id, points_spent, coupon: {coupon, code, expires_at}, points: {available, pending}}` */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_reward, unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description insufficient_points (with `available`), out_of_stock */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["claimReward"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1869,51 +701,7 @@ export interface paths {
          *     transaction (COPY) before any is sent; all distinct from each other and from every stored
          *     code. With `Accept: text/csv` the answer is one code a line.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                };
-                path: {
-                    coupon: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        count: number;
-                        member?: components["schemas"]["MemberRef"];
-                        /** @description 1–20 letters, digits, inner hyphens; default the template's id */
-                        prefix?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description `{coupon, generation_id, count, member_id, expires_at, codes: [...]}`, or text/csv */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_coupon_template, unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description validation_failed */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["generateCouponCodes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1928,33 +716,7 @@ export interface paths {
             cookie?: never;
         };
         /** One code with its terms, owner, uses, open reservations and redemptions */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    code: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A Coupon plus `reservations`, `redemptions`, `expired` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_coupon */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getCouponCode"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1976,24 +738,7 @@ export interface paths {
          * Publish coupon.expiring now for members' codes expiring within CIRCOLO_COUPON_EXPIRING_DAYS (admin)
          * @description Each code is announced once. The same work runs with the points expiry job.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{announced}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["announceExpiringCoupons"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2016,52 +761,7 @@ export interface paths {
          *     come in the order their transactions committed. A member token reads its own member's
          *     events only. Events are kept CIRCOLO_EVENT_RETENTION_DAYS (30).
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description the last seq read (default: the oldest event kept) */
-                    after?: number;
-                    limit?: number;
-                    member?: string;
-                    /** @description comma-separated types, as in points.earned,coupon.issued */
-                    types?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [event], next_after, last_seq}`: ask again with `after=next_after` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description invalid_query */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description forbidden (a member token asking for another member) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description cursor_expired: events after `after` were removed by retention; `purged_through` says where to start again */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listFeed"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2090,43 +790,7 @@ export interface paths {
          *     `after=<last seq received>` to resume exactly. Refusals (401, 403, 400, 410) come as
          *     problem+json before the upgrade.
          */
-        get: {
-            parameters: {
-                query?: {
-                    after?: number;
-                    member?: string;
-                    types?: string;
-                    access_token?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Switching Protocols */
-                101: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unauthenticated */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description cursor_expired */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["openStream"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2143,24 +807,7 @@ export interface paths {
             cookie?: never;
         };
         /** Webhooks with their cursor, lag (events not yet delivered) and failures (admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [...], next_cursor: null}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listWebhooks"];
         put?: never;
         /**
          * Register a webhook (admin)
@@ -2176,39 +823,7 @@ export interface paths {
          *     at least once: a receiver should use `Circolo-Event-Id` to ignore a repeat (possible only
          *     when an instance dies between a delivery and its record).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        url: string;
-                        events: ("points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification")[];
-                        secret: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description `{id, url, events, created_at, disabled_at, cursor, lag, failures, next_attempt_at}` (the secret is not shown again) */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description validation_failed */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["createWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2226,33 +841,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Disable a webhook (admin); deliveries stop at once */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Disabled */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_webhook */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        delete: operations["disableWebhook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2269,37 +858,7 @@ export interface paths {
          * Delivery status per event, newest first (admin)
          * @description Each attempt is recorded (time, HTTP status or none, latency, error); the list shows the last of each event and their count.
          */
-        get: {
-            parameters: {
-                query?: {
-                    status?: "delivered" | "failing" | "dead" | "redrive";
-                    limit?: number;
-                    cursor?: string;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [{seq, event_type, status, attempts, last_status_code, last_latency_ms, last_error, first_attempt_at, last_attempt_at}], next_cursor}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_webhook */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2316,34 +875,7 @@ export interface paths {
             cookie?: never;
         };
         /** Every attempt to deliver one event (admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    seq: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{webhook_id, seq, event_type, attempts: [{at, status_code (null: no answer), latency_ms, error}]}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_delivery */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getWebhookDelivery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2362,41 +894,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Deliver a dead letter again (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    seq: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Queued: the worker delivers it before the endpoint's next events */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_webhook */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description not_a_dead_letter */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["redriveWebhookDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2411,28 +909,7 @@ export interface paths {
             cookie?: never;
         };
         /** The challenges of the active program that are active now */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /**
-                 * @description `{items: [{id, name, counts ("purchase when event.total >= 10.00"), goal: {kind
-                 *     (count|sum|distinct|streak), target, text}, within ("30 days" or null), active_from,
-                 *                 active_until, repeatable}]}` (empty before any program is applied)
-                 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["listChallenges"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2449,46 +926,7 @@ export interface paths {
             cookie?: never;
         };
         /** The member's progress in each challenge, and its badges (also in the wallet) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
-                    id: components["parameters"]["MemberId"];
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{items: [ChallengeProgress], badges: [Badge]}` */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items?: components["schemas"]["ChallengeProgress"][];
-                            badges?: components["schemas"]["Badge"][];
-                        };
-                    };
-                };
-                /** @description a member token of another member */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getMemberChallenges"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2510,57 +948,7 @@ export interface paths {
          *     day, week (from Monday), month or year of the program's time zone that contains now, or
          *     ever. A member token asks for its own member's rank (`member` defaults to it).
          */
-        get: {
-            parameters: {
-                query?: {
-                    period?: "day" | "week" | "month" | "year" | "all";
-                    limit?: number;
-                    /** @description also answer this member's rank and points */
-                    member?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /**
-                 * @description `{period, from, until (null for all), entries: [{rank, member_id, name, points}],
-                 *     member: {member_id, rank, points} or null}`; a member without points ranks after
-                 *     every member who earned some. Entries and the member's points are read live; the
-                 *     member's rank is counted against a copy of the board kept in memory and refreshed
-                 *     in the background about once a second (so it may lag a second behind; a copy
-                 *     older than 10 s is read again before answering).
-                 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description invalid_query */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description no_program (periods are those of the program's time zone) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getPointsLeaderboard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2584,34 +972,7 @@ export interface paths {
          *     CIRCOLO_TIER_REVIEW_INTERVAL_SECONDS) moves members down to the tier their points reach
          *     now, one transaction each, with a `tier.changed` event.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description review this member only */
-                    member?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description `{members, lowered}`: the members above the entry tier reviewed (or the one asked for), and those moved down */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description unknown_member */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        post: operations["reviewTiers"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2626,28 +987,7 @@ export interface paths {
             cookie?: never;
         };
         /** Outstanding points (available + pending, not expired) in total and by tier (admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /**
-                 * @description `{as_of, total: {members, available, pending, outstanding}, by_tier: [{tier (null:
-                 *     members without a tier yet), members, available, pending, outstanding}]}`; members
-                 *     are those holding outstanding points.
-                 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getLiabilityReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2677,7 +1017,7 @@ export interface components {
              *     invalid_cursor, unknown_member, member_merged (410, with `merged_into`),
              *     identifier_taken (409, with `identifier`), insufficient_points (409, with
              *     `available`), no_program, program_invalid (422, errors with line/column),
-             *     unknown_campaign, unknown_version, duplicate_order, refund_exceeds_purchase,
+             *     unknown_campaign, upgrade_required (426: /v1/stream without a WebSocket upgrade), unknown_version, duplicate_order, refund_exceeds_purchase,
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
              *     member_mismatch. `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
@@ -2686,28 +1026,54 @@ export interface components {
              *     `no_program` (409) means no program was ever applied, never that one is loading.
              */
             code: string;
-            errors?: {
-                field?: string;
-                message?: string;
-            }[];
+            /** @description Every bad field (`validation_failed`), or the program's diagnostics (`program_invalid`). */
+            errors?: (components["schemas"]["FieldError"] | components["schemas"]["ProgramIssue"])[];
             request_id?: string;
+            /** @description member_merged: the surviving member */
+            merged_into?: string;
+            /** @description insufficient_points: the points the member has */
+            available?: number;
+            /** @description identifier_taken: the identifier another member holds; unknown_member: the type of the identifier not found */
+            identifier?: {
+                type: string;
+                value?: string;
+            };
+            /** @description cursor_expired: the last seq removed by retention; resume after it */
+            purged_through?: number;
+            /** @description unknown_tier: the program's tier ids */
+            tiers?: string[];
+            /** @description a coupon refusal inside an event: the code refused */
+            coupon_code?: string;
+        } & {
+            [key: string]: unknown;
         };
         ApiKey: {
             /** @example key_3f6k2m4q5r7s8t9u2v3w4x5y6z */
-            id?: string;
+            id: string;
             /** @enum {string} */
-            role?: "admin" | "touchpoint";
+            role: "admin" | "touchpoint";
             /** @example store */
-            channel?: string | null;
-            name?: string;
+            channel: string | null;
+            name: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            revoked_at?: string | null;
+            revoked_at: string | null;
         };
-        NewApiKey: components["schemas"]["ApiKey"] & {
+        NewApiKey: {
+            /** @example key_3f6k2m4q5r7s8t9u2v3w4x5y6z */
+            id: string;
+            /** @enum {string} */
+            role: "admin" | "touchpoint";
+            /** @example store */
+            channel: string | null;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            revoked_at: string | null;
             /** @description The secret, shown once. `null` in an idempotent replay. */
-            key?: string | null;
+            key: string | null;
         };
         Identifier: {
             /** @description card, email, phone, app, web, or a name of your own (1–32 of a-z, 0-9, _ -) */
@@ -2729,81 +1095,75 @@ export interface components {
             attributes?: Record<string, never>;
         };
         Member: {
-            /** @example mem_q3k7... */
-            id?: string;
+            /** @example mem_q3k7x2... */
+            id: string;
             /** @description the tier id: a new member starts in the program's entry tier (threshold 0), if any (one enrolled before any program is shown in it once a program is active); recomputed after every event */
-            tier?: string | null;
-            points?: {
-                available?: number;
-                /** @description earned */
-                pending?: number;
-            };
-            identifiers?: components["schemas"]["Identifier"][];
-            profile?: components["schemas"]["Profile"];
-            tags?: string[];
+            tier: string | null;
+            points: components["schemas"]["PointsBalance"];
+            identifiers: components["schemas"]["Identifier"][];
+            profile: components["schemas"]["ProfileOut"];
+            tags: string[];
             /** Format: date-time */
-            joined_at?: string;
+            joined_at: string;
         };
         LedgerEntry: {
-            id?: string;
+            /** @description the entry's number, as a string */
+            id: string;
             /** @enum {string} */
-            kind?: "earn" | "spend" | "expire" | "reverse" | "adjust" | "transfer" | "merge";
+            kind: "earn" | "spend" | "expire" | "reverse" | "adjust" | "transfer" | "merge";
             /** @description signed movement */
-            points?: number;
+            points: number;
             /** @description the member's balance (available + pending) after it */
-            balance_after?: number;
-            campaign?: string | null;
-            rule?: string | null;
-            event_id?: string | null;
+            balance_after: number;
+            campaign: string | null;
+            rule: string | null;
+            event_id: string | null;
             /** Format: date-time */
-            at?: string;
+            at: string;
             /** Format: date-time */
-            expires_at?: string | null;
-            reason?: string | null;
+            expires_at: string | null;
+            reason: string | null;
             /** @description the other member of a transfer or merge */
-            counterparty?: string | null;
+            counterparty: string | null;
         };
         Wallet: {
-            points?: {
-                available?: number;
-                pending?: number;
+            points: {
+                available: number;
+                pending: number;
                 /** @description points expiring within `expiring_within_days`, summed per instant, soonest first */
-                expiring?: {
-                    points?: number;
+                expiring: {
+                    points: number;
                     /** Format: date-time */
-                    at?: string;
+                    at: string;
                 }[];
             };
-            /**
-             * @description `{id, name, progress}`; progress is `{points, next_tier, needed}`: the qualifying points
-             *     in the next tier's window and how many more it takes (null at the top tier)
-             */
-            tier?: null | Record<string, never>;
-            /** @description codes the member can still use */
-            coupons?: components["schemas"]["Coupon"][];
-            challenges?: components["schemas"]["ChallengeProgress"][];
-            badges?: components["schemas"]["Badge"][];
+            /** @description null when the program has no tiers (or before any program) */
+            tier: components["schemas"]["WalletTier"] | null;
+            /** @description codes the member can still use, soonest expiring first */
+            coupons: components["schemas"]["Coupon"][];
+            challenges: components["schemas"]["ChallengeProgress"][];
+            badges: components["schemas"]["Badge"][];
         };
         /**
          * @description A challenge of the active program with the member's progress now (within its window).
          *     Counts are numbers; sums of money are decimal strings ("60.00").
          */
         ChallengeProgress: {
-            id?: string;
-            name?: string;
-            progress?: number | string;
-            goal?: number | string;
+            id: string;
+            name: string;
+            progress: number | string;
+            goal: number | string;
             /** @description completed at least once */
-            completed?: boolean;
-            completions?: number;
+            completed: boolean;
+            completions: number;
             /** Format: date-time */
-            completed_at?: string | null;
-            repeatable?: boolean;
+            completed_at: string | null;
+            repeatable: boolean;
         };
         Badge: {
-            badge?: string;
+            badge: string;
             /** Format: date-time */
-            granted_at?: string;
+            granted_at: string;
         };
         /** @description a member id, `{"id"}` or `{"identifier": {"type", "value"}}` */
         MemberRef: string | {
@@ -2815,7 +1175,7 @@ export interface components {
             /** @example WELCOME5-H9VF775CE29 */
             code: string;
             member: components["schemas"]["MemberRef"];
-            /** @description the basket total before the discount */
+            /** @description the basket total before the discount, in the program currency */
             total: string | number;
             /** @description optional; must be the program's */
             currency?: string;
@@ -2823,41 +1183,368 @@ export interface components {
             channel?: string;
         };
         Coupon: {
-            code?: string;
+            code: string;
             /** @description the template's id */
-            coupon?: string;
-            name?: string;
-            /** @description `discount` or `discount_percent` (+ `max_discount`), `min_total`, `channels` ([]: all) */
-            terms?: Record<string, never>;
+            coupon: string;
+            name: string;
+            terms: components["schemas"]["CouponTerms"];
             /** @description null while unassigned */
-            member_id?: string | null;
+            member_id: string | null;
             /** Format: date-time */
-            issued_at?: string;
+            issued_at: string;
             /** Format: date-time */
-            expires_at?: string;
-            uses_allowed?: number;
-            uses?: number;
+            expires_at: string;
+            uses_allowed: number;
+            uses: number;
+            uses_left: number;
             /** @enum {string} */
-            source?: "rule" | "reward" | "admin";
+            source: "rule" | "reward" | "admin";
         };
         TimelineEntry: {
-            id?: string;
+            id: string;
             /** @example points.spent */
-            type?: string;
+            type: string;
             /** @example store */
-            channel?: string | null;
+            channel: string | null;
             /** Format: date-time */
-            occurred_at?: string;
+            occurred_at: string;
             /** Format: date-time */
-            recorded_at?: string;
-            data?: Record<string, never>;
-            effects?: Record<string, never>[];
+            recorded_at: string;
+            /** @description the event as recorded (type, channel, store, amounts, items, attributes...) */
+            data: {
+                [key: string]: unknown;
+            };
+            effects: components["schemas"]["Effect"][];
+        };
+        FieldError: {
+            field: string;
+            message: string;
+        };
+        ProgramIssue: {
+            line: number;
+            column: number;
+            /** @enum {string} */
+            severity: "error" | "warning";
+            message: string;
+            /** @description a fix, when the checker has one */
+            suggestion?: string;
+        };
+        /** @description The stored profile: every field present (null when unset). */
+        ProfileOut: {
+            name: string | null;
+            email: string | null;
+            phone: string | null;
+            /** Format: date */
+            birthday: string | null;
+            attributes: {
+                [key: string]: string | number | boolean | null;
+            };
+        };
+        PointsBalance: {
+            /** @description spendable now */
+            available: number;
+            /** @description earned, not spendable yet */
+            pending: number;
+        };
+        /** @description The terms the code was issued with: `discount` or `discount_percent` (+ `max_discount`), `min_total`, `channels`. */
+        CouponTerms: {
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            discount?: string;
+            /** @description a percentage, e.g. "10" */
+            discount_percent?: string;
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            max_discount?: string;
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            min_total?: string;
+            /** @description []: every channel */
+            channels: string[];
+        };
+        Redemption: {
+            redemption_id: string;
+            code: string;
+            member_id: string;
+            channel: string;
+            order_id: string | null;
+            event_id: string | null;
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            total: string;
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            discount: string;
+            /** Format: date-time */
+            redeemed_at: string;
+            /** Format: date-time */
+            rolled_back_at: string | null;
+        };
+        Reservation: {
+            reservation_id: string;
+            code: string;
+            coupon: string;
+            member_id: string;
+            channel: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        CouponDetail: {
+            code: string;
+            /** @description the template's id */
+            coupon: string;
+            name: string;
+            terms: components["schemas"]["CouponTerms"];
+            /** @description null while unassigned */
+            member_id: string | null;
+            /** Format: date-time */
+            issued_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            uses_allowed: number;
+            uses: number;
+            uses_left: number;
+            /** @enum {string} */
+            source: "rule" | "reward" | "admin";
+            expired: boolean;
+            reservations: {
+                [key: string]: unknown;
+            }[];
+            redemptions: components["schemas"]["Redemption"][];
+        };
+        /**
+         * @description One effect, by `type`:
+         *     `points_reversed` {points, unrecovered, original_event_id} (a refund); per fired rule (campaign
+         *     priority, then file order; actions in rule order) `points_awarded` {campaign, rule, points,
+         *     pending_until, expires_at}, `tag_added`/`tag_removed` {campaign, rule, tag}, `notification`
+         *     {campaign, rule, message}, `coupon_issued` {campaign, rule, coupon, code, expires_at};
+         *     `coupon_redeemed` {code, coupon, redemption_id, discount} (the body's `coupons`, redeemed first);
+         *     `challenge_progress` {challenge, progress, goal, completed}, `challenge_completed` {challenge,
+         *     completions} and the challenge's rewards (with `challenge` instead of campaign and rule),
+         *     `badge_granted` {badge}; then `tier_changed` {from, to} and the effects of rules `on
+         *     tier_changed`. A challenge's effects name `challenge`, a rule's `campaign` and `rule`.
+         */
+        Effect: {
+            /** @enum {string} */
+            type: "points_awarded" | "points_reversed" | "points_spent" | "points_adjusted" | "tag_added" | "tag_removed" | "notification" | "coupon_issued" | "coupon_redeemed" | "tier_changed" | "challenge_progress" | "challenge_completed" | "badge_granted";
+            campaign?: string;
+            rule?: string;
+            challenge?: string;
+            points?: number;
+            /** Format: date-time */
+            pending_until?: string | null;
+            /** Format: date-time */
+            expires_at?: string | null;
+            unrecovered?: number;
+            original_event_id?: string;
+            tag?: string;
+            message?: string;
+            coupon?: string;
+            /** @description null in simulate (no code is drawn) */
+            code?: string | null;
+            redemption_id?: string;
+            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+            discount?: string;
+            from?: string | null;
+            to?: string;
+            progress?: number | string;
+            goal?: number | string;
+            completed?: boolean;
+            completions?: number;
+            badge?: string;
+            by?: number | string;
+        };
+        /** @description the qualifying points in the next tier's window and how many more it takes */
+        TierProgress: {
+            points: number;
+            next_tier: string;
+            needed: number;
+        };
+        WalletTier: {
+            /** @description null while the member has reached no tier (progress is then toward the first) */
+            id: string | null;
+            name: string | null;
+            /** @description null at the top tier */
+            progress: components["schemas"]["TierProgress"] | null;
+        };
+        OutgoingEvent: {
+            id: string;
+            /** @description commit order, gap-free per publication */
+            seq: number;
+            /** @enum {string} */
+            type: "points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification";
+            member_id: string | null;
+            /** Format: date-time */
+            at: string;
+            /** @description what happened: points, campaign, rule, code, event_id... by type */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            events: string[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /** @description the last seq handled */
+            cursor: number;
+            /** @description events not yet delivered */
+            lag: number;
+            /** @description consecutive failed attempts */
+            failures: number;
+            /** Format: date-time */
+            next_attempt_at: string | null;
+        };
+        ProgramChange: {
+            /** @enum {string} */
+            change: "created" | "changed" | "removed";
+            /** @enum {string} */
+            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign";
+            id: string;
+            before: string;
+            after: string;
+        };
+        ProgramPlan: {
+            /** @description the new version (null for a dry run) */
+            version: number | null;
+            /** @description the version it replaces */
+            active_version: number | null;
+            dry_run: boolean;
+            changes: components["schemas"]["ProgramChange"][];
+            warnings: components["schemas"]["ProgramIssue"][];
+        };
+        ProgramVersion: {
+            version: number;
+            source: string;
+            /** @description id of the API key that applied it */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        ProgramVersionSummary: {
+            version: number;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        EventResult: {
+            event_id: string;
+            member_id: string;
+            /** @description present (true) when the event created the member */
+            enrolled?: boolean;
+            program_version: number;
+            points: components["schemas"]["PointsBalance"];
+            tier: string | null;
+            effects: components["schemas"]["Effect"][];
         };
     };
     responses: {
-        /** @description A refusal */
-        Problem: {
+        /** @description malformed_json, invalid_query, invalid_cursor, invalid_idempotency_key, idempotency_key_required */
+        BadRequest: {
             headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description unauthenticated: no key, an unknown or revoked key, or an expired member token */
+        Unauthenticated: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description forbidden: the key's role may not do this, or a member token asked for another member */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description unknown_...: the resource named in the path or body does not exist */
+        NotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description member_merged: the member was merged; `merged_into` names the survivor */
+        MemberMerged: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description idempotency_conflict (the key was used for another request) or a conflict of the resource's state */
+        Conflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description payload_too_large: the body is over 1 MiB */
+        PayloadTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description unsupported_media_type: the body is not application/json */
+        UnsupportedMediaType: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description validation_failed (every bad field in `errors`) or a refusal of the domain */
+        Unprocessable: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description not_ready or database_unavailable: temporary, retry with the same Idempotency-Key */
+        Unavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description internal_error: nothing internal in the text; the request_id finds it in the log */
+        InternalError: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -2871,11 +1558,2193 @@ export interface components {
         Limit: number;
         /** @description next_cursor of the previous page */
         Cursor: string;
+        /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
         IdempotencyKey: string;
+        /** @description 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+        IdempotencyKeyRequired: string;
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request id (also `request_id` in a problem); echoes a valid client `X-Request-Id`. */
+        XRequestId: string;
+        /** @description `true` when this answer replays the first answer to the same Idempotency-Key and request. */
+        IdempotentReplayed: "true";
+        /** @description The URL path of the created resource. */
+        Location: string;
+        /** @description Seconds to wait before retrying (always 1). */
+        RetryAfter: string;
+        /** @description `Bearer` */
+        WWWAuthenticate: "Bearer";
+        /** @description `websocket` */
+        Upgrade: "websocket";
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        status?: "ok";
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        status?: "ready";
+                    };
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metrics */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys, oldest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ApiKey"][];
+                        next_cursor: null;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "admin" | "touchpoint";
+                    channel?: string | null;
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Idempotent replay, without the secret */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewApiKey"];
+                };
+            };
+            /** @description Created; `Location` names the key */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewApiKey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    identifiers?: components["schemas"]["Identifier"][];
+                    profile?: components["schemas"]["Profile"];
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Enrolled; `Location` names the member */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    lookupMember: {
+        parameters: {
+            query: {
+                type: string;
+                value: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    linkIdentifier: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Identifier"];
+            };
+        };
+        responses: {
+            /** @description It was linked to this member already (or an idempotent replay) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Linked */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    mergeMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    from: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The survivor */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    mintMemberToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 900 */
+                    ttl_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The token */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        token: string;
+                        member_id: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWallet: {
+        parameters: {
+            query?: {
+                expiring_within_days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The wallet */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listLedger: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /** @description next_cursor of the previous page */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["LedgerEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTimeline: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /** @description next_cursor of the previous page */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["TimelineEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    spendPoints: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    points: number;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"];
+                };
+            };
+            /** @description The ledger entry */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adjustPoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description not 0 */
+                    points: number;
+                    reason: string;
+                    /** Format: date-time */
+                    expires_at?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"];
+                };
+            };
+            /** @description The ledger entry */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    transferPoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    to: string;
+                    points: number;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: components["schemas"]["LedgerEntry"];
+                        to: components["schemas"]["LedgerEntry"];
+                    };
+                };
+            };
+            /** @description Both ledger entries */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: components["schemas"]["LedgerEntry"];
+                        to: components["schemas"]["LedgerEntry"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    expirePoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was written off */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        members: number;
+                        lots: number;
+                        points: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getProgram: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its version and source */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramVersion"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    applyProgram: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    source: string;
+                    /** @default false */
+                    dry_run?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description A dry run (the plan, nothing applied), or an idempotent replay */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPlan"];
+                };
+            };
+            /** @description Applied: the new version and its changes */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPlan"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listProgramVersions: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /** @description next_cursor of the previous page */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ProgramVersionSummary"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getProgramVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramVersion"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    pauseCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Paused */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        campaign: string;
+                        paused: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Resumed */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        campaign: string;
+                        paused: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    simulateEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    source?: string;
+                    event: Record<string, never>;
+                    member?: Record<string, never>;
+                    member_id?: string;
+                    channel?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The effects, the member's points and tier after them, and the trace */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        effects: components["schemas"]["Effect"][];
+                        points: components["schemas"]["PointsBalance"];
+                        tier: string | null;
+                        trace: {
+                            campaign: string;
+                            rule: string;
+                            fired: boolean;
+                            /** @enum {string} */
+                            reason: "fired" | "inactive" | "channel" | "trigger" | "condition" | "limit" | "budget" | "exclusive" | "runtime_error";
+                            detail: string;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    sendEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "purchase",
+                 *       "member": {
+                 *         "identifier": {
+                 *           "type": "card",
+                 *           "value": "0400-1234"
+                 *         }
+                 *       },
+                 *       "occurred_at": "2026-12-05T10:15:00+01:00",
+                 *       "store": "milano-01",
+                 *       "order_id": "R-1234",
+                 *       "total": "84.50",
+                 *       "currency": "EUR",
+                 *       "items": [
+                 *         {
+                 *           "sku": "A1",
+                 *           "category": "shoes",
+                 *           "brand": "x",
+                 *           "quantity": 1,
+                 *           "price": "59.90"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /** @description purchase, refund, visit, signup or a custom name [A-Za-z_][A-Za-z0-9_.-]{0,63} */
+                    type: string;
+                    member?: {
+                        id: string;
+                    } | {
+                        identifier: components["schemas"]["Identifier"];
+                    };
+                    enroll?: boolean;
+                    /** Format: date-time */
+                    occurred_at?: string;
+                    /** @description admin keys only */
+                    channel?: string;
+                    store?: string;
+                    order_id?: string;
+                    total?: string | number;
+                    currency?: string;
+                    items?: {
+                        sku?: string;
+                        category?: string;
+                        brand?: string;
+                        quantity?: number;
+                        /** @description unit price */
+                        price?: string | number;
+                        attributes?: Record<string, never>;
+                    }[];
+                    coupons?: string[];
+                    /** @description scalars; rules read them as event.attributes.NAME */
+                    attributes?: Record<string, never>;
+                    /** @description refunds only */
+                    original_event_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventResult"];
+                };
+            };
+            /** @description Applied */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    validateCoupon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CouponUse"];
+            };
+        };
+        responses: {
+            /** @description Whether the code can be used (a refusal is `valid: false`, not an error) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        valid: boolean;
+                        coupon?: string;
+                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+                        discount?: string;
+                        /** Format: date-time */
+                        expires_at?: string;
+                        uses_left?: number;
+                        /** @enum {string} */
+                        code?: "unknown_coupon" | "coupon_expired" | "coupon_already_redeemed" | "coupon_not_owned" | "min_total_not_met" | "channel_not_allowed";
+                        detail?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redeemCoupon: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @example WELCOME5-H9VF775CE29 */
+                    code: string;
+                    member: components["schemas"]["MemberRef"];
+                    /** @description the basket total before the discount, in the program currency */
+                    total: string | number;
+                    /** @description optional; must be the program's */
+                    currency?: string;
+                    /** @description admin keys only (required for them) */
+                    channel?: string;
+                    order_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        redemption_id: string;
+                        code: string;
+                        coupon: string;
+                        member_id: string;
+                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+                        discount: string;
+                    };
+                };
+            };
+            /** @description Redeemed */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        redemption_id: string;
+                        code: string;
+                        coupon: string;
+                        member_id: string;
+                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+                        discount: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reserveCoupon: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    code: string;
+                    member: components["schemas"]["MemberRef"];
+                    ttl_seconds?: number;
+                    /** @description admin keys only */
+                    channel?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reservation"];
+                };
+            };
+            /** @description Held (or the hold renewed) */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reservation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rollbackRedemption: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The redemption (`rolled_back_at` set) and the code's `uses_left` */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        redemption_id: string;
+                        code: string;
+                        member_id: string;
+                        channel: string;
+                        order_id: string | null;
+                        event_id: string | null;
+                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+                        total: string;
+                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+                        discount: string;
+                        /** Format: date-time */
+                        redeemed_at: string;
+                        /** Format: date-time */
+                        rolled_back_at: string | null;
+                        uses_left: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMemberCoupons: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description At most 200 codes */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Coupon"][];
+                        next_cursor: null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRewards: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The catalog (empty before any program) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            name: string;
+                            cost: number;
+                            coupon: {
+                                id: string;
+                                name: string;
+                            };
+                            /** @description null: unlimited */
+                            stock: number | null;
+                            remaining: number | null;
+                        }[];
+                        next_cursor: null;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    claimReward: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    member: components["schemas"]["MemberRef"];
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        claim_id: string;
+                        reward: string;
+                        member_id: string;
+                        points_spent: number;
+                        coupon: {
+                            coupon: string;
+                            code: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                        };
+                        points: components["schemas"]["PointsBalance"];
+                    };
+                };
+            };
+            /** @description Claimed */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        claim_id: string;
+                        reward: string;
+                        member_id: string;
+                        points_spent: number;
+                        coupon: {
+                            coupon: string;
+                            code: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                        };
+                        points: components["schemas"]["PointsBalance"];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    generateCouponCodes: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                coupon: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    count: number;
+                    member?: components["schemas"]["MemberRef"];
+                    /** @description 1–20 letters, digits, inner hyphens; default the template's id */
+                    prefix?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        coupon: string;
+                        generation_id: string;
+                        count: number;
+                        member_id: string | null;
+                        /** Format: date-time */
+                        expires_at: string;
+                        codes: string[];
+                    };
+                };
+            };
+            /** @description The codes (JSON), or one code a line with `Accept: text/csv` */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        coupon: string;
+                        generation_id: string;
+                        count: number;
+                        member_id: string | null;
+                        /** Format: date-time */
+                        expires_at: string;
+                        codes: string[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCouponCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    announceExpiringCoupons: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many codes were announced */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        announced: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listFeed: {
+        parameters: {
+            query?: {
+                /** @description the last seq read (default: the oldest event kept) */
+                after?: number;
+                limit?: number;
+                member?: string;
+                /** @description comma-separated types, as in points.earned,coupon.issued */
+                types?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["OutgoingEvent"][];
+                        /** @description ask again with after=next_after */
+                        next_after: number;
+                        /** @description the newest published seq */
+                        last_seq: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    openStream: {
+        parameters: {
+            query?: {
+                after?: number;
+                member?: string;
+                types?: string;
+                access_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: one text message per event (`OutgoingEvent` JSON) */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            /** @description upgrade_required: a plain GET without `Upgrade: websocket` */
+            426: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    Upgrade: components["headers"]["Upgrade"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every webhook */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Webhook"][];
+                        next_cursor: null;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    url: string;
+                    events: ("points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification")[];
+                    secret: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description Registered (the secret is not shown again) */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    disableWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Disabled */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                status?: "delivered" | "failing" | "dead" | "redrive";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            seq: number;
+                            event_type: string;
+                            /** @enum {string} */
+                            status: "delivered" | "failing" | "dead" | "redrive";
+                            attempts: number;
+                            last_status_code: number | null;
+                            last_latency_ms: number | null;
+                            last_error: string | null;
+                            /** Format: date-time */
+                            first_attempt_at: string;
+                            /** Format: date-time */
+                            last_attempt_at: string;
+                        }[];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                seq: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every attempt */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhook_id: string;
+                        seq: number;
+                        event_type: string;
+                        attempts: {
+                            /** Format: date-time */
+                            at: string;
+                            status_code: number | null;
+                            latency_ms: number | null;
+                            error: string | null;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redriveWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                seq: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued: the worker delivers it before the endpoint's next events */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhook_id: string;
+                        seq: number;
+                        /** @enum {string} */
+                        status: "redrive";
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listChallenges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The active challenges (empty before any program) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            name: string;
+                            /** @description what counts, e.g. "purchase when event.total >= 10.00" */
+                            counts: string;
+                            goal: {
+                                /** @enum {string} */
+                                kind: "count" | "sum" | "distinct" | "streak";
+                                target: number | string;
+                                text: string;
+                            };
+                            /** @description "30 days", or null */
+                            within: string | null;
+                            /** Format: date-time */
+                            active_from: string | null;
+                            /** Format: date-time */
+                            active_until: string | null;
+                            repeatable: boolean;
+                        }[];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMemberChallenges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Progress and badges */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ChallengeProgress"][];
+                        badges: components["schemas"]["Badge"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getPointsLeaderboard: {
+        parameters: {
+            query?: {
+                period?: "day" | "week" | "month" | "year" | "all";
+                limit?: number;
+                /** @description also answer this member's rank and points */
+                member?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The board */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        period: "day" | "week" | "month" | "year" | "all";
+                        /** Format: date-time */
+                        from: string | null;
+                        /** Format: date-time */
+                        until: string | null;
+                        entries: {
+                            rank: number;
+                            member_id: string;
+                            /** @description the display name, or "-" */
+                            name: string;
+                            points: number;
+                        }[];
+                        member: {
+                            member_id: string;
+                            rank: number;
+                            points: number;
+                        } | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reviewTiers: {
+        parameters: {
+            query?: {
+                /** @description review this member only */
+                member?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The members reviewed and those moved down */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        members: number;
+                        lowered: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getLiabilityReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        as_of: string;
+                        total: {
+                            members: number;
+                            available: number;
+                            pending: number;
+                            outstanding: number;
+                        };
+                        by_tier: {
+                            /** @description null: members without a tier yet */
+                            tier: string | null;
+                            members: number;
+                            available: number;
+                            pending: number;
+                            outstanding: number;
+                        }[];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+}

@@ -19,7 +19,7 @@ for (const channel of ["store", "app", "web"]) {
 // Instances pick a new program version up within a second: wait until this one serves it.
 for (let tries = 0; ; tries++) {
   const rewards = await admin.listRewards();
-  if (rewards.items.some((r) => r.id === "free-coffee")) break;
+  if (rewards.items?.some((r) => r.id === "free-coffee")) break;
   if (tries > 100) throw new Error("the program was applied but is not served");
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
