@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pg-auto-failover-cli
-  clang-format curl tzdata python3
+  clang-format curl jq tzdata python3
 )
 
 missing=()
@@ -20,6 +20,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm (for the OpenAPI checks and the TypeScript SDK's tests, not for the server):
+# a machine that has them (Debian's or NodeSource's) keeps its own; else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

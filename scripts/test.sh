@@ -8,6 +8,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The layers first: a pure engine that includes the database fails in a second, not after a build.
 "$root/scripts/check-layers.sh"
 
+# The API contract: docs/openapi.yaml must pass a real linter (Redocly CLI) before anything is
+# built; after the tests, every answer they received is validated against it (below).
+"$root/scripts/npm-ci.sh" "$root/tests/contract"
+(cd "$root/tests/contract" && npm run --silent lint && npm test --silent >/dev/null)
+
 build="$root/build/test"
 # clang: GCC 12 miscompiles some coroutine code (temporaries destroyed twice); see README.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
@@ -39,4 +44,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 
+contract_log=$(mktemp -d /tmp/circolo-contract.XXXXXX)
+export CIRCOLO_CONTRACT_LOG="$contract_log"
 ctest --test-dir "$build" --output-on-failure --timeout 900
+# Every answer the end-to-end tests received, against its operation's documented statuses,
+# headers and schemas (JSON Schema 2020-12 with Ajv): a change that drifts from the file fails.
+node "$root/tests/contract/check-responses.mjs" "$contract_log"
+rm -rf "$contract_log"

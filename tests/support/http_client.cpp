@@ -10,7 +10,11 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace circolo::test {
@@ -32,6 +36,27 @@ HttpResult convert(http::response<http::string_body>& res) {
   }
   out.body = res.body();
   return out;
+}
+
+// With CIRCOLO_CONTRACT_LOG set to a folder, every answer is appended to <folder>/<pid>.jsonl so
+// that tests/contract/check-responses.mjs can validate it against docs/openapi.yaml afterwards.
+void record_for_contract(const std::string& method, const std::string& target,
+                         const HttpResult& result) {
+  static const char* folder = std::getenv("CIRCOLO_CONTRACT_LOG");
+  if (folder == nullptr || *folder == '\0') return;
+  nlohmann::json line{{"method", method},
+                      {"target", target},
+                      {"status", result.status},
+                      {"headers", result.headers},
+                      {"body", result.body}};
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string path = std::string(folder) + "/" + std::to_string(::getpid()) + ".jsonl";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  // One write per line: O_APPEND keeps lines from concurrent clients of one process whole.
+  [[maybe_unused]] auto written = ::write(fd, text.data(), text.size());
+  ::close(fd);
 }
 
 }  // namespace
@@ -66,7 +91,9 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
   auto res = parser.release();
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  return convert(res);
+  auto result = convert(res);
+  record_for_contract(method, target, result);
+  return result;
 }
 
 HttpResult HttpClient::get(const std::string& target, const std::string& key) {
