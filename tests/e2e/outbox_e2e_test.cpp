@@ -297,8 +297,11 @@ TEST_F(Outbox, TheStreamRefusesBadRequestsBeforeUpgrading) {
                                  {"Sec-WebSocket-Version", "13"},
                                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
   expect_problem(twice, 400, "invalid_query");
-  // Not an upgrade: the route answers like any unknown one.
-  EXPECT_EQ(client().get("/v1/stream", admin()).status, 404);
+  // Not an upgrade: told to upgrade (after the key is checked).
+  auto plain_get = client().get("/v1/stream", admin());
+  expect_problem(plain_get, 426, "upgrade_required");
+  EXPECT_EQ(plain_get.header("upgrade"), "websocket");
+  expect_problem(client().get("/v1/stream"), 401, "unauthenticated");
 }
 
 TEST_F(Outbox, ASlowClientIsDroppedWithoutSlowingTheOthers) {

@@ -137,6 +137,21 @@ void register_feed_routes(App& app, const FeedSettings& settings) {
                                   {"next_after", events.empty() ? after : events.back().seq},
                                   {"last_seq", state.last_seq}});
        }});
+  // The stream is a WebSocket: a plain GET (no Upgrade) is told so rather than "not found".
+  app.router().add(
+      {http::verb::get, "/v1/stream", kAnyone, [](Request& request) -> asio::awaitable<Response> {
+         Response out =
+             json_response(http::status::upgrade_required,
+                           {{"type", "https://circolo.dev/problems/upgrade_required"},
+                            {"title", "Upgrade Required"},
+                            {"status", 426},
+                            {"code", "upgrade_required"},
+                            {"detail", "/v1/stream is a WebSocket: send Upgrade: websocket"},
+                            {"request_id", request.request_id}});
+         out.content_type = "application/problem+json";
+         out.headers.emplace_back("Upgrade", "websocket");
+         co_return out;
+       }});
   (void)settings;  // the stream's settings; the feed has none yet
 }
 

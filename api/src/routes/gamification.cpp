@@ -208,6 +208,7 @@ json tier_progress_json(soci::session& sql, const rules::CompiledProgram& progra
                         const std::optional<std::string>& tier, const std::string& member_id,
                         engine::TimePoint now) {
   const auto& tiers = program.tiers();
+  if (!tier && tiers.empty()) return nullptr;  // a program without tiers: no tier to show
   json out{{"id", tier ? json(*tier) : json(nullptr)}, {"name", nullptr}, {"progress", nullptr}};
   long current = -1;
   for (std::size_t i = 0; i < tiers.size(); ++i) {

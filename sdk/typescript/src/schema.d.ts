@@ -1248,14 +1248,11 @@ export interface components {
         };
         /** @description The terms the code was issued with: `discount` or `discount_percent` (+ `max_discount`), `min_total`, `channels`. */
         CouponTerms: {
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            discount?: string;
+            discount?: components["schemas"]["Money"];
             /** @description a percentage, e.g. "10" */
             discount_percent?: string;
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            max_discount?: string;
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            min_total?: string;
+            max_discount?: components["schemas"]["Money"];
+            min_total?: components["schemas"]["Money"];
             /** @description []: every channel */
             channels: string[];
         };
@@ -1266,10 +1263,8 @@ export interface components {
             channel: string;
             order_id: string | null;
             event_id: string | null;
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            total: string;
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            discount: string;
+            total: components["schemas"]["Money"];
+            discount: components["schemas"]["Money"];
             /** Format: date-time */
             redeemed_at: string;
             /** Format: date-time */
@@ -1321,36 +1316,7 @@ export interface components {
          *     `badge_granted` {badge}; then `tier_changed` {from, to} and the effects of rules `on
          *     tier_changed`. A challenge's effects name `challenge`, a rule's `campaign` and `rule`.
          */
-        Effect: {
-            /** @enum {string} */
-            type: "points_awarded" | "points_reversed" | "points_spent" | "points_adjusted" | "tag_added" | "tag_removed" | "notification" | "coupon_issued" | "coupon_redeemed" | "tier_changed" | "challenge_progress" | "challenge_completed" | "badge_granted";
-            campaign?: string;
-            rule?: string;
-            challenge?: string;
-            points?: number;
-            /** Format: date-time */
-            pending_until?: string | null;
-            /** Format: date-time */
-            expires_at?: string | null;
-            unrecovered?: number;
-            original_event_id?: string;
-            tag?: string;
-            message?: string;
-            coupon?: string;
-            /** @description null in simulate (no code is drawn) */
-            code?: string | null;
-            redemption_id?: string;
-            /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-            discount?: string;
-            from?: string | null;
-            to?: string;
-            progress?: number | string;
-            goal?: number | string;
-            completed?: boolean;
-            completions?: number;
-            badge?: string;
-            by?: number | string;
-        };
+        Effect: components["schemas"]["PointsAwarded"] | components["schemas"]["PointsReversed"] | components["schemas"]["PointsSpent"] | components["schemas"]["PointsAdjusted"] | components["schemas"]["TagAdded"] | components["schemas"]["TagRemoved"] | components["schemas"]["Notification"] | components["schemas"]["CouponIssued"] | components["schemas"]["CouponRedeemed"] | components["schemas"]["TierChanged"] | components["schemas"]["ChallengeProgressed"] | components["schemas"]["ChallengeCompleted"] | components["schemas"]["BadgeGranted"];
         /** @description the qualifying points in the next tier's window and how many more it takes */
         TierProgress: {
             points: number;
@@ -1437,6 +1403,201 @@ export interface components {
             tier: string | null;
             effects: components["schemas"]["Effect"][];
         };
+        /** @description Points given by a rule or a challenge. */
+        PointsAwarded: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "points_awarded";
+            points: number;
+            /**
+             * Format: date-time
+             * @description spendable from then (null: now)
+             */
+            pending_until: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description A refund takes back what the purchase earned. */
+        PointsReversed: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "points_reversed";
+            /** @description taken back */
+            points: number;
+            /** @description already spent, so not taken back */
+            unrecovered: number;
+            original_event_id: string;
+        };
+        /** @description A spend (timeline only). */
+        PointsSpent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "points_spent";
+            points: number;
+        };
+        /** @description An adjustment by hand (timeline only). */
+        PointsAdjusted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "points_adjusted";
+            points: number;
+        };
+        /** @description A tag put on the member. */
+        TagAdded: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tag_added";
+            tag: string;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description A tag taken off the member. */
+        TagRemoved: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tag_removed";
+            tag: string;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description A message for the member (also an outgoing `notification` event). */
+        Notification: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "notification";
+            message: string;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description A code issued to the member. */
+        CouponIssued: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "coupon_issued";
+            /** @description the template's id */
+            coupon: string;
+            /** @description null in simulate (no code is drawn) */
+            code: string | null;
+            /** Format: date-time */
+            expires_at?: string | null;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description A code of the event's `coupons`, redeemed before the rules run. */
+        CouponRedeemed: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "coupon_redeemed";
+            code: string;
+            coupon: string;
+            redemption_id: string;
+            discount: components["schemas"]["Money"];
+        };
+        /** @description The tier after this event (rules `on tier_changed` run next). */
+        TierChanged: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tier_changed";
+            from: string | null;
+            to: string;
+        };
+        /** @description The member's progress in a challenge after this event. */
+        ChallengeProgressed: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "challenge_progress";
+            challenge: string;
+            /** @description a count, or a decimal string for sums of money */
+            progress?: number | string;
+            /** @description a count, or a decimal string for sums of money */
+            goal?: number | string;
+            completed?: boolean;
+            /** @description a count, or a decimal string for sums of money */
+            by?: number | string;
+        };
+        /** @description A challenge completed (its rewards follow). */
+        ChallengeCompleted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "challenge_completed";
+            challenge: string;
+            completions: number;
+        };
+        /** @description A badge granted. */
+        BadgeGranted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "badge_granted";
+            badge: string;
+            /** @description the campaign of the rule that fired */
+            campaign?: string;
+            rule?: string;
+            /** @description instead of campaign and rule: the reward of completing this challenge */
+            challenge?: string;
+        };
+        /** @description The code can be used now. */
+        CouponValid: {
+            /** @constant */
+            valid: true;
+            coupon: string;
+            discount: components["schemas"]["Money"];
+            /** Format: date-time */
+            expires_at: string;
+            uses_left: number;
+        };
+        /** @description Why the code cannot be used now. */
+        CouponInvalid: {
+            /** @constant */
+            valid: false;
+            /** @enum {string} */
+            code: "unknown_coupon" | "coupon_expired" | "coupon_already_redeemed" | "coupon_not_owned" | "min_total_not_met" | "channel_not_allowed";
+            detail: string;
+        };
+        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
+        Money: string;
     };
     responses: {
         /** @description malformed_json, invalid_query, invalid_cursor, invalid_idempotency_key, idempotency_key_required */
@@ -2730,18 +2891,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        valid: boolean;
-                        coupon?: string;
-                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-                        discount?: string;
-                        /** Format: date-time */
-                        expires_at?: string;
-                        uses_left?: number;
-                        /** @enum {string} */
-                        code?: "unknown_coupon" | "coupon_expired" | "coupon_already_redeemed" | "coupon_not_owned" | "min_total_not_met" | "channel_not_allowed";
-                        detail?: string;
-                    };
+                    "application/json": components["schemas"]["CouponValid"] | components["schemas"]["CouponInvalid"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2797,8 +2947,7 @@ export interface operations {
                         code: string;
                         coupon: string;
                         member_id: string;
-                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-                        discount: string;
+                        discount: components["schemas"]["Money"];
                     };
                 };
             };
@@ -2814,8 +2963,7 @@ export interface operations {
                         code: string;
                         coupon: string;
                         member_id: string;
-                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-                        discount: string;
+                        discount: components["schemas"]["Money"];
                     };
                 };
             };
@@ -2916,10 +3064,8 @@ export interface operations {
                         channel: string;
                         order_id: string | null;
                         event_id: string | null;
-                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-                        total: string;
-                        /** @description an exact decimal amount in the program currency, e.g. "84.50" */
-                        discount: string;
+                        total: components["schemas"]["Money"];
+                        discount: components["schemas"]["Money"];
                         /** Format: date-time */
                         redeemed_at: string;
                         /** Format: date-time */
