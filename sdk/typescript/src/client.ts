@@ -297,7 +297,7 @@ export class CircoloClient {
   /** Whether a code can be used now, and its discount; writes nothing. */
   validateCoupon(use: Body<"/v1/coupons/validate", "post">, options?: CallOptions) {
     return this.data(
-      this.send<ResponseBody<"/v1/coupons/validate", "post", CouponValidation>>(
+      this.send<ResponseBody<"/v1/coupons/validate", "post">>(
         "POST",
         "/v1/coupons/validate",
         { ...options, body: use },
@@ -307,7 +307,7 @@ export class CircoloClient {
 
   /** Hold a use of a code for the member during an app checkout. */
   reserveCoupon(hold: Body<"/v1/coupons/reserve", "post">, options?: CallOptions) {
-    return this.send<ResponseBody<"/v1/coupons/reserve", "post", Reservation>>(
+    return this.send<ResponseBody<"/v1/coupons/reserve", "post">>(
       "POST",
       "/v1/coupons/reserve",
       { ...options, body: hold },
@@ -316,7 +316,7 @@ export class CircoloClient {
 
   /** Take one use of a code at checkout; exactly once, whatever the retries. */
   redeemCoupon(use: Body<"/v1/coupons/redeem", "post">, options?: CallOptions) {
-    return this.send<ResponseBody<"/v1/coupons/redeem", "post", Redemption>>(
+    return this.send<ResponseBody<"/v1/coupons/redeem", "post">>(
       "POST",
       "/v1/coupons/redeem",
       { ...options, body: use },
@@ -325,7 +325,7 @@ export class CircoloClient {
 
   /** Give a redemption's use back (the order was cancelled). */
   rollbackRedemption(redemptionId: string, options?: CallOptions) {
-    return this.send<ResponseBody<"/v1/redemptions/{id}/rollback", "post", RolledBackRedemption>>(
+    return this.send<ResponseBody<"/v1/redemptions/{id}/rollback", "post">>(
       "POST",
       "/v1/redemptions/{id}/rollback",
       { ...options, params: { id: redemptionId } },
@@ -336,13 +336,13 @@ export class CircoloClient {
 
   listRewards(options?: CallOptions) {
     return this.data(
-      this.send<ResponseBody<"/v1/rewards", "get", Page<Reward>>>("GET", "/v1/rewards", options ?? {}),
+      this.send<ResponseBody<"/v1/rewards", "get">>("GET", "/v1/rewards", options ?? {}),
     );
   }
 
   /** Spend a reward's cost and issue its coupon to the member. */
   claimReward(rewardId: string, member: MemberRef, options?: CallOptions) {
-    return this.send<ResponseBody<"/v1/rewards/{id}/claim", "post", RewardClaim>>(
+    return this.send<ResponseBody<"/v1/rewards/{id}/claim", "post">>(
       "POST",
       "/v1/rewards/{id}/claim",
       { ...options, params: { id: rewardId }, body: { member } },
@@ -367,7 +367,7 @@ export class CircoloClient {
 
   getLeaderboard(query?: QueryOf<"/v1/leaderboards/points", "get">, options?: CallOptions) {
     return this.data(
-      this.send<ResponseBody<"/v1/leaderboards/points", "get", Leaderboard>>(
+      this.send<ResponseBody<"/v1/leaderboards/points", "get">>(
         "GET",
         "/v1/leaderboards/points",
         { ...options, query: query as Record<string, QueryValue> },

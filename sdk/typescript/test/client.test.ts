@@ -145,7 +145,7 @@ describe("problems", () => {
     assert.ok(invalid instanceof CircoloError);
     assert.equal(invalid.status, 422);
     assert.equal(invalid.code, "validation_failed");
-    assert.ok(invalid.problem.errors?.some((e) => e.field === "total"));
+    assert.ok(invalid.problem.errors?.some((e) => "field" in e && e.field === "total"));
 
     const unauthenticated = await new CircoloClient({ baseUrl: url, key: "not-a-key-0123456789" })
       .getWallet(id)
@@ -180,7 +180,7 @@ describe("coupons and rewards", () => {
     const pos = touchpoint("store");
     const { id } = await newMember(pos);
     const signup = await pos.sendEvent({ type: "signup", member: { id } });
-    const issued = (signup.data.effects as { type?: string; code?: string }[]).find((e) => e.type === "coupon_issued");
+    const issued = signup.data.effects.find((e) => e.type === "coupon_issued");
     assert.ok(issued?.code, JSON.stringify(signup.data.effects));
     const code = issued.code;
 

@@ -30,7 +30,7 @@ describe("webhooks from circolod", () => {
     const created = await admin().request("POST", "/v1/admin/webhooks", {
       body: { url: `http://127.0.0.1:${port}/hooks/circolo`, events: ["points.earned"], secret },
     });
-    webhookId = (created.data as { id: string }).id;
+    webhookId = created.data.id;
   });
 
   after(async () => {
