@@ -1688,6 +1688,22 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "https://circolo.dev/problems/validation_failed",
+                 *       "title": "Unprocessable Entity",
+                 *       "status": 422,
+                 *       "code": "validation_failed",
+                 *       "detail": "points: must be positive",
+                 *       "errors": [
+                 *         {
+                 *           "field": "points",
+                 *           "message": "must be positive"
+                 *         }
+                 *       ],
+                 *       "request_id": "req_kkju6oueepuh27yjn6i2x4abcd"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -1941,6 +1957,27 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "identifiers": [
+                 *         {
+                 *           "type": "card",
+                 *           "value": "0400 770"
+                 *         },
+                 *         {
+                 *           "type": "email",
+                 *           "value": "Ada@Example.com"
+                 *         }
+                 *       ],
+                 *       "profile": {
+                 *         "name": "Ada",
+                 *         "birthday": "1990-04-01",
+                 *         "attributes": {
+                 *           "store": "milano-01"
+                 *         }
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     identifiers?: components["schemas"]["Identifier"][];
                     profile?: components["schemas"]["Profile"];
@@ -1967,6 +2004,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "mem_jwdmd6lwb5bmpzrdepvze64vpi",
+                     *       "identifiers": [
+                     *         {
+                     *           "type": "card",
+                     *           "value": "0400770"
+                     *         },
+                     *         {
+                     *           "type": "email",
+                     *           "value": "ada@example.com"
+                     *         }
+                     *       ],
+                     *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "points": {
+                     *         "available": 120,
+                     *         "pending": 0
+                     *       },
+                     *       "profile": {
+                     *         "attributes": {
+                     *           "store": "milano-01"
+                     *         },
+                     *         "birthday": "1990-04-01",
+                     *         "email": null,
+                     *         "name": "Ada",
+                     *         "phone": null
+                     *       },
+                     *       "tags": [],
+                     *       "tier": "member"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Member"];
                 };
             };
@@ -2030,6 +2098,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "mem_jwdmd6lwb5bmpzrdepvze64vpi",
+                     *       "identifiers": [
+                     *         {
+                     *           "type": "card",
+                     *           "value": "0400770"
+                     *         },
+                     *         {
+                     *           "type": "email",
+                     *           "value": "ada@example.com"
+                     *         }
+                     *       ],
+                     *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "points": {
+                     *         "available": 120,
+                     *         "pending": 0
+                     *       },
+                     *       "profile": {
+                     *         "attributes": {
+                     *           "store": "milano-01"
+                     *         },
+                     *         "birthday": "1990-04-01",
+                     *         "email": null,
+                     *         "name": "Ada",
+                     *         "phone": null
+                     *       },
+                     *       "tags": [],
+                     *       "tier": "member"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Member"];
                 };
             };
@@ -2205,6 +2304,66 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "badges": [
+                     *         {
+                     *           "badge": "explorer",
+                     *           "granted_at": "2026-12-06T22:31:38.867785Z"
+                     *         }
+                     *       ],
+                     *       "challenges": [
+                     *         {
+                     *           "completed": true,
+                     *           "completed_at": "2026-12-06T22:31:38.867785Z",
+                     *           "completions": 1,
+                     *           "goal": 3,
+                     *           "id": "explorer",
+                     *           "name": "Omnichannel explorer",
+                     *           "progress": 3,
+                     *           "repeatable": false
+                     *         }
+                     *       ],
+                     *       "coupons": [
+                     *         {
+                     *           "code": "WELCOME5-JBCJXRDMGV2",
+                     *           "coupon": "WELCOME5",
+                     *           "expires_at": "2027-02-04T22:31:16.889837Z",
+                     *           "issued_at": "2026-12-06T22:31:16.889837Z",
+                     *           "member_id": "mem_tgm6jfhefw2jg6addwdrzwnuza",
+                     *           "name": "5 euro off",
+                     *           "source": "rule",
+                     *           "terms": {
+                     *             "channels": [],
+                     *             "discount": "5.00",
+                     *             "min_total": "25.00"
+                     *           },
+                     *           "uses": 0,
+                     *           "uses_allowed": 1,
+                     *           "uses_left": 1
+                     *         }
+                     *       ],
+                     *       "points": {
+                     *         "available": 589,
+                     *         "expiring": [
+                     *           {
+                     *             "points": 20,
+                     *             "at": "2027-01-01T00:00:00Z"
+                     *           }
+                     *         ],
+                     *         "pending": 100
+                     *       },
+                     *       "tier": {
+                     *         "id": "member",
+                     *         "name": "Member",
+                     *         "progress": {
+                     *           "needed": 411,
+                     *           "next_tier": "silver",
+                     *           "points": 589
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Wallet"];
                 };
             };
@@ -2855,6 +3014,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "effects": [
+                     *         {
+                     *           "type": "coupon_redeemed",
+                     *           "code": "WELCOME5-XK96TCFEYTA",
+                     *           "coupon": "WELCOME5",
+                     *           "redemption_id": "rdm_xpbr2w2vjfsm5aedzu7ehxflnq",
+                     *           "discount": "5.00"
+                     *         },
+                     *         {
+                     *           "campaign": "base-earn",
+                     *           "rule": "earn",
+                     *           "type": "points_awarded",
+                     *           "points": 79,
+                     *           "pending_until": null,
+                     *           "expires_at": "2027-12-05T09:15:00Z"
+                     *         },
+                     *         {
+                     *           "challenge": "explorer",
+                     *           "completed": false,
+                     *           "goal": 3,
+                     *           "progress": 1,
+                     *           "type": "challenge_progress"
+                     *         }
+                     *       ],
+                     *       "event_id": "ev_nw6dhforwutgrpsaywtfm4tcca",
+                     *       "member_id": "mem_72zoxcyjx6fgs5rcfwknxy2u6u",
+                     *       "points": {
+                     *         "available": 589,
+                     *         "pending": 0
+                     *       },
+                     *       "program_version": 1,
+                     *       "tier": "member"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EventResult"];
                 };
             };
@@ -2880,6 +3075,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "WELCOME5-XK96TCFEYTA",
+                 *       "member": "mem_3gbrgget3gd7phe5wjbnycgjam",
+                 *       "total": "30.00"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CouponUse"];
             };
         };
@@ -2891,6 +3093,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valid": true,
+                     *       "coupon": "WELCOME5",
+                     *       "discount": "5.00",
+                     *       "expires_at": "2027-02-04T22:44:57.149678Z",
+                     *       "uses_left": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["CouponValid"] | components["schemas"]["CouponInvalid"];
                 };
             };
@@ -2919,6 +3130,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "WELCOME5-XK96TCFEYTA",
+                 *       "member": "mem_3gbrgget3gd7phe5wjbnycgjam",
+                 *       "total": "30.00",
+                 *       "order_id": "R-000125"
+                 *     }
+                 */
                 "application/json": {
                     /** @example WELCOME5-H9VF775CE29 */
                     code: string;
@@ -2958,6 +3177,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "WELCOME5-XK96TCFEYTA",
+                     *       "coupon": "WELCOME5",
+                     *       "discount": "5.00",
+                     *       "member_id": "mem_3gbrgget3gd7phe5wjbnycgjam",
+                     *       "redemption_id": "rdm_xpbr2w2vjfsm5aedzu7ehxflnq"
+                     *     }
+                     */
                     "application/json": {
                         redemption_id: string;
                         code: string;
@@ -3209,6 +3437,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "claim_id": "clm_akzqfk4dd577fxuc5blbqr5m6e",
+                     *       "coupon": {
+                     *         "code": "COFFEE-GCKVSBFDCNR",
+                     *         "coupon": "COFFEE",
+                     *         "expires_at": "2026-12-20T22:31:15.385604Z"
+                     *       },
+                     *       "member_id": "mem_jlxtqrno3ht3awbexxst2hsqyq",
+                     *       "points": {
+                     *         "available": 700,
+                     *         "pending": 0
+                     *       },
+                     *       "points_spent": 300,
+                     *       "reward": "free-coffee"
+                     *     }
+                     */
                     "application/json": {
                         claim_id: string;
                         reward: string;
@@ -3393,6 +3638,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "at": "2026-12-06T22:31:38.631433Z",
+                     *           "data": {
+                     *             "challenge": "explorer",
+                     *             "event_id": "ev_gxit2fthmuf5k6jel2xv4mwoq4",
+                     *             "goal": 3,
+                     *             "progress": 1
+                     *           },
+                     *           "id": "oe_2",
+                     *           "member_id": "mem_72zoxcyjx6fgs5rcfwknxy2u6u",
+                     *           "seq": 2,
+                     *           "type": "challenge.progressed"
+                     *         }
+                     *       ],
+                     *       "next_after": 2,
+                     *       "last_seq": 9
+                     *     }
+                     */
                     "application/json": {
                         items: components["schemas"]["OutgoingEvent"][];
                         /** @description ask again with after=next_after */
