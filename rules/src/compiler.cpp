@@ -96,6 +96,7 @@ CompileResult compile(const Source& source, const Limits& limits) {
     cc.source = &c;
     if (c.active && c.active->from) cc.from = at_midnight(*c.active->from);
     if (c.active && c.active->until) cc.until = at_midnight(*c.active->until);
+    program->campaigns_.push_back({c.id, c.name.value_or(c.id), cc.from, cc.until, c.budget});
     for (const auto& r : c.rules) {
       CompiledProgram::Impl::CompiledRule cr;
       cr.source = &r;

@@ -329,6 +329,7 @@ void register_program_routes(App& app, ProgramStore& store) {
   }
 
   register_simulate_route(app, store);
+  register_campaign_routes(app, store);
 }
 
 }  // namespace circolo::api

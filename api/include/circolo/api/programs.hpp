@@ -69,6 +69,8 @@ Response program_invalid(const Request& request, const std::vector<rules::Diagno
 void register_program_routes(App& app, ProgramStore& store);
 // POST /v1/admin/simulate (routes/simulate.cpp).
 void register_simulate_route(App& app, ProgramStore& store);
+// GET /v1/admin/campaigns (routes/campaigns.cpp).
+void register_campaign_routes(App& app, ProgramStore& store);
 
 // {"id","name","progress"} of a member's tier in the active program, or null.
 nlohmann::json tier_json(const ProgramStore& store, const std::optional<std::string>& tier);

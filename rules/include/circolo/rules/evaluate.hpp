@@ -168,6 +168,13 @@ class CompiledProgram {
     std::string digest;
   };
   const std::vector<Challenge>& challenges() const { return challenges_; }
+  // Campaigns in file order: when they run ([from, until), local midnights) and their budget.
+  struct Campaign {
+    std::string id, name;
+    std::optional<engine::TimePoint> from, until;
+    std::optional<std::int64_t> budget;  // points
+  };
+  const std::vector<Campaign>& campaigns() const { return campaigns_; }
   const Challenge* challenge(const std::string& id) const;
   // The challenges that count `event` (trigger, condition, active at the event's time). A
   // runtime error in a condition or goal expression means the event does not count.
@@ -212,6 +219,7 @@ class CompiledProgram {
   std::map<std::string, CouponTemplate> coupons_;
   std::vector<Reward> rewards_;
   std::vector<Challenge> challenges_;
+  std::vector<Campaign> campaigns_;
 };
 
 }  // namespace circolo::rules

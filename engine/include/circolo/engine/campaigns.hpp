@@ -1,0 +1,22 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "circolo/engine/clock.hpp"
+
+// Campaigns as an operator sees them: whether one is running now.
+namespace circolo::engine::campaigns {
+
+enum class State { active, paused, scheduled, ended };
+
+// "active", "paused", "scheduled", "ended".
+std::string_view name(State state);
+
+// The state at `now` of a campaign active over [from, until) (either end open when absent) that
+// an admin may have paused. A campaign past its end is ended, paused or not (resuming it would
+// not make it run); one paused before its start is paused (it will not run when it starts).
+State state(bool paused, std::optional<TimePoint> from, std::optional<TimePoint> until,
+            TimePoint now);
+
+}  // namespace circolo::engine::campaigns
