@@ -18,6 +18,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "suggest.hpp"
 
 namespace {
 
@@ -95,6 +96,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // A misspelt command: say which one was meant rather than what CLI11 could not place.
+    if (const auto unknown = unknown_command(app, argc, argv); unknown && e.get_exit_code() != 0) {
+      std::cerr << *unknown;
+      return 2;
+    }
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }

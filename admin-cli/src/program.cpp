@@ -1,5 +1,5 @@
 // program check|fmt offline (through the rules library), program plan|apply|show|versions|rollback
-// and simulate against a server, and campaign pause|resume.
+// and simulate against a server.
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -14,6 +14,8 @@
 #include "circolo/rules/format.hpp"
 #include "circolo/rules/parser.hpp"
 #include "commands.hpp"
+#include "plan.hpp"
+#include "text_diff.hpp"
 
 namespace circolo::cli {
 namespace {
@@ -101,7 +103,9 @@ int fmt(const std::vector<std::string>& files, bool check_only) {
     const auto& formatted = result.text;
     if (formatted == source.text) continue;
     if (check_only) {
-      std::cout << path << ": not formatted\n";
+      // What `fmt` would change, as a unified diff (stdout); the verdict on stderr.
+      std::cout << unified_diff(source.text, formatted, path, path + " (formatted)");
+      std::cerr << path << ": not formatted (circolo program fmt " << path << " rewrites it)\n";
       status = 1;
       continue;
     }
@@ -116,26 +120,24 @@ int fmt(const std::vector<std::string>& files, bool check_only) {
   return status;
 }
 
-void print_plan(const json& plan) {
+// The plan setting by setting, the counts, and a warning for each change that alters what
+// members, their coupons or their balances already have.
+PlanReport print_plan(const json& plan) {
   const auto& changes = plan["changes"];
+  auto report = describe_plan(changes, plan.value("active_version", json()).is_null());
   if (changes.empty()) {
     std::cout << "No changes.\n";
-    return;
+    return report;
   }
-  for (const auto& c : changes) {
-    const std::string kind = c["change"];
-    const char* mark = kind == "created" ? "+" : kind == "removed" ? "-" : "~";
-    std::cout << "  " << mark << " " << c["object"].get<std::string>()
-              << (c["id"].get<std::string>().empty() ? ""
-                                                     : " \"" + c["id"].get<std::string>() + "\"")
-              << "  (" << kind << ")\n";
-  }
+  for (const auto& line : report.lines) std::cout << line << "\n";
   std::size_t created = 0, changed = 0, removed = 0;
   for (const auto& c : changes) {
     const std::string k = c["change"];
     (k == "created" ? created : k == "changed" ? changed : removed) += 1;
   }
   std::cout << created << " to create, " << changed << " to change, " << removed << " to remove.\n";
+  for (const auto& a : report.alterations) std::cout << "WARNING: " << a.message << "\n";
+  return report;
 }
 
 int program_online(const Online& o, const std::string& action, const std::string& file, bool yes) {
@@ -183,23 +185,49 @@ int program_online(const Online& o, const std::string& action, const std::string
   }
   auto plan = call(o, "POST", "/v1/admin/program", {{"source", *source}, {"dry_run", true}}, code);
   if (!plan) return code;
+  // --json prints only the applied version's answer (or the plan, with what it alters).
+  const auto report = o.json_output
+                          ? describe_plan((*plan)["changes"], (*plan)["active_version"].is_null())
+                          : print_plan(*plan);
   if (o.json_output && (action == "plan" || (*plan)["changes"].empty())) {
+    json alterations = json::array();
+    for (const auto& a : report.alterations)
+      alterations.push_back({{"object", a.object}, {"id", a.id}, {"message", a.message}});
+    (*plan)["alterations"] = alterations;
     std::cout << plan->dump(2) << "\n";
     return 0;
   }
-  if (!o.json_output) print_plan(*plan);  // --json prints only the applied version's answer
   if (action == "plan" || (*plan)["changes"].empty()) return 0;
+  const auto warned = report.alterations.size();
   if (!yes) {
     if (!isatty(STDIN_FILENO)) {
-      std::cerr << "circolo: not applied: confirm with --yes when not at a terminal\n";
+      if (warned)
+        std::cerr << "circolo: not applied: " << warned
+                  << (warned == 1 ? " change alters" : " changes alter")
+                  << " existing members, coupons or balances (WARNING above); confirm with --yes "
+                     "when not at a terminal\n";
+      else
+        std::cerr << "circolo: not applied: confirm with --yes when not at a terminal\n";
       return 2;
     }
-    std::cout << "Apply these changes? [y/N] " << std::flush;
     std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") {
-      std::cout << "Not applied.\n";
-      return 0;
+    if (warned) {
+      // Changes to what members already have are confirmed in full, not with a reflex "y".
+      std::cout << "These changes alter existing members, coupons or balances (" << warned
+                << " WARNING" << (warned == 1 ? "" : "s")
+                << " above).\nType \"yes\" to apply: " << std::flush;
+      std::getline(std::cin, answer);
+      if (answer != "yes") {
+        std::cout << "Not applied.\n";
+        return 0;
+      }
+    } else {
+      std::cout << "Apply these changes? [y/N] " << std::flush;
+      std::getline(std::cin, answer);
+      if (answer != "y" && answer != "Y" && answer != "yes") {
+        std::cout << "Not applied.\n";
+        return 0;
+      }
     }
   }
   auto applied = call(o, "POST", "/v1/admin/program", {{"source", *source}}, code);
@@ -278,17 +306,6 @@ int simulate(const Online& o, const std::string& file, bool active, const std::s
                 << t["detail"].get<std::string>();
     std::cout << "\n";
   }
-  return 0;
-}
-
-int campaign(const Online& o, const std::string& action, const std::string& id) {
-  int code = 0;
-  auto result = call(o, "POST", "/v1/admin/campaigns/" + id + "/" + action, json::object(), code);
-  if (!result) return code;
-  if (o.json_output)
-    std::cout << result->dump(2) << "\n";
-  else
-    std::cout << "Campaign " << id << (action == "pause" ? " paused" : " resumed") << ".\n";
   return 0;
 }
 
@@ -374,23 +391,6 @@ void register_program(CLI::App& app, Context& ctx) {
     }
     return simulate(o, s->sim_file, s->sim_active, s->sim_event, s->sim_member);
   });
-}
-
-void register_campaign(CLI::App& app, Context& ctx) {
-  auto campaign_id = std::make_shared<std::string>();
-  auto* campaign_cmd =
-      app.add_subcommand("campaign", "pause or resume a campaign of the active program");
-  campaign_cmd->require_subcommand(1);
-  auto* campaign_pause =
-      campaign_cmd->add_subcommand("pause", "example: circolo campaign pause weekend-double");
-  campaign_pause->add_option("id", *campaign_id, "the campaign id")->required();
-  ctx.add_online(campaign_pause,
-                 [campaign_id](const Online& o) { return campaign(o, "pause", *campaign_id); });
-  auto* campaign_resume =
-      campaign_cmd->add_subcommand("resume", "example: circolo campaign resume weekend-double");
-  campaign_resume->add_option("id", *campaign_id, "the campaign id")->required();
-  ctx.add_online(campaign_resume,
-                 [campaign_id](const Online& o) { return campaign(o, "resume", *campaign_id); });
 }
 
 }  // namespace circolo::cli

@@ -4,7 +4,9 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "test_env.hpp"
 
 using namespace circolo::test;
+using nlohmann::json;
 
 namespace {
 
@@ -24,11 +27,11 @@ struct Run {
   std::string output;  // stdout and stderr
 };
 
-Run run_cli(const std::string& args, const ServerProcess& server, const std::string& key = "") {
+// `circolo ARGS` against the server on `port` (1: none there), stdin not a terminal.
+Run run_cli_at(const std::string& args, unsigned short port, const std::string& key) {
   const std::string command =
-      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(server.port()) +
-      " CIRCOLO_KEY='" + (key.empty() ? server.admin_key() : key) + "' " CIRCOLO_CLI_PATH " " +
-      args + " </dev/null 2>&1";
+      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(port) +
+      " CIRCOLO_KEY='" + key + "' " CIRCOLO_CLI_PATH " " + args + " </dev/null 2>&1";
   Run run;
   FILE* pipe = ::popen(command.c_str(), "r");
   std::array<char, 4096> buffer{};
@@ -40,8 +43,36 @@ Run run_cli(const std::string& args, const ServerProcess& server, const std::str
   return run;
 }
 
+Run run_cli(const std::string& args, const ServerProcess& server, const std::string& key = "") {
+  return run_cli_at(args, server.port(), key.empty() ? server.admin_key() : key);
+}
+
 const std::string kDemo = CIRCOLO_EXAMPLES_DIR "/demo.rules";
 const std::string kPurchase = CIRCOLO_EXAMPLES_DIR "/purchase.json";
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+bool has(const Run& r, const std::string& text) {
+  return r.output.find(text) != std::string::npos;
+}
 
 }  // namespace
 
@@ -364,4 +395,275 @@ TEST(Cli, WebhooksAndEventsTail) {
   auto not_dead = run_cli("webhooks redrive " + id + " 1", server);
   EXPECT_EQ(not_dead.code, 1);
   EXPECT_NE(not_dead.output.find("not_a_dead_letter"), std::string::npos) << not_dead.output;
+}
+
+// A new user's first hour: a suggestion for a misspelt command, `fmt --check` showing the diff,
+// a plan that says what changes setting by setting and warns about (and makes `apply` confirm)
+// changes to what members already have, and `campaigns list`.
+
+TEST(CliFirstHour, MisspeltCommandsGetTheClosestSuggestion) {
+  auto r = run_cli_at("program chek " + kDemo, 1, "");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_EQ(r.output,
+            "circolo: unknown command \"chek\" for \"circolo program\"; did you mean "
+            "\"check\"?\n");
+  r = run_cli_at("membrs find --card 1", 1, "");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(has(r, "unknown command \"membrs\" for \"circolo\"; did you mean \"members\"?"))
+      << r.output;
+  r = run_cli_at("--json program verions", 1, "");  // a flag before the command, a letter missing
+  EXPECT_TRUE(has(r, "did you mean \"versions\"?")) << r.output;
+  r = run_cli_at("campaigns lsit", 1, "");  // a swap of neighbours, after an alias
+  EXPECT_TRUE(has(r, "unknown command \"lsit\" for \"circolo campaigns\"; did you mean \"list\"?"))
+      << r.output;
+  r = run_cli_at("prog check " + kDemo, 1, "");  // the start of one command only
+  EXPECT_TRUE(has(r, "did you mean \"program\"?")) << r.output;
+  // Nothing close: the commands of that level instead of a guess.
+  r = run_cli_at("program xyzzy", 1, "");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(has(r,
+                  "unknown command \"xyzzy\" for \"circolo program\"; the commands are: check, "
+                  "fmt, plan, apply, show, versions, rollback"))
+      << r.output;
+  EXPECT_FALSE(has(r, "did you mean")) << r.output;
+  // A file where a file is expected is not a command.
+  r = run_cli_at("program check /nonexistent.rules", 1, "");
+  EXPECT_FALSE(has(r, "unknown command")) << r.output;
+}
+
+TEST(CliFirstHour, FmtCheckShowsTheDiffWithLineNumbers) {
+  // One line indented too far in the middle of the demo: one hunk with three lines around.
+  const auto demo = read(kDemo);
+  const auto path = write_temp("misindented.rules",
+                               replaced(demo, "  threshold 1000\n", "      threshold 1000\n"));
+  auto r = run_cli_at("program fmt --check " + path, 1, "");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(has(r, "--- " + path + "\n+++ " + path +
+                         " (formatted)\n"
+                         "@@ -13,7 +13,7 @@\n"
+                         " \n"
+                         " tier \"silver\" {\n"
+                         "   name \"Silver\"\n"
+                         "-      threshold 1000\n"
+                         "+  threshold 1000\n"
+                         "   window 365 days\n"
+                         "   multiplier 1.25\n"
+                         " }\n"))
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '@'), 4) << r.output;  // one hunk
+  EXPECT_TRUE(has(r, path + ": not formatted")) << r.output;
+
+  // Blocks on one line and no final newline: added lines, and the marker for the last line.
+  const auto compact = write_temp("compact.rules", "tier \"a\" { threshold 0 }");
+  r = run_cli_at("program fmt --check " + compact, 1, "");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(has(r,
+                  "@@ -1 +1,3 @@\n"
+                  "-tier \"a\" { threshold 0 }\n"
+                  "\\ No newline at end of file\n"
+                  "+tier \"a\" {\n"
+                  "+  threshold 0\n"
+                  "+}\n"))
+      << r.output;
+  // The file is left as it is; a canonical file says nothing and passes.
+  EXPECT_EQ(read(compact), "tier \"a\" { threshold 0 }");
+  r = run_cli_at("program fmt --check " + kDemo, 1, "");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+}
+
+TEST(CliFirstHour, PlanShowsBeforeAndAfterAndApplyConfirmsWhatAltersMembers) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  ASSERT_EQ(run_cli("program apply --yes " + kDemo, server).code, 0);
+
+  auto next = read(kDemo);
+  next = replaced(next, "currency \"EUR\"", "currency \"USD\"");
+  next = replaced(next, "timezone \"Europe/Rome\"", "timezone \"Europe/London\"");
+  next = replaced(next, "threshold 5000", "threshold 6000");
+  next = replaced(next,
+                  "coupon \"WELCOME5\" {\n  name \"5 euro off your next purchase\"\n  discount "
+                  "5.00\n  min_total 25.00\n  valid 60 days\n}\n\n",
+                  "");
+  next = replaced(next, "then issue coupon \"WELCOME5\"", "then issue coupon \"COFFEE\"");
+  next = replaced(next, "discount 10%", "discount 15%");
+  next = replaced(next, "goal distinct event.channel reaches 3",
+                  "goal distinct event.channel reaches 2");
+  next = replaced(next, "name \"Welcome coupon\"", "name \"Welcome gift\"");
+  next += "\ncampaign \"rainy\" {\n  rule \"r\" {\n    on visit\n    then award 1 points\n  }\n}\n";
+  const auto path = write_temp("changed.rules", next);
+
+  auto plan = run_cli("program plan " + path, server);
+  EXPECT_EQ(plan.code, 0) << plan.output;
+  for (const char* line : {
+           "  ~ program currency: EUR -> USD\n",
+           "  ~ program timezone: Europe/Rome -> Europe/London\n",
+           "  ~ tier \"gold\": threshold 5000 -> 6000\n",
+           "  - coupon \"WELCOME5\"\n",
+           "  ~ coupon \"SHOES10\": discount 10% -> 15%\n",
+           "  ~ challenge \"explorer\": goal\n"
+           "      - distinct event.channel reaches 3\n"
+           "      + distinct event.channel reaches 2\n",
+           "  ~ campaign \"welcome\": name \"Welcome coupon\" -> \"Welcome gift\"\n",
+           "  ~ campaign \"welcome\" rule \"signup\": then\n"
+           "      - issue coupon \"WELCOME5\"\n"
+           "      - notify \"Welcome! Here is 5 euro off your next purchase.\"\n"
+           "      + issue coupon \"COFFEE\"\n"
+           "      + notify \"Welcome! Here is 5 euro off your next purchase.\"\n",
+           "  + campaign \"rainy\"\n",
+           "1 to create, 5 to change, 1 to remove.\n",
+           "WARNING: program currency EUR -> USD: ",
+           "WARNING: program timezone Europe/Rome -> Europe/London: ",
+           "WARNING: tier \"gold\" threshold 5000 -> 6000: members may move to another tier",
+           "WARNING: coupon \"SHOES10\" discount 10% -> 15%: codes already issued keep their old "
+           "terms",
+           "WARNING: challenge \"explorer\" goal changes: every member's progress toward it "
+           "starts again from zero",
+           "WARNING: coupon \"WELCOME5\" is removed: ",
+       }) {
+    EXPECT_TRUE(has(plan, line)) << line << "\n" << plan.output;
+  }
+  // A new name or a new campaign alters nothing members have.
+  EXPECT_FALSE(has(plan, "WARNING: campaign")) << plan.output;
+
+  auto json_plan = run_cli("program plan --json " + path, server);
+  ASSERT_EQ(json_plan.code, 0) << json_plan.output;
+  EXPECT_EQ(json::parse(json_plan.output)["alterations"].size(), 6u) << json_plan.output;
+
+  // Not at a terminal and no --yes: refused, nothing applied.
+  auto refused = run_cli("program apply " + path, server);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_TRUE(has(refused,
+                  "circolo: not applied: 6 changes alter existing members, coupons or "
+                  "balances"))
+      << refused.output;
+  HttpClient c(server.port());
+  EXPECT_EQ(c.get("/v1/admin/program", server.admin_key()).json()["version"], 1);
+
+  auto applied = run_cli("program apply --yes " + path, server);
+  EXPECT_EQ(applied.code, 0) << applied.output;
+  EXPECT_TRUE(has(applied, "Applied as version 2.")) << applied.output;
+  EXPECT_EQ(c.get("/v1/admin/program", server.admin_key()).json()["version"], 2);
+
+  // Changes without warnings: as before (refused without --yes off a terminal, for every change).
+  const auto renamed = write_temp(
+      "renamed.rules", replaced(next, "name \"Welcome gift\"", "name \"Welcome present\""));
+  auto quiet = run_cli("program plan " + renamed, server);
+  EXPECT_TRUE(
+      has(quiet, "  ~ campaign \"welcome\": name \"Welcome gift\" -> \"Welcome present\"\n"))
+      << quiet.output;
+  EXPECT_FALSE(has(quiet, "WARNING")) << quiet.output;
+  auto unconfirmed = run_cli("program apply " + renamed, server);
+  EXPECT_EQ(unconfirmed.code, 2) << unconfirmed.output;
+  EXPECT_TRUE(has(unconfirmed, "circolo: not applied: confirm with --yes")) << unconfirmed.output;
+}
+
+TEST(CliFirstHour, CampaignsListShowsStateBudgetAndLastFiring) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  const std::string program = R"(program {
+  currency "EUR"
+  timezone "Europe/Rome"
+}
+
+campaign "always" {
+  name "Always on"
+  budget 1000 points
+  rule "earn" {
+    on purchase
+    then award 10 points
+  }
+}
+
+campaign "held" {
+  name "Held back"
+  rule "visit" {
+    on visit
+    then award 1 points
+  }
+}
+
+campaign "over" {
+  name "Last year's"
+  active from 2020-01-01 until 2020-02-01
+  rule "earn" {
+    on purchase
+    then award 1 points
+  }
+}
+
+campaign "later" {
+  name "Next century"
+  active from 2099-01-01
+  rule "earn" {
+    on purchase
+    then award 1 points
+  }
+}
+)";
+  auto keys = apply_program_with_touchpoints(server, program, {"store"});
+  auto before = run_cli("campaigns list", server);
+  EXPECT_EQ(before.code, 0) << before.output;
+  EXPECT_TRUE(has(before, "CAMPAIGN")) << before.output;
+  auto row = [](const struct Run& r, const std::string& id) {
+    const auto at = r.output.find("\n" + id + " ");
+    return at == std::string::npos ? std::string()
+                                   : r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(row(before, "always").find("active"), std::string::npos) << before.output;
+  EXPECT_NE(row(before, "always").find("0 of 1000"), std::string::npos) << before.output;
+  EXPECT_NE(row(before, "always").find("never"), std::string::npos) << before.output;
+  EXPECT_NE(row(before, "over").find("ended"), std::string::npos) << before.output;
+  EXPECT_NE(row(before, "later").find("scheduled"), std::string::npos) << before.output;
+
+  HttpClient c(server.port());
+  auto purchase = [&](const std::string& order) {
+    return c.post_json(
+        "/v1/events",
+        {{"type", "purchase"},
+         {"member", {{"identifier", {{"type", "card"}, {"value", "4000111122223333"}}}}},
+         {"enroll", true},
+         {"order_id", order},
+         {"total", "12.00"},
+         {"currency", "EUR"}},
+        keys["store"], order);
+  };
+  for (int i = 0; i < 50 && purchase("R-1").status >= 300; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the program is loading
+  ASSERT_EQ(purchase("R-2").status, 201);
+  ASSERT_EQ(run_cli("campaign pause held", server).code, 0);
+  ASSERT_EQ(run_cli("campaign pause over", server).code, 0);
+
+  auto after = run_cli("campaigns list", server);
+  EXPECT_EQ(after.code, 0) << after.output;
+  EXPECT_NE(row(after, "always").find("20 of 1000"), std::string::npos) << after.output;
+  EXPECT_EQ(row(after, "always").find("never"), std::string::npos) << after.output;
+  EXPECT_NE(row(after, "held").find("paused"), std::string::npos) << after.output;
+  EXPECT_NE(row(after, "held").find(" - "), std::string::npos) << after.output;    // no budget
+  EXPECT_NE(row(after, "over").find("ended"), std::string::npos) << after.output;  // paused too
+
+  auto listed = run_cli("campaigns list --json", server);
+  ASSERT_EQ(listed.code, 0) << listed.output;
+  const auto items = json::parse(listed.output)["items"];
+  ASSERT_EQ(items.size(), 4u) << listed.output;
+  EXPECT_EQ(items[0]["id"], "always");
+  EXPECT_EQ(items[0]["name"], "Always on");
+  EXPECT_EQ(items[0]["state"], "active");
+  EXPECT_EQ(items[0]["budget"], json({{"points", 1000}, {"remaining", 980}}));
+  EXPECT_EQ(items[0]["budget_used"], 20);
+  EXPECT_TRUE(items[0]["last_fired_at"].is_string()) << listed.output;
+  EXPECT_EQ(items[1]["state"], "paused");
+  EXPECT_TRUE(items[1]["paused_at"].is_string()) << listed.output;
+  EXPECT_TRUE(items[1]["budget"].is_null());
+  EXPECT_TRUE(items[1]["last_fired_at"].is_null());
+  EXPECT_EQ(items[2]["state"], "ended");
+  EXPECT_EQ(items[2]["until"], "2020-01-31T23:00:00Z");  // local midnight in Rome
+  EXPECT_EQ(items[3]["state"], "scheduled");
+  EXPECT_EQ(items[3]["from"], "2098-12-31T23:00:00Z");
+
+  // Resumed, the campaign is active again; a touchpoint key may not list campaigns.
+  ASSERT_EQ(run_cli("campaign resume held", server).code, 0);
+  EXPECT_EQ(json::parse(run_cli("campaigns list --json", server).output)["items"][1]["state"],
+            "active");
+  EXPECT_EQ(c.get("/v1/admin/campaigns", keys["store"]).status, 403);
 }

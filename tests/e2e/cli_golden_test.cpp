@@ -89,6 +89,7 @@ TEST(CliGolden, HumanAndJsonOutput) {
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"check_demo", "program check " + kDemo},
+      {"unknown_command", "program chek " + kDemo},
       {"check_demo_json", "program check --json " + kDemo},
       {"plan_demo", "program plan " + kDemo},
       {"plan_demo_json", "program plan --json " + kDemo},
