@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
-build_release circolod
+build_release circolod circolo
 
 . "$root/scripts/pg.sh"
 state="$root/.local"
@@ -37,6 +37,9 @@ if [ "$listen_port" != 0 ] && ! pg_port_free "$listen_port"; then
   echo "circolo: port $listen_port is taken, using ${listen##*:}" >&2
 fi
 
+# What the README tour and the CLI read: export CIRCOLO_URL=$(cat .local/url) ...
+echo "http://$listen" >"$state/url"
+
 cat <<TXT
 
   Circolo is starting at http://$listen
@@ -57,21 +60,7 @@ trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; exit 0' INT TERM
 # On the first run: the demo program and two demo members.
 url="http://$listen"
 for _ in $(seq 1 100); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.1; done
-auth=(-H "Authorization: Bearer $admin_key" -H "Content-Type: application/json")
-if [ ! -f "$state/demo-loaded" ] && curl -sf "${auth[@]}" "$url/readyz" >/dev/null; then
-  if ! curl -sf "${auth[@]}" "$url/v1/admin/program" >/dev/null; then
-    body=$(python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
-      "$root/examples/demo.rules" 2>/dev/null || true)
-    if [ -n "$body" ]; then
-      curl -sf "${auth[@]}" -d "$body" "$url/v1/admin/program" >/dev/null &&
-        echo "circolo: applied the demo program (examples/demo.rules)" >&2
-    fi
-  fi
-  curl -sf "${auth[@]}" -H "Idempotency-Key: demo-member-giulia" "$url/v1/members" -d \
-    '{"identifiers":[{"type":"card","value":"4000123412341234"},{"type":"email","value":"giulia@example.com"}],"profile":{"name":"Giulia Rossi"}}' >/dev/null &&
-    curl -sf "${auth[@]}" -H "Idempotency-Key: demo-member-marco" "$url/v1/members" -d \
-      '{"identifiers":[{"type":"card","value":"4000999988887777"},{"type":"app","value":"marco-app-1"}],"profile":{"name":"Marco Bianchi"}}' >/dev/null &&
-    echo "circolo: created the demo members (cards 4000123412341234 and 4000999988887777)" >&2
-  touch "$state/demo-loaded"
+if [ ! -f "$state/demo-loaded" ] && curl -sf "$url/readyz" >/dev/null; then
+  "$root/scripts/demo-data.sh" "$url" "$admin_key" && touch "$state/demo-loaded"
 fi
 wait $server || true

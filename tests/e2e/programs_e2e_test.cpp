@@ -84,6 +84,10 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
   }
   EXPECT_TRUE(found) << bad.body;
   EXPECT_EQ(c.get("/v1/admin/program/versions", key).json()["items"].size(), 1u);
+  auto first = c.get("/v1/admin/program/versions/1", key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json()["source"], demo_program());
+  expect_problem(c.get("/v1/admin/program/versions/2", key), 404, "unknown_version");
   expect_problem(c.post_json("/v1/admin/program", {{"sauce", "x"}}, key), 422, "validation_failed");
 
   // Simulate: a silver member's Saturday purchase in store.

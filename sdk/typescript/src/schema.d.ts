@@ -411,6 +411,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The active program's campaigns with their state, budget use and last firing (admin)
+         * @description In the program file's order. `circolo campaigns list` shows it.
+         */
+        get: operations["listCampaigns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/campaigns/{id}/pause": {
         parameters: {
             query?: never;
@@ -1598,6 +1618,41 @@ export interface components {
         };
         /** @description an exact decimal amount in the program currency, e.g. "84.50" */
         Money: string;
+        CampaignStatus: {
+            id: string;
+            /** @description its name, or its id if it has none */
+            name: string;
+            /**
+             * @description ended wins over paused, paused over scheduled
+             * @enum {string}
+             */
+            state: "active" | "paused" | "scheduled" | "ended";
+            /**
+             * Format: date-time
+             * @description when it starts (local midnight in the program time zone), or null
+             */
+            from: string | null;
+            /**
+             * Format: date-time
+             * @description when it ends (not included), or null
+             */
+            until: string | null;
+            /** Format: date-time */
+            paused_at: string | null;
+            /** @description the id of the key that paused it */
+            paused_by: string | null;
+            budget: {
+                points: number;
+                remaining: number;
+            } | null;
+            /** @description points given, counted across program versions */
+            budget_used: number;
+            /**
+             * Format: date-time
+             * @description when the last event it fired on was recorded
+             */
+            last_fired_at: string | null;
+        };
     };
     responses: {
         /** @description malformed_json, invalid_query, invalid_cursor, invalid_idempotency_key, idempotency_key_required */
@@ -2796,6 +2851,36 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listCampaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaigns (no program: `program_version` null and no items) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        program_version: number | null;
+                        /** Format: date-time */
+                        as_of: string;
+                        items: components["schemas"]["CampaignStatus"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
