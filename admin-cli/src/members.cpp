@@ -1,6 +1,8 @@
 // members find|show|history|adjust|merge: a member's profile, wallet and journey.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <iostream>
 #include <memory>
 
@@ -101,12 +103,55 @@ int members(const Online& o, const std::string& action, const std::string& id,
   return 0;
 }
 
+// Shows what a merge would move and the survivor's tier, asks, then merges (a merge cannot be
+// undone: the duplicate's identifiers, points, coupons and history become the survivor's).
+int merge(const Online& o, const std::string& into, const std::string& from, bool yes) {
+  int code = 0;
+  const std::string target = "/v1/members/" + percent_encode(into) + "/merge";
+  auto preview = call(o, "POST", target, {{"from", from}, {"dry_run", true}}, code);
+  if (!preview) return code;
+  const auto& m = (*preview)["moves"];
+  if (!o.json_output) {
+    const auto tier = [](const json& t) {
+      return t.is_null() ? std::string("-") : t.get<std::string>();
+    };
+    std::cout << "Merging " << from << " into " << into << " moves:\n"
+              << "  points: " << m["points"]["available"] << " available, "
+              << m["points"]["pending"] << " pending (" << m["lots"] << " lots)\n"
+              << "  identifiers:";
+    for (const auto& i : m["identifiers"])
+      std::cout << " " << i["type"].get<std::string>() << " " << i["value"].get<std::string>();
+    std::cout << "\n  coupons: " << m["coupons"] << "\n  badges:";
+    for (const auto& b : m["badges"]) std::cout << " " << b.get<std::string>();
+    if (m["badges"].empty()) std::cout << " -";
+    std::cout << "\n  challenge progress: " << m["challenges"] << "\n  events: " << m["events"]
+              << "\n  tier of " << into << ": " << tier((*preview)["tier"]["before"]) << " -> "
+              << tier((*preview)["tier"]["after"]) << "\n";
+  }
+  if (!yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::cerr << "circolo: not merged: a merge cannot be undone; confirm with --yes when not at "
+                   "a terminal\n";
+      return 2;
+    }
+    std::cout << "Merge? This cannot be undone. [y/N] " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      std::cout << "Not merged.\n";
+      return 0;
+    }
+  }
+  return members(o, "merge", into, "", "", 0, "", from);
+}
+
 }  // namespace
 
 void register_members(CLI::App& app, Context& ctx) {
   struct State {
     std::string member_id, card, email, phone, reason, from;
     long long adjust_points = 0;
+    bool yes = false;
   };
   auto s = std::make_shared<State>();
   auto* members_cmd = app.add_subcommand("members", "find and look after members");
@@ -150,12 +195,13 @@ void register_members(CLI::App& app, Context& ctx) {
   });
   auto* member_merge = members_cmd->add_subcommand(
       "merge",
-      "merge a duplicate into a member\n  example: circolo members merge mem_keep mem_duplicate");
+      "merge a duplicate into a member (shows what moves, then asks)\n  example: circolo members "
+      "merge mem_keep mem_duplicate");
   member_merge->add_option("into", s->member_id, "the member that stays")->required();
   member_merge->add_option("from", s->from, "the duplicate")->required();
-  ctx.add_online(member_merge, [s](const Online& o) {
-    return members(o, "merge", s->member_id, "", "", 0, "", s->from);
-  });
+  member_merge->add_flag("--yes", s->yes, "merge without asking (scripts)");
+  ctx.add_online(member_merge,
+                 [s](const Online& o) { return merge(o, s->member_id, s->from, s->yes); });
 }
 
 }  // namespace circolo::cli

@@ -75,3 +75,45 @@ std::variant<Identifier, IdentifierError> normalize_identifier(std::string_view 
 }
 
 }  // namespace circolo::engine
+
+namespace circolo::engine::identity {
+
+Resolution resolve(const std::vector<Named>& named, const std::optional<std::string>& by_code,
+                   bool link, bool enrol) {
+  Resolution out;
+  std::vector<std::string> owners;
+  if (by_code) owners.push_back(*by_code);
+  std::vector<Identifier> unowned;
+  for (const auto& n : named) {
+    if (n.owner)
+      owners.push_back(*n.owner);
+    else if (std::find(unowned.begin(), unowned.end(), n.identifier) == unowned.end())
+      unowned.push_back(n.identifier);
+  }
+  std::sort(owners.begin(), owners.end());
+  owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
+  if (owners.size() > 1) {
+    out.kind = Resolution::Kind::conflict;
+    out.conflicting = std::move(owners);
+    return out;
+  }
+  if (owners.size() == 1) {
+    out.kind = Resolution::Kind::member;
+    out.member_id = owners.front();
+    if (link || by_code) out.to_link = std::move(unowned);
+    return out;
+  }
+  out.kind = enrol ? Resolution::Kind::enrol : Resolution::Kind::unknown;
+  if (enrol) out.to_link = std::move(unowned);
+  return out;
+}
+
+LinkCodeRefusal check_link_code(const std::optional<LinkCode>& code,
+                                std::chrono::sys_time<std::chrono::microseconds> now) {
+  if (!code) return LinkCodeRefusal::unknown;
+  if (code->used) return LinkCodeRefusal::used;
+  if (now >= code->expires_at) return LinkCodeRefusal::expired;
+  return LinkCodeRefusal::none;
+}
+
+}  // namespace circolo::engine::identity

@@ -45,3 +45,71 @@ TEST(Identity, RefusesWhatCannotIdentify) {
   EXPECT_EQ(error_field("app", std::string(257, 'x')), "value");
   EXPECT_EQ(error_field("app", "tab\there"), "value");
 }
+
+namespace identity = circolo::engine::identity;
+using Kind = identity::Resolution::Kind;
+
+namespace {
+
+identity::Named owned(const std::string& type, const std::string& value, const char* owner) {
+  identity::Named n{{type, value}, std::nullopt};
+  if (owner) n.owner = owner;
+  return n;
+}
+
+}  // namespace
+
+TEST(IdentityResolution, OneOwnerIsTheMemberAndNewIdentifiersAreLinkedOnlyWhenAsked) {
+  const std::vector<identity::Named> named{owned("email", "a@x.it", "mem_a"),
+                                           owned("card", "4000", nullptr)};
+  auto without = identity::resolve(named, std::nullopt, /*link=*/false, /*enrol=*/true);
+  EXPECT_EQ(without.kind, Kind::member);
+  EXPECT_EQ(without.member_id, "mem_a");
+  EXPECT_TRUE(without.to_link.empty()) << "enrol does not link to a member that exists";
+  auto with = identity::resolve(named, std::nullopt, /*link=*/true, /*enrol=*/false);
+  ASSERT_EQ(with.to_link.size(), 1u);
+  EXPECT_EQ(with.to_link[0].type, "card");
+}
+
+TEST(IdentityResolution, TwoOwnersAreAConflictNamingBoth) {
+  auto r = identity::resolve({owned("card", "1", "mem_b"), owned("email", "a@x.it", "mem_a"),
+                              owned("phone", "+39", "mem_b")},
+                             std::nullopt, true, true);
+  EXPECT_EQ(r.kind, Kind::conflict);
+  EXPECT_EQ(r.conflicting, (std::vector<std::string>{"mem_a", "mem_b"}));
+  EXPECT_TRUE(r.to_link.empty());
+}
+
+TEST(IdentityResolution, NobodyKnownEnrolsWithEveryIdentifierOrIsUnknown) {
+  const std::vector<identity::Named> named{
+      owned("card", "1", nullptr), owned("email", "a@x.it", nullptr), owned("card", "1", nullptr)};
+  auto enrol = identity::resolve(named, std::nullopt, false, true);
+  EXPECT_EQ(enrol.kind, Kind::enrol);
+  EXPECT_EQ(enrol.to_link.size(), 2u) << "a repeated identifier once";
+  EXPECT_EQ(identity::resolve(named, std::nullopt, true, false).kind, Kind::unknown);
+}
+
+TEST(IdentityResolution, ALinkCodeNamesTheMemberAndLinksNewIdentifiers) {
+  auto r = identity::resolve({owned("card", "9", nullptr)}, std::string("mem_a"), false, false);
+  EXPECT_EQ(r.kind, Kind::member);
+  EXPECT_EQ(r.member_id, "mem_a");
+  ASSERT_EQ(r.to_link.size(), 1u);
+  // The code's member and another identifier's owner disagree: a conflict.
+  auto c = identity::resolve({owned("card", "9", "mem_b")}, std::string("mem_a"), false, false);
+  EXPECT_EQ(c.kind, Kind::conflict);
+  // The card is the code's member's already: fine.
+  EXPECT_EQ(
+      identity::resolve({owned("card", "9", "mem_a")}, std::string("mem_a"), false, false).kind,
+      Kind::member);
+}
+
+TEST(LinkCodes, UnknownUsedAndExpiredAreRefused) {
+  using namespace std::chrono;
+  const auto now = sys_time<microseconds>(seconds(1'000'000));
+  EXPECT_EQ(identity::check_link_code(std::nullopt, now), identity::LinkCodeRefusal::unknown);
+  identity::LinkCode code{"mem_a", now + minutes(10), false};
+  EXPECT_EQ(identity::check_link_code(code, now), identity::LinkCodeRefusal::none);
+  EXPECT_EQ(identity::check_link_code(code, now + minutes(10)), identity::LinkCodeRefusal::expired);
+  code.used = true;
+  EXPECT_EQ(identity::check_link_code(code, now), identity::LinkCodeRefusal::used);
+}

@@ -27,3 +27,47 @@ std::variant<Identifier, IdentifierError> normalize_identifier(std::string_view 
                                                                std::string_view value);
 
 }  // namespace circolo::engine
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+namespace circolo::engine::identity {
+
+// An identifier a touchpoint named, and the member that owns it (none if nobody does).
+struct Named {
+  Identifier identifier;
+  std::optional<std::string> owner;
+};
+
+// What a request naming a member by several identifiers (and perhaps a link code) comes to.
+struct Resolution {
+  enum class Kind { member, enrol, unknown, conflict };
+  Kind kind = Kind::unknown;
+  std::string member_id;                 // Kind::member
+  std::vector<std::string> conflicting;  // Kind::conflict: every owner, sorted
+  std::vector<Identifier> to_link;       // unowned identifiers to link (or to enrol with)
+};
+
+// The rules of identity at a touchpoint:
+// - the owners of the named identifiers, and the member a link code names, must be one member,
+//   else it is a conflict (naming them all) and nothing changes;
+// - that member is the one meant; identifiers nobody owns are linked to it when `link` (always
+//   with a link code: the member proved who it is);
+// - when nobody owns any and there is no code, `enrol` creates a member with all of them;
+//   otherwise the member is unknown.
+Resolution resolve(const std::vector<Named>& named, const std::optional<std::string>& by_code,
+                   bool link, bool enrol);
+
+// A one-time code the member's app shows and a till types or scans.
+struct LinkCode {
+  std::string member_id;
+  std::chrono::sys_time<std::chrono::microseconds> expires_at;
+  bool used = false;
+};
+
+enum class LinkCodeRefusal { none, unknown, expired, used };
+LinkCodeRefusal check_link_code(const std::optional<LinkCode>& code,
+                                std::chrono::sys_time<std::chrono::microseconds> now);
+
+}  // namespace circolo::engine::identity
