@@ -54,9 +54,14 @@ HttpResponse App::refusal(http::status status, const std::string& detail) const 
 
 asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view token) {
   if (looks_like_member_token(token)) {
-    auto verified =
-        verify_member_token(token, services_.member_token_secret, services_.clock.now());
+    auto verified = read_member_token(token, services_.member_token_secret);
     if (!verified) co_return std::nullopt;
+    // Genuine but past its time: the app should mint a new one, not treat the member as gone.
+    if (verified->expires_at <= services_.clock.now()) {
+      throw ApiError(http::status::unauthorized, "token_expired",
+                     "the member token expired at " + engine::format_rfc3339(verified->expires_at) +
+                         "; get a new one (POST /v1/members/{id}/tokens)");
+    }
     // Idempotency scope: the member, so a retry with a refreshed token is still recognised.
     co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt,
                         verified->member_id, verified->issuer_key_id};
@@ -154,6 +159,8 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
   } catch (const ApiError& e) {
     response =
         problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
+    if (e.code() == "token_expired")  // RFC 6750: the token is the problem, not its absence
+      response.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
   } catch (const db::Unavailable& e) {
     spdlog::error("request_id={} database unavailable: {}", request_id, e.what());
     response = problem_response(http::status::service_unavailable, "database_unavailable",
@@ -169,7 +176,8 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
   if (!response.content_type.empty()) out.set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) out.set(name, value);
   if (!allow.empty()) out.set(http::field::allow, allow);
-  if (response.status == http::status::unauthorized)
+  if (response.status == http::status::unauthorized &&
+      out.find(http::field::www_authenticate) == out.end())
     out.set(http::field::www_authenticate, "Bearer");
   // Every 503 is temporary (no database, no primary yet, the program still loading): a client
   // retries it, with the same Idempotency-Key, after a second.

@@ -32,8 +32,7 @@ std::string sign_member_token(const MemberToken& token, const std::string& secre
   return body + "." + engine::hmac_sha256_hex(secret, body);
 }
 
-std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,
-                                               engine::TimePoint now) {
+std::optional<MemberToken> read_member_token(std::string_view token, const std::string& secret) {
   if (!looks_like_member_token(token)) return std::nullopt;
   const auto last_dot = token.rfind('.');
   if (last_dot == std::string_view::npos) return std::nullopt;
@@ -53,9 +52,14 @@ std::optional<MemberToken> verify_member_token(std::string_view token, const std
   long long seconds = 0;
   auto [p, ec] = std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), seconds);
   if (ec != std::errc{} || p != parts[1].data() + parts[1].size()) return std::nullopt;
-  MemberToken t{std::string(parts[0]), engine::TimePoint{std::chrono::seconds{seconds}},
-                std::string(parts[2])};
-  if (t.expires_at <= now) return std::nullopt;
+  return MemberToken{std::string(parts[0]), engine::TimePoint{std::chrono::seconds{seconds}},
+                     std::string(parts[2])};
+}
+
+std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,
+                                               engine::TimePoint now) {
+  auto t = read_member_token(token, secret);
+  if (!t || t->expires_at <= now) return std::nullopt;
   return t;
 }
 

@@ -1,5 +1,7 @@
 #include "circolo/api/members.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "circolo/api/http.hpp"
@@ -114,11 +116,23 @@ NewMember parse_new_member(const json& body, engine::TimePoint now) {
   require_object(body);
   std::vector<FieldError> errors;
   NewMember out;
-  unknown_fields(body, {"identifiers", "profile"}, errors);
-  if (body.contains("identifiers")) {
+  unknown_fields(body, {"identifiers", "profile", "link"}, errors);
+  if (body.contains("link")) {
+    if (!body["link"].is_boolean())
+      errors.push_back({"link", "must be true or false"});
+    else
+      out.link = body["link"].get<bool>();
+  }
+  // A member is found by its identifiers: one nobody can name could never be found again.
+  if (!body.contains("identifiers") ||
+      (body["identifiers"].is_array() && body["identifiers"].empty())) {
+    errors.push_back({"identifiers",
+                      "at least one identifier is required (card, email, phone, app...), as in "
+                      "[{\"type\":\"email\",\"value\":\"anna@example.com\"}]"});
+  } else {
     const auto& list = body["identifiers"];
     if (!list.is_array() || list.size() > 20) {
-      errors.push_back({"identifiers", "must be a list of at most 20 {\"type\",\"value\"}"});
+      errors.push_back({"identifiers", "must be a list of 1 to 20 {\"type\",\"value\"}"});
     } else {
       for (std::size_t i = 0; i < list.size(); ++i) {
         auto id = identifier_from(list[i], "identifiers[" + std::to_string(i) + "]", errors);
@@ -133,54 +147,212 @@ NewMember parse_new_member(const json& body, engine::TimePoint now) {
     }
   }
   if (body.contains("profile") && !body["profile"].is_null()) {
-    const auto& p = body["profile"];
-    if (!p.is_object()) {
-      errors.push_back({"profile", "must be an object"});
-    } else {
-      std::vector<FieldError> profile_errors;
-      unknown_fields(p, {"name", "email", "phone", "birthday", "attributes"}, profile_errors);
-      out.profile.name = text_field(p, "name", 200, false, profile_errors);
-      if (auto email = text_field(p, "email", 256, false, profile_errors)) {
-        auto n = engine::normalize_identifier("email", *email);
-        if (auto* e = std::get_if<engine::IdentifierError>(&n))
-          profile_errors.push_back({"email", e->message});
-        else
-          out.profile.email = std::get<engine::Identifier>(n).value;
-      }
-      if (auto phone = text_field(p, "phone", 64, false, profile_errors)) {
-        auto n = engine::normalize_identifier("phone", *phone);
-        if (auto* e = std::get_if<engine::IdentifierError>(&n))
-          profile_errors.push_back({"phone", e->message});
-        else
-          out.profile.phone = std::get<engine::Identifier>(n).value;
-      }
-      if (auto birthday = text_field(p, "birthday", 10, false, profile_errors)) {
-        if (valid_date(*birthday, now))
-          out.profile.birthday = *birthday;
-        else
-          profile_errors.push_back({"birthday", "must be a past date YYYY-MM-DD"});
-      }
-      if (p.contains("attributes") && !p["attributes"].is_null()) {
-        const auto& a = p["attributes"];
-        if (!a.is_object() || a.size() > 50) {
-          profile_errors.push_back({"attributes", "must be an object of at most 50 entries"});
-        } else {
-          for (const auto& [key, value] : a.items()) {
-            if (key.empty() || key.size() > 64 || value.is_structured() ||
-                (value.is_string() && value.get<std::string>().size() > 1000)) {
-              profile_errors.push_back({"attributes." + key,
-                                        "must be a string (up to 1000), number, boolean or null "
-                                        "under a name of 1 to 64 characters"});
-            }
-          }
-          out.profile.attributes = a;
-        }
-      }
-      for (auto& e : profile_errors) errors.push_back({"profile." + e.field, e.message});
+    // The same checks as a PATCH, applied to an empty profile.
+    try {
+      apply_profile_patch(out.profile, parse_profile_patch(body["profile"], now));
+    } catch (const ApiError& e) {
+      for (const auto& f : e.errors())
+        errors.push_back({f.field.empty() ? "profile" : "profile." + f.field, f.message});
     }
   }
   if (!errors.empty()) throw_validation(std::move(errors));
   return out;
+}
+
+namespace {
+
+constexpr std::size_t kMaxAttributes = 50;
+
+// Characters, not bytes (the body was valid UTF-8 when parsed).
+std::size_t utf8_length(const std::string& s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// local@domain: a dot-atom local part of up to 64 characters, a domain of labels (letters,
+// digits, inner dashes) with a top-level label of two letters or more; 254 characters at most.
+bool email_syntax(const std::string& e) {
+  const auto at = e.find('@');
+  if (e.size() > 254 || at == std::string::npos || at == 0 || at > 64) return false;
+  const std::string local = e.substr(0, at), domain = e.substr(at + 1);
+  const std::string_view specials = "!#$%&'*+/=?^_`{|}~-.";
+  for (char c : local) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+                    specials.find(c) != std::string_view::npos ||
+                    static_cast<unsigned char>(c) >= 0x80;  // internationalised addresses
+    if (!ok) return false;
+  }
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string::npos)
+    return false;
+  std::vector<std::string> labels;
+  std::size_t from = 0;
+  for (std::size_t dot; (dot = domain.find('.', from)) != std::string::npos; from = dot + 1)
+    labels.push_back(domain.substr(from, dot - from));
+  labels.push_back(domain.substr(from));
+  if (labels.size() < 2) return false;
+  for (const auto& l : labels) {
+    if (l.empty() || l.size() > 63 || l.front() == '-' || l.back() == '-') return false;
+    for (char c : l) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' &&
+          static_cast<unsigned char>(c) < 0x80)
+        return false;
+    }
+  }
+  const auto& top = labels.back();
+  return top.size() >= 2 &&
+         std::none_of(top.begin(), top.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A text field of the patch: left out, null (clear) or a string checked by `check`, which
+// returns the value to store or adds an error.
+template <typename Check>
+ProfilePatch::Field patch_text(const json& body, const char* field, std::vector<FieldError>& errors,
+                               Check check) {
+  if (!body.contains(field)) return std::nullopt;
+  const auto& v = body[field];
+  if (v.is_null()) return std::optional<std::string>();
+  if (!v.is_string()) {
+    errors.push_back({field, "must be a string, or null to clear it"});
+    return std::nullopt;
+  }
+  auto value = check(v.get<std::string>());
+  if (!value) return std::nullopt;
+  return std::optional<std::string>(std::move(*value));
+}
+
+// A name: 1..max characters, no control characters.
+auto name_check(const char* field, std::size_t max, std::vector<FieldError>& errors) {
+  return [field, max, &errors](const std::string& v) -> std::optional<std::string> {
+    if (v.empty()) {
+      errors.push_back({field, "must not be empty (null clears it)"});
+    } else if (utf8_length(v) > max) {
+      errors.push_back({field, "is longer than " + std::to_string(max) + " characters"});
+    } else if (has_control(v)) {
+      errors.push_back({field, "must not contain control characters"});
+    } else {
+      return v;
+    }
+    return std::nullopt;
+  };
+}
+
+}  // namespace
+
+ProfilePatch parse_profile_patch(const json& body, engine::TimePoint now) {
+  if (!body.is_object()) throw_validation({{"", "must be a JSON object"}});
+  std::vector<FieldError> errors;
+  unknown_fields(body, {"name", "display_name", "email", "phone", "birthday", "attributes"},
+                 errors);
+  ProfilePatch out;
+  out.name = patch_text(body, "name", errors, name_check("name", 200, errors));
+  out.display_name =
+      patch_text(body, "display_name", errors, name_check("display_name", 64, errors));
+  out.email = patch_text(body, "email", errors, [&](const std::string& v) {
+    auto n = engine::normalize_identifier("email", v);
+    auto* id = std::get_if<engine::Identifier>(&n);
+    if (!id || !email_syntax(id->value)) {
+      errors.push_back({"email", "is not an email address (name@example.com)"});
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(id->value);
+  });
+  out.phone = patch_text(body, "phone", errors, [&](const std::string& v) {
+    auto n = engine::normalize_identifier("phone", v);
+    auto* id = std::get_if<engine::Identifier>(&n);
+    const auto digits =
+        id ? std::count_if(id->value.begin(), id->value.end(), [](char c) { return c != '+'; }) : 0;
+    if (!id || digits < 6 || digits > 20) {
+      errors.push_back({"phone",
+                        "must be 6 to 20 digits with an optional leading '+' (blanks, dashes, "
+                        "dots and brackets are dropped)"});
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(id->value);
+  });
+  out.birthday = patch_text(body, "birthday", errors, [&](const std::string& v) {
+    if (valid_date(v, now)) return std::optional<std::string>(v);
+    errors.push_back(
+        {"birthday", "must be a real date YYYY-MM-DD from 1900-01-01 to today, or null"});
+    return std::optional<std::string>();
+  });
+  if (body.contains("attributes")) {
+    const auto& a = body["attributes"];
+    if (a.is_null()) {
+      out.attributes = json(nullptr);
+    } else if (!a.is_object() || a.size() > kMaxAttributes) {
+      errors.push_back({"attributes",
+                        "must be an object of at most 50 entries (null removes "
+                        "them all)"});
+    } else {
+      bool ok = true;
+      for (const auto& [key, value] : a.items()) {
+        if (key.empty() || utf8_length(key) > 64 || has_control(key) || value.is_structured() ||
+            (value.is_string() && utf8_length(value.get<std::string>()) > 1000)) {
+          errors.push_back({"attributes." + key,
+                            "must be a string (up to 1000), number, boolean or null (removes it) "
+                            "under a name of 1 to 64 characters"});
+          ok = false;
+        }
+      }
+      if (ok) out.attributes = a;
+    }
+  }
+  if (!errors.empty()) throw_validation(std::move(errors));
+  return out;
+}
+
+std::vector<std::string> apply_profile_patch(db::Profile& profile, const ProfilePatch& patch) {
+  std::vector<std::string> changed;
+  auto set = [&](std::optional<std::string>& field, const ProfilePatch::Field& to,
+                 const char* name) {
+    if (to && *to != field) {
+      field = *to;
+      changed.push_back(name);
+    }
+  };
+  set(profile.name, patch.name, "name");
+  set(profile.display_name, patch.display_name, "display_name");
+  set(profile.email, patch.email, "email");
+  set(profile.phone, patch.phone, "phone");
+  set(profile.birthday, patch.birthday, "birthday");
+  if (patch.attributes) {
+    json merged = profile.attributes.is_object() ? profile.attributes : json::object();
+    if (patch.attributes->is_null()) {
+      merged = json::object();
+    } else {
+      for (const auto& [key, value] : patch.attributes->items()) {
+        if (value.is_null())
+          merged.erase(key);
+        else
+          merged[key] = value;
+      }
+    }
+    if (merged.size() > kMaxAttributes)
+      throw_validation({{"attributes", "would hold more than 50 entries; remove some with null"}});
+    if (merged != profile.attributes) {
+      profile.attributes = std::move(merged);
+      changed.push_back("attributes");
+    }
+  }
+  return changed;
+}
+
+std::vector<FieldError> member_patch_refusals(const db::Profile& current,
+                                              const ProfilePatch& patch) {
+  std::vector<FieldError> refused;
+  const char* contact =
+      "is a contact detail: the touchpoint changes it with its own key, after checking it";
+  if (patch.email && *patch.email != current.email) refused.push_back({"email", contact});
+  if (patch.phone && *patch.phone != current.phone) refused.push_back({"phone", contact});
+  if (patch.birthday && current.birthday && *patch.birthday != current.birthday)
+    refused.push_back(
+        {"birthday", "is set already: a member gives it once; staff correct it with their key"});
+  return refused;
 }
 
 std::optional<engine::Identifier> parse_identifier_field(const json& value,
@@ -244,13 +416,37 @@ TransferRequest parse_transfer(const json& body) {
   return out;
 }
 
-std::string parse_merge(const json& body) {
+long long parse_link_code_request(const json& body) {
   require_object(body);
   std::vector<FieldError> errors;
-  unknown_fields(body, {"from"}, errors);
+  unknown_fields(body, {"ttl_seconds"}, errors);
+  long long ttl = 300;
+  if (body.contains("ttl_seconds")) {
+    const auto& v = body["ttl_seconds"];
+    if (!v.is_number_integer() || v.get<long long>() < 30 || v.get<long long>() > 900)
+      errors.push_back({"ttl_seconds", "must be a whole number from 30 to 900"});
+    else
+      ttl = v.get<long long>();
+  }
+  if (!errors.empty()) throw_validation(std::move(errors));
+  return ttl;
+}
+
+MergeRequest parse_merge(const json& body) {
+  require_object(body);
+  std::vector<FieldError> errors;
+  unknown_fields(body, {"from", "dry_run"}, errors);
   auto from = text_field(body, "from", 64, true, errors);
+  MergeRequest out;
+  if (body.contains("dry_run")) {
+    if (!body["dry_run"].is_boolean())
+      errors.push_back({"dry_run", "must be true or false"});
+    else
+      out.dry_run = body["dry_run"].get<bool>();
+  }
   if (!errors.empty() || !from) throw_validation(std::move(errors));
-  return *from;
+  out.from = *from;
+  return out;
 }
 
 long long parse_whole_query(const std::optional<std::string>& text, std::string_view name,
@@ -321,6 +517,7 @@ json member_json(const db::Member& m, const std::vector<engine::Identifier>& ide
       {"identifiers", ids},
       {"profile",
        {{"name", optional_json(m.profile.name)},
+        {"display_name", optional_json(m.profile.display_name)},
         {"email", optional_json(m.profile.email)},
         {"phone", optional_json(m.profile.phone)},
         {"birthday", optional_json(m.profile.birthday)},

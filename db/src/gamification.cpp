@@ -76,9 +76,10 @@ const std::string kAddPoints =
     "greatest(leaderboard_points.points + $3::bigint, 0)";
 
 // The top of a period from the rank index; rank() over these rows is the global rank, as every
-// member with more points is among them.
+// member with more points is among them. The name shown: the display name, else the name.
 const std::string kTop =
-    "select rank() over (order by l.points desc), l.member_id, m.name, l.points from (select "
+    "select rank() over (order by l.points desc), l.member_id, coalesce(m.display_name, m.name), "
+    "l.points from (select "
     "member_id, points from leaderboard_points where period = $1 and points > 0 order by points "
     "desc, member_id limit $2::int) l join members m on m.id = l.member_id order by l.points desc, "
     "l.member_id";
@@ -92,7 +93,8 @@ const std::string kScores =
     "period = $1 and points > 0";
 
 const std::string kQualifying =
-    "select coalesce((select sum(points) from ledger_entries where member_id = $1 and kind in "
+    "select coalesce((select sum(points) from ledger_entries where member_id in (select "
+    "unnest(array_prepend(id, merged_ids)) from members where id = $1) and kind in "
     "('earn', 'reverse') and event_id is not null and at >= " +
     micros_to_timestamptz("s") +
     "), 0) from unnest($2::bigint[]) with ordinality u(s, o) order by o";

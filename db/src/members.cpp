@@ -10,9 +10,14 @@ namespace circolo::db::members {
 namespace {
 
 const std::string kInsertMember =
-    "insert into members (id, name, email, phone, birthday, attributes, joined_at, tier) values "
-    "(:id, :name, :email, :phone, cast(:birthday as date), cast(:attributes as jsonb), " +
-    micros_to_timestamptz(":joined") + ", :tier)";
+    "insert into members (id, name, email, phone, birthday, attributes, joined_at, tier, "
+    "display_name) values (:id, :name, :email, :phone, cast(:birthday as date), cast(:attributes "
+    "as jsonb), " +
+    micros_to_timestamptz(":joined") + ", :tier, :display_name)";
+
+const std::string kUpdateProfile =
+    "update members set name = $2, display_name = $3, email = $4, phone = $5, birthday = "
+    "$6::date, attributes = $7::jsonb where id = $1";
 
 const std::string kInsertIdentifier =
     "insert into member_identifiers (type, value, member_id, linked_at) values (:type, :value, "
@@ -23,7 +28,8 @@ const std::string kFindMember =
     "select id, name, email, phone, cast(birthday as text), cast(attributes as text), "
     "cast(array_to_json(tags) as text), " +
     timestamptz_to_micros("joined_at") +
-    ", points_balance, merged_into, tier, purchases, lifetime_points from members where id = $1";
+    ", points_balance, merged_into, tier, purchases, lifetime_points, display_name from members "
+    "where id = $1";
 
 const std::string kLock = "select id from members where id = $1 for update";
 const std::string kLockPair = "select id from members where id in ($1, $2) order by id for update";
@@ -51,6 +57,41 @@ const std::string kTimelinePage =
     "(occurred_at, id) < (" +
     micros_to_timestamptz("$2::bigint") +
     ", $3::bigint)) order by occurred_at desc, id desc limit $4";
+
+// The owners of several identifiers at once: one row per (type, value) somebody owns.
+const std::string kOwners =
+    "select i.type, i.value, i.member_id from member_identifiers i join unnest($1::text[], "
+    "$2::text[]) n(type, value) on i.type = n.type and i.value = n.value";
+const std::string kUnlink =
+    "delete from member_identifiers where member_id = $1 and type = $2 and value = $3 returning 1";
+
+const std::string kInsertLinkCode =
+    "insert into member_link_codes (code_digest, member_id, created_at, expires_at, created_by) "
+    "values ($1, $2, " +
+    micros_to_timestamptz("$3::bigint") + ", " + micros_to_timestamptz("$4::bigint") +
+    ", $5) on conflict do nothing returning 1";
+const std::string kLockLinkCode =
+    "select member_id, " + timestamptz_to_micros("expires_at") +
+    ", used_at is not null from member_link_codes where code_digest = $1 for update";
+const std::string kUseLinkCode = "update member_link_codes set used_at = " +
+                                 micros_to_timestamptz("$2::bigint") +
+                                 ", used_by = $3, used_event_id = $4 where code_digest = $1";
+// Codes are useless an hour after they expire: kept that long to tell "expired" from "unknown".
+const std::string kPurgeLinkCodes =
+    "delete from member_link_codes where expires_at < " + micros_to_timestamptz("$1::bigint") +
+    " - interval '1 hour'";
+
+// What a merge of $1 would move: open lots, coupons, badges, challenge states, events.
+const std::string kMergePreview =
+    "select (select count(*) from point_lots where member_id = $1 and remaining > 0), (select "
+    "count(*) from coupon_codes where member_id = $1), (select coalesce(json_agg(badge order by "
+    "badge), '[]')::text from member_badges where member_id = $1), (select count(*) from "
+    "challenge_states where member_id = $1), (select count(*) from events where member_id = $1)";
+
+// The survivor inherits the ids merged into the member it absorbs.
+const std::string kMergeIds =
+    "update members m set merged_ids = array(select distinct unnest(m.merged_ids || f.id || "
+    "f.merged_ids) order by 1) from members f where m.id = :into and f.id = :from";
 
 const std::string kMoveIdentifiers =
     "update member_identifiers set member_id = :into where member_id = :from";
@@ -94,9 +135,11 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
   const long long joined = to_micros(member.joined_at);
   const std::string tier = member.tier.value_or("");
   soci::indicator tier_i = member.tier ? soci::i_ok : soci::i_null;
+  const std::string display_name = p.display_name.value_or("");
+  soci::indicator display_name_i = p.display_name ? soci::i_ok : soci::i_null;
   sql << kInsertMember, soci::use(member.id), soci::use(name, name_i), soci::use(email, email_i),
       soci::use(phone, phone_i), soci::use(birthday, birthday_i), soci::use(attributes),
-      soci::use(joined), soci::use(tier, tier_i);
+      soci::use(joined), soci::use(tier, tier_i), soci::use(display_name, display_name_i);
   for (const auto& identifier : identifiers) {
     if (link(sql, member.id, identifier, now) != LinkResult::linked) return identifier;
   }
@@ -106,7 +149,14 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
 std::optional<Member> find(soci::session& sql, const std::string& id) {
   const auto rows = fetch(sql, kFindMember, {id});
   if (rows.empty()) return std::nullopt;
-  return from_row(rows.front());
+  auto member = from_row(rows.front());
+  member.profile.display_name = rows.front()[13];  // not among from_row's columns
+  return member;
+}
+
+void update_profile(soci::session& sql, const std::string& id, const Profile& p) {
+  fetch(sql, kUpdateProfile,
+        {id, p.name, p.display_name, p.email, p.phone, p.birthday, p.attributes.dump()});
 }
 
 Member from_row(const Row& row) {
@@ -159,6 +209,61 @@ LinkResult link(soci::session& sql, const std::string& member_id,
   return owner == member_id ? LinkResult::already_linked : LinkResult::taken;
 }
 
+std::vector<std::optional<std::string>> owners(soci::session& sql,
+                                               const std::vector<engine::Identifier>& named) {
+  std::vector<std::string> types, values;
+  for (const auto& i : named) {
+    types.push_back(i.type);
+    values.push_back(i.value);
+  }
+  std::vector<std::optional<std::string>> out(named.size());
+  for (const auto& row : fetch(sql, kOwners, {text_array(types), text_array(values)})) {
+    for (std::size_t i = 0; i < named.size(); ++i) {
+      if (named[i].type == *row[0] && named[i].value == *row[1]) out[i] = row[2];
+    }
+  }
+  return out;
+}
+
+MergePreview merge_preview(soci::session& sql, const std::string& from) {
+  const auto row = fetch(sql, kMergePreview, {from}).at(0);
+  MergePreview p;
+  p.lots = std::stoll(*row[0]);
+  p.coupons = std::stoll(*row[1]);
+  for (const auto& badge : nlohmann::json::parse(*row[2])) p.badges.push_back(badge);
+  p.challenges = std::stoll(*row[3]);
+  p.events = std::stoll(*row[4]);
+  return p;
+}
+
+bool unlink(soci::session& sql, const std::string& member_id,
+            const engine::Identifier& identifier) {
+  return !fetch(sql, kUnlink, {member_id, identifier.type, identifier.value}).empty();
+}
+
+bool create_link_code(soci::session& sql, const std::string& digest, const std::string& member_id,
+                      engine::TimePoint now, engine::TimePoint expires_at,
+                      const std::string& created_by) {
+  fetch(sql, kPurgeLinkCodes, {std::to_string(to_micros(now))});
+  return !fetch(sql, kInsertLinkCode,
+                {digest, member_id, std::to_string(to_micros(now)),
+                 std::to_string(to_micros(expires_at)), created_by})
+              .empty();
+}
+
+std::optional<engine::identity::LinkCode> lock_link_code(soci::session& sql,
+                                                         const std::string& digest) {
+  const auto rows = fetch(sql, kLockLinkCode, {digest});
+  if (rows.empty()) return std::nullopt;
+  return engine::identity::LinkCode{*rows[0][0], from_micros(std::stoll(*rows[0][1])),
+                                    *rows[0][2] == "t"};
+}
+
+void use_link_code(soci::session& sql, const std::string& digest, engine::TimePoint now,
+                   const std::string& used_by, const std::string& event_id) {
+  fetch(sql, kUseLinkCode, {digest, std::to_string(to_micros(now)), used_by, event_id});
+}
+
 void timeline_append(soci::session& sql, const TimelineEntry& e) {
   fetch(sql, kTimelineAppend,
         {e.member_id, e.type, e.channel, std::to_string(to_micros(e.occurred_at)),
@@ -208,6 +313,7 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
     sql << kMergeEntry, soci::use(from), soci::use(out_points), soci::use(zero), soci::use(at),
         soci::use(into);
   }
+  sql << kMergeIds, soci::use(into), soci::use(from);
   sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
   return moved;
 }

@@ -418,13 +418,13 @@ TEST_F(Coupons, APurchaseRedeemsItsCouponsInItsOwnTransaction) {
     }
   }
   EXPECT_TRUE(redeemed) << paid.body;
-  EXPECT_EQ(paid.json()["points"]["available"], 30);
+  EXPECT_EQ(paid.json()["points"]["available"], 25);  // on what was paid: 30.00 less 5.00
   EXPECT_EQ(scalar("select count(*) from coupon_redemptions where event_id = '" +
                    paid.json()["event_id"].get<std::string>() + "'"),
             1);
   // The same code again: the whole purchase is refused.
   expect_problem(purchase({welcome}, "30.00"), 409, "coupon_already_redeemed");
-  EXPECT_EQ(scalar("select points_balance from members where id = '" + id + "'"), 30);
+  EXPECT_EQ(scalar("select points_balance from members where id = '" + id + "'"), 25);
   // Coupons come with purchases only, each once.
   auto visit =
       post("/v1/events", {{"type", "visit"}, {"member", {{"id", id}}}, {"coupons", {welcome}}},
@@ -678,4 +678,178 @@ TEST_F(Coupons, HoldsCountInUsesLeftAndTokensMintedByAdminsHaveNoChannel) {
                       {{"code", mine}, {"member", c}, {"total", "5.00"}, {"channel", "app"}},
                       minted.json()["token"].get<std::string>());
   expect_problem(refused, 422, "validation_failed");
+}
+
+// Totals after discounts: points are earned on what the customer paid (the receipt total less the
+// basket's coupons), the purchase records both, and its refunds give back at most what was paid,
+// taking the points back in proportion to it.
+TEST_F(Coupons, PointsAreEarnedOnWhatWasPaidAndRefundsGiveItBack) {
+  std::string id, welcome;
+  std::tie(id, welcome) = signup();
+  const json items = {
+      {{"sku", "SHOE"}, {"category", "shoes"}, {"quantity", 1}, {"price", "59.90"}},
+      {{"sku", "SOCKS"}, {"category", "socks"}, {"quantity", 2}, {"price", "12.30"}}};
+  auto purchase = [&](const std::string& code) {
+    return post("/v1/events",
+                {{"type", "purchase"},
+                 {"member", {{"id", id}}},
+                 {"total", "84.50"},
+                 {"currency", "EUR"},
+                 {"order_id", unique("order-")},
+                 {"coupons", {code}},
+                 {"items", items}},
+                key("store"));
+  };
+  auto refund = [&](const std::string& original, json what) {
+    what["type"] = "refund";
+    what["original_event_id"] = original;
+    return post("/v1/events", what, key("store"));
+  };
+  auto effect = [](const HttpResult& r, const std::string& type) {
+    const auto body = r.json();
+    for (const auto& e : body["effects"])
+      if (e["type"] == type) return e;
+    return json();
+  };
+
+  // 84.50 less the 5.00 of WELCOME5: 79.50 paid, 79 points.
+  auto bought = purchase(welcome);
+  ASSERT_EQ(bought.status, 201) << bought.body;
+  EXPECT_EQ(effect(bought, "coupon_redeemed")["discount"], "5.00");
+  EXPECT_EQ(effect(bought, "points_awarded")["points"], 79) << bought.body;
+  EXPECT_EQ(bought.json()["points"]["available"], 79);
+  const std::string original = bought.json()["event_id"];
+  soci::session sql(soci::postgresql, database_->conninfo());
+  long long total_minor = 0;
+  std::string discount, paid;
+  sql << "select total_minor, body->>'discount', body->>'paid' from events where id = :id",
+      soci::use(original), soci::into(total_minor), soci::into(discount), soci::into(paid);
+  EXPECT_EQ(total_minor, 8450) << "the total as sent";
+  EXPECT_EQ(discount, "5.00");
+  EXPECT_EQ(paid, "79.50");
+
+  // More than was paid is refused, even within the receipt total.
+  expect_problem(refund(original, {{"total", "79.51"}, {"currency", "EUR"}}), 409,
+                 "refund_exceeds_purchase");
+  // Half of what was paid takes back half the points (rounded down), the rest all of them.
+  auto half = refund(original, {{"total", "39.75"}, {"currency", "EUR"}});
+  ASSERT_EQ(half.status, 201) << half.body;
+  EXPECT_EQ(effect(half, "points_reversed")["points"], 39);
+  auto rest = refund(original, {{"total", "39.75"}, {"currency", "EUR"}});
+  ASSERT_EQ(rest.status, 201) << rest.body;
+  EXPECT_EQ(effect(rest, "points_reversed")["points"], 40);
+  EXPECT_EQ(rest.json()["points"]["available"], 0);
+  expect_problem(refund(original, {{"total", "0.01"}, {"currency", "EUR"}}), 409,
+                 "refund_exceeds_purchase");
+
+  // Items are priced as bought and scaled to what was paid: the shoe gives back
+  // 59.90 * 79.50 / 84.50 = 56.35, and 55 of the 79 points; the socks the rest.
+  const auto five = generate("FIVE", 1, id).front();
+  auto again = purchase(five);
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.json()["points"]["available"], 79);
+  const std::string second = again.json()["event_id"];
+  auto shoe = refund(second, {{"items", {{{"sku", "SHOE"}, {"quantity", 1}}}}});
+  ASSERT_EQ(shoe.status, 201) << shoe.body;
+  EXPECT_EQ(effect(shoe, "points_reversed")["points"], 55);
+  const std::string shoe_id = shoe.json()["event_id"];
+  std::string given_back;
+  sql << "select body->>'total' from events where id = :id", soci::use(shoe_id),
+      soci::into(given_back);
+  EXPECT_EQ(given_back, "56.35");
+  auto socks = refund(second, {{"items", {{{"sku", "SOCKS"}, {"quantity", 2}}}}});
+  ASSERT_EQ(socks.status, 201) << socks.body;
+  EXPECT_EQ(effect(socks, "points_reversed")["points"], 24);
+  EXPECT_EQ(socks.json()["points"]["available"], 0);
+}
+
+// Simulate reads a basket's codes as they stand: their discount comes off the total the rules
+// see, and nothing is redeemed; a code the event would refuse refuses the simulation.
+TEST_F(Coupons, SimulateTakesTheBasketsDiscountsOffWithoutRedeeming) {
+  std::string id, welcome;
+  std::tie(id, welcome) = signup();
+  auto simulate = [&](const std::string& code) {
+    return client().post_json(
+        "/v1/admin/simulate",
+        {{"member_id", id},
+         {"event",
+          {{"type", "purchase"}, {"total", "84.50"}, {"currency", "EUR"}, {"coupons", {code}}}}},
+        admin());
+  };
+  auto r = simulate(welcome);
+  ASSERT_EQ(r.status, 200) << r.body;
+  long long awarded = 0;
+  std::string discount;
+  const auto body = r.json();
+  for (const auto& e : body["effects"]) {
+    if (e["type"] == "points_awarded") awarded += e["points"].get<long long>();
+    if (e["type"] == "coupon_redeemed") discount = e["discount"];
+  }
+  EXPECT_EQ(awarded, 79) << r.body;
+  EXPECT_EQ(discount, "5.00") << r.body;
+  EXPECT_EQ(uses_of(welcome), 0) << "simulate redeems nothing";
+  expect_problem(simulate("WELCOME5-22222222222"), 404, "unknown_coupon");
+}
+
+TEST_F(Coupons, AMemberTokenNeedNotNameItsOwnMember) {
+  std::string id, welcome;
+  std::tie(id, welcome) = signup();
+  std::string other, other_code;
+  std::tie(other, other_code) = signup();
+  give_points(id, 300);
+  auto minted = post("/v1/members/" + id + "/tokens", json::object(), key("store"));
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string token = minted.json()["token"];
+
+  auto valid = post("/v1/coupons/validate", {{"code", welcome}, {"total", "30.00"}}, token);
+  ASSERT_EQ(valid.status, 200) << valid.body;
+  EXPECT_EQ(valid.json()["valid"], true);
+  auto hold = post("/v1/coupons/reserve", {{"code", welcome}}, token);
+  ASSERT_EQ(hold.status, 201) << hold.body;
+  EXPECT_EQ(hold.json()["member_id"], id);
+  auto claim = post("/v1/rewards/free-coffee/claim", json::object(), token);
+  ASSERT_EQ(claim.status, 201) << claim.body;
+  EXPECT_EQ(claim.json()["member_id"], id);
+  auto redeemed = post("/v1/coupons/redeem",
+                       {{"code", claim.json()["coupon"]["code"]}, {"total", "3.00"}}, token);
+  ASSERT_EQ(redeemed.status, 201) << redeemed.body;
+  EXPECT_EQ(redeemed.json()["member_id"], id);
+
+  // Naming another member is still refused; a key that is not a member's must name one.
+  expect_problem(post("/v1/rewards/free-coffee/claim", {{"member", other}}, token), 403,
+                 "forbidden");
+  expect_problem(post("/v1/coupons/reserve", {{"code", other_code}, {"member", other}}, token), 403,
+                 "forbidden");
+  expect_problem(post("/v1/coupons/reserve", {{"code", other_code}}, key("store")), 422,
+                 "validation_failed");
+  expect_problem(post("/v1/rewards/free-coffee/claim", json::object(), key("store")), 422,
+                 "validation_failed");
+}
+
+TEST_F(Coupons, LeaderboardsShowTheDisplayNameElseTheNameElseADash) {
+  const auto named = member(), anonymous = member();
+  const auto patched = client().request("PATCH", "/v1/members/" + named,
+                                        R"({"name":"Anna Rossi","display_name":"Anna R."})",
+                                        {{"Content-Type", "application/merge-patch+json"},
+                                         {"Authorization", "Bearer " + key("app")}});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  for (const auto& [who, total] :
+       {std::pair{named, "90000.00"}, std::pair{anonymous, "80000.00"}}) {
+    auto r = post("/v1/events",
+                  {{"type", "purchase"},
+                   {"member", {{"id", who}}},
+                   {"order_id", unique("big-")},
+                   {"total", total},
+                   {"currency", "EUR"}},
+                  key("store"));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  auto board = client().get("/v1/leaderboards/points?period=all&limit=100", admin());
+  ASSERT_EQ(board.status, 200) << board.body;
+  std::map<std::string, std::string> names;
+  const auto entries = board.json()["entries"];
+  for (const auto& e : entries)
+    names[e["member_id"].get<std::string>()] = e["name"].get<std::string>();
+  EXPECT_EQ(names[named], "Anna R.");
+  EXPECT_EQ(names[anonymous], "-");
 }

@@ -1,5 +1,6 @@
 // End-to-end: members, identity and points over HTTP against the real circolod.
 #include <gtest/gtest.h>
+#include <openssl/hmac.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 
@@ -43,9 +44,13 @@ class Members : public ::testing::Test {
     return client().post_json(target, body, key, idempotency);
   }
 
+  // A member needs an identifier: without one given, a CRM number of its own.
   std::string new_member(const json& identifiers = json::array(),
                          const json& profile = json::object()) {
-    auto r = post("/v1/members", {{"identifiers", identifiers}, {"profile", profile}}, pos());
+    const json named = identifiers.empty()
+                           ? json::array({{{"type", "crm"}, {"value", unique("crm-")}}})
+                           : identifiers;
+    auto r = post("/v1/members", {{"identifiers", named}, {"profile", profile}}, pos());
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json()["id"];
   }
@@ -122,10 +127,10 @@ TEST_F(Members, IdentifiersBelongToOneMember) {
   EXPECT_EQ(again.json()["identifier"]["type"], "card");
 
   const auto second = new_member();
+  const std::string app_login = unique("user-");
   auto link = post("/v1/members/" + second + "/identifiers",
-                   {{"type", "app"}, {"value", unique("user-")}}, pos());
+                   {{"type", "app"}, {"value", app_login}}, pos());
   EXPECT_EQ(link.status, 201) << link.body;
-  const std::string app_login = link.json()["identifiers"][0]["value"];
   auto relink = post("/v1/members/" + second + "/identifiers",
                      {{"type", "app"}, {"value", app_login}}, pos());
   EXPECT_EQ(relink.status, 200) << "linking what is already linked is harmless";
@@ -165,6 +170,21 @@ TEST_F(Members, BadInputIsRefusedWithEveryField) {
   EXPECT_EQ(fields, (std::set<std::string>{"identifiers[0].value", "identifiers[1].value",
                                            "profile.birthday", "profile.nickname",
                                            "profile.attributes.nested"}));
+  // A member nobody could find again (no identifier) is refused, and nothing is created.
+  soci::session sql(soci::postgresql, database_->conninfo());
+  long long before = 0, after = 0;
+  sql << "select count(*) from members", soci::into(before);
+  for (const json& body : {json::object(), json{{"identifiers", json::array()}},
+                           json{{"profile", {{"name", "Nobody"}}}}}) {
+    auto none = post("/v1/members", body, pos());
+    expect_problem(none, 422, "validation_failed");
+    ASSERT_EQ(none.json()["errors"].size(), 1u) << none.body;
+    EXPECT_EQ(none.json()["errors"][0]["field"], "identifiers") << none.body;
+    EXPECT_NE(none.json()["errors"][0]["message"].get<std::string>().find("at least one"),
+              std::string::npos);
+  }
+  sql << "select count(*) from members", soci::into(after);
+  EXPECT_EQ(after, before);
   const auto id = new_member();
   expect_problem(post("/v1/members/" + id + "/points/spend", {{"points", "10"}}, pos(), "k-bad-1"),
                  422, "validation_failed");
@@ -310,8 +330,12 @@ TEST_F(Members, MemberTokensSeeOnlyTheirMember) {
   EXPECT_EQ(client().get("/v1/members/" + mine + "/ledger", token).status, 200);
   expect_problem(client().get("/v1/members/" + other + "/wallet", token), 403, "forbidden");
   expect_problem(client().get("/v1/members/" + other + "/ledger", token), 403, "forbidden");
-  expect_problem(client().get("/v1/members/" + mine, token), 403, "forbidden");
-  expect_problem(client().get("/v1/members/" + mine + "/timeline", token), 403, "forbidden");
+  EXPECT_EQ(client().get("/v1/members/" + mine, token).status, 200);
+  EXPECT_EQ(client().get("/v1/members/" + mine + "/timeline", token).status, 200);
+  expect_problem(client().get("/v1/members/" + other, token), 403, "forbidden");
+  expect_problem(client().get("/v1/members/" + other + "/timeline", token), 403, "forbidden");
+  // Checked before any lookup: a token learns nothing of members that do not exist either.
+  expect_problem(client().get("/v1/members/mem_none", token), 403, "forbidden");
   expect_problem(post("/v1/members/" + mine + "/points/spend", {{"points", 1}}, token, "t1"), 403,
                  "forbidden");
   expect_problem(post("/v1/members/" + other + "/tokens", json::object(), token), 403, "forbidden");
@@ -399,7 +423,9 @@ TEST(MembersLifecycle, TheExpiryJobRunsByItself) {
   TestDatabase database;
   ServerProcess server({database.uri(), "", {{"CIRCOLO_EXPIRY_INTERVAL_SECONDS", "1"}}, {}});
   HttpClient c(server.port());
-  auto member = c.post_json("/v1/members", json::object(), server.admin_key());
+  auto member =
+      c.post_json("/v1/members", {{"identifiers", {{{"type", "crm"}, {"value", "expiry-1"}}}}},
+                  server.admin_key());
   const std::string id = member.json()["id"];
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + 2s);
   char buf[32];
@@ -412,4 +438,177 @@ TEST(MembersLifecycle, TheExpiryJobRunsByItself) {
       << server.log();
   auto ledger = c.get("/v1/members/" + id + "/ledger", server.admin_key()).json();
   EXPECT_EQ(ledger["items"][0]["kind"], "expire");
+}
+
+namespace {
+
+HttpResult patch(HttpClient c, const std::string& target, const json& body, const std::string& key,
+                 const std::string& idempotency = "",
+                 const std::string& content_type = "application/merge-patch+json") {
+  std::vector<std::pair<std::string, std::string>> headers{{"Content-Type", content_type},
+                                                           {"Authorization", "Bearer " + key}};
+  if (!idempotency.empty()) headers.emplace_back("Idempotency-Key", idempotency);
+  return c.request("PATCH", target, body.dump(), headers);
+}
+
+std::set<std::string> error_fields(const HttpResult& r) {
+  std::set<std::string> fields;
+  const auto errors = r.json()["errors"];
+  for (const auto& e : errors) fields.insert(e["field"]);
+  return fields;
+}
+
+}  // namespace
+
+TEST_F(Members, ProfilePatchMergesValidatesAndIsRecorded) {
+  const auto email = unique("ada") + "@example.com";
+  const auto id = new_member(
+      {{{"type", "email"}, {"value", email}}},
+      {{"name", "Ada"}, {"email", email}, {"attributes", {{"store", "milano-01"}, {"size", 38}}}});
+  const json change{{"display_name", "Ada L."},
+                    {"phone", "+39 333 1234567"},
+                    {"email", nullptr},
+                    {"attributes", {{"size", nullptr}, {"newsletter", true}}}};
+  auto r = patch(client(), "/v1/members/" + id, change, pos(), "profile-" + id);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto profile = r.json()["profile"];
+  EXPECT_EQ(profile["name"], "Ada") << "a field left out is kept";
+  EXPECT_EQ(profile["display_name"], "Ada L.");
+  EXPECT_TRUE(profile["email"].is_null()) << "null clears it";
+  EXPECT_EQ(profile["phone"], "+393331234567");
+  EXPECT_EQ(profile["attributes"], (json{{"store", "milano-01"}, {"newsletter", true}}));
+  EXPECT_EQ(r.json()["identifiers"][0]["value"], email) << "identifiers are not the profile";
+
+  // A retry replays the answer and changes nothing more.
+  auto replay = patch(client(), "/v1/members/" + id, change, pos(), "profile-" + id);
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.header("idempotent-replayed"), "true");
+  EXPECT_EQ(replay.json()["profile"], profile);
+  EXPECT_EQ(client().get("/v1/members/" + id, pos()).json()["profile"], profile);
+  expect_problem(patch(client(), "/v1/members/" + id, {{"name", "Other"}}, pos(), "profile-" + id),
+                 409, "idempotency_conflict");
+
+  // Plain application/json is a merge patch too; a patch that changes nothing records nothing.
+  EXPECT_EQ(patch(client(), "/v1/members/" + id, {{"display_name", "Ada L."}}, pos(), "",
+                  "application/json")
+                .status,
+            200);
+  auto timeline = client().get("/v1/members/" + id + "/timeline", pos()).json()["items"];
+  ASSERT_GE(timeline.size(), 2u);
+  EXPECT_EQ(timeline[0]["type"], "profile.updated");
+  EXPECT_EQ(timeline[0]["channel"], "store");
+  EXPECT_EQ(timeline[0]["data"]["fields"], (json{"display_name", "email", "phone", "attributes"}));
+  EXPECT_EQ(timeline[0]["data"]["key"].get<std::string>().rfind("key_", 0), 0u);
+  EXPECT_EQ(timeline[0]["data"]["by_member"], false);
+  EXPECT_EQ(timeline[1]["type"], "member.enrolled") << "one entry for the patch and its replay";
+
+  // A profile email is a contact detail: it finds no one.
+  const auto contact = unique("contact") + "@example.com";
+  ASSERT_EQ(patch(client(), "/v1/members/" + id, {{"email", contact}}, pos()).status, 200);
+  expect_problem(client().get("/v1/members/lookup?type=email&value=" + contact, pos()), 404,
+                 "unknown_member");
+
+  // Every bad field in one answer.
+  auto bad = patch(client(), "/v1/members/" + id,
+                   {{"name", ""},
+                    {"display_name", std::string(65, 'x')},
+                    {"email", "ada@localhost"},
+                    {"phone", "12"},
+                    {"birthday", "1899-12-31"},
+                    {"attributes", {{"nested", {{"a", 1}}}}},
+                    {"tier", "gold"}},
+                   pos());
+  expect_problem(bad, 422, "validation_failed");
+  EXPECT_EQ(error_fields(bad), (std::set<std::string>{"name", "display_name", "email", "phone",
+                                                      "birthday", "attributes.nested", "tier"}));
+  expect_problem(patch(client(), "/v1/members/" + id, {{"birthday", "2999-01-01"}}, pos()), 422,
+                 "validation_failed");
+  expect_problem(patch(client(), "/v1/members/" + id, json::array(), pos()), 422,
+                 "validation_failed");
+  expect_problem(patch(client(), "/v1/members/" + id, {{"name", "x"}}, pos(), "", "text/plain"),
+                 415, "unsupported_media_type");
+  expect_problem(patch(client(), "/v1/members/mem_none", {{"name", "x"}}, pos()), 404,
+                 "unknown_member");
+  EXPECT_EQ(client().get("/v1/members/" + id, pos()).json()["profile"]["name"], "Ada")
+      << "a refused patch changes nothing";
+
+  // A merged member answers 410 with the survivor.
+  const auto survivor = new_member();
+  ASSERT_EQ(post("/v1/members/" + survivor + "/merge", {{"from", id}}, admin()).status, 200);
+  auto gone = patch(client(), "/v1/members/" + id, {{"name", "Ada"}}, admin());
+  expect_problem(gone, 410, "member_merged");
+  EXPECT_EQ(gone.json()["merged_into"], survivor);
+}
+
+TEST_F(Members, MemberTokensPatchTheirOwnProfileButNotContactDetails) {
+  const auto mine = new_member(json::array(), {{"email", "anna@example.com"}}),
+             other = new_member();
+  auto minted = post("/v1/members/" + mine + "/tokens", json::object(), pos());
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string token = minted.json()["token"];
+
+  auto r = patch(client(), "/v1/members/" + mine,
+                 {{"name", "Anna Rossi"},
+                  {"display_name", "Anna"},
+                  {"birthday", "1992-05-17"},
+                  {"attributes", {{"favourite", "shoes"}}}},
+                 token, unique("member-patch-"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["profile"]["display_name"], "Anna");
+  EXPECT_EQ(r.json()["profile"]["birthday"], "1992-05-17");
+  auto own = client().get("/v1/members/" + mine + "/timeline", token);
+  ASSERT_EQ(own.status, 200) << own.body;
+  const auto entry = own.json()["items"][0];
+  EXPECT_EQ(entry["type"], "profile.updated");
+  EXPECT_EQ(entry["channel"], "store") << "the channel of the touchpoint that minted the token";
+  EXPECT_EQ(entry["data"]["by_member"], true);
+  EXPECT_EQ(entry["data"]["key"].get<std::string>().rfind("key_", 0), 0u);
+
+  auto contact = patch(client(), "/v1/members/" + mine,
+                       {{"email", "someone@example.com"}, {"phone", "+39333123456"}}, token);
+  expect_problem(contact, 403, "forbidden");
+  EXPECT_EQ(error_fields(contact), (std::set<std::string>{"email", "phone"}));
+  auto birthday = patch(client(), "/v1/members/" + mine, {{"birthday", "1990-01-01"}}, token);
+  expect_problem(birthday, 403, "forbidden");
+  EXPECT_EQ(error_fields(birthday), std::set<std::string>{"birthday"});
+  expect_problem(patch(client(), "/v1/members/" + other, {{"name", "x"}}, token), 403, "forbidden");
+  expect_problem(patch(client(), "/v1/members/mem_none", {{"name", "x"}}, token), 403, "forbidden");
+  // The same value again is no change; staff correct what the member may not.
+  EXPECT_EQ(patch(client(), "/v1/members/" + mine, {{"email", "anna@example.com"}}, token).status,
+            200);
+  auto fixed = patch(client(), "/v1/members/" + mine,
+                     {{"birthday", "1990-01-01"}, {"email", "anna.rossi@example.com"}}, pos());
+  ASSERT_EQ(fixed.status, 200) << fixed.body;
+  EXPECT_EQ(fixed.json()["profile"]["email"], "anna.rossi@example.com");
+}
+
+TEST_F(Members, AnExpiredMemberTokenIsTokenExpired) {
+  const auto id = new_member();
+  soci::session sql(soci::postgresql, database_->conninfo());
+  std::string secret;
+  sql << "select secret from server_secrets where name = 'member_tokens'", soci::into(secret);
+  ASSERT_FALSE(secret.empty());
+  // Signed like circolod signs (mt_<member>.<expiry>.<issuer>.<HMAC-SHA256 hex>), a minute ago.
+  const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count() -
+                      60;
+  const std::string body = "mt_" + id + "." + std::to_string(expiry) + ".key_test";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &n);
+  std::string token = body + ".";
+  for (unsigned i = 0; i < n; ++i) {
+    token += "0123456789abcdef"[mac[i] >> 4];
+    token += "0123456789abcdef"[mac[i] & 15];
+  }
+  auto expired = client().get("/v1/members/" + id + "/wallet", token);
+  expect_problem(expired, 401, "token_expired");
+  EXPECT_NE(expired.json()["detail"].get<std::string>().find("expired at"), std::string::npos)
+      << expired.body;
+  EXPECT_NE(expired.header("www-authenticate").find("invalid_token"), std::string::npos);
+  // A bad signature is no token at all.
+  token.back() = token.back() == '0' ? '1' : '0';
+  expect_problem(client().get("/v1/members/" + id + "/wallet", token), 401, "unauthenticated");
 }

@@ -19,7 +19,9 @@ std::shared_ptr<const ProgramStore::Active> active_program(const ProgramStore& s
   return active;
 }
 
-std::optional<MemberRef> parse_member_ref(const json& body, std::vector<FieldError>& errors) {
+std::optional<MemberRef> parse_member_ref(const json& body, std::vector<FieldError>& errors,
+                                          const std::optional<std::string>& fallback) {
+  if (!body.contains("member") && fallback) return MemberRef{fallback, std::nullopt};
   if (!body.contains("member")) {
     errors.push_back({"member", "is required: a member id or {\"identifier\":{...}}"});
     return std::nullopt;
@@ -107,7 +109,8 @@ void only_fields(const json& body, std::initializer_list<const char*> known,
   }
 }
 
-UseInput parse_use(const json& body, int digits, bool total_required, bool with_order) {
+UseInput parse_use(const json& body, int digits, bool total_required, bool with_order,
+                   const std::optional<std::string>& member_fallback) {
   std::vector<FieldError> errors;
   if (with_order)
     only_fields(body, {"code", "member", "total", "channel", "order_id", "currency"}, errors);
@@ -116,7 +119,7 @@ UseInput parse_use(const json& body, int digits, bool total_required, bool with_
   UseInput in;
   in.body = body;
   if (auto c = code_field(body, errors)) in.code = *c;
-  if (auto m = parse_member_ref(body, errors)) in.member = *m;
+  if (auto m = parse_member_ref(body, errors, member_fallback)) in.member = *m;
   if (body.contains("total")) {
     if (auto t = parse_money_field(body["total"], digits, "total", errors)) {
       if (t->mantissa < 0)

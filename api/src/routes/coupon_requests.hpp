@@ -20,13 +20,15 @@ namespace circolo::api::coupon_requests {
 // The active program, or 409 no_program.
 std::shared_ptr<const ProgramStore::Active> active_program(const ProgramStore& store);
 
-// "member": "mem_..." or {"id":"..."} or {"identifier":{"type","value"}}.
+// "member": "mem_..." or {"id":"..."} or {"identifier":{"type","value"}}. Left out, it is
+// `fallback` when there is one (a member token's own member: the app need not repeat it).
 struct MemberRef {
   std::optional<std::string> id;
   std::optional<engine::Identifier> identifier;
 };
 std::optional<MemberRef> parse_member_ref(const nlohmann::json& body,
-                                          std::vector<FieldError>& errors);
+                                          std::vector<FieldError>& errors,
+                                          const std::optional<std::string>& fallback = {});
 
 // The member's id, or 404 unknown_member / 410 member_merged; a member token reaches its own
 // member only.
@@ -49,8 +51,10 @@ struct UseInput {
   std::optional<std::string> order_id;
   nlohmann::json body;
 };
-// A validate/redeem body; throws 422 validation_failed with every bad field.
-UseInput parse_use(const nlohmann::json& body, int digits, bool total_required, bool with_order);
+// A validate/redeem body; throws 422 validation_failed with every bad field. `member` defaults
+// to `member_fallback` (see parse_member_ref).
+UseInput parse_use(const nlohmann::json& body, int digits, bool total_required, bool with_order,
+                   const std::optional<std::string>& member_fallback = {});
 
 // "currency", when given, must be the program's.
 void check_currency(const nlohmann::json& body, const rules::CompiledProgram& program);

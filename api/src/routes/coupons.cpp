@@ -68,7 +68,8 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto active = active_program(store);
            const auto& program = *active->program;
            const auto body = request.json_body();
-           const auto in = parse_use(body, program.currency_digits(), true, false);
+           const auto in =
+               parse_use(body, program.currency_digits(), true, false, request.caller().member_id);
            check_currency(body, program);
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
@@ -95,7 +96,8 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto active = active_program(store);
            const auto& program = *active->program;
            const auto body = request.json_body();
-           const auto in = parse_use(body, program.currency_digits(), true, true);
+           const auto in =
+               parse_use(body, program.currency_digits(), true, true, request.caller().member_id);
            check_currency(body, program);
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
@@ -135,7 +137,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
                ttl = std::chrono::seconds(t.get<long long>());
            }
            const auto code = code_field(body, errors);
-           const auto member = parse_member_ref(body, errors);
+           const auto member = parse_member_ref(body, errors, request.caller().member_id);
            if (!errors.empty()) throw_validation(std::move(errors));
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {

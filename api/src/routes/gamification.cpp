@@ -393,7 +393,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
              for (const auto& e : db::gamification::top(sql, key, limit))
                entries.push_back({{"rank", e.rank},
                                   {"member_id", e.member_id},
-                                  {"name", e.name ? json(*e.name) : json(nullptr)},
+                                  {"name", e.name.value_or("-")},
                                   {"points", e.points}});
              json out{{"period", period},
                       {"from", from},

@@ -4,12 +4,16 @@
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/gamification.hpp"
+#include "circolo/api/link_codes.hpp"
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/db/api_keys.hpp"
 #include "circolo/db/coupons.hpp"
+#include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
+#include "circolo/db/query.hpp"
 #include "circolo/engine/event/decide.hpp"
 
 namespace circolo::api {
@@ -78,6 +82,60 @@ json identifier_json(const engine::Identifier& i) {
   return {{"type", i.type}, {"value", i.value}};
 }
 
+ApiError identifiers_conflict(const std::vector<std::string>& members) {
+  std::string names;
+  for (const auto& id : members) names += (names.empty() ? "" : ", ") + id;
+  return ApiError(http::status::conflict, "identifiers_conflict",
+                  "the identifiers given belong to different members (" + names +
+                      "): merge them first, or send the identifiers of one",
+                  {{"identifiers", "belong to different members"}}, {{"members", members}});
+}
+
+// The start of each tier's qualifying window now, in the program's tier order.
+std::vector<engine::TimePoint> tier_windows(const rules::CompiledProgram& program,
+                                            engine::TimePoint now) {
+  std::vector<engine::TimePoint> since;
+  for (const auto& t : program.tiers()) since.push_back(program.window_start(t.window, now));
+  return since;
+}
+
+std::vector<engine::ledger::Points> qualifying_of(soci::session& sql, const std::string& id,
+                                                  const std::vector<engine::TimePoint>& windows) {
+  const auto points = db::gamification::qualifying_points(sql, id, windows);
+  return {points.begin(), points.end()};
+}
+
+// What merging `from` into `survivor` would move, and the survivor's tier after it: both
+// members' event points count in each tier's window, as they will once merged.
+json merge_preview(soci::session& sql, const db::Member& survivor, const std::string& from,
+                   const rules::CompiledProgram* program, engine::TimePoint now) {
+  const auto moves = db::members::merge_preview(sql, from);
+  const auto balances = engine::ledger::balances(db::points::active_lots(sql, from), now);
+  json identifiers = json::array();
+  for (const auto& i : db::members::identifiers(sql, from)) identifiers.push_back(identifier_json(i));
+  auto after = survivor.tier;
+  if (program) {
+    const auto windows = tier_windows(*program, now);
+    auto q = qualifying_of(sql, survivor.id, windows);
+    const auto theirs = qualifying_of(sql, from, windows);
+    for (std::size_t i = 0; i < q.size() && i < theirs.size(); ++i) q[i] += theirs[i];
+    if (const auto raised = engine::event::raised_tier(*program, survivor.tier, q)) after = *raised;
+  }
+  const auto tier = [](const std::optional<std::string>& t) { return t ? json(*t) : json(nullptr); };
+  return {{"dry_run", true},
+          {"into", survivor.id},
+          {"from", from},
+          {"moves",
+           {{"points", {{"available", balances.available}, {"pending", balances.pending}}},
+            {"lots", moves.lots},
+            {"coupons", moves.coupons},
+            {"badges", moves.badges},
+            {"challenges", moves.challenges},
+            {"identifiers", identifiers},
+            {"events", moves.events}}},
+          {"tier", {{"before", tier(survivor.tier)}, {"after", tier(after)}}}};
+}
+
 }  // namespace
 
 asio::awaitable<ExpiryReport> expire_due_points(Services& services) {
@@ -125,6 +183,25 @@ void register_member_routes(App& app, const ProgramStore& store) {
            if (const auto active = store.for_request(); active && active->program)
              member.tier = engine::event::entry_tier(*active->program);
            co_return co_await transact(s, request, [&](soci::session& sql) {
+             // Identifiers known already: one member (found, the others linked with `link`), or
+             // several (a conflict); none: a new member.
+             const auto owners = db::members::owners(sql, input.identifiers);
+             std::vector<engine::identity::Named> named;
+             for (std::size_t i = 0; i < owners.size(); ++i)
+               named.push_back({input.identifiers[i], owners[i]});
+             const auto found = engine::identity::resolve(named, std::nullopt, input.link, true);
+             using Kind = engine::identity::Resolution::Kind;
+             if (found.kind == Kind::conflict) throw identifiers_conflict(found.conflicting);
+             if (found.kind == Kind::member && input.link) {
+               const auto existing = lock_member(sql, found.member_id);
+               for (const auto& i : found.to_link) {
+                 if (db::members::link(sql, existing.id, i, now) != db::members::LinkResult::linked)
+                   throw db::RetryTransaction("identifier linked concurrently");
+                 record(sql, request, existing.id, "identifier.linked", now,
+                        {{"identifier", identifier_json(i)}, {"key", request.caller().key_id}});
+               }
+               return json_response(http::status::ok, member_body(sql, existing, now, store));
+             }
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
                throw ApiError(
                    http::status::conflict, "identifier_taken",
@@ -166,13 +243,57 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
          }});
 
-  r.add({http::verb::get, "/v1/members/{id}", kStaff,
+  r.add({http::verb::get, "/v1/members/{id}", kAnyone,
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
+           check_scope(request.caller(), id);
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
              return json_response(http::status::ok,
                                   member_body(sql, require_member(sql, id), now, store));
+           });
+         }});
+
+  // A JSON merge patch of the profile (api::parse_profile_patch). A member token changes its
+  // own member's, except contact details and a birthday already given (member_patch_refusals).
+  r.add({http::verb::patch, "/v1/members/{id}", kAnyone,
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           const auto now = s.clock.now();
+           const auto patch = parse_profile_patch(request.json_body(), now);
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             auto member = lock_member(sql, id);
+             const auto& caller = request.caller();
+             const bool by_member = caller.role == Role::member;
+             if (by_member) {
+               auto refused = member_patch_refusals(member.profile, patch);
+               if (!refused.empty()) {
+                 std::string names;
+                 for (const auto& f : refused) names += (names.empty() ? "" : ", ") + f.field;
+                 throw ApiError(http::status::forbidden, "forbidden",
+                                "a member token may not change " + names, std::move(refused));
+               }
+             }
+             const auto changed = apply_profile_patch(member.profile, patch);
+             if (!changed.empty()) {
+               db::members::update_profile(sql, id, member.profile);
+               // Who changed it: the key, or the key that minted the member's token (and its
+               // channel: the member's app).
+               db::TimelineEntry entry;
+               entry.member_id = id;
+               entry.type = "profile.updated";
+               entry.channel = by_member && caller.issuer_key_id
+                                   ? db::api_keys::channel_of(sql, *caller.issuer_key_id)
+                                   : caller.channel;
+               if (!entry.channel) entry.channel = role_name(caller.role);
+               entry.occurred_at = entry.recorded_at = now;
+               entry.data = {{"fields", changed},
+                             {"key", by_member ? caller.issuer_key_id.value_or("") : caller.key_id},
+                             {"by_member", by_member}};
+               db::members::timeline_append(sql, entry);
+             }
+             return json_response(http::status::ok, member_body(sql, member, now, store));
            });
          }});
 
@@ -192,7 +313,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
              }
              if (result == db::members::LinkResult::linked) {
                record(sql, request, id, "identifier.linked", now,
-                      {{"identifier", identifier_json(identifier)}});
+                      {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
              }
              return json_response(result == db::members::LinkResult::linked ? http::status::created
                                                                             : http::status::ok,
@@ -200,26 +321,98 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
          }});
 
+  // An admin takes back an identifier linked by mistake (a card typed into the wrong member).
+  r.add({http::verb::delete_, "/v1/members/{id}/identifiers/{type}/{value}", kAdmin,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           auto normalized =
+               engine::normalize_identifier(request.param("type"), request.param("value"));
+           if (auto* e = std::get_if<engine::IdentifierError>(&normalized))
+             throw_validation({{e->field, e->message}});
+           const auto identifier = std::get<engine::Identifier>(normalized);
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             lock_member(sql, id);
+             const auto held = db::members::identifiers(sql, id);
+             if (std::find(held.begin(), held.end(), identifier) == held.end())
+               throw ApiError(http::status::not_found, "unknown_identifier",
+                              "member " + id + " has no " + identifier.type + " " +
+                                  identifier.value);
+             if (held.size() == 1)
+               throw ApiError(http::status::conflict, "last_identifier",
+                              "a member keeps at least one identifier: link another first");
+             db::members::unlink(sql, id, identifier);
+             record(sql, request, id, "identifier.unlinked", now,
+                    {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
+             return empty_response(http::status::no_content);
+           });
+         }});
+
   r.add({http::verb::post, "/v1/members/{id}/merge", kAdmin,
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const std::string into = request.param("id");
-           const std::string from = parse_merge(request.json_body());
+           const auto merge = parse_merge(request.json_body());
+           const std::string& from = merge.from;
            if (from == into) throw_validation({{"from", "a member cannot be merged into itself"}});
            const auto now = s.clock.now();
+           const auto active = store.for_request();
+           const rules::CompiledProgram* program =
+               active && active->program ? active->program.get() : nullptr;
            co_return co_await transact(s, request, [&](soci::session& sql) {
              db::members::lock_pair(sql, into, from);
-             const auto survivor = require_member(sql, into);
+             auto survivor = require_member(sql, into);
              auto merged = db::members::find(sql, from);
              if (!merged)
                throw ApiError(http::status::not_found, "unknown_member", "no member " + from);
-             if (merged->merged_into == into) {
+             if (merged->merged_into == into && !merge.dry_run) {
                // Merged already (a retry without Idempotency-Key): nothing more to move.
                return json_response(http::status::ok, member_body(sql, survivor, now, store));
              }
              require_member(sql, from);
+             if (merge.dry_run) return json_response(http::status::ok,
+                                                     merge_preview(sql, survivor, from, program, now));
              const auto moved = db::members::merge(sql, into, from, now);
              record(sql, request, into, "member.merged", now, {{"from", from}, {"points", moved}});
+             // What the merged member earned through events now qualifies the survivor.
+             if (program) {
+               const auto before = survivor.tier;
+               const auto q = qualifying_of(sql, into, tier_windows(*program, now));
+               if (const auto to = engine::event::raised_tier(*program, survivor.tier, q)) {
+                 db::gamification::set_tier(sql, into, *to);
+                 const json data{{"from", before ? json(*before) : json(nullptr)},
+                                 {"to", *to},
+                                 {"reason", "merge"}};
+                 db::points::publish(sql, "tier.changed", into, now, data);
+                 record(sql, request, into, "tier.changed", now, data);
+                 survivor.tier = *to;
+               }
+             }
              return json_response(http::status::ok, member_body(sql, survivor, now, store));
+           });
+         }});
+
+  // A one-time code for the member's app to show at a till: the till sends it as
+  // {"member":{"link_code":"..."}} (with identifiers to link, such as a new card).
+  r.add({http::verb::post, "/v1/members/{id}/link-codes", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           const auto ttl = parse_link_code_request(
+               request.raw.body().empty() ? json::object() : request.json_body());
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&](soci::session& sql) {
+             require_member(sql, id);
+             const auto expires_at = now + std::chrono::seconds(ttl);
+             for (int attempt = 0; attempt < 5; ++attempt) {
+               const auto code = new_link_code();
+               if (db::members::create_link_code(sql, link_code_digest(code), id, now, expires_at,
+                                                 request.caller().key_id))
+                 return json_response(http::status::created,
+                                      {{"code", code},
+                                       {"member_id", id},
+                                       {"expires_at", engine::format_rfc3339(expires_at)}});
+             }
+             throw std::runtime_error("no free link code after 5 draws");
            });
          }});
 
@@ -304,9 +497,10 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
          }});
 
-  r.add({http::verb::get, "/v1/members/{id}/timeline", kStaff,
+  r.add({http::verb::get, "/v1/members/{id}/timeline", kAnyone,
          [&s](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
+           check_scope(request.caller(), id);
            const int limit = parse_limit(request.query("limit"));
            const auto after = parse_timeline_cursor(request.query("cursor"));
            co_return co_await s.db.run([&](soci::session& sql) {

@@ -69,7 +69,7 @@ void register_reward_routes(App& app, ProgramStore& store) {
            const auto body = request.json_body();
            std::vector<FieldError> errors;
            only_fields(body, {"member"}, errors);
-           const auto member = parse_member_ref(body, errors);
+           const auto member = parse_member_ref(body, errors, request.caller().member_id);
            if (!errors.empty()) throw_validation(std::move(errors));
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {

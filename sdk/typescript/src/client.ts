@@ -232,7 +232,7 @@ export class CircoloClient {
   // --- Members ----------------------------------------------------------------------------
 
   /** Enrol a member (touchpoint or admin key). */
-  createMember(member: Body<"/v1/members", "post"> = {}, options?: CallOptions) {
+  createMember(member: Body<"/v1/members", "post">, options?: CallOptions) {
     return this.request("POST", "/v1/members", { ...options, body: member });
   }
 
@@ -247,6 +247,17 @@ export class CircoloClient {
         return null;
       throw error;
     }
+  }
+
+  /**
+   * Change a member's profile with a JSON merge patch: a field left out is kept, `null` clears
+   * it; `attributes` merge name by name. A member token changes its own member's names,
+   * attributes and (once) birthday, not its contact details.
+   */
+  updateMember(memberId: string, patch: Body<"/v1/members/{id}", "patch">, options?: CallOptions) {
+    return this.data(
+      this.request("PATCH", "/v1/members/{id}", { ...options, params: { id: memberId }, body: patch }),
+    );
   }
 
   /**
@@ -276,7 +287,7 @@ export class CircoloClient {
     );
   }
 
-  /** One page of the member's journey across channels, newest first (staff keys). */
+  /** One page of the member's journey across channels, newest first. */
   getTimeline(memberId: string, query?: { limit?: number; cursor?: string }, options?: CallOptions) {
     return this.data(
       this.request("GET", "/v1/members/{id}/timeline", { ...options, params: { id: memberId }, query }),
@@ -341,11 +352,12 @@ export class CircoloClient {
   }
 
   /** Spend a reward's cost and issue its coupon to the member. */
-  claimReward(rewardId: string, member: MemberRef, options?: CallOptions) {
+  claimReward(rewardId: string, member?: MemberRef, options?: CallOptions) {
+    // With a member token the member may be left out: it is the token's.
     return this.send<ResponseBody<"/v1/rewards/{id}/claim", "post">>(
       "POST",
       "/v1/rewards/{id}/claim",
-      { ...options, params: { id: rewardId }, body: { member } },
+      { ...options, params: { id: rewardId }, body: member === undefined ? {} : { member } },
     );
   }
 

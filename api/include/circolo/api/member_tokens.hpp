@@ -20,6 +20,10 @@ struct MemberToken {
 
 std::string sign_member_token(const MemberToken& token, const std::string& secret);
 
+// nullopt if malformed or badly signed; the token whatever its expiry otherwise (an expired one
+// is answered 401 token_expired, saying when, rather than as an unknown key).
+std::optional<MemberToken> read_member_token(std::string_view token, const std::string& secret);
+
 // nullopt if malformed, badly signed or expired at `now`.
 std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,
                                                engine::TimePoint now);

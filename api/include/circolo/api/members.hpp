@@ -20,8 +20,36 @@ namespace circolo::api {
 struct NewMember {
   std::vector<engine::Identifier> identifiers;
   db::Profile profile;
+  // Find or create: when some identifiers belong to one member already, answer that member
+  // with the others linked to it (without `link`: 409 identifier_taken).
+  bool link = false;
 };
 NewMember parse_new_member(const nlohmann::json& body, engine::TimePoint now);
+
+// A change of the profile, as a JSON merge patch (RFC 7396): a field left out is kept, null
+// clears it, a value (checked and normalised) replaces it; `attributes` is merged name by name
+// (a null value removes that name, "attributes": null removes them all). The profile's email and
+// phone are contact details only: identifiers find members, these never do.
+struct ProfilePatch {
+  using Field = std::optional<std::optional<std::string>>;  // nullopt: left out
+  Field name, display_name, email, phone, birthday;
+  std::optional<nlohmann::json> attributes;  // an object of changes, or null
+};
+// The profile fields of `body` (POST's "profile", PATCH's whole body): names 1-200 characters,
+// display_name 1-64, email an address, phone 6-20 digits with an optional leading '+' (blanks,
+// dashes, dots and brackets dropped), birthday a real date from 1900-01-01 to today, attributes
+// at most 50 scalars under names of 1-64 characters; unknown fields refused. 422 with every bad
+// field.
+ProfilePatch parse_profile_patch(const nlohmann::json& body, engine::TimePoint now);
+// Applies the patch; returns the names of the fields it changed (in the profile's order), none
+// if it changed nothing. 422 when the attributes would pass 50 entries.
+std::vector<std::string> apply_profile_patch(db::Profile& profile, const ProfilePatch& patch);
+// What a member token may not change of its own profile, with why (403 forbidden): email and
+// phone (contact details are the touchpoint's to check and change), and a birthday once set
+// (birthday campaigns must not be replayable by moving it). Empty: it may.
+std::vector<FieldError> member_patch_refusals(const db::Profile& current,
+                                              const ProfilePatch& patch);
+
 engine::Identifier parse_identifier_body(const nlohmann::json& body);
 // An identifier object {"type","value"} inside a larger body; errors name `field`.
 std::optional<engine::Identifier> parse_identifier_field(const nlohmann::json& value,
@@ -48,7 +76,14 @@ struct TransferRequest {
 };
 TransferRequest parse_transfer(const nlohmann::json& body);
 
-std::string parse_merge(const nlohmann::json& body);
+// POST /v1/members/{id}/link-codes: {"ttl_seconds"} (30–900, default 300).
+long long parse_link_code_request(const nlohmann::json& body);
+
+struct MergeRequest {
+  std::string from;
+  bool dry_run = false;  // answer what would move, and the tier, changing nothing
+};
+MergeRequest parse_merge(const nlohmann::json& body);
 
 // A whole-number query parameter in [low, high] (`fallback` when absent); 400 invalid_query
 // naming it otherwise.

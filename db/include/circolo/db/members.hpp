@@ -14,6 +14,7 @@ namespace circolo::db {
 
 struct Profile {
   std::optional<std::string> name;
+  std::optional<std::string> display_name;  // what leaderboards and greetings show
   std::optional<std::string> email;
   std::optional<std::string> phone;
   std::optional<std::string> birthday;  // YYYY-MM-DD
@@ -58,6 +59,8 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
                                          engine::TimePoint now);
 
 std::optional<Member> find(soci::session& sql, const std::string& id);
+// Writes the whole profile (name, display name, contact details, birthday, attributes).
+void update_profile(soci::session& sql, const std::string& id, const Profile& profile);
 // A member from the first 13 columns of a row (members' columns in kFindMember order).
 Member from_row(const std::vector<std::optional<std::string>>& row);
 // Locks the member row (FOR UPDATE): every change of a member's points takes this lock first.
@@ -69,6 +72,22 @@ std::optional<std::string> find_by_identifier(soci::session& sql,
                                               const engine::Identifier& identifier);
 std::vector<engine::Identifier> identifiers(soci::session& sql, const std::string& member_id);
 
+// The owner of each identifier named (in the same order), none where nobody owns it.
+std::vector<std::optional<std::string>> owners(soci::session& sql,
+                                               const std::vector<engine::Identifier>& named);
+// Removes the identifier from the member; false if the member did not have it.
+bool unlink(soci::session& sql, const std::string& member_id,
+            const engine::Identifier& identifier);
+
+// Link codes, kept by digest. create_link_code is false if the digest exists (draw again).
+bool create_link_code(soci::session& sql, const std::string& digest, const std::string& member_id,
+                      engine::TimePoint now, engine::TimePoint expires_at,
+                      const std::string& created_by);
+std::optional<engine::identity::LinkCode> lock_link_code(soci::session& sql,
+                                                         const std::string& digest);
+void use_link_code(soci::session& sql, const std::string& digest, engine::TimePoint now,
+                   const std::string& used_by, const std::string& event_id);
+
 enum class LinkResult { linked, already_linked, taken };
 LinkResult link(soci::session& sql, const std::string& member_id,
                 const engine::Identifier& identifier, engine::TimePoint now);
@@ -76,6 +95,14 @@ LinkResult link(soci::session& sql, const std::string& member_id,
 void timeline_append(soci::session& sql, const TimelineEntry& entry);
 std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
                                          const std::optional<TimelineCursor>& after, int limit);
+
+// What a merge would move from `from` (read only): lots still holding points, coupon codes,
+// badges, challenge states and events.
+struct MergePreview {
+  long long lots = 0, coupons = 0, challenges = 0, events = 0;
+  std::vector<std::string> badges;
+};
+MergePreview merge_preview(soci::session& sql, const std::string& from);
 
 // Moves identifiers, lots and timeline of `from` to `into` and books the points across with a
 // pair of `merge` ledger entries; `from` then points at `into`. Both rows must be locked.
