@@ -159,6 +159,9 @@ std::string removal_consequence(const std::string& object) {
     return "no more codes of it can be issued; codes already issued keep their terms";
   if (object == "reward") return "members can no longer claim it with their points";
   if (object == "challenge") return "members' progress toward it is hidden";
+  if (object == "event")
+    return "touchpoints sending this type are refused (422 unknown_event_type) unless a rule or "
+           "challenge still names it";
   return "";
 }
 

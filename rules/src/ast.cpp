@@ -98,18 +98,23 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
                             same_duration(x.within, y.within) && same_active(x.active, y.active) &&
                             x.repeatable == y.repeatable && same_actions(x.then, y.then);
                    }) &&
-         same_list(a.campaigns, b.campaigns, [](const CampaignDecl& x, const CampaignDecl& y) {
-           return x.id == y.id && x.name == y.name && same_active(x.active, y.active) &&
-                  x.channels == y.channels && x.priority == y.priority && x.budget == y.budget &&
-                  x.exclusive == y.exclusive &&
-                  same_list(x.rules, y.rules, [](const RuleDecl& p, const RuleDecl& q) {
-                    return p.id == q.id && same_trigger(p.on, q.on) && same_ptr(p.when, q.when) &&
-                           same_actions(p.then, q.then) &&
-                           same_list(p.limits, q.limits, [](const Limit& l, const Limit& m) {
-                             return l.count == m.count && l.scope == m.scope &&
-                                    l.period == m.period;
-                           });
-                  });
+         same_list(a.campaigns, b.campaigns,
+                   [](const CampaignDecl& x, const CampaignDecl& y) {
+                     return x.id == y.id && x.name == y.name && same_active(x.active, y.active) &&
+                            x.channels == y.channels && x.priority == y.priority &&
+                            x.budget == y.budget && x.exclusive == y.exclusive &&
+                            same_list(x.rules, y.rules, [](const RuleDecl& p, const RuleDecl& q) {
+                              return p.id == q.id && same_trigger(p.on, q.on) &&
+                                     same_ptr(p.when, q.when) && same_actions(p.then, q.then) &&
+                                     same_list(p.limits, q.limits,
+                                               [](const Limit& l, const Limit& m) {
+                                                 return l.count == m.count && l.scope == m.scope &&
+                                                        l.period == m.period;
+                                               });
+                            });
+                   }) &&
+         same_list(a.events, b.events, [](const EventDecl& x, const EventDecl& y) {
+           return x.id == y.id && x.name == y.name;
          });
 }
 

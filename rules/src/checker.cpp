@@ -23,6 +23,8 @@ const std::vector<Field> kEventFields{{"type", {Type::string}},
                                       {"store", {Type::string, Type::error, true}},
                                       {"time", {Type::time}},
                                       {"total", {Type::money}},
+                                      {"subtotal", {Type::money}},
+                                      {"discount", {Type::money}},
                                       {"items", {Type::list, Type::item}},
                                       {"coupons", {Type::list, Type::string}},
                                       {"attributes", {Type::attributes}}};
@@ -81,6 +83,8 @@ class Checker {
     for (const auto& r : f.rewards) reward(r);
     for (const auto& c : f.challenges) challenge(c);
     for (const auto& c : f.campaigns) campaign(c);
+    for (const auto& e : f.events) event_type(e);
+    custom_triggers(f);
 
     std::stable_sort(result_.diagnostics.begin(), result_.diagnostics.end(),
                      [](const Diagnostic& a, const Diagnostic& b) {
@@ -163,6 +167,7 @@ class Checker {
     unique_ids(f.rewards, "reward", rewards_);
     unique_ids(f.challenges, "challenge", challenges_);
     unique_ids(f.campaigns, "campaign", campaigns_);
+    unique_ids(f.events, "event", events_);
   }
 
   void reference(const std::set<std::string>& ids, const std::string& id, Range r,
@@ -314,6 +319,73 @@ class Checker {
     if (c.then.empty())
       error(c.id_range, "challenge \"" + c.id + "\" needs 'then' and what completing it gives");
     actions(c.then, true);
+  }
+
+  // event "NAME": a custom type that touchpoints may send (POST /v1/events refuses the custom
+  // types no declaration, rule or challenge names), so it must be one they can send.
+  void event_type(const EventDecl& e) {
+    if (e.id.empty()) return;
+    if (const auto builtin = builtin_type_like(e.id); !builtin.empty()) {
+      error(e.id_range,
+            builtin == e.id ? "'" + e.id + "' is a built-in event type: it needs no declaration"
+                            : "'" + e.id + "' would be confused with the built-in event type '" +
+                                  builtin + "' (event types are exact)",
+            builtin == e.id ? "rules take it with on " + e.id : "");
+    } else if (!sendable_type(e.id)) {
+      error(e.id_range,
+            "an event type is letters, digits, '_', '.' and '-', starting with a letter or '_'");
+    }
+  }
+
+  // `on event "NAME"` needs no declaration, but a name that touchpoints cannot send, or a near
+  // miss of a declared one, never fires.
+  void custom_triggers(const ProgramFile& f) {
+    auto check_one = [&](const std::optional<Trigger>& on) {
+      if (!on || on->kind != TriggerKind::custom || on->custom.empty()) return;
+      const auto& name = on->custom;
+      if (const auto builtin = builtin_type_like(name); !builtin.empty() && builtin != name) {
+        warning(on->range, "touchpoints cannot send '" + name + "' (event types are exact)",
+                "did you mean on " + builtin + "?");
+      } else if (builtin.empty() && !sendable_type(name)) {
+        warning(on->range, "touchpoints cannot send '" + name +
+                               "': an event type is letters, digits, '_', '.' and '-'");
+      } else if (builtin.empty() && !events_.empty() && !events_.count(name)) {
+        const std::vector<std::string> declared(events_.begin(), events_.end());
+        const auto near = nearest(name, declared);
+        if (!near.empty())
+          warning(on->range, "event type '" + name + "' is not declared", did_you_mean(near));
+      }
+    };
+    for (const auto& c : f.challenges) check_one(c.on);
+    for (const auto& c : f.campaigns) {
+      for (const auto& r : c.rules) check_one(r.on);
+    }
+  }
+
+  // The built-in (or Circolo-made) type that `name` is a case variant of, or "".
+  static std::string builtin_type_like(const std::string& name) {
+    static const std::vector<std::string> kTypes{
+        "purchase", "refund", "visit", "signup", "challenge_completed", "tier_changed"};
+    std::string lower = name;
+    for (auto& ch : lower) {
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    for (const auto& t : kTypes) {
+      if (t == lower) return t;
+    }
+    return "";
+  }
+
+  // What POST /v1/events accepts as a custom type: [A-Za-z_][A-Za-z0-9_.-]{0,63}.
+  static bool sendable_type(const std::string& name) {
+    if (name.empty() || name.size() > 64) return false;
+    auto letter = [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+    };
+    if (!letter(name.front())) return false;
+    return std::all_of(name.begin(), name.end(), [&](char ch) {
+      return letter(ch) || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+    });
   }
 
   void campaign(const CampaignDecl& c) {
@@ -646,7 +718,7 @@ class Checker {
 
   const Limits& limits_;
   CheckResult result_;
-  std::set<std::string> tiers_, coupons_, rewards_, challenges_, campaigns_;
+  std::set<std::string> tiers_, coupons_, rewards_, challenges_, campaigns_, events_;
 };
 
 }  // namespace

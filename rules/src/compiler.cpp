@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 
 #include "circolo/engine/digest.hpp"
 #include "circolo/rules/format.hpp"
@@ -18,6 +19,10 @@ namespace circolo::rules {
 using detail::ExprCompiler;
 using detail::Fn;
 using detail::i128;
+
+bool CompiledProgram::names_event_type(const std::string& type) const {
+  return std::binary_search(event_types_.begin(), event_types_.end(), type);
+}
 
 CompileResult compile(const Source& source, const Limits& limits) {
   CompileResult out;
@@ -197,6 +202,16 @@ CompileResult compile(const Source& source, const Limits& limits) {
     program->challenges_.push_back(std::move(info));
     impl.challenges.push_back(std::move(cc));
   }
+  std::set<std::string> custom_types;
+  for (const auto& e : file.events) custom_types.insert(e.id);
+  auto named = [&](const std::optional<Trigger>& on) {
+    if (on && on->kind == TriggerKind::custom) custom_types.insert(on->custom);
+  };
+  for (const auto& c : file.challenges) named(c.on);
+  for (const auto& c : file.campaigns) {
+    for (const auto& r : c.rules) named(r.on);
+  }
+  program->event_types_.assign(custom_types.begin(), custom_types.end());
   impl.memo_slots = compiler.memo_slots();
   impl.amount_slots = amount_slots.size();
   std::stable_sort(impl.campaigns.begin(), impl.campaigns.end(), [](const auto& a, const auto& b) {

@@ -49,6 +49,7 @@ std::vector<Change> diff(const ProgramFile& current, const ProgramFile& next) {
   compare("reward", texts(current.rewards), texts(next.rewards), out);
   compare("challenge", texts(current.challenges), texts(next.challenges), out);
   compare("campaign", texts(current.campaigns), texts(next.campaigns), out);
+  compare("event", texts(current.events), texts(next.events), out);
   return out;
 }
 

@@ -351,6 +351,12 @@ std::string format(const CampaignDecl& c) {
   return out + "}\n";
 }
 
+std::string format(const EventDecl& e) {
+  std::string out = "event " + quote(e.id, false) + " {\n";
+  if (e.name) out += "  name " + quote(*e.name, false) + "\n";
+  return out + "}\n";
+}
+
 std::string format(const ProgramFile& f) {
   std::vector<std::string> blocks;
   if (f.program) blocks.push_back(format(*f.program));
@@ -359,6 +365,7 @@ std::string format(const ProgramFile& f) {
   for (const auto& d : f.rewards) blocks.push_back(format(d));
   for (const auto& d : f.challenges) blocks.push_back(format(d));
   for (const auto& d : f.campaigns) blocks.push_back(format(d));
+  for (const auto& d : f.events) blocks.push_back(format(d));
   std::string out;
   for (const auto& b : blocks) out += (out.empty() ? "" : "\n") + b;
   return out;
@@ -406,6 +413,7 @@ FormatResult format_keeping_comments(const Source& source, const ProgramFile& fi
   for (const auto& d : file.rewards) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.challenges) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.campaigns) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.events) blocks.push_back({d.range.begin.offset, format(d), ""});
   std::string header, trailing;
   std::uint32_t first = UINT32_MAX;
   for (const auto& b : blocks) first = std::min(first, b.begin);

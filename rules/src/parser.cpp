@@ -240,8 +240,8 @@ class Parser {
   // ---- declarations ----
   void declaration(ProgramFile& file) {
     const Token& t = peek();
-    static const std::vector<std::string> kKinds{"program", "tier",      "coupon",
-                                                 "reward",  "challenge", "campaign"};
+    static const std::vector<std::string> kKinds{"program",   "tier",     "coupon", "reward",
+                                                 "challenge", "campaign", "event"};
     if (t.kind == TokenKind::keyword && t.text == "program") {
       advance();
       ProgramDecl p;
@@ -256,7 +256,8 @@ class Parser {
       const auto suggestion =
           t.kind == TokenKind::identifier ? nearest(t.text, kKinds) : std::string();
       error(t.range,
-            "expected a declaration (program, tier, coupon, reward, challenge, campaign), found " +
+            "expected a declaration (program, tier, coupon, reward, challenge, campaign, event), "
+            "found " +
                 describe(t),
             suggestion.empty() ? "" : "did you mean '" + suggestion + "'?");
       advance();
@@ -279,7 +280,8 @@ class Parser {
       id = advance().text;
       if (id.empty() || id.size() > 64) error(id_range, "an id has 1 to 64 characters");
     } else {
-      expected("the " + t.text + "'s id in quotes, as in " + t.text + " \"summer\"");
+      expected("the " + t.text + "'s id in quotes, as in " + t.text +
+               (t.text == "event" ? " \"product_viewed\"" : " \"summer\""));
     }
     try {
       if (t.text == "tier")
@@ -290,6 +292,8 @@ class Parser {
         declare(file.rewards, id, t.range, id_range, &Parser::reward);
       else if (t.text == "challenge")
         declare(file.challenges, id, t.range, id_range, &Parser::challenge);
+      else if (t.text == "event")
+        declare(file.events, id, t.range, id_range, &Parser::event_type);
       else
         declare(file.campaigns, id, t.range, id_range, &Parser::campaign);
     } catch (const TooDeep&) {
@@ -393,6 +397,16 @@ class Parser {
           } else {
             once(d.stock, k, integer_value("how many can be claimed, as in 1000"));
           }
+          return true;
+        },
+        d.range);
+  }
+
+  void event_type(EventDecl& d) {
+    block(
+        "event", {"name"},
+        [&](const Token& k) {
+          once(d.name, k, string_value("the event type's name in quotes"));
           return true;
         },
         d.range);

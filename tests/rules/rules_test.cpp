@@ -93,6 +93,36 @@ TEST(Checker, TypesOfExpressions) {
   EXPECT_EQ(c.types.at(amount->args[0].get()).type, Type::money);
 }
 
+// A discounted purchase: event.subtotal and event.discount are money like event.total, and a
+// misspelling of any of them is suggested.
+TEST(Checker, AmountsOfADiscountedPurchaseAreMoney) {
+  const auto r = parse({"t.rules",
+                        "campaign \"c\" { rule \"r\" { on purchase when event.discount > 0 "
+                        "then award floor(event.subtotal - event.discount) points } }"});
+  ASSERT_TRUE(r.diagnostics.empty());
+  const auto c = check(r.file);
+  EXPECT_TRUE(c.ok()) << render_all({"t.rules", ""}, c.diagnostics);
+  const auto* when = r.file.campaigns[0].rules[0].when.get();
+  EXPECT_EQ(c.types.at(when->args[0].get()).type, Type::money);
+  const auto* amount = r.file.campaigns[0].rules[0].then[0].amount.get();
+  EXPECT_EQ(c.types.at(amount->args[0].get()).type, Type::money);
+
+  for (const auto& [typo, meant] : {std::pair{"discont", "discount"},
+                                    std::pair{"subtotl", "subtotal"}, std::pair{"totl", "total"}}) {
+    const std::string text = std::string("campaign \"c\" { rule \"r\" { on purchase when event.") +
+                             typo + " > 1 then award 1 points } }";
+    const auto typed = parse({"t.rules", text});
+    ASSERT_TRUE(typed.diagnostics.empty()) << typo;
+    std::vector<Diagnostic> errors;
+    for (const auto& d : check(typed.file).diagnostics) {
+      if (d.severity == Severity::error) errors.push_back(d);
+    }
+    ASSERT_EQ(errors.size(), 1u) << typo;
+    EXPECT_EQ(errors[0].message, std::string("event has no field '") + typo + "'");
+    EXPECT_EQ(errors[0].suggestion, std::string("did you mean '") + meant + "'?");
+  }
+}
+
 TEST(Diagnostics, RenderWithCaret) {
   const Source s{"p.rules", "program {\n  timezon \"x\"\n}\n"};
   const auto r = parse(s);
@@ -336,4 +366,59 @@ campaign "c" { rule "r" { on visit then award 1 points } }
             1);
   EXPECT_EQ(program->period_index(Unit::weeks, utc("2026-03-29T21:59:59Z")) + 1,
             program->period_index(Unit::weeks, utc("2026-03-29T22:00:00Z")));
+}
+
+// event "NAME" { name "..." }: parsed, formatted last in canonical order, diffed as kind "event",
+// and with the custom types of rules and challenges, what the compiled program accepts.
+TEST(EventTypes, DeclaredFormattedDiffedAndCompiled) {
+  const Source source{"e.rules", R"(event "product_viewed" { name "Product viewed" }
+campaign "c" { rule "r" { on event "review" then award 1 points } }
+challenge "x" { on event "article_read" goal count reaches 2 then award 1 points }
+event "newsletter.opened" {}
+)"};
+  const auto parsed = parse(source);
+  ASSERT_TRUE(parsed.diagnostics.empty()) << render_all(source, parsed.diagnostics);
+  ASSERT_EQ(parsed.file.events.size(), 2u);
+  EXPECT_EQ(parsed.file.events[0].id, "product_viewed");
+  EXPECT_EQ(parsed.file.events[0].name.value_or(""), "Product viewed");
+  EXPECT_FALSE(parsed.file.events[1].name.has_value());
+  const auto text = format(parsed.file);
+  EXPECT_NE(text.find("campaign \"c\" {"), std::string::npos);
+  EXPECT_GT(text.find("event \"product_viewed\" {\n  name \"Product viewed\"\n}\n"),
+            text.find("campaign \"c\""))
+      << text;
+  EXPECT_NE(text.find("event \"newsletter.opened\" {\n}\n"), std::string::npos) << text;
+  const auto again = parse({"formatted", text});
+  EXPECT_TRUE(same(parsed.file, again.file)) << text;
+
+  const auto compiled = compile(source);
+  ASSERT_TRUE(compiled.program) << render_all(source, compiled.diagnostics);
+  EXPECT_EQ(compiled.program->event_types(),
+            (std::vector<std::string>{"article_read", "newsletter.opened", "product_viewed",
+                                      "review"}));
+  EXPECT_TRUE(compiled.program->names_event_type("review"));
+  EXPECT_FALSE(compiled.program->names_event_type("Review"));
+  EXPECT_FALSE(compiled.program->names_event_type("purchase"));
+
+  // A plan names the kind "event"; a name change is a change, a reformatting none.
+  const auto renamed =
+      parse({"r.rules", R"(event "product_viewed" { name "Viewed" } event "cart_abandoned" {})"});
+  std::vector<std::string> summary;
+  for (const auto& c : diff(parsed.file, renamed.file)) {
+    const char* kind = c.kind == Change::Kind::created   ? "created"
+                       : c.kind == Change::Kind::changed ? "changed"
+                                                         : "removed";
+    if (c.object == "event") summary.push_back(std::string(kind) + " " + c.id);
+  }
+  EXPECT_EQ(summary, (std::vector<std::string>{"created cart_abandoned", "changed product_viewed",
+                                               "removed newsletter.opened"}));
+  EXPECT_TRUE(diff(parsed.file, again.file).empty());
+
+  // Settings other than name, and a missing id, are syntax errors with a hint.
+  const auto wrong = parse({"w.rules", "event \"x\" { colour \"red\" }\nevent { }\n"});
+  ASSERT_EQ(wrong.diagnostics.size(), 2u) << render_all({"w.rules", ""}, wrong.diagnostics);
+  EXPECT_EQ(wrong.diagnostics[0].message, "'colour' is not a setting of event");
+  EXPECT_EQ(wrong.diagnostics[0].suggestion, "settings here: name");
+  EXPECT_NE(wrong.diagnostics[1].message.find("as in event \"product_viewed\""), std::string::npos)
+      << wrong.diagnostics[1].message;
 }

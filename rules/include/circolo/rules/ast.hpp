@@ -191,6 +191,14 @@ struct CampaignDecl {
   std::vector<RuleDecl> rules;
 };
 
+// A custom event type that touchpoints may send although no rule or challenge reacts to it
+// (it only feeds the member's timeline): event "product_viewed" { name "Product viewed" }.
+struct EventDecl {
+  std::string id;  // the type touchpoints send
+  Range range, id_range;
+  std::optional<std::string> name;
+};
+
 struct ProgramFile {
   std::optional<ProgramDecl> program;
   std::vector<TierDecl> tiers;
@@ -198,6 +206,7 @@ struct ProgramFile {
   std::vector<RewardDecl> rewards;
   std::vector<ChallengeDecl> challenges;
   std::vector<CampaignDecl> campaigns;
+  std::vector<EventDecl> events;
 };
 
 // Structural equality, ignoring source ranges (what the formatter must preserve).

@@ -10,8 +10,8 @@ namespace circolo::rules {
 // One object of a program, as the admin "plan" shows it.
 struct Change {
   enum class Kind { created, changed, removed } kind = Kind::created;
-  std::string object;         // "program", "tier", "coupon", "reward", "challenge", "campaign"
-  std::string id;             // empty for the program block
+  std::string object;  // "program", "tier", "coupon", "reward", "challenge", "campaign", "event"
+  std::string id;      // empty for the program block
   std::string before, after;  // canonical text of the object (empty when absent)
 };
 

@@ -35,7 +35,10 @@ struct Event {
   std::string channel;
   std::optional<std::string> store;
   engine::TimePoint time{};
-  Decimal total;
+  // A purchase: `total` is what the customer paid, `subtotal` the receipt total sent, `discount`
+  // what the basket's coupons took off it (total = subtotal - discount). Other events: the
+  // amount sent (a refund's: what it gives back) in total and subtotal, discount 0.
+  Decimal total, subtotal, discount;
   std::vector<Item> items;
   std::vector<std::string> coupons;
   Attributes attributes;
@@ -175,6 +178,10 @@ class CompiledProgram {
     std::optional<std::int64_t> budget;  // points
   };
   const std::vector<Campaign>& campaigns() const { return campaigns_; }
+  // Every custom event type the program names, sorted: declared (`event "NAME"`) or in a rule's
+  // or a challenge's `on event "NAME"`. The custom types POST /v1/events accepts.
+  const std::vector<std::string>& event_types() const { return event_types_; }
+  bool names_event_type(const std::string& type) const;
   const Challenge* challenge(const std::string& id) const;
   // The challenges that count `event` (trigger, condition, active at the event's time). A
   // runtime error in a condition or goal expression means the event does not count.
@@ -220,6 +227,7 @@ class CompiledProgram {
   std::vector<Reward> rewards_;
   std::vector<Challenge> challenges_;
   std::vector<Campaign> campaigns_;
+  std::vector<std::string> event_types_;
 };
 
 }  // namespace circolo::rules
