@@ -155,9 +155,15 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, w] {
       auto s = connect();
       int st = 0;
-      const auto member =
-          json::parse(request(s, http::verb::post, "/v1/members", key, "{}", st))["id"]
-              .get<std::string>();
+      const auto member = json::parse(request(
+          s, http::verb::post, "/v1/members", key,
+          json{{"identifiers",
+                {{{"type", "crm"},
+                  {"value", "bench-outbox-" + std::to_string(w) + "-" +
+                                std::to_string(until.time_since_epoch().count())}}}}}
+              .dump(),
+          st))["id"]
+                              .get<std::string>();
       for (int i = 0; Clock::now() < until; ++i) {
         const std::string reason = "b" + std::to_string(w) + "-" + std::to_string(i);
         request(s, http::verb::post, "/v1/members/" + member + "/points/adjust", key,

@@ -171,7 +171,8 @@ coupons_bench() {
     -d '{"role":"touchpoint","channel":"store","name":"bench coupons"}' \
     "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   member=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
-    -d '{}' "http://127.0.0.1:$port/v1/members" |
+    -d '{"identifiers":[{"type":"crm","value":"bench-coupons-'"$(date +%s%N)"'"}]}' \
+    "http://127.0.0.1:$port/v1/members" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   sleep 1  # every instance picks a new program version up within a second
   $psql -d circolo_bench -c "checkpoint" >/dev/null

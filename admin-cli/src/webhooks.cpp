@@ -98,7 +98,7 @@ int events_tail(const Online& o, const std::string& member, const std::string& t
   if (!member.empty()) filter += "&member=" + percent_encode(member);
   if (!types.empty()) filter += "&types=" + percent_encode(types);
   if (!after) {
-    auto latest = call(o, "GET", "/v1/feed?limit=1&after=999999999999999", nullptr, code);
+    auto latest = call(o, "GET", "/v1/feed?limit=1", nullptr, code);
     if (!latest) return code;
     after = std::max(0LL, (*latest)["last_seq"].get<long long>() - 20);
   }

@@ -344,7 +344,9 @@ TEST(Cli, WebhooksAndEventsTail) {
   // Two events; tail shows them; the webhook (nobody listens on port 9) records failures.
   HttpClient c(server.port());
   const std::string member =
-      c.post_json("/v1/members", nlohmann::json::object(), server.admin_key()).json()["id"];
+      c.post_json("/v1/members", {{"identifiers", {{{"type", "crm"}, {"value", "cli-tail"}}}}},
+                  server.admin_key())
+          .json()["id"];
   for (int i = 0; i < 2; ++i)
     c.post_json("/v1/members/" + member + "/points/adjust", {{"points", 5}, {"reason", "cli"}},
                 server.admin_key());
@@ -666,4 +668,36 @@ campaign "later" {
   EXPECT_EQ(json::parse(run_cli("campaigns list --json", server).output)["items"][1]["state"],
             "active");
   EXPECT_EQ(c.get("/v1/admin/campaigns", keys["store"]).status, 403);
+}
+
+TEST(Cli, MembersMergeShowsWhatMovesAndAsksFirst) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto& key = server.admin_key();
+  auto create = [&](const std::string& card) {
+    auto r = c.post_json("/v1/members",
+                         {{"identifiers", {{{"type", "card"}, {"value", card}}}}}, key);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json().value("id", "");
+  };
+  const auto keep = create("111122223333"), duplicate = create("444455556666");
+  ASSERT_EQ(c.post_json("/v1/members/" + duplicate + "/points/adjust",
+                        {{"points", 40}, {"reason", "old card"}}, key)
+                .status,
+            201);
+
+  // Not at a terminal and no --yes: the preview, then nothing merged.
+  auto asked = run_cli("members merge " + keep + " " + duplicate, server);
+  EXPECT_EQ(asked.code, 2) << asked.output;
+  EXPECT_TRUE(has(asked, "points: 40 available, 0 pending (1 lots)")) << asked.output;
+  EXPECT_TRUE(has(asked, "identifiers: card 444455556666")) << asked.output;
+  EXPECT_TRUE(has(asked, "not merged")) << asked.output;
+  EXPECT_EQ(c.get("/v1/members/" + duplicate, key).status, 200);
+
+  auto merged = run_cli("members merge --yes " + keep + " " + duplicate, server);
+  EXPECT_EQ(merged.code, 0) << merged.output;
+  EXPECT_TRUE(has(merged, "points: 40 available")) << merged.output;
+  EXPECT_EQ(c.get("/v1/members/" + duplicate, key).status, 410);
+  EXPECT_EQ(c.get("/v1/members/" + keep, key).json()["points"]["available"], 40);
 }

@@ -186,7 +186,9 @@ class Gamification : public ::testing::Test {
     return r.status == 201 ? r.json() : json::object();
   }
   std::string enrol() {
-    auto r = client().post_json("/v1/members", {{"profile", {{"name", unique("Member ")}}}},
+    auto r = client().post_json("/v1/members",
+                                {{"identifiers", {{{"type", "crm"}, {"value", unique("crm-")}}}},
+                                 {"profile", {{"name", unique("Member ")}}}},
                                 admin(), unique("m-"));
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json()["id"];

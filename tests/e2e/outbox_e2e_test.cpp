@@ -100,7 +100,11 @@ class Outbox : public ::testing::Test {
   HttpClient client() { return HttpClient(server_->port()); }
   const std::string& admin() { return server_->admin_key(); }
   std::string member() {
-    auto r = client().post_json("/v1/members", json::object(), admin());
+    static int members = 0;
+    auto r = client().post_json(
+        "/v1/members",
+        {{"identifiers", {{{"type", "crm"}, {"value", "outbox-" + std::to_string(++members)}}}}},
+        admin());
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json()["id"];
   }
@@ -112,7 +116,7 @@ class Outbox : public ::testing::Test {
   }
   long long last_seq() {
     // After everything: never older than the retention horizon.
-    return client().get("/v1/feed?limit=1&after=999999999999", admin()).json()["last_seq"];
+    return client().get("/v1/feed?limit=1", admin()).json()["last_seq"];
   }
   static TestDatabase* database_;
   static ServerProcess* server_;
@@ -213,6 +217,21 @@ TEST_F(Outbox, FeedFiltersScopesAndRefusals) {
   expect_problem(c.get("/v1/feed?after=-1", admin()), 400, "invalid_query");
   expect_problem(c.get("/v1/feed?limit=0", admin()), 400, "invalid_query");
   expect_problem(c.get("/v1/feed?types=Points%20Earned", admin()), 400, "invalid_query");
+  // A type no event has, and a cursor beyond the last published seq, are mistakes: said so.
+  auto typo = c.get("/v1/feed?types=points.earned,points.earnd", admin());
+  expect_problem(typo, 400, "invalid_query");
+  EXPECT_NE(typo.json()["detail"].get<std::string>().find(
+                "unknown event type 'points.earnd' in types; valid: points.earned, points.spent"),
+            std::string::npos)
+      << typo.body;
+  const long long last = last_seq();
+  auto ahead = c.get("/v1/feed?after=" + std::to_string(last + 1000), admin());
+  expect_problem(ahead, 400, "invalid_cursor");
+  EXPECT_NE(ahead.json()["detail"].get<std::string>().find("beyond the last published seq (" +
+                                                           std::to_string(last)),
+            std::string::npos)
+      << ahead.body;
+  EXPECT_EQ(c.get("/v1/feed?after=" + std::to_string(last), admin()).status, 200);
   expect_problem(c.get("/v1/feed"), 401, "unauthenticated");
 }
 
@@ -297,6 +316,19 @@ TEST_F(Outbox, TheStreamRefusesBadRequestsBeforeUpgrading) {
                                  {"Sec-WebSocket-Version", "13"},
                                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
   expect_problem(twice, 400, "invalid_query");
+  auto upgrade = [&](const std::string& target) {
+    return client().request("GET", target, "",
+                            {{"Authorization", "Bearer " + admin()},
+                             {"Connection", "Upgrade"},
+                             {"Upgrade", "websocket"},
+                             {"Sec-WebSocket-Version", "13"},
+                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+  };
+  auto typo = upgrade("/v1/stream?types=coupon.isued");
+  expect_problem(typo, 400, "invalid_query");
+  EXPECT_NE(typo.body.find("unknown event type 'coupon.isued'"), std::string::npos) << typo.body;
+  expect_problem(upgrade("/v1/stream?after=" + std::to_string(last_seq() + 1000)), 400,
+                 "invalid_cursor");
   // Not an upgrade: told to upgrade (after the key is checked).
   auto plain_get = client().get("/v1/stream", admin());
   expect_problem(plain_get, 426, "upgrade_required");

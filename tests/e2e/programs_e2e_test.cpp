@@ -39,7 +39,8 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
   expect_problem(c.get("/v1/admin/program", key), 404, "no_program");
   expect_problem(c.post_json("/v1/admin/simulate", {{"event", kPurchase}}, key), 409, "no_program");
   // A member enrolled before any program has no tier yet...
-  auto early = c.post_json("/v1/members", json::object(), key);
+  auto early =
+      c.post_json("/v1/members", {{"identifiers", {{{"type", "crm"}, {"value", "early"}}}}}, key);
   ASSERT_EQ(early.status, 201) << early.body;
   const std::string early_id = early.json()["id"];
   EXPECT_TRUE(early.json()["tier"].is_null()) << early.body;
@@ -184,7 +185,8 @@ campaign "budgeted" {
 }
 )";
   auto keys = apply_program_with_touchpoints(server, program, {"store"});
-  auto enrolled = c.post_json("/v1/members", json::object(), key);
+  auto enrolled = c.post_json("/v1/members",
+                              {{"identifiers", {{{"type", "crm"}, {"value", "enrolled"}}}}}, key);
   ASSERT_EQ(enrolled.status, 201) << enrolled.body;
   const std::string id = enrolled.json()["id"];
   const json visit{{"type", "visit"}};

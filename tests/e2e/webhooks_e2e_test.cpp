@@ -144,7 +144,13 @@ ServerProcess::Options webhook_server(const TestDatabase& database) {
 }
 
 std::string member(HttpClient& c, const std::string& admin) {
-  return c.post_json("/v1/members", json::object(), admin).json()["id"];
+  static int members = 0;
+  return c
+      .post_json(
+          "/v1/members",
+          {{"identifiers", {{{"type", "crm"}, {"value", "hook-" + std::to_string(++members)}}}}},
+          admin)
+      .json()["id"];
 }
 
 void earn(HttpClient& c, const std::string& admin, const std::string& id) {

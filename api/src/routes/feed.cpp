@@ -73,6 +73,13 @@ Filter parse_filter(const std::function<std::optional<std::string>(std::string_v
         throw ApiError(http::status::bad_request, "invalid_query",
                        "types is a comma-separated list of event types, as in "
                        "points.earned,coupon.issued");
+      const auto& valid = db::outbox::event_types();
+      if (std::find(valid.begin(), valid.end(), item) == valid.end()) {
+        std::string list;
+        for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
+        throw ApiError(http::status::bad_request, "invalid_query",
+                       "unknown event type '" + item + "' in types; valid: " + list);
+      }
       f.types.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -85,6 +92,15 @@ Filter parse_filter(const std::function<std::optional<std::string>(std::string_v
     f.member_id = caller.member_id;
   }
   return f;
+}
+
+// A cursor no feed or stream answer gave: seqs are published in order, so one beyond the last
+// published seq can only be a mistake (another deployment's cursor, a typo).
+[[noreturn]] void cursor_ahead(long long after, long long last_seq) {
+  throw ApiError(http::status::bad_request, "invalid_cursor",
+                 "after=" + std::to_string(after) + " is beyond the last published seq (" +
+                     std::to_string(last_seq) +
+                     "): resume from a next_after or last_seq an answer gave, or leave after out");
 }
 
 [[noreturn]] void cursor_expired(long long after, long long purged_through) {
@@ -130,6 +146,7 @@ void register_feed_routes(App& app, const FeedSettings& settings) {
            return std::make_tuple(db::outbox::state(sql), std::move(read), from);
          });
          if (f.after && after < state.purged_through) cursor_expired(after, state.purged_through);
+         if (f.after && after > state.last_seq) cursor_ahead(after, state.last_seq);
          json items = json::array();
          for (const auto& e : events) items.push_back(db::outbox::to_json(e));
          co_return json_response(http::status::ok,
@@ -211,6 +228,7 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     // Without `after`: live events only, from now.
     after = filter.after.value_or(state.last_seq);
     if (after < state.purged_through) cursor_expired(after, state.purged_through);
+    if (after > state.last_seq) cursor_ahead(after, state.last_seq);
   } catch (const ApiError& e) {
     refusal = e;
   } catch (const db::Unavailable&) {

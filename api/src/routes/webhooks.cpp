@@ -19,10 +19,8 @@ using nlohmann::json;
 const Access kAdmin = Access::only({Role::admin});
 
 // The outgoing event types of the API: what an endpoint may subscribe to.
-const std::set<std::string> kEventTypes = {
-    "points.earned",       "points.spent",    "points.expired",  "points.reversed",
-    "coupon.issued",       "coupon.redeemed", "coupon.expiring", "challenge.progressed",
-    "challenge.completed", "badge.granted",   "tier.changed",    "notification"};
+const std::set<std::string> kEventTypes(db::outbox::event_types().begin(),
+                                        db::outbox::event_types().end());
 
 json endpoint_json(const db::webhooks::Endpoint& e, long long last_seq) {
   return {

@@ -16,6 +16,16 @@ namespace circolo::db::outbox {
 
 inline constexpr const char* kChannel = "circolo_outbox";  // NOTIFY payload: the last seq
 
+// Every type of outgoing event (docs/openapi.yaml OutgoingEvent), in the documented order: what
+// the feed and the stream filter on and webhooks subscribe to.
+inline const std::vector<std::string>& event_types() {
+  static const std::vector<std::string> types{
+      "points.earned",       "points.spent",    "points.expired",  "points.reversed",
+      "coupon.issued",       "coupon.redeemed", "coupon.expiring", "challenge.progressed",
+      "challenge.completed", "badge.granted",   "tier.changed",    "notification"};
+  return types;
+}
+
 struct Event {
   long long seq = 0;
   std::string id, type;
