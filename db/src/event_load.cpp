@@ -110,6 +110,12 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const events::Event& o
                                       int digits) {
   engine::refunds::Purchase p;
   p.total_minor = original.total_minor.value_or(0);
+  // What its coupons took off (purchases recorded before discounts were kept earned on, and
+  // refund against, their whole total).
+  if (original.body.contains("discount") && original.body["discount"].is_string()) {
+    const auto discount = engine::parse_money(original.body["discount"].get<std::string>(), digits);
+    if (discount.value) p.discount_minor = discount.value->minor;
+  }
   p.refunded_minor = original.refunded_minor;
   p.awarded = original.points_awarded;
   p.reversed = original.points_reversed;
@@ -129,11 +135,11 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const events::Event& o
 }
 
 // The basket's codes, locked in code order (two baskets naming the same codes never deadlock),
-// with the member's own hold and the others' counted.
+// with the member's own hold and the others' counted. `lock` false: simulate's read.
 std::vector<engine::event::BasketCoupon> basket(soci::session& sql,
                                                 const std::vector<std::string>& codes,
-                                                const std::string& member_id,
-                                                engine::TimePoint now) {
+                                                const std::string& member_id, engine::TimePoint now,
+                                                bool lock = true) {
   std::vector<engine::event::BasketCoupon> out(codes.size());
   std::vector<std::size_t> order(codes.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -145,7 +151,7 @@ std::vector<engine::event::BasketCoupon> basket(soci::session& sql,
     auto& c = out[i];
     c.code = codes[i];
     if (engine::coupons::check_shape(c.code) != engine::coupons::CodeShape::ok) continue;
-    auto use = coupons::read_use(sql, c.code, member_id, now, /*lock=*/true);
+    auto use = coupons::read_use(sql, c.code, member_id, now, lock);
     if (!use) continue;
     c.found = true;
     c.coupon = use->stored.coupon;
@@ -157,6 +163,13 @@ std::vector<engine::event::BasketCoupon> basket(soci::session& sql,
 }
 
 }  // namespace
+
+std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
+                                                             const std::vector<std::string>& codes,
+                                                             const std::string& member_id,
+                                                             engine::TimePoint now) {
+  return basket(sql, codes, member_id, now, /*lock=*/false);
+}
 
 events::MemberStateRead member_read(const rules::CompiledProgram& program,
                                     const std::optional<std::string>& member_id,

@@ -12,10 +12,11 @@ std::int64_t scale(std::int64_t a, std::int64_t b, std::int64_t c) {
   return static_cast<std::int64_t>(static_cast<__int128>(a) * b / c);
 }
 
+// The points due back once `refunded_after` of what was paid has been refunded.
 Points points_for(const Purchase& p, std::int64_t refunded_after) {
-  if (p.total_minor <= 0) return p.awarded - p.reversed;
-  const Points due =
-      refunded_after >= p.total_minor ? p.awarded : scale(p.awarded, refunded_after, p.total_minor);
+  const std::int64_t paid = p.paid_minor();
+  if (paid <= 0) return p.awarded - p.reversed;
+  const Points due = refunded_after >= paid ? p.awarded : scale(p.awarded, refunded_after, paid);
   return due > p.reversed ? due - p.reversed : 0;
 }
 
@@ -25,12 +26,12 @@ Decision refund_amount(const Purchase& purchase, std::int64_t amount_minor) {
   Decision d;
   if (amount_minor <= 0) {
     d.refusal = Refusal::nothing_to_refund;
-  } else if (amount_minor > purchase.total_minor - purchase.refunded_minor) {
+  } else if (amount_minor > purchase.paid_minor() - purchase.refunded_minor) {
     d.refusal = Refusal::exceeds_purchase;
   } else {
     d.amount_minor = amount_minor;
     d.points = points_for(purchase, purchase.refunded_minor + amount_minor);
-    d.completes = purchase.refunded_minor + amount_minor == purchase.total_minor;
+    d.completes = purchase.refunded_minor + amount_minor == purchase.paid_minor();
   }
   return d;
 }
@@ -92,19 +93,19 @@ Decision refund_items(const Purchase& purchase, std::span<const Line> items) {
       return d;
     }
   }
-  const std::int64_t remaining = purchase.total_minor - purchase.refunded_minor;
+  const std::int64_t paid = purchase.paid_minor();
+  const std::int64_t remaining = std::max<std::int64_t>(paid - purchase.refunded_minor, 0);
   __int128 amount = line_amount;
   if (returned_quantity == left_quantity) {
-    amount = remaining;  // the last items: whatever is left of the total, exactly
-  } else if (lines_total > 0 && lines_total != purchase.total_minor) {
-    amount = line_amount * purchase.total_minor / lines_total;
+    amount = remaining;  // the last items: whatever is left of what was paid, exactly
+  } else if (lines_total > 0 && lines_total != paid) {
+    amount = line_amount * paid / lines_total;
   }
   if (amount > remaining) amount = remaining;
   if (amount < 0) amount = 0;
   d.amount_minor = static_cast<std::int64_t>(amount);
-  d.points = points_for(purchase, purchase.refunded_minor + amount);
-  d.completes = returned_quantity == left_quantity ||
-                (purchase.total_minor > 0 && d.amount_minor == remaining);
+  d.points = points_for(purchase, purchase.refunded_minor + d.amount_minor);
+  d.completes = returned_quantity == left_quantity || (paid > 0 && d.amount_minor == remaining);
   return d;
 }
 

@@ -180,6 +180,8 @@ Fn ExprCompiler::field(const Expr* e) {
       };
     if (f == "time") return [](const Context& c) { return Value::time(c.event->time); };
     if (f == "total") return [](const Context& c) { return Value::decimal(c.event->total); };
+    if (f == "subtotal") return [](const Context& c) { return Value::decimal(c.event->subtotal); };
+    if (f == "discount") return [](const Context& c) { return Value::decimal(c.event->discount); };
     if (f == "coupons") return [](const Context& c) { return list_of_strings(c.event->coupons); };
     if (f == "items") {
       return [](const Context& c) {

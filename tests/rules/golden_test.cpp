@@ -2,7 +2,8 @@
 // expectations as comments, checked by this one driver:
 //   # expect error 12:5: text        a diagnostic at 12:5 whose message contains text
 //   # expect warning 3:1: text
-//   # given event {json}             starts an evaluation case (member and counters optional):
+//   # given event {json}             starts an evaluation case (member and counters optional;
+//                                    subtotal defaults to total, discount to 0):
 //   # given member {json}
 //   # given firings {"key": n}
 //   # expect effect award 84 campaign/rule [pending T] [expires T]
@@ -57,6 +58,9 @@ Event event_of(const json& j) {
   if (j.contains("store")) e.store = j["store"].get<std::string>();
   e.time = *engine::parse_rfc3339(j.value("time", "2026-12-05T10:15:00+01:00"));
   e.total = decimal_of(j.value("total", json("0")));
+  // A purchase's receipt total and its coupons' discount (total is what was paid).
+  e.subtotal = j.contains("subtotal") ? decimal_of(j["subtotal"]) : e.total;
+  e.discount = decimal_of(j.value("discount", json("0")));
   for (const auto& i : j.value("items", json::array())) {
     e.items.push_back({i.value("sku", ""), i.value("category", ""), i.value("brand", ""),
                        i.value("quantity", 1), decimal_of(i.value("price", json("0"))),

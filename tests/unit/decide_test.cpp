@@ -57,6 +57,23 @@ campaign "reactions" {
 }
 )";
 
+// What the rules see of a discounted basket: the paid total, the receipt total, the discount.
+const std::string kPaid = R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+coupon "FIVE" { name "5 off" discount 5.00 valid 30 days }
+coupon "TENPC" { name "10% off" discount 10% valid 30 days }
+challenge "spend" { name "Spend 100" on purchase goal sum event.total reaches 100.00 then award 20 points }
+campaign "base" {
+  name "Base"
+  rule "earn" {
+    on purchase
+    then award floor(event.total) points
+         notify "paid {event.total} of {event.subtotal} less {event.discount}"
+  }
+}
+)";
+
 std::shared_ptr<const rules::CompiledProgram> compiled(const std::string& source) {
   auto result = rules::compile({"test.rules", source});
   if (!result.program) {
@@ -76,6 +93,10 @@ const rules::CompiledProgram& challenges() {
   static const auto program = compiled(kChallenges);
   return *program;
 }
+const rules::CompiledProgram& paid() {
+  static const auto program = compiled(kPaid);
+  return *program;
+}
 
 rules::Decimal euros(std::int64_t cents) {
   return {cents, 2};
@@ -86,6 +107,20 @@ std::string code_of(const std::string& prefix, unsigned char seed) {
   return engine::coupons::make_code(prefix, [seed](unsigned char* out, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<unsigned char>(seed * 31 + i * 7);
   });
+}
+
+// A basket code of template `coupon` (FIVE: 5.00 off, TENPC: 10 % off), valid, unowned.
+engine::event::BasketCoupon basket_code(const std::string& coupon, unsigned char seed) {
+  engine::event::BasketCoupon c;
+  c.code = code_of(coupon, seed);
+  c.found = true;
+  c.coupon = coupon;
+  c.state.expires_at = kNow + std::chrono::hours(24);
+  if (coupon == "TENPC")
+    c.state.terms.percent_e4 = 100000;
+  else
+    c.state.terms.amount_minor = 500;
+  return c;
 }
 
 Request event(const std::string& type, std::int64_t total_cents = 0,
@@ -136,6 +171,35 @@ engine::event::RefundedPurchase bought(std::int64_t total_cents, std::int64_t aw
   lot.source_event_id = "ev_p";
   p.lots.push_back(lot);
   return p;
+}
+
+// The setup of a purchase on the `paid` program with these basket codes, loaded as db/ loads
+// them; `redeem` false: simulated (nothing redeemed).
+std::function<void(Request&, Inputs&, MapCounters&)> paying(
+    std::int64_t total_cents, std::vector<engine::event::BasketCoupon> codes, bool redeem = true) {
+  return [=](Request& r, Inputs& in, MapCounters&) {
+    r = event("purchase", total_cents);
+    r.redeem_coupons = redeem;
+    in = member(paid());
+    in.coupons = codes;
+    for (const auto& c : codes) r.event.coupons.push_back(c.code);
+  };
+}
+
+// A purchase of 84.50 with a 5.00 coupon: paid 79.50, which earned 79 points, all in its lot.
+engine::event::RefundedPurchase bought_with_coupon() {
+  auto p = bought(8450, 79, 79);
+  p.purchase.discount_minor = 500;
+  return p;
+}
+
+// Checks the amounts a purchase's record keeps: its coupons' discount and what was paid.
+std::function<void(const Plan&, const MapCounters&)> recorded(std::string discount,
+                                                              std::string paid) {
+  return [discount, paid](const Plan& plan, const MapCounters&) {
+    EXPECT_EQ(plan.record.body["discount"], discount);
+    EXPECT_EQ(plan.record.body["paid"], paid);
+  };
 }
 
 Request refund(std::int64_t total_cents) {
@@ -366,8 +430,8 @@ std::vector<Case> cases() {
          c.own_hold_id = "hld_1";
          in.coupons = {c};
        },
-       {"coupon_redeemed TENOFF 10.00", "points_awarded 30"},
-       30,
+       {"coupon_redeemed TENOFF 10.00", "points_awarded 20"},  // 30.00 less 10.00
+       20,
        0,
        "member",
        "",
@@ -397,15 +461,86 @@ std::vector<Case> cases() {
          }
        },
        {},  // checked below: the order is the codes'
-       12,
+       0,   // nothing left to pay: nothing earned
        0,
        "member",
        "",
        [](const Plan& plan, const MapCounters&) {
          ASSERT_EQ(plan.redemptions.size(), 2u);
          EXPECT_EQ(plan.redemptions[0].discount_minor + plan.redemptions[1].discount_minor, 1200);
-         EXPECT_EQ(plan.effects.size(), 3u);
+         EXPECT_EQ(plan.effects.size(), 2u);  // the two codes; 0.00 paid awards nothing
+         EXPECT_EQ(plan.record.body["paid"], "0.00");
        }},
+      // ---- totals after discounts: rules see what was paid ----
+      {"a coupon's discount comes off the total the rules see",
+       paid,
+       paying(8450, {basket_code("FIVE", 11)}),
+       {"coupon_redeemed FIVE 5.00", "points_awarded 79",
+        "notification paid 79.50 of 84.50 less 5.00",
+        "challenge_progress spend \"79.50\"/\"100.00\""},
+       79,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_EQ(plan.record.total_minor, 8450);  // as sent
+         EXPECT_EQ(plan.record.body["discount"], "5.00");
+         EXPECT_EQ(plan.record.body["paid"], "79.50");
+         ASSERT_EQ(plan.redemptions.size(), 1u);
+         EXPECT_EQ(plan.redemptions[0].total_minor, 8450);
+         ASSERT_EQ(plan.contributions.size(), 1u);
+         EXPECT_EQ(plan.contributions[0].amount, 7950);
+       }},
+      {"a percentage coupon comes off the total the rules see",
+       paid,
+       paying(8000, {basket_code("TENPC", 12)}),
+       {"coupon_redeemed TENPC 8.00", "points_awarded 72",
+        "notification paid 72.00 of 80.00 less 8.00",
+        "challenge_progress spend \"72.00\"/\"100.00\""},
+       72},
+      {"two coupons: the rules see the sum of their discounts",
+       paid,
+       paying(8450, {basket_code("TENPC", 13), basket_code("FIVE", 14)}),
+       {"coupon_redeemed TENPC 8.45", "coupon_redeemed FIVE 5.00", "points_awarded 71",
+        "notification paid 71.05 of 84.50 less 13.45",
+        "challenge_progress spend \"71.05\"/\"100.00\""},
+       71,
+       0,
+       "member",
+       "",
+       recorded("13.45", "71.05")},
+      {"without coupons the discount is 0.00 and the total what was sent",
+       paid,
+       paying(8450, {}),
+       {"points_awarded 84", "notification paid 84.50 of 84.50 less 0.00",
+        "challenge_progress spend \"84.50\"/\"100.00\""},
+       84,
+       0,
+       "member",
+       "",
+       recorded("0.00", "84.50")},
+      {"simulate: codes read as they stand take their discount off, nothing is redeemed",
+       paid,
+       paying(8450, {basket_code("FIVE", 15)}, /*redeem=*/false),
+       {"coupon_redeemed FIVE 5.00", "points_awarded 79",
+        "notification paid 79.50 of 84.50 less 5.00",
+        "challenge_progress spend \"79.50\"/\"100.00\""},
+       79,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) { EXPECT_TRUE(plan.redemptions.empty()); }},
+      {"simulate: codes not read take nothing off",
+       paid,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 8450);
+         r.redeem_coupons = false;
+         r.event.coupons = {code_of("FIVE", 16)};
+         in = member(paid());
+       },
+       {"points_awarded 84", "notification paid 84.50 of 84.50 less 0.00",
+        "challenge_progress spend \"84.50\"/\"100.00\""},
+       84},
       {"an expired basket code refuses the purchase",
        campaigns,
        [](Request& r, Inputs& in, MapCounters&) {
@@ -537,6 +672,57 @@ std::vector<Case> cases() {
        "",
        [](const Plan& plan, const MapCounters&) {
          EXPECT_EQ(plan.record.body["items"], json::parse(R"([{"sku":"A","quantity":1}])"));
+       }},
+      // A purchase of 84.50 with a 5.00 coupon, paid 79.50, earned 79 points.
+      {"a partial refund of a discounted purchase takes back its share of what was paid",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(3975);
+         in = member(campaigns());
+         in.refund = bought_with_coupon();
+       },
+       {"points_reversed 39 (0 unrecovered)"},  // 79 * 39.75 / 79.50 = 39.5
+       40},
+      {"refunding what was paid of a discounted purchase takes back everything",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(7950);
+         in = member(campaigns());
+         in.refund = bought_with_coupon();
+       },
+       {"points_reversed 79 (0 unrecovered)"},
+       0},
+      {"a refund above what was paid is refused",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(7951);
+         in = member(campaigns());
+         in.refund = bought_with_coupon();
+       },
+       {},
+       0,
+       0,
+       "member",
+       "refund_exceeds_purchase"},
+      {"a refund of items of a discounted purchase is scaled to what was paid",
+       paid,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = refund(0);
+         r.total_minor.reset();
+         r.refund_items = {{"SHOE", 1, 0}};
+         in = member(paid());
+         in.refund = bought_with_coupon();
+         in.refund->purchase.lines = {{"SHOE", 1, 5990}, {"SOCKS", 2, 1230}};
+       },
+       {"points_reversed 55 (0 unrecovered)"},  // 59.90 * 79.50 / 84.50 = 56.35; 79 * 56.35 / 79.50
+       24,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.refund);
+         EXPECT_EQ(plan.refund->amount_minor, 5635);
+         EXPECT_EQ(plan.record.body["total"], "56.35");
        }},
       {"a refund of an item the purchase did not have is refused",
        campaigns,

@@ -106,31 +106,105 @@ TEST(Refunds, ItemsArePricedAsBoughtAndCountedPerSku) {
 }
 
 TEST(Refunds, ADiscountedReceiptScalesItemAmountsToItsTotal) {
-  // Lines worth 100.00, paid 80.00 (a coupon): returning half the goods gives back 40.00.
+  // Lines worth 100.00, paid 80.00 (a discount in the receipt): half the goods give back 40.00.
   auto p = purchase(8000, 80, {{"A", 1, 5000}, {"B", 1, 5000}});
-  const auto d = refund_items(p, std::vector<Line>{{"A", 1, 0}});
+  auto d = refund_items(p, std::vector<Line>{{"A", 1, 0}});
   ASSERT_EQ(d.refusal, Refusal::none);
   EXPECT_EQ(d.amount_minor, 4000);
   EXPECT_EQ(d.points, 40);
+  // With a 10.00 coupon on top, 70.00 was paid (and earned 70): the same half gives back 35.00.
+  p.discount_minor = 1000;
+  p.awarded = 70;
+  d = refund_items(p, std::vector<Line>{{"A", 1, 0}});
+  ASSERT_EQ(d.refusal, Refusal::none);
+  EXPECT_EQ(d.amount_minor, 3500);
+  EXPECT_EQ(d.points, 35);
 }
 
-TEST(Refunds, AnyMixOfRefundsNeverTakesMoreThanTheAward) {
-  std::mt19937 random(7);
+namespace {
+
+// Random refunds of random purchases (with a coupon's discount when `discounted`): never more
+// than was paid or earned, and refunding all that was paid takes back exactly the award.
+void expect_any_mix_of_refunds_takes_back_the_award(unsigned seed, bool discounted) {
+  std::mt19937 random(seed);
   for (int round = 0; round < 500; ++round) {
     const std::int64_t total = 1 + random() % 100000;
     const Points awarded = random() % 5000;
     auto p = purchase(total, awarded);
+    if (discounted) p.discount_minor = random() % total;
+    const std::int64_t paid = p.paid_minor();
     Points taken = 0;
     for (int i = 0; i < 20; ++i) {
-      const std::int64_t amount = 1 + random() % (total / 3 + 1);
+      const std::int64_t amount = 1 + random() % (paid / 3 + 1);
       const auto d = refund_amount(p, amount);
       if (d.refusal != Refusal::none) continue;
       taken += d.points;
       book(p, d);
       ASSERT_LE(taken, awarded);
-      ASSERT_LE(p.refunded_minor, total);
+      ASSERT_LE(p.refunded_minor, paid);
     }
-    if (p.refunded_minor < total) book(p, refund_amount(p, total - p.refunded_minor));
+    if (p.refunded_minor < paid) book(p, refund_amount(p, paid - p.refunded_minor));
+    EXPECT_EQ(p.refunded_minor, paid) << "round " << round;
     EXPECT_EQ(p.reversed, awarded) << "round " << round;
   }
+}
+
+}  // namespace
+
+TEST(Refunds, AnyMixOfRefundsNeverTakesMoreThanTheAward) {
+  expect_any_mix_of_refunds_takes_back_the_award(7, false);
+}
+
+// A purchase of 84.50 with a 5.00 coupon: paid 79.50, which earned 79 points. Refunds give back
+// what was paid, and take the points back in proportion to it.
+TEST(Refunds, ADiscountedPurchaseRefundsWhatWasPaid) {
+  auto p = purchase(8450, 79);
+  p.discount_minor = 500;
+  EXPECT_EQ(p.paid_minor(), 7950);
+  auto d = refund_amount(p, 3975);
+  ASSERT_EQ(d.refusal, Refusal::none);
+  EXPECT_EQ(d.points, 39);  // 79 * 39.75 / 79.50 = 39.5
+  EXPECT_FALSE(d.completes);
+  book(p, d);
+  EXPECT_EQ(refund_amount(p, 3976).refusal, Refusal::exceeds_purchase);
+  d = refund_amount(p, 3975);
+  ASSERT_EQ(d.refusal, Refusal::none);
+  EXPECT_TRUE(d.completes) << "all that was paid is back";
+  book(p, d);
+  EXPECT_EQ(p.reversed, 79);
+  EXPECT_EQ(refund_amount(p, 1).refusal, Refusal::exceeds_purchase);
+}
+
+TEST(Refunds, ARefundOfAllThatWasPaidTakesBackEverythingAndNoMore) {
+  auto p = purchase(8450, 79);
+  p.discount_minor = 500;
+  EXPECT_EQ(refund_amount(p, 7951).refusal, Refusal::exceeds_purchase);
+  EXPECT_EQ(refund_amount(p, 8450).refusal, Refusal::exceeds_purchase) << "the receipt total";
+  const auto d = refund_amount(p, 7950);
+  ASSERT_EQ(d.refusal, Refusal::none);
+  EXPECT_EQ(d.points, 79);
+  EXPECT_TRUE(d.completes);
+}
+
+TEST(Refunds, ItemsOfADiscountedPurchaseArePricedAsBoughtAndScaledToWhatWasPaid) {
+  auto p = purchase(8450, 79, {{"SHOE", 1, 5990}, {"SOCKS", 2, 1230}});
+  p.discount_minor = 500;
+  auto d = refund_items(p, std::vector<Line>{{"SHOE", 1, 0}});
+  ASSERT_EQ(d.refusal, Refusal::none);
+  ASSERT_EQ(d.returned.size(), 1u);
+  EXPECT_EQ(d.returned[0].unit_price_minor, 5990);  // as bought
+  EXPECT_EQ(d.amount_minor, 5635);                  // 59.90 * 79.50 / 84.50 = 56.356
+  EXPECT_EQ(d.points, 55);                          // 79 * 56.35 / 79.50 = 55.99
+  book(p, d);
+  // The rest: exactly what is left of what was paid, and of the points.
+  d = refund_items(p, std::vector<Line>{{"SOCKS", 2, 0}});
+  ASSERT_EQ(d.refusal, Refusal::none);
+  EXPECT_EQ(d.amount_minor, 2315);
+  EXPECT_TRUE(d.completes);
+  book(p, d);
+  EXPECT_EQ(p.reversed, 79);
+}
+
+TEST(Refunds, AnyMixOfRefundsOfADiscountedPurchaseTakesBackExactlyTheAward) {
+  expect_any_mix_of_refunds_takes_back_the_award(11, true);
 }

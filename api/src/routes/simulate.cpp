@@ -1,6 +1,7 @@
 // POST /v1/admin/simulate: what an event would do now, decided by the same engine::event::decide
 // as POST /v1/events, with nothing written (a stored member is read without its lock, counters
-// as they stand, the basket's codes left alone).
+// as they stand, a purchase's basket codes read as they stand: their discounts and refusals are
+// the event's, none is redeemed).
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/events.hpp"
@@ -113,6 +114,7 @@ void register_simulate_route(App& app, ProgramStore& store) {
                                       program->currency(), now, channel);
          if (body["event"].is_object() && body["event"].contains("total"))
            req.total_minor = req.event.total.mantissa;
+         for (auto& code : req.event.coupons) code = engine::coupons::normalise_code(code);
          req.paused = std::move(paused);
          req.with_trace = true;
          req.redeem_coupons = false;
@@ -147,6 +149,10 @@ void register_simulate_route(App& app, ProgramStore& store) {
                               {{"merged_into", *found->member.merged_into}});
              inputs.member = db::event::domain_state(*found);
            }
+           // What the basket's codes would take off (event.total is what would be paid).
+           if (req.event.type == "purchase" && !req.event.coupons.empty())
+             inputs.coupons = db::event::basket_as_it_stands(sql, req.event.coupons,
+                                                             inputs.member.member.id, now);
            db::event::ReadCounters counters(sql);
            return engine::event::decide(*program, req, inputs, counters);
          });

@@ -24,7 +24,9 @@ Refusal refund_refusal(const refunds::Decision& d) {
       return {"nothing_to_refund",
               "the refund gives nothing back: send a positive total or some items"};
     case refunds::Refusal::exceeds_purchase:
-      return {"refund_exceeds_purchase", "the refunds of this purchase would exceed its total"};
+      return {"refund_exceeds_purchase",
+              "the refunds of this purchase would exceed what was paid (its total less the "
+              "discounts of its coupons)"};
     case refunds::Refusal::unknown_item:
       return {"unknown_item", "the purchase has no item with sku " + d.sku, "items", "unknown sku"};
     case refunds::Refusal::exceeds_quantity:
@@ -87,13 +89,13 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
 
   // Refunded in full, the purchase no longer counts toward challenges still open. In part, it
   // still happened (it counts once, on its channel, in its period): only what it added to `sum`
-  // goals shrinks with the share of its total left. A refund that gives no money back (free
+  // goals shrinks with the share of what it paid left. A refund that gives no money back (free
   // items) leaves them as they are, unless it returns the last of the purchase.
   std::vector<std::string> touched;
   const auto touch = [&](const std::string& id) {
     if (std::find(touched.begin(), touched.end(), id) == touched.end()) touched.push_back(id);
   };
-  const std::int64_t left_before = bought.purchase.total_minor - bought.purchase.refunded_minor;
+  const std::int64_t left_before = bought.purchase.paid_minor() - bought.purchase.refunded_minor;
   const std::int64_t left_after = left_before - decision.amount_minor;
   if (decision.completes) {
     r.take_back_contributions = true;
@@ -126,13 +128,17 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
 
 // The basket's codes, redeemed with the purchase: a refused one refuses the whole event. They are
 // taken in code order (the order db/ locked them in); together they never take more than the
-// total (each at most what those before it left).
-void redeem_basket(Work& w, const Inputs& inputs) {
+// total (each at most what those before it left). Returns the sum of their discounts. Simulate
+// (redeem_coupons false) may load the codes as they stand: their discounts and refusals are the
+// event's, but nothing is redeemed; codes it did not load take nothing off.
+std::int64_t redeem_basket(Work& w, const Inputs& inputs) {
   const auto& req = w.request;
   const auto& codes = req.event.coupons;
-  if (codes.empty() || !req.redeem_coupons) return;
-  if (inputs.coupons.size() != codes.size())
+  if (codes.empty()) return 0;
+  if (inputs.coupons.size() != codes.size()) {
+    if (!req.redeem_coupons) return 0;
     throw std::logic_error("the basket's coupons were not loaded");
+  }
   std::vector<std::size_t> order(codes.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   const auto key = [&](std::size_t i) { return coupons::code_number(codes[i]).value_or(-1); };
@@ -174,8 +180,11 @@ void redeem_basket(Work& w, const Inputs& inputs) {
                    {"discount", money_text(use.discount_minor, use.digits)}};
     uses[i] = std::move(use);
   }
-  for (const auto i : order) w.plan.redemptions.push_back(std::move(uses[i]));
+  if (req.redeem_coupons) {
+    for (const auto i : order) w.plan.redemptions.push_back(std::move(uses[i]));
+  }
   for (auto& effect : redeemed) w.plan.effects.push_back(std::move(effect));
+  return total - remaining;
 }
 
 // The tier after this event's points: raised at once (lowering is the review's). A change is
@@ -218,7 +227,14 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
     refund = decide_refund(w, *inputs.refund, event);
   }
   detail::describe_member(w);
-  redeem_basket(w, inputs);
+  // What the customer paid: the rules (and challenges) see it as event.total, with the receipt
+  // total sent as event.subtotal and the basket's coupon discounts as event.discount. The codes
+  // are redeemed (their discounts known) before any rule runs.
+  const int digits = program.currency_digits();
+  const std::int64_t discount = redeem_basket(w, inputs);
+  event.subtotal = event.total;
+  event.discount = rules::Decimal{discount, digits};
+  if (discount > 0) event.total = rules::Decimal{req.total_minor.value_or(0) - discount, digits};
 
   const auto first = detail::evaluate_counted(w, event);
   if (req.with_trace) w.plan.trace = first.trace;
@@ -240,7 +256,6 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
   }
   raise_tier(w, event);  // past the bound: the tier is still right, its rules are not run again
 
-  const int digits = program.currency_digits();
   auto& plan = w.plan;
   auto& row = plan.record;
   row.id = req.event_id;
@@ -257,6 +272,12 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
   row.original_event_id = req.original_event_id;
   row.points_awarded = w.awarded - w.challenge_rewards;  // what a refund may take back
   row.body = req.record;
+  // A purchase keeps its total as sent, with the discounts of its coupons and what was paid:
+  // what its refunds can give back (db/ reads "discount" back when one is refunded).
+  if (!refund && req.total_minor) {
+    row.body["discount"] = money_text(discount, digits);
+    row.body["paid"] = money_text(*req.total_minor - discount, digits);
+  }
   if (refund) {
     row.body["total"] = money_text(refund->decision.amount_minor, digits);
     if (!refund->decision.returned.empty()) {

@@ -61,6 +61,12 @@ struct Loaded {
 std::variant<Loaded, engine::event::Refusal> load(soci::session& sql, const LoadRequest& request,
                                                   const std::vector<Row>* prefetched = nullptr);
 
+// The basket's codes as they stand, read without locks (simulate: what they would take off).
+std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
+                                                             const std::vector<std::string>& codes,
+                                                             const std::string& member_id,
+                                                             engine::TimePoint now);
+
 // Counters read in the event's transaction: without locks (settled at commit), or locked first
 // on a retry. Remembers the keys without a row, which the settlement creates.
 class TransactionCounters final : public engine::event::CounterSource {

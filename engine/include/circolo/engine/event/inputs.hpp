@@ -86,25 +86,27 @@ struct Request {
   std::string event_id, api_key_id;
   TimePoint now{};
   std::int64_t program_version = 0;
-  rules::Event event;
+  rules::Event event;  // total as sent: decide makes it what is paid (subtotal, discount)
   std::optional<std::string> order_id;
-  std::optional<std::int64_t> total_minor;
+  std::optional<std::int64_t> total_minor;  // as sent (a refund: the amount it asks to give back)
   std::optional<std::string> original_event_id;
   std::vector<refunds::Line> refund_items;
   // A refund that also names its member: the member must be the purchase's.
   std::optional<std::string> named_member_id;
   nlohmann::json record = nlohmann::json::object();  // the event as stored, amounts as strings
   std::set<std::string> paused;                      // campaigns an admin paused
-  bool enrolled = false;       // the member was enrolled by this event (load did it)
-  bool with_trace = false;     // simulate: the rules' trace of the event itself
-  bool redeem_coupons = true;  // simulate leaves the basket's codes alone
+  bool enrolled = false;    // the member was enrolled by this event (load did it)
+  bool with_trace = false;  // simulate: the rules' trace of the event itself
+  // Simulate redeems nothing: the codes it loads (as they stand) only take their discounts off.
+  bool redeem_coupons = true;
   NewId new_id;
 };
 
 struct Inputs {
   MemberState member;
   std::optional<RefundedPurchase> refund;
-  std::vector<BasketCoupon> coupons;  // in the order of request.event.coupons
+  // In the order of request.event.coupons; simulate may leave them out (then nothing comes off).
+  std::vector<BasketCoupon> coupons;
 };
 
 // Limit firings and campaign budgets, by key ("limit:KEY", "budget:CAMPAIGN"): the only state
