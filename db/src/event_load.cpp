@@ -106,8 +106,10 @@ std::variant<events::MemberState, Refusal> resolve(soci::session& sql, const Loa
   return std::move(*state);
 }
 
-engine::refunds::Purchase purchase_of(soci::session& sql, const events::Event& original,
-                                      int digits) {
+// `receipts`: where the return receipts of its earlier refunds go (read with their items).
+engine::refunds::Purchase purchase_of(
+    soci::session& sql, const events::Event& original, int digits,
+    std::vector<engine::event::RefundedPurchase::Receipt>* receipts = nullptr) {
   engine::refunds::Purchase p;
   p.total_minor = original.total_minor.value_or(0);
   // What its coupons took off (purchases recorded before discounts were kept earned on, and
@@ -127,6 +129,10 @@ engine::refunds::Purchase purchase_of(soci::session& sql, const events::Event& o
     }
   }
   for (const auto& refund : events::refunds_of(sql, original.id)) {
+    if (receipts && refund.contains("order_id") && refund["order_id"].is_string()) {
+      receipts->push_back({refund.value("channel", ""), refund.value("store", ""),
+                           refund["order_id"].get<std::string>()});
+    }
     if (!refund.contains("items")) continue;
     for (const auto& item : refund["items"])
       p.refunded_lines.push_back({item.value("sku", ""), item.value("quantity", 1LL), 0});
@@ -257,7 +263,7 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     r.event_id = original->id;
     r.member_id = state.member.id;
     r.recorded_at = original->recorded_at;
-    r.purchase = purchase_of(sql, *original, req.program->currency_digits());
+    r.purchase = purchase_of(sql, *original, req.program->currency_digits(), &r.refund_receipts);
     r.lots = points::reversal_lots(sql, state.member.id, original->id);
     r.contributions = gamification::open_contributions(sql, state.member.id, original->id);
     out.inputs.refund = std::move(r);

@@ -170,6 +170,10 @@ campaign "refunds" {
     then tag member "big-refund"
   }
 }
+
+event "product_viewed" {
+  name "Product viewed"
+}
 )";
 }
 
@@ -380,7 +384,9 @@ TEST_F(Events, EveryTriggerAndAction) {
   ASSERT_EQ(forever.status, 201) << forever.body;
   EXPECT_TRUE(forever.json()["expires_at"].is_null()) << "null asks for points that never expire";
   // A member enrolled through POST /v1/members starts in the entry tier too.
-  auto created = client().post_json("/v1/members", {{"identifiers", json::array()}}, key("store"));
+  auto created = client().post_json(
+      "/v1/members", {{"identifiers", {{{"type", "crm"}, {"value", unique("crm-")}}}}},
+      key("store"));
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(created.json()["tier"], "member");
 
@@ -718,6 +724,108 @@ TEST_F(Events, RetriesNeverApplyTwice) {
   EXPECT_EQ(replayed, 9);
   EXPECT_EQ(event_ids.size(), 1u);
   EXPECT_EQ(wallet(id)["points"]["available"], 170);
+}
+
+TEST_F(Events, ARefundReceiptIsRecordedOncePerChannelAndStore) {
+  const auto id = enrol();  // 100
+  const auto bought = ok(purchase(id, "100.00")).json();
+  const std::string original = bought["event_id"];
+  const auto other = ok(purchase(id, "50.00")).json();  // 100 + 100 + 50 = 250
+  const auto receipt = unique("RR-");
+  const json refund{{"type", "refund"},
+                    {"original_event_id", original},
+                    {"order_id", receipt},
+                    {"total", "10.00"},
+                    {"currency", "EUR"}};
+  auto first = send(refund, "store", "refund-" + receipt);
+  ASSERT_EQ(first.status, 201) << first.body;
+  const long long after_first = first.json()["points"]["available"];
+  EXPECT_EQ(send(refund, "store", "refund-" + receipt).status, 200) << "a retry is replayed";
+
+  // The same return receipt under a new key: for the same purchase (even all of what is left),
+  // and for another one (the database's unique index).
+  auto again = send(refund);
+  expect_problem(again, 409, "duplicate_order");
+  EXPECT_NE(again.json()["detail"].get<std::string>().find("a refund with order_id " + receipt),
+            std::string::npos)
+      << again.body;
+  EXPECT_EQ(again.json()["errors"][0]["field"], "order_id");
+  json whole = refund;
+  whole["total"] = "90.00";
+  expect_problem(send(whole), 409, "duplicate_order");
+  json elsewhere = refund;
+  elsewhere["original_event_id"] = other["event_id"];
+  auto crossed = send(elsewhere);
+  expect_problem(crossed, 409, "duplicate_order");
+  EXPECT_NE(crossed.json()["detail"].get<std::string>().find("a refund with order_id"),
+            std::string::npos)
+      << crossed.body;
+
+  // Nothing changed: the points, the purchases' refunded amounts, the events recorded.
+  EXPECT_EQ(wallet(id)["points"]["available"], after_first);
+  soci::session sql(soci::postgresql, database_->conninfo());
+  long long refunded = 0, refunds = 0;
+  sql << "select refunded_minor from events where id = :id", soci::use(original),
+      soci::into(refunded);
+  EXPECT_EQ(refunded, 1000);
+  sql << "select count(*) from events where order_id = :o", soci::use(receipt), soci::into(refunds);
+  EXPECT_EQ(refunds, 1);
+
+  // Another store's receipt may carry the same number.
+  json other_store = refund;
+  other_store["store"] = "milano-02";
+  ok(other_store);
+}
+
+TEST_F(Events, EventTypesAreExactAndCustomOnesNamedByTheProgram) {
+  const auto id = enrol();
+  const auto timeline_size = [&] {
+    return client().get("/v1/members/" + id + "/timeline", admin()).json()["items"].size();
+  };
+  const auto entries = timeline_size();
+  // A built-in type is exact: a case variant or a typo is a validation error with a hint.
+  for (const auto& [sent, meant] :
+       std::vector<std::pair<std::string, std::string>>{{"Purchase", "purchase"},
+                                                        {"PURCHASE", "purchase"},
+                                                        {"purchse", "purchase"},
+                                                        {"Refund", "refund"},
+                                                        {"vist", "visit"},
+                                                        {"SignUp", "signup"}}) {
+    auto r = send({{"type", sent}, {"member", member(id)}, {"total", "1.00"}, {"currency", "EUR"}});
+    expect_problem(r, 422, "validation_failed");
+    const auto p = r.json();
+    ASSERT_EQ(p["errors"].size(), 1u) << r.body;
+    EXPECT_EQ(p["errors"][0]["field"], "type");
+    EXPECT_NE(p["errors"][0]["message"].get<std::string>().find("unknown event type '" + sent +
+                                                                "'; did you mean '" + meant + "'?"),
+              std::string::npos)
+        << r.body;
+  }
+  // A custom type must be one the program names: in a rule (review) or declared for the
+  // timeline only (product_viewed).
+  auto unknown = send({{"type", "product_viewd"}, {"member", member(id)}});
+  expect_problem(unknown, 422, "unknown_event_type");
+  const auto p = unknown.json();
+  const auto detail = p["detail"].get<std::string>();
+  EXPECT_NE(detail.find("unknown event type 'product_viewd'; did you mean 'product_viewed'?"),
+            std::string::npos)
+      << detail;
+  EXPECT_EQ(p["known_types"],
+            json({"checkin", "join_vip", "product_viewed", "promo", "review", "rush", "vip"}));
+  EXPECT_EQ(p["errors"][0]["field"], "type");
+  expect_problem(send({{"type", "cart_abandoned"}, {"member", member(id)}}), 422,
+                 "unknown_event_type");
+  EXPECT_EQ(timeline_size(), entries) << "refusals change nothing";
+  EXPECT_EQ(wallet(id)["points"]["available"], 100);
+
+  auto viewed = send({{"type", "product_viewed"},
+                      {"member", member(id)},
+                      {"attributes", {{"sku", "SHOE-RUN-42"}}}});
+  ASSERT_EQ(viewed.status, 201) << viewed.body;
+  EXPECT_TRUE(viewed.json()["effects"].empty()) << viewed.body;
+  EXPECT_EQ(timeline_size(), entries + 1);
+  EXPECT_EQ(effects_of(ok({{"type", "review"}, {"member", member(id)}}), "points_awarded").size(),
+            1u);
 }
 
 TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {

@@ -19,6 +19,38 @@ const std::set<std::string> kBuiltinTypes = {"purchase", "refund", "visit", "sig
 // Rules see these as events too, but only Circolo makes them.
 const std::set<std::string> kDerivedTypes = {"challenge_completed", "tier_changed"};
 
+// A type that is not built in must be one the active program names (`event "NAME"`, or a rule's
+// or challenge's `on event "NAME"`); a case variant of a built-in type is always a mistake, and
+// a near miss of one that the program does not name is a typo, not a new type.
+void check_event_type(const std::string& type, const rules::CompiledProgram& program,
+                      std::vector<FieldError>& errors) {
+  if (kBuiltinTypes.count(type)) return;
+  std::string lower = type;
+  for (auto& ch : lower) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  if (!kBuiltinTypes.count(lower) && program.names_event_type(type)) return;
+  const std::vector<std::string> builtin(kBuiltinTypes.begin(), kBuiltinTypes.end());
+  std::string near = kBuiltinTypes.count(lower) ? lower : rules::nearest(lower, builtin);
+  if (!near.empty()) {
+    errors.push_back({"type", "unknown event type '" + type + "'; did you mean '" + near +
+                                  "'? (event types are exact)"});
+    return;
+  }
+  const auto& known = program.event_types();
+  std::string list;
+  for (std::size_t i = 0; i < known.size() && i < 20; ++i) list += (i ? ", " : "") + known[i];
+  if (known.size() > 20) list += ", ... (" + std::to_string(known.size()) + " in all)";
+  near = rules::nearest(type, known);
+  throw ApiError(http::status::unprocessable_entity, "unknown_event_type",
+                 "unknown event type '" + type + "'" +
+                     (near.empty() ? std::string() : "; did you mean '" + near + "'?") +
+                     " Custom types must be named by the active program (" +
+                     (known.empty() ? std::string("it names none") : "known: " + list) +
+                     "); a type for the timeline only is declared with event \"" + type + "\" { }",
+                 {{"type", "is not a type the active program names"}}, {{"known_types", known}});
+}
+
 std::string money_text(long long minor, int digits) {
   return engine::format_money({minor, digits});
 }
@@ -84,6 +116,8 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
       errors.push_back({"type",
                         "must be purchase, refund, visit, signup or a custom name of "
                         "letters, digits, '_', '.', '-' (at most 64)"});
+    else
+      check_event_type(type, program, errors);
   }
 
   // The channel comes from the touchpoint's key; an admin key names it.

@@ -20,6 +20,7 @@ void throw_refusal(const engine::event::Refusal& r) {
       {"member_mismatch", status::unprocessable_entity},
       {"nothing_to_refund", status::unprocessable_entity},
       {"refund_exceeds_purchase", status::conflict},
+      {"duplicate_order", status::conflict},
       {"unknown_item", status::unprocessable_entity},
       {"unknown_coupon", status::not_found},
       {"unknown_coupon_template", status::not_found},
@@ -98,14 +99,17 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
   auto& plan = std::get<engine::event::Plan>(decision);
 
+  // A receipt (a purchase's, or a refund's return receipt) is recorded once per channel and
+  // store: the unique indexes events_purchase_order and events_refund_order.
   const std::string order_id = in.order_id.value_or("");
-  db::event::apply(sql, batch, plan, program, ctx.now, counters.absent(),
-                   [order_id](const db::SqlError&) {
-                     throw ApiError(http::status::conflict, "duplicate_order",
-                                    "a purchase with order_id " + order_id +
-                                        " was already recorded on this channel and store",
-                                    {{"order_id", "was already recorded"}});
-                   });
+  const std::string what = in.event.type == "refund" ? "a refund" : "a purchase";
+  db::event::apply(
+      sql, batch, plan, program, ctx.now, counters.absent(), [order_id, what](const db::SqlError&) {
+        throw ApiError(
+            http::status::conflict, "duplicate_order",
+            what + " with order_id " + order_id + " was already recorded on this channel and store",
+            {{"order_id", "was already recorded"}});
+      });
   return render_event(plan, ctx, inputs.enrolled);
 }
 

@@ -52,6 +52,18 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
   if (req.named_member_id && *req.named_member_id != bought.member_id)
     throw Refused{{"member_mismatch", "the purchase belongs to another member", "member",
                    "is not the member of the original purchase"}};
+  // A return receipt already recorded for this purchase (the database refuses one recorded for
+  // another purchase when the event commits).
+  if (req.order_id) {
+    const RefundedPurchase::Receipt receipt{req.event.channel, req.event.store.value_or(""),
+                                            *req.order_id};
+    const auto& earlier = bought.refund_receipts;
+    if (std::find(earlier.begin(), earlier.end(), receipt) != earlier.end())
+      throw Refused{{"duplicate_order",
+                     "a refund with order_id " + *req.order_id +
+                         " was already recorded on this channel and store",
+                     "order_id", "was already recorded"}};
+  }
   auto decision = req.refund_items.empty()
                       ? refunds::refund_amount(bought.purchase, req.total_minor.value_or(0))
                       : refunds::refund_items(bought.purchase, req.refund_items);

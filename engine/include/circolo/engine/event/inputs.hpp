@@ -66,6 +66,13 @@ struct RefundedPurchase {
   // reward lots carry no source event: a refund does not take them back).
   std::vector<ledger::Lot> lots;
   std::vector<OpenContribution> contributions;
+  // The return receipts of its earlier refunds (those sent with an order_id): a receipt is
+  // recorded once per channel and store, as a purchase's is.
+  struct Receipt {
+    std::string channel, store, order_id;  // store "" when none
+    friend bool operator==(const Receipt&, const Receipt&) = default;
+  };
+  std::vector<Receipt> refund_receipts;
 };
 
 // A code named in a purchase's basket, as stored, read under its row lock.
