@@ -74,17 +74,24 @@ std::variant<events::MemberState, Refusal> resolve(soci::session& sql, const Loa
   const auto& program = *req.program;
   auto state = read_member(sql, program, id, ident, req.now, prefetched);
   if (!state && id) return unknown_member("no member " + *id);
-  if (!state && !ident) throw std::logic_error("an event without a member");
-  if (!state && !req.enroll)
+  if (!state && !ident && req.identifiers.empty())
+    throw std::logic_error("an event without a member");
+  if (!state && !req.enroll && ident)
     return unknown_member("no member has the " + ident->type +
                               " identifier given; send \"enroll\": true to enrol one",
                           {{"identifier", {{"type", ident->type}}}});
+  if (!state && !req.enroll)
+    return unknown_member(
+        "no member has any of the identifiers given; send \"enroll\": true to enrol one");
+  // Enrolled with the one identifier, or with every identifier named (none known).
+  const std::vector<engine::Identifier> enrol_with =
+      ident ? std::vector<engine::Identifier>{*ident} : req.identifiers;
   if (!state) {
     Member fresh;
     fresh.id = req.enrol_as;
     fresh.joined_at = req.occurred_at;
     fresh.tier = engine::event::entry_tier(program);
-    if (members::insert(sql, fresh, {*ident}, req.now)) {
+    if (members::insert(sql, fresh, enrol_with, req.now)) {
       // Enrolled by a concurrent request a moment ago: start again and find it.
       throw RetryTransaction("identifier enrolled concurrently");
     }
@@ -95,8 +102,9 @@ std::variant<events::MemberState, Refusal> resolve(soci::session& sql, const Loa
     entry.channel = req.channel;
     entry.occurred_at = req.occurred_at;
     entry.recorded_at = req.now;
-    entry.data = {{"identifiers", {{{"type", ident->type}, {"value", ident->value}}}},
-                  {"event_id", req.event_id}};
+    nlohmann::json identifiers = nlohmann::json::array();
+    for (const auto& i : enrol_with) identifiers.push_back({{"type", i.type}, {"value", i.value}});
+    entry.data = {{"identifiers", identifiers}, {"event_id", req.event_id}};
     members::timeline_append(sql, entry);
     enrolled = true;
     state = read_member(sql, program, fresh.id, std::nullopt, req.now, nullptr);
@@ -104,6 +112,76 @@ std::variant<events::MemberState, Refusal> resolve(soci::session& sql, const Loa
   }
   if (state->member.merged_into) return merged(state->member.id, *state->member.merged_into);
   return std::move(*state);
+}
+
+// The member several identifiers and a link code name, under the rules of
+// engine::identity::resolve; a link code is checked (locked) and used here.
+std::variant<engine::identity::Resolution, Refusal> identify(soci::session& sql,
+                                                             const LoadRequest& req) {
+  std::optional<std::string> by_code;
+  if (req.link_code_digest) {
+    const auto code = members::lock_link_code(sql, *req.link_code_digest);
+    switch (engine::identity::check_link_code(code, req.now)) {
+      case engine::identity::LinkCodeRefusal::unknown:
+        return Refusal{"unknown_link_code", "no such link code (mistyped?)", "member.link_code",
+                       "is not a link code"};
+      case engine::identity::LinkCodeRefusal::expired:
+        return Refusal{"link_code_expired", "the link code expired: ask the app for a new one",
+                       "member.link_code", "expired"};
+      case engine::identity::LinkCodeRefusal::used:
+        return Refusal{"link_code_used",
+                       "the link code was used already: ask the app for a new one",
+                       "member.link_code", "was used"};
+      case engine::identity::LinkCodeRefusal::none:
+        break;
+    }
+    // A code of a member merged since names the survivor.
+    auto owner = members::find(sql, code->member_id);
+    while (owner && owner->merged_into) owner = members::find(sql, *owner->merged_into);
+    if (!owner) throw std::logic_error("a link code's member is missing");
+    by_code = owner->id;
+    members::use_link_code(sql, *req.link_code_digest, req.now, req.api_key_id, req.event_id);
+  }
+  const auto owners = members::owners(sql, req.identifiers);
+  std::vector<engine::identity::Named> named;
+  for (std::size_t i = 0; i < req.identifiers.size(); ++i)
+    named.push_back({req.identifiers[i], owners[i]});
+  auto found = engine::identity::resolve(named, by_code, req.link, req.enroll);
+  using Kind = engine::identity::Resolution::Kind;
+  if (found.kind == Kind::conflict) {
+    return Refusal{"identifiers_conflict",
+                   engine::identity::conflict_detail(found.conflicting),
+                   "member.identifiers",
+                   "belong to different members",
+                   {{"members", found.conflicting}}};
+  }
+  if (found.kind == Kind::unknown)
+    return unknown_member(
+        "no member has any of the identifiers given; send \"enroll\": true to enrol one");
+  return found;
+}
+
+// Links identifiers nobody owned to the member found, each on its timeline with who linked it.
+std::optional<Refusal> link_identifiers(soci::session& sql, const LoadRequest& req,
+                                        const std::string& member_id,
+                                        const std::vector<engine::Identifier>& identifiers) {
+  for (const auto& i : identifiers) {
+    const auto linked = members::link(sql, member_id, i, req.now);
+    if (linked == members::LinkResult::taken)
+      throw RetryTransaction("identifier linked concurrently");  // decided again, from scratch
+    if (linked != members::LinkResult::linked) continue;
+    TimelineEntry entry;
+    entry.member_id = member_id;
+    entry.type = "identifier.linked";
+    entry.channel = req.channel;
+    entry.occurred_at = req.now;
+    entry.recorded_at = req.now;
+    entry.data = {{"identifier", {{"type", i.type}, {"value", i.value}}},
+                  {"key", req.api_key_id},
+                  {"event_id", req.event_id}};
+    members::timeline_append(sql, entry);
+  }
+  return std::nullopt;
 }
 
 // `receipts`: where the return receipts of its earlier refunds go (read with their items).
@@ -226,6 +304,18 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
                                    const std::vector<Row>* prefetched) {
   Loaded out;
   std::optional<std::string> member_id = req.member_id;
+  std::vector<engine::Identifier> to_link;
+  if (!req.identifiers.empty() || req.link_code_digest) {
+    // Several identifiers, or a link code: which member they name (or a conflict), first.
+    auto identified = identify(sql, req);
+    if (auto* refusal = std::get_if<Refusal>(&identified)) return *refusal;
+    auto& found = std::get<engine::identity::Resolution>(identified);
+    if (found.kind == engine::identity::Resolution::Kind::member) {
+      member_id = found.member_id;
+      to_link = std::move(found.to_link);
+    }
+    prefetched = nullptr;  // nothing was read ahead for several identifiers
+  }
   std::optional<engine::Identifier> identifier = req.identifier;
   std::optional<engine::event::RefundedPurchase> refund;
   std::optional<events::Event> original;
@@ -243,9 +333,9 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     auto owner = members::find(sql, original->member_id);
     while (owner && owner->merged_into) owner = members::find(sql, *owner->merged_into);
     if (!owner) throw std::logic_error("the purchase's member is missing");
-    if (req.member_id || req.identifier) {
+    if (member_id || req.identifier) {
       bool unused = false;
-      auto named = resolve(sql, req, req.member_id, req.identifier, unused, nullptr);
+      auto named = resolve(sql, req, member_id, req.identifier, unused, nullptr);
       if (auto* refusal = std::get_if<Refusal>(&named)) return *refusal;
       out.named_member_id = std::get<events::MemberState>(named).member.id;
     }
@@ -257,6 +347,7 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
   auto resolved = resolve(sql, req, member_id, identifier, out.enrolled, prefetched);
   if (auto* refusal = std::get_if<Refusal>(&resolved)) return *refusal;
   const auto& state = std::get<events::MemberState>(resolved);
+  if (auto refusal = link_identifiers(sql, req, state.member.id, to_link)) return *refusal;
   out.inputs.member = domain_state(state);
   if (original) {
     engine::event::RefundedPurchase r;

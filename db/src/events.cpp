@@ -36,7 +36,8 @@ const std::string kLockMemberState =
     "))))::text from challenge_states s join unnest($4::text[], $5::bigint[]) w(challenge, since) "
     "on w.challenge = s.challenge where s.member_id = m.id), (select string_agg(coalesce((select "
     "sum(points) from ledger_entries where "
-    "member_id = m.id and kind in ('earn', 'reverse') and event_id is not null and at >= " +
+    "member_id = any(array_prepend(m.id, m.merged_ids)) and kind in ('earn', 'reverse') and "
+    "event_id is not null and at >= " +
     micros_to_timestamptz("s") +
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
     "= (select v.xmin from members v where v.id = m.id) from members m cross join lateral (select "

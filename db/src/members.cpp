@@ -73,13 +73,12 @@ const std::string kInsertLinkCode =
 const std::string kLockLinkCode =
     "select member_id, " + timestamptz_to_micros("expires_at") +
     ", used_at is not null from member_link_codes where code_digest = $1 for update";
-const std::string kUseLinkCode = "update member_link_codes set used_at = " +
-                                 micros_to_timestamptz("$2::bigint") +
-                                 ", used_by = $3, used_event_id = $4 where code_digest = $1";
+const std::string kUseLinkCode =
+    "update member_link_codes set used_at = " + micros_to_timestamptz("$2::bigint") +
+    ", used_by = $3, used_event_id = $4 where code_digest = $1";
 // Codes are useless an hour after they expire: kept that long to tell "expired" from "unknown".
-const std::string kPurgeLinkCodes =
-    "delete from member_link_codes where expires_at < " + micros_to_timestamptz("$1::bigint") +
-    " - interval '1 hour'";
+const std::string kPurgeLinkCodes = "delete from member_link_codes where expires_at < " +
+                                    micros_to_timestamptz("$1::bigint") + " - interval '1 hour'";
 
 // What a merge of $1 would move: open lots, coupons, badges, challenge states, events.
 const std::string kMergePreview =

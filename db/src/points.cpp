@@ -33,7 +33,8 @@ const std::string kBalances =
 // The rewards of challenges completed by an event: booked with its id (they qualify for tiers),
 // but a refund of the event does not take them back.
 const std::string kChallengeRewardLots =
-    "select lot_id from ledger_entries where member_id = $1 and event_id = $2 and kind = 'earn' "
+    "select lot_id from ledger_entries where member_id in (select unnest(array_prepend(id, "
+    "merged_ids)) from members where id = $1) and event_id = $2 and kind = 'earn' "
     "and reason like 'challenge:%' and lot_id is not null";
 
 const std::string kSourceLots =

@@ -108,6 +108,13 @@ Resolution resolve(const std::vector<Named>& named, const std::optional<std::str
   return out;
 }
 
+std::string conflict_detail(const std::vector<std::string>& members) {
+  std::string names;
+  for (const auto& id : members) names += (names.empty() ? "" : ", ") + id;
+  return "the identifiers given belong to different members (" + names +
+         "): merge them first, or send the identifiers of one";
+}
+
 LinkCodeRefusal check_link_code(const std::optional<LinkCode>& code,
                                 std::chrono::sys_time<std::chrono::microseconds> now) {
   if (!code) return LinkCodeRefusal::unknown;

@@ -337,3 +337,41 @@ TEST_F(Identity, AMergePreviewShowsWhatMovesAndTheMergeKeepsTierQualification) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Identity, ASignupCarriesTheProfileAndABadOneChangesNothing) {
+  const auto mail = unique("h") + "@example.com";
+  auto r = event({{"type", "signup"},
+                  {"member", {{"identifier", email(mail)}}},
+                  {"enroll", true},
+                  {"profile",
+                   {{"name", "Anna Verdi"},
+                    {"display_name", "Anna"},
+                    {"birthday", "1991-05-04"},
+                    {"attributes", {{"newsletter", true}}}}}},
+                 "web");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.json()["member_id"];
+  const auto profile = member(id)["profile"];
+  EXPECT_EQ(profile["name"], "Anna Verdi");
+  EXPECT_EQ(profile["display_name"], "Anna");
+  EXPECT_EQ(profile["birthday"], "1991-05-04");
+  EXPECT_EQ(profile["attributes"]["newsletter"], true);
+  const auto updated = entry(timeline(id), "profile.updated");
+  ASSERT_FALSE(updated.is_null());
+  EXPECT_EQ(updated["channel"], "web");
+
+  const auto other = unique("i") + "@example.com";
+  auto bad = event({{"type", "signup"},
+                    {"member", {{"identifier", email(other)}}},
+                    {"enroll", true},
+                    {"profile", {{"birthday", "1991-02-30"}, {"email", "not-an-address"}}}},
+                   "web");
+  expect_problem(bad, 422, "validation_failed");
+  EXPECT_NE(bad.body.find("profile.birthday"), std::string::npos) << bad.body;
+  EXPECT_NE(bad.body.find("profile.email"), std::string::npos) << bad.body;
+  EXPECT_EQ(client().get("/v1/members/lookup?type=email&value=" + other, admin()).status, 404);
+}
+
+}  // namespace

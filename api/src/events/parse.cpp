@@ -77,6 +77,92 @@ std::optional<std::string> short_text(const json& body, const char* name,
   return body[name].get<std::string>();
 }
 
+// `member`: {"id"}, {"identifier"}, {"identifiers": [...]} (any of them finds the member), or
+// {"link_code"} with optional {"identifiers"} to link; `enroll` and `link` beside it.
+void parse_member(const json& body, const std::string& type, IncomingEvent& in,
+                  std::vector<FieldError>& errors) {
+  constexpr const char* kShapes =
+      "must be {\"id\"}, {\"identifier\":{\"type\",\"value\"}}, {\"identifiers\":[...]} or "
+      "{\"link_code\"} (with optional identifiers to link)";
+  if (body.contains("member")) {
+    const auto& m = body["member"];
+    const auto only = [&](std::initializer_list<const char*> names) {
+      for (const auto& item : m.items()) {
+        const std::string& field = item.key();
+        if (std::none_of(names.begin(), names.end(), [&](const char* n) { return field == n; }))
+          return false;
+      }
+      return true;
+    };
+    if (!m.is_object() || m.empty()) {
+      errors.push_back({"member", kShapes});
+    } else if (m.contains("id")) {
+      if (!only({"id"}))
+        errors.push_back({"member", kShapes});
+      else if (!m["id"].is_string() || m["id"].get<std::string>().empty() ||
+               m["id"].get<std::string>().size() > 100)
+        errors.push_back({"member.id", "must be a member id"});
+      else
+        in.member_id = m["id"].get<std::string>();
+    } else if (m.contains("identifier")) {
+      if (!only({"identifier"}))
+        errors.push_back({"member", kShapes});
+      else
+        in.identifier = parse_identifier_field(m["identifier"], "member.identifier", errors);
+    } else if (!only({"identifiers", "link_code"})) {
+      errors.push_back({"member", kShapes});
+    } else {
+      if (m.contains("link_code")) {
+        const auto& code = m["link_code"];
+        if (!code.is_string() || code.get<std::string>().empty() ||
+            code.get<std::string>().size() > 32)
+          errors.push_back({"member.link_code", "must be the code the member's app shows"});
+        else
+          in.link_code = code.get<std::string>();
+      }
+      if (m.contains("identifiers")) {
+        const auto& list = m["identifiers"];
+        if (!list.is_array() || list.empty() || list.size() > 10) {
+          errors.push_back({"member.identifiers", "must be a list of 1 to 10 identifiers"});
+        } else {
+          for (std::size_t i = 0; i < list.size(); ++i) {
+            if (auto id = parse_identifier_field(
+                    list[i], "member.identifiers[" + std::to_string(i) + "]", errors))
+              in.identifiers.push_back(*id);
+          }
+        }
+      } else if (!m.contains("link_code")) {
+        errors.push_back({"member", kShapes});
+      }
+      // One identifier and no code is the plain lookup (and its fast path).
+      if (!in.link_code && in.identifiers.size() == 1) {
+        in.identifier = in.identifiers.front();
+        in.identifiers.clear();
+      }
+    }
+  } else if (type != "refund") {
+    errors.push_back(
+        {"member",
+         "is required: {\"id\"}, {\"identifier\"}, {\"identifiers\"} or {\"link_code\"}"});
+  }
+  const auto flag = [&](const char* name, bool& out) {
+    if (!body.contains(name)) return;
+    if (!body[name].is_boolean())
+      errors.push_back({name, "must be true or false"});
+    else
+      out = body[name].get<bool>();
+  };
+  flag("enroll", in.enroll);
+  flag("link", in.link);
+  const bool by_identifiers = in.identifier || !in.identifiers.empty();
+  if (in.enroll && (!by_identifiers || in.link_code))
+    errors.push_back({"enroll", "needs member.identifier(s) and no link code: what to enrol with"});
+  if (in.enroll && type == "refund")
+    errors.push_back({"enroll", "a refund is for an existing purchase"});
+  if (in.link && !by_identifiers)
+    errors.push_back({"link", "needs member.identifiers: the identifiers to link"});
+}
+
 }  // namespace
 
 IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgram& program,
@@ -84,19 +170,10 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
                                    const EventPolicy& policy) {
   if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
   std::vector<FieldError> errors;
-  static const std::set<std::string> known = {"type",
-                                              "member",
-                                              "enroll",
-                                              "occurred_at",
-                                              "channel",
-                                              "store",
-                                              "order_id",
-                                              "total",
-                                              "currency",
-                                              "items",
-                                              "coupons",
-                                              "attributes",
-                                              "original_event_id"};
+  static const std::set<std::string> known = {
+      "type",        "member",  "enroll",  "link",       "profile",
+      "occurred_at", "channel", "store",   "order_id",   "total",
+      "currency",    "items",   "coupons", "attributes", "original_event_id"};
   for (const auto& [field, value] : body.items()) {
     if (!known.count(field)) errors.push_back({field, "is not a known field"});
   }
@@ -134,33 +211,16 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
     errors.push_back({"channel", "is required with an admin key (store, app, web...)"});
   }
 
-  // Who: a member id or an identifier; a refund may leave it to the original purchase.
-  if (body.contains("member")) {
-    const auto& m = body["member"];
-    if (!m.is_object() || m.size() != 1 || (!m.contains("id") && !m.contains("identifier"))) {
-      errors.push_back(
-          {"member", "must be {\"id\":\"...\"} or {\"identifier\":{\"type\",\"value\"}}"});
-    } else if (m.contains("id")) {
-      if (!m["id"].is_string() || m["id"].get<std::string>().empty() ||
-          m["id"].get<std::string>().size() > 100)
-        errors.push_back({"member.id", "must be a member id"});
-      else
-        in.member_id = m["id"].get<std::string>();
-    } else {
-      in.identifier = parse_identifier_field(m["identifier"], "member.identifier", errors);
+  // Who: a member id, identifiers, or a link code; a refund may leave it to its purchase.
+  parse_member(body, type, in, errors);
+  // A profile (as a merge patch), for a sign-up or any event: written with the event.
+  if (body.contains("profile") && !body["profile"].is_null()) {
+    try {
+      in.profile = parse_profile_patch(body["profile"], now);
+    } catch (const ApiError& e) {
+      for (const auto& f : e.errors())
+        errors.push_back({f.field.empty() ? "profile" : "profile." + f.field, f.message});
     }
-  } else if (type != "refund") {
-    errors.push_back({"member", "is required: {\"id\":\"...\"} or {\"identifier\":{...}}"});
-  }
-  if (body.contains("enroll")) {
-    if (!body["enroll"].is_boolean())
-      errors.push_back({"enroll", "must be true or false"});
-    else
-      in.enroll = body["enroll"].get<bool>();
-    if (in.enroll && !in.identifier)
-      errors.push_back({"enroll", "needs member.identifier: the identifier to enrol"});
-    if (in.enroll && type == "refund")
-      errors.push_back({"enroll", "a refund is for an existing purchase"});
   }
   in.order_id = short_text(body, "order_id", errors);
 

@@ -4,7 +4,10 @@
 
 #include "circolo/api/auth.hpp"
 #include "circolo/api/events.hpp"
+#include "circolo/api/link_codes.hpp"
+#include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/db/members.hpp"
 
 namespace circolo::api {
 
@@ -30,12 +33,35 @@ void throw_refusal(const engine::event::Refusal& r) {
       {"channel_not_allowed", status::unprocessable_entity},
       {"min_total_not_met", status::unprocessable_entity},
       {"unknown_tier", status::unprocessable_entity},
+      {"identifiers_conflict", status::conflict},
+      {"unknown_link_code", status::not_found},
+      {"link_code_expired", status::unprocessable_entity},
+      {"link_code_used", status::conflict},
   };
   const auto it = kStatus.find(r.code);
   if (it == kStatus.end()) throw std::logic_error("a refusal without a status: " + r.code);
   std::vector<FieldError> errors;
   if (!r.field.empty()) errors.push_back({r.field, r.field_message});
   throw ApiError(it->second, r.code, r.detail, std::move(errors), r.extra);
+}
+
+// The event's profile patch, on the member it names (locked by the load): the member's next
+// events see it (this one was decided with the profile it had).
+void update_profile(soci::session& sql, const ProfilePatch& patch, const std::string& member_id,
+                    const EventContext& ctx, const IncomingEvent& in) {
+  auto member = db::members::find(sql, member_id);
+  if (!member) throw std::logic_error("the event's member is missing");
+  const auto changed = apply_profile_patch(member->profile, patch);
+  if (changed.empty()) return;
+  db::members::update_profile(sql, member_id, member->profile);
+  db::TimelineEntry entry;
+  entry.member_id = member_id;
+  entry.type = "profile.updated";
+  entry.channel = in.event.channel;
+  entry.occurred_at = ctx.now;
+  entry.recorded_at = ctx.now;
+  entry.data = {{"fields", changed}, {"key", ctx.api_key_id}, {"event_id", ctx.event_id}};
+  db::members::timeline_append(sql, entry);
 }
 
 engine::event::Request decision_request(const IncomingEvent& in, const EventContext& ctx) {
@@ -81,6 +107,10 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   load.event_id = ctx.event_id;
   load.member_id = in.member_id;
   load.identifier = in.identifier;
+  load.identifiers = in.identifiers;
+  if (in.link_code) load.link_code_digest = link_code_digest(*in.link_code);
+  load.link = in.link;
+  load.api_key_id = ctx.api_key_id;
   load.enroll = in.enroll;
   if (in.enroll) load.enrol_as = new_id("mem");
   load.channel = in.event.channel;
@@ -90,6 +120,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   auto loaded = db::event::load(sql, load, prefetched);
   if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded)) throw_refusal(*refusal);
   auto& inputs = std::get<db::event::Loaded>(loaded);
+  if (in.profile) update_profile(sql, *in.profile, inputs.inputs.member.member.id, ctx, in);
 
   auto request = decision_request(in, ctx);
   request.named_member_id = inputs.named_member_id;

@@ -83,11 +83,8 @@ json identifier_json(const engine::Identifier& i) {
 }
 
 ApiError identifiers_conflict(const std::vector<std::string>& members) {
-  std::string names;
-  for (const auto& id : members) names += (names.empty() ? "" : ", ") + id;
   return ApiError(http::status::conflict, "identifiers_conflict",
-                  "the identifiers given belong to different members (" + names +
-                      "): merge them first, or send the identifiers of one",
+                  engine::identity::conflict_detail(members),
                   {{"identifiers", "belong to different members"}}, {{"members", members}});
 }
 
@@ -112,7 +109,8 @@ json merge_preview(soci::session& sql, const db::Member& survivor, const std::st
   const auto moves = db::members::merge_preview(sql, from);
   const auto balances = engine::ledger::balances(db::points::active_lots(sql, from), now);
   json identifiers = json::array();
-  for (const auto& i : db::members::identifiers(sql, from)) identifiers.push_back(identifier_json(i));
+  for (const auto& i : db::members::identifiers(sql, from))
+    identifiers.push_back(identifier_json(i));
   auto after = survivor.tier;
   if (program) {
     const auto windows = tier_windows(*program, now);
@@ -121,7 +119,9 @@ json merge_preview(soci::session& sql, const db::Member& survivor, const std::st
     for (std::size_t i = 0; i < q.size() && i < theirs.size(); ++i) q[i] += theirs[i];
     if (const auto raised = engine::event::raised_tier(*program, survivor.tier, q)) after = *raised;
   }
-  const auto tier = [](const std::optional<std::string>& t) { return t ? json(*t) : json(nullptr); };
+  const auto tier = [](const std::optional<std::string>& t) {
+    return t ? json(*t) : json(nullptr);
+  };
   return {{"dry_run", true},
           {"into", survivor.id},
           {"from", from},
@@ -312,8 +312,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
                    {}, {{"identifier", identifier_json(identifier)}});
              }
              if (result == db::members::LinkResult::linked) {
-               record(sql, request, id, "identifier.linked", now,
-                      {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
+               record(
+                   sql, request, id, "identifier.linked", now,
+                   {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
              }
              return json_response(result == db::members::LinkResult::linked ? http::status::created
                                                                             : http::status::ok,
@@ -322,31 +323,31 @@ void register_member_routes(App& app, const ProgramStore& store) {
          }});
 
   // An admin takes back an identifier linked by mistake (a card typed into the wrong member).
-  r.add({http::verb::delete_, "/v1/members/{id}/identifiers/{type}/{value}", kAdmin,
-         [&s](Request& request) -> asio::awaitable<Response> {
-           const std::string id = request.param("id");
-           auto normalized =
-               engine::normalize_identifier(request.param("type"), request.param("value"));
-           if (auto* e = std::get_if<engine::IdentifierError>(&normalized))
-             throw_validation({{e->field, e->message}});
-           const auto identifier = std::get<engine::Identifier>(normalized);
-           const auto now = s.clock.now();
-           co_return co_await transact(s, request, [&](soci::session& sql) {
-             lock_member(sql, id);
-             const auto held = db::members::identifiers(sql, id);
-             if (std::find(held.begin(), held.end(), identifier) == held.end())
-               throw ApiError(http::status::not_found, "unknown_identifier",
-                              "member " + id + " has no " + identifier.type + " " +
-                                  identifier.value);
-             if (held.size() == 1)
-               throw ApiError(http::status::conflict, "last_identifier",
-                              "a member keeps at least one identifier: link another first");
-             db::members::unlink(sql, id, identifier);
-             record(sql, request, id, "identifier.unlinked", now,
-                    {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
-             return empty_response(http::status::no_content);
-           });
-         }});
+  r.add(
+      {http::verb::delete_, "/v1/members/{id}/identifiers/{type}/{value}", kAdmin,
+       [&s](Request& request) -> asio::awaitable<Response> {
+         const std::string id = request.param("id");
+         auto normalized =
+             engine::normalize_identifier(request.param("type"), request.param("value"));
+         if (auto* e = std::get_if<engine::IdentifierError>(&normalized))
+           throw_validation({{e->field, e->message}});
+         const auto identifier = std::get<engine::Identifier>(normalized);
+         const auto now = s.clock.now();
+         co_return co_await transact(s, request, [&](soci::session& sql) {
+           lock_member(sql, id);
+           const auto held = db::members::identifiers(sql, id);
+           if (std::find(held.begin(), held.end(), identifier) == held.end())
+             throw ApiError(http::status::not_found, "unknown_identifier",
+                            "member " + id + " has no " + identifier.type + " " + identifier.value);
+           if (held.size() == 1)
+             throw ApiError(http::status::conflict, "last_identifier",
+                            "a member keeps at least one identifier: link another first");
+           db::members::unlink(sql, id, identifier);
+           record(sql, request, id, "identifier.unlinked", now,
+                  {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
+           return empty_response(http::status::no_content);
+         });
+       }});
 
   r.add({http::verb::post, "/v1/members/{id}/merge", kAdmin,
          [&s, &store](Request& request) -> asio::awaitable<Response> {
@@ -369,8 +370,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
                return json_response(http::status::ok, member_body(sql, survivor, now, store));
              }
              require_member(sql, from);
-             if (merge.dry_run) return json_response(http::status::ok,
-                                                     merge_preview(sql, survivor, from, program, now));
+             if (merge.dry_run)
+               return json_response(http::status::ok,
+                                    merge_preview(sql, survivor, from, program, now));
              const auto moved = db::members::merge(sql, into, from, now);
              record(sql, request, into, "member.merged", now, {{"from", from}, {"points", moved}});
              // What the merged member earned through events now qualifies the survivor.

@@ -68,7 +68,7 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
                       ? refunds::refund_amount(bought.purchase, req.total_minor.value_or(0))
                       : refunds::refund_items(bought.purchase, req.refund_items);
   if (decision.refusal != refunds::Refusal::none) throw Refused{refund_refusal(decision)};
-  event.total = rules::Decimal{decision.amount_minor, digits};
+  event.total = event.subtotal = rules::Decimal{decision.amount_minor, digits};
   if (!decision.returned.empty()) {
     event.items.clear();
     for (const auto& line : decision.returned) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "circolo/api/http.hpp"
+#include "circolo/api/members.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/db/batch.hpp"
 #include "circolo/db/event.hpp"
@@ -35,7 +36,12 @@ struct IncomingEvent {
   rules::Event event;
   std::optional<std::string> member_id;
   std::optional<engine::Identifier> identifier;
+  // Several identifiers (any finds the member) and/or a link code from the member's app.
+  std::vector<engine::Identifier> identifiers;
+  std::optional<std::string> link_code;
   bool enroll = false;
+  bool link = false;                    // link the identifiers nobody owns to the member found
+  std::optional<ProfilePatch> profile;  // applied to the member in the event's transaction
   std::optional<std::string> order_id;
   std::optional<long long> total_minor;
   // Refunds: the purchase, and either an amount (total_minor) or items.

@@ -41,8 +41,14 @@ struct LoadRequest {
   std::string event_id;
   std::optional<std::string> member_id;
   std::optional<engine::Identifier> identifier;
+  // Several identifiers and/or a link code (its digest): resolved to one member (or a conflict)
+  // before the member is read; identifiers nobody owns are linked when `link` or with a code.
+  std::vector<engine::Identifier> identifiers;
+  std::optional<std::string> link_code_digest;
+  bool link = false;
   bool enroll = false;
-  std::string enrol_as;  // the id of a member enrolled by this event
+  std::string enrol_as;    // the id of a member enrolled by this event
+  std::string api_key_id;  // who sent it: recorded with identifiers it links
   std::string channel;
   engine::TimePoint occurred_at{};  // an offline POS enrols as of the purchase
   std::optional<std::string> original_event_id;

@@ -76,8 +76,7 @@ std::vector<engine::Identifier> identifiers(soci::session& sql, const std::strin
 std::vector<std::optional<std::string>> owners(soci::session& sql,
                                                const std::vector<engine::Identifier>& named);
 // Removes the identifier from the member; false if the member did not have it.
-bool unlink(soci::session& sql, const std::string& member_id,
-            const engine::Identifier& identifier);
+bool unlink(soci::session& sql, const std::string& member_id, const engine::Identifier& identifier);
 
 // Link codes, kept by digest. create_link_code is false if the digest exists (draw again).
 bool create_link_code(soci::session& sql, const std::string& digest, const std::string& member_id,

@@ -59,6 +59,9 @@ struct Resolution {
 Resolution resolve(const std::vector<Named>& named, const std::optional<std::string>& by_code,
                    bool link, bool enrol);
 
+// The explanation of a conflict, naming the members, as touchpoints show it.
+std::string conflict_detail(const std::vector<std::string>& members);
+
 // A one-time code the member's app shows and a till types or scans.
 struct LinkCode {
   std::string member_id;
