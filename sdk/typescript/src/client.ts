@@ -274,6 +274,21 @@ export class CircoloClient {
     );
   }
 
+  /**
+   * A one-time code (`XXXX-XXXX`, valid `ttlSeconds`, 30–900, default 300) for the member's app
+   * to show at a till, as text or a QR code: the till sends it as `{member: {link_code}}` with the
+   * purchase (and a new card to link), which identifies the member with certainty.
+   */
+  createLinkCode(memberId: string, ttlSeconds?: number, options?: CallOptions) {
+    return this.data(
+      this.request("POST", "/v1/members/{id}/link-codes", {
+        ...options,
+        params: { id: memberId },
+        body: ttlSeconds === undefined ? {} : { ttl_seconds: ttlSeconds },
+      }),
+    );
+  }
+
   getWallet(memberId: string, query?: QueryOf<"/v1/members/{id}/wallet", "get">, options?: CallOptions) {
     return this.data(
       this.request("GET", "/v1/members/{id}/wallet", { ...options, params: { id: memberId }, query }),

@@ -116,7 +116,9 @@ export interface paths {
         put?: never;
         /**
          * Enrol a member
-         * @description admin or touchpoint. The enrolment is the first entry of the member's timeline.
+         * @description admin or touchpoint. The enrolment is the first entry of the member's timeline. A
+         *     member is found by its identifiers, so at least one is required (`{}` or
+         *     `{"identifiers": []}` is 422 `validation_failed` on `identifiers`).
          */
         post: operations["createMember"];
         delete?: never;
@@ -149,14 +151,37 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A member */
+        /**
+         * A member
+         * @description Admin and touchpoint keys read any member; a member token its own (403 for another).
+         */
         get: operations["getMember"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change the profile (a JSON merge patch)
+         * @description A JSON merge patch (RFC 7396) of the profile, sent as `application/merge-patch+json` or
+         *     `application/json`: a field left out is kept, `null` clears it, a value replaces it;
+         *     `attributes` is merged name by name (`null` removes one). Fields are checked as at
+         *     enrolment (see `Profile`), every bad one in one 422. Tier, tags and identifiers are not
+         *     part of the profile. A change is recorded on the member's timeline as `profile.updated`
+         *     with the changed `fields`, the `key` (for a member token, the key that minted it) and
+         *     `by_member`; a patch that changes nothing records nothing.
+         *
+         *     Admin and touchpoint keys may change any member's profile. A member token changes its
+         *     own member's `name`, `display_name`, `attributes` and, once, `birthday` (a birthday
+         *     already set is corrected by staff, so birthday campaigns cannot be replayed by moving
+         *     it); `email` and `phone` are contact details that the touchpoint changes with its own
+         *     key after checking them. A member token asking for more is 403 `forbidden`, naming the
+         *     fields in `errors`; for another member, 403 before any lookup.
+         *
+         *     The profile's email and phone never find a member: identifiers
+         *     (`POST /v1/members/{id}/identifiers`) do.
+         */
+        patch: operations["updateMember"];
         trace?: never;
     };
     "/v1/members/{id}/identifiers": {
@@ -187,11 +212,14 @@ export interface paths {
         put?: never;
         /**
          * Merge a duplicate member into this one (admin)
-         * @description In one transaction: the identifiers, point lots (with their pending and expiry dates) and
-         *     timeline of `from` move to `id`; the points cross as a pair of `merge` ledger entries (the
-         *     ledger itself is never rewritten: `from`'s ledger ends at 0). Coupons, badges and
-         *     challenge progress move too as those features land. `from` then answers 410. Merging
-         *     what is merged already into `id` is a no-op (200).
+         * @description In one transaction: the identifiers, point lots (with their pending and expiry dates), coupons,
+         *     badges, challenge progress, events and timeline of `from` move to `id`; the points cross as a
+         *     pair of `merge` ledger entries (the ledger itself is never rewritten: `from`'s ledger ends at 0).
+         *     What `from` earned through events counts toward `id`'s tier windows and leaderboards as if it had
+         *     been `id`'s; the survivor's tier is raised at once if that reaches a higher tier (a
+         *     `tier.changed` event). `from` then answers 410. Merging what is merged already into `id` is a
+         *     no-op (200). With `"dry_run": true` the answer says what would move and the tier the survivor
+         *     would have, changing nothing (`circolo members merge` shows it and asks).
          */
         post: operations["mergeMember"];
         delete?: never;
@@ -211,9 +239,11 @@ export interface paths {
         put?: never;
         /**
          * Mint a member token (admin or touchpoint)
-         * @description An HMAC-signed token for this member only, checked without a database round trip:
-         *     it reads the member's wallet and ledger (and, as they land, redeems its coupons and
-         *     claims its rewards). Not stored, so not idempotent: each call mints a new one.
+         * @description An HMAC-signed token for this member only, checked without a database round trip: it
+         *     reads the member, its wallet, ledger, timeline and coupons, changes its profile (not its
+         *     contact details), uses its coupons and claims its rewards (see the roles above). Not
+         *     stored, so not idempotent: each call mints a new one. Past `expires_at` it is answered
+         *     401 `token_expired`.
          */
         post: operations["mintMemberToken"];
         delete?: never;
@@ -266,7 +296,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The member's journey across channels, newest first (by occurred_at) */
+        /**
+         * The member's journey across channels, newest first (by occurred_at)
+         * @description Admin and touchpoint keys read any member's; a member token its own (403 for another).
+         *     Entries include `profile.updated` (data: the changed `fields`, the `key`, `by_member`).
+         */
         get: operations["listTimeline"];
         put?: never;
         post?: never;
@@ -490,7 +524,10 @@ export interface paths {
          *     per-campaign limits, campaign budgets, also for a draft's campaigns of the same id), so
          *     the effects are what an event would get now: also challenge progress and completions,
          *     tier changes and what rules reacting to them do. `coupon_issued` effects name no `code`
-         *     (none is drawn); codes in the event's `coupons` are not redeemed. The trace (of the
+         *     (none is drawn); codes in the event's `coupons` are not redeemed, but read as they
+         *     stand: their discounts come off `event.total` as on `POST /v1/events` (and appear as
+         *     `coupon_redeemed` effects), and a code that event would refuse refuses the simulation
+         *     with the same problem. The trace (of the
          *     event itself, not of the events it causes) has one entry per rule: `fired`, or why not
          *     (`inactive` — also for paused campaigns —, `channel`, `trigger`, `condition`, `limit`,
          *     `budget`, `exclusive`, `runtime_error`) with a detail.
@@ -520,8 +557,16 @@ export interface paths {
          *     `CIRCOLO_CLOCK_SKEW_SECONDS` (300) in the future. One transaction: the event row and the
          *     member's timeline entry, ledger lots and entries, limit and budget counters, tags, the
          *     tier, outgoing events — all or nothing. A retry with the same key and body replays the
-         *     first response (also when it races the original); a purchase with an `order_id` already
-         *     recorded on the same channel and store is 409 `duplicate_order`, whatever the key.
+         *     first response (also when it races the original); a purchase with an `order_id` (its
+         *     receipt) already recorded on the same channel and store is 409 `duplicate_order`, whatever
+         *     the key, and so is a refund with an `order_id` (its return receipt) already recorded by a
+         *     refund on the same channel and store: nothing is changed.
+         *
+         *     Type: `purchase`, `refund`, `visit` or `signup`, exactly (`Purchase` or `purchse` is 422
+         *     `validation_failed` on `type`, with a hint), or a custom type the active program names: in
+         *     a rule's or challenge's `on event "NAME"`, or declared with `event "NAME" { }` for types
+         *     that only feed the timeline (docs/rules-language.md). Any other type is 422
+         *     `unknown_event_type`, with `known_types`, the custom types the program names.
          *
          *     Member: `{"id"}` or `{"identifier": {"type", "value"}}` (normalised as on
          *     `POST /v1/members`). An unknown identifier is 404 `unknown_member` unless `"enroll": true`,
@@ -530,20 +575,26 @@ export interface paths {
          *
          *     Money (`total`, item `price`): a decimal string or a JSON number of at most 15
          *     significant digits, at most the program currency's fractional digits, not negative;
-         *     `currency` (the program's) is required with amounts. A purchase needs `total`.
+         *     `currency` (the program's) is required with amounts. A purchase needs `total`: the
+         *     receipt total before the discounts of its `coupons`, which are redeemed first; the rules
+         *     see what was paid (`event.total`: `total` less the discounts), `event.subtotal` (`total`
+         *     as sent) and `event.discount` (0.00 without coupons). Item prices stay as sent. The
+         *     event's record keeps `total` and adds `discount` and `paid`.
          *
-         *     Refund: `original_event_id` (a purchase) and either `total` (an amount) or `items`
-         *     (`[{"sku", "quantity"}]`, priced as bought; on a discounted receipt scaled to its total).
-         *     `member` may be left out (the purchase's). Points the purchase earned (with what it
-         *     caused, e.g. a tier bonus) are taken back in proportion to the amount, pending ones first;
-         *     refunds adding up to the total take back exactly what was earned. Refusals: 409
-         *     `refund_exceeds_purchase` (more than is left of the total, or of an item), 422
+         *     Refund: `original_event_id` (a purchase) and either `total` (the amount given back, at
+         *     most what is left of what the purchase paid: its total less its coupons' discounts) or
+         *     `items` (`[{"sku", "quantity"}]`, priced as bought and scaled to what was paid, rounded
+         *     down; the last items give back exactly what is left). `member` may be left out (the
+         *     purchase's). Points the purchase earned (with what it caused, e.g. a tier bonus) are
+         *     taken back in proportion to the amount given back out of what was paid, pending ones
+         *     first; refunds adding up to what was paid take back exactly what was earned. Refusals:
+         *     409 `refund_exceeds_purchase` (more than is left of what was paid, or of an item), 422
          *     `nothing_to_refund`, `unknown_item`, `not_refundable` (not a purchase, e.g. a refund),
          *     `unknown_original_event`, `member_mismatch`. Rules see a refund's `total` and `items` as
-         *     what this refund gives back. Challenges: a purchase of which nothing is left (its whole
-         *     total refunded, or every item returned) no longer counts toward rounds still open; a
-         *     partial refund keeps its count and scales what it added to `sum` goals to the share of
-         *     its total left (docs/rules-language.md).
+         *     what this refund gives back. Challenges: a purchase of which nothing is left (all it paid
+         *     refunded, or every item returned) no longer counts toward rounds still open; a partial
+         *     refund keeps its count and scales what it added to `sum` goals to the share of what it
+         *     paid left (docs/rules-language.md).
          *
          *     Tier: recomputed after the event from the points earned through events in each tier's
          *     window; a change is a `tier_changed` effect, a `tier.changed` outgoing event, and a
@@ -779,7 +830,10 @@ export interface paths {
          *     by one publisher at a time, so a reader that saw seq N has seen every event before it
          *     (paging with `after` never steps over an event that committed late). Per member, events
          *     come in the order their transactions committed. A member token reads its own member's
-         *     events only. Events are kept CIRCOLO_EVENT_RETENTION_DAYS (30).
+         *     events only. Events are kept CIRCOLO_EVENT_RETENTION_DAYS (30). Refusals: 400
+         *     `invalid_query` for a type in `types` that no outgoing event has (the detail lists the
+         *     valid ones), 400 `invalid_cursor` for an `after` beyond the last published seq (a cursor
+         *     no answer gave), 410 `cursor_expired` for one older than the retention.
          */
         get: operations["listFeed"];
         put?: never;
@@ -808,7 +862,8 @@ export interface paths {
          *     buffer: a client that does not keep up is closed with code 1008 (or disconnected when
          *     even the close frame cannot be sent), and never slows the others. Reconnect with
          *     `after=<last seq received>` to resume exactly. Refusals (401, 403, 400, 410) come as
-         *     problem+json before the upgrade.
+         *     problem+json before the upgrade, as for /v1/feed: 400 `invalid_query` for an unknown type
+         *     in `types`, 400 `invalid_cursor` for an `after` beyond the last published seq.
          */
         get: operations["openStream"];
         put?: never;
@@ -1016,6 +1071,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/link-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time code for the member's app to show at a till
+         * @description The member's app (its member token, for its own member) or a touchpoint asks for it and shows it as text or in a QR code; the till sends it as `{"member": {"link_code": "..."}}` with the purchase (and new identifiers to link, such as a new card), which identifies the member with certainty. 8 symbols without look-alikes (`XXXX-XXXX`, about 39 bits), valid `ttl_seconds` (30–900, default 300), used once.
+         */
+        post: operations["createLinkCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{id}/identifiers/{type}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take an identifier back from a member (admin)
+         * @description For an identifier linked by mistake. Recorded on the member's timeline (`identifier.unlinked`). A member keeps at least one identifier (409 `last_identifier`); one it does not have is 404 `unknown_identifier`.
+         */
+        delete: operations["unlinkIdentifier"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1033,11 +1128,14 @@ export interface components {
              *     unsupported_media_type, payload_too_large, headers_too_large, not_found,
              *     method_not_allowed, unauthenticated, forbidden, validation_failed,
              *     invalid_idempotency_key, idempotency_key_required, idempotency_conflict,
-             *     unknown_key, not_ready, database_unavailable, internal_error, invalid_query,
+             *     unknown_key, token_expired (401: a member token past its expiry), not_ready,
+             *     database_unavailable, internal_error, invalid_query,
              *     invalid_cursor, unknown_member, member_merged (410, with `merged_into`),
-             *     identifier_taken (409, with `identifier`), insufficient_points (409, with
+             *     identifier_taken (409, with `identifier`), identifiers_conflict (409, with `members`), unknown_link_code (404), link_code_expired (422), link_code_used (409), unknown_identifier (404), last_identifier (409), insufficient_points (409, with
              *     `available`), no_program, program_invalid (422, errors with line/column),
              *     unknown_campaign, upgrade_required (426: /v1/stream without a WebSocket upgrade), unknown_version, duplicate_order, refund_exceeds_purchase,
+             *     unknown_event_type (422: a custom event type the active program does not name, with
+             *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
              *     member_mismatch. `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
@@ -1062,8 +1160,12 @@ export interface components {
             purged_through?: number;
             /** @description unknown_tier: the program's tier ids */
             tiers?: string[];
+            /** @description unknown_event_type: the custom event types the active program names */
+            known_types?: string[];
             /** @description a coupon refusal inside an event: the code refused */
             coupon_code?: string;
+            /** @description identifiers_conflict: the members the identifiers belong to */
+            members?: string[];
         } & {
             [key: string]: unknown;
         };
@@ -1105,14 +1207,38 @@ export interface components {
              */
             value: string;
         };
+        /**
+         * @description A member's profile, as given at enrolment or as a JSON merge patch (RFC 7396) in
+         *     `PATCH /v1/members/{id}`: a field left out is kept, `null` clears it, a value replaces
+         *     it. Every bad field is reported in one 422; unknown fields are refused.
+         *
+         *     The profile's `email` and `phone` are contact details only. Identifiers
+         *     (`POST /v1/members/{id}/identifiers`) are what finds a member on every touchpoint;
+         *     setting a profile email does not make it an identifier, nor does linking an email
+         *     identifier change the profile.
+         */
         Profile: {
+            /** @description 1–200 characters, no control characters */
             name?: string | null;
+            /** @description what leaderboards and greetings show (else `name`, else "-"); 1–64 characters */
+            display_name?: string | null;
+            /** @description a contact address (local@domain.tld), stored lower-cased */
             email?: string | null;
+            /** @description 6–20 digits with an optional leading `+`; blanks, dashes, dots and brackets are dropped */
             phone?: string | null;
-            /** Format: date */
+            /**
+             * Format: date
+             * @description a real date from 1900-01-01 to today
+             */
             birthday?: string | null;
-            /** @description up to 50 entries of string (≤1000), number, boolean or null */
-            attributes?: Record<string, never>;
+            /**
+             * @description up to 50 entries (names of 1–64 characters) of string (≤1000 characters),
+             *     number or boolean. In a patch, merged name by name (`null` removes a name; `"attributes":
+             *     null` removes them all); at most 50 once merged.
+             */
+            attributes?: {
+                [key: string]: string | number | boolean | null;
+            } | null;
         };
         Member: {
             /** @example mem_q3k7x2... */
@@ -1194,7 +1320,8 @@ export interface components {
         CouponUse: {
             /** @example WELCOME5-H9VF775CE29 */
             code: string;
-            member: components["schemas"]["MemberRef"];
+            /** @description required, except with a member token (its own member by default) */
+            member?: components["schemas"]["MemberRef"];
             /** @description the basket total before the discount, in the program currency */
             total: string | number;
             /** @description optional; must be the program's */
@@ -1249,9 +1376,10 @@ export interface components {
             /** @description a fix, when the checker has one */
             suggestion?: string;
         };
-        /** @description The stored profile: every field present (null when unset). */
+        /** @description The stored profile: every field present (null when unset). `email` and `phone` are contact details, not identifiers. */
         ProfileOut: {
             name: string | null;
+            display_name: string | null;
             email: string | null;
             phone: string | null;
             /** Format: date */
@@ -1385,7 +1513,7 @@ export interface components {
             /** @enum {string} */
             change: "created" | "changed" | "removed";
             /** @enum {string} */
-            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign";
+            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign" | "event";
             id: string;
             before: string;
             after: string;
@@ -1653,6 +1781,27 @@ export interface components {
              */
             last_fired_at: string | null;
         };
+        MergePreview: {
+            /** @constant */
+            dry_run: true;
+            into: string;
+            from: string;
+            moves: {
+                points: components["schemas"]["PointsBalance"];
+                /** @description lots still holding points */
+                lots: number;
+                coupons: number;
+                badges: string[];
+                /** @description challenges with progress */
+                challenges: number;
+                identifiers: components["schemas"]["Identifier"][];
+                events: number;
+            };
+            tier: {
+                before: string | null;
+                after: string | null;
+            };
+        };
     };
     responses: {
         /** @description malformed_json, invalid_query, invalid_cursor, invalid_idempotency_key, idempotency_key_required */
@@ -1665,7 +1814,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description unauthenticated: no key, an unknown or revoked key, or an expired member token */
+        /** @description unauthenticated: no key, an unknown or revoked key, a malformed or badly signed member token; token_expired: a genuine member token past its expiry (`detail` says when; `WWW-Authenticate: Bearer error="invalid_token"`) */
         Unauthenticated: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -1805,8 +1954,8 @@ export interface components {
         Location: string;
         /** @description Seconds to wait before retrying (always 1). */
         RetryAfter: string;
-        /** @description `Bearer` */
-        WWWAuthenticate: "Bearer";
+        /** @description `Bearer`, or `Bearer error="invalid_token"` for an expired member token */
+        WWWAuthenticate: "Bearer" | "Bearer error=\"invalid_token\"";
         /** @description `websocket` */
         Upgrade: "websocket";
     };
@@ -2010,7 +2159,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 /**
                  * @example {
@@ -2034,13 +2183,18 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    identifiers?: components["schemas"]["Identifier"][];
+                    identifiers: components["schemas"]["Identifier"][];
                     profile?: components["schemas"]["Profile"];
+                    /**
+                     * @description find or create: when identifiers belong to one member already, answer it (200) with the others linked to it; without link that is 409 identifier_taken
+                     * @default false
+                     */
+                    link?: boolean;
                 };
             };
         };
         responses: {
-            /** @description An idempotent replay of the first answer (a 201 is replayed as 200) */
+            /** @description Found (with `link`: the identifiers belonged to this member, the others are linked now), or an idempotent replay */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
@@ -2082,6 +2236,7 @@ export interface operations {
                      *           "store": "milano-01"
                      *         },
                      *         "birthday": "1990-04-01",
+                     *         "display_name": null,
                      *         "email": null,
                      *         "name": "Ada",
                      *         "phone": null
@@ -2176,6 +2331,7 @@ export interface operations {
                      *           "store": "milano-01"
                      *         },
                      *         "birthday": "1990-04-01",
+                     *         "display_name": null,
                      *         "email": null,
                      *         "name": "Ada",
                      *         "phone": null
@@ -2192,6 +2348,93 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "display_name": "Ada L.",
+                 *       "email": null,
+                 *       "attributes": {
+                 *         "newsletter": true,
+                 *         "size": null
+                 *       }
+                 *     }
+                 */
+                "application/merge-patch+json": components["schemas"]["Profile"];
+                "application/json": components["schemas"]["Profile"];
+            };
+        };
+        responses: {
+            /** @description The member with its new profile (or an idempotent replay, with `Idempotent-Replayed`) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "mem_jwdmd6lwb5bmpzrdepvze64vpi",
+                     *       "identifiers": [
+                     *         {
+                     *           "type": "card",
+                     *           "value": "0400770"
+                     *         },
+                     *         {
+                     *           "type": "email",
+                     *           "value": "ada@example.com"
+                     *         }
+                     *       ],
+                     *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "points": {
+                     *         "available": 120,
+                     *         "pending": 0
+                     *       },
+                     *       "profile": {
+                     *         "attributes": {
+                     *           "store": "milano-01",
+                     *           "newsletter": true
+                     *         },
+                     *         "birthday": "1990-04-01",
+                     *         "display_name": "Ada L.",
+                     *         "email": null,
+                     *         "name": "Ada",
+                     *         "phone": null
+                     *       },
+                     *       "tags": [],
+                     *       "tier": "member"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -2265,18 +2508,20 @@ export interface operations {
             content: {
                 "application/json": {
                     from: string;
+                    /** @default false */
+                    dry_run?: boolean;
                 };
             };
         };
         responses: {
-            /** @description The survivor */
+            /** @description The survivor, or (dry run) what would move */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": components["schemas"]["Member"] | components["schemas"]["MergePreview"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3047,13 +3292,24 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description purchase, refund, visit, signup or a custom name [A-Za-z_][A-Za-z0-9_.-]{0,63} */
+                    /** @description purchase, refund, visit, signup (exactly) or a custom type [A-Za-z_][A-Za-z0-9_.-]{0,63} that the active program names */
                     type: string;
+                    /** @description Who: a member id, one identifier, several identifiers (any of them finds the member: see `link` and `enroll`), or a link code from the member's app (with new identifiers to link, such as a card). Identifiers of two different members are 409 `identifiers_conflict` naming both in `members`; a link code used, expired or unknown is 409 `link_code_used`, 422 `link_code_expired`, 404 `unknown_link_code`; each changes nothing. */
                     member?: {
                         id: string;
                     } | {
                         identifier: components["schemas"]["Identifier"];
+                    } | {
+                        identifiers: components["schemas"]["Identifier"][];
+                    } | {
+                        /** @description as the app shows it (case, blanks and dashes do not matter) */
+                        link_code: string;
+                        identifiers?: components["schemas"]["Identifier"][];
                     };
+                    /**
+                     * @description create the member when none of the identifiers is known (with all of them); a known one finds its member instead
+                     * @default false
+                     */
                     enroll?: boolean;
                     /** Format: date-time */
                     occurred_at?: string;
@@ -3077,6 +3333,13 @@ export interface operations {
                     attributes?: Record<string, never>;
                     /** @description refunds only */
                     original_event_id?: string;
+                    /**
+                     * @description link the identifiers nobody owns to the member found (recorded on its timeline as `identifier.linked` with channel and key); always done with a link code
+                     * @default false
+                     */
+                    link?: boolean;
+                    /** @description a merge patch of the member's profile (as PATCH /v1/members/{id}), written in the event's transaction and recorded as `profile.updated`: a sign-up carries the profile the customer typed. Rules see it from the member's next event on. */
+                    profile?: components["schemas"]["Profile"];
                 };
             };
         };
@@ -3226,7 +3489,8 @@ export interface operations {
                 "application/json": {
                     /** @example WELCOME5-H9VF775CE29 */
                     code: string;
-                    member: components["schemas"]["MemberRef"];
+                    /** @description required, except with a member token (its own member by default) */
+                    member?: components["schemas"]["MemberRef"];
                     /** @description the basket total before the discount, in the program currency */
                     total: string | number;
                     /** @description optional; must be the program's */
@@ -3307,7 +3571,8 @@ export interface operations {
             content: {
                 "application/json": {
                     code: string;
-                    member: components["schemas"]["MemberRef"];
+                    /** @description required, except with a member token (its own member by default) */
+                    member?: components["schemas"]["MemberRef"];
                     ttl_seconds?: number;
                     /** @description admin keys only */
                     channel?: string;
@@ -3487,7 +3752,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    member: components["schemas"]["MemberRef"];
+                    /** @description required, except with a member token (its own member by default) */
+                    member?: components["schemas"]["MemberRef"];
                 };
             };
         };
@@ -3703,11 +3969,11 @@ export interface operations {
     listFeed: {
         parameters: {
             query?: {
-                /** @description the last seq read (default: the oldest event kept) */
+                /** @description the last seq read (default: the oldest event kept); at most the last published seq */
                 after?: number;
                 limit?: number;
                 member?: string;
-                /** @description comma-separated types, as in points.earned,coupon.issued */
+                /** @description comma-separated types, as in points.earned,coupon.issued (those of `OutgoingEvent`) */
                 types?: string;
             };
             header?: never;
@@ -4144,7 +4410,7 @@ export interface operations {
                         entries: {
                             rank: number;
                             member_id: string;
-                            /** @description the display name, or "-" */
+                            /** @description the member's display_name, else its name, else "-" */
                             name: string;
                             points: number;
                         }[];
@@ -4240,6 +4506,110 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createLinkCode: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 300 */
+                    ttl_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description An idempotent replay */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code: string;
+                        member_id: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                    };
+                };
+            };
+            /** @description The code */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example K7QM-3XPA */
+                        code: string;
+                        member_id: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    unlinkIdentifier: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+                type: string;
+                /** @description normalised as on POST /v1/members */
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unlinked */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

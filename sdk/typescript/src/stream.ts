@@ -145,8 +145,8 @@ export class EventStream {
   }
 
   private async currentSeq(): Promise<number> {
-    // An `after` beyond every event reads nothing and answers the last seq.
-    const page = await this.client.listFeed({ after: Number.MAX_SAFE_INTEGER, limit: 1 });
+    // Every feed page answers the newest published seq (a cursor beyond it is refused).
+    const page = await this.client.listFeed({ limit: 1 });
     return page.last_seq;
   }
 

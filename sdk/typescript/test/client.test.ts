@@ -173,6 +173,31 @@ describe("member tokens", () => {
     assert.equal(refused.status, 403);
     assert.equal(refused.code, "forbidden");
   });
+
+  test("the app's link code identifies the member at the till and links a new card", async () => {
+    const appKey = touchpoint("app");
+    const me = await newMember(appKey);
+    const minted = await appKey.mintMemberToken(me.id);
+    const app = new CircoloClient({ baseUrl: url, token: minted.token! });
+    const { code } = await app.createLinkCode(me.id);
+    assert.match(code, /^[2-9A-Z]{4}-[2-9A-Z]{4}$/);
+
+    const till = touchpoint("store");
+    const card = newCard();
+    const paid = await till.sendEvent({
+      type: "purchase",
+      member: { link_code: code, identifiers: [{ type: "card", value: card }] },
+      total: "10.00",
+      currency: "EUR",
+    });
+    assert.equal(paid.data.member_id, me.id);
+    assert.equal((await till.lookupMember("card", card))?.id, me.id);
+    const again = await till
+      .sendEvent({ type: "purchase", member: { link_code: code }, total: "1.00", currency: "EUR" })
+      .catch((e: unknown) => e);
+    assert.ok(again instanceof CircoloError);
+    assert.equal(again.code, "link_code_used");
+  });
 });
 
 describe("coupons and rewards", () => {
