@@ -255,6 +255,11 @@ std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
   return basket(sql, codes, member_id, now, /*lock=*/false);
 }
 
+void see_profile(engine::event::MemberState& state, const Profile& profile) {
+  state.member.birthday = date_of(profile.birthday);
+  state.member.attributes = attributes_of(profile.attributes);
+}
+
 events::MemberStateRead member_read(const rules::CompiledProgram& program,
                                     const std::optional<std::string>& member_id,
                                     const std::optional<engine::Identifier>& identifier,

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
+#include <set>
+#include <vector>
 
 #include "http_client.hpp"
 #include "server_process.hpp"
@@ -34,6 +37,12 @@ campaign "base" {
   rule "earn" {
     on purchase
     then award floor(event.total) points
+  }
+
+  rule "newsletter" {
+    on signup
+    when member.attributes.newsletter == true
+    then award 7 points
   }
 }
 )";
@@ -238,11 +247,13 @@ TEST_F(Identity, ALinkCodeFromTheAppIdentifiesTheMemberAtTheTillOnce) {
   expect_problem(event(purchase({{"link_code", "ZZZZ-ZZZZ"}}, "1.00"), "store"), 404,
                  "unknown_link_code");
 
-  // A code whose event is refused stays unused.
+  // A code whose event is refused after the code was checked and used (a basket code that
+  // does not exist is refused by the decision) stays unused: the transaction rolled back.
   auto second = client().post_json("/v1/members/" + id + "/link-codes", json::object(), token);
   const std::string code2 = second.json()["code"];
-  auto refused = event(purchase({{"link_code", code2}}, "-1.00"), "store");
-  EXPECT_EQ(refused.status, 422) << refused.body;
+  auto with_bad_coupon = purchase({{"link_code", code2}}, "2.00");
+  with_bad_coupon["coupons"] = {"WELCOME5-22222222222"};
+  expect_problem(event(with_bad_coupon, "store"), 404, "unknown_coupon");
   auto accepted = event(purchase({{"link_code", code2}}, "2.00"), "store");
   EXPECT_EQ(accepted.status, 201) << accepted.body;
 
@@ -340,6 +351,62 @@ TEST_F(Identity, AMergePreviewShowsWhatMovesAndTheMergeKeepsTierQualification) {
 
 namespace {
 
+TEST_F(Identity, ConcurrentTillsUseALinkCodeOnceAndEnrolOneMember) {
+  const auto id = enrol(email(unique("j") + "@example.com"), "app");
+  const auto token = token_for(id);
+  const std::string code =
+      client().post_json("/v1/members/" + id + "/link-codes", json::object(), token).json()["code"];
+  std::vector<std::future<int>> racing;
+  for (int i = 0; i < 8; ++i) {
+    racing.push_back(std::async(std::launch::async, [&, i] {
+      return event(purchase({{"link_code", code},
+                             {"identifiers", {card(number("46" + std::to_string(i)))}}},
+                            "5.00"),
+                   "store")
+          .status;
+    }));
+  }
+  int applied = 0, used = 0;
+  for (auto& f : racing) {
+    const int status = f.get();
+    applied += status == 201;
+    used += status == 409;
+  }
+  EXPECT_EQ(applied, 1);
+  EXPECT_EQ(used, 7);
+  EXPECT_EQ(member(id)["points"]["available"], 5);
+  EXPECT_EQ(identifier_values(id).size(), 2u) << "one card linked, by the event that used the code";
+
+  // Eight tills enrolling the same new customer (card and email) at once: one member.
+  const auto c = number("4700"), m = unique("k") + "@example.com";
+  std::vector<std::future<std::string>> enrolling;
+  for (int i = 0; i < 8; ++i) {
+    enrolling.push_back(std::async(std::launch::async, [&] {
+      auto r = event({{"type", "signup"},
+                      {"member", {{"identifiers", {card(c), email(m)}}}},
+                      {"enroll", true}},
+                     "store");
+      EXPECT_EQ(r.status, 201) << r.body;
+      return r.json().value("member_id", "");
+    }));
+  }
+  std::set<std::string> members;
+  for (auto& f : enrolling) members.insert(f.get());
+  EXPECT_EQ(members.size(), 1u);
+}
+
+TEST_F(Identity, AnIdentifierListedTwiceIsRefused) {
+  const auto c = number("4500");
+  auto r =
+      event({{"type", "signup"},
+             {"member", {{"identifiers", {card(c), card(c.substr(0, 4) + " " + c.substr(4))}}}},
+             {"enroll", true}},
+            "store");
+  expect_problem(r, 422, "validation_failed");
+  EXPECT_NE(r.body.find("member.identifiers[1]"), std::string::npos) << r.body;
+  EXPECT_EQ(client().get("/v1/members/lookup?type=card&value=" + c, admin()).status, 404);
+}
+
 TEST_F(Identity, ASignupCarriesTheProfileAndABadOneChangesNothing) {
   const auto mail = unique("h") + "@example.com";
   auto r = event({{"type", "signup"},
@@ -352,6 +419,8 @@ TEST_F(Identity, ASignupCarriesTheProfileAndABadOneChangesNothing) {
                     {"attributes", {{"newsletter", true}}}}}},
                  "web");
   ASSERT_EQ(r.status, 201) << r.body;
+  // The sign-up's own rules see the profile it carries.
+  EXPECT_EQ(r.json()["points"]["available"], 7) << r.body;
   const std::string id = r.json()["member_id"];
   const auto profile = member(id)["profile"];
   EXPECT_EQ(profile["name"], "Anna Verdi");

@@ -126,8 +126,14 @@ void parse_member(const json& body, const std::string& type, IncomingEvent& in,
           errors.push_back({"member.identifiers", "must be a list of 1 to 10 identifiers"});
         } else {
           for (std::size_t i = 0; i < list.size(); ++i) {
-            if (auto id = parse_identifier_field(
-                    list[i], "member.identifiers[" + std::to_string(i) + "]", errors))
+            const std::string field = "member.identifiers[" + std::to_string(i) + "]";
+            auto id = parse_identifier_field(list[i], field, errors);
+            if (!id) continue;
+            // The same identifier twice (as typed, or once normalised) is a mistake to say.
+            if (std::find(in.identifiers.begin(), in.identifiers.end(), *id) !=
+                in.identifiers.end())
+              errors.push_back({field, "is listed twice"});
+            else
               in.identifiers.push_back(*id);
           }
         }

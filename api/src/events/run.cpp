@@ -45,15 +45,18 @@ void throw_refusal(const engine::event::Refusal& r) {
   throw ApiError(it->second, r.code, r.detail, std::move(errors), r.extra);
 }
 
-// The event's profile patch, on the member it names (locked by the load): the member's next
-// events see it (this one was decided with the profile it had).
-void update_profile(soci::session& sql, const ProfilePatch& patch, const std::string& member_id,
-                    const EventContext& ctx, const IncomingEvent& in) {
+// The event's profile patch, on the member it names (locked by the load), before the decision:
+// the event's own rules see it (a sign-up's birthday or newsletter attribute).
+void update_profile(soci::session& sql, const ProfilePatch& patch,
+                    engine::event::MemberState& state, const EventContext& ctx,
+                    const IncomingEvent& in) {
+  const std::string member_id = state.member.id;
   auto member = db::members::find(sql, member_id);
   if (!member) throw std::logic_error("the event's member is missing");
   const auto changed = apply_profile_patch(member->profile, patch);
   if (changed.empty()) return;
   db::members::update_profile(sql, member_id, member->profile);
+  db::event::see_profile(state, member->profile);
   db::TimelineEntry entry;
   entry.member_id = member_id;
   entry.type = "profile.updated";
@@ -120,7 +123,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   auto loaded = db::event::load(sql, load, prefetched);
   if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded)) throw_refusal(*refusal);
   auto& inputs = std::get<db::event::Loaded>(loaded);
-  if (in.profile) update_profile(sql, *in.profile, inputs.inputs.member.member.id, ctx, in);
+  if (in.profile) update_profile(sql, *in.profile, inputs.inputs.member, ctx, in);
 
   auto request = decision_request(in, ctx);
   request.named_member_id = inputs.named_member_id;

@@ -182,7 +182,9 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     HttpResponse out{e.status(), request.version()};
     out.set(http::field::content_type, "application/problem+json");
     out.set("X-Request-Id", request_id);
-    if (e.status() == http::status::unauthorized) out.set(http::field::www_authenticate, "Bearer");
+    if (e.status() == http::status::unauthorized)
+      out.set(http::field::www_authenticate,
+              e.code() == "token_expired" ? "Bearer error=\"invalid_token\"" : "Bearer");
     if (e.status() == http::status::service_unavailable) out.set(http::field::retry_after, "1");
     out.body() =
         problem_body(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());

@@ -203,6 +203,8 @@ void register_member_routes(App& app, const ProgramStore& store) {
                return json_response(http::status::ok, member_body(sql, existing, now, store));
              }
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
+               // Find or create racing another: decide again, which now finds the member.
+               if (input.link) throw db::RetryTransaction("identifier enrolled concurrently");
                throw ApiError(
                    http::status::conflict, "identifier_taken",
                    taken->type + " " + taken->value + " already belongs to another member", {},

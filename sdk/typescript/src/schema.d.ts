@@ -3338,7 +3338,7 @@ export interface operations {
                      * @default false
                      */
                     link?: boolean;
-                    /** @description a merge patch of the member's profile (as PATCH /v1/members/{id}), written in the event's transaction and recorded as `profile.updated`: a sign-up carries the profile the customer typed. Rules see it from the member's next event on. */
+                    /** @description a merge patch of the member's profile (as PATCH /v1/members/{id}), written in the event's transaction and recorded as `profile.updated`: a sign-up carries the profile the customer typed. The event's own rules see it already. */
                     profile?: components["schemas"]["Profile"];
                 };
             };

@@ -61,6 +61,9 @@ struct Loaded {
   std::optional<std::string> named_member_id;  // a refund naming its member: who that is
 };
 
+// The member's profile as the rules see it (birthday, attributes), after the event changed it.
+void see_profile(engine::event::MemberState& state, const Profile& profile);
+
 // Loads (locking the member, a refund's purchase and the basket's codes, each in a fixed order)
 // and enrols a new member when asked. `prefetched`: the rows of member_read, sent ahead. Throws
 // RetryTransaction when a concurrent request enrolled the same identifier a moment ago.
