@@ -11,7 +11,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The API contract: docs/openapi.yaml must pass a real linter (Redocly CLI) before anything is
 # built; after the tests, every answer they received is validated against it (below).
 "$root/scripts/npm-ci.sh" "$root/tests/contract"
-(cd "$root/tests/contract" && npm run --silent lint && npm test --silent >/dev/null)
+(cd "$root/tests/contract" && npm run --silent lint &&
+  if ! out=$(npm test --silent 2>&1); then echo "$out"; exit 1; fi)
 
 build="$root/build/test"
 # clang: GCC 12 miscompiles some coroutine code (temporaries destroyed twice); see README.

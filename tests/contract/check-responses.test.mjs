@@ -36,7 +36,7 @@ const member = {
   tier: null,
   points: { available: 0, pending: 0 },
   identifiers: [{ type: "card", value: "1" }],
-  profile: { name: null, email: null, phone: null, birthday: null, attributes: {} },
+  profile: { name: null, display_name: null, email: null, phone: null, birthday: null, attributes: {} },
   tags: [],
   joined_at: "2026-12-06T10:00:00Z",
 };
