@@ -27,13 +27,13 @@ std::string new_link_code() {
   return code.substr(0, 4) + "-" + code.substr(4);
 }
 
-std::string link_code_digest(std::string_view code) {
+std::string link_code_digest(std::string_view secret, std::string_view code) {
   std::string canonical;
   for (const char c : code) {
     if (c == ' ' || c == '-' || c == '\t') continue;
     canonical += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
   }
-  return engine::sha256_hex("link-code:" + canonical);
+  return engine::hmac_sha256_hex(secret, "link-code:" + canonical);
 }
 
 }  // namespace circolo::api

@@ -111,7 +111,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   load.member_id = in.member_id;
   load.identifier = in.identifier;
   load.identifiers = in.identifiers;
-  if (in.link_code) load.link_code_digest = link_code_digest(*in.link_code);
+  load.link_code_digest = in.link_code_digest;
   load.link = in.link;
   load.api_key_id = ctx.api_key_id;
   load.enroll = in.enroll;

@@ -409,8 +409,8 @@ void register_member_routes(App& app, const ProgramStore& store) {
              const auto expires_at = now + std::chrono::seconds(ttl);
              for (int attempt = 0; attempt < 5; ++attempt) {
                const auto code = new_link_code();
-               if (db::members::create_link_code(sql, link_code_digest(code), id, now, expires_at,
-                                                 request.caller().key_id))
+               if (db::members::create_link_code(sql, link_code_digest(s.member_token_secret, code),
+                                                 id, now, expires_at, request.caller().key_id))
                  return json_response(http::status::created,
                                       {{"code", code},
                                        {"member_id", id},

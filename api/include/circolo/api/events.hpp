@@ -38,7 +38,8 @@ struct IncomingEvent {
   std::optional<engine::Identifier> identifier;
   // Several identifiers (any finds the member) and/or a link code from the member's app.
   std::vector<engine::Identifier> identifiers;
-  std::optional<std::string> link_code;
+  std::optional<std::string> link_code;         // as typed
+  std::optional<std::string> link_code_digest;  // made by the route (it holds the secret)
   bool enroll = false;
   bool link = false;                    // link the identifiers nobody owns to the member found
   std::optional<ProfilePatch> profile;  // applied to the member in the event's transaction
