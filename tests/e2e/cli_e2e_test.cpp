@@ -676,8 +676,8 @@ TEST(Cli, MembersMergeShowsWhatMovesAndAsksFirst) {
   HttpClient c(server.port());
   const auto& key = server.admin_key();
   auto create = [&](const std::string& card) {
-    auto r = c.post_json("/v1/members",
-                         {{"identifiers", {{{"type", "card"}, {"value", card}}}}}, key);
+    auto r =
+        c.post_json("/v1/members", {{"identifiers", {{{"type", "card"}, {"value", card}}}}}, key);
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json().value("id", "");
   };

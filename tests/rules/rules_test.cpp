@@ -393,9 +393,9 @@ event "newsletter.opened" {}
 
   const auto compiled = compile(source);
   ASSERT_TRUE(compiled.program) << render_all(source, compiled.diagnostics);
-  EXPECT_EQ(compiled.program->event_types(),
-            (std::vector<std::string>{"article_read", "newsletter.opened", "product_viewed",
-                                      "review"}));
+  EXPECT_EQ(
+      compiled.program->event_types(),
+      (std::vector<std::string>{"article_read", "newsletter.opened", "product_viewed", "review"}));
   EXPECT_TRUE(compiled.program->names_event_type("review"));
   EXPECT_FALSE(compiled.program->names_event_type("Review"));
   EXPECT_FALSE(compiled.program->names_event_type("purchase"));
