@@ -162,26 +162,13 @@ std::variant<engine::identity::Resolution, Refusal> identify(soci::session& sql,
 }
 
 // Links identifiers nobody owned to the member found, each on its timeline with who linked it.
-std::optional<Refusal> link_identifiers(soci::session& sql, const LoadRequest& req,
-                                        const std::string& member_id,
-                                        const std::vector<engine::Identifier>& identifiers) {
+void link_identifiers(soci::session& sql, const LoadRequest& req, const std::string& member_id,
+                      const std::vector<engine::Identifier>& identifiers) {
+  const members::LinkedBy by{req.channel, req.api_key_id, req.event_id};
   for (const auto& i : identifiers) {
-    const auto linked = members::link(sql, member_id, i, req.now);
-    if (linked == members::LinkResult::taken)
+    if (members::link_recorded(sql, member_id, i, by, req.now) == members::LinkResult::taken)
       throw RetryTransaction("identifier linked concurrently");  // decided again, from scratch
-    if (linked != members::LinkResult::linked) continue;
-    TimelineEntry entry;
-    entry.member_id = member_id;
-    entry.type = "identifier.linked";
-    entry.channel = req.channel;
-    entry.occurred_at = req.now;
-    entry.recorded_at = req.now;
-    entry.data = {{"identifier", {{"type", i.type}, {"value", i.value}}},
-                  {"key", req.api_key_id},
-                  {"event_id", req.event_id}};
-    members::timeline_append(sql, entry);
   }
-  return std::nullopt;
 }
 
 // `receipts`: where the return receipts of its earlier refunds go (read with their items).
@@ -352,7 +339,7 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
   auto resolved = resolve(sql, req, member_id, identifier, out.enrolled, prefetched);
   if (auto* refusal = std::get_if<Refusal>(&resolved)) return *refusal;
   const auto& state = std::get<events::MemberState>(resolved);
-  if (auto refusal = link_identifiers(sql, req, state.member.id, to_link)) return *refusal;
+  link_identifiers(sql, req, state.member.id, to_link);
   out.inputs.member = domain_state(state);
   if (original) {
     engine::event::RefundedPurchase r;

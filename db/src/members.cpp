@@ -263,6 +263,24 @@ void use_link_code(soci::session& sql, const std::string& digest, engine::TimePo
   fetch(sql, kUseLinkCode, {digest, std::to_string(to_micros(now)), used_by, event_id});
 }
 
+LinkResult link_recorded(soci::session& sql, const std::string& member_id,
+                         const engine::Identifier& identifier, const LinkedBy& by,
+                         engine::TimePoint now) {
+  const auto result = link(sql, member_id, identifier, now);
+  if (result != LinkResult::linked) return result;
+  TimelineEntry entry;
+  entry.member_id = member_id;
+  entry.type = "identifier.linked";
+  entry.channel = by.channel;
+  entry.occurred_at = now;
+  entry.recorded_at = now;
+  entry.data = {{"identifier", {{"type", identifier.type}, {"value", identifier.value}}},
+                {"key", by.key_id}};
+  if (by.event_id) entry.data["event_id"] = *by.event_id;
+  timeline_append(sql, entry);
+  return result;
+}
+
 void timeline_append(soci::session& sql, const TimelineEntry& e) {
   fetch(sql, kTimelineAppend,
         {e.member_id, e.type, e.channel, std::to_string(to_micros(e.occurred_at)),

@@ -82,6 +82,10 @@ json identifier_json(const engine::Identifier& i) {
   return {{"type", i.type}, {"value", i.value}};
 }
 
+db::members::LinkedBy linked_by(const Request& request) {
+  return {channel_of(request), request.caller().key_id, std::nullopt};
+}
+
 ApiError identifiers_conflict(const std::vector<std::string>& members) {
   return ApiError(http::status::conflict, "identifiers_conflict",
                   engine::identity::conflict_detail(members),
@@ -195,10 +199,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
              if (found.kind == Kind::member && input.link) {
                const auto existing = lock_member(sql, found.member_id);
                for (const auto& i : found.to_link) {
-                 if (db::members::link(sql, existing.id, i, now) != db::members::LinkResult::linked)
+                 if (db::members::link_recorded(sql, existing.id, i, linked_by(request), now) !=
+                     db::members::LinkResult::linked)
                    throw db::RetryTransaction("identifier linked concurrently");
-                 record(sql, request, existing.id, "identifier.linked", now,
-                        {{"identifier", identifier_json(i)}, {"key", request.caller().key_id}});
                }
                return json_response(http::status::ok, member_body(sql, existing, now, store));
              }
@@ -306,17 +309,13 @@ void register_member_routes(App& app, const ProgramStore& store) {
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
              const auto member = lock_member(sql, id);
-             const auto result = db::members::link(sql, id, identifier, now);
+             const auto result =
+                 db::members::link_recorded(sql, id, identifier, linked_by(request), now);
              if (result == db::members::LinkResult::taken) {
                throw ApiError(
                    http::status::conflict, "identifier_taken",
                    identifier.type + " " + identifier.value + " already belongs to another member",
                    {}, {{"identifier", identifier_json(identifier)}});
-             }
-             if (result == db::members::LinkResult::linked) {
-               record(
-                   sql, request, id, "identifier.linked", now,
-                   {{"identifier", identifier_json(identifier)}, {"key", request.caller().key_id}});
              }
              return json_response(result == db::members::LinkResult::linked ? http::status::created
                                                                             : http::status::ok,

@@ -92,6 +92,17 @@ LinkResult link(soci::session& sql, const std::string& member_id,
                 const engine::Identifier& identifier, engine::TimePoint now);
 
 void timeline_append(soci::session& sql, const TimelineEntry& entry);
+
+// Who links an identifier: recorded with it on the member's timeline.
+struct LinkedBy {
+  std::string channel;
+  std::string key_id;
+  std::optional<std::string> event_id;  // when an event linked it
+};
+// link, and when it linked, the `identifier.linked` timeline entry (every path that links one).
+LinkResult link_recorded(soci::session& sql, const std::string& member_id,
+                         const engine::Identifier& identifier, const LinkedBy& by,
+                         engine::TimePoint now);
 std::vector<TimelineEntry> timeline_page(soci::session& sql, const std::string& member_id,
                                          const std::optional<TimelineCursor>& after, int limit);
 
