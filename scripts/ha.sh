@@ -33,21 +33,6 @@ as_owner() {
 
 port_of() { cat "$dir/$1.port"; }
 
-# A free port below the kernel's ephemeral range (32768 and up here), so that no client socket
-# of a busy test run takes it between this check and the server binding it.
-ha_free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 12000))
-    if pg_port_free "$port"; then
-      echo "$port"
-      return 0
-    fi
-  done
-  echo "circolo: found no free TCP port" >&2
-  return 1
-}
-
 monitor_uri() { echo "postgres://autoctl_node@127.0.0.1:$(port_of monitor)/pg_auto_failover?sslmode=disable"; }
 
 # Keepalives and a TCP user timeout: a primary on a dead machine sends no reset, and without them
@@ -84,7 +69,7 @@ create() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
   local name
   for name in monitor node1 node2; do
-    [ -f "$dir/$name.port" ] || ha_free_port >"$dir/$name.port"
+    [ -f "$dir/$name.port" ] || pg_free_port >"$dir/$name.port"
     as_owner touch "$dir/$name.log"  # the keeper, run as postgres, appends to it
   done
   if [ ! -f "$dir/monitor/PG_VERSION" ]; then

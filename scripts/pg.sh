@@ -14,11 +14,17 @@ pg_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# A TCP port nobody listens on now.
+# A TCP port nobody listens on now, below the kernel's ephemeral range (client sockets take
+# ports from that range, so one of a busy test run could take ours before the server binds it).
 pg_free_port() {
-  local port
+  local port low=32768 span
+  if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  fi
+  span=$((low - 20000))
+  if [ "$span" -lt 1000 ]; then span=12000; fi
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % span))
     if pg_port_free "$port"; then
       echo "$port"
       return 0
