@@ -49,7 +49,41 @@ bool same_list(const std::vector<T>& a, const std::vector<T>& b, F same_one) {
   return true;
 }
 
+bool same_limit(const Limit& l, const Limit& m) {
+  return l.count == m.count && l.scope == m.scope && l.period == m.period;
+}
+
+bool same_referral(const std::optional<ReferralDecl>& a, const std::optional<ReferralDecl>& b) {
+  if (!a || !b) return !a && !b;
+  const bool limits = a->limit.has_value() == b->limit.has_value() &&
+                      (!a->limit || same_limit(*a->limit, *b->limit));
+  return a->name == b->name && same_trigger(a->on, b->on) && same_ptr(a->when, b->when) &&
+         same_duration(a->within, b->within) && same_duration(a->hold, b->hold) && limits;
+}
+
 }  // namespace
+
+std::string_view event_type(const Trigger& t) {
+  switch (t.kind) {
+    case TriggerKind::purchase:
+      return "purchase";
+    case TriggerKind::refund:
+      return "refund";
+    case TriggerKind::visit:
+      return "visit";
+    case TriggerKind::signup:
+      return "signup";
+    case TriggerKind::custom:
+      return t.custom;
+    case TriggerKind::challenge_completed:
+      return "challenge_completed";
+    case TriggerKind::tier_changed:
+      return "tier_changed";
+    case TriggerKind::referral_completed:
+      return "referral_completed";
+  }
+  return "";
+}
 
 bool same(const Expr& a, const Expr& b) {
   if (a.kind != b.kind || a.integer != b.integer || !(a.decimal == b.decimal) ||
@@ -67,6 +101,7 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
       (a.program->currency != b.program->currency || a.program->timezone != b.program->timezone ||
        !same_duration(a.program->points_expire, b.program->points_expire)))
     return false;
+  if (!same_referral(a.referral, b.referral)) return false;
   return same_list(a.tiers, b.tiers,
                    [](const TierDecl& x, const TierDecl& y) {
                      return x.id == y.id && x.name == y.name && x.threshold == y.threshold &&
@@ -106,11 +141,7 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
                             same_list(x.rules, y.rules, [](const RuleDecl& p, const RuleDecl& q) {
                               return p.id == q.id && same_trigger(p.on, q.on) &&
                                      same_ptr(p.when, q.when) && same_actions(p.then, q.then) &&
-                                     same_list(p.limits, q.limits,
-                                               [](const Limit& l, const Limit& m) {
-                                                 return l.count == m.count && l.scope == m.scope &&
-                                                        l.period == m.period;
-                                               });
+                                     same_list(p.limits, q.limits, same_limit);
                             });
                    }) &&
          same_list(a.events, b.events, [](const EventDecl& x, const EventDecl& y) {

@@ -82,9 +82,11 @@ class Checker {
     for (const auto& c : f.coupons) coupon(c);
     for (const auto& r : f.rewards) reward(r);
     for (const auto& c : f.challenges) challenge(c);
+    if (f.referral) referral(*f.referral);
     for (const auto& c : f.campaigns) campaign(c);
     for (const auto& e : f.events) event_type(e);
     custom_triggers(f);
+    referral_triggers(f);
 
     std::stable_sort(result_.diagnostics.begin(), result_.diagnostics.end(),
                      [](const Diagnostic& a, const Diagnostic& b) {
@@ -127,6 +129,14 @@ class Checker {
       }
     }
     if (p.points_expire) positive(*p.points_expire, "points_expire");
+  }
+
+  // The first word of a declaration's range (which spans its whole block).
+  static Range keyword(Range r, std::string_view word) {
+    r.end = r.begin;
+    r.end.offset += static_cast<std::uint32_t>(word.size());
+    r.end.column += static_cast<std::uint32_t>(word.size());
+    return r;
   }
 
   void positive(const Duration& d, const std::string& what) {
@@ -321,6 +331,57 @@ class Checker {
     actions(c.then, true);
   }
 
+  // referral { qualify on TRIGGER [when EXPR] within D hold D limit N per referrer [per P] }:
+  // the referee's own event qualifies it, so only the events touchpoints send can.
+  void referral(const ReferralDecl& r) {
+    if (!r.on) {
+      // A `qualify` whose trigger did not parse has its syntax error already.
+      if (r.qualify_range.begin.offset == 0)
+        error(keyword(r.range, "referral"),
+              "a referral needs 'qualify' and the referee's event that completes it, as in "
+              "qualify on purchase when event.total >= 20.00");
+    } else {
+      const auto& on = *r.on;
+      // The type it waits for (`on event "tier_changed"` is `on tier_changed`).
+      const std::string type(rules::event_type(on));
+      const std::string hint = "a referral qualifies on purchase, visit, signup or event \"NAME\"";
+      if (type == "refund") {
+        error(on.range, "a refund cannot qualify a referral: it takes a purchase back", hint);
+      } else if (type == "challenge_completed" || type == "tier_changed" ||
+                 type == "referral_completed") {
+        error(on.range,
+              "'" + type +
+                  "' is an event Circolo makes and cannot qualify a referral: the referee's own "
+                  "event does",
+              hint);
+      } else if (r.hold && type != "purchase") {
+        warning(r.hold->range,
+                "hold takes a referral back when its qualifying purchase is refunded; only a "
+                "purchase can be");
+      }
+    }
+    condition(r.when.get());
+    if (r.within) positive(*r.within, "within");
+    if (r.hold) positive(*r.hold, "hold");
+    if (r.limit && r.limit->count < 1)
+      error(r.limit->range, "a limit of 0 means no referral ever completes; remove the referral");
+  }
+
+  // Rules and challenges `on referral_completed` wait for an event that only a program with a
+  // referral declaration makes.
+  void referral_triggers(const ProgramFile& f) {
+    if (f.referral) return;
+    auto check_one = [&](const std::optional<Trigger>& on) {
+      if (on && rules::event_type(*on) == "referral_completed")
+        warning(on->range, "no referral declaration: referral_completed never happens",
+                "declare when a referral qualifies with referral { qualify on purchase }");
+    };
+    for (const auto& c : f.challenges) check_one(c.on);
+    for (const auto& c : f.campaigns) {
+      for (const auto& r : c.rules) check_one(r.on);
+    }
+  }
+
   // event "NAME": a custom type that touchpoints may send (POST /v1/events refuses the custom
   // types no declaration, rule or challenge names), so it must be one they can send.
   void event_type(const EventDecl& e) {
@@ -360,20 +421,7 @@ class Checker {
     for (const auto& c : f.campaigns) {
       for (const auto& r : c.rules) check_one(r.on);
     }
-  }
-
-  // The built-in (or Circolo-made) type that `name` is a case variant of, or "".
-  static std::string builtin_type_like(const std::string& name) {
-    static const std::vector<std::string> kTypes{
-        "purchase", "refund", "visit", "signup", "challenge_completed", "tier_changed"};
-    std::string lower = name;
-    for (auto& ch : lower) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
-    for (const auto& t : kTypes) {
-      if (t == lower) return t;
-    }
-    return "";
+    if (f.referral) check_one(f.referral->on);
   }
 
   // What POST /v1/events accepts as a custom type: [A-Za-z_][A-Za-z0-9_.-]{0,63}.
@@ -757,6 +805,20 @@ std::string type_name(const TypeInfo& t) {
       return "dyn";
   }
   return "?";
+}
+
+std::string builtin_type_like(const std::string& name) {
+  static const std::vector<std::string> kTypes{
+      "purchase",          "refund", "visit", "signup", "challenge_completed", "tier_changed",
+      "referral_completed"};
+  std::string lower = name;
+  for (auto& ch : lower) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  for (const auto& t : kTypes) {
+    if (t == lower) return t;
+  }
+  return "";
 }
 
 bool CheckResult::ok() const {

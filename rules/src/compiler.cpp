@@ -202,15 +202,39 @@ CompileResult compile(const Source& source, const Limits& limits) {
     program->challenges_.push_back(std::move(info));
     impl.challenges.push_back(std::move(cc));
   }
+  if (file.referral) {
+    const auto& r = *file.referral;
+    CompiledProgram::Referral info;
+    info.name = r.name.value_or("");
+    // The canonical text of what qualifies, from the formatter.
+    const auto text = format(r);
+    const std::string qualify = "\n  qualify on ";
+    if (const auto at = text.find(qualify); at != std::string::npos) {
+      const auto begin = at + qualify.size();
+      info.on_text = text.substr(begin, text.find('\n', begin) - begin);
+    }
+    info.within = r.within;
+    info.hold = r.hold;
+    if (r.limit) {
+      info.limit = r.limit->count;
+      info.limit_period = r.limit->period;
+    }
+    if (r.when) impl.referral_condition = compiler.predicate(r.when.get());
+    program->referral_ = std::move(info);
+  }
   std::set<std::string> custom_types;
   for (const auto& e : file.events) custom_types.insert(e.id);
+  // Built-in and Circolo-made types, and their case variants, are never custom types that
+  // touchpoints may send (`on event "tier_changed"` does not make it sendable).
   auto named = [&](const std::optional<Trigger>& on) {
-    if (on && on->kind == TriggerKind::custom) custom_types.insert(on->custom);
+    if (on && on->kind == TriggerKind::custom && builtin_type_like(on->custom).empty())
+      custom_types.insert(on->custom);
   };
   for (const auto& c : file.challenges) named(c.on);
   for (const auto& c : file.campaigns) {
     for (const auto& r : c.rules) named(r.on);
   }
+  if (file.referral) named(file.referral->on);
   program->event_types_.assign(custom_types.begin(), custom_types.end());
   impl.memo_slots = compiler.memo_slots();
   impl.amount_slots = amount_slots.size();

@@ -144,23 +144,8 @@ std::string expr(const Expr* e) {
 }
 
 std::string trigger(const Trigger& t) {
-  switch (t.kind) {
-    case TriggerKind::purchase:
-      return "purchase";
-    case TriggerKind::refund:
-      return "refund";
-    case TriggerKind::visit:
-      return "visit";
-    case TriggerKind::signup:
-      return "signup";
-    case TriggerKind::custom:
-      return "event " + quote(t.custom, false);
-    case TriggerKind::challenge_completed:
-      return "challenge_completed";
-    case TriggerKind::tier_changed:
-      return "tier_changed";
-  }
-  return "purchase";
+  if (t.kind == TriggerKind::custom) return "event " + quote(t.custom, false);
+  return std::string(event_type(t));
 }
 
 std::string active(const Active& a) {
@@ -224,9 +209,9 @@ void actions(std::string& out, const std::vector<Action>& list, const std::strin
   for (std::size_t i = 1; i < list.size(); ++i) out += indent + "     " + action(list[i]) + "\n";
 }
 
-std::string limit(const Limit& l) {
-  std::string out = "limit " + std::to_string(l.count) + " per " +
-                    (l.scope == LimitScope::member ? "member" : "campaign");
+// `scope` is what the limit counts per: member, campaign, or a referral's referrer.
+std::string limit(const Limit& l, const char* scope) {
+  std::string out = "limit " + std::to_string(l.count) + " per " + scope;
   switch (l.period) {
     case LimitPeriod::day:
       out += " per day";
@@ -332,6 +317,20 @@ std::string format(const ChallengeDecl& c) {
   return out + "}\n";
 }
 
+std::string format(const ReferralDecl& r) {
+  std::string out = "referral {\n";
+  if (r.name) out += "  name " + quote(*r.name, false) + "\n";
+  if (r.on) {
+    out += "  qualify on " + trigger(*r.on);
+    if (r.when) out += " when " + expr(r.when.get());
+    out += "\n";
+  }
+  if (r.within) out += "  within " + duration(*r.within) + "\n";
+  if (r.hold) out += "  hold " + duration(*r.hold) + "\n";
+  if (r.limit) out += "  " + limit(*r.limit, "referrer") + "\n";
+  return out + "}\n";
+}
+
 std::string format(const CampaignDecl& c) {
   std::string out = "campaign " + quote(c.id, false) + " {\n";
   if (c.name) out += "  name " + quote(*c.name, false) + "\n";
@@ -345,7 +344,8 @@ std::string format(const CampaignDecl& c) {
     if (r.on) out += "    on " + trigger(*r.on) + "\n";
     if (r.when) out += "    when " + expr(r.when.get()) + "\n";
     actions(out, r.then, "    ");
-    for (const auto& l : r.limits) out += "    " + limit(l) + "\n";
+    for (const auto& l : r.limits)
+      out += "    " + limit(l, l.scope == LimitScope::member ? "member" : "campaign") + "\n";
     out += "  }\n";
   }
   return out + "}\n";
@@ -364,6 +364,7 @@ std::string format(const ProgramFile& f) {
   for (const auto& d : f.coupons) blocks.push_back(format(d));
   for (const auto& d : f.rewards) blocks.push_back(format(d));
   for (const auto& d : f.challenges) blocks.push_back(format(d));
+  if (f.referral) blocks.push_back(format(*f.referral));
   for (const auto& d : f.campaigns) blocks.push_back(format(d));
   for (const auto& d : f.events) blocks.push_back(format(d));
   std::string out;
@@ -412,6 +413,8 @@ FormatResult format_keeping_comments(const Source& source, const ProgramFile& fi
   for (const auto& d : file.coupons) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.rewards) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.challenges) blocks.push_back({d.range.begin.offset, format(d), ""});
+  if (file.referral)
+    blocks.push_back({file.referral->range.begin.offset, format(*file.referral), ""});
   for (const auto& d : file.campaigns) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.events) blocks.push_back({d.range.begin.offset, format(d), ""});
   std::string header, trailing;

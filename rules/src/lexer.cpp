@@ -8,7 +8,7 @@ namespace circolo::rules {
 
 namespace {
 
-constexpr std::array<std::string_view, 74> kKeywords{
+constexpr std::array<std::string_view, 78> kKeywords{
     "program",    "tier",       "coupon",   "reward",       "challenge",     "campaign",
     "rule",       "name",       "currency", "timezone",     "points_expire", "threshold",
     "window",     "multiplier", "discount", "max_discount", "min_total",     "valid",
@@ -21,7 +21,7 @@ constexpr std::array<std::string_view, 74> kKeywords{
     "hours",      "and",        "or",       "not",          "true",          "false",
     "count",      "sum",        "distinct", "streak",       "reaches",       "purchase",
     "refund",     "visit",      "signup",   "event",        "priority",      "budget",
-    "exclusive",  "where",
+    "exclusive",  "where",      "referral", "qualify",      "hold",          "referrer",
 };
 
 bool ident_start(char c) {

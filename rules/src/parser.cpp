@@ -241,7 +241,7 @@ class Parser {
   void declaration(ProgramFile& file) {
     const Token& t = peek();
     static const std::vector<std::string> kKinds{"program",   "tier",     "coupon", "reward",
-                                                 "challenge", "campaign", "event"};
+                                                 "challenge", "campaign", "event",  "referral"};
     if (t.kind == TokenKind::keyword && t.text == "program") {
       advance();
       ProgramDecl p;
@@ -251,13 +251,29 @@ class Parser {
       file.program = std::move(p);
       return;
     }
+    if (t.kind == TokenKind::keyword && t.text == "referral") {
+      advance();
+      ReferralDecl r;
+      r.range = t.range;
+      if (file.referral)
+        error(t.range, "a program has one referral declaration",
+              "the first is at line " + std::to_string(file.referral->range.begin.line));
+      try {
+        referral(r);
+      } catch (const TooDeep&) {
+        error(peek().range, "nesting deeper than " + std::to_string(limits_.max_depth) + " levels");
+        throw TooManyErrors{};
+      }
+      if (!file.referral) file.referral = std::move(r);
+      return;
+    }
     if (t.kind != TokenKind::keyword ||
         std::find(kKinds.begin(), kKinds.end(), t.text) == kKinds.end()) {
       const auto suggestion =
           t.kind == TokenKind::identifier ? nearest(t.text, kKinds) : std::string();
       error(t.range,
-            "expected a declaration (program, tier, coupon, reward, challenge, campaign, event), "
-            "found " +
+            "expected a declaration (program, tier, coupon, reward, challenge, campaign, event, "
+            "referral), found " +
                 describe(t),
             suggestion.empty() ? "" : "did you mean '" + suggestion + "'?");
       advance();
@@ -412,6 +428,88 @@ class Parser {
         d.range);
   }
 
+  // referral { name "..." qualify on TRIGGER [when EXPR] within D hold D
+  //            limit N per referrer [per day|week|month] }
+  void referral(ReferralDecl& d) {
+    block(
+        "referral", {"name", "qualify", "within", "hold", "limit"},
+        [&](const Token& k) {
+          if (k.text == "name") {
+            once(d.name, k, string_value("the referral program's name in quotes"));
+          } else if (k.text == "qualify") {
+            if (d.qualify_range.begin.offset != 0)
+              error(k.range, "'qualify' is set twice in this block");
+            d.qualify_range = k.range;
+            if (!accept_kw("on")) {
+              expected("'on' and the referee's event that qualifies, as in qualify on purchase");
+              return true;
+            }
+            auto on = trigger();
+            if (!d.on) d.on = std::move(on);
+            if (accept_kw("when")) {
+              auto when = expression();
+              if (!d.when) d.when = std::move(when);
+            }
+            d.qualify_range.end = tokens_[index_ > 0 ? index_ - 1 : 0].range.end;
+          } else if (k.text == "within") {
+            once(d.within, k, duration("a duration, as in 30 days"));
+          } else if (k.text == "hold") {
+            once(d.hold, k, duration("a duration, as in 14 days"));
+          } else {
+            if (d.limit) error(k.range, "'limit' is set twice in this block");
+            auto l = limit(k, true);
+            if (!d.limit) d.limit = l;
+          }
+          return true;
+        },
+        d.range);
+  }
+
+  // After `limit`: `N per member|campaign [per day|week|month]` in a rule; in the referral,
+  // `N per referrer [per day|week|month]`, counted per member (the referrer).
+  std::optional<Limit> limit(const Token& keyword, bool in_referral) {
+    Limit l;
+    l.range = keyword.range;
+    auto n = integer_value(in_referral ? "how many referrals, as in limit 5 per referrer per month"
+                                       : "how many times, as in limit 1 per member per day");
+    if (!n) return std::nullopt;
+    l.count = *n;
+    if (!accept_kw("per")) {
+      expected(in_referral ? "'per referrer'" : "'per member' or 'per campaign'");
+      return std::nullopt;
+    }
+    if (in_referral && (is_kw("member") || is_kw("campaign"))) {
+      const Token& w = advance();
+      error(w.range,
+            "a referral limit counts the completed referrals of each referrer, not per " + w.text,
+            "did you mean 'per referrer'?");
+    } else if (in_referral) {
+      if (!accept_kw("referrer")) {
+        expected("'referrer' after 'per', as in limit 5 per referrer");
+        return std::nullopt;
+      }
+    } else if (accept_kw("member")) {
+      l.scope = LimitScope::member;
+    } else if (accept_kw("campaign")) {
+      l.scope = LimitScope::campaign;
+    } else {
+      expected("'member' or 'campaign' after 'per'");
+      return std::nullopt;
+    }
+    if (accept_kw("per")) {
+      if (accept_kw("day"))
+        l.period = LimitPeriod::day;
+      else if (accept_kw("week"))
+        l.period = LimitPeriod::week;
+      else if (accept_kw("month"))
+        l.period = LimitPeriod::month;
+      else
+        expected("'day', 'week' or 'month' after 'per'");
+    }
+    l.range.end = tokens_[index_ - 1].range.end;
+    return l;
+  }
+
   std::optional<Trigger> trigger() {
     Trigger t;
     t.range = peek().range;
@@ -422,7 +520,8 @@ class Parser {
         {"visit", TriggerKind::visit},
         {"signup", TriggerKind::signup},
         {"challenge_completed", TriggerKind::challenge_completed},
-        {"tier_changed", TriggerKind::tier_changed}};
+        {"tier_changed", TriggerKind::tier_changed},
+        {"referral_completed", TriggerKind::referral_completed}};
     if ((k.kind == TokenKind::keyword || k.kind == TokenKind::identifier) &&
         kTriggers.count(k.text)) {
       advance();
@@ -444,7 +543,7 @@ class Parser {
     error(
         k.range,
         "expected a trigger (purchase, refund, visit, signup, event \"NAME\", challenge_completed, "
-        "tier_changed), found " +
+        "tier_changed, referral_completed), found " +
             describe(k),
         suggestion.empty() ? "" : "did you mean '" + suggestion + "'?");
     if (k.kind == TokenKind::identifier) advance();
@@ -743,36 +842,8 @@ class Parser {
                     "'then' is set twice in this block; list every action after one 'then'");
             auto acts = actions();
             for (auto& a : acts) r.then.push_back(std::move(a));
-          } else {
-            Limit l;
-            l.range = k.range;
-            auto n = integer_value("how many times, as in limit 1 per member per day");
-            if (!n) return true;
-            l.count = *n;
-            if (!accept_kw("per")) {
-              expected("'per member' or 'per campaign'");
-              return true;
-            }
-            if (accept_kw("member"))
-              l.scope = LimitScope::member;
-            else if (accept_kw("campaign"))
-              l.scope = LimitScope::campaign;
-            else {
-              expected("'member' or 'campaign' after 'per'");
-              return true;
-            }
-            if (accept_kw("per")) {
-              if (accept_kw("day"))
-                l.period = LimitPeriod::day;
-              else if (accept_kw("week"))
-                l.period = LimitPeriod::week;
-              else if (accept_kw("month"))
-                l.period = LimitPeriod::month;
-              else
-                expected("'day', 'week' or 'month' after 'per'");
-            }
-            l.range.end = tokens_[index_ - 1].range.end;
-            r.limits.push_back(l);
+          } else if (auto l = limit(k, false)) {
+            r.limits.push_back(*l);
           }
           return true;
         },

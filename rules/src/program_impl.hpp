@@ -54,6 +54,7 @@ struct CompiledProgram::Impl {
   const date::time_zone* zone = nullptr;
   std::optional<Duration> points_expire;
   std::vector<CompiledChallenge> challenges;  // as CompiledProgram::challenges_
+  detail::Pred referral_condition;            // the referral's `qualify ... when`, if any
   std::size_t memo_slots = 0;
   std::size_t amount_slots = 0;
   std::vector<std::string> guard_literals[2];  // channel literals, tier literals

@@ -22,23 +22,7 @@ using detail::Value;
 namespace {
 
 bool trigger_matches(const Trigger& t, const Event& e) {
-  switch (t.kind) {
-    case TriggerKind::purchase:
-      return e.type == "purchase";
-    case TriggerKind::refund:
-      return e.type == "refund";
-    case TriggerKind::visit:
-      return e.type == "visit";
-    case TriggerKind::signup:
-      return e.type == "signup";
-    case TriggerKind::custom:
-      return e.type == t.custom;
-    case TriggerKind::challenge_completed:
-      return e.type == "challenge_completed";
-    case TriggerKind::tier_changed:
-      return e.type == "tier_changed";
-  }
-  return false;
+  return e.type == event_type(t);
 }
 
 // The effect of one action for this event (none: an award of 0 or less). Throws RuntimeError.
@@ -116,9 +100,9 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
   out.effects.reserve(16);
   // The event's kind and channel, compared per rule as an enum and a string_view.
   TriggerKind event_kind = TriggerKind::custom;
-  for (auto k :
-       {TriggerKind::purchase, TriggerKind::refund, TriggerKind::visit, TriggerKind::signup,
-        TriggerKind::challenge_completed, TriggerKind::tier_changed}) {
+  for (auto k : {TriggerKind::purchase, TriggerKind::refund, TriggerKind::visit,
+                 TriggerKind::signup, TriggerKind::challenge_completed, TriggerKind::tier_changed,
+                 TriggerKind::referral_completed}) {
     if (trigger_matches(Trigger{k, "", {}}, event)) event_kind = k;
   }
   // The event's channel and the member's tier as ids into the program's guard tables (-1: none).
@@ -250,6 +234,20 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
     }
   }
   return out;
+}
+
+// ---- referrals ----
+
+bool CompiledProgram::referral_qualifies(const Event& event, const MemberSnapshot& member) const {
+  const auto& decl = file_->referral;
+  if (!referral_ || !decl || !decl->on || !trigger_matches(*decl->on, event)) return false;
+  if (!impl_->referral_condition) return true;
+  Scope scope(*impl_, event, member);
+  try {
+    return impl_->referral_condition(scope.ctx);
+  } catch (const RuntimeError&) {
+    return false;  // like a rule that does not fire
+  }
 }
 
 // ---- challenges ----

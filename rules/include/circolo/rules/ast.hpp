@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -65,13 +66,17 @@ enum class TriggerKind {
   signup,
   custom,
   challenge_completed,
-  tier_changed
+  tier_changed,
+  referral_completed  // made by Circolo for both members when a referral completes
 };
 struct Trigger {
   TriggerKind kind = TriggerKind::purchase;
   std::string custom;  // on event "NAME"
   Range range;
 };
+// The event type a trigger reacts to: "purchase", ..., "referral_completed", or the custom name
+// (a view into the trigger).
+std::string_view event_type(const Trigger& t);
 
 // Text with {expr} holes, as in notify messages.
 struct TextPart {
@@ -199,8 +204,22 @@ struct EventDecl {
   std::optional<std::string> name;
 };
 
+// When a referral qualifies, and what bounds it (at most one per program):
+// referral { qualify on purchase when event.total >= 20.00  within 30 days  hold 14 days
+//            limit 5 per referrer per month }
+struct ReferralDecl {
+  Range range;
+  std::optional<std::string> name;
+  std::optional<Trigger> on;  // qualify on TRIGGER
+  ExprPtr when;               // qualify ... when EXPR (optional)
+  Range qualify_range;
+  std::optional<Duration> within, hold;
+  std::optional<Limit> limit;  // `limit N per referrer [per day|week|month]` (scope: member)
+};
+
 struct ProgramFile {
   std::optional<ProgramDecl> program;
+  std::optional<ReferralDecl> referral;
   std::vector<TierDecl> tiers;
   std::vector<CouponDecl> coupons;
   std::vector<RewardDecl> rewards;

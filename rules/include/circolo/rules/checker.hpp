@@ -41,6 +41,11 @@ struct CheckResult {
   bool ok() const;
 };
 
+// The built-in or Circolo-made event type (purchase, refund, visit, signup,
+// challenge_completed, tier_changed, referral_completed) that `name` is, exactly or as a case
+// variant ("Visit"), or "": never a custom type that touchpoints may send.
+std::string builtin_type_like(const std::string& name);
+
 // Names, types, references between declarations, duplicate ids, and settings that contradict
 // each other or can never take effect. Reports everything it finds (up to limits.max_errors).
 CheckResult check(const ProgramFile& file, const Limits& limits = {});

@@ -10,8 +10,9 @@ namespace circolo::rules {
 // One object of a program, as the admin "plan" shows it.
 struct Change {
   enum class Kind { created, changed, removed } kind = Kind::created;
-  std::string object;  // "program", "tier", "coupon", "reward", "challenge", "campaign", "event"
-  std::string id;      // empty for the program block
+  // "program", "tier", "coupon", "reward", "challenge", "referral", "campaign", "event"
+  std::string object;
+  std::string id;             // empty for the program and referral blocks
   std::string before, after;  // canonical text of the object (empty when absent)
 };
 

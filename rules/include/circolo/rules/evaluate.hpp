@@ -30,8 +30,9 @@ struct Item {
 };
 
 struct Event {
-  std::string
-      type;  // purchase, refund, visit, signup, a custom name, challenge_completed, tier_changed
+  // purchase, refund, visit, signup, a custom name; made by Circolo: challenge_completed,
+  // tier_changed, referral_completed.
+  std::string type;
   std::string channel;
   std::optional<std::string> store;
   engine::TimePoint time{};
@@ -178,8 +179,23 @@ class CompiledProgram {
     std::optional<std::int64_t> budget;  // points
   };
   const std::vector<Campaign>& campaigns() const { return campaigns_; }
+  // The referral declaration: when a referral qualifies and what bounds it (none: the program
+  // has no referrals).
+  struct Referral {
+    std::string name;     // "" when the declaration has none
+    std::string on_text;  // "purchase when event.total >= 20.00" (formatter text, as Challenge)
+    std::optional<Duration> within, hold;
+    std::optional<std::int64_t> limit;  // completed referrals per referrer per period
+    LimitPeriod limit_period = LimitPeriod::ever;
+  };
+  const std::optional<Referral>& referral() const { return referral_; }
+  // Whether `event` qualifies a referral of `member` (the referee): the trigger matches and the
+  // condition holds; a runtime error in the condition means it does not qualify.
+  bool referral_qualifies(const Event& event, const MemberSnapshot& member) const;
+
   // Every custom event type the program names, sorted: declared (`event "NAME"`) or in a rule's
-  // or a challenge's `on event "NAME"`. The custom types POST /v1/events accepts.
+  // or a challenge's `on event "NAME"`, or the referral's `qualify on event "NAME"`. The custom
+  // types POST /v1/events accepts: never a built-in or Circolo-made type (or a case variant).
   const std::vector<std::string>& event_types() const { return event_types_; }
   bool names_event_type(const std::string& type) const;
   const Challenge* challenge(const std::string& id) const;
@@ -227,6 +243,7 @@ class CompiledProgram {
   std::vector<Reward> rewards_;
   std::vector<Challenge> challenges_;
   std::vector<Campaign> campaigns_;
+  std::optional<Referral> referral_;
   std::vector<std::string> event_types_;
 };
 
