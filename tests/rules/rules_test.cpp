@@ -422,3 +422,246 @@ event "newsletter.opened" {}
   EXPECT_NE(wrong.diagnostics[1].message.find("as in event \"product_viewed\""), std::string::npos)
       << wrong.diagnostics[1].message;
 }
+
+// referral { ... }: what the compiled program tells the engine, and whether an event qualifies.
+TEST(Referrals, QualifyByTriggerAndCondition) {
+  const auto program = compiled(R"(program { currency "EUR" timezone "Europe/Rome" }
+referral {
+  name "Bring a friend"
+  qualify on purchase when event.total >= 20.00 and 100 / event.attributes.share >= 1
+  within 30 days
+  hold 14 days
+  limit 5 per referrer per month
+}
+)");
+  ASSERT_TRUE(program);
+  ASSERT_TRUE(program->referral());
+  const auto& r = *program->referral();
+  EXPECT_EQ(r.name, "Bring a friend");
+  EXPECT_EQ(r.on_text, "purchase when event.total >= 20.00 and 100 / event.attributes.share >= 1");
+  ASSERT_TRUE(r.within);
+  EXPECT_EQ(r.within->amount, 30);
+  EXPECT_EQ(r.within->unit, Unit::days);
+  ASSERT_TRUE(r.hold);
+  EXPECT_EQ(r.hold->amount, 14);
+  EXPECT_EQ(r.hold->unit, Unit::days);
+  EXPECT_EQ(r.limit, 5);
+  EXPECT_EQ(r.limit_period, LimitPeriod::month);
+
+  Event e;
+  e.type = "purchase";
+  e.channel = "store";
+  e.time = utc("2026-12-05T10:00:00Z");
+  e.total = Decimal{2500, 2};
+  e.attributes["share"] = std::int64_t{2};
+  MemberSnapshot m;
+  m.id = "mem_referee";
+  EXPECT_TRUE(program->referral_qualifies(e, m)) << "trigger and condition";
+  e.total = Decimal{1999, 2};
+  EXPECT_FALSE(program->referral_qualifies(e, m)) << "the condition is false";
+  e.total = Decimal{2500, 2};
+  e.attributes["share"] = std::int64_t{0};
+  EXPECT_FALSE(program->referral_qualifies(e, m)) << "division by zero: a runtime error";
+  e.attributes["share"] = std::string("two");
+  EXPECT_FALSE(program->referral_qualifies(e, m)) << "a dyn of the wrong kind";
+  e.attributes["share"] = std::int64_t{2};
+  for (const char* other : {"visit", "refund", "referral_completed", "Purchase"}) {
+    e.type = other;
+    EXPECT_FALSE(program->referral_qualifies(e, m)) << other << ": another trigger";
+  }
+
+  // Without `when`, limit or durations: the trigger alone, no limit, ever.
+  const auto plain = compiled("referral { qualify on event \"first_visit\" }\n");
+  ASSERT_TRUE(plain && plain->referral());
+  EXPECT_EQ(plain->referral()->name, "");
+  EXPECT_EQ(plain->referral()->on_text, "event \"first_visit\"");
+  EXPECT_FALSE(plain->referral()->within);
+  EXPECT_FALSE(plain->referral()->hold);
+  EXPECT_FALSE(plain->referral()->limit);
+  EXPECT_EQ(plain->referral()->limit_period, LimitPeriod::ever);
+  e.type = "first_visit";
+  EXPECT_TRUE(plain->referral_qualifies(e, m));
+  // The referral's custom type is one touchpoints may send.
+  EXPECT_TRUE(plain->names_event_type("first_visit"));
+
+  // A program without a referral declaration: nothing qualifies.
+  const auto none = compiled("campaign \"c\" { rule \"r\" { on purchase then award 1 points } }\n");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->referral());
+  e.type = "purchase";
+  EXPECT_FALSE(none->referral_qualifies(e, m));
+}
+
+// referral_completed is Circolo's: rules react to it, touchpoints can never send it.
+TEST(Referrals, CompletedIsNotACustomType) {
+  const auto program = compiled(R"(referral { qualify on signup }
+campaign "c" {
+  rule "a" { on referral_completed then award 1 points }
+  rule "b" { on event "referral_completed" then award 1 points }
+  rule "c" { on event "Tier_Changed" then award 1 points }
+  rule "d" { on event "review" then award 1 points }
+}
+)");
+  ASSERT_TRUE(program);
+  EXPECT_EQ(program->event_types(), std::vector<std::string>{"review"});
+  EXPECT_FALSE(program->names_event_type("referral_completed"));
+  EXPECT_FALSE(program->names_event_type("Tier_Changed"));
+  Event e;
+  e.type = "referral_completed";
+  e.channel = "app";
+  e.time = utc("2026-12-05T10:00:00Z");
+  e.attributes["role"] = std::string("referee");
+  const auto evaluation = program->evaluate(e, MemberSnapshot{}, {});
+  ASSERT_EQ(evaluation.effects.size(), 2u);
+  EXPECT_EQ(evaluation.effects[0].rule, "a");
+  EXPECT_EQ(evaluation.effects[1].rule, "b");
+}
+
+// What qualifies a referral is the referee's own event: purchase, visit, signup or a custom
+// type, never a refund or an event that Circolo makes.
+TEST(Referrals, QualifyingTriggers) {
+  auto diagnostics = [](const std::string& trigger, const std::string& more) {
+    const Source source{"q.rules",
+                        "referral {\n  name \"R\"\n  qualify on " + trigger + "\n" + more + "}\n"};
+    auto result = compile(source);
+    return result.diagnostics;
+  };
+  for (const char* ok : {"purchase", "visit", "signup", "event \"first_visit\""}) {
+    EXPECT_TRUE(diagnostics(ok, "").empty()) << ok;
+  }
+  for (const auto& [bad, message] : {
+           std::pair{"refund", "a refund cannot qualify a referral: it takes a purchase back"},
+           std::pair{"event \"refund\"",
+                     "a refund cannot qualify a referral: it takes a purchase back"},
+           std::pair{"challenge_completed",
+                     "'challenge_completed' is an event Circolo makes and cannot qualify a "
+                     "referral: the referee's own event does"},
+           std::pair{"tier_changed",
+                     "'tier_changed' is an event Circolo makes and cannot qualify a referral: the "
+                     "referee's own event does"},
+           std::pair{"referral_completed",
+                     "'referral_completed' is an event Circolo makes and cannot qualify a "
+                     "referral: the referee's own event does"},
+       }) {
+    const auto ds = diagnostics(bad, "");
+    ASSERT_EQ(ds.size(), 1u) << bad;
+    EXPECT_EQ(ds[0].severity, Severity::error) << bad;
+    EXPECT_EQ(ds[0].range.begin.line, 3u) << bad;
+    EXPECT_EQ(ds[0].range.begin.column, 14u) << bad;
+    EXPECT_EQ(ds[0].message, message);
+    EXPECT_EQ(ds[0].suggestion,
+              "a referral qualifies on purchase, visit, signup or event \"NAME\"");
+  }
+  // `hold` takes back a referral whose qualifying purchase is refunded: only a purchase can be.
+  const auto held = diagnostics("visit", "  hold 14 days\n");
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].severity, Severity::warning);
+  EXPECT_EQ(held[0].range.begin.line, 4u);
+  EXPECT_EQ(held[0].range.begin.column, 8u);
+  EXPECT_NE(held[0].message.find("only a purchase can be"), std::string::npos) << held[0].message;
+  EXPECT_TRUE(diagnostics("purchase", "  hold 14 days\n").empty());
+  // The condition is checked like a rule's.
+  const auto typo = diagnostics("purchase when event.totl > 1", "");
+  ASSERT_EQ(typo.size(), 1u);
+  EXPECT_EQ(typo[0].message, "event has no field 'totl'");
+  EXPECT_EQ(typo[0].range.begin.column, 28u);
+}
+
+// The formatter writes the referral after the challenges, one setting a line, `when` on the
+// `qualify` line; a canonical file formats to itself, with its comments.
+TEST(Referrals, FormatRoundTrip) {
+  const Source messy{"m.rules",
+                     R"(campaign "c" { rule "r" { on referral_completed then award 1 points } }
+referral { limit 5 per referrer hold 14 days within 1 month qualify on purchase when (event.total >= 20.00)
+  name "Bring a friend" }
+program { currency "EUR" }
+)"};
+  const auto parsed = parse(messy);
+  ASSERT_TRUE(parsed.diagnostics.empty()) << render_all(messy, parsed.diagnostics);
+  ASSERT_TRUE(parsed.file.referral);
+  const auto text = format(parsed.file);
+  EXPECT_EQ(text, R"(program {
+  currency "EUR"
+}
+
+referral {
+  name "Bring a friend"
+  qualify on purchase when event.total >= 20.00
+  within 1 month
+  hold 14 days
+  limit 5 per referrer
+}
+
+campaign "c" {
+
+  rule "r" {
+    on referral_completed
+    then award 1 points
+  }
+}
+)");
+  const auto again = parse({"formatted", text});
+  ASSERT_TRUE(again.diagnostics.empty());
+  EXPECT_TRUE(same(parsed.file, again.file));
+  EXPECT_EQ(format(again.file), text);
+
+  // A canonical file (the golden one) formats to itself, comments included.
+  const Source golden{"referrals.rules",
+                      read(std::string(CIRCOLO_GOLDEN_DIR) + "/referrals.rules")};
+  const auto g = parse(golden);
+  ASSERT_TRUE(g.diagnostics.empty());
+  const auto kept = format_keeping_comments(golden, g.file);
+  ASSERT_TRUE(kept.dropped.empty());
+  EXPECT_EQ(kept.text, golden.text);
+
+  // same() sees every setting.
+  for (const char* changed :
+       {"referral { qualify on visit }", "referral { qualify on purchase when true }",
+        "referral { qualify on purchase within 30 days }",
+        "referral { qualify on purchase hold 14 days }",
+        "referral { qualify on purchase limit 5 per referrer }",
+        "referral { qualify on purchase limit 5 per referrer per day }",
+        "referral { name \"x\" qualify on purchase }", ""}) {
+    const auto base =
+        parse({"a", "referral { qualify on purchase limit 5 per referrer per week }"});
+    const auto other = parse({"b", changed});
+    ASSERT_TRUE(other.diagnostics.empty()) << changed;
+    EXPECT_FALSE(same(base.file, other.file)) << changed;
+  }
+}
+
+// A plan reports the referral as one object without an id, like the program block.
+TEST(Referrals, Diff) {
+  const auto none =
+      parse({"a", "campaign \"c\" { rule \"r\" { on purchase then award 1 points } }"});
+  const auto some = parse({"b", R"(campaign "c" { rule "r" { on purchase then award 1 points } }
+referral { qualify on purchase hold 14 days })"});
+  const auto other = parse({"c", R"(campaign "c" { rule "r" { on purchase then award 1 points } }
+referral {
+  qualify on purchase
+  hold 30 days
+})"});
+  const auto reformatted = parse({"d", R"(referral {
+  qualify on purchase   hold 14 days }
+campaign "c" { rule "r" { on purchase then award 1 points } })"});
+  auto only = [](const std::vector<Change>& changes) {
+    EXPECT_EQ(changes.size(), 1u);
+    return changes.empty() ? Change{} : changes[0];
+  };
+  const auto created = only(diff(none.file, some.file));
+  EXPECT_EQ(created.kind, Change::Kind::created);
+  EXPECT_EQ(created.object, "referral");
+  EXPECT_EQ(created.id, "");
+  EXPECT_EQ(created.before, "");
+  EXPECT_EQ(created.after, "referral {\n  qualify on purchase\n  hold 14 days\n}\n");
+  const auto changed = only(diff(some.file, other.file));
+  EXPECT_EQ(changed.kind, Change::Kind::changed);
+  EXPECT_EQ(changed.object, "referral");
+  EXPECT_NE(changed.before.find("hold 14 days"), std::string::npos);
+  EXPECT_NE(changed.after.find("hold 30 days"), std::string::npos);
+  const auto removed = only(diff(other.file, none.file));
+  EXPECT_EQ(removed.kind, Change::Kind::removed);
+  EXPECT_EQ(removed.object, "referral");
+  EXPECT_EQ(removed.after, "");
+  EXPECT_TRUE(diff(some.file, reformatted.file).empty());
+}
