@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "circolo/engine/money.hpp"
+#include "circolo/engine/referrals.hpp"
 #include "work.hpp"
 
 namespace circolo::engine::event {
@@ -36,6 +37,30 @@ Refusal refund_refusal(const refunds::Decision& d) {
       break;
   }
   throw std::logic_error("a refund refusal without a reason");
+}
+
+// Takes back `points` of the event `from` earned (its lots first, then the member's others):
+// the balances and qualifying points after it, and the points_reversed effect.
+Reversal take_back(Work& w, const RefundedPurchase& from, Points points) {
+  const auto now = w.request.now;
+  Reversal r;
+  r.original_event_id = from.event_id;
+  r.points = points;
+  r.original_recorded_at = from.recorded_at;
+  r.ledger = ledger::plan_reversal(from.lots, from.event_id, points, now);
+  auto lots = from.lots;
+  for (const auto& draw : r.ledger.draws) {
+    for (auto& lot : lots) {
+      if (lot.id == draw.lot_id) lot.remaining -= draw.points;
+    }
+  }
+  w.state.balances = ledger::balances(lots, now);
+  w.qualifying_added -= r.ledger.taken;
+  w.plan.effects.push_back({{"type", "points_reversed"},
+                            {"points", r.ledger.taken},
+                            {"unrecovered", r.ledger.unrecovered},
+                            {"original_event_id", from.event_id}});
+  return r;
 }
 
 struct RefundDecided {
@@ -80,24 +105,8 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
     }
   }
 
-  Reversal r;
-  r.original_event_id = bought.event_id;
+  Reversal r = take_back(w, bought, decision.points);
   r.amount_minor = decision.amount_minor;
-  r.points = decision.points;
-  r.original_recorded_at = bought.recorded_at;
-  r.ledger = ledger::plan_reversal(bought.lots, bought.event_id, decision.points, req.now);
-  auto lots = bought.lots;
-  for (const auto& draw : r.ledger.draws) {
-    for (auto& lot : lots) {
-      if (lot.id == draw.lot_id) lot.remaining -= draw.points;
-    }
-  }
-  w.state.balances = ledger::balances(lots, req.now);
-  w.qualifying_added -= r.ledger.taken;
-  w.plan.effects.push_back({{"type", "points_reversed"},
-                            {"points", r.ledger.taken},
-                            {"unrecovered", r.ledger.unrecovered},
-                            {"original_event_id", bought.event_id}});
 
   // Refunded in full, the purchase no longer counts toward challenges still open. In part, it
   // still happened (it counts once, on its channel, in its period): only what it added to `sum`
@@ -135,7 +144,82 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
     }
   }
   w.plan.refund = std::move(r);
+  // The referral it qualified, refunded in full within the hold: taken back on both sides.
+  if (bought.referral && decision.completes && req.now < bought.referral->hold_until) {
+    const auto& q = *bought.referral;
+    ReferralStep step;
+    step.kind = ReferralStep::Kind::reversed;
+    step.id = q.id;
+    step.reason = referrals::kRefunded;
+    step.referrer_id = q.referrer_id;
+    step.referee_id = w.state.member.id;
+    step.referrer_event_id = q.referrer_event_id;
+    step.referee_event_id = q.referee_event_id;
+    step.cause = event;
+    w.plan.writes.push_back(Outgoing{"referral.reversed",
+                                     {{"referral_id", q.id},
+                                      {"referrer", q.referrer_id},
+                                      {"referee", w.state.member.id},
+                                      {"reason", step.reason},
+                                      {"event_id", req.event_id}}});
+    w.plan.effects.push_back(
+        {{"type", "referral_reversed"}, {"referral_id", q.id}, {"reason", step.reason}});
+    w.plan.referral = std::move(step);
+  }
   return {std::move(decision), std::move(touched)};
+}
+
+// A referral side event "referral_reversed": the points of the member's referral_completed
+// event (its lots first) taken back, as a refund takes back a purchase's.
+Points reverse_side_event(Work& w, const RefundedPurchase& side) {
+  const Points asked = std::max<Points>(side.purchase.awarded - side.purchase.reversed, 0);
+  w.plan.refund = take_back(w, side, asked);
+  return asked;
+}
+
+// The member's open referral, at one of its events: completed by the first event that
+// qualifies it (as the member stood before the event), unless it came too late (expired), the
+// referrer is the member itself (self_referral) or completed its cap of the period.
+void decide_referral(Work& w, const OpenReferral& open, const rules::Event& event,
+                     const rules::MemberSnapshot& before) {
+  const auto& decl = w.program.referral();
+  if (!decl || !w.program.referral_qualifies(event, before)) return;
+  const auto& req = w.request;
+  ReferralStep step;
+  step.id = open.id;
+  step.referrer_id = open.referrer_id;
+  step.referee_id = w.state.member.id;
+  step.cause = event;
+  const auto& me = w.state.member.id;
+  const auto& merged = open.referrer_merged_ids;
+  if (decl->within && event.time >= w.program.after(*decl->within, open.started_at)) {
+    step.kind = ReferralStep::Kind::expired;
+    step.reason = referrals::kExpired;
+  } else if (me == open.referrer_id ||
+             std::find(merged.begin(), merged.end(), me) != merged.end()) {
+    step.kind = ReferralStep::Kind::refused;
+    step.reason = referrals::kSelfReferral;
+  } else if (decl->limit && open.referrer_completed >= *decl->limit) {
+    step.kind = ReferralStep::Kind::refused;
+    step.reason = referrals::kReferrerCap;
+  } else {
+    step.kind = ReferralStep::Kind::completed;
+    step.hold_until = decl->hold ? w.program.after(*decl->hold, req.now) : req.now;
+    w.plan.writes.push_back(Outgoing{"referral.completed",
+                                     {{"referral_id", open.id},
+                                      {"referrer", open.referrer_id},
+                                      {"referee", me},
+                                      {"event_id", req.event_id}}});
+  }
+  json effect{
+      {"type", "referral_" + std::string(step.kind == ReferralStep::Kind::completed ? "completed"
+                                         : step.kind == ReferralStep::Kind::expired ? "expired"
+                                                                                    : "refused")},
+      {"referral_id", open.id},
+      {"referrer", open.referrer_id}};
+  if (!step.reason.empty()) effect["reason"] = step.reason;
+  w.plan.effects.push_back(std::move(effect));
+  w.plan.referral = std::move(step);
 }
 
 // The basket's codes, redeemed with the purchase: a refused one refuses the whole event. They are
@@ -234,11 +318,18 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
 
   rules::Event event = req.event;
   std::optional<RefundDecided> refund;
+  Points taken_back = 0;  // by a refund or a referral's reversal
   if (req.original_event_id) {
     if (!inputs.refund) throw std::logic_error("a refund without its purchase loaded");
-    refund = decide_refund(w, *inputs.refund, event);
+    if (req.event.type == kReferralReversed) {
+      taken_back = reverse_side_event(w, *inputs.refund);
+    } else {
+      refund = decide_refund(w, *inputs.refund, event);
+      taken_back = refund->decision.points;
+    }
   }
   detail::describe_member(w);
+  const rules::MemberSnapshot before = w.snapshot;
   // What the customer paid: the rules (and challenges) see it as event.total, with the receipt
   // total sent as event.subtotal and the basket's coupon discounts as event.discount. The codes
   // are redeemed (their discounts known) before any rule runs.
@@ -267,6 +358,8 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
     detail::settle_challenges(w, next, {});
   }
   raise_tier(w, event);  // past the bound: the tier is still right, its rules are not run again
+  if (inputs.referral && !req.original_event_id)
+    decide_referral(w, *inputs.referral, event, before);
 
   auto& plan = w.plan;
   auto& row = plan.record;
@@ -299,14 +392,18 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
       row.body["items"] = items;
     }
   }
-  plan.member = {w.state.member.tier, req.event.type == "purchase" ? 1 : 0,
-                 w.awarded - (refund ? refund->decision.points : 0), w.state.member.tags};
+  plan.member = {w.state.member.tier, req.event.type == "purchase" ? 1 : 0, w.awarded - taken_back,
+                 w.state.member.tags};
   // Leaderboards rank the points earned in each calendar period: booked in the periods they
   // were received in; what a refund takes back comes off the periods of the purchase.
   plan.leaderboard_points = w.awarded;
   plan.leaderboard_reversed = plan.refund ? plan.refund->ledger.taken : 0;
   plan.balances = w.state.balances;
   plan.tier = w.state.member.tier;
+  plan.state_after = w.state;
+  for (auto& q : plan.state_after.qualifying) q += w.qualifying_added;
+  plan.state_after.member.purchases += plan.member.purchases_added;
+  plan.state_after.member.lifetime_points += plan.member.lifetime_points_added;
   return std::move(w.plan);
 }
 
@@ -319,6 +416,53 @@ Decision decide(const rules::CompiledProgram& program, const Request& request, c
   } catch (const Refused& refused) {
     return refused.refusal;
   }
+}
+
+Request side_request(const Request& cause, const ReferralStep& step, bool referrer_side,
+                     std::string event_id) {
+  const bool reversed = step.kind == ReferralStep::Kind::reversed;
+  Request r;
+  r.event_id = std::move(event_id);
+  r.api_key_id = cause.api_key_id;
+  r.now = cause.now;
+  r.program_version = cause.program_version;
+  r.paused = cause.paused;
+  r.new_id = cause.new_id;
+  r.event.type = reversed ? kReferralReversed : kReferralCompleted;
+  r.event.channel = step.cause.channel;
+  r.event.store = step.cause.store;
+  r.event.time = step.cause.time;
+  const std::string role = referrer_side ? "referrer" : "referee";
+  r.event.attributes["role"] = role;
+  r.event.attributes["referral"] = step.id;
+  r.event.attributes["referrer"] = step.referrer_id;
+  r.event.attributes["referee"] = step.referee_id;
+  if (reversed)
+    r.original_event_id = referrer_side ? step.referrer_event_id : step.referee_event_id;
+  r.record = {{"type", r.event.type},
+              {"channel", r.event.channel},
+              {"time", format_rfc3339(r.event.time)},
+              {"referral_id", step.id},
+              {"role", role},
+              {"referrer", step.referrer_id},
+              {"referee", step.referee_id},
+              {"cause_event_id", cause.event_id}};
+  if (r.event.store) r.record["store"] = *r.event.store;
+  if (reversed) r.record["reason"] = step.reason;
+  return r;
+}
+
+std::map<std::string, std::int64_t> LayeredCounters::read(const std::vector<std::string>& keys) {
+  auto values = source_.read(keys);
+  for (const auto& [key, added] : added_) {
+    if (!std::binary_search(keys.begin(), keys.end(), key)) continue;
+    values[key] += added;
+  }
+  return values;
+}
+
+void LayeredCounters::add(const Plan& plan) {
+  for (const auto& [key, n] : plan.counter_increments) added_[key] += n;
 }
 
 }  // namespace circolo::engine::event

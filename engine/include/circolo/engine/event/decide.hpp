@@ -23,6 +23,26 @@ using Decision = std::variant<Plan, Refusal>;
 Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
                 CounterSource& counters);
 
+// A referral's side event for one member, caused by the event whose plan holds `step`:
+// referral_completed (the rules run for the member: event.attributes.role, referral, referrer,
+// referee) or referral_reversed (the points of that member's referral_completed event taken
+// back). Decided after the cause in its transaction, the referee's on the cause's state_after.
+Request side_request(const Request& cause, const ReferralStep& step, bool referrer_side,
+                     std::string event_id);
+
+// Counters as `source` has them plus what the plans decided before in the same transaction add:
+// a side event sees the counters its cause moved.
+class LayeredCounters final : public CounterSource {
+ public:
+  explicit LayeredCounters(CounterSource& source) : source_(source) {}
+  std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+  void add(const Plan& plan);
+
+ private:
+  CounterSource& source_;
+  std::map<std::string, std::int64_t> added_;
+};
+
 // How many derived events one event may cause: rules reacting to them with effects that cause
 // more of them stop here (the tier is still right).
 inline constexpr int kMaxDerivedEvents = 8;

@@ -56,6 +56,14 @@ struct OpenContribution {
   friend bool operator==(const OpenContribution&, const OpenContribution&) = default;
 };
 
+// The referral a refunded purchase qualified, completed: a full refund within its hold takes it
+// back, with the points of both sides' referral_completed events.
+struct QualifiedReferral {
+  std::string id, referrer_id;  // referrer: merges followed
+  std::string referrer_event_id, referee_event_id;
+  TimePoint hold_until{};
+};
+
 // The purchase a refund names, locked, with what taking its points back needs.
 struct RefundedPurchase {
   std::string event_id;
@@ -73,7 +81,25 @@ struct RefundedPurchase {
     friend bool operator==(const Receipt&, const Receipt&) = default;
   };
   std::vector<Receipt> refund_receipts;
+  std::optional<QualifiedReferral> referral;
 };
+
+// The member's referral still open (started), with what deciding its completion needs: loaded
+// under the referrer's row lock, so that its cap counts exactly.
+struct OpenReferral {
+  std::string id;
+  std::string referrer_id;  // merges followed
+  std::vector<std::string> referrer_merged_ids;
+  TimePoint started_at{};
+  // Referrals the referrer completed in the period of the program's referral limit that
+  // contains the request's `now` (all of them for a limit without a period).
+  std::int64_t referrer_completed = 0;
+};
+
+// A side event of a referral, made by Circolo: "referral_completed" (the rules run for the
+// member) or "referral_reversed" (the points of that member's referral_completed event back).
+inline constexpr const char* kReferralCompleted = "referral_completed";
+inline constexpr const char* kReferralReversed = "referral_reversed";
 
 // A code named in a purchase's basket, as stored, read under its row lock.
 struct BasketCoupon {
@@ -114,6 +140,7 @@ struct Inputs {
   std::optional<RefundedPurchase> refund;
   // In the order of request.event.coupons; simulate may leave them out (then nothing comes off).
   std::vector<BasketCoupon> coupons;
+  std::optional<OpenReferral> referral;
 };
 
 // Limit firings and campaign budgets, by key ("limit:KEY", "budget:CAMPAIGN"): the only state

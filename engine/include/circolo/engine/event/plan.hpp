@@ -103,6 +103,20 @@ struct EventRecord {
   nlohmann::json body = nlohmann::json::object();
 };
 
+// What an event did to a referral: the member's open one completed, refused or expired; or the
+// one its refunded purchase qualified, reversed. A completed or reversed referral goes on with an
+// event for each side (side_request), decided after this one in the same transaction.
+struct ReferralStep {
+  enum class Kind { completed, refused, expired, reversed };
+  Kind kind = Kind::completed;
+  std::string id, reason;  // reason: refused, expired, reversed
+  std::string referrer_id, referee_id;
+  std::optional<TimePoint> hold_until;  // completed
+  // Reversed: the two referral_completed events whose points come back.
+  std::string referrer_event_id, referee_event_id;
+  rules::Event cause;  // the event that completed or reversed it (side events take its place)
+};
+
 struct Plan {
   std::string member_id;
   std::optional<Reversal> refund;
@@ -116,6 +130,11 @@ struct Plan {
   EventRecord record;
   // Leaderboards: points earned now, and points taken back off the purchase's periods.
   Points leaderboard_points = 0, leaderboard_reversed = 0;
+
+  std::optional<ReferralStep> referral;
+  // The member as this event leaves it: what an event decided after it in the same transaction
+  // (a referral's side event) starts from.
+  MemberState state_after;
 
   // The response.
   nlohmann::json effects = nlohmann::json::array();
