@@ -7,6 +7,7 @@
 #include "circolo/db/event.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
+#include "circolo/db/referrals.hpp"
 #include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/money.hpp"
 
@@ -317,7 +318,8 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     if (!original)
       return Refusal{"unknown_original_event", "no event " + *req.original_event_id,
                      "original_event_id", "no such event"};
-    if (original->type != "purchase")
+    const bool side = req.side_event && original->type == engine::event::kReferralCompleted;
+    if (original->type != "purchase" && !side)
       return Refusal{
           "not_refundable",
           "event " + original->id + " is a " + original->type + "; only purchases can be refunded",
@@ -349,7 +351,10 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     r.purchase = purchase_of(sql, *original, req.program->currency_digits(), &r.refund_receipts);
     r.lots = points::reversal_lots(sql, state.member.id, original->id);
     r.contributions = gamification::open_contributions(sql, state.member.id, original->id);
+    if (!req.side_event) r.referral = referrals::qualified_by(sql, original->id);
     out.inputs.refund = std::move(r);
+  } else if (state.open_referral) {
+    out.inputs.referral = referrals::open(sql, *state.open_referral, *req.program, req.now);
   }
   out.inputs.coupons = basket(sql, req.coupons, state.member.id, req.now);
   return out;

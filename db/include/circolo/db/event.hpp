@@ -53,6 +53,8 @@ struct LoadRequest {
   engine::TimePoint occurred_at{};  // an offline POS enrols as of the purchase
   std::optional<std::string> original_event_id;
   std::vector<std::string> coupons;  // canonical codes of the basket
+  // A referral's side event reversing a referral_completed event (original_event_id).
+  bool side_event = false;
 };
 
 struct Loaded {

@@ -47,6 +47,7 @@ struct MemberState {
   std::vector<Points> qualifying;
   // Its stored state in each of `challenges` it progressed in (see gamification::load).
   std::map<std::string, gamification::ChallengeState> challenges;
+  std::optional<std::string> open_referral;  // the id of its referral still open, if any
 };
 // A challenge and the oldest contribution that can still matter to it (its window; none: all).
 struct ChallengeWindow {
