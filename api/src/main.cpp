@@ -23,6 +23,7 @@
 #include "circolo/api/gamification.hpp"
 #include "circolo/api/outbox.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/api/referrals.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/api/webhooks.hpp"
 #include "circolo/db/api_keys.hpp"
@@ -105,6 +106,7 @@ int run(const api::Settings& settings) {
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
   api::register_report_routes(app);
+  api::register_referral_routes(app, programs);
   api::register_program_routes(app, programs);
   api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});
   api::CouponSettings coupon_settings;

@@ -1,4 +1,5 @@
 #include "circolo/api/members.hpp"
+#include "circolo/api/referrals.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -116,7 +117,8 @@ NewMember parse_new_member(const json& body, engine::TimePoint now) {
   require_object(body);
   std::vector<FieldError> errors;
   NewMember out;
-  unknown_fields(body, {"identifiers", "profile", "link"}, errors);
+  unknown_fields(body, {"identifiers", "profile", "link", "referral_code"}, errors);
+  out.referral_code = parse_referral_code(body, errors);
   if (body.contains("link")) {
     if (!body["link"].is_boolean())
       errors.push_back({"link", "must be true or false"});

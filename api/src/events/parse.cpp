@@ -6,6 +6,7 @@
 #include "circolo/api/events.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/api/referrals.hpp"
 #include "circolo/api/request_json.hpp"
 #include "circolo/engine/money.hpp"
 
@@ -17,7 +18,8 @@ using nlohmann::json;
 
 const std::set<std::string> kBuiltinTypes = {"purchase", "refund", "visit", "signup"};
 // Rules see these as events too, but only Circolo makes them.
-const std::set<std::string> kDerivedTypes = {"challenge_completed", "tier_changed"};
+const std::set<std::string> kDerivedTypes = {"challenge_completed", "tier_changed",
+                                             "referral_completed", "referral_reversed"};
 
 // A type that is not built in must be one the active program names (`event "NAME"`, or a rule's
 // or challenge's `on event "NAME"`); a case variant of a built-in type is always a mistake, and
@@ -167,6 +169,11 @@ void parse_member(const json& body, const std::string& type, IncomingEvent& in,
     errors.push_back({"enroll", "a refund is for an existing purchase"});
   if (in.link && !by_identifiers)
     errors.push_back({"link", "needs member.identifiers: the identifiers to link"});
+  in.referral_code = parse_referral_code(body, errors);
+  if (body.contains("referral_code")) {
+    if (!in.enroll)
+      errors.push_back({"referral_code", "needs \"enroll\": true: a referral brings a new member"});
+  }
 }
 
 }  // namespace
@@ -177,9 +184,10 @@ IncomingEvent parse_incoming_event(const json& body, const rules::CompiledProgra
   if (!body.is_object()) throw_validation({{"", "the body must be a JSON object"}});
   std::vector<FieldError> errors;
   static const std::set<std::string> known = {
-      "type",        "member",  "enroll",  "link",       "profile",
-      "occurred_at", "channel", "store",   "order_id",   "total",
-      "currency",    "items",   "coupons", "attributes", "original_event_id"};
+      "type",         "member",  "enroll",  "link",       "profile",
+      "occurred_at",  "channel", "store",   "order_id",   "total",
+      "currency",     "items",   "coupons", "attributes", "original_event_id",
+      "referral_code"};
   for (const auto& [field, value] : body.items()) {
     if (!known.count(field)) errors.push_back({field, "is not a known field"});
   }

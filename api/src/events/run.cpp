@@ -7,7 +7,9 @@
 #include "circolo/api/link_codes.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/api/referrals.hpp"
 #include "circolo/db/members.hpp"
+#include "circolo/db/referrals.hpp"
 
 namespace circolo::api {
 
@@ -101,6 +103,88 @@ json render_event(const engine::event::Plan& plan, const EventContext& ctx, bool
   return response;
 }
 
+// A referral code on an enrolling event: the referral starts (or is refused with its reason)
+// before the decision, so that the enrolling purchase itself can complete it.
+void begin_referral(soci::session& sql, const std::string& code, db::event::Loaded& loaded,
+                    const EventContext& ctx, const IncomingEvent& in) {
+  const auto started = start_referral(sql, code, loaded.inputs.member.member.id, loaded.enrolled,
+                                      in.event.channel, ctx.api_key_id, ctx.event_id, ctx.now);
+  if (started) loaded.inputs.referral = db::referrals::open(sql, *started, *ctx.program, ctx.now);
+}
+
+// A side event of a referral for one member, decided after the events before it in the
+// transaction (their counter increments seen) and applied with them.
+engine::event::Plan decide_side(soci::session& sql, db::Batch& batch, const EventContext& ctx,
+                                const engine::event::Request& request,
+                                const engine::event::Inputs& inputs,
+                                engine::event::LayeredCounters& counters,
+                                const std::set<std::string>& absent) {
+  auto decision = engine::event::decide(*ctx.program, request, inputs, counters);
+  if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
+  auto& plan = std::get<engine::event::Plan>(decision);
+  db::event::apply(sql, batch, plan, *ctx.program, ctx.now, absent, [](const db::SqlError&) {
+    throw std::logic_error("a referral's side event collided with a receipt");
+  });
+  counters.add(plan);
+  return std::move(plan);
+}
+
+// What the event did to a referral, carried on: both sides' referral_completed events (the
+// rules give each its rewards), or their reversal. The referee's side shows in the response.
+void follow_referral(soci::session& sql, db::Batch& batch, const EventContext& ctx,
+                     const engine::event::Request& cause, engine::event::Plan& plan,
+                     db::event::TransactionCounters& stored) {
+  using Kind = engine::event::ReferralStep::Kind;
+  const auto& step = *plan.referral;
+  if (step.kind == Kind::refused || step.kind == Kind::expired) {
+    db::referrals::record_step(sql, step, ctx.event_id, "", "", ctx.now);
+    return;
+  }
+  engine::event::LayeredCounters counters(stored);
+  counters.add(plan);
+  const bool completed = step.kind == Kind::completed;
+  // Completed: the two referral_completed events, new. Reversed: the two events reversing them.
+  const std::string referee_event = completed ? new_id("evt") : step.referee_event_id;
+  const std::string referrer_event = completed ? new_id("evt") : step.referrer_event_id;
+  const std::string referee_side = completed ? referee_event : new_id("evt");
+  const std::string referrer_side = completed ? referrer_event : new_id("evt");
+  // The side's member as the transaction has it: the referrer (locked by the load) read now; a
+  // reversal with the event it reverses.
+  const auto side_inputs = [&](const std::string& member, const std::string& reversed,
+                               const std::string& event_id) {
+    db::event::LoadRequest load;
+    load.program = ctx.program;
+    load.now = ctx.now;
+    load.event_id = event_id;
+    load.channel = step.cause.channel;
+    load.occurred_at = step.cause.time;
+    load.api_key_id = ctx.api_key_id;
+    load.side_event = !completed;
+    if (completed)
+      load.member_id = member;
+    else
+      load.original_event_id = reversed;
+    auto loaded = db::event::load(sql, load);
+    if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded))
+      throw std::logic_error("a referral's member cannot be loaded: " + refusal->detail);
+    return std::move(std::get<db::event::Loaded>(loaded).inputs);
+  };
+  // The referee's side starts from the state the cause left (its writes are not read back).
+  engine::event::Inputs referee;
+  if (!completed) referee = side_inputs(step.referee_id, referee_event, referee_side);
+  referee.member = plan.state_after;
+  const auto referee_plan =
+      decide_side(sql, batch, ctx, engine::event::side_request(cause, step, false, referee_side),
+                  referee, counters, stored.absent());
+  const auto referrer = side_inputs(step.referrer_id, referrer_event, referrer_side);
+  decide_side(sql, batch, ctx, engine::event::side_request(cause, step, true, referrer_side),
+              referrer, counters, stored.absent());
+  db::referrals::record_step(sql, step, ctx.event_id, referee_event, referrer_event, ctx.now);
+  for (const auto& effect : referee_plan.effects) plan.effects.push_back(effect);
+  plan.balances = referee_plan.balances;
+  plan.tier = referee_plan.tier;
+}
+
 json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& ctx,
                db::Batch& batch, const std::vector<db::Row>* prefetched) {
   const auto& program = *ctx.program;
@@ -124,6 +208,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded)) throw_refusal(*refusal);
   auto& inputs = std::get<db::event::Loaded>(loaded);
   if (in.profile) update_profile(sql, *in.profile, inputs.inputs.member, ctx, in);
+  if (in.referral_code) begin_referral(sql, *in.referral_code, inputs, ctx, in);
 
   auto request = decision_request(in, ctx);
   request.named_member_id = inputs.named_member_id;
@@ -144,6 +229,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
             what + " with order_id " + order_id + " was already recorded on this channel and store",
             {{"order_id", "was already recorded"}});
       });
+  if (plan.referral) follow_referral(sql, batch, ctx, request, plan, counters);
   return render_event(plan, ctx, inputs.enrolled);
 }
 

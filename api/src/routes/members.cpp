@@ -8,12 +8,14 @@
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/api/referrals.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/gamification.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/db/query.hpp"
+#include "circolo/db/referrals.hpp"
 #include "circolo/engine/event/decide.hpp"
 
 namespace circolo::api {
@@ -203,6 +205,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
                      db::members::LinkResult::linked)
                    throw db::RetryTransaction("identifier linked concurrently");
                }
+               if (input.referral_code)
+                 start_referral(sql, *input.referral_code, existing.id, false, channel_of(request),
+                                request.caller().key_id, std::nullopt, now);
                return json_response(http::status::ok, member_body(sql, existing, now, store));
              }
              if (auto taken = db::members::insert(sql, member, input.identifiers, now)) {
@@ -216,6 +221,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
              json ids = json::array();
              for (const auto& i : input.identifiers) ids.push_back(identifier_json(i));
              record(sql, request, member.id, "member.enrolled", now, {{"identifiers", ids}});
+             if (input.referral_code)
+               start_referral(sql, *input.referral_code, member.id, true, channel_of(request),
+                              request.caller().key_id, std::nullopt, now);
              auto response =
                  json_response(http::status::created, member_body(sql, member, now, store));
              response.headers.emplace_back("Location", "/v1/members/" + member.id);
@@ -376,6 +384,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
                                     merge_preview(sql, survivor, from, program, now));
              const auto moved = db::members::merge(sql, into, from, now);
              record(sql, request, into, "member.merged", now, {{"from", from}, {"points", moved}});
+             // A referral still open for either is refused: the referee was the referrer, or
+             // someone who had been a member before.
+             db::referrals::after_merge(sql, into, from, now);
              // What the merged member earned through events now qualifies the survivor.
              if (program) {
                const auto before = survivor.tier;

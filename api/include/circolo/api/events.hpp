@@ -41,8 +41,9 @@ struct IncomingEvent {
   std::optional<std::string> link_code;         // as typed
   std::optional<std::string> link_code_digest;  // made by the route (it holds the secret)
   bool enroll = false;
-  bool link = false;                    // link the identifiers nobody owns to the member found
-  std::optional<ProfilePatch> profile;  // applied to the member in the event's transaction
+  bool link = false;                         // link the identifiers nobody owns to the member found
+  std::optional<ProfilePatch> profile;       // applied to the member in the event's transaction
+  std::optional<std::string> referral_code;  // normalised; only with enroll
   std::optional<std::string> order_id;
   std::optional<long long> total_minor;
   // Refunds: the purchase, and either an amount (total_minor) or items.

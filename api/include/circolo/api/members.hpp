@@ -23,6 +23,9 @@ struct NewMember {
   // Find or create: when some identifiers belong to one member already, answer that member
   // with the others linked to it (without `link`: 409 identifier_taken).
   bool link = false;
+  // A member's referral code: the new member was referred (an existing one found with `link`
+  // is recorded as refused, already_member).
+  std::optional<std::string> referral_code;
 };
 NewMember parse_new_member(const nlohmann::json& body, engine::TimePoint now);
 

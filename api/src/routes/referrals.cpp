@@ -1,0 +1,154 @@
+// Referrals: a member's code and referrals, and the report of referrals per period.
+#include "circolo/api/referrals.hpp"
+
+#include <openssl/rand.h>
+
+#include "circolo/api/app.hpp"
+#include "circolo/api/auth.hpp"
+#include "circolo/api/programs.hpp"
+#include "circolo/db/members.hpp"
+#include "circolo/db/referrals.hpp"
+#include "circolo/engine/referrals.hpp"
+
+namespace circolo::api {
+
+namespace {
+
+using nlohmann::json;
+
+const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member});
+
+std::string draw_code() {
+  std::uint64_t bits = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&bits), sizeof bits) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed");
+  return engine::referrals::make_code(bits);
+}
+
+void require_current(soci::session& sql, const std::string& id) {
+  const auto member = db::members::find(sql, id);
+  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (member->merged_into) {
+    throw ApiError(http::status::gone, "member_merged",
+                   "member " + id + " was merged into " + *member->merged_into, {},
+                   {{"merged_into", *member->merged_into}});
+  }
+}
+
+// A report bound: a date (midnight in the program's time zone) or an RFC 3339 time.
+engine::TimePoint bound(const std::optional<std::string>& text, engine::TimePoint fallback,
+                        const rules::CompiledProgram* program, const char* name) {
+  if (!text) return fallback;
+  if (auto t = engine::parse_rfc3339(*text)) return *t;
+  if (auto noon = engine::parse_rfc3339(*text + "T12:00:00Z")) {
+    if (!program) return *noon - std::chrono::hours(12);
+    if (auto day = program->calendar_period("day", *noon)) return day->from;
+  }
+  throw ApiError(http::status::bad_request, "invalid_query",
+                 std::string(name) + " must be a date (2026-11-01) or an RFC 3339 time");
+}
+
+}  // namespace
+
+std::optional<std::string> parse_referral_code(const json& body, std::vector<FieldError>& errors) {
+  if (!body.contains("referral_code")) return std::nullopt;
+  const auto& code = body["referral_code"];
+  if (!code.is_string()) {
+    errors.push_back({"referral_code", "must be a string: a member's referral code"});
+    return std::nullopt;
+  }
+  auto normal = engine::referrals::normalize_code(code.get<std::string>());
+  if (!normal)
+    errors.push_back({"referral_code", "is not shaped like a referral code (as in K7M2-QX9P)"});
+  return normal;
+}
+
+std::optional<std::string> start_referral(soci::session& sql, const std::string& code,
+                                          const std::string& member_id, bool enrolled,
+                                          const std::string& channel, const std::string& key_id,
+                                          const std::optional<std::string>& event_id,
+                                          engine::TimePoint now) {
+  const auto referrer = db::referrals::owner_of_code(sql, code);
+  if (!referrer) {
+    throw ApiError(http::status::unprocessable_entity, "unknown_referral_code",
+                   "no member has the referral code " + code + " (mistyped?)",
+                   {{"referral_code", "is not a member's referral code"}});
+  }
+  const auto refusal = engine::referrals::refusal_at_start(
+      {referrer->member_id, member_id, enrolled, referrer->merged_ids});
+  const auto referral = db::referrals::start(sql, new_id("ref"), code, *referrer, member_id,
+                                             refusal, channel, key_id, event_id, now);
+  if (refusal) return std::nullopt;
+  return referral.id;
+}
+
+void register_referral_routes(App& app, const ProgramStore& store) {
+  auto& s = app.services();
+  auto& r = app.router();
+
+  // The member's code (made when first asked for) and how its referrals stand.
+  r.add({http::verb::get, "/v1/members/{id}/referral", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             soci::transaction tx(sql);
+             require_current(sql, id);
+             const auto code = db::referrals::code_of(sql, id, now, draw_code);
+             json counts{
+                 {"started", 0}, {"completed", 0}, {"reversed", 0}, {"refused", 0}, {"expired", 0}};
+             for (const auto& referral : db::referrals::of_member(sql, id)) {
+               if (referral.referrer_id != id) continue;
+               counts[referral.state] = counts[referral.state].get<long long>() + 1;
+             }
+             tx.commit();
+             return json_response(http::status::ok,
+                                  {{"member_id", id}, {"code", code}, {"referrals", counts}});
+           });
+         }});
+
+  // The member's referrals, as referrer and as referee (newest first).
+  r.add({http::verb::get, "/v1/members/{id}/referrals", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_current(sql, id);
+             json items = json::array();
+             for (const auto& referral : db::referrals::of_member(sql, id)) {
+               auto item = db::referrals::to_json(referral);
+               item["role"] = referral.referrer_id == id ? "referrer" : "referee";
+               items.push_back(std::move(item));
+             }
+             return json_response(http::status::ok, {{"member_id", id}, {"items", items}});
+           });
+         }});
+
+  r.add({http::verb::get, "/v1/admin/reports/referrals", Access::only({Role::admin}),
+         [&s, &store](Request& request) -> asio::awaitable<Response> {
+           const auto now = s.clock.now();
+           const auto active = store.for_request();
+           const rules::CompiledProgram* program =
+               active && active->program ? active->program.get() : nullptr;
+           const auto until = bound(request.query("until"), now, program, "until");
+           const auto from =
+               bound(request.query("from"), until - std::chrono::hours(24 * 30), program, "from");
+           if (from >= until) {
+             throw ApiError(http::status::bad_request, "invalid_query",
+                            "from must be before until");
+           }
+           std::optional<engine::TimePoint> expired_before;
+           if (program && program->referral() && program->referral()->within)
+             expired_before = program->window_start(*program->referral()->within, now);
+           const std::string zone = program ? program->timezone() : "UTC";
+           auto report = co_await s.db.run([&](soci::session& sql) {
+             return db::referrals::report(sql, from, until, expired_before, zone);
+           });
+           report["from"] = engine::format_rfc3339(from);
+           report["until"] = engine::format_rfc3339(until);
+           co_return json_response(http::status::ok, std::move(report));
+         }});
+}
+
+}  // namespace circolo::api
