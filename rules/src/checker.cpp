@@ -387,11 +387,12 @@ class Checker {
   void event_type(const EventDecl& e) {
     if (e.id.empty()) return;
     if (const auto builtin = builtin_type_like(e.id); !builtin.empty()) {
-      error(e.id_range,
-            builtin == e.id ? "'" + e.id + "' is a built-in event type: it needs no declaration"
-                            : "'" + e.id + "' would be confused with the built-in event type '" +
-                                  builtin + "' (event types are exact)",
-            builtin == e.id ? "rules take it with on " + e.id : "");
+      error(
+          e.id_range,
+          builtin == e.id ? "'" + e.id + "' is a built-in event type: it needs no declaration"
+                          : "'" + e.id + "' would be confused with the built-in event type '" +
+                                builtin + "' (event types are exact)",
+          builtin == e.id && builtin != "referral_reversed" ? "rules take it with on " + e.id : "");
     } else if (!sendable_type(e.id)) {
       error(e.id_range,
             "an event type is letters, digits, '_', '.' and '-', starting with a letter or '_'");
@@ -809,8 +810,14 @@ std::string type_name(const TypeInfo& t) {
 
 std::string builtin_type_like(const std::string& name) {
   static const std::vector<std::string> kTypes{
-      "purchase",          "refund", "visit", "signup", "challenge_completed", "tier_changed",
-      "referral_completed"};
+      "purchase",
+      "refund",
+      "visit",
+      "signup",
+      "challenge_completed",
+      "tier_changed",
+      "referral_completed",
+      "referral_reversed"};  // made by Circolo when a referral is taken back; no rule reacts
   std::string lower = name;
   for (auto& ch : lower) {
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
