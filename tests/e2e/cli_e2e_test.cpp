@@ -83,7 +83,7 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   auto plan = run_cli("program plan " + kDemo, server);
   EXPECT_EQ(plan.code, 0) << plan.output;
   EXPECT_NE(plan.output.find("+ campaign \"weekend-double\""), std::string::npos) << plan.output;
-  EXPECT_NE(plan.output.find("13 to create, 0 to change, 0 to remove."), std::string::npos)
+  EXPECT_NE(plan.output.find("15 to create, 0 to change, 0 to remove."), std::string::npos)
       << plan.output;
 
   auto unconfirmed = run_cli("program apply " + kDemo, server);
@@ -157,6 +157,27 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   EXPECT_NE(run_cli("members history " + id, server).output.find("member.enrolled"),
             std::string::npos);
   EXPECT_EQ(run_cli("members show mem_none", server).code, 1);
+  // Referrals: the member's code brings a friend; both show in the member's and the report's.
+  const auto referral = run_cli("--json members referrals " + id, server);
+  ASSERT_EQ(referral.code, 0) << referral.output;
+  const std::string code = nlohmann::json::parse(referral.output)["code"];
+  auto friend_enrolled =
+      circolo::test::HttpClient(server.port())
+          .post_json("/v1/members",
+                     {{"identifiers", {{{"type", "email"}, {"value", "bea@x.it"}}}},
+                      {"referral_code", code}},
+                     server.admin_key());
+  ASSERT_EQ(friend_enrolled.status, 201) << friend_enrolled.body;
+  const std::string friend_id = friend_enrolled.json()["id"];
+  const auto referrals = run_cli("members referrals " + id, server).output;
+  EXPECT_NE(referrals.find("Referral code " + code + ": 0 completed, 1 open"), std::string::npos)
+      << referrals;
+  EXPECT_NE(referrals.find("referrer  " + friend_id), std::string::npos) << referrals;
+  const auto report = run_cli("report referrals --from 2026-01-01", server);
+  EXPECT_EQ(report.code, 0) << report.output;
+  EXPECT_NE(report.output.find("total"), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find(id), std::string::npos) << report.output;
+  EXPECT_EQ(run_cli("report referrals --from yesterday", server).code, 1);
   EXPECT_NE(run_cli("campaign pause weekend-double", server).output.find("paused"),
             std::string::npos);
   EXPECT_NE(run_cli("simulate --active --event " + kPurchase, server)

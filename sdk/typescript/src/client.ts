@@ -289,6 +289,24 @@ export class CircoloClient {
     );
   }
 
+  /**
+   * The member's referral code (made the first time it is asked for) and how its referrals
+   * stand: what the app shows on its "invite a friend" screen. A new member's enrolling request
+   * sends the code as `referral_code`.
+   */
+  getReferralCode(memberId: string, options?: CallOptions) {
+    return this.data(
+      this.request("GET", "/v1/members/{id}/referral", { ...options, params: { id: memberId } }),
+    );
+  }
+
+  /** The member's referrals, as referrer and as referee, with their state. */
+  listReferrals(memberId: string, options?: CallOptions) {
+    return this.data(
+      this.request("GET", "/v1/members/{id}/referrals", { ...options, params: { id: memberId } }),
+    );
+  }
+
   getWallet(memberId: string, query?: QueryOf<"/v1/members/{id}/wallet", "get">, options?: CallOptions) {
     return this.data(
       this.request("GET", "/v1/members/{id}/wallet", { ...options, params: { id: memberId }, query }),

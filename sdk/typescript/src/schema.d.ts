@@ -603,6 +603,15 @@ export interface paths {
          *     Limits and budgets are exact under concurrency: counters are read while deciding and
          *     settled just before commit, only if they stay within their caps (otherwise the event is
          *     decided again with the counters locked).
+         *
+         *     Referrals: an enrolling event may carry the referrer's `referral_code`. The referral starts
+         *     before the decision, so the enrolling purchase itself can complete it. It completes at the
+         *     referee's first event that the program's `referral` declaration qualifies: then Circolo makes
+         *     a `referral_completed` event for each side in the same transaction (rules `on
+         *     referral_completed` give each its rewards; the referee's effects follow in this response). A
+         *     full refund of that purchase within the declaration's `hold` takes both sides' points back
+         *     (`referral_reversed`). Outgoing events `referral.started`, `referral.completed`,
+         *     `referral.reversed`.
          */
         post: operations["sendEvent"];
         delete?: never;
@@ -1111,6 +1120,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/referral": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's referral code, made the first time it is asked for, and how its referrals stand
+         * @description Admin, touchpoint, or the member's own token. The code is short (8 symbols without look-alikes, 40 random bits), the member's for good, and is what a new member's enrolling request sends as `referral_code` (in a shared link, pass it as a parameter such as `?ref=K7M2-QX9P` and have the app or web shop send it on).
+         */
+        get: operations["getReferralCode"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{id}/referrals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's referrals, as referrer and as referee (newest first, at most 500)
+         * @description Admin, touchpoint, or the member's own token.
+         */
+        get: operations["listMemberReferrals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/reports/referrals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Referrals started in a period: by state, refusals by reason, per day and the top referrers (admin) */
+        get: operations["getReferralReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1463,8 +1529,12 @@ export interface components {
          *     completions} and the challenge's rewards (with `challenge` instead of campaign and rule),
          *     `badge_granted` {badge}; then `tier_changed` {from, to} and the effects of rules `on
          *     tier_changed`. A challenge's effects name `challenge`, a rule's `campaign` and `rule`.
+         *     Referrals: `referral_completed` {referral_id, referrer} followed by the effects of the
+         *     referee's `referral_completed` event, `referral_refused` / `referral_expired` {referral_id,
+         *     referrer, reason}, and on a refund `referral_reversed` {referral_id, reason} followed by the
+         *     referee's `points_reversed`.
          */
-        Effect: components["schemas"]["PointsAwarded"] | components["schemas"]["PointsReversed"] | components["schemas"]["PointsSpent"] | components["schemas"]["PointsAdjusted"] | components["schemas"]["TagAdded"] | components["schemas"]["TagRemoved"] | components["schemas"]["Notification"] | components["schemas"]["CouponIssued"] | components["schemas"]["CouponRedeemed"] | components["schemas"]["TierChanged"] | components["schemas"]["ChallengeProgressed"] | components["schemas"]["ChallengeCompleted"] | components["schemas"]["BadgeGranted"];
+        Effect: components["schemas"]["PointsAwarded"] | components["schemas"]["PointsReversed"] | components["schemas"]["PointsSpent"] | components["schemas"]["PointsAdjusted"] | components["schemas"]["TagAdded"] | components["schemas"]["TagRemoved"] | components["schemas"]["Notification"] | components["schemas"]["CouponIssued"] | components["schemas"]["CouponRedeemed"] | components["schemas"]["TierChanged"] | components["schemas"]["ChallengeProgressed"] | components["schemas"]["ChallengeCompleted"] | components["schemas"]["BadgeGranted"] | components["schemas"]["ReferralCompleted"] | components["schemas"]["ReferralRefused"] | components["schemas"]["ReferralExpired"] | components["schemas"]["ReferralReversed"];
         /** @description the qualifying points in the next tier's window and how many more it takes */
         TierProgress: {
             points: number;
@@ -1483,7 +1553,7 @@ export interface components {
             /** @description commit order, gap-free per publication */
             seq: number;
             /** @enum {string} */
-            type: "points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification";
+            type: "points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification" | "referral.started" | "referral.completed" | "referral.reversed";
             member_id: string | null;
             /** Format: date-time */
             at: string;
@@ -1513,7 +1583,7 @@ export interface components {
             /** @enum {string} */
             change: "created" | "changed" | "removed";
             /** @enum {string} */
-            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign" | "event";
+            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign" | "event" | "referral";
             id: string;
             before: string;
             after: string;
@@ -1801,6 +1871,95 @@ export interface components {
                 before: string | null;
                 after: string | null;
             };
+        };
+        /** @description A referral: who brought whom, and how it stands. */
+        Referral: {
+            /** @example ref_5x2k9q */
+            id: string;
+            /**
+             * @description the referrer's code it started with
+             * @example K7M2-QX9P
+             */
+            code: string;
+            /** @description member id */
+            referrer: string;
+            /** @description member id */
+            referee: string;
+            /**
+             * @description started: waiting for the referee's first qualifying event; completed: both sides rewarded; reversed: its qualifying purchase was refunded in full within the hold; refused: see reason; expired: no qualifying event within the declaration's `within` (marked at the referee's next event)
+             * @enum {string}
+             */
+            state: "started" | "completed" | "reversed" | "refused" | "expired";
+            /**
+             * @description why refused (already_member, self_referral, referrer_cap), expired or reversed (refunded)
+             * @enum {string|null}
+             */
+            reason: "already_member" | "self_referral" | "referrer_cap" | "expired" | "refunded" | null;
+            /** @description where the referee enrolled */
+            channel: string;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description completed, refused or expired then
+             */
+            ended_at: string | null;
+            /** @description the event that completed it */
+            qualifying_event_id: string | null;
+            /**
+             * Format: date-time
+             * @description a full refund of the qualifying purchase before then reverses it
+             */
+            hold_until: string | null;
+            /** Format: date-time */
+            reversed_at: string | null;
+            /**
+             * @description in a member's list: the member's side
+             * @enum {string}
+             */
+            role?: "referrer" | "referee";
+        };
+        /** @description The member's referral completed by this event: both sides' referral_completed events follow (the referee's effects come next in this list). */
+        ReferralCompleted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "referral_completed";
+            referral_id: string;
+            referrer: string;
+        };
+        /** @description The member's referral, which this event would have completed, is refused: `reason` self_referral or referrer_cap. */
+        ReferralRefused: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "referral_refused";
+            referral_id: string;
+            referrer: string;
+            reason: string;
+        };
+        /** @description The member's referral came too late: the event is past the declaration's `within`. */
+        ReferralExpired: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "referral_expired";
+            referral_id: string;
+            referrer: string;
+            reason: string;
+        };
+        /** @description The refund took back the referral its purchase qualified (refunded in full within the hold): both sides' points come back (the referee's reversal is in this list). */
+        ReferralReversed: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "referral_reversed";
+            referral_id: string;
+            reason: string;
         };
     };
     responses: {
@@ -2190,6 +2349,11 @@ export interface operations {
                      * @default false
                      */
                     link?: boolean;
+                    /**
+                     * @description a member's referral code: the new member was referred by it (as on POST /v1/events; a member found with `link` is recorded as a refused referral, already_member). A code nobody has is 422 `unknown_referral_code`.
+                     * @example K7M2-QX9P
+                     */
+                    referral_code?: string;
                 };
             };
         };
@@ -3340,6 +3504,11 @@ export interface operations {
                     link?: boolean;
                     /** @description a merge patch of the member's profile (as PATCH /v1/members/{id}), written in the event's transaction and recorded as `profile.updated`: a sign-up carries the profile the customer typed. The event's own rules see it already. */
                     profile?: components["schemas"]["Profile"];
+                    /**
+                     * @description a member's referral code (case, blanks and dashes do not matter; I, L and O read as 1, 1 and 0): the new member was referred by it. Only with `enroll`. A code nobody has is 422 `unknown_referral_code` and changes nothing; a member found rather than enrolled, or the code's own member, is recorded as a refused referral (already_member, self_referral) and the request goes through.
+                     * @example K7M2-QX9P
+                     */
+                    referral_code?: string;
                 };
             };
         };
@@ -4610,6 +4779,182 @@ export interface operations {
             409: components["responses"]["Conflict"];
             410: components["responses"]["MemberMerged"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getReferralCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        member_id: string;
+                        /** @example K7M2-QX9P */
+                        code: string;
+                        /** @description the referrals it brought, by state */
+                        referrals: {
+                            started: number;
+                            completed: number;
+                            reversed: number;
+                            refused: number;
+                            expired: number;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMemberReferrals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The referrals */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        member_id: string;
+                        items: components["schemas"]["Referral"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getReferralReport: {
+        parameters: {
+            query?: {
+                /** @description a date (midnight in the program time zone) or an RFC 3339 time; default: 30 days before `until` */
+                from?: string;
+                /** @description exclusive; a date or an RFC 3339 time; default: now */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description referrals recorded, refused at once included */
+                        attempts: number;
+                        /** @description those not refused at once */
+                        started: number;
+                        /** @description started, still waiting for a qualifying event */
+                        open: number;
+                        /** @description completed and standing (rewarded) */
+                        completed: number;
+                        reversed: number;
+                        /** @description started ones past the declaration's `within` included */
+                        expired: number;
+                        /** @description at once or at completion */
+                        refused: number;
+                        /** @description points both sides' referral_completed events gave, net of reversals */
+                        points_given: number;
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        until: string;
+                        /**
+                         * @example {
+                         *       "already_member": 3,
+                         *       "referrer_cap": 1
+                         *     }
+                         */
+                        refused_by_reason: {
+                            [key: string]: number;
+                        };
+                        /** @description by the local day (program time zone) they started */
+                        days: {
+                            /** @description referrals recorded, refused at once included */
+                            attempts: number;
+                            /** @description those not refused at once */
+                            started: number;
+                            /** @description started, still waiting for a qualifying event */
+                            open: number;
+                            /** @description completed and standing (rewarded) */
+                            completed: number;
+                            reversed: number;
+                            /** @description started ones past the declaration's `within` included */
+                            expired: number;
+                            /** @description at once or at completion */
+                            refused: number;
+                            /** @description points both sides' referral_completed events gave, net of reversals */
+                            points_given: number;
+                            /** Format: date */
+                            date: string;
+                        }[];
+                        /** @description at most 20, most completed first */
+                        top_referrers: {
+                            /** @description referrals recorded, refused at once included */
+                            attempts: number;
+                            /** @description those not refused at once */
+                            started: number;
+                            /** @description started, still waiting for a qualifying event */
+                            open: number;
+                            /** @description completed and standing (rewarded) */
+                            completed: number;
+                            reversed: number;
+                            /** @description started ones past the declaration's `within` included */
+                            expired: number;
+                            /** @description at once or at completion */
+                            refused: number;
+                            /** @description points both sides' referral_completed events gave, net of reversals */
+                            points_given: number;
+                            member_id: string;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
