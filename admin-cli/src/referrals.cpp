@@ -36,11 +36,11 @@ int member_referrals(const Online& o, const std::string& id) {
             << n["refused"].get<long long>() << " refused, " << n["expired"].get<long long>()
             << " expired\n";
   if ((*list)["items"].empty()) return 0;
-  std::printf("%-20s  %-8s  %-30s  %-9s  %s\n", "STARTED", "ROLE", "WITH", "STATE", "REASON");
+  std::printf("%-27s  %-8s  %-30s  %-9s  %s\n", "STARTED", "ROLE", "WITH", "STATE", "REASON");
   for (const auto& r : (*list)["items"]) {
     const bool referrer = r["role"] == "referrer";
     const auto with = (referrer ? r["referee"] : r["referrer"]).get<std::string>();
-    std::printf("%-20s  %-8s  %-30s  %-9s  %s\n", r["started_at"].get<std::string>().c_str(),
+    std::printf("%-27s  %-8s  %-30s  %-9s  %s\n", r["started_at"].get<std::string>().c_str(),
                 r["role"].get<std::string>().c_str(), with.c_str(),
                 r["state"].get<std::string>().c_str(), text_or_dash(r["reason"]).c_str());
   }

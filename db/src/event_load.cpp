@@ -243,6 +243,11 @@ std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
   return basket(sql, codes, member_id, now, /*lock=*/false);
 }
 
+bool could_qualify(const rules::CompiledProgram& program, const std::string& type) {
+  const auto& decl = program.file().referral;
+  return decl && decl->on && rules::event_type(*decl->on) == type;
+}
+
 void see_profile(engine::event::MemberState& state, const Profile& profile) {
   state.member.birthday = date_of(profile.birthday);
   state.member.attributes = attributes_of(profile.attributes);
@@ -353,7 +358,7 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     r.contributions = gamification::open_contributions(sql, state.member.id, original->id);
     if (!req.side_event) r.referral = referrals::qualified_by(sql, original->id);
     out.inputs.refund = std::move(r);
-  } else if (state.open_referral) {
+  } else if (state.open_referral && could_qualify(*req.program, req.event_type)) {
     out.inputs.referral = referrals::open(sql, *state.open_referral, *req.program, req.now);
   }
   out.inputs.coupons = basket(sql, req.coupons, state.member.id, req.now);

@@ -109,7 +109,8 @@ void begin_referral(soci::session& sql, const std::string& code, db::event::Load
                     const EventContext& ctx, const IncomingEvent& in) {
   const auto started = start_referral(sql, code, loaded.inputs.member.member.id, loaded.enrolled,
                                       in.event.channel, ctx.api_key_id, ctx.event_id, ctx.now);
-  if (started) loaded.inputs.referral = db::referrals::open(sql, *started, *ctx.program, ctx.now);
+  if (started && db::event::could_qualify(*ctx.program, in.event.type))
+    loaded.inputs.referral = db::referrals::open(sql, *started, *ctx.program, ctx.now);
 }
 
 // A side event of a referral for one member, decided after the events before it in the
@@ -144,10 +145,10 @@ void follow_referral(soci::session& sql, db::Batch& batch, const EventContext& c
   counters.add(plan);
   const bool completed = step.kind == Kind::completed;
   // Completed: the two referral_completed events, new. Reversed: the two events reversing them.
-  const std::string referee_event = completed ? new_id("evt") : step.referee_event_id;
-  const std::string referrer_event = completed ? new_id("evt") : step.referrer_event_id;
-  const std::string referee_side = completed ? referee_event : new_id("evt");
-  const std::string referrer_side = completed ? referrer_event : new_id("evt");
+  const std::string referee_event = completed ? new_id("ev") : step.referee_event_id;
+  const std::string referrer_event = completed ? new_id("ev") : step.referrer_event_id;
+  const std::string referee_side = completed ? referee_event : new_id("ev");
+  const std::string referrer_side = completed ? referrer_event : new_id("ev");
   // The side's member as the transaction has it: the referrer (locked by the load) read now; a
   // reversal with the event it reverses.
   const auto side_inputs = [&](const std::string& member, const std::string& reversed,
@@ -201,6 +202,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   load.enroll = in.enroll;
   if (in.enroll) load.enrol_as = new_id("mem");
   load.channel = in.event.channel;
+  load.event_type = in.event.type;
   load.occurred_at = in.event.time;
   load.original_event_id = in.original_event_id;
   load.coupons = in.event.coupons;

@@ -174,6 +174,40 @@ describe("member tokens", () => {
     assert.equal(refused.code, "forbidden");
   });
 
+  test("a member's referral code brings a friend, and both are rewarded", async () => {
+    const appKey = touchpoint("app");
+    const me = await newMember(appKey);
+    const minted = await appKey.mintMemberToken(me.id);
+    const app = new CircoloClient({ baseUrl: url, token: minted.token! });
+    const mine = await app.getReferralCode(me.id);
+    assert.match(mine.code, /^[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    assert.equal(mine.referrals.completed, 0);
+
+    const web = touchpoint("web");
+    const joined = await web.sendEvent({
+      type: "signup",
+      member: { identifier: { type: "email", value: `friend-${Date.now()}@example.com` } },
+      enroll: true,
+      referral_code: mine.code.toLowerCase(),
+    });
+    const friend = joined.data.member_id;
+    const bought = await web.sendEvent({
+      type: "purchase",
+      member: { id: friend },
+      total: "25.00",
+      currency: "EUR",
+    });
+    const types = bought.data.effects.map((e) => e.type);
+    assert.ok(types.includes("referral_completed"), types.join(","));
+    assert.equal(bought.data.points.available, 25 + 200);
+    const { items } = await app.listReferrals(me.id);
+    assert.equal(items.length, 1);
+    assert.equal(items[0].state, "completed");
+    assert.equal(items[0].role, "referrer");
+    assert.equal((await app.getReferralCode(me.id)).referrals.completed, 1);
+    assert.equal((await app.getWallet(me.id)).points.available, 500);
+  });
+
   test("the app's link code identifies the member at the till and links a new card", async () => {
     const appKey = touchpoint("app");
     const me = await newMember(appKey);

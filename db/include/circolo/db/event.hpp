@@ -50,6 +50,7 @@ struct LoadRequest {
   std::string enrol_as;    // the id of a member enrolled by this event
   std::string api_key_id;  // who sent it: recorded with identifiers it links
   std::string channel;
+  std::string event_type;           // what it is: only some can complete a referral
   engine::TimePoint occurred_at{};  // an offline POS enrols as of the purchase
   std::optional<std::string> original_event_id;
   std::vector<std::string> coupons;  // canonical codes of the basket
@@ -62,6 +63,10 @@ struct Loaded {
   bool enrolled = false;
   std::optional<std::string> named_member_id;  // a refund naming its member: who that is
 };
+
+// Whether an event of this type can complete a referral under the program (its `qualify`
+// trigger): only then does the load lock the referrer and count its cap.
+bool could_qualify(const rules::CompiledProgram& program, const std::string& event_type);
 
 // The member's profile as the rules see it (birthday, attributes), after the event changed it.
 void see_profile(engine::event::MemberState& state, const Profile& profile);
