@@ -105,7 +105,7 @@ int run(const api::Settings& settings) {
   api::ProgramStore programs;
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
-  api::register_report_routes(app);
+  api::register_report_routes(app, programs);
   api::register_referral_routes(app, programs);
   api::register_program_routes(app, programs);
   api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});

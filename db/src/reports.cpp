@@ -17,7 +17,88 @@ const std::string kLiability =
     " as t) now where l.remaining > 0 and (l.expires_at is null or l.expires_at > t) group by "
     "m.tier order by m.tier nulls first";
 
+// Every effect of a campaign's rule in the events recorded in the period: one row per effect.
+const std::string kEffects =
+    "with fx as (select e.id, e.member_id, e.channel, to_char(e.recorded_at at time zone $3, "
+    "'YYYY-MM-DD') as day, x->>'campaign' as campaign, x->>'rule' as rule, x->>'type' as type, "
+    "case when x->>'type' = 'points_awarded' then (x->>'points')::bigint else 0 end as points "
+    "from events e cross join lateral jsonb_array_elements(e.effects) x where e.recorded_at >= " +
+    micros_to_timestamptz("$1::bigint") + " and e.recorded_at < " +
+    micros_to_timestamptz("$2::bigint") +
+    " and x ? 'campaign' and ($4::text is null or x->>'campaign' = $4)) ";
+// By campaign, and by campaign and rule, day or channel (which: the GROUPING bits).
+const std::string kActivity =
+    kEffects +
+    "select campaign, rule, day, channel, grouping(rule, day, channel), count(distinct id || "
+    "'/' || rule), count(distinct member_id), coalesce(sum(points), 0)::bigint, count(*) filter "
+    "(where type = 'coupon_issued') from fx group by grouping sets ((campaign), (campaign, rule), "
+    "(campaign, day), (campaign, channel))";
+// Redemptions (not rolled back) of the codes the campaigns issued in the period.
+const std::string kRedeemed =
+    "select x->>'campaign', count(*) from events e cross join lateral "
+    "jsonb_array_elements(e.effects) x join coupon_redemptions r on r.code = x->>'code' and "
+    "r.rolled_back_at is null where e.recorded_at >= " +
+    micros_to_timestamptz("$1::bigint") + " and e.recorded_at < " +
+    micros_to_timestamptz("$2::bigint") +
+    " and x->>'type' = 'coupon_issued' and x ? 'campaign' and ($3::text is null or "
+    "x->>'campaign' = $3) group by 1";
+// Points of the lots earned in [$1, $2): awarded and reversed since.
+const std::string kLots =
+    "select campaign, coalesce(sum(reversed), 0)::bigint, coalesce(sum(points), 0)::bigint from "
+    "point_lots where earned_at >= " +
+    micros_to_timestamptz("$1::bigint") + " and earned_at < " +
+    micros_to_timestamptz("$2::bigint") +
+    " and campaign is not null and ($3::text is null or campaign = $3) group by 1";
+const std::string kBudgets =
+    "select substr(key, 8), value from rule_counters where key = any(select 'budget:' || c from "
+    "unnest($1::text[]) c)";
+
 }  // namespace
+
+std::map<std::string, CampaignActivity> campaign_activity(
+    soci::session& sql, engine::TimePoint from, engine::TimePoint until,
+    const std::string& time_zone, const std::optional<std::string>& only,
+    const std::vector<std::string>& known, engine::TimePoint recent_from, engine::TimePoint now) {
+  std::map<std::string, CampaignActivity> out;
+  for (const auto& id : known) {
+    if (!only || *only == id) out[id];
+  }
+  const auto micros = [](engine::TimePoint t) { return std::to_string(to_micros(t)); };
+  const std::vector<Value> period{micros(from), micros(until), time_zone,
+                                  only ? Value(*only) : Value()};
+  for (const auto& row : fetch(sql, kActivity, period)) {
+    auto& campaign = out[*row[0]];
+    const ActivityFigures figures{to_int(row[5]), to_int(row[6]), to_int(row[7]), to_int(row[8])};
+    // GROUPING(rule, day, channel): 0b011 by rule, 0b101 by day, 0b110 by channel, 0b111 none.
+    switch (to_int(row[4])) {
+      case 0b011:
+        campaign.rules[row[1].value_or("")] = figures;
+        break;
+      case 0b101:
+        campaign.days[row[2].value_or("")] = figures;
+        break;
+      case 0b110:
+        campaign.channels[row[3].value_or("")] = figures;
+        break;
+      default:
+        campaign.total = figures;
+    }
+  }
+  const Value filter = only ? Value(*only) : Value();
+  for (const auto& row : fetch(sql, kRedeemed, {micros(from), micros(until), filter}))
+    out[*row[0]].coupons_redeemed = to_int(row[1]);
+  for (const auto& row : fetch(sql, kLots, {micros(from), micros(until), filter}))
+    out[*row[0]].points_reversed = to_int(row[1]);
+  for (const auto& row : fetch(sql, kLots, {micros(recent_from), micros(now), filter})) {
+    if (out.count(*row[0])) out[*row[0]].recent_points = to_int(row[2]);
+  }
+  std::vector<std::string> ids;
+  for (const auto& [id, _] : out) ids.push_back(id);
+  for (const auto& row : fetch(sql, kBudgets, {text_array(ids)})) {
+    if (out.count(*row[0])) out[*row[0]].budget_used = to_int(row[1]);
+  }
+  return out;
+}
 
 std::vector<LiabilityRow> liability(soci::session& sql, engine::TimePoint now) {
   std::vector<LiabilityRow> out;

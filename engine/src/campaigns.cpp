@@ -24,4 +24,14 @@ State state(bool paused, std::optional<TimePoint> from, std::optional<TimePoint>
   return State::active;
 }
 
+std::optional<std::int64_t> days_until_spent(std::int64_t left, std::int64_t recent_points,
+                                             std::int64_t recent_days) {
+  if (left <= 0) return 0;
+  if (recent_points <= 0 || recent_days <= 0) return std::nullopt;
+  // left / (recent_points / recent_days), rounded up, in integers (no overflow for budgets and
+  // day counts of any realistic size: both factors are far below 2^31).
+  const auto scaled = static_cast<__int128>(left) * recent_days;
+  return static_cast<std::int64_t>((scaled + recent_points - 1) / recent_points);
+}
+
 }  // namespace circolo::engine::campaigns

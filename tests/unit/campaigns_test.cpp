@@ -40,3 +40,13 @@ TEST(CampaignState, Names) {
   EXPECT_EQ(name(State::scheduled), "scheduled");
   EXPECT_EQ(name(State::ended), "ended");
 }
+
+TEST(BudgetForecast, DaysUntilSpentAtTheRecentRate) {
+  EXPECT_EQ(days_until_spent(1000, 700, 7), 10);  // 100 a day
+  EXPECT_EQ(days_until_spent(1001, 700, 7), 11);  // rounded up: the last day spends it
+  EXPECT_EQ(days_until_spent(50, 700, 7), 1);
+  EXPECT_EQ(days_until_spent(0, 700, 7), 0);
+  EXPECT_EQ(days_until_spent(-5, 700, 7), 0);
+  EXPECT_EQ(days_until_spent(1000, 0, 7), std::nullopt);  // nothing awarded lately: no forecast
+  EXPECT_EQ(days_until_spent(9'000'000'000'000, 1, 7), 63'000'000'000'000);
+}

@@ -6,6 +6,7 @@
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/programs.hpp"
+#include "circolo/api/reports.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/referrals.hpp"
 #include "circolo/engine/referrals.hpp"
@@ -33,19 +34,6 @@ void require_current(soci::session& sql, const std::string& id) {
                    "member " + id + " was merged into " + *member->merged_into, {},
                    {{"merged_into", *member->merged_into}});
   }
-}
-
-// A report bound: a date (midnight in the program's time zone) or an RFC 3339 time.
-engine::TimePoint bound(const std::optional<std::string>& text, engine::TimePoint fallback,
-                        const rules::CompiledProgram* program, const char* name) {
-  if (!text) return fallback;
-  if (auto t = engine::parse_rfc3339(*text)) return *t;
-  if (auto noon = engine::parse_rfc3339(*text + "T12:00:00Z")) {
-    if (!program) return *noon - std::chrono::hours(12);
-    if (auto day = program->calendar_period("day", *noon)) return day->from;
-  }
-  throw ApiError(http::status::bad_request, "invalid_query",
-                 std::string(name) + " must be a date (2026-11-01) or an RFC 3339 time");
 }
 
 }  // namespace
@@ -131,9 +119,9 @@ void register_referral_routes(App& app, const ProgramStore& store) {
            const auto active = store.for_request();
            const rules::CompiledProgram* program =
                active && active->program ? active->program.get() : nullptr;
-           const auto until = bound(request.query("until"), now, program, "until");
-           const auto from =
-               bound(request.query("from"), until - std::chrono::hours(24 * 30), program, "from");
+           const auto until = report_bound(request.query("until"), now, program, "until");
+           const auto from = report_bound(request.query("from"),
+                                          until - std::chrono::hours(24 * 30), program, "from");
            if (from >= until) {
              throw ApiError(http::status::bad_request, "invalid_query",
                             "from must be before until");

@@ -99,6 +99,6 @@ class ProgramStore;
 void register_operations_routes(App& app, const ProgramStore& programs);
 void register_key_routes(App& app);
 void register_member_routes(App& app, const ProgramStore& store);
-void register_report_routes(App& app);
+void register_report_routes(App& app, const ProgramStore& store);
 
 }  // namespace circolo::api

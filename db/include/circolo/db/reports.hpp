@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,5 +19,29 @@ struct LiabilityRow {
   long long available = 0, pending = 0;
 };
 std::vector<LiabilityRow> liability(soci::session& sql, engine::TimePoint now);
+
+// What campaigns did, from the recorded events' effects (rule firings, members, points awarded,
+// coupons issued), their lots (points reversed since) and codes (redeemed since), and their
+// budget counters.
+struct ActivityFigures {
+  long long firings = 0;  // rule firings
+  long long members = 0;  // distinct members
+  long long points = 0;   // awarded
+  long long coupons_issued = 0;
+};
+struct CampaignActivity {
+  ActivityFigures total;
+  std::map<std::string, ActivityFigures> rules, days, channels;  // days: local "YYYY-MM-DD"
+  long long points_reversed = 0;   // of the points awarded in the period, taken back since
+  long long coupons_redeemed = 0;  // of the codes issued in the period, redeemed since
+  long long budget_used = 0;       // the budget counter, all time (across program versions)
+  long long recent_points = 0;     // awarded in [recent_from, now): the rate of the forecast
+};
+// Events recorded in [from, until), by campaign (`only`: that one), with days in `time_zone`.
+// Campaigns in `known` are in the answer even without activity.
+std::map<std::string, CampaignActivity> campaign_activity(
+    soci::session& sql, engine::TimePoint from, engine::TimePoint until,
+    const std::string& time_zone, const std::optional<std::string>& only,
+    const std::vector<std::string>& known, engine::TimePoint recent_from, engine::TimePoint now);
 
 }  // namespace circolo::db::reports

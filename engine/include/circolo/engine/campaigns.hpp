@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -18,5 +19,11 @@ std::string_view name(State state);
 // not make it run); one paused before its start is paused (it will not run when it starts).
 State state(bool paused, std::optional<TimePoint> from, std::optional<TimePoint> until,
             TimePoint now);
+
+// How many days until a budget with `left` points is spent, at the rate of the recent past
+// (`recent_points` awarded over `recent_days`): rounded up, 0 when nothing is left, nothing when
+// nothing was awarded recently (no forecast).
+std::optional<std::int64_t> days_until_spent(std::int64_t left, std::int64_t recent_points,
+                                             std::int64_t recent_days);
 
 }  // namespace circolo::engine::campaigns
