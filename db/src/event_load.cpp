@@ -359,7 +359,8 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
     if (!req.side_event) r.referral = referrals::qualified_by(sql, original->id);
     out.inputs.refund = std::move(r);
   } else if (state.open_referral && could_qualify(*req.program, req.event_type)) {
-    out.inputs.referral = referrals::open(sql, *state.open_referral, *req.program, req.now);
+    out.inputs.referral =
+        referrals::open(sql, *state.open_referral, *req.program, req.now, /*lock=*/false);
   }
   out.inputs.coupons = basket(sql, req.coupons, state.member.id, req.now);
   return out;

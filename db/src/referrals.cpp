@@ -35,9 +35,22 @@ const std::string kColumns =
 
 const std::string kInsert =
     "insert into referrals (id, code, referrer_id, referee_id, channel, api_key_id, event_id, "
-    "state, reason, started_at, ended_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, " +
+    "state, reason, started_at, ended_at, refused_at_start) values ($1, $2, $3, $4, $5, $6, $7, "
+    "$8, $9, " +
     micros_to_timestamptz("$10::bigint") + ", case when $8 = 'refused' then " +
-    micros_to_timestamptz("$10::bigint") + " end)";
+    micros_to_timestamptz("$10::bigint") + " end, $8 = 'refused')";
+// A referral of this referee by this referrer recorded already (a request sent twice).
+const std::string kPair = "select " + kColumns +
+                          " from referrals where referee_id = $1 and referrer_id = $2 order by "
+                          "started_at limit 1";
+// An identifier of the referee that the referrer (or a member merged into it) once had.
+const std::string kSharedIdentifier =
+    "select exists (select 1 from member_timeline t join member_identifiers i on i.member_id = "
+    "$2 and i.type = t.data->'identifier'->>'type' and i.value = t.data->'identifier'->>'value' "
+    "where t.member_id = any($1::text[]) and t.type = 'identifier.unlinked')";
+// The referrals a member brought, by state (its own id and those merged into it).
+const std::string kCounts =
+    "select state, count(*) from referrals where referrer_id = any($1::text[]) group by state";
 const std::string kLockReferrer =
     "select pg_advisory_xact_lock(hashtextextended('circolo.referrer:' || $1, 0))";
 const std::string kSetOpen = "update members set open_referral = $2 where id = $1";
@@ -52,13 +65,14 @@ const std::string kCompletedSince =
 const std::string kComplete =
     "update referrals set state = 'completed', ended_at = " + micros_to_timestamptz("$2::bigint") +
     ", qualifying_event_id = $3, hold_until = " + micros_to_timestamptz("$4::bigint") +
-    ", referee_event_id = $5, referrer_event_id = $6 where id = $1 and state = 'started'";
+    ", referee_event_id = $5, referrer_event_id = $6 where id = $1 and state = 'started' "
+    "returning id";
 const std::string kEnd = "update referrals set state = $2, reason = $3, ended_at = " +
                          micros_to_timestamptz("$4::bigint") +
-                         " where id = $1 and state = 'started'";
+                         " where id = $1 and state = 'started' returning id";
 const std::string kReverse =
     "update referrals set state = 'reversed', reason = $2, reversed_at = " +
-    micros_to_timestamptz("$3::bigint") + " where id = $1 and state = 'completed'";
+    micros_to_timestamptz("$3::bigint") + " where id = $1 and state = 'completed' returning id";
 // On the referee's row (the id it was referred under: merges leave the column there).
 const std::string kClearOpen =
     "update members set open_referral = null where id = (select referee_id from referrals where "
@@ -67,8 +81,8 @@ const std::string kOpenOf =
     "select open_referral from members where id in ($1, $2) and "
     "open_referral is not null order by id";
 const std::string kOfMember = "select " + kColumns +
-                              " from referrals where referrer_id = $1 or referee_id = $1 order "
-                              "by started_at desc, id desc limit 500";
+                              " from referrals where referrer_id = any($1::text[]) or referee_id = "
+                              "any($1::text[]) order by started_at desc, id desc limit 500";
 
 std::optional<engine::TimePoint> time_of(const Value& v) {
   if (!v) return std::nullopt;
@@ -110,6 +124,13 @@ CodeOwner survivor(soci::session& sql, std::string id) {
     id = *rows.front()[0];
   }
   throw std::logic_error("a merge chain without end");
+}
+
+// A transaction-level lock per referrer, taken before anything of the referrer's is read for a
+// decision or its row is referenced (a referral's foreign key): starts and completions of one
+// referrer's referrals go one at a time, in one order.
+void lock_referrer(soci::session& sql, const std::string& referrer) {
+  fetch(sql, kLockReferrer, {referrer});
 }
 
 void timeline(soci::session& sql, const std::string& member, const std::string& type,
@@ -170,6 +191,7 @@ Referral start(soci::session& sql, const std::string& id, const std::string& cod
                const std::string& api_key_id, const std::optional<std::string>& event_id,
                engine::TimePoint now) {
   const std::string state = reason ? "refused" : "started";
+  lock_referrer(sql, referrer.member_id);
   fetch(sql, kInsert,
         {id, code, referrer.member_id, referee, channel, api_key_id, event_id, state, reason,
          std::to_string(to_micros(now))});
@@ -196,7 +218,7 @@ Referral start(soci::session& sql, const std::string& id, const std::string& cod
 
 std::optional<engine::event::OpenReferral> open(soci::session& sql, const std::string& id,
                                                 const rules::CompiledProgram& program,
-                                                engine::TimePoint now) {
+                                                engine::TimePoint now, bool lock) {
   const auto rows = fetch(sql, kFind, {id});
   if (rows.empty()) return std::nullopt;
   const auto referral = from_row(rows.front());
@@ -204,16 +226,22 @@ std::optional<engine::event::OpenReferral> open(soci::session& sql, const std::s
   engine::event::OpenReferral out;
   out.id = referral.id;
   out.started_at = referral.started_at;
-  // One completion per referrer at a time: its cap is counted exactly. A lock of its own, not
-  // the referrer's row, which its side event locks later (its own events hold that row, and
-  // waiting for it here, with the referee's row held, could close a cycle).
   auto referrer = survivor(sql, referral.referrer_id);
-  fetch(sql, kLockReferrer, {referrer.member_id});
-  referrer = survivor(sql, referral.referrer_id);  // merged a moment ago: the new survivor
+  if (lock) {
+    // One completion per referrer at a time, so that its cap counts exactly: the referrer's
+    // lock, then its row (which its side event needs). A merge meanwhile moves the survivor.
+    lock_referrer(sql, referrer.member_id);
+    members::lock(sql, referrer.member_id);
+    const auto now_survivor = survivor(sql, referral.referrer_id);
+    if (now_survivor.member_id != referrer.member_id)
+      throw RetryTransaction("the referrer was merged meanwhile");
+    referrer = now_survivor;
+    out.counted = true;
+  }
   out.referrer_id = referrer.member_id;
   out.referrer_merged_ids = referrer.merged_ids;
   const auto& decl = program.referral();
-  if (decl && decl->limit) {
+  if (lock && decl && decl->limit) {
     engine::TimePoint since{};  // a limit without a period: ever
     static const std::map<rules::LimitPeriod, std::string> kKinds{
         {rules::LimitPeriod::day, "day"},
@@ -253,24 +281,28 @@ void record_step(soci::session& sql, const engine::event::ReferralStep& step,
                  const std::string& referrer_event_id, engine::TimePoint now) {
   using Kind = engine::event::ReferralStep::Kind;
   const auto micros = std::to_string(to_micros(now));
+  std::vector<Row> changed;
   switch (step.kind) {
     case Kind::completed:
-      fetch(sql, kComplete,
-            {step.id, micros, cause_event_id,
-             std::to_string(to_micros(step.hold_until.value_or(now))), referee_event_id,
-             referrer_event_id});
+      changed = fetch(sql, kComplete,
+                      {step.id, micros, cause_event_id,
+                       std::to_string(to_micros(step.hold_until.value_or(now))), referee_event_id,
+                       referrer_event_id});
       break;
     case Kind::refused:
-      fetch(sql, kEnd, {step.id, "refused", step.reason, micros});
+      changed = fetch(sql, kEnd, {step.id, "refused", step.reason, micros});
       break;
     case Kind::expired:
-      fetch(sql, kEnd, {step.id, "expired", step.reason, micros});
+      changed = fetch(sql, kEnd, {step.id, "expired", step.reason, micros});
       break;
     case Kind::reversed:
-      fetch(sql, kReverse, {step.id, step.reason, micros});
-      return;
+      changed = fetch(sql, kReverse, {step.id, step.reason, micros});
+      break;
   }
-  fetch(sql, kClearOpen, {step.id});
+  // Decided on a state another transaction changed since (its referee's row lock makes that
+  // impossible for events; a merge does not take it): decide again.
+  if (changed.empty()) throw RetryTransaction("the referral changed meanwhile");
+  if (step.kind != Kind::reversed) fetch(sql, kClearOpen, {step.id});
 }
 
 void after_merge(soci::session& sql, const std::string& into, const std::string& from,
@@ -289,10 +321,38 @@ void after_merge(soci::session& sql, const std::string& into, const std::string&
   }
 }
 
+// The member and those merged into it.
+std::vector<std::string> ids_of(soci::session& sql, const std::string& member_id) {
+  auto ids = survivor(sql, member_id).merged_ids;
+  ids.push_back(member_id);
+  return ids;
+}
+
 std::vector<Referral> of_member(soci::session& sql, const std::string& member_id) {
   std::vector<Referral> out;
-  for (const auto& row : fetch(sql, kOfMember, {member_id})) out.push_back(from_row(row));
+  for (const auto& row : fetch(sql, kOfMember, {text_array(ids_of(sql, member_id))}))
+    out.push_back(from_row(row));
   return out;
+}
+
+std::map<std::string, long long> counts(soci::session& sql, const std::string& member_id) {
+  std::map<std::string, long long> out;
+  for (const auto& row : fetch(sql, kCounts, {text_array(ids_of(sql, member_id))}))
+    out[*row[0]] = to_int(row[1]);
+  return out;
+}
+
+bool shares_identifier(soci::session& sql, const CodeOwner& referrer, const std::string& referee) {
+  auto ids = referrer.merged_ids;
+  ids.push_back(referrer.member_id);
+  return fetch(sql, kSharedIdentifier, {text_array(ids), referee}).front()[0] == Value("t");
+}
+
+std::optional<Referral> recorded(soci::session& sql, const std::string& referee,
+                                 const std::string& referrer) {
+  const auto rows = fetch(sql, kPair, {referee, referrer});
+  if (rows.empty()) return std::nullopt;
+  return from_row(rows.front());
 }
 
 json report(soci::session& sql, engine::TimePoint from, engine::TimePoint until,
@@ -304,8 +364,8 @@ json report(soci::session& sql, engine::TimePoint from, engine::TimePoint until,
       "(select r.referrer_id, r.reason, r.started_at, case when r.state = 'started' and "
       "$3::bigint is not null and r.started_at < " +
       micros_to_timestamptz("$3::bigint") +
-      " then 'expired' else r.state end as counted, not (r.state = 'refused' and r.ended_at = "
-      "r.started_at) as began, coalesce(ea.points_awarded - ea.points_reversed, 0) + "
+      " then 'expired' else r.state end as counted, not r.refused_at_start as began, "
+      "coalesce(ea.points_awarded - ea.points_reversed, 0) + "
       "coalesce(eb.points_awarded - eb.points_reversed, 0) as points from referrals r left join "
       "events ea on ea.id = r.referrer_event_id left join events eb on eb.id = "
       "r.referee_event_id where r.started_at >= " +

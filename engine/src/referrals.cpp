@@ -41,7 +41,8 @@ std::optional<std::string> normalize_code(std::string_view text) {
 
 std::optional<std::string> refusal_at_start(const StartFacts& facts) {
   // The code's own member (or someone merged into it) cannot bring itself.
-  if (facts.member_id == facts.referrer_id || contains(facts.referrer_merged_ids, facts.member_id))
+  if (facts.member_id == facts.referrer_id ||
+      contains(facts.referrer_merged_ids, facts.member_id) || facts.shares_identifier)
     return std::string(kSelfReferral);
   if (!facts.enrolled) return std::string(kAlreadyMember);
   return std::nullopt;

@@ -429,4 +429,113 @@ TEST_F(Referrals, TheReportCountsByStateAndReason) {
   expect_problem(client().get("/v1/admin/reports/referrals", keys_["store"]), 403, "forbidden");
 }
 
+TEST_F(Referrals, ConcurrentQualifyingEnrolmentsOnOneCodeKeepTheCap) {
+  // Friends who enrol with a purchase at the till, all at once: each purchase completes its own
+  // referral in the transaction that starts it.
+  const auto referrer = enrol(email("yara"));
+  const auto code = code_of(referrer);
+  constexpr int kFriends = 6;
+  std::vector<std::future<HttpResult>> sent;
+  for (int i = 0; i < kFriends; ++i)
+    sent.push_back(std::async(std::launch::async, [&, i] {
+      return event({{"type", "purchase"},
+                    {"member", {{"identifier", email("till" + std::to_string(i) + "-")}}},
+                    {"enroll", true},
+                    {"referral_code", code},
+                    {"total", "25.00"},
+                    {"currency", "EUR"}},
+                   "store");
+    }));
+  int completed = 0, capped = 0;
+  for (auto& f : sent) {
+    const auto r = f.get();
+    ASSERT_EQ(r.status, 201) << r.body;
+    const auto state = referral_of_referee(r.json()["member_id"]);
+    if (state["state"] == "completed") ++completed;
+    if (state["reason"] == "referrer_cap") ++capped;
+  }
+  EXPECT_EQ(completed, 2);
+  EXPECT_EQ(capped, kFriends - 2);
+  EXPECT_EQ(available(referrer), 1000);
+}
+
+TEST_F(Referrals, ARetriedQualifyingPurchaseRewardsOnce) {
+  const auto referrer = enrol(email("zeno"));
+  const auto referee = enrol(email("ada"), code_of(referrer));
+  const json body{{"type", "purchase"},
+                  {"member", {{"id", referee}}},
+                  {"total", "22.00"},
+                  {"currency", "EUR"},
+                  {"order_id", unique("o-")}};
+  const auto key = unique("retry-");
+  auto first = client().post_json("/v1/events", body, keys_["store"], key);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto again = client().post_json("/v1/events", body, keys_["store"], key);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json()["effects"], first.json()["effects"]);
+  EXPECT_EQ(available(referrer), 500);
+  EXPECT_EQ(available(referee), 22 + 200);
+}
+
+TEST_F(Referrals, AnIdentifierTheReferrerOnceHadIsSelfReferral) {
+  const auto referrer = enrol(email("bice"));
+  const std::string card = "4" + std::to_string(900000 + counter_++) + std::to_string(::getpid());
+  ASSERT_EQ(client()
+                .post_json("/v1/members/" + referrer + "/identifiers",
+                           {{"type", "card"}, {"value", card}}, keys_["store"])
+                .status,
+            201);
+  ASSERT_EQ(client()
+                .request("DELETE", "/v1/members/" + referrer + "/identifiers/card/" + card, "",
+                         {{"Authorization", "Bearer " + admin()}})
+                .status,
+            204);
+  // The same card comes back as a "new" member with the referrer's own code.
+  const auto again = enrol({{"type", "card"}, {"value", card}}, code_of(referrer));
+  const auto refused = referral_of_referee(again);
+  EXPECT_EQ(refused["state"], "refused");
+  EXPECT_EQ(refused["reason"], "self_referral");
+}
+
+TEST_F(Referrals, AMergedReferrersCodeAndReferralsFollowTheSurvivor) {
+  const auto old_account = enrol(email("carlo"));
+  const auto code = code_of(old_account);
+  const auto first = enrol(email("dora"), code);
+  const auto survivor = enrol(email("carlo-new"));
+  ASSERT_EQ(client()
+                .post_json("/v1/members/" + survivor + "/merge", {{"from", old_account}}, admin(),
+                           unique("merge-"))
+                .status,
+            200);
+  // The old code brings a friend to the survivor.
+  const auto second = enrol(email("elio"), code);
+  EXPECT_EQ(referral_of_referee(second)["referrer"], survivor);
+  ASSERT_EQ(purchase(second, "30.00").status, 201);
+  EXPECT_EQ(available(survivor), 500);
+  // The survivor lists both, and counts them.
+  const auto listed = referrals(survivor);
+  EXPECT_EQ(listed.size(), 2u);
+  auto view = client().get("/v1/members/" + survivor + "/referral", admin()).json();
+  EXPECT_EQ(view["referrals"]["completed"], 1);
+  EXPECT_EQ(view["referrals"]["started"], 1);
+  (void)first;
+}
+
+TEST_F(Referrals, AMemberCreationSentTwiceRecordsTheReferralOnce) {
+  const auto referrer = enrol(email("fede"));
+  const auto code = code_of(referrer);
+  const json friend_email = email("gaia");
+  auto once =
+      client().post_json("/v1/members", {{"identifiers", {friend_email}}, {"referral_code", code}},
+                         keys_["web"], unique("m-"));
+  ASSERT_EQ(once.status, 201) << once.body;
+  auto twice = client().post_json(
+      "/v1/members", {{"identifiers", {friend_email}}, {"referral_code", code}, {"link", true}},
+      keys_["app"], unique("m-"));
+  ASSERT_EQ(twice.status, 200) << twice.body;
+  const auto listed = referrals(once.json()["id"]);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["state"], "started");
+}
+
 }  // namespace

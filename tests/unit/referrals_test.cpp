@@ -32,6 +32,11 @@ referral {
   hold 14 days
   limit 3 per referrer per month
 }
+challenge "ambassador" {
+  on referral_completed when event.attributes.role == "referrer"
+  goal count reaches 3
+  then award 1000 points
+}
 campaign "base" { rule "earn" { on purchase then award floor(event.total) points } }
 campaign "referrals" {
   rule "referrer" { on referral_completed when event.attributes.role == "referrer" then award 500 points }
@@ -113,6 +118,8 @@ TEST(ReferralStart, RefusesTheReferrerAndExistingMembers) {
   EXPECT_EQ(referrals::refusal_at_start({"mem_a", "mem_a", false, {}}), "self_referral");
   EXPECT_EQ(referrals::refusal_at_start({"mem_a", "mem_x", false, {"mem_x"}}), "self_referral");
   EXPECT_EQ(referrals::refusal_at_start({"mem_a", "mem_b", false, {}}), "already_member");
+  // A new member with an identifier the referrer once had: the referrer again.
+  EXPECT_EQ(referrals::refusal_at_start({"mem_a", "mem_b", true, {}, true}), "self_referral");
 }
 
 TEST(ReferralStart, MergesRefuseOpenReferrals) {
@@ -282,6 +289,39 @@ TEST(ReferralDecision, AReversalTakesBackTheSideEventsPoints) {
   EXPECT_EQ(plan.refund->amount_minor, 0);
   EXPECT_EQ(plan.member.lifetime_points_added, -500);
   EXPECT_EQ(plan.balances.available, 0);
+}
+
+TEST(ReferralDecision, AReversalTakesBackTheSideEventsChallengeProgress) {
+  ReferralStep step;
+  step.kind = ReferralStep::Kind::reversed;
+  step.id = "ref_1";
+  step.referrer_id = "mem_old";
+  step.referee_id = "mem_new";
+  step.referrer_event_id = "ev_rr";
+  step.referee_event_id = "ev_re";
+  step.cause.channel = "store";
+  step.cause.time = kNow;
+  Inputs in;
+  in.member.member.id = "mem_old";
+  in.member.qualifying.assign(program().tiers().size(), 0);
+  engine::challenges::State progress;
+  progress.challenge = "ambassador";
+  progress.digest = program().challenge("ambassador")->digest;
+  progress.contributions.push_back({kNow - kDay, 1, "", "ev_rr"});
+  progress.contributions.push_back({kNow - 3 * kDay, 1, "", "ev_older"});
+  in.member.challenges["ambassador"] = progress;
+  engine::event::RefundedPurchase side;
+  side.event_id = "ev_rr";
+  side.member_id = "mem_old";
+  side.purchase.awarded = 0;
+  side.contributions.push_back({"ambassador", 0, "", false, 1});
+  in.refund = side;
+  const auto plan = decided(engine::event::side_request(refund(2500), step, true, "ev_back"), in);
+  ASSERT_TRUE(plan.refund);
+  EXPECT_TRUE(plan.refund->take_back_contributions);
+  const auto& left = plan.state_after.challenges.at("ambassador").contributions;
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left.front().event_id, "ev_older");
 }
 
 TEST(LayeredCounters, ASideEventSeesWhatItsCauseMoved) {

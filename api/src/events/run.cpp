@@ -110,7 +110,8 @@ void begin_referral(soci::session& sql, const std::string& code, db::event::Load
   const auto started = start_referral(sql, code, loaded.inputs.member.member.id, loaded.enrolled,
                                       in.event.channel, ctx.api_key_id, ctx.event_id, ctx.now);
   if (started && db::event::could_qualify(*ctx.program, in.event.type))
-    loaded.inputs.referral = db::referrals::open(sql, *started, *ctx.program, ctx.now);
+    loaded.inputs.referral =
+        db::referrals::open(sql, *started, *ctx.program, ctx.now, /*lock=*/false);
 }
 
 // A side event of a referral for one member, decided after the events before it in the
@@ -121,7 +122,10 @@ engine::event::Plan decide_side(soci::session& sql, db::Batch& batch, const Even
                                 engine::event::LayeredCounters& counters,
                                 const std::set<std::string>& absent) {
   auto decision = engine::event::decide(*ctx.program, request, inputs, counters);
-  if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
+  // The checker makes a side event's refusal impossible (its rules name what the program has):
+  // never the customer's purchase refused for it.
+  if (auto* refusal = std::get_if<engine::event::Refusal>(&decision))
+    throw std::logic_error("a referral's side event was refused: " + refusal->code);
   auto& plan = std::get<engine::event::Plan>(decision);
   db::event::apply(sql, batch, plan, *ctx.program, ctx.now, absent, [](const db::SqlError&) {
     throw std::logic_error("a referral's side event collided with a receipt");
@@ -166,8 +170,11 @@ void follow_referral(soci::session& sql, db::Batch& batch, const EventContext& c
     else
       load.original_event_id = reversed;
     auto loaded = db::event::load(sql, load);
-    if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded))
+    if (auto* refusal = std::get_if<engine::event::Refusal>(&loaded)) {
+      // Merged by an admin since the referral was read: decide again, on the survivor.
+      if (refusal->code == "member_merged") throw db::RetryTransaction("referral member merged");
       throw std::logic_error("a referral's member cannot be loaded: " + refusal->detail);
+    }
     return std::move(std::get<db::event::Loaded>(loaded).inputs);
   };
   // The referee's side starts from the state the cause left (its writes are not read back).
@@ -218,6 +225,17 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   db::event::TransactionCounters counters(sql, ctx.lock_counters_first);
   auto decision = engine::event::decide(program, request, inputs.inputs, counters);
   if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
+  // The event completes the member's referral: decided again with its referrer locked and its
+  // cap counted (rare, so a referee's other events never wait for the referrer).
+  if (const auto& open = inputs.inputs.referral; open && !open->counted) {
+    const auto& step = std::get<engine::event::Plan>(decision).referral;
+    if (step && step->kind == engine::event::ReferralStep::Kind::completed) {
+      inputs.inputs.referral = db::referrals::open(sql, open->id, program, ctx.now, /*lock=*/true);
+      if (!inputs.inputs.referral) throw db::RetryTransaction("the referral changed meanwhile");
+      decision = engine::event::decide(program, request, inputs.inputs, counters);
+      if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
+    }
+  }
   auto& plan = std::get<engine::event::Plan>(decision);
 
   // A receipt (a purchase's, or a refund's return receipt) is recorded once per channel and

@@ -62,8 +62,14 @@ std::optional<std::string> start_referral(soci::session& sql, const std::string&
                    "no member has the referral code " + code + " (mistyped?)",
                    {{"referral_code", "is not a member's referral code"}});
   }
+  // Sent twice (two keys, or a retry that now finds the member): recorded once.
+  if (const auto earlier = db::referrals::recorded(sql, member_id, referrer->member_id)) {
+    if (earlier->state == "started") return earlier->id;
+    return std::nullopt;
+  }
   const auto refusal = engine::referrals::refusal_at_start(
-      {referrer->member_id, member_id, enrolled, referrer->merged_ids});
+      {referrer->member_id, member_id, enrolled, referrer->merged_ids,
+       db::referrals::shares_identifier(sql, *referrer, member_id)});
   const auto referral = db::referrals::start(sql, new_id("ref"), code, *referrer, member_id,
                                              refusal, channel, key_id, event_id, now);
   if (refusal) return std::nullopt;
@@ -86,10 +92,7 @@ void register_referral_routes(App& app, const ProgramStore& store) {
              const auto code = db::referrals::code_of(sql, id, now, draw_code);
              json counts{
                  {"started", 0}, {"completed", 0}, {"reversed", 0}, {"refused", 0}, {"expired", 0}};
-             for (const auto& referral : db::referrals::of_member(sql, id)) {
-               if (referral.referrer_id != id) continue;
-               counts[referral.state] = counts[referral.state].get<long long>() + 1;
-             }
+             for (const auto& [state, n] : db::referrals::counts(sql, id)) counts[state] = n;
              tx.commit();
              return json_response(http::status::ok,
                                   {{"member_id", id}, {"code", code}, {"referrals", counts}});

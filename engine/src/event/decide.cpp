@@ -171,10 +171,23 @@ RefundDecided decide_refund(Work& w, const RefundedPurchase& bought, rules::Even
 
 // A referral side event "referral_reversed": the points of the member's referral_completed
 // event (its lots first) taken back, as a refund takes back a purchase's.
-Points reverse_side_event(Work& w, const RefundedPurchase& side) {
-  const Points asked = std::max<Points>(side.purchase.awarded - side.purchase.reversed, 0);
-  w.plan.refund = take_back(w, side, asked);
-  return asked;
+// Its contributions to challenge rounds still open are taken back too (as a purchase refunded
+// in full): returns the challenges it touched.
+std::vector<std::string> reverse_side_event(Work& w, const RefundedPurchase& side, Points& asked) {
+  asked = std::max<Points>(side.purchase.awarded - side.purchase.reversed, 0);
+  auto r = take_back(w, side, asked);
+  r.take_back_contributions = true;
+  std::vector<std::string> touched;
+  for (const auto& c : side.contributions) {
+    if (std::find(touched.begin(), touched.end(), c.challenge) == touched.end())
+      touched.push_back(c.challenge);
+  }
+  for (const auto& id : touched) {
+    auto& state = w.state.challenges[id];
+    state.contributions = challenges::without(state.contributions, side.event_id);
+  }
+  w.plan.refund = std::move(r);
+  return touched;
 }
 
 // The member's open referral, at one of its events: completed by the first event that
@@ -318,14 +331,16 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
 
   rules::Event event = req.event;
   std::optional<RefundDecided> refund;
-  Points taken_back = 0;  // by a refund or a referral's reversal
+  Points taken_back = 0;             // by a refund or a referral's reversal
+  std::vector<std::string> touched;  // challenges whose open rounds it changed
   if (req.original_event_id) {
     if (!inputs.refund) throw std::logic_error("a refund without its purchase loaded");
     if (req.event.type == kReferralReversed) {
-      taken_back = reverse_side_event(w, *inputs.refund);
+      touched = reverse_side_event(w, *inputs.refund, taken_back);
     } else {
       refund = decide_refund(w, *inputs.refund, event);
       taken_back = refund->decision.points;
+      touched = refund->touched;
     }
   }
   detail::describe_member(w);
@@ -343,7 +358,7 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
   if (req.with_trace) w.plan.trace = first.trace;
   detail::apply_effects(w, first);
   detail::describe_member(w);
-  detail::settle_challenges(w, event, refund ? refund->touched : std::vector<std::string>{});
+  detail::settle_challenges(w, event, touched);
 
   // The events Circolo makes for the rules: a tier change first, then challenges completed.
   // Each may cause more, up to kMaxDerivedEvents.

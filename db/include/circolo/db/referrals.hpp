@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,11 +45,12 @@ Referral start(soci::session& sql, const std::string& id, const std::string& cod
                const std::string& api_key_id, const std::optional<std::string>& event_id,
                engine::TimePoint now);
 
-// The member's open referral, with the referrer locked (merges followed) and its completed
-// referrals counted in the period of the program's limit containing `now`.
+// The member's open referral (none: not open any more), its referrer found (merges followed);
+// with `lock`, the referrer locked (its lock, then its row) and its completed referrals counted
+// in the period of the program's limit containing `now`.
 std::optional<engine::event::OpenReferral> open(soci::session& sql, const std::string& id,
                                                 const rules::CompiledProgram& program,
-                                                engine::TimePoint now);
+                                                engine::TimePoint now, bool lock);
 // The completed referral a purchase qualified, if any.
 std::optional<engine::event::QualifiedReferral> qualified_by(soci::session& sql,
                                                              const std::string& purchase_id);
@@ -64,8 +66,18 @@ void record_step(soci::session& sql, const engine::event::ReferralStep& step,
 void after_merge(soci::session& sql, const std::string& into, const std::string& from,
                  engine::TimePoint now);
 
-// A member's referrals, as referrer and as referee (newest first).
+// A member's referrals, as referrer and as referee, its own and those of the members merged
+// into it (newest first, at most 500).
 std::vector<Referral> of_member(soci::session& sql, const std::string& member_id);
+// The referrals a member (or one merged into it) brought, by state.
+std::map<std::string, long long> counts(soci::session& sql, const std::string& member_id);
+// Whether the referee has an identifier the referrer (or a member merged into it) unlinked once:
+// the same person coming back under a "new" account.
+bool shares_identifier(soci::session& sql, const CodeOwner& referrer, const std::string& referee);
+// The referral of this referee by this referrer recorded already, if any (a request sent twice
+// under different keys records it once).
+std::optional<Referral> recorded(soci::session& sql, const std::string& referee,
+                                 const std::string& referrer);
 
 // Referrals started in [from, until): counts by state and refusal reason, completed and
 // reversed ones, the points referral_completed events gave (net of reversals), per referrer (the

@@ -34,6 +34,8 @@ struct StartFacts {
   bool enrolled = false;    // enrolled by this request
   // Members merged into the referrer (the same person under other ids).
   std::vector<std::string> referrer_merged_ids;
+  // The member has an identifier the referrer once had (unlinked since).
+  bool shares_identifier = false;
 };
 // The reason the referral is refused, or nothing: it starts.
 std::optional<std::string> refusal_at_start(const StartFacts& facts);

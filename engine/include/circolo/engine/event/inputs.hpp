@@ -84,8 +84,7 @@ struct RefundedPurchase {
   std::optional<QualifiedReferral> referral;
 };
 
-// The member's referral still open (started), with what deciding its completion needs: loaded
-// under the referrer's row lock, so that its cap counts exactly.
+// The member's referral still open (started), with what deciding its completion needs.
 struct OpenReferral {
   std::string id;
   std::string referrer_id;  // merges followed
@@ -94,6 +93,10 @@ struct OpenReferral {
   // Referrals the referrer completed in the period of the program's referral limit that
   // contains the request's `now` (all of them for a limit without a period).
   std::int64_t referrer_completed = 0;
+  // Read under the referrer's lock, with referrer_completed counted. The event path reads the
+  // referral without it first, and only when the event would complete it locks, counts and
+  // decides again: a referee's everyday purchases never wait for its referrer.
+  bool counted = false;
 };
 
 // A side event of a referral, made by Circolo: "referral_completed" (the rules run for the
