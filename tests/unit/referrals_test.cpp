@@ -250,7 +250,8 @@ TEST(ReferralDecision, AFullRefundWithinTheHoldReversesIt) {
   EXPECT_FALSE(decided(refund(2500), in).referral);
 }
 
-TEST(ReferralDecision, AReversalTakesBackTheSideEventsPoints) {
+// A referral reversed by a refund of its purchase, as the refund's plan says.
+ReferralStep reversed_step() {
   ReferralStep step;
   step.kind = ReferralStep::Kind::reversed;
   step.id = "ref_1";
@@ -261,6 +262,11 @@ TEST(ReferralDecision, AReversalTakesBackTheSideEventsPoints) {
   step.reason = "refunded";
   step.cause.channel = "store";
   step.cause.time = kNow;
+  return step;
+}
+
+TEST(ReferralDecision, AReversalTakesBackTheSideEventsPoints) {
+  const auto step = reversed_step();
   const auto r = engine::event::side_request(refund(2500), step, true, "ev_back");
   EXPECT_EQ(r.event.type, "referral_reversed");
   EXPECT_EQ(r.original_event_id, "ev_rr");
@@ -292,15 +298,7 @@ TEST(ReferralDecision, AReversalTakesBackTheSideEventsPoints) {
 }
 
 TEST(ReferralDecision, AReversalTakesBackTheSideEventsChallengeProgress) {
-  ReferralStep step;
-  step.kind = ReferralStep::Kind::reversed;
-  step.id = "ref_1";
-  step.referrer_id = "mem_old";
-  step.referee_id = "mem_new";
-  step.referrer_event_id = "ev_rr";
-  step.referee_event_id = "ev_re";
-  step.cause.channel = "store";
-  step.cause.time = kNow;
+  const auto step = reversed_step();
   Inputs in;
   in.member.member.id = "mem_old";
   in.member.qualifying.assign(program().tiers().size(), 0);
