@@ -1,8 +1,9 @@
-// report liability: reports for finance and operations.
+// report liability|campaigns: reports for finance, operations and marketing.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "commands.hpp"
 
@@ -32,6 +33,72 @@ int report_liability(const Online& o) {
   return 0;
 }
 
+std::string count_or_dash(const json& v) {
+  return v.is_null() ? "-" : std::to_string(v.get<long long>());
+}
+
+void campaign_table(const json& c) {
+  const auto name = c["name"].is_string() ? c["name"].get<std::string>() : "(removed)";
+  std::cout << c["id"].get<std::string>() << "  " << name << "  [" << c["state"].get<std::string>()
+            << "]\n";
+  std::cout << "  " << c["firings"].get<long long>() << " firings, "
+            << c["members"].get<long long>() << " members, " << c["points_awarded"].get<long long>()
+            << " points awarded (" << c["points_reversed"].get<long long>() << " reversed since), "
+            << c["coupons_issued"].get<long long>() << " coupons issued ("
+            << c["coupons_redeemed"].get<long long>() << " redeemed)\n";
+  if (!c["budget"].is_null()) {
+    std::cout << "  budget " << c["budget"].get<long long>() << ": "
+              << c["budget_used"].get<long long>() << " used, " << count_or_dash(c["budget_left"])
+              << " left; at " << c["recent_points_per_day"].get<long long>() << " points a day "
+              << (c["budget_runs_out_on"].is_string()
+                      ? "it runs out on " + c["budget_runs_out_on"].get<std::string>()
+                      : std::string("it does not run out before the campaign ends"))
+              << "\n";
+  }
+  const auto series = [](const char* title, const char* key, const json& rows) {
+    if (rows.empty()) return;
+    std::printf("  %-24s  %8s  %8s  %10s  %8s\n", title, "FIRINGS", "MEMBERS", "POINTS", "COUPONS");
+    for (const auto& row : rows)
+      std::printf("  %-24s  %8lld  %8lld  %10lld  %8lld\n", row[key].get<std::string>().c_str(),
+                  row["firings"].get<long long>(), row["members"].get<long long>(),
+                  row["points_awarded"].get<long long>(), row["coupons_issued"].get<long long>());
+  };
+  series("RULE", "id", c["rules"]);
+  series("CHANNEL", "channel", c["channels"]);
+  series("DAY", "date", c["days"]);
+}
+
+int report_campaigns(const Online& o, const std::string& id, const std::string& from,
+                     const std::string& until) {
+  int code = 0;
+  std::string target = "/v1/admin/reports/campaigns";
+  if (!id.empty()) target += "/" + percent_encode(id);
+  std::string sep = "?";
+  if (!from.empty()) {
+    target += sep + "from=" + percent_encode(from);
+    sep = "&";
+  }
+  if (!until.empty()) target += sep + "until=" + percent_encode(until);
+  auto report = call(o, "GET", target, nullptr, code);
+  if (!report) return code;
+  if (o.json_output) {
+    std::cout << report->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *report;
+  std::cout << "Campaigns from " << r["from"].get<std::string>() << " until "
+            << r["until"].get<std::string>() << "\n";
+  if (!id.empty()) {
+    campaign_table(r);
+    return 0;
+  }
+  for (const auto& c : r["campaigns"]) {
+    std::cout << "\n";
+    campaign_table(c);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_reports(CLI::App& app, Context& ctx) {
@@ -42,6 +109,23 @@ void register_reports(CLI::App& app, Context& ctx) {
                                  "outstanding points (available and pending) in total and by tier\n"
                                  "  example: circolo report liability");
   ctx.add_online(liability_cmd, [](const Online& o) { return report_liability(o); });
+
+  struct Period {
+    std::string campaign, from, until;
+  };
+  auto p = std::make_shared<Period>();
+  auto* campaigns_cmd = report_cmd->add_subcommand(
+      "campaigns",
+      "what campaigns did over a period (by rule, channel and day), budgets and when they run "
+      "out\n  example: circolo report campaigns weekend-double --from 2026-11-01");
+  campaigns_cmd->add_option("campaign", p->campaign, "one campaign (default: all)");
+  campaigns_cmd->add_option("--from", p->from,
+                            "first day (program time zone) or RFC 3339 time; default: 30 days "
+                            "before --until");
+  campaigns_cmd->add_option("--until", p->until, "day after the last; default: now");
+  ctx.add_online(campaigns_cmd, [p](const Online& o) {
+    return report_campaigns(o, p->campaign, p->from, p->until);
+  });
 }
 
 }  // namespace circolo::cli

@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
+
 #include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
@@ -159,6 +162,25 @@ TEST_F(Reports, CampaignsSayWhatTheyDidAndWhenTheirBudgetRunsOut) {
             "unknown_campaign");
   EXPECT_EQ(client().get("/v1/admin/reports/campaigns?until=soon", admin).status, 400);
   EXPECT_EQ(client().get("/v1/admin/reports/campaigns", keys_["store"]).status, 403);
+
+  // The CLI prints the same.
+  const std::string cli = "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" +
+                          std::to_string(server_->port()) + " CIRCOLO_KEY='" + admin +
+                          "' " CIRCOLO_CLI_PATH " report campaigns promo --from 2026-01-01 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(cli.c_str(), "r");
+  std::array<char, 4096> buffer{};
+  for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;)
+    out.append(buffer.data(), n);
+  EXPECT_EQ(::pclose(pipe), 0) << out;
+  EXPECT_NE(out.find("promo  Promo  [active]"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 firings, 2 members, 200 points awarded (100 reversed since), 2 coupons "
+                     "issued (1 redeemed)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("budget 1000: 200 used, 800 left; at 28 points a day it runs out on"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -1177,6 +1177,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/reports/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What every campaign did over a period, with budgets and their forecast (admin)
+         * @description Admin. From the events recorded in the period: rule firings, members reached, points awarded and coupons issued (their recorded effects), by rule, local day and channel; of those, points reversed since (refunds) and codes redeemed since. The budget is the campaign's counter (all time), with the day it runs out at the last 7 days' rate.
+         */
+        get: operations["getCampaignsReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/reports/campaigns/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What one campaign did over a period (admin)
+         * @description Admin. From the events recorded in the period: rule firings, members reached, points awarded and coupons issued (their recorded effects), by rule, local day and channel; of those, points reversed since (refunds) and codes redeemed since. The budget is the campaign's counter (all time), with the day it runs out at the last 7 days' rate. 404 `unknown_campaign` when the active program has no such campaign and none fired in the period.
+         */
+        get: operations["getCampaignReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1203,7 +1243,7 @@ export interface components {
              *     unknown_event_type (422: a custom event type the active program does not name, with
              *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
-             *     member_mismatch. `invalid_query` (400) also answers a query parameter given more
+             *     member_mismatch, unknown_referral_code (422: a referral code nobody has). `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
              *     not read the active program since it started or reconnected; `database_unavailable`)
              *     is temporary and carries `Retry-After: 1`: retry with the same Idempotency-Key.
@@ -1960,6 +2000,73 @@ export interface components {
             type: "referral_reversed";
             referral_id: string;
             reason: string;
+        };
+        /** @description What one campaign did in the period (events recorded in it), and its budget. */
+        CampaignReport: {
+            /** @description rule firings */
+            firings: number;
+            /** @description distinct members reached */
+            members: number;
+            points_awarded: number;
+            coupons_issued: number;
+            id: string;
+            /** @description null: no longer in the active program */
+            name: string | null;
+            /** @enum {string} */
+            state: "active" | "paused" | "scheduled" | "ended" | "removed";
+            /** @description of the points awarded in the period, taken back since (refunds) */
+            points_reversed: number;
+            /** @description redemptions since (not rolled back) of the codes issued in the period */
+            coupons_redeemed: number;
+            budget: number | null;
+            /** @description all time, across program versions */
+            budget_used: number;
+            budget_left: number | null;
+            /**
+             * Format: date
+             * @description the local day (program time zone) the budget runs out at the last 7 days' rate; null without a budget, without points awarded lately, or when the campaign ends first
+             */
+            budget_runs_out_on: string | null;
+            /** @description points awarded a day over the last 7 days (rounded down) */
+            recent_points_per_day: number;
+            rules: {
+                /** @description rule firings */
+                firings: number;
+                /** @description distinct members reached */
+                members: number;
+                points_awarded: number;
+                coupons_issued: number;
+                id: string;
+            }[];
+            /** @description by local day (program time zone) of recording */
+            days: {
+                /** @description rule firings */
+                firings: number;
+                /** @description distinct members reached */
+                members: number;
+                points_awarded: number;
+                coupons_issued: number;
+                /** Format: date */
+                date: string;
+            }[];
+            channels: {
+                /** @description rule firings */
+                firings: number;
+                /** @description distinct members reached */
+                members: number;
+                points_awarded: number;
+                coupons_issued: number;
+                channel: string;
+            }[];
+            /**
+             * Format: date-time
+             * @description one campaign: the period
+             */
+            from?: string;
+            /** Format: date-time */
+            until?: string;
+            /** Format: date-time */
+            as_of?: string;
         };
     };
     responses: {
@@ -4955,6 +5062,79 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCampaignsReport: {
+        parameters: {
+            query?: {
+                /** @description a date (midnight in the program time zone) or an RFC 3339 time; default: 30 days before `until` */
+                from?: string;
+                /** @description exclusive; a date or an RFC 3339 time; default: now */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report: the active program's campaigns, and removed ones that fired in the period */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        until: string;
+                        /** Format: date-time */
+                        as_of: string;
+                        campaigns: components["schemas"]["CampaignReport"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCampaignReport: {
+        parameters: {
+            query?: {
+                /** @description a date (midnight in the program time zone) or an RFC 3339 time; default: 30 days before `until` */
+                from?: string;
+                /** @description exclusive; a date or an RFC 3339 time; default: now */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report, with `from`, `until` and `as_of` */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
