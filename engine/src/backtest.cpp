@@ -1,0 +1,253 @@
+// The replay of a backtest: each recorded event decided with the draft program on the member's
+// state in memory, the plan applied in memory the way db/ applies it, and both sides counted.
+#include "circolo/engine/backtest.hpp"
+
+#include <algorithm>
+
+namespace circolo::engine::backtest {
+
+namespace {
+
+using nlohmann::json;
+
+bool made_by_circolo(const std::string& type) {
+  return type == event::kReferralCompleted || type == event::kReferralReversed;
+}
+
+Figures& at(std::map<std::string, Figures>& by, const std::string& key) {
+  return by[key];
+}
+
+}  // namespace
+
+Replay::Replay(const rules::CompiledProgram& draft, TimePoint from, TimePoint until)
+    : program_(draft), from_(from), until_(until) {}
+
+event::MemberState Replay::state_for(Member& m, TimePoint now) const {
+  auto s = m.state;
+  s.balances = ledger::balances(m.lots, now);
+  s.qualifying.clear();
+  for (const auto& tier : program_.tiers()) {
+    const auto start = program_.window_start(tier.window, now);
+    ledger::Points sum = 0;
+    for (const auto& [when, points] : m.qualifying) {
+      if (when >= start && when <= now) sum += points;
+    }
+    s.qualifying.push_back(sum);
+  }
+  return s;
+}
+
+void Replay::add(const Recorded& recorded) {
+  const auto now = recorded.recorded_at;
+  if (now >= until_) return;
+  const bool in_period = now >= from_;
+  if (in_period) {
+    ++result_.events;
+    count(result_.actual, recorded.effects, {}, recorded);
+  } else {
+    ++result_.replayed_before;
+  }
+  // Referrals' side events are made by the decision of their cause, not replayed (the replay
+  // keeps no referrals: their rewards count on the actual side only).
+  if (made_by_circolo(recorded.event.type)) return;
+
+  std::string member_id = recorded.member_id;
+  const Purchase* bought = nullptr;
+  if (recorded.original_event_id) {
+    const auto it = purchases_.find(*recorded.original_event_id);
+    if (it == purchases_.end()) {  // a purchase from before the history kept
+      if (in_period) ++result_.refused;
+      return;
+    }
+    bought = &it->second;
+    member_id = bought->member_id;
+  }
+  auto& m = members_[member_id];
+  if (!m.seen) {
+    m.seen = true;
+    m.state.member.id = member_id;
+    m.state.member.joined = recorded.event.time;
+    m.state.member.tier = event::entry_tier(program_);
+  }
+
+  event::Request req;
+  req.event_id = recorded.event_id;
+  req.api_key_id = recorded.api_key_id;
+  req.now = now;
+  req.event = recorded.event;
+  req.order_id = recorded.order_id;
+  req.total_minor = recorded.total_minor;
+  req.original_event_id = recorded.original_event_id;
+  req.refund_items = recorded.refund_items;
+  req.with_trace = in_period;
+  req.new_id = [this](std::string_view prefix) {
+    return std::string(prefix) + "_bt" + std::to_string(next_id_++);
+  };
+
+  event::Inputs inputs;
+  inputs.member = state_for(m, now);
+  if (bought) {
+    event::RefundedPurchase r;
+    r.event_id = *recorded.original_event_id;
+    r.member_id = member_id;
+    r.recorded_at = bought->recorded_at;
+    r.purchase = bought->purchase;
+    r.refund_receipts = bought->receipts;
+    for (const auto& lot : m.lots) {
+      if (lot.remaining > 0 || lot.source_event_id == r.event_id) r.lots.push_back(lot);
+    }
+    for (const auto& [id, state] : m.state.challenges) {
+      for (const auto& c : state.contributions) {
+        if (c.event_id == r.event_id)
+          r.contributions.push_back({id, state.round, c.key, false, c.amount});
+      }
+    }
+    inputs.refund = std::move(r);
+  }
+  for (const auto& code : recorded.event.coupons) {
+    event::BasketCoupon c;
+    c.code = code;
+    c.found = true;
+    c.coupon = "recorded";
+    c.digits = program_.currency_digits();
+    c.state.expires_at = now + std::chrono::hours(24);
+    c.state.uses_allowed = 1;
+    const auto d = recorded.coupon_discounts.find(code);
+    c.state.terms.amount_minor = d == recorded.coupon_discounts.end() ? 0 : d->second;
+    inputs.coupons.push_back(std::move(c));
+  }
+
+  auto decision = event::decide(program_, req, inputs, counters_);
+  if (auto* refusal = std::get_if<event::Refusal>(&decision)) {
+    if (in_period) ++result_.refused;
+    return;
+  }
+  const auto& plan = std::get<event::Plan>(decision);
+  apply(m, plan, recorded);
+  if (in_period) count(result_.draft, plan.effects, plan.trace, recorded);
+
+  // A budget ran out on the local day it reached its cap, or first refused a rule's award.
+  if (!in_period) return;
+  for (const auto& c : program_.campaigns()) {
+    if (!c.budget || result_.draft.budget_ran_out.count(c.id)) continue;
+    const auto used = counters_.values().find(event::budget_counter(c.id));
+    const bool spent = used != counters_.values().end() && used->second >= *c.budget;
+    const bool refused = std::any_of(plan.trace.begin(), plan.trace.end(), [&](const auto& t) {
+      return t.campaign == c.id && t.reason == "budget";
+    });
+    if (!spent && !refused) continue;
+    if (const auto day = program_.calendar_period("day", now))
+      result_.draft.budget_ran_out[c.id] = day->key.substr(4);
+  }
+}
+
+void Replay::apply(Member& m, const event::Plan& plan, const Recorded& recorded) {
+  const auto now = recorded.recorded_at;
+  if (plan.refund) {
+    const auto& r = *plan.refund;
+    for (const auto& draw : r.ledger.draws) {
+      for (auto& lot : m.lots) {
+        if (lot.id == draw.lot_id) lot.remaining -= draw.points;
+      }
+    }
+    for (const auto& booked : r.ledger.booked_on_source) {
+      for (auto& lot : m.lots) {
+        if (lot.id == booked.lot_id) lot.reversed += booked.points;
+      }
+    }
+    if (r.ledger.taken > 0) m.qualifying.emplace_back(now, -r.ledger.taken);
+    auto& p = purchases_[r.original_event_id];
+    p.purchase.refunded_minor += r.amount_minor;
+    p.purchase.reversed += r.points;
+    if (recorded.order_id) {
+      p.receipts.push_back(
+          {recorded.event.channel, recorded.event.store.value_or(""), *recorded.order_id});
+    }
+    for (const auto& line : recorded.refund_items) p.purchase.refunded_lines.push_back(line);
+  }
+  for (const auto& write : plan.writes) {
+    const auto* earn = std::get_if<event::EarnPoints>(&write);
+    if (!earn) continue;
+    for (const auto& a : earn->awards) {
+      ledger::Lot lot;
+      lot.id = next_lot_++;
+      lot.points = lot.remaining = a.points;
+      lot.earned_at = now;
+      lot.pending_until = a.pending_until;
+      lot.expires_at = a.expires_at;
+      // A challenge's reward is not taken back by a refund of the event that completed it.
+      if (!a.reason || a.reason->rfind("challenge:", 0) != 0) lot.source_event_id = plan.record.id;
+      m.lots.push_back(lot);
+      m.qualifying.emplace_back(now, a.points);
+    }
+  }
+  // The member as the plan leaves it: tier, tags, counts, badges, challenges.
+  const auto balances = m.state.balances;
+  m.state = plan.state_after;
+  m.state.balances = balances;  // recomputed from the lots at each event
+  for (const auto& [key, n] : plan.counter_increments) counters_.values()[key] += n;
+  if (plan.record.type == "purchase" && plan.record.total_minor) {
+    Purchase p;
+    p.member_id = m.state.member.id;
+    p.recorded_at = now;
+    p.purchase.total_minor = *plan.record.total_minor;
+    for (const auto& [code, d] : recorded.coupon_discounts) p.purchase.discount_minor += d;
+    for (const auto& item : recorded.event.items)
+      p.purchase.lines.push_back({item.sku, item.quantity, item.price.mantissa});
+    p.purchase.awarded = plan.record.points_awarded;
+    purchases_[plan.record.id] = std::move(p);
+  }
+  // Lots used up long ago matter to nothing but a refund of their purchase: kept (the history
+  // of a backtest is bounded by its events).
+}
+
+void Replay::count(Side& side, const json& effects, const std::vector<rules::TraceEntry>& trace,
+                   const Recorded& recorded) const {
+  std::string day;
+  if (const auto period = program_.calendar_period("day", recorded.recorded_at))
+    day = period->key.substr(4);
+  const auto& member = recorded.member_id;
+  std::set<std::string> fired;  // "campaign/rule": a rule fires once per event
+  const auto touch = [&](Figures& f, bool firing, std::int64_t points, bool coupon) {
+    if (firing) ++f.firings;
+    f.points += points;
+    if (coupon) ++f.coupons;
+    f.members.insert(member);
+  };
+  for (const auto& e : effects) {
+    if (!e.contains("campaign") || !e["campaign"].is_string()) continue;
+    const std::string campaign = e["campaign"], rule = e.value("rule", "");
+    const std::string type = e.value("type", "");
+    const std::int64_t points = type == "points_awarded" ? e.value("points", 0LL) : 0;
+    const bool coupon = type == "coupon_issued";
+    const bool firing = fired.insert(campaign + "/" + rule).second;
+    touch(side.total, firing, points, coupon);
+    touch(at(side.campaigns, campaign), firing, points, coupon);
+    touch(at(side.rules, campaign + "/" + rule), firing, points, coupon);
+    touch(at(side.days, day), firing, points, coupon);
+    touch(at(side.channels, recorded.event.channel), firing, points, coupon);
+  }
+  for (const auto& t : trace) {
+    if (t.reason != "limit" && t.reason != "budget") continue;
+    for (auto* f : {&side.total, &at(side.campaigns, t.campaign),
+                    &at(side.rules, t.campaign + "/" + t.rule)}) {
+      if (t.reason == "limit")
+        ++f->limit_refusals;
+      else
+        ++f->budget_refusals;
+    }
+  }
+}
+
+Result Replay::result() const {
+  auto out = result_;
+  for (const auto& [id, m] : members_) {
+    out.tiers[m.state.member.tier.value_or("")] += 1;
+    const auto b = ledger::balances(m.lots, until_);
+    out.liability += b.available + b.pending;
+  }
+  return out;
+}
+
+}  // namespace circolo::engine::backtest
