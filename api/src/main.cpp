@@ -107,6 +107,7 @@ int run(const api::Settings& settings) {
   api::register_member_routes(app, programs);
   api::register_report_routes(app, programs);
   api::register_referral_routes(app, programs);
+  api::register_backtest_routes(app);
   api::register_program_routes(app, programs);
   api::register_event_routes(app, programs, {settings.offline_window, settings.clock_skew});
   api::CouponSettings coupon_settings;

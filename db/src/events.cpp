@@ -86,6 +86,13 @@ const std::string kColumns =
     "refunded_minor, points_reversed, cast(body as text), cast(effects as text)";
 
 const std::string kFind = "select " + kColumns + " from events where id = $1";
+// In recorded order: a page after (recorded_at, id), up to `until`.
+const std::string kRecordedPage =
+    "select " + kColumns + " from events where recorded_at < " +
+    micros_to_timestamptz("$1::bigint") + " and (recorded_at, id) > (" +
+    micros_to_timestamptz("$2::bigint") + ", $3) order by recorded_at, id limit $4";
+const std::string kRecordedCount =
+    "select count(*) from events where recorded_at < " + micros_to_timestamptz("$1::bigint");
 const std::string kLock = kFind + " for update";
 
 const std::string kRefundsOf =
@@ -351,6 +358,22 @@ void settle_counters(Batch& batch, const std::map<std::string, long long>& incre
   }
   batch.add(kSettleInBatch,
             {text_array(keys), bigint_array(amounts), bigint_array(limits), text_array(absent)});
+}
+
+std::vector<Event> recorded_page(soci::session& sql, engine::TimePoint until,
+                                 const std::optional<RecordedCursor>& after, int limit) {
+  std::vector<Event> out;
+  const auto since = after ? after->recorded_at : engine::TimePoint{};
+  for (const auto& row :
+       fetch(sql, kRecordedPage,
+             {std::to_string(to_micros(until)), std::to_string(to_micros(since) - (after ? 0 : 1)),
+              after ? after->id : "", std::to_string(limit)}))
+    out.push_back(read(row));
+  return out;
+}
+
+long long recorded_before(soci::session& sql, engine::TimePoint until) {
+  return to_int(fetch(sql, kRecordedCount, {std::to_string(to_micros(until))}).front()[0]);
 }
 
 }  // namespace circolo::db::events

@@ -100,5 +100,7 @@ void register_operations_routes(App& app, const ProgramStore& programs);
 void register_key_routes(App& app);
 void register_member_routes(App& app, const ProgramStore& store);
 void register_report_routes(App& app, const ProgramStore& store);
+// POST /v1/admin/backtests, GET and DELETE /v1/admin/backtests/{id}.
+void register_backtest_routes(App& app);
 
 }  // namespace circolo::api

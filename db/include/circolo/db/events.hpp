@@ -123,4 +123,14 @@ void settle_counters(Batch& batch, const std::map<std::string, long long>& incre
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent);
 
+// Events in recorded order (recorded_at, then id), before `until`: a page after `after`
+// (none: from the first). Backtests replay them.
+struct RecordedCursor {
+  engine::TimePoint recorded_at{};
+  std::string id;
+};
+std::vector<Event> recorded_page(soci::session& sql, engine::TimePoint until,
+                                 const std::optional<RecordedCursor>& after, int limit);
+long long recorded_before(soci::session& sql, engine::TimePoint until);
+
 }  // namespace circolo::db::events

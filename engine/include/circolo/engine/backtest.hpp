@@ -61,6 +61,7 @@ class Replay {
   Replay(const rules::CompiledProgram& draft, TimePoint from, TimePoint until);
   void add(const Recorded& recorded);
   Result result() const;
+  int currency_digits() const { return program_.currency_digits(); }
 
  private:
   struct Member {
