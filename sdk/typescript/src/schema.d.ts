@@ -1217,6 +1217,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/backtests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Backtest a draft program on the events recorded in a period (admin; a background job)
+         * @description Replays every event recorded before `until`, in recorded order, through the same decision as live events, with the draft program and members' state in memory: nothing is written to members, counters or the outbox. Events before `from` build members' state (what the draft would have made of their history) and are not counted. Read from one consistent snapshot on a database connection of its own. Approximations: basket coupons count as recorded (their discounts as they were); referrals are not replayed (their side events count on the actual side only); a refund of a purchase older than the kept events is counted as refused; merged members are replayed under the ids their events were recorded with. A draft with errors is 422 `program_invalid` (line and column), and nothing starts.
+         */
+        post: operations["startBacktest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/backtests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A backtest: its progress, then its result (kept 30 days) */
+        get: operations["getBacktest"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a running backtest (one that ended is left as it is)
+         * @description It stops at once on the instance running it; run elsewhere, its result is dropped when it ends.
+         */
+        delete: operations["cancelBacktest"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1243,7 +1284,7 @@ export interface components {
              *     unknown_event_type (422: a custom event type the active program does not name, with
              *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
-             *     member_mismatch, unknown_referral_code (422: a referral code nobody has). `invalid_query` (400) also answers a query parameter given more
+             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404). `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
              *     not read the active program since it started or reconnected; `database_unavailable`)
              *     is temporary and carries `Retry-After: 1`: retry with the same Idempotency-Key.
@@ -2067,6 +2108,91 @@ export interface components {
             until?: string;
             /** Format: date-time */
             as_of?: string;
+        };
+        BacktestFigures: {
+            firings: number;
+            members: number;
+            points_awarded: number;
+            coupons_issued: number;
+            /** @description rules a limit stopped (draft only: the record keeps no trace) */
+            limit_refusals: number;
+            /** @description rules the budget stopped (draft only) */
+            budget_refusals: number;
+        };
+        BacktestResult: {
+            /** @description recorded in the period */
+            events: number;
+            /** @description recorded before it: replayed to build members' state, not counted */
+            replayed_before: number;
+            /** @description events of the period the draft refuses (a refund of a purchase from before the kept history, or of more than the draft left) */
+            refused: number;
+            total: {
+                draft: components["schemas"]["BacktestFigures"];
+                actual: components["schemas"]["BacktestFigures"];
+            };
+            campaigns: {
+                campaign: string;
+                draft: {
+                    firings: number;
+                    members: number;
+                    points_awarded: number;
+                    coupons_issued: number;
+                    /** @description rules a limit stopped (draft only: the record keeps no trace) */
+                    limit_refusals: number;
+                    /** @description rules the budget stopped (draft only) */
+                    budget_refusals: number;
+                    /**
+                     * Format: date
+                     * @description the local day its budget reached its cap or first stopped a rule
+                     */
+                    budget_ran_out_on: string | null;
+                };
+                actual: components["schemas"]["BacktestFigures"];
+            }[];
+            rules: {
+                rule: string;
+                draft: components["schemas"]["BacktestFigures"];
+                actual: components["schemas"]["BacktestFigures"];
+                campaign: string;
+            }[];
+            /** @description by local day (program time zone) of recording */
+            days: {
+                date: string;
+                draft: components["schemas"]["BacktestFigures"];
+                actual: components["schemas"]["BacktestFigures"];
+            }[];
+            channels: {
+                channel: string;
+                draft: components["schemas"]["BacktestFigures"];
+                actual: components["schemas"]["BacktestFigures"];
+            }[];
+            /** @description members in each tier at the end of the period, as the draft leaves them ("(none)": below every tier) */
+            draft_tiers: {
+                [key: string]: number;
+            };
+            /** @description points owed at the end of the period (available and pending), as the draft leaves them */
+            draft_liability: number;
+        };
+        Backtest: {
+            /** @example bt_4fq2... */
+            id: string;
+            /** @enum {string} */
+            status: "running" | "done" | "failed" | "cancelled";
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            until: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** @description events replayed so far (history included) */
+            events_done: number;
+            /** @description events to replay (known once the snapshot is read) */
+            events_total: number | null;
+            progress: number;
+            result: components["schemas"]["BacktestResult"] | null;
+            error: string | null;
         };
     };
     responses: {
@@ -5132,6 +5258,109 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startBacktest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the draft program */
+                    source: string;
+                    /**
+                     * @description a date (midnight in the draft's time zone) or an RFC 3339 time; default: 30 days before `until`
+                     * @example 2026-11-01
+                     */
+                    from?: string;
+                    /**
+                     * @description exclusive; default: now
+                     * @example 2026-12-01
+                     */
+                    until?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Started; `Location` names it */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backtest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getBacktest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backtest"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelBacktest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, cancelled (or as it ended) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backtest"];
+                };
+            };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
