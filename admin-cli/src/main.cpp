@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   register_members(app, ctx);
   register_reports(app, ctx);
   register_referrals(app, ctx);
+  register_backtest(app, ctx);
   register_gamification(app, ctx);
   register_coupons(app, ctx);
   register_webhooks(app, ctx);

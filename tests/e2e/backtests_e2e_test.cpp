@@ -5,7 +5,10 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "http_client.hpp"
@@ -197,6 +200,25 @@ TEST_F(Backtests, ADraftBesideWhatHappenedAndExactlyWhatItWouldDo) {
   EXPECT_TRUE(bonus["draft"]["budget_ran_out_on"].is_string());
   EXPECT_EQ(find(r["rules"], "rule", "visit")["draft"]["firings"], 3);
   EXPECT_EQ(find(r["rules"], "rule", "visit")["draft"]["limit_refusals"], 3);
+
+  // The CLI runs the same backtest and prints the draft beside what happened.
+  const std::string file = "/tmp/circolo-draft-" + std::to_string(::getpid()) + ".rules";
+  std::ofstream(file) << kProgramB;
+  const std::string cli = "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" +
+                          std::to_string(server_->port()) + " CIRCOLO_KEY='" +
+                          server_->admin_key() + "' " CIRCOLO_CLI_PATH " program backtest " + file +
+                          " --from " + rfc3339(first_from) + " --until " + rfc3339(first_until) +
+                          " 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(cli.c_str(), "r");
+  std::array<char, 4096> buffer{};
+  for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;)
+    out.append(buffer.data(), n);
+  EXPECT_EQ(::pclose(pipe), 0) << out;
+  std::remove(file.c_str());
+  EXPECT_NE(out.find("16 events from"), std::string::npos) << out;
+  EXPECT_NE(out.find("base"), std::string::npos) << out;
+  EXPECT_NE(out.find("      360       180"), std::string::npos) << out;
 
   // Phase 2: B applied on a fresh database, the same traffic: what B really does.
   TestDatabase fresh_database;
