@@ -23,8 +23,8 @@ Figures& at(std::map<std::string, Figures>& by, const std::string& key) {
 Replay::Replay(const rules::CompiledProgram& draft, TimePoint from, TimePoint until)
     : program_(draft), from_(from), until_(until) {}
 
-event::MemberState Replay::state_for(Member& m, TimePoint now) const {
-  auto s = m.state;
+event::MemberState Replay::take_state(Member& m, TimePoint now) const {
+  auto s = std::move(m.state);
   s.balances = ledger::balances(m.lots, now);
   s.qualifying.clear();
   for (const auto& tier : program_.tiers()) {
@@ -35,7 +35,32 @@ event::MemberState Replay::state_for(Member& m, TimePoint now) const {
     }
     s.qualifying.push_back(sum);
   }
+  trim_challenges(s, now);
   return s;
+}
+
+void Replay::trim_challenges(event::MemberState& state, TimePoint now) const {
+  for (const auto& c : program_.challenges()) {
+    const auto it = state.challenges.find(c.id);
+    if (it == state.challenges.end()) continue;
+    std::optional<TimePoint> since;
+    if (c.within) since = program_.window_start(*c.within, now);
+    if (c.goal.kind == challenges::GoalKind::streak) {
+      const rules::Duration back{
+          std::min<std::int64_t>(c.goal.target, 10'000) + 1, c.streak_unit, {}};
+      const auto streak_start = program_.window_start(back, now);
+      since = since ? std::max(*since, streak_start) : streak_start;
+    }
+    if (!since) continue;
+    auto& kept = it->second.contributions;
+    kept.erase(std::remove_if(kept.begin(), kept.end(),
+                              [&](const auto& contribution) { return contribution.at < *since; }),
+               kept.end());
+  }
+}
+
+std::uint32_t Replay::number_of(const std::string& member_id) {
+  return numbers_.try_emplace(member_id, static_cast<std::uint32_t>(numbers_.size())).first->second;
 }
 
 void Replay::add(const Recorded& recorded) {
@@ -44,7 +69,7 @@ void Replay::add(const Recorded& recorded) {
   const bool in_period = now >= from_;
   if (in_period) {
     ++result_.events;
-    count(result_.actual, recorded.effects, {}, recorded);
+    count(result_.actual, recorded.effects, {}, recorded, number_of(recorded.member_id));
   } else {
     ++result_.replayed_before;
   }
@@ -66,6 +91,7 @@ void Replay::add(const Recorded& recorded) {
   auto& m = members_[member_id];
   if (!m.seen) {
     m.seen = true;
+    m.number = number_of(member_id);
     m.state.member.id = member_id;
     m.state.member.joined = recorded.event.time;
     m.state.member.tier = event::entry_tier(program_);
@@ -86,7 +112,7 @@ void Replay::add(const Recorded& recorded) {
   };
 
   event::Inputs inputs;
-  inputs.member = state_for(m, now);
+  inputs.member = take_state(m, now);
   if (bought) {
     event::RefundedPurchase r;
     r.event_id = *recorded.original_event_id;
@@ -120,12 +146,13 @@ void Replay::add(const Recorded& recorded) {
 
   auto decision = event::decide(program_, req, inputs, counters_);
   if (auto* refusal = std::get_if<event::Refusal>(&decision)) {
+    m.state = std::move(inputs.member);  // as it was: a refusal changes nothing
     if (in_period) ++result_.refused;
     return;
   }
-  const auto& plan = std::get<event::Plan>(decision);
+  auto& plan = std::get<event::Plan>(decision);
+  if (in_period) count(result_.draft, plan.effects, plan.trace, recorded, m.number);
   apply(m, plan, recorded);
-  if (in_period) count(result_.draft, plan.effects, plan.trace, recorded);
 
   // A budget ran out on the local day it reached its cap, or first refused a rule's award.
   if (!in_period) return;
@@ -142,7 +169,7 @@ void Replay::add(const Recorded& recorded) {
   }
 }
 
-void Replay::apply(Member& m, const event::Plan& plan, const Recorded& recorded) {
+void Replay::apply(Member& m, event::Plan& plan, const Recorded& recorded) {
   const auto now = recorded.recorded_at;
   if (plan.refund) {
     const auto& r = *plan.refund;
@@ -182,10 +209,9 @@ void Replay::apply(Member& m, const event::Plan& plan, const Recorded& recorded)
       m.qualifying.emplace_back(now, a.points);
     }
   }
-  // The member as the plan leaves it: tier, tags, counts, badges, challenges.
-  const auto balances = m.state.balances;
-  m.state = plan.state_after;
-  m.state.balances = balances;  // recomputed from the lots at each event
+  // The member as the plan leaves it: tier, tags, counts, badges, challenges (its balances are
+  // recomputed from the lots at each event).
+  m.state = std::move(plan.state_after);
   for (const auto& [key, n] : plan.counter_increments) counters_.values()[key] += n;
   if (plan.record.type == "purchase" && plan.record.total_minor) {
     Purchase p;
@@ -203,11 +229,10 @@ void Replay::apply(Member& m, const event::Plan& plan, const Recorded& recorded)
 }
 
 void Replay::count(Side& side, const json& effects, const std::vector<rules::TraceEntry>& trace,
-                   const Recorded& recorded) const {
+                   const Recorded& recorded, std::uint32_t member) const {
   std::string day;
   if (const auto period = program_.calendar_period("day", recorded.recorded_at))
     day = period->key.substr(4);
-  const auto& member = recorded.member_id;
   std::set<std::string> fired;  // "campaign/rule": a rule fires once per event
   const auto touch = [&](Figures& f, bool firing, std::int64_t points, bool coupon) {
     if (firing) ++f.firings;

@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,7 +37,7 @@ struct Recorded {
 // What a program did (or would have done), per campaign and rule, per day and per channel.
 struct Figures {
   std::int64_t firings = 0, points = 0, coupons = 0, limit_refusals = 0, budget_refusals = 0;
-  std::set<std::string> members;
+  std::unordered_set<std::uint32_t> members;  // the replay's numbers for member ids
   friend bool operator==(const Figures&, const Figures&) = default;
 };
 struct Side {
@@ -65,6 +67,7 @@ class Replay {
 
  private:
   struct Member {
+    std::uint32_t number = 0;  // for Figures::members
     event::MemberState state;
     std::vector<ledger::Lot> lots;
     std::vector<std::pair<TimePoint, ledger::Points>> qualifying;  // movements, in time order
@@ -76,15 +79,21 @@ class Replay {
     refunds::Purchase purchase;
     std::vector<event::RefundedPurchase::Receipt> receipts;
   };
-  event::MemberState state_for(Member& m, TimePoint now) const;
-  void apply(Member& m, const event::Plan& plan, const Recorded& recorded);
+  // Moves the member's state out, with its balances and tier windows as of `now`.
+  event::MemberState take_state(Member& m, TimePoint now) const;
+  void apply(Member& m, event::Plan& plan, const Recorded& recorded);
   void count(Side& side, const nlohmann::json& effects, const std::vector<rules::TraceEntry>& trace,
-             const Recorded& recorded) const;
+             const Recorded& recorded, std::uint32_t member) const;
+  std::uint32_t number_of(const std::string& member_id);
+  // Contributions too old to count toward their challenge any more (its window, or the periods
+  // a streak can reach back to), dropped: a member's state stays the size a live load reads.
+  void trim_challenges(event::MemberState& state, TimePoint now) const;
 
   const rules::CompiledProgram& program_;
   TimePoint from_{}, until_{};
-  std::map<std::string, Member> members_;
-  std::map<std::string, Purchase> purchases_;
+  std::unordered_map<std::string, Member> members_;
+  std::unordered_map<std::string, Purchase> purchases_;
+  std::unordered_map<std::string, std::uint32_t> numbers_;
   event::MapCounters counters_;
   std::int64_t next_lot_ = 1, next_id_ = 1;
   Result result_;
