@@ -122,15 +122,14 @@ bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePo
   const long long total = events::recorded_before(sql, until);
   progress(0, total);
   long long done = 0;
-  std::optional<events::RecordedCursor> after;
+  events::open_recorded(sql, until);
   for (;;) {
     if (cancelled()) return false;
-    const auto page = events::recorded_page(sql, until, after, kPage);
+    const auto page = events::next_recorded(sql, kPage);
     for (const auto& stored : page) replay.add(recorded_of(stored, replay.currency_digits()));
     done += static_cast<long long>(page.size());
     progress(done, total);
     if (page.size() < static_cast<std::size_t>(kPage)) break;
-    after = events::RecordedCursor{page.back().recorded_at, page.back().id};
   }
   tx.commit();
   return true;

@@ -210,6 +210,19 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
   return out;
 }
 
+std::vector<Row> fetch_unprepared(soci::session& sql, const std::string& query,
+                                  const std::vector<Value>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* result = PQexecParams(native(sql), query.c_str(), static_cast<int>(values.size()),
+                                  nullptr, values.data(), nullptr, nullptr, 0);
+  throw_unless_ok(result);
+  auto out = read_rows(result);
+  PQclear(result);
+  return out;
+}
+
 std::string text_array(const std::vector<std::string>& values) {
   std::string out = "{";
   for (std::size_t i = 0; i < values.size(); ++i) {

@@ -20,6 +20,11 @@ using Row = std::vector<Value>;
 std::vector<Row> fetch(soci::session& sql, const std::string& query,
                        const std::vector<Value>& params);
 
+// The same without preparing: statements PostgreSQL cannot prepare (DECLARE, FETCH), or run
+// once.
+std::vector<Row> fetch_unprepared(soci::session& sql, const std::string& query,
+                                  const std::vector<Value>& params = {});
+
 // COPY ... FROM STDIN with `data` in COPY's text format (rows end in '\n', columns separated by
 // tabs, \N for NULL): the fastest way to store many rows. Throws SqlError on failure.
 void copy_in(soci::session& sql, const std::string& copy_statement, const std::string& data);
