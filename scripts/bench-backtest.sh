@@ -3,11 +3,13 @@
 # (with items, over the 30 days before now) are written straight into a throwaway database,
 # then one Release circolod backtests the demo program on them: the time from POST
 # /v1/admin/backtests to its result, and events replayed per second. BENCH_PERF=FILE records a
-# profile of circolod meanwhile (perf).
+# profile of circolod meanwhile (perf). Then the live events load (issue 5's purchases, 4
+# connections, BENCH_SECONDS each) alone and while a backtest runs, in turns (BENCH_ROUNDS, 3):
+# a backtest may slow live events by at most a fifth.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
-build_release circolod >/dev/null
+build_release circolod circolo_http_load >/dev/null
 . "$root/scripts/pg.sh"
 pg_throwaway
 pg_createdb "$PG_TMP_PORT" circolo_bench
@@ -81,3 +83,38 @@ print(json.dumps({"name": "backtest_demo_program", "status": job["status"], "eve
                   "draft_points": r.get("total", {}).get("draft", {}).get("points_awarded"),
                   "actual_points": r.get("total", {}).get("actual", {}).get("points_awarded")}))' \
   "$(echo "$t1 - $t0" | bc)"
+
+# The live load, alone and beside a backtest, in turns.
+seconds=${BENCH_SECONDS:-10}
+work=$(mktemp -d)
+python3 "$root/bench/events_setup.py" program "$root/examples/demo.rules" >"$work/program.json"
+python3 "$root/bench/events_setup.py" bodies 100000 >"$work/bodies.txt"
+curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+  -d @"$work/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
+sleep 1
+pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+  -d '{"role":"touchpoint","channel":"store","name":"bench POS"}' \
+  "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+  "$root/examples/demo.rules" >"$work/draft.json"
+live() {
+  "$build/bench/circolo_http_load" --port "$port" --seconds "$seconds" --connections 4 \
+    --name "$1" --method POST --target /v1/events --bodies-file "$work/bodies.txt" \
+    --key "$pos_key" --unique-idempotency-key || true
+}
+live purchase_events_warm_up >/dev/null
+$psql -c "analyze" >/dev/null
+echo "# ${BENCH_ROUNDS:-3} rounds of, in turn for ${seconds}s each: POST /v1/events alone; the same while a backtest of the demo program runs"
+for _ in $(seq 1 "${BENCH_ROUNDS:-3}"); do
+  live purchase_events_alone
+  id=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d @"$work/draft.json" "http://127.0.0.1:$port/v1/admin/backtests" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  live purchase_events_beside_a_backtest
+  curl -sf -X DELETE -H "Authorization: Bearer $admin_key" \
+    "http://127.0.0.1:$port/v1/admin/backtests/$id" | python3 -c '
+import json, sys
+job = json.load(sys.stdin)
+print(json.dumps({"backtest": job["status"], "replayed_meanwhile": job["events_done"]}))'
+done
+rm -rf "$work"
