@@ -34,8 +34,8 @@ void register_keys(CLI::App& app, Context& ctx);
 void register_campaign(CLI::App& app, Context& ctx);
 void register_members(CLI::App& app, Context& ctx);
 void register_reports(CLI::App& app, Context& ctx);
-void register_referrals(CLI::App& app, Context& ctx);  // after members and reports
-void register_backtest(CLI::App& app, Context& ctx);   // after program
+void register_referrals(CLI::App& app, Context& ctx);     // after members and reports
+void register_backtest(CLI::App& app, Context& ctx);      // after program
 void register_gamification(CLI::App& app, Context& ctx);  // tiers, leaderboard
 void register_coupons(CLI::App& app, Context& ctx);
 void register_webhooks(CLI::App& app, Context& ctx);  // webhooks, events

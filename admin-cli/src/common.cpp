@@ -54,4 +54,14 @@ std::string percent_encode(const std::string& v) {
   return out;
 }
 
+std::string with_period(std::string target, const std::string& from, const std::string& until) {
+  std::string sep = "?";
+  if (!from.empty()) {
+    target += sep + "from=" + percent_encode(from);
+    sep = "&";
+  }
+  if (!until.empty()) target += sep + "until=" + percent_encode(until);
+  return target;
+}
+
 }  // namespace circolo::cli

@@ -23,5 +23,7 @@ std::optional<json> call(const Online& o, const std::string& method, const std::
                          const json& body, int& exit_code, const std::string& idempotency_key = "");
 
 std::string percent_encode(const std::string& v);
+// `target` with ?from=...&until=... for those given (report periods).
+std::string with_period(std::string target, const std::string& from, const std::string& until);
 
 }  // namespace circolo::cli

@@ -49,13 +49,7 @@ int member_referrals(const Online& o, const std::string& id) {
 
 int report_referrals(const Online& o, const std::string& from, const std::string& until) {
   int code = 0;
-  std::string target = "/v1/admin/reports/referrals";
-  std::string sep = "?";
-  if (!from.empty()) {
-    target += sep + "from=" + percent_encode(from);
-    sep = "&";
-  }
-  if (!until.empty()) target += sep + "until=" + percent_encode(until);
+  const auto target = with_period("/v1/admin/reports/referrals", from, until);
   auto report = call(o, "GET", target, nullptr, code);
   if (!report) return code;
   if (o.json_output) {

@@ -73,12 +73,7 @@ int report_campaigns(const Online& o, const std::string& id, const std::string& 
   int code = 0;
   std::string target = "/v1/admin/reports/campaigns";
   if (!id.empty()) target += "/" + percent_encode(id);
-  std::string sep = "?";
-  if (!from.empty()) {
-    target += sep + "from=" + percent_encode(from);
-    sep = "&";
-  }
-  if (!until.empty()) target += sep + "until=" + percent_encode(until);
+  target = with_period(target, from, until);
   auto report = call(o, "GET", target, nullptr, code);
   if (!report) return code;
   if (o.json_output) {

@@ -1,6 +1,7 @@
 // Backtests: stored events as the replay takes them, streamed from one snapshot; the job rows.
 #include "circolo/db/backtests.hpp"
 
+#include "circolo/db/event.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
 #include "circolo/engine/money.hpp"
@@ -35,25 +36,6 @@ std::int64_t minor_of(const json& v, int digits) {
   if (!v.is_string()) return 0;
   const auto parsed = engine::parse_money(v.get<std::string>(), digits);
   return parsed.value ? parsed.value->minor : 0;
-}
-
-// A stored attribute as the rules see it (as db::event reads a member's).
-rules::Attributes attributes_of(const json& stored) {
-  rules::Attributes out;
-  if (!stored.is_object()) return out;
-  for (const auto& [key, value] : stored.items()) {
-    if (value.is_boolean()) {
-      out[key] = value.get<bool>();
-    } else if (value.is_number_integer()) {
-      out[key] = static_cast<std::int64_t>(value.get<long long>());
-    } else if (value.is_string()) {
-      out[key] = value.get<std::string>();
-    } else if (value.is_number_float()) {
-      const auto parsed = engine::parse_money(value.dump(), 6);
-      if (parsed.value) out[key] = rules::Decimal{parsed.value->minor, 6};
-    }
-  }
-  return out;
 }
 
 std::optional<engine::TimePoint> time_of(const Value& v) {
@@ -108,7 +90,7 @@ engine::backtest::Recorded recorded_of(const events::Event& stored, int digits) 
       r.coupon_discounts[effect.value("code", "")] =
           minor_of(effect.value("discount", json()), digits);
   }
-  e.attributes = attributes_of(body.value("attributes", json::object()));
+  e.attributes = event::attributes_of(body.value("attributes", json::object()));
   return r;
 }
 

@@ -17,26 +17,6 @@ namespace {
 
 using engine::event::Refusal;
 
-// A stored attribute as the rules see it (what a stored value cannot be is left out: it was
-// refused when stored). Decimals keep six places, as requests' do.
-rules::Attributes attributes_of(const nlohmann::json& stored) {
-  rules::Attributes out;
-  if (!stored.is_object()) return out;
-  for (const auto& [key, value] : stored.items()) {
-    if (value.is_boolean()) {
-      out[key] = value.get<bool>();
-    } else if (value.is_number_integer()) {
-      out[key] = static_cast<std::int64_t>(value.get<long long>());
-    } else if (value.is_string()) {
-      out[key] = value.get<std::string>();
-    } else if (value.is_number_float()) {
-      const auto parsed = engine::parse_money(value.dump(), 6);
-      if (parsed.value) out[key] = rules::Decimal{parsed.value->minor, 6};
-    }
-  }
-  return out;
-}
-
 std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
   if (!text || text->size() != 10) return std::nullopt;
   return rules::Date{std::stoi(text->substr(0, 4)), std::stoi(text->substr(5, 2)),
@@ -246,6 +226,26 @@ std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
 bool could_qualify(const rules::CompiledProgram& program, const std::string& type) {
   const auto& decl = program.file().referral;
   return decl && decl->on && rules::event_type(*decl->on) == type;
+}
+
+// A stored attribute as the rules see it (what a stored value cannot be is left out: it was
+// refused when stored). Decimals keep six places, as requests' do.
+rules::Attributes attributes_of(const nlohmann::json& stored) {
+  rules::Attributes out;
+  if (!stored.is_object()) return out;
+  for (const auto& [key, value] : stored.items()) {
+    if (value.is_boolean()) {
+      out[key] = value.get<bool>();
+    } else if (value.is_number_integer()) {
+      out[key] = static_cast<std::int64_t>(value.get<long long>());
+    } else if (value.is_string()) {
+      out[key] = value.get<std::string>();
+    } else if (value.is_number_float()) {
+      const auto parsed = engine::parse_money(value.dump(), 6);
+      if (parsed.value) out[key] = rules::Decimal{parsed.value->minor, 6};
+    }
+  }
+  return out;
 }
 
 void see_profile(engine::event::MemberState& state, const Profile& profile) {

@@ -68,6 +68,10 @@ struct Loaded {
 // trigger): only then does the load lock the referrer and count its cap.
 bool could_qualify(const rules::CompiledProgram& program, const std::string& event_type);
 
+// A stored attributes object (a member's profile, an event's body) as the rules see it; what a
+// stored value cannot be is left out.
+rules::Attributes attributes_of(const nlohmann::json& stored);
+
 // The member's profile as the rules see it (birthday, attributes), after the event changed it.
 void see_profile(engine::event::MemberState& state, const Profile& profile);
 
