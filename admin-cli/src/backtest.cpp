@@ -1,5 +1,6 @@
 // program backtest: a draft program replayed by the server on the events recorded in a period,
-// with a progress bar, then the draft beside what happened, per campaign.
+// with a progress bar, then the draft beside what happened, per campaign (and, with --html, a
+// page with plots).
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <sstream>
 #include <thread>
 
+#include "circolo/rules/evaluate.hpp"
 #include "commands.hpp"
+#include "html_report.hpp"
 
 namespace circolo::cli {
 namespace {
@@ -26,13 +29,7 @@ void bar(double progress) {
 
 void print_result(const json& job) {
   const auto& r = job["result"];
-  std::cout << "Backtest " << job["id"].get<std::string>() << ": " << r["events"].get<long long>()
-            << " events from " << job["from"].get<std::string>() << " until "
-            << job["until"].get<std::string>() << " (" << r["replayed_before"].get<long long>()
-            << " earlier ones replayed for members' state";
-  if (r["refused"].get<long long>() > 0)
-    std::cout << "; " << r["refused"].get<long long>() << " refused by the draft";
-  std::cout << ")\n";
+  std::cout << backtest_heading(job) << "\n";
   std::printf("%-24s  %15s  %19s  %15s  %13s  %s\n", "CAMPAIGN", "FIRINGS", "POINTS", "MEMBERS",
               "COUPONS", "BUDGET RAN OUT");
   std::printf("%-24s  %7s %7s  %9s %9s  %7s %7s  %6s %6s\n", "", "draft", "actual", "draft",
@@ -52,21 +49,21 @@ void print_result(const json& job) {
          ran_out.is_string() ? ran_out.get<std::string>() : "-");
   }
   line("total", r["total"]["draft"], r["total"]["actual"], "");
-  long long limits = 0, budgets = 0;
-  for (const auto& c : r["rules"]) {
-    limits += c["draft"]["limit_refusals"].get<long long>();
-    budgets += c["draft"]["budget_refusals"].get<long long>();
-  }
-  std::cout << "The draft: " << limits << " rule firings stopped by limits, " << budgets
-            << " by budgets; at the end " << r["draft_liability"].get<long long>()
-            << " points owed; members by tier:";
-  for (const auto& [tier, n] : r["draft_tiers"].items())
-    std::cout << " " << tier << " " << n.get<long long>();
-  std::cout << "\n";
+  std::cout << backtest_summary(r) << "\n";
+}
+
+// The draft's campaigns, for the page: their names and budgets are not in the result. The
+// server compiled the same source, so it compiles here too.
+std::vector<DraftCampaign> draft_campaigns(const std::string& path, const std::string& text) {
+  std::vector<DraftCampaign> out;
+  const auto compiled = rules::compile(rules::Source{path, text});
+  if (!compiled.program) return out;
+  for (const auto& c : compiled.program->campaigns()) out.push_back({c.id, c.name, c.budget});
+  return out;
 }
 
 int backtest(const Online& o, const std::string& path, const std::string& from,
-             const std::string& until) {
+             const std::string& until, const std::string& html) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::cerr << "circolo: cannot read " << path << "\n";
@@ -92,9 +89,14 @@ int backtest(const Online& o, const std::string& path, const std::string& from,
     bar(1.0);
     std::fprintf(stderr, "\n");
   }
+  const auto write_html = [&] {
+    return html.empty() ? 0
+                        : write_page(html, backtest_html(*job, draft_campaigns(path, text.str())));
+  };
   if (o.json_output) {
     std::cout << job->dump(2) << "\n";
-    return (*job)["status"] == "done" ? 0 : 1;
+    if ((*job)["status"] != "done") return 1;
+    return write_html();
   }
   if ((*job)["status"] != "done") {
     std::cerr << "circolo: the backtest " << id << " ended " << (*job)["status"].get<std::string>()
@@ -103,14 +105,14 @@ int backtest(const Online& o, const std::string& path, const std::string& from,
     return 1;
   }
   print_result(*job);
-  return 0;
+  return write_html();
 }
 
 }  // namespace
 
 void register_backtest(CLI::App& app, Context& ctx) {
   struct State {
-    std::string file, from, until;
+    std::string file, from, until, html;
   };
   auto s = std::make_shared<State>();
   auto* cmd = app.get_subcommand("program")->add_subcommand(
@@ -123,7 +125,11 @@ void register_backtest(CLI::App& app, Context& ctx) {
                   "first day (the draft's time zone) or RFC 3339 time; default: 30 days before "
                   "--until");
   cmd->add_option("--until", s->until, "day after the last; default: now");
-  ctx.add_online(cmd, [s](const Online& o) { return backtest(o, s->file, s->from, s->until); });
+  cmd->add_option("--html", s->html,
+                  "also write a page with plots to this file (HTML, opens offline): points per "
+                  "day, draft against actual, and the draft's budgets");
+  ctx.add_online(cmd,
+                 [s](const Online& o) { return backtest(o, s->file, s->from, s->until, s->html); });
 }
 
 }  // namespace circolo::cli

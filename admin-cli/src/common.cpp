@@ -1,7 +1,10 @@
-// The request wrapper of the online commands and percent-encoding.
+// The request wrapper of the online commands, percent-encoding, the pages of --html.
 #include "common.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "http.hpp"
@@ -62,6 +65,18 @@ std::string with_period(std::string target, const std::string& from, const std::
   }
   if (!until.empty()) target += sep + "until=" + percent_encode(until);
   return target;
+}
+
+int write_page(const std::string& path, const std::string& html) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (out) out << html;
+  if (out) out.close();
+  if (!out) {
+    std::cerr << "circolo: cannot write " << path << ": " << std::strerror(errno) << "\n";
+    return 2;
+  }
+  std::cerr << "Wrote " << path << "\n";
+  return 0;
 }
 
 }  // namespace circolo::cli

@@ -1,5 +1,5 @@
 // Shared by the command groups: the server settings, the request wrapper that explains refusals,
-// and the percent-encoding of path and query parts.
+// the percent-encoding of path and query parts, and the pages of --html written out.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -25,5 +25,9 @@ std::optional<json> call(const Online& o, const std::string& method, const std::
 std::string percent_encode(const std::string& v);
 // `target` with ?from=...&until=... for those given (report periods).
 std::string with_period(std::string target, const std::string& from, const std::string& until);
+
+// Writes the page of `--html FILE` and says so on standard error; exit code 0, or 2 (with the
+// reason) when the file cannot be written.
+int write_page(const std::string& path, const std::string& html);
 
 }  // namespace circolo::cli

@@ -1,4 +1,5 @@
-// report liability|campaigns: reports for finance, operations and marketing.
+// report liability|campaigns: reports for finance, operations and marketing (campaigns also as a
+// page with plots, --html).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -6,6 +7,7 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "html_report.hpp"
 
 namespace circolo::cli {
 namespace {
@@ -33,28 +35,12 @@ int report_liability(const Online& o) {
   return 0;
 }
 
-std::string count_or_dash(const json& v) {
-  return v.is_null() ? "-" : std::to_string(v.get<long long>());
-}
-
 void campaign_table(const json& c) {
   const auto name = c["name"].is_string() ? c["name"].get<std::string>() : "(removed)";
   std::cout << c["id"].get<std::string>() << "  " << name << "  [" << c["state"].get<std::string>()
             << "]\n";
-  std::cout << "  " << c["firings"].get<long long>() << " firings, "
-            << c["members"].get<long long>() << " members, " << c["points_awarded"].get<long long>()
-            << " points awarded (" << c["points_reversed"].get<long long>() << " reversed since), "
-            << c["coupons_issued"].get<long long>() << " coupons issued ("
-            << c["coupons_redeemed"].get<long long>() << " redeemed)\n";
-  if (!c["budget"].is_null()) {
-    std::cout << "  budget " << c["budget"].get<long long>() << ": "
-              << c["budget_used"].get<long long>() << " used, " << count_or_dash(c["budget_left"])
-              << " left; at " << c["recent_points_per_day"].get<long long>() << " points a day "
-              << (c["budget_runs_out_on"].is_string()
-                      ? "it runs out on " + c["budget_runs_out_on"].get<std::string>()
-                      : std::string("it does not run out before the campaign ends"))
-              << "\n";
-  }
+  std::cout << "  " << campaign_activity(c) << "\n";
+  if (!c["budget"].is_null()) std::cout << "  " << campaign_budget(c) << "\n";
   const auto series = [](const char* title, const char* key, const json& rows) {
     if (rows.empty()) return;
     std::printf("  %-24s  %8s  %8s  %10s  %8s\n", title, "FIRINGS", "MEMBERS", "POINTS", "COUPONS");
@@ -69,7 +55,7 @@ void campaign_table(const json& c) {
 }
 
 int report_campaigns(const Online& o, const std::string& id, const std::string& from,
-                     const std::string& until) {
+                     const std::string& until, const std::string& html) {
   int code = 0;
   std::string target = "/v1/admin/reports/campaigns";
   if (!id.empty()) target += "/" + percent_encode(id);
@@ -78,20 +64,20 @@ int report_campaigns(const Online& o, const std::string& id, const std::string& 
   if (!report) return code;
   if (o.json_output) {
     std::cout << report->dump(2) << "\n";
-    return 0;
+    return html.empty() ? 0 : write_page(html, campaigns_html(*report));
   }
   const auto& r = *report;
   std::cout << "Campaigns from " << r["from"].get<std::string>() << " until "
             << r["until"].get<std::string>() << "\n";
   if (!id.empty()) {
     campaign_table(r);
-    return 0;
+  } else {
+    for (const auto& c : r["campaigns"]) {
+      std::cout << "\n";
+      campaign_table(c);
+    }
   }
-  for (const auto& c : r["campaigns"]) {
-    std::cout << "\n";
-    campaign_table(c);
-  }
-  return 0;
+  return html.empty() ? 0 : write_page(html, campaigns_html(r));
 }
 
 }  // namespace
@@ -106,7 +92,7 @@ void register_reports(CLI::App& app, Context& ctx) {
   ctx.add_online(liability_cmd, [](const Online& o) { return report_liability(o); });
 
   struct Period {
-    std::string campaign, from, until;
+    std::string campaign, from, until, html;
   };
   auto p = std::make_shared<Period>();
   auto* campaigns_cmd = report_cmd->add_subcommand(
@@ -118,8 +104,11 @@ void register_reports(CLI::App& app, Context& ctx) {
                             "first day (program time zone) or RFC 3339 time; default: 30 days "
                             "before --until");
   campaigns_cmd->add_option("--until", p->until, "day after the last; default: now");
+  campaigns_cmd->add_option("--html", p->html,
+                            "also write a page with plots to this file (HTML, opens offline): "
+                            "points and firings per day, budgets burning down");
   ctx.add_online(campaigns_cmd, [p](const Online& o) {
-    return report_campaigns(o, p->campaign, p->from, p->until);
+    return report_campaigns(o, p->campaign, p->from, p->until, p->html);
   });
 }
 
