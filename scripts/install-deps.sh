@@ -12,6 +12,7 @@ packages=(
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pg-auto-failover-cli
   clang-format curl jq tzdata python3
+  chromium  # the e2e tests open the pages of the CLI's --html in it, headless
 )
 
 missing=()

@@ -4,11 +4,15 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -27,11 +31,8 @@ struct Run {
   std::string output;  // stdout and stderr
 };
 
-// `circolo ARGS` against the server on `port` (1: none there), stdin not a terminal.
-Run run_cli_at(const std::string& args, unsigned short port, const std::string& key) {
-  const std::string command =
-      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(port) +
-      " CIRCOLO_KEY='" + key + "' " CIRCOLO_CLI_PATH " " + args + " </dev/null 2>&1";
+// A shell command's standard output and exit code.
+Run run_command(const std::string& command) {
   Run run;
   FILE* pipe = ::popen(command.c_str(), "r");
   std::array<char, 4096> buffer{};
@@ -41,6 +42,13 @@ Run run_cli_at(const std::string& args, unsigned short port, const std::string& 
   const int status = ::pclose(pipe);
   run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
+}
+
+// `circolo ARGS` against the server on `port` (1: none there), stdin not a terminal.
+Run run_cli_at(const std::string& args, unsigned short port, const std::string& key) {
+  return run_command(
+      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(port) +
+      " CIRCOLO_KEY='" + key + "' " CIRCOLO_CLI_PATH " " + args + " </dev/null 2>&1");
 }
 
 Run run_cli(const std::string& args, const ServerProcess& server, const std::string& key = "") {
@@ -581,10 +589,11 @@ TEST(CliFirstHour, PlanShowsBeforeAndAfterAndApplyConfirmsWhatAltersMembers) {
   EXPECT_TRUE(has(unconfirmed, "circolo: not applied: confirm with --yes")) << unconfirmed.output;
 }
 
-TEST(CliFirstHour, CampaignsListShowsStateBudgetAndLastFiring) {
-  TestDatabase database;
-  ServerProcess server(database.uri());
-  const std::string program = R"(program {
+namespace {
+
+// A campaign in every state: "always" (a budget of 1000, 10 points a purchase), "held" (1 point
+// a visit), "over" (ended) and "later" (scheduled).
+const std::string kFourCampaigns = R"(program {
   currency "EUR"
   timezone "Europe/Rome"
 }
@@ -624,7 +633,38 @@ campaign "later" {
   }
 }
 )";
-  auto keys = apply_program_with_touchpoints(server, program, {"store"});
+
+// A purchase of 12.00 in store by the member of card 4000111122223333 (enrolled at the first).
+HttpResult store_purchase(const ServerProcess& server, const std::string& key,
+                          const std::string& order) {
+  return HttpClient(server.port())
+      .post_json("/v1/events",
+                 {{"type", "purchase"},
+                  {"member", {{"identifier", {{"type", "card"}, {"value", "4000111122223333"}}}}},
+                  {"enroll", true},
+                  {"order_id", order},
+                  {"total", "12.00"},
+                  {"currency", "EUR"}},
+                 key, order);
+}
+
+// The first purchase after a program is applied: sent again while the program is loading.
+HttpResult first_store_purchase(const ServerProcess& server, const std::string& key,
+                                const std::string& order) {
+  auto r = store_purchase(server, key, order);
+  for (int i = 0; i < 50 && r.status >= 300; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    r = store_purchase(server, key, order);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST(CliFirstHour, CampaignsListShowsStateBudgetAndLastFiring) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  auto keys = apply_program_with_touchpoints(server, kFourCampaigns, {"store"});
   auto before = run_cli("campaigns list", server);
   EXPECT_EQ(before.code, 0) << before.output;
   EXPECT_TRUE(has(before, "CAMPAIGN")) << before.output;
@@ -640,20 +680,8 @@ campaign "later" {
   EXPECT_NE(row(before, "later").find("scheduled"), std::string::npos) << before.output;
 
   HttpClient c(server.port());
-  auto purchase = [&](const std::string& order) {
-    return c.post_json(
-        "/v1/events",
-        {{"type", "purchase"},
-         {"member", {{"identifier", {{"type", "card"}, {"value", "4000111122223333"}}}}},
-         {"enroll", true},
-         {"order_id", order},
-         {"total", "12.00"},
-         {"currency", "EUR"}},
-        keys["store"], order);
-  };
-  for (int i = 0; i < 50 && purchase("R-1").status >= 300; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the program is loading
-  ASSERT_EQ(purchase("R-2").status, 201);
+  ASSERT_EQ(first_store_purchase(server, keys["store"], "R-1").status, 201);
+  ASSERT_EQ(store_purchase(server, keys["store"], "R-2").status, 201);
   ASSERT_EQ(run_cli("campaign pause held", server).code, 0);
   ASSERT_EQ(run_cli("campaign pause over", server).code, 0);
 
@@ -721,4 +749,81 @@ TEST(Cli, MembersMergeShowsWhatMovesAndAsksFirst) {
   EXPECT_TRUE(has(merged, "points: 40 available")) << merged.output;
   EXPECT_EQ(c.get("/v1/members/" + duplicate, key).status, 410);
   EXPECT_EQ(c.get("/v1/members/" + keep, key).json()["points"]["available"], 40);
+}
+
+namespace {
+
+// `page` opened in headless Chromium (no network: every host name fails to resolve), its DOM
+// once its scripts ran; "" (with the reason in `error`) when Chromium did not answer.
+std::string browser_dom(const std::string& page, const std::string& profile, std::string& error) {
+  const std::string log = profile + ".log";
+  const std::string command =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run "
+      "--user-data-dir='" +
+      profile + "' --host-resolver-rules='MAP * ~NOTFOUND' --virtual-time-budget=5000 " +
+      "--dump-dom 'file://" + page + "' 2>'" + log + "'";
+  const auto run = run_command(command);
+  if (run.code != 0 || run.output.empty())
+    error = "chromium failed (exit " + std::to_string(run.code) + "): " + read(log);
+  return run.output;
+}
+
+std::string attribute(const std::string& dom, const std::string& name) {
+  std::smatch m;
+  return std::regex_search(dom, m, std::regex("<body[^>]* " + name + "=\"([^\"]*)\"")) ? m[1].str()
+                                                                                       : "";
+}
+
+}  // namespace
+
+// The pages of --html, opened in a real browser without network: every chart is laid out with
+// its lines, no script fails, and what the user named is shown as text.
+TEST(Cli, HtmlPagesDrawTheirPlotsInABrowser) {
+  ASSERT_EQ(std::system("command -v chromium >/dev/null 2>&1"), 0)
+      << "chromium is not installed: the pages of --html are checked in it "
+         "(scripts/install-deps.sh installs it; on Debian: apt-get install chromium)";
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  const auto program = replaced(kFourCampaigns, "Always on", "Earn <b>more</b> & more");
+  auto keys = apply_program_with_touchpoints(server, program, {"store"});
+  ASSERT_EQ(first_store_purchase(server, keys["store"], "R-1").status, 201);
+  ASSERT_EQ(store_purchase(server, keys["store"], "R-2").status, 201);
+  ASSERT_EQ(store_purchase(server, keys["store"], "R-3").status, 201);
+  const json member{{"identifier", {{"type", "card"}, {"value", "4000111122223333"}}}};
+  ASSERT_EQ(
+      HttpClient(server.port())
+          .post_json("/v1/events", {{"type", "visit"}, {"member", member}}, keys["store"], "V-1")
+          .status,
+      201);
+
+  const std::string dir = ::testing::TempDir() + "/circolo-html-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  // The draft's budget runs out on the third purchase.
+  const auto draft = write_temp("html-draft.rules", replaced(program, "1000 points", "25 points"));
+  auto backtest =
+      run_cli("program backtest " + draft + " --html " + dir + "/backtest.html", server);
+  ASSERT_EQ(backtest.code, 0) << backtest.output;
+  EXPECT_TRUE(has(backtest, "Wrote " + dir + "/backtest.html")) << backtest.output;
+  EXPECT_TRUE(has(backtest, "CAMPAIGN")) << "the table as usual: " << backtest.output;
+  auto report = run_cli("report campaigns --html " + dir + "/report.html", server);
+  ASSERT_EQ(report.code, 0) << report.output;
+  EXPECT_TRUE(has(report, "budget 1000: 30 used, 970 left")) << report.output;
+
+  // The backtest: points per day and the draft's one budget; the report: the days of the two
+  // campaigns that fired ("over" and "later" did not) and the burn-down of the one with a budget.
+  for (const auto& [page, charts] : {std::pair{"backtest.html", 2}, std::pair{"report.html", 3}}) {
+    SCOPED_TRACE(page);
+    std::string error;
+    const auto dom = browser_dom(dir + "/" + page, dir + "/profile", error);
+    ASSERT_TRUE(error.empty()) << error;
+    EXPECT_EQ(attribute(dom, "data-plots"), "ok") << dom;
+    EXPECT_EQ(attribute(dom, "data-charts"), std::to_string(charts)) << dom;
+    EXPECT_EQ(attribute(dom, "data-errors"), "") << dom;
+    EXPECT_NE(dom.find("<p id=\"plot-errors\" class=\"errors\" hidden=\"\"></p>"),
+              std::string::npos)
+        << "no script error: " << dom;
+    EXPECT_NE(dom.find("Earn &lt;b&gt;more&lt;/b&gt; &amp; more"), std::string::npos) << dom;
+  }
+  EXPECT_NE(read(dir + "/backtest.html").find("points ran out on "), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
