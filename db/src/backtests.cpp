@@ -1,6 +1,15 @@
 // Backtests: stored events as the replay takes them, streamed from one snapshot; the job rows.
 #include "circolo/db/backtests.hpp"
 
+#include <simdjson.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
 #include "circolo/db/event.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
@@ -32,67 +41,208 @@ const std::string kFinish =
     "events_total = $6, finished_at = " +
     micros_to_timestamptz("$7::bigint") + " where id = $1 and status = 'running' returning id";
 
-std::int64_t minor_of(const json& v, int digits) {
-  if (!v.is_string()) return 0;
-  const auto parsed = engine::parse_money(v.get<std::string>(), digits);
-  return parsed.value ? parsed.value->minor : 0;
-}
-
 std::optional<engine::TimePoint> time_of(const Value& v) {
   if (!v) return std::nullopt;
   return from_micros(to_int(v));
 }
 
-}  // namespace
+// The events before `until` in recorded order: their keys sorted first (small rows; sorting
+// whole rows with their documents spilled hundreds of megabytes before the first one came back),
+// then each row fetched by its ctid, which stays valid in the snapshot.
+const std::string kRecordedCursor =
+    "declare circolo_recorded no scroll cursor for select e.id, e.member_id, e.type, e.channel, "
+    "e.store, e.order_id, " +
+    timestamptz_to_micros("e.occurred_at") + ", " + timestamptz_to_micros("e.recorded_at") +
+    ", e.api_key_id, e.original_event_id, cast(e.body as text), cast(e.effects as text), "
+    "e.type = 'purchase' and exists (select 1 from events r where r.original_event_id = e.id "
+    "and r.recorded_at < " +
+    micros_to_timestamptz("$1::bigint") +
+    ") from "
+    "(select ctid as at_ctid, recorded_at, id from events where recorded_at < " +
+    micros_to_timestamptz("$1::bigint") +
+    " order by recorded_at, id) k cross join lateral (select * from events x where x.ctid = "
+    "k.at_ctid) e order by k.recorded_at, k.id";
+const std::string kFetchRecorded =
+    "fetch forward " + std::to_string(kPage) + " from circolo_recorded";
 
-engine::backtest::Recorded recorded_of(const events::Event& stored, int digits) {
-  engine::backtest::Recorded r;
-  r.event_id = stored.id;
-  r.member_id = stored.member_id;
-  r.api_key_id = stored.api_key_id;
-  r.recorded_at = stored.recorded_at;
-  r.order_id = stored.order_id;
-  r.original_event_id = stored.original_event_id;
-  r.effects = stored.effects;
-  const auto& body = stored.body;
-  auto& e = r.event;
-  e.type = stored.type;
-  e.channel = stored.channel;
-  e.store = stored.store;
-  e.time = stored.occurred_at;
-  if (body.contains("total")) {
-    r.total_minor = minor_of(body["total"], digits);
-    e.total = e.subtotal = rules::Decimal{*r.total_minor, digits};
+namespace sj = simdjson::ondemand;
+
+// Reads stored events' documents in place (simdjson's on-demand parser: no tree is built, and
+// only the members the replay needs are looked at).
+class RecordedReader {
+ public:
+  explicit RecordedReader(int digits) : digits_(digits) {}
+
+  engine::backtest::Recorded read(const RawRows& rows, int row) {
+    engine::backtest::Recorded r;
+    r.event_id = rows.at(row, 0);
+    r.member_id = rows.at(row, 1);
+    r.event.type = rows.at(row, 2);
+    r.event.channel = rows.at(row, 3);
+    r.event.store = rows.value(row, 4);
+    r.order_id = rows.value(row, 5);
+    r.event.time = from_micros(number(rows.at(row, 6)));
+    r.recorded_at = from_micros(number(rows.at(row, 7)));
+    r.api_key_id = rows.at(row, 8);
+    r.original_event_id = rows.value(row, 9);
+    r.refunded_later = rows.at(row, 12) == "t";
+    try {
+      read_body(r, rows.at(row, 10));
+      read_effects(r, rows.at(row, 11));
+    } catch (const simdjson::simdjson_error& e) {
+      throw std::runtime_error("stored event " + r.event_id + " could not be read: " + e.what());
+    }
+    return r;
   }
-  const bool refund = stored.type == "refund";
-  if (body.contains("items") && body["items"].is_array()) {
-    for (const auto& item : body["items"]) {
-      if (refund) {
-        r.refund_items.push_back({item.value("sku", ""), item.value("quantity", 1LL), 0});
-        continue;
+
+ private:
+  static long long number(std::string_view text) { return std::stoll(std::string(text)); }
+
+  std::int64_t minor_of(sj::value v) {
+    if (v.type() != sj::json_type::string) return 0;
+    const auto parsed = engine::parse_money(std::string_view(v.get_string()), digits_);
+    return parsed.value ? parsed.value->minor : 0;
+  }
+  static std::string string_of(sj::value v) {
+    return v.type() == sj::json_type::string ? std::string(std::string_view(v.get_string()))
+                                             : std::string();
+  }
+  static long long integer_of(sj::value v, long long otherwise) {
+    return v.type() == sj::json_type::number ? static_cast<long long>(v.get_int64()) : otherwise;
+  }
+
+  // The padding simdjson reads past the end of a document, in a buffer kept between rows.
+  simdjson::padded_string_view padded(std::string_view text) {
+    buffer_.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    buffer_.assign(text.data(), text.size());
+    return simdjson::padded_string_view(buffer_.data(), buffer_.size(), buffer_.capacity());
+  }
+
+  void read_body(engine::backtest::Recorded& r, std::string_view body) {
+    auto doc = parser_.iterate(padded(body));
+    const bool refund = r.event.type == "refund";
+    auto& e = r.event;
+    for (auto field : doc.get_object()) {
+      const std::string_view key = field.unescaped_key();
+      sj::value v = field.value();
+      if (key == "total") {
+        r.total_minor = minor_of(v);
+        e.total = e.subtotal = rules::Decimal{*r.total_minor, digits_};
+      } else if (key == "items" && v.type() == sj::json_type::array) {
+        for (sj::value item : v.get_array()) read_item(r, item.get_object(), refund);
+      } else if (key == "coupons" && v.type() == sj::json_type::array) {
+        for (sj::value code : v.get_array()) e.coupons.push_back(string_of(code));
+      } else if (key == "attributes" && v.type() == sj::json_type::object) {
+        sj::object attributes = v.get_object();
+        const std::string_view raw = attributes.raw_json();
+        e.attributes = event::attributes_of(json::parse(raw));
       }
-      rules::Item i;
-      i.sku = item.value("sku", "");
-      i.category = item.value("category", "");
-      i.brand = item.value("brand", "");
-      i.quantity = item.value("quantity", 1LL);
-      i.price = rules::Decimal{minor_of(item.value("price", json()), digits), digits};
-      e.items.push_back(std::move(i));
+    }
+    // A refund of items is asked by its items (what it gave back follows from them).
+    if (refund && !r.refund_items.empty()) r.total_minor.reset();
+  }
+
+  void read_item(engine::backtest::Recorded& r, sj::object item, bool refund) {
+    rules::Item i;
+    i.quantity = 1;
+    i.price = rules::Decimal{0, digits_};
+    for (auto field : item) {
+      const std::string_view key = field.unescaped_key();
+      sj::value v = field.value();
+      if (key == "sku")
+        i.sku = string_of(v);
+      else if (key == "category")
+        i.category = string_of(v);
+      else if (key == "brand")
+        i.brand = string_of(v);
+      else if (key == "quantity")
+        i.quantity = integer_of(v, 1);
+      else if (key == "price")
+        i.price = rules::Decimal{minor_of(v), digits_};
+    }
+    if (refund)
+      r.refund_items.push_back({std::move(i.sku), i.quantity, 0});
+    else
+      r.event.items.push_back(std::move(i));
+  }
+
+  // What the recorded version did, as the figures count it; and what each basket code took off.
+  void read_effects(engine::backtest::Recorded& r, std::string_view effects) {
+    auto doc = parser_.iterate(padded(effects));
+    for (sj::value effect : doc.get_array()) {
+      engine::backtest::CountedEffect c;
+      std::string type, code;
+      std::int64_t discount = 0;
+      for (auto field : effect.get_object()) {
+        const std::string_view key = field.unescaped_key();
+        sj::value v = field.value();
+        if (key == "type")
+          type = string_of(v);
+        else if (key == "campaign")
+          c.campaign = string_of(v);
+        else if (key == "rule")
+          c.rule = string_of(v);
+        else if (key == "points")
+          c.points = integer_of(v, 0);
+        else if (key == "code")
+          code = string_of(v);
+        else if (key == "discount")
+          discount = minor_of(v);
+      }
+      if (type == "points_awarded")
+        c.kind = engine::backtest::CountedEffect::Kind::points;
+      else if (type == "coupon_issued")
+        c.kind = engine::backtest::CountedEffect::Kind::coupon;
+      if (c.campaign.empty()) c.rule.clear();
+      if (c.kind != engine::backtest::CountedEffect::Kind::points) c.points = 0;
+      if (type == "coupon_redeemed") r.coupon_discounts[code] = discount;
+      r.effects.push_back(std::move(c));
     }
   }
-  // A refund of items is asked by its items (what it gave back follows from them).
-  if (refund && !r.refund_items.empty()) r.total_minor.reset();
-  if (body.contains("coupons") && body["coupons"].is_array()) {
-    for (const auto& code : body["coupons"]) e.coupons.push_back(code.get<std::string>());
+
+  sj::parser parser_;
+  std::string buffer_;
+  int digits_;
+};
+
+// Pages handed from the reading thread to the replaying one: at most a few ahead, so memory
+// stays bounded when the replay is the slower side.
+class Pages {
+ public:
+  bool push(std::vector<engine::backtest::Recorded> page) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || pages_.size() < kAhead; });
+    if (closed_) return false;
+    pages_.push_back(std::move(page));
+    changed_.notify_all();
+    return true;
   }
-  for (const auto& effect : stored.effects) {
-    if (effect.value("type", "") == "coupon_redeemed")
-      r.coupon_discounts[effect.value("code", "")] =
-          minor_of(effect.value("discount", json()), digits);
+  std::optional<std::vector<engine::backtest::Recorded>> pop() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || !pages_.empty(); });
+    if (pages_.empty()) return std::nullopt;
+    auto page = std::move(pages_.front());
+    pages_.pop_front();
+    changed_.notify_all();
+    return page;
   }
-  e.attributes = event::attributes_of(body.value("attributes", json::object()));
-  return r;
-}
+  // No more pages: the replay takes what is queued (finished) or stops (abandon).
+  void close(bool abandon) {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    if (abandon) pages_.clear();
+    changed_.notify_all();
+  }
+
+ private:
+  static constexpr std::size_t kAhead = 4;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::vector<engine::backtest::Recorded>> pages_;
+  bool closed_ = false;
+};
+
+}  // namespace
 
 bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
             const std::function<void(long long, long long)>& progress,
@@ -103,16 +253,52 @@ bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePo
   sql << "set transaction isolation level repeatable read, read only";
   const long long total = events::recorded_before(sql, until);
   progress(0, total);
-  long long done = 0;
-  events::open_recorded(sql, until);
-  for (;;) {
-    if (cancelled()) return false;
-    const auto page = events::next_recorded(sql, kPage);
-    for (const auto& stored : page) replay.add(recorded_of(stored, replay.currency_digits()));
-    done += static_cast<long long>(page.size());
-    progress(done, total);
-    if (page.size() < static_cast<std::size_t>(kPage)) break;
+  fetch_unprepared(sql, kRecordedCursor, {std::to_string(to_micros(until))});
+
+  // This thread reads and parses pages; another replays them (the decision is the other half of
+  // the work), so the two halves take a core each.
+  Pages pages;
+  std::atomic<long long> done{0};
+  std::exception_ptr failure;
+  std::thread replaying([&] {
+    try {
+      while (auto page = pages.pop()) {
+        for (auto& recorded : *page) replay.add(std::move(recorded));
+        done += static_cast<long long>(page->size());
+      }
+    } catch (...) {
+      failure = std::current_exception();
+      pages.close(true);
+    }
+  });
+  const auto stop = [&](bool abandon) {
+    pages.close(abandon);
+    if (replaying.joinable()) replaying.join();
+  };
+  bool finished = false;
+  try {
+    RecordedReader reader(replay.currency_digits());
+    for (;;) {
+      if (cancelled()) break;
+      const auto rows = fetch_raw(sql, kFetchRecorded);
+      std::vector<engine::backtest::Recorded> page;
+      page.reserve(static_cast<std::size_t>(rows.rows()));
+      for (int i = 0; i < rows.rows(); ++i) page.push_back(reader.read(rows, i));
+      if (!pages.push(std::move(page))) break;  // the replay failed
+      progress(done, total);
+      if (rows.rows() < kPage) {
+        finished = true;
+        break;
+      }
+    }
+  } catch (...) {
+    stop(true);
+    throw;
   }
+  stop(!finished);
+  if (failure) std::rethrow_exception(failure);
+  if (!finished) return false;
+  progress(done, total);
   tx.commit();
   return true;
 }

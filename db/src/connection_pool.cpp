@@ -223,6 +223,32 @@ std::vector<Row> fetch_unprepared(soci::session& sql, const std::string& query,
   return out;
 }
 
+void RawRows::Free::operator()(void* result) const {
+  PQclear(static_cast<PGresult*>(result));
+}
+int RawRows::rows() const {
+  return PQntuples(static_cast<const PGresult*>(result_.get()));
+}
+bool RawRows::is_null(int row, int column) const {
+  return PQgetisnull(static_cast<const PGresult*>(result_.get()), row, column) != 0;
+}
+std::string_view RawRows::at(int row, int column) const {
+  const auto* r = static_cast<const PGresult*>(result_.get());
+  return {PQgetvalue(r, row, column), static_cast<std::size_t>(PQgetlength(r, row, column))};
+}
+std::optional<std::string> RawRows::value(int row, int column) const {
+  if (is_null(row, column)) return std::nullopt;
+  return std::string(at(row, column));
+}
+
+RawRows fetch_raw(soci::session& sql, const std::string& query) {
+  PGresult* result = PQexec(native(sql), query.c_str());
+  throw_unless_ok(result);
+  RawRows out;
+  out.result_.reset(result);
+  return out;
+}
+
 std::string text_array(const std::vector<std::string>& values) {
   std::string out = "{";
   for (std::size_t i = 0; i < values.size(); ++i) {

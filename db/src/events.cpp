@@ -86,12 +86,6 @@ const std::string kColumns =
     "refunded_minor, points_reversed, cast(body as text), cast(effects as text)";
 
 const std::string kFind = "select " + kColumns + " from events where id = $1";
-// In recorded order, up to `until`: a cursor of the transaction (one sort for the whole read;
-// pages by keyset would sort what is left again for every page without a btree index).
-const std::string kRecordedCursor = "declare circolo_recorded no scroll cursor for select " +
-                                    kColumns + " from events where recorded_at < " +
-                                    micros_to_timestamptz("$1::bigint") +
-                                    " order by recorded_at, id";
 const std::string kRecordedCount =
     "select count(*) from events where recorded_at < " + micros_to_timestamptz("$1::bigint");
 const std::string kLock = kFind + " for update";
@@ -359,19 +353,6 @@ void settle_counters(Batch& batch, const std::map<std::string, long long>& incre
   }
   batch.add(kSettleInBatch,
             {text_array(keys), bigint_array(amounts), bigint_array(limits), text_array(absent)});
-}
-
-void open_recorded(soci::session& sql, engine::TimePoint until) {
-  fetch_unprepared(sql, kRecordedCursor, {std::to_string(to_micros(until))});
-}
-
-std::vector<Event> next_recorded(soci::session& sql, int limit) {
-  std::vector<Event> out;
-  const auto rows =
-      fetch_unprepared(sql, "fetch forward " + std::to_string(limit) + " from circolo_recorded");
-  out.reserve(rows.size());
-  for (const auto& row : rows) out.push_back(read(row));
-  return out;
 }
 
 long long recorded_before(soci::session& sql, engine::TimePoint until) {

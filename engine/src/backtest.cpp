@@ -20,6 +20,44 @@ Figures& at(std::map<std::string, Figures>& by, const std::string& key) {
 
 }  // namespace
 
+std::vector<CountedEffect> counted_effects(const json& effects) {
+  std::vector<CountedEffect> out;
+  out.reserve(effects.size());
+  for (const auto& e : effects) {
+    CountedEffect c;
+    const auto campaign = e.find("campaign");
+    if (campaign != e.end() && campaign->is_string()) {
+      c.campaign = campaign->get<std::string>();
+      c.rule = e.value("rule", "");
+    }
+    const auto type = e.find("type");
+    if (type != e.end() && *type == "points_awarded") {
+      c.kind = CountedEffect::Kind::points;
+      c.points = e.value("points", 0LL);
+    } else if (type != e.end() && *type == "coupon_issued") {
+      c.kind = CountedEffect::Kind::coupon;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<CountedEffect> counted_effects(const std::vector<event::RuleEffect>& effects) {
+  std::vector<CountedEffect> out;
+  out.reserve(effects.size());
+  for (const auto& e : effects) {
+    CountedEffect c{e.campaign, e.rule, CountedEffect::Kind::other, 0};
+    if (e.kind == rules::EffectKind::award) {
+      c.kind = CountedEffect::Kind::points;
+      c.points = e.points;
+    } else if (e.kind == rules::EffectKind::issue_coupon) {
+      c.kind = CountedEffect::Kind::coupon;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Replay::Replay(const rules::CompiledProgram& draft, TimePoint from, TimePoint until)
     : program_(draft), from_(from), until_(until) {}
 
@@ -29,13 +67,15 @@ event::MemberState Replay::take_state(Member& m, TimePoint now) const {
   s.qualifying.clear();
   for (const auto& tier : program_.tiers()) {
     const auto start = program_.window_start(tier.window, now);
-    ledger::Points sum = 0;
-    for (const auto& [when, points] : m.qualifying) {
-      if (when >= start && when <= now) sum += points;
-    }
-    s.qualifying.push_back(sum);
+    // Movements are never later than `now` (recorded order): the sum from `start` on.
+    const auto first = std::lower_bound(m.qualifying.begin(), m.qualifying.end(), start,
+                                        [](const auto& q, TimePoint t) { return q.first < t; });
+    const ledger::Points before = first == m.qualifying.begin() ? 0 : std::prev(first)->second;
+    s.qualifying.push_back(m.qualifying.empty() ? 0 : m.qualifying.back().second - before);
   }
-  trim_challenges(s, now);
+  // Trimming changes no progress (each goal looks at its own window), only the size of what is
+  // copied and scanned: done every few events of the member.
+  if (++m.events % 16 == 0) trim_challenges(s, now);
   return s;
 }
 
@@ -60,16 +100,22 @@ void Replay::trim_challenges(event::MemberState& state, TimePoint now) const {
 }
 
 std::uint32_t Replay::number_of(const std::string& member_id) {
-  return numbers_.try_emplace(member_id, static_cast<std::uint32_t>(numbers_.size())).first->second;
+  const auto [at, added] =
+      numbers_.try_emplace(member_id, static_cast<std::uint32_t>(members_.size()));
+  if (added) members_.emplace_back();
+  return at->second;
 }
 
-void Replay::add(const Recorded& recorded) {
+void Replay::add(Recorded recorded) {
   const auto now = recorded.recorded_at;
   if (now >= until_) return;
   const bool in_period = now >= from_;
+  std::string day;  // the local day the figures count it in
   if (in_period) {
     ++result_.events;
-    count(result_.actual, recorded.effects, {}, recorded, number_of(recorded.member_id));
+    if (const auto period = program_.calendar_period("day", now)) day = period->key.substr(4);
+    count(result_.actual, recorded.effects, {}, day, recorded.event.channel,
+          number_of(recorded.member_id));
   } else {
     ++result_.replayed_before;
   }
@@ -88,10 +134,11 @@ void Replay::add(const Recorded& recorded) {
     bought = &it->second;
     member_id = bought->member_id;
   }
-  auto& m = members_[member_id];
+  const auto number = number_of(member_id);
+  auto& m = members_[number];
   if (!m.seen) {
     m.seen = true;
-    m.number = number_of(member_id);
+    m.number = number;
     m.state.member.id = member_id;
     m.state.member.joined = recorded.event.time;
     m.state.member.tier = event::entry_tier(program_);
@@ -101,12 +148,12 @@ void Replay::add(const Recorded& recorded) {
   req.event_id = recorded.event_id;
   req.api_key_id = recorded.api_key_id;
   req.now = now;
-  req.event = recorded.event;
+  req.event = std::move(recorded.event);  // back after the decision
   req.order_id = recorded.order_id;
   req.total_minor = recorded.total_minor;
   req.original_event_id = recorded.original_event_id;
   req.refund_items = recorded.refund_items;
-  req.with_trace = in_period;
+  req.render = false;  // counted from plan.rule_effects and plan.stopped
   req.new_id = [this](std::string_view prefix) {
     return std::string(prefix) + "_bt" + std::to_string(next_id_++);
   };
@@ -131,7 +178,7 @@ void Replay::add(const Recorded& recorded) {
     }
     inputs.refund = std::move(r);
   }
-  for (const auto& code : recorded.event.coupons) {
+  for (const auto& code : req.event.coupons) {
     event::BasketCoupon c;
     c.code = code;
     c.found = true;
@@ -144,14 +191,17 @@ void Replay::add(const Recorded& recorded) {
     inputs.coupons.push_back(std::move(c));
   }
 
-  auto decision = event::decide(program_, req, inputs, counters_);
+  auto decision = event::decide(program_, req, std::move(inputs), counters_);
+  recorded.event = std::move(req.event);
   if (auto* refusal = std::get_if<event::Refusal>(&decision)) {
     m.state = std::move(inputs.member);  // as it was: a refusal changes nothing
     if (in_period) ++result_.refused;
     return;
   }
   auto& plan = std::get<event::Plan>(decision);
-  if (in_period) count(result_.draft, plan.effects, plan.trace, recorded, m.number);
+  if (in_period)
+    count(result_.draft, counted_effects(plan.rule_effects), plan.stopped, day,
+          recorded.event.channel, m.number);
   apply(m, plan, recorded);
 
   // A budget ran out on the local day it reached its cap, or first refused a rule's award.
@@ -160,12 +210,11 @@ void Replay::add(const Recorded& recorded) {
     if (!c.budget || result_.draft.budget_ran_out.count(c.id)) continue;
     const auto used = counters_.values().find(event::budget_counter(c.id));
     const bool spent = used != counters_.values().end() && used->second >= *c.budget;
-    const bool refused = std::any_of(plan.trace.begin(), plan.trace.end(), [&](const auto& t) {
+    const bool refused = std::any_of(plan.stopped.begin(), plan.stopped.end(), [&](const auto& t) {
       return t.campaign == c.id && t.reason == "budget";
     });
     if (!spent && !refused) continue;
-    if (const auto day = program_.calendar_period("day", now))
-      result_.draft.budget_ran_out[c.id] = day->key.substr(4);
+    result_.draft.budget_ran_out[c.id] = day;
   }
 }
 
@@ -183,7 +232,7 @@ void Replay::apply(Member& m, event::Plan& plan, const Recorded& recorded) {
         if (lot.id == booked.lot_id) lot.reversed += booked.points;
       }
     }
-    if (r.ledger.taken > 0) m.qualifying.emplace_back(now, -r.ledger.taken);
+    if (r.ledger.taken > 0) m.qualify(now, -r.ledger.taken);
     auto& p = purchases_[r.original_event_id];
     p.purchase.refunded_minor += r.amount_minor;
     p.purchase.reversed += r.points;
@@ -203,17 +252,19 @@ void Replay::apply(Member& m, event::Plan& plan, const Recorded& recorded) {
       lot.earned_at = now;
       lot.pending_until = a.pending_until;
       lot.expires_at = a.expires_at;
-      // A challenge's reward is not taken back by a refund of the event that completed it.
-      if (!a.reason || a.reason->rfind("challenge:", 0) != 0) lot.source_event_id = plan.record.id;
+      // A challenge's reward is not taken back by a refund of the event that completed it; the
+      // lots of a purchase no refund follows are found by none.
+      if (recorded.refunded_later && (!a.reason || a.reason->rfind("challenge:", 0) != 0))
+        lot.source_event_id = plan.record.id;
       m.lots.push_back(lot);
-      m.qualifying.emplace_back(now, a.points);
+      m.qualify(now, a.points);
     }
   }
   // The member as the plan leaves it: tier, tags, counts, badges, challenges (its balances are
   // recomputed from the lots at each event).
   m.state = std::move(plan.state_after);
   for (const auto& [key, n] : plan.counter_increments) counters_.values()[key] += n;
-  if (plan.record.type == "purchase" && plan.record.total_minor) {
+  if (plan.record.type == "purchase" && plan.record.total_minor && recorded.refunded_later) {
     Purchase p;
     p.member_id = m.state.member.id;
     p.recorded_at = now;
@@ -228,11 +279,9 @@ void Replay::apply(Member& m, event::Plan& plan, const Recorded& recorded) {
   // of a backtest is bounded by its events).
 }
 
-void Replay::count(Side& side, const json& effects, const std::vector<rules::TraceEntry>& trace,
-                   const Recorded& recorded, std::uint32_t member) const {
-  std::string day;
-  if (const auto period = program_.calendar_period("day", recorded.recorded_at))
-    day = period->key.substr(4);
+void Replay::count(Side& side, const std::vector<CountedEffect>& effects,
+                   const std::vector<rules::TraceEntry>& trace, const std::string& day,
+                   const std::string& channel, std::uint32_t member) const {
   std::set<std::string> fired;  // "campaign/rule": a rule fires once per event
   const auto touch = [&](Figures& f, bool firing, std::int64_t points, bool coupon) {
     if (firing) ++f.firings;
@@ -241,17 +290,17 @@ void Replay::count(Side& side, const json& effects, const std::vector<rules::Tra
     f.members.insert(member);
   };
   for (const auto& e : effects) {
-    if (!e.contains("campaign") || !e["campaign"].is_string()) continue;
-    const std::string campaign = e["campaign"], rule = e.value("rule", "");
-    const std::string type = e.value("type", "");
-    const std::int64_t points = type == "points_awarded" ? e.value("points", 0LL) : 0;
-    const bool coupon = type == "coupon_issued";
+    if (e.campaign.empty()) continue;
+    const auto& campaign = e.campaign;
+    const auto& rule = e.rule;
+    const std::int64_t points = e.kind == CountedEffect::Kind::points ? e.points : 0;
+    const bool coupon = e.kind == CountedEffect::Kind::coupon;
     const bool firing = fired.insert(campaign + "/" + rule).second;
     touch(side.total, firing, points, coupon);
     touch(at(side.campaigns, campaign), firing, points, coupon);
     touch(at(side.rules, campaign + "/" + rule), firing, points, coupon);
     touch(at(side.days, day), firing, points, coupon);
-    touch(at(side.channels, recorded.event.channel), firing, points, coupon);
+    touch(at(side.channels, channel), firing, points, coupon);
   }
   for (const auto& t : trace) {
     if (t.reason != "limit" && t.reason != "budget") continue;
@@ -267,7 +316,8 @@ void Replay::count(Side& side, const json& effects, const std::vector<rules::Tra
 
 Result Replay::result() const {
   auto out = result_;
-  for (const auto& [id, m] : members_) {
+  for (const auto& m : members_) {
+    if (!m.seen) continue;  // counted on the actual side only (a referral's side event)
     out.tiers[m.state.member.tier.value_or("")] += 1;
     const auto b = ledger::balances(m.lots, until_);
     out.liability += b.available + b.pending;

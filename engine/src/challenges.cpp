@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <set>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 
 namespace circolo::engine::challenges {
 
@@ -26,19 +27,32 @@ Progress evaluate(const Goal& goal, const std::vector<Contribution>& contributio
         if (counts(c)) p.value = add(p.value, std::max<std::int64_t>(c.amount, 0));
       break;
     case GoalKind::distinct: {
-      std::set<std::string> keys;
-      for (const auto& c : contributions)
-        if (counts(c)) keys.insert(c.key);
+      // Few distinct keys, many contributions: a sorted vector beats a tree of strings.
+      std::vector<std::string_view> keys;
+      for (const auto& c : contributions) {
+        if (!counts(c)) continue;
+        const std::string_view key = c.key;
+        const auto at = std::lower_bound(keys.begin(), keys.end(), key);
+        if (at == keys.end() || *at != key) keys.insert(at, key);
+      }
       p.value = static_cast<std::int64_t>(keys.size());
       break;
     }
     case GoalKind::streak: {
-      std::set<std::int64_t> periods;
-      for (const auto& c : contributions)
-        if (counts(c)) periods.insert(period_of(c.at));
+      std::vector<std::int64_t> periods;
+      std::optional<TimePoint> last_at;
+      for (const auto& c : contributions) {
+        if (!counts(c) || c.at == last_at) continue;
+        last_at = c.at;
+        periods.push_back(period_of(c.at));
+      }
+      std::sort(periods.begin(), periods.end());
+      const auto has = [&](std::int64_t period) {
+        return std::binary_search(periods.begin(), periods.end(), period);
+      };
       std::int64_t end = period_of(now);
-      if (!periods.count(end)) --end;  // the current period is still open
-      while (periods.count(end)) {
+      if (!has(end)) --end;  // the current period is still open
+      while (has(end)) {
         ++p.value;
         --end;
       }

@@ -12,6 +12,20 @@ namespace circolo::rules {
 
 namespace detail {
 
+date::local_time<std::chrono::microseconds> local_time(const date::time_zone* zone, TimePoint t) {
+  struct Offset {
+    const date::time_zone* zone = nullptr;
+    date::sys_seconds begin, end;  // the offset holds in [begin, end)
+    std::chrono::seconds offset{0};
+  };
+  thread_local Offset cached;
+  if (cached.zone != zone || t < cached.begin || t >= cached.end) {
+    const auto info = zone->get_info(date::floor<std::chrono::seconds>(t));
+    cached = {zone, info.begin, info.end, info.offset};
+  }
+  return date::local_time<std::chrono::microseconds>{t.time_since_epoch() + cached.offset};
+}
+
 TimePoint add(const date::time_zone* zone, TimePoint t, const Duration& d) {
   using namespace std::chrono;
   switch (d.unit) {
@@ -21,7 +35,7 @@ TimePoint add(const date::time_zone* zone, TimePoint t, const Duration& d) {
     case Unit::weeks:
     case Unit::months: {
       // Calendar arithmetic on the local date, keeping the local time of day (DST-safe).
-      const auto local = zone->to_local(t);
+      const auto local = local_time(zone, t);
       const auto day = date::floor<date::days>(local);
       const auto time_of_day = local - day;
       date::year_month_day ymd{day};
@@ -54,7 +68,7 @@ std::string limit_key(const std::string& campaign, const std::string& rule, cons
 
 std::string CompiledProgram::period(LimitPeriod p, TimePoint time) const {
   if (p == LimitPeriod::ever) return "ever";
-  const auto local = impl_->zone->to_local(time);
+  const auto local = detail::local_time(impl_->zone, time);
   const date::year_month_day ymd{date::floor<date::days>(local)};
   char buf[24];
   if (p == LimitPeriod::day) {
@@ -92,7 +106,7 @@ engine::TimePoint CompiledProgram::window_start(const Duration& window,
 
 std::optional<CompiledProgram::CalendarPeriod> CompiledProgram::calendar_period(
     const std::string& kind, engine::TimePoint time) const {
-  const auto day = date::floor<date::days>(impl_->zone->to_local(time));
+  const auto day = date::floor<date::days>(detail::local_time(impl_->zone, time));
   const date::year_month_day ymd{day};
   date::local_days first{}, next{};
   if (kind == "day") {
@@ -126,7 +140,8 @@ std::optional<CompiledProgram::CalendarPeriod> CompiledProgram::calendar_period(
 }
 
 std::int64_t CompiledProgram::period_index(Unit unit, engine::TimePoint time) const {
-  const auto day = date::floor<date::days>(impl_->zone->to_local(time)).time_since_epoch().count();
+  const auto day =
+      date::floor<date::days>(detail::local_time(impl_->zone, time)).time_since_epoch().count();
   if (unit != Unit::weeks) return day;
   // 1970-01-01 was a Thursday: day + 3 counts from the Monday before it.
   const auto shifted = day + 3;

@@ -20,6 +20,11 @@ namespace detail {
 // `t` plus a duration: calendar arithmetic on the local date in `zone` (calendar.cpp).
 TimePoint add(const date::time_zone* zone, TimePoint t, const Duration& d);
 
+// `t` on the wall clock of `zone`: zone->to_local(t), with the offset of the last lookup kept
+// per thread (events, limits, windows and streaks ask about nearby instants, and a tz lookup
+// is a search of the zone's transitions each time).
+date::local_time<std::chrono::microseconds> local_time(const date::time_zone* zone, TimePoint t);
+
 }  // namespace detail
 
 // ---- the compiled program ----

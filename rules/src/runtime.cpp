@@ -182,6 +182,7 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
         }
         if (!limit_hit.empty()) {
           note(c, r, "limit", [&] { return "the limit is reached (" + limit_hit + ")"; });
+          out.stopped.push_back({c.id, r.id, false, "limit", ""});
           continue;
         }
         // Actions, computed before anything is committed: a failure leaves no effect.
@@ -208,6 +209,7 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
                 return std::to_string(awarded) + " points would exceed the budget (" +
                        std::to_string(*c.budget - used) + " left)";
               });
+              out.stopped.push_back({c.id, r.id, false, "budget", ""});
               out.effects.resize(mark);
               continue;
             }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "circolo/rules/format.hpp"
+#include "program_impl.hpp"
 
 namespace circolo::rules::detail {
 
@@ -143,11 +144,9 @@ std::optional<int> order(const Value& a, const Value& b) {
 date::local_time<std::chrono::microseconds> local(const Context& c, std::int64_t micros) {
   // Every weekday(event.time) of every rule asks about the same instant: convert it once.
   if (c.local_for != micros) {
-    c.local_micros =
-        c.zone
-            ->to_local(date::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros)))
-            .time_since_epoch()
-            .count();
+    c.local_micros = detail::local_time(c.zone, TimePoint(std::chrono::microseconds(micros)))
+                         .time_since_epoch()
+                         .count();
     c.local_for = micros;
   }
   return date::local_time<std::chrono::microseconds>(std::chrono::microseconds(c.local_micros));

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "circolo/engine/backtest.hpp"
 #include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/money.hpp"
 
@@ -971,6 +972,63 @@ TEST_P(Decide, Case) {
   EXPECT_EQ(plan.record.id, "ev_1");
   EXPECT_EQ(plan.record.program_version, 3);
   if (c.check) c.check(plan, counters);
+}
+
+// What a member state holds, as text (refusals must hand it back as it came).
+std::string describe(const engine::event::MemberState& s) {
+  std::string out = s.member.id + " " + s.member.tier.value_or("-") + " tags";
+  for (const auto& t : s.member.tags) out += " " + t;
+  out += " badges";
+  for (const auto& b : s.badges) out += " " + b;
+  out +=
+      " points " + std::to_string(s.balances.available) + "/" + std::to_string(s.balances.pending);
+  for (const auto& [id, c] : s.challenges) {
+    out += " " + id + ":" + std::to_string(c.round) + ":" + std::to_string(c.completions);
+    for (const auto& contribution : c.contributions)
+      out += "," + contribution.event_id + "=" + std::to_string(contribution.amount);
+  }
+  return out;
+}
+
+std::vector<engine::backtest::CountedEffect> of_campaigns(
+    std::vector<engine::backtest::CountedEffect> effects) {
+  std::erase_if(effects, [](const auto& e) { return e.campaign.empty(); });
+  return effects;
+}
+
+// Backtests decide every case again on a state moved in, without rendering: the same decision
+// (balances, tier, the campaigns' effects, limits and budgets), and a refusal hands the state
+// back untouched.
+TEST_P(Decide, TheSameOnAMovedStateWithoutRendering) {
+  const auto& c = GetParam();
+  Request request;
+  Inputs inputs;
+  MapCounters counters;
+  c.setup(request, inputs, counters);
+  MapCounters counters_again = counters;
+  const auto rendered = engine::event::decide(c.program(), request, inputs, counters);
+  const auto before = describe(inputs.member);
+  request.render = false;
+  const auto decision =
+      engine::event::decide(c.program(), request, std::move(inputs), counters_again);
+  if (const auto* refusal = std::get_if<engine::event::Refusal>(&decision)) {
+    ASSERT_TRUE(std::holds_alternative<engine::event::Refusal>(rendered));
+    EXPECT_EQ(refusal->code, std::get<engine::event::Refusal>(rendered).code);
+    EXPECT_EQ(describe(inputs.member), before);
+    return;
+  }
+  ASSERT_TRUE(std::holds_alternative<Plan>(rendered));
+  const auto& plan = std::get<Plan>(decision);
+  const auto& expected = std::get<Plan>(rendered);
+  EXPECT_TRUE(of_campaigns(engine::backtest::counted_effects(plan.effects)).empty());
+  EXPECT_EQ(of_campaigns(engine::backtest::counted_effects(plan.rule_effects)),
+            of_campaigns(engine::backtest::counted_effects(expected.effects)));
+  EXPECT_EQ(plan.balances.available, expected.balances.available);
+  EXPECT_EQ(plan.balances.pending, expected.balances.pending);
+  EXPECT_EQ(plan.tier, expected.tier);
+  EXPECT_EQ(plan.counter_increments, expected.counter_increments);
+  EXPECT_EQ(plan.stopped.size(), expected.stopped.size());
+  EXPECT_EQ(describe(plan.state_after), describe(expected.state_after));
 }
 
 INSTANTIATE_TEST_SUITE_P(Events, Decide, ::testing::ValuesIn(cases()),

@@ -15,6 +15,17 @@ json progress_value(const rules::CompiledProgram::Challenge& c, std::int64_t val
   return format_money({value, c.scale});
 }
 
+// The state's row: contributions are rows of their own (NewContribution), not copied along.
+SaveChallenge save(const challenges::State& state) {
+  SaveChallenge out;
+  out.state.challenge = state.challenge;
+  out.state.digest = state.digest;
+  out.state.round = state.round;
+  out.state.completions = state.completions;
+  out.state.completed_at = state.completed_at;
+  return out;
+}
+
 }  // namespace
 
 // The member's row lock serialises its events (db/), so two events never both complete the
@@ -85,32 +96,37 @@ void settle_challenges(Work& w, const rules::Event& event,
     // Reported when it moved (a refund's take-back is reported as it is): an event that counts
     // without changing anything (a channel already seen, a week already in the streak) is quiet.
     if (progress.value == before && !progress.completed && !refunded) {
-      if (changed) plan.writes.push_back(SaveChallenge{state});
+      if (changed) plan.writes.push_back(save(state));
       continue;
     }
-    const json value = progress_value(info, std::min(progress.value, info.goal.target));
-    const json goal = progress_value(info, info.goal.target);
-    plan.effects.push_back({{"type", "challenge_progress"},
-                            {"challenge", id},
-                            {"progress", value},
-                            {"goal", goal},
-                            {"completed", progress.completed}});
-    plan.writes.push_back(Outgoing{
-        "challenge.progressed",
-        {{"challenge", id}, {"progress", value}, {"goal", goal}, {"event_id", req.event_id}}});
+    if (req.render) {
+      const json value = progress_value(info, std::min(progress.value, info.goal.target));
+      const json goal = progress_value(info, info.goal.target);
+      plan.effects.push_back({{"type", "challenge_progress"},
+                              {"challenge", id},
+                              {"progress", value},
+                              {"goal", goal},
+                              {"completed", progress.completed}});
+      plan.writes.push_back(Outgoing{
+          "challenge.progressed",
+          {{"challenge", id}, {"progress", value}, {"goal", goal}, {"event_id", req.event_id}}});
+    }
     if (progress.completed) {
       changed = true;
       ++state.completions;
       ++state.round;  // a repeatable challenge starts again; a finished one counts no more
       state.completed_at = req.now;
       state.contributions.clear();
-      plan.effects.push_back(
-          {{"type", "challenge_completed"}, {"challenge", id}, {"completions", state.completions}});
-      plan.writes.push_back(Outgoing{"challenge.completed",
-                                     {{"challenge", id},
-                                      {"name", info.name},
-                                      {"completions", state.completions},
-                                      {"event_id", req.event_id}}});
+      if (req.render) {
+        plan.effects.push_back({{"type", "challenge_completed"},
+                                {"challenge", id},
+                                {"completions", state.completions}});
+        plan.writes.push_back(Outgoing{"challenge.completed",
+                                       {{"challenge", id},
+                                        {"name", info.name},
+                                        {"completions", state.completions},
+                                        {"event_id", req.event_id}}});
+      }
       rules::Evaluation rewards;
       rewards.effects = program.completion_effects(id, event, w.snapshot);
       apply_effects(w, rewards);
@@ -123,7 +139,7 @@ void settle_challenges(Work& w, const rules::Event& event,
       completed.attributes["challenge"] = id;
       w.derived.push_back(std::move(completed));
     }
-    if (changed) plan.writes.push_back(SaveChallenge{state});
+    if (changed) plan.writes.push_back(save(state));
   }
 }
 

@@ -2,6 +2,7 @@
 #include "circolo/engine/event/decide.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "circolo/engine/money.hpp"
 #include "circolo/engine/referrals.hpp"
@@ -319,9 +320,10 @@ std::optional<rules::Event> raise_tier(Work& w, const rules::Event& cause) {
   return changed;
 }
 
-Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
-                     const Inputs& inputs, CounterSource& source) {
-  Work w{program, req, source, inputs.member};
+// The decision on `w`, which holds the member's state (inputs.member is not read).
+Plan decide_or_throw(Work& w, const Inputs& inputs) {
+  const auto& program = w.program;
+  const auto& req = w.request;
   w.plan.member_id = w.state.member.id;
   w.counters.paused = req.paused;
   // A member without a tier yet is in the entry tier (threshold 0), if the program has one:
@@ -354,9 +356,9 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
   event.discount = rules::Decimal{discount, digits};
   if (discount > 0) event.total = rules::Decimal{req.total_minor.value_or(0) - discount, digits};
 
-  const auto first = detail::evaluate_counted(w, event);
-  if (req.with_trace) w.plan.trace = first.trace;
+  auto first = detail::evaluate_counted(w, event);
   detail::apply_effects(w, first);
+  if (req.with_trace) w.plan.trace = std::move(first.trace);
   detail::describe_member(w);
   detail::settle_challenges(w, event, touched);
 
@@ -415,7 +417,7 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
   plan.leaderboard_reversed = plan.refund ? plan.refund->ledger.taken : 0;
   plan.balances = w.state.balances;
   plan.tier = w.state.member.tier;
-  plan.state_after = w.state;
+  plan.state_after = std::move(w.state);  // not read after this
   for (auto& q : plan.state_after.qualifying) q += w.qualifying_added;
   plan.state_after.member.purchases += plan.member.purchases_added;
   plan.state_after.member.lifetime_points += plan.member.lifetime_points_added;
@@ -426,9 +428,26 @@ Plan decide_or_throw(const rules::CompiledProgram& program, const Request& req,
 
 Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
                 CounterSource& counters) {
+  Work w{program, request, counters, inputs.member};
   try {
-    return decide_or_throw(program, request, inputs, counters);
+    return decide_or_throw(w, inputs);
   } catch (const Refused& refused) {
+    return refused.refusal;
+  }
+}
+
+Decision decide(const rules::CompiledProgram& program, const Request& request, Inputs&& inputs,
+                CounterSource& counters) {
+  if (request.original_event_id) return decide(program, request, std::as_const(inputs), counters);
+  Work w{program, request, counters, std::move(inputs.member)};
+  try {
+    return decide_or_throw(w, inputs);
+  } catch (const Refused& refused) {
+    // Only a rule issuing a coupon the program lacks is refused after the member changed, and
+    // the checker refuses such a program.
+    if (refused.refusal.code == "unknown_coupon_template")
+      throw std::logic_error("a checked program issues a coupon it does not have");
+    inputs.member = std::move(w.state);
     return refused.refusal;
   }
 }

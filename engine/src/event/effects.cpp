@@ -75,6 +75,16 @@ void describe_member(Work& w) {
 void apply_effects(Work& w, const rules::Evaluation& evaluation) {
   const auto& req = w.request;
   auto& plan = w.plan;
+  const bool render = req.render;
+  // The effect in the response, or (not rendering) as counted: campaigns' rules' effects only.
+  const auto report = [&](const rules::Effect& e) {
+    if (render)
+      plan.effects.push_back(effect_json(e));
+    else if (e.challenge.empty())
+      plan.rule_effects.push_back(
+          {e.kind, e.campaign, e.rule, e.kind == rules::EffectKind::award ? e.points : 0});
+  };
+  plan.stopped.insert(plan.stopped.end(), evaluation.stopped.begin(), evaluation.stopped.end());
   EarnPoints earn;                                 // booked together: one round trip
   std::map<std::string, std::int64_t> not_booked;  // expired on arrival, by campaign
   for (const auto& e : evaluation.effects) {
@@ -104,7 +114,7 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
         earn.awards.push_back(std::move(award));
         w.awarded += e.points;
         if (!e.challenge.empty()) w.challenge_rewards += e.points;
-        plan.effects.push_back(effect_json(e));
+        report(e);
         break;
       }
       case rules::EffectKind::tag:
@@ -117,16 +127,17 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
           tags.push_back(e.target);
         else
           tags.erase(it);
-        plan.effects.push_back(effect_json(e));
+        report(e);
         break;
       }
       case rules::EffectKind::notify:
-        plan.writes.push_back(Outgoing{"notification",
-                                       {{"message", e.message},
-                                        {"campaign", e.campaign},
-                                        {"rule", e.rule},
-                                        {"event_id", req.event_id}}});
-        plan.effects.push_back(effect_json(e));
+        if (render)
+          plan.writes.push_back(Outgoing{"notification",
+                                         {{"message", e.message},
+                                          {"campaign", e.campaign},
+                                          {"rule", e.rule},
+                                          {"event_id", req.event_id}}});
+        report(e);
         break;
       case rules::EffectKind::issue_coupon: {
         // A code of the template, the member's from now on (coupon.issued goes out with it).
@@ -143,10 +154,14 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
         issue.expires_at = w.program.after(t->second.valid, req.now);
         issue.uses = t->second.uses;
         issue.effect_index = plan.effects.size();
-        auto effect = effect_json(e);
-        effect["code"] = nullptr;  // drawn when applied
-        effect["expires_at"] = format_rfc3339(issue.expires_at);
-        plan.effects.push_back(std::move(effect));
+        if (render) {
+          auto effect = effect_json(e);
+          effect["code"] = nullptr;  // drawn when applied
+          effect["expires_at"] = format_rfc3339(issue.expires_at);
+          plan.effects.push_back(std::move(effect));
+        } else {
+          report(e);
+        }
         plan.issues.push_back(std::move(issue));
         break;
       }
@@ -160,10 +175,12 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
           break;  // held already: granting again changes nothing
         badges.push_back(e.target);
         plan.writes.push_back(GrantBadge{e.target});
-        json data{{"badge", e.target}, {"event_id", req.event_id}};
-        if (!e.challenge.empty()) data["challenge"] = e.challenge;
-        plan.writes.push_back(Outgoing{"badge.granted", std::move(data)});
-        plan.effects.push_back(effect_json(e));
+        if (render) {
+          json data{{"badge", e.target}, {"event_id", req.event_id}};
+          if (!e.challenge.empty()) data["challenge"] = e.challenge;
+          plan.writes.push_back(Outgoing{"badge.granted", std::move(data)});
+        }
+        report(e);
         break;
       }
     }

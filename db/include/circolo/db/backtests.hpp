@@ -14,12 +14,11 @@
 // snapshot, and the job's row.
 namespace circolo::db::backtests {
 
-// A stored event as the replay takes it (amounts in the program currency's `digits`).
-engine::backtest::Recorded recorded_of(const events::Event& stored, int digits);
-
 // Feeds every event recorded before the replay's `until` into `replay`, in recorded order, from
 // one REPEATABLE READ snapshot (run it on a session of its own: it is one long transaction).
-// `progress(done, total)` after each page; stops early (false) when `cancelled()` says so.
+// Reads and parses on the calling thread while another replays (the replay is touched by that
+// thread only until this returns). `progress(done, total)` after each page; stops early (false)
+// when `cancelled()` says so.
 bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
             const std::function<void(long long, long long)>& progress,
             const std::function<bool()>& cancelled);

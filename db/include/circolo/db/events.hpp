@@ -123,11 +123,7 @@ void settle_counters(Batch& batch, const std::map<std::string, long long>& incre
                      const std::map<std::string, long long>& caps,
                      const std::vector<std::string>& absent);
 
-// Events in recorded order (recorded_at, then id), before `until`, read through a cursor of
-// the caller's transaction: open it, then take pages until one comes back short. Backtests
-// replay them.
-void open_recorded(soci::session& sql, engine::TimePoint until);
-std::vector<Event> next_recorded(soci::session& sql, int limit);
+// How many events were recorded before `until` (a backtest's total).
 long long recorded_before(soci::session& sql, engine::TimePoint until);
 
 }  // namespace circolo::db::events

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <soci/soci.h>
@@ -24,6 +26,25 @@ std::vector<Row> fetch(soci::session& sql, const std::string& query,
 // once.
 std::vector<Row> fetch_unprepared(soci::session& sql, const std::string& query,
                                   const std::vector<Value>& params = {});
+
+// A result read in place (no copy of its values): for reading many rows fast. Values are views
+// into the result, valid while it lives.
+class RawRows {
+ public:
+  int rows() const;
+  bool is_null(int row, int column) const;
+  std::string_view at(int row, int column) const;  // "" for NULL
+  std::optional<std::string> value(int row, int column) const;
+
+ private:
+  friend RawRows fetch_raw(soci::session&, const std::string&);
+  struct Free {
+    void operator()(void* result) const;
+  };
+  std::unique_ptr<void, Free> result_;
+};
+// An unprepared statement without parameters (FETCH from a cursor), read in place.
+RawRows fetch_raw(soci::session& sql, const std::string& query);
 
 // COPY ... FROM STDIN with `data` in COPY's text format (rows end in '\n', columns separated by
 // tabs, \N for NULL): the fastest way to store many rows. Throws SqlError on failure.

@@ -101,6 +101,9 @@ struct TraceEntry {
 struct Evaluation {
   std::vector<Effect> effects;
   std::vector<TraceEntry> trace;
+  // Rules that matched but a limit or budget stopped (reason "limit" or "budget", no detail),
+  // with or without the trace: backtests count them.
+  std::vector<TraceEntry> stopped;
   std::map<std::string, std::int64_t> firings_added;  // limit keys to increment
   std::map<std::string, std::int64_t> budget_added;   // campaign (with a budget) -> points awarded
   // What each counter above may reach: the limit's count, the campaign's budget. The decisions

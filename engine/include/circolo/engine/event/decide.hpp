@@ -22,6 +22,12 @@ using Decision = std::variant<Plan, Refusal>;
 // challenge_completed) up to kMaxDerivedEvents.
 Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
                 CounterSource& counters);
+// The same, working on the member state moved in (no copy of its challenges' contributions):
+// for callers that keep the state after the event, as backtests do. A refusal hands it back in
+// `inputs.member` as it came (events are refused before they change it; refunds, which change
+// it before their basket is checked, are decided on a copy).
+Decision decide(const rules::CompiledProgram& program, const Request& request, Inputs&& inputs,
+                CounterSource& counters);
 
 // A referral's side event for one member, caused by the event whose plan holds `step`:
 // referral_completed (the rules run for the member: event.attributes.role, referral, referrer,

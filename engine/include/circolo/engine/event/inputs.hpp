@@ -133,6 +133,10 @@ struct Request {
   std::set<std::string> paused;                      // campaigns an admin paused
   bool enrolled = false;    // the member was enrolled by this event (load did it)
   bool with_trace = false;  // simulate: the rules' trace of the event itself
+  // Backtests (false): the same decision, but what the rules and challenges did is not written
+  // out (their effects, outgoing events and progress reports in JSON); Plan::rule_effects lists
+  // the rules' effects instead.
+  bool render = true;
   // Simulate redeems nothing: the codes it loads (as they stand) only take their discounts off.
   bool redeem_coupons = true;
   NewId new_id;

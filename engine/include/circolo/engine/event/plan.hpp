@@ -40,7 +40,7 @@ struct GrantBadge {
   std::string badge;
 };
 struct SaveChallenge {
-  challenges::State state;  // its round, completions and digest (contributions are rows)
+  challenges::State state;  // its round, completions and digest (contributions are rows: none)
 };
 using Write = std::variant<Outgoing, EarnPoints, GrantBadge, SaveChallenge>;
 
@@ -117,6 +117,13 @@ struct ReferralStep {
   rules::Event cause;  // the event that completed or reversed it (side events take its place)
 };
 
+// An effect of a campaign's rule, as counted (Request::render false).
+struct RuleEffect {
+  rules::EffectKind kind = rules::EffectKind::award;
+  std::string campaign, rule;
+  Points points = 0;  // an award's
+};
+
 struct Plan {
   std::string member_id;
   std::optional<Reversal> refund;
@@ -141,6 +148,10 @@ struct Plan {
   ledger::Balances balances;
   std::optional<std::string> tier;
   std::vector<rules::TraceEntry> trace;  // with Request::with_trace
+  // Rules a limit or budget stopped, of this event and those it caused (reason, no detail).
+  std::vector<rules::TraceEntry> stopped;
+  // With Request::render false, in place of `effects`: the effects of campaigns' rules.
+  std::vector<RuleEffect> rule_effects;
 };
 
 // Why an event is refused: a stable code (the API maps each to its HTTP status in one table),
