@@ -3,6 +3,8 @@
 
 #include <simdjson.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -242,11 +244,19 @@ class Pages {
   bool closed_ = false;
 };
 
-}  // namespace
+// A backtest takes the CPU live events leave: its threads run at the kernel's idle priority
+// (SCHED_IDLE), so a busy instance slows the backtest, not its events. Threads of their own, as
+// an unprivileged thread cannot take its priority back.
+void at_idle_priority() {
+  sched_param none{};
+  // 0: this thread (Linux). Refused (a seccomp profile, say), it runs at the normal priority.
+  (void)sched_setscheduler(0, SCHED_IDLE, &none);
+}
 
-bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
-            const std::function<void(long long, long long)>& progress,
-            const std::function<bool()>& cancelled) {
+// One run, on the calling thread (reading) and one more (replaying).
+bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
+                 const std::function<void(long long, long long)>& progress,
+                 const std::function<bool()>& cancelled) {
   // One snapshot for the whole run: events committed meanwhile are not seen, and a page never
   // sees the table differently from the one before.
   soci::transaction tx(sql);
@@ -261,6 +271,7 @@ bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePo
   std::atomic<long long> done{0};
   std::exception_ptr failure;
   std::thread replaying([&] {
+    at_idle_priority();
     try {
       while (auto page = pages.pop()) {
         for (auto& recorded : *page) replay.add(std::move(recorded));
@@ -301,6 +312,26 @@ bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePo
   progress(done, total);
   tx.commit();
   return true;
+}
+
+}  // namespace
+
+bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
+            const std::function<void(long long, long long)>& progress,
+            const std::function<bool()>& cancelled) {
+  bool finished = false;
+  std::exception_ptr failure;
+  std::thread reading([&] {
+    at_idle_priority();
+    try {
+      finished = replay_here(sql, replay, until, progress, cancelled);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  reading.join();
+  if (failure) std::rethrow_exception(failure);
+  return finished;
 }
 
 void create(soci::session& sql, const Job& job) {
