@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -48,9 +49,8 @@ std::optional<engine::TimePoint> time_of(const Value& v) {
   return from_micros(to_int(v));
 }
 
-// The events before `until` in recorded order: their keys sorted first (small rows; sorting
-// whole rows with their documents spilled hundreds of megabytes before the first one came back),
-// then each row fetched by its ctid, which stays valid in the snapshot.
+// The events before `until` in recorded order, streamed along the events_recorded index (no
+// sort: the database works at the pace the backtest reads).
 const std::string kRecordedCursor =
     "declare circolo_recorded no scroll cursor for select e.id, e.member_id, e.type, e.channel, "
     "e.store, e.order_id, " +
@@ -58,12 +58,8 @@ const std::string kRecordedCursor =
     ", e.api_key_id, e.original_event_id, cast(e.body as text), cast(e.effects as text), "
     "e.type = 'purchase' and exists (select 1 from events r where r.original_event_id = e.id "
     "and r.recorded_at < " +
-    micros_to_timestamptz("$1::bigint") +
-    ") from "
-    "(select ctid as at_ctid, recorded_at, id from events where recorded_at < " +
-    micros_to_timestamptz("$1::bigint") +
-    " order by recorded_at, id) k cross join lateral (select * from events x where x.ctid = "
-    "k.at_ctid) e order by k.recorded_at, k.id";
+    micros_to_timestamptz("$1::bigint") + ") from events e where e.recorded_at < " +
+    micros_to_timestamptz("$1::bigint") + " order by e.recorded_at, e.id";
 const std::string kFetchRecorded =
     "fetch forward " + std::to_string(kPage) + " from circolo_recorded";
 
@@ -256,11 +252,12 @@ void at_idle_priority() {
 // One run, on the calling thread (reading) and one more (replaying).
 bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
                  const std::function<void(long long, long long)>& progress,
-                 const std::function<bool()>& cancelled) {
+                 const std::function<bool()>& cancelled, const std::function<bool()>& live) {
   // One snapshot for the whole run: events committed meanwhile are not seen, and a page never
   // sees the table differently from the one before.
   soci::transaction tx(sql);
   sql << "set transaction isolation level repeatable read, read only";
+  sql << "set local enable_sort = off";  // the index's order, even for a planner that would sort
   const long long total = events::recorded_before(sql, until);
   progress(0, total);
   fetch_unprepared(sql, kRecordedCursor, {std::to_string(to_micros(until))});
@@ -291,7 +288,9 @@ bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::T
     RecordedReader reader(replay.currency_digits());
     for (;;) {
       if (cancelled()) break;
+      const auto asked = std::chrono::steady_clock::now();
       const auto rows = fetch_raw(sql, kFetchRecorded);
+      const auto took = std::chrono::steady_clock::now() - asked;
       std::vector<engine::backtest::Recorded> page;
       page.reserve(static_cast<std::size_t>(rows.rows()));
       for (int i = 0; i < rows.rows(); ++i) page.push_back(reader.read(rows, i));
@@ -301,6 +300,7 @@ bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::T
         finished = true;
         break;
       }
+      if (live && live()) std::this_thread::sleep_for(took * 19);
     }
   } catch (...) {
     stop(true);
@@ -318,13 +318,13 @@ bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::T
 
 bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
             const std::function<void(long long, long long)>& progress,
-            const std::function<bool()>& cancelled) {
+            const std::function<bool()>& cancelled, const std::function<bool()>& live) {
   bool finished = false;
   std::exception_ptr failure;
   std::thread reading([&] {
     at_idle_priority();
     try {
-      finished = replay_here(sql, replay, until, progress, cancelled);
+      finished = replay_here(sql, replay, until, progress, cancelled, live);
     } catch (...) {
       failure = std::current_exception();
     }

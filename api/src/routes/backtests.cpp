@@ -147,7 +147,8 @@ asio::awaitable<void> run_job(Services& s, std::shared_ptr<Jobs> jobs,
             running->done = done;
             running->total = total;
           },
-          [&] { return running->cancel.load(); });
+          [&] { return running->cancel.load(); },
+          [&s] { return s.metrics.in_flight() > 0; });  // live traffic (a poll is brief)
       if (finished) result = result_json(replay.result());
       return finished;
     });

@@ -23,6 +23,7 @@ class Metrics {
   void count_event(const std::string& type);
   void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void request_finished() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
   struct PoolGauges {
     std::size_t size = 0, in_use = 0, idle = 0;

@@ -19,9 +19,12 @@ namespace circolo::db::backtests {
 // Reads and parses on the calling thread while another replays (the replay is touched by that
 // thread only until this returns). `progress(done, total)` after each page; stops early (false)
 // when `cancelled()` says so.
+// While `live()` says live requests are in flight, the database's share is kept to a twentieth:
+// the reader rests nineteen times as long as its last page took the database (the backtest's
+// own threads run at idle priority, the database's work for it does not).
 bool replay(soci::session& sql, engine::backtest::Replay& replay, engine::TimePoint until,
             const std::function<void(long long, long long)>& progress,
-            const std::function<bool()>& cancelled);
+            const std::function<bool()>& cancelled, const std::function<bool()>& live = {});
 
 struct Job {
   std::string id, status, source, created_by;
