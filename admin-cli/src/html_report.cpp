@@ -101,35 +101,63 @@ std::string backtest_days(const json& result) {
       "then active. A red line marks the day a draft budget ran out.");
 }
 
-// Each draft budget against the points the draft (and the actual programs) awarded.
+// Each draft budget burning down: what it had left at the end of each day of the period (the
+// day before the first known one drawn from the first), and the day it ran out.
 std::string backtest_budgets(const json& result, const std::vector<DraftCampaign>& draft) {
   std::ostringstream out;
+  const auto period = dates_in(items(result, "days"));
   for (const auto& campaign : draft) {
-    if (!campaign.budget) continue;
     json found = json::object();
     for (const auto& c : items(result, "campaigns"))
       if (text(c, "campaign") == campaign.id) found = c;
     const auto& draft_side = obj(found, "draft");
-    const auto budget = *campaign.budget;
-    const auto points = count(draft_side, "points_awarded");
+    const auto budget = draft_side.contains("budget") && draft_side["budget"].is_number()
+                            ? std::optional<std::int64_t>(draft_side["budget"].get<std::int64_t>())
+                            : campaign.budget;
+    if (!budget) continue;
+    const auto& used_by_day = items(draft_side, "budget_used_by_day");
+    auto dates = dates_in(used_by_day);
+    dates.insert(dates.end(), period.begin(), period.end());
+    std::sort(dates.begin(), dates.end());
+    const auto days = days_of(dates);
     const auto ran_out = text(draft_side, "budget_ran_out_on");
     out << "<h3>" << escape(campaign.id) << (campaign.name.empty() ? "" : " — ")
         << escape(campaign.name) << "</h3>\n";
-    html::BarChart chart{"Budget of " + campaign.id + ": the draft's points in the period",
-                         {{"draft, in the period", "draft", static_cast<double>(points)},
-                          {"actual, in the period", "actual",
-                           static_cast<double>(count(obj(found, "actual"), "points_awarded"))}},
-                         static_cast<double>(budget),
-                         "points"};
-    std::string caption =
+    if (days.all.empty()) {
+      out << "<p>No events in the period.</p>\n";
+      continue;
+    }
+    std::vector<std::optional<long long>> used(days.all.size());
+    for (const auto& row : used_by_day)
+      if (const auto at = days.index.find(text(row, "date")); at != days.index.end())
+        used[at->second] = count(row, "used");
+    html::LineChart chart{"Budget left: " + campaign.id,
+                          days.all,
+                          {},
+                          static_cast<double>(*budget),
+                          {},
+                          "points left",
+                          ""};
+    html::Series left{.name = "left", .css = "left"};
+    long long so_far = 0;  // a day without events keeps what the day before left
+    for (std::size_t i = 0; i < days.all.size(); ++i) {
+      if (used[i]) so_far = *used[i];
+      const auto value = std::max(0LL, *budget - so_far);
+      left.points.push_back({static_cast<int>(i), static_cast<double>(value),
+                             days.all[i] + ": " + str(value) + " left"});
+    }
+    chart.series.push_back(std::move(left));
+    if (const auto at = days.index.find(ran_out); at != days.index.end())
+      chart.markers.push_back({at->second, "ran out " + ran_out});
+    const std::string caption =
         ran_out.empty()
-            ? "The draft's budget of " + str(budget) + " points did not run out (the draft " +
-                  "awarded " + str(points) + " of them in the period)."
-            : "The draft's budget of " + str(budget) + " points ran out on " + ran_out + " (" +
+            ? "The draft's budget of " + str(*budget) + " points did not run out (the draft " +
+                  "awarded " + str(count(draft_side, "points_awarded")) + " of them in the period)."
+            : "The draft's budget of " + str(*budget) + " points ran out on " + ran_out + " (" +
                   str(count(draft_side, "budget_refusals")) + " rule firings stopped by it).";
-    out << figure(html::bar_chart(chart),
-                  caption + " The budget counts what the draft awarded from the first event " +
-                      "replayed, the earlier ones included.");
+    out << figure(html::line_chart(chart),
+                  caption + " Left at the end of each day; the budget counts what the draft " +
+                      "awarded from the first event replayed, the earlier ones included.");
   }
   const auto body = out.str();
   return body.empty() ? body : "<h2>Budgets</h2>\n" + body;

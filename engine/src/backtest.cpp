@@ -204,12 +204,16 @@ void Replay::add(Recorded recorded) {
           recorded.event.channel, m.number);
   apply(m, plan, recorded);
 
-  // A budget ran out on the local day it reached its cap, or first refused a rule's award.
+  // What each budget has used by the end of the day; it ran out on the local day it reached its
+  // cap, or first refused a rule's award.
   if (!in_period) return;
   for (const auto& c : program_.campaigns()) {
-    if (!c.budget || result_.draft.budget_ran_out.count(c.id)) continue;
+    if (!c.budget) continue;
     const auto used = counters_.values().find(event::budget_counter(c.id));
-    const bool spent = used != counters_.values().end() && used->second >= *c.budget;
+    const std::int64_t used_now = used == counters_.values().end() ? 0 : used->second;
+    result_.draft.budget_used[c.id][day] = used_now;
+    if (result_.draft.budget_ran_out.count(c.id)) continue;
+    const bool spent = used_now >= *c.budget;
     const bool refused = std::any_of(plan.stopped.begin(), plan.stopped.end(), [&](const auto& t) {
       return t.campaign == c.id && t.reason == "budget";
     });
@@ -316,6 +320,8 @@ void Replay::count(Side& side, const std::vector<CountedEffect>& effects,
 
 Result Replay::result() const {
   auto out = result_;
+  for (const auto& c : program_.campaigns())
+    if (c.budget) out.budgets[c.id] = *c.budget;
   for (const auto& m : members_) {
     if (!m.seen) continue;  // counted on the actual side only (a referral's side event)
     out.tiers[m.state.member.tier.value_or("")] += 1;

@@ -106,10 +106,11 @@ TEST(Backtest, TheDraftsFiguresPerCampaignRuleDayAndChannel) {
 
 TEST(Backtest, BudgetsRunOutAndLimitsRefuseAsLiveEventsWould) {
   Replay replay(draft(), kStart, kStart + 30 * kDay);
-  for (int i = 0; i < 3; ++i)
-    replay.add(purchase("mem_" + std::to_string(i), 4000, kStart + kDay * i));
+  replay.add(purchase("mem_0", 4000, kStart));
   replay.add(visit("mem_0", kStart + std::chrono::hours(2)));
   replay.add(visit("mem_0", kStart + std::chrono::hours(3)));  // the same local day
+  for (int i = 1; i < 3; ++i)
+    replay.add(purchase("mem_" + std::to_string(i), 4000, kStart + kDay * i));
   const auto r = replay.result();
   const auto& promo = r.draft.campaigns.at("promo");
   EXPECT_EQ(promo.firings, 2);  // 40 + 40 of 100; a third 40 would pass the budget
@@ -117,6 +118,11 @@ TEST(Backtest, BudgetsRunOutAndLimitsRefuseAsLiveEventsWould) {
   EXPECT_EQ(r.draft.budget_ran_out.at("promo"), "2026-12-03");
   EXPECT_EQ(r.draft.rules.at("daily/visit").firings, 1);
   EXPECT_EQ(r.draft.rules.at("daily/visit").limit_refusals, 1);
+  // The burn-down: what the budget had used at the end of each day.
+  EXPECT_EQ(r.budgets, (std::map<std::string, std::int64_t>{{"promo", 100}}));
+  EXPECT_EQ(r.draft.budget_used.at("promo"),
+            (std::map<std::string, std::int64_t>{
+                {"2026-12-01", 40}, {"2026-12-02", 80}, {"2026-12-03", 80}}));
 }
 
 TEST(Backtest, RefundsTakeBackWhatTheDraftAwarded) {

@@ -51,6 +51,9 @@ json backtest_job() {
   auto ran_out = figures(4, 400);
   ran_out["budget_refusals"] = 3;
   ran_out["budget_ran_out_on"] = "2026-11-03";
+  ran_out["budget"] = 500;
+  ran_out["budget_used_by_day"] = {{{"date", "2026-11-01"}, {"used", 300}},
+                                   {{"date", "2026-11-03"}, {"used", 500}}};
   auto base = figures(10, 1000);
   base["budget_ran_out_on"] = nullptr;
   return {{"id", "bt_1"},
@@ -155,9 +158,14 @@ TEST(HtmlReport, BacktestDrawsDaysAndBudgetsAndTheTable) {
   EXPECT_TRUE(has(days, "2026-11-03: actual 300 points"));
   EXPECT_TRUE(has(days, "&lt;/script&gt;&lt;b&gt;rainy: budget ran out")) << days;
 
+  // The burn-down: left at the end of each day, a day without events as the day before.
   const auto budget = chart(page, 1);
-  EXPECT_TRUE(has(budget, "<path class=\"data bar draft\"")) << budget;
+  EXPECT_TRUE(has(budget, "<path class=\"data left\"")) << budget;
   EXPECT_TRUE(has(budget, "budget 500"));
+  EXPECT_TRUE(has(budget, "2026-11-01: 200 left"));
+  EXPECT_TRUE(has(budget, "2026-11-02: 200 left"));
+  EXPECT_TRUE(has(budget, "2026-11-03: 0 left"));
+  EXPECT_TRUE(has(budget, "ran out 2026-11-03"));
   EXPECT_TRUE(has(page, "ran out on 2026-11-03 (3 rule firings stopped by it)"));
   EXPECT_TRUE(has(chart(page, 2), "budget 900"));
   EXPECT_TRUE(has(page, "did not run out (the draft awarded 0 of them in the period)"));

@@ -82,9 +82,17 @@ json side_by_side(const std::map<std::string, engine::backtest::Figures>& draft,
 json result_json(const engine::backtest::Result& r) {
   auto campaigns = side_by_side(r.draft.campaigns, r.actual.campaigns, "campaign");
   for (auto& c : campaigns) {
-    const auto ran_out = r.draft.budget_ran_out.find(c["campaign"].get<std::string>());
+    const std::string id = c["campaign"];
+    const auto ran_out = r.draft.budget_ran_out.find(id);
     c["draft"]["budget_ran_out_on"] =
         ran_out == r.draft.budget_ran_out.end() ? json(nullptr) : json(ran_out->second);
+    const auto budget = r.budgets.find(id);
+    c["draft"]["budget"] = budget == r.budgets.end() ? json(nullptr) : json(budget->second);
+    json used = json::array();
+    if (const auto days = r.draft.budget_used.find(id); days != r.draft.budget_used.end()) {
+      for (const auto& [day, n] : days->second) used.push_back({{"date", day}, {"used", n}});
+    }
+    c["draft"]["budget_used_by_day"] = std::move(used);
   }
   auto rules = side_by_side(r.draft.rules, r.actual.rules, "rule");
   for (auto& rule : rules) {

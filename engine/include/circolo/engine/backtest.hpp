@@ -82,6 +82,9 @@ struct Side {
   std::map<std::string, Figures> days;       // local "YYYY-MM-DD"
   std::map<std::string, Figures> channels;
   std::map<std::string, std::string> budget_ran_out;  // campaign -> the local day it did
+  // Budgets burning down (draft): campaign -> local day -> points of its budget used at the end
+  // of that day (earlier history included), for the days of the period it had events.
+  std::map<std::string, std::map<std::string, std::int64_t>> budget_used;
   friend bool operator==(const Side&, const Side&) = default;
 };
 struct Result {
@@ -90,6 +93,7 @@ struct Result {
   std::int64_t refused = 0;  // events the draft refuses (e.g. a refund of more than is left)
   std::map<std::string, std::int64_t> tiers;  // members in each tier at the end ("" none)
   std::int64_t liability = 0;  // draft: points owed at the end (available and pending)
+  std::map<std::string, std::int64_t> budgets;  // the draft's campaigns with a budget
 };
 
 // One backtest: feed every recorded event up to `until` in recorded order (those before `from`
