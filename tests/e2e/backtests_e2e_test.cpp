@@ -2,6 +2,8 @@
 // a period, compared with what the recorded versions did; and exact: backtesting the program
 // that recorded the events gives what it did.
 #include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
 
 #include <unistd.h>
 
@@ -289,6 +291,80 @@ TEST_F(Backtests, TheJobsLife) {
                 .status,
             404);
   EXPECT_EQ(client().get("/v1/admin/backtests/bt_none", admin).status, 404);
+}
+
+// A long job, seen running: its progress grows, a cancel stops it, and it stays cancelled.
+TEST(BacktestJobs, ARunningJobShowsItsProgressAndStopsWhenCancelled) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  auto keys = apply_program_with_touchpoints(server, kProgramA, {"store"});
+  HttpClient c(server.port());
+  const auto admin = server.admin_key();
+  std::vector<std::string> members;
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.post_json(
+        "/v1/events",
+        {{"type", "signup"},
+         {"member",
+          {{"identifier",
+            {{"type", "email"}, {"value", "long" + std::to_string(i) + "@example.com"}}}}},
+         {"enroll", true}},
+        keys["store"], "signup-" + std::to_string(i));
+    ASSERT_EQ(r.status, 201) << r.body;
+    members.push_back(r.json()["member_id"]);
+  }
+  // 200,000 purchases of those members over the last 30 days, written as the event path
+  // records them (faster than sending them).
+  {
+    soci::session sql(soci::postgresql, database.conninfo());
+    std::string ids = "{";
+    for (const auto& m : members) ids += (ids.size() > 1 ? "," : "") + m;
+    ids += "}";
+    sql << "insert into events (id, member_id, type, channel, store, occurred_at, recorded_at, "
+           "program_version, api_key_id, total_minor, points_awarded, body, effects) select "
+           "'ev_long_' || g, (:ids::text[])[1 + g % 20], 'purchase', 'store', null, t, t, 1, "
+           "(select id from api_keys limit 1), 2500, 25, jsonb_build_object('type', 'purchase', "
+           "'total', '25.00', 'currency', 'EUR'), jsonb_build_array(jsonb_build_object('type', "
+           "'points_awarded', 'campaign', 'base', 'rule', 'earn', 'points', 25)) from "
+           "generate_series(1, 200000) g, lateral (select now() - interval '30 days' + g * "
+           "interval '10 seconds' as t) x",
+        soci::use(ids, "ids");
+  }
+  auto started = c.post_json("/v1/admin/backtests", {{"source", kProgramA}}, admin);
+  ASSERT_EQ(started.status, 202) << started.body;
+  const std::string id = started.json()["id"];
+  json job;
+  for (int i = 0; i < 600; ++i) {  // until it has replayed a page, at most a minute
+    job = c.get("/v1/admin/backtests/" + id, admin).json();
+    if (job["status"] != "running" || job["events_done"].get<long long>() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(job["status"], "running") << job.dump();
+  EXPECT_GT(job["events_total"].get<long long>(), 200000);
+  EXPECT_GT(job["progress"].get<double>(), 0.0);
+  EXPECT_LT(job["progress"].get<double>(), 1.0);
+  auto cancelled =
+      c.request("DELETE", "/v1/admin/backtests/" + id, "", {{"Authorization", "Bearer " + admin}});
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(cancelled.json()["status"], "cancelled");
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a page in flight ends
+  const auto after = c.get("/v1/admin/backtests/" + id, admin).json();
+  EXPECT_EQ(after["status"], "cancelled") << after.dump();
+  EXPECT_TRUE(after["result"].is_null());
+  EXPECT_LT(after["events_done"].get<long long>(), after["events_total"].get<long long>());
+  // The instance goes on: another backtest runs to its end.
+  auto next = c.post_json("/v1/admin/backtests",
+                          {{"source", kProgramA},
+                           {"from", rfc3339(Clock::now() - std::chrono::hours(24 * 400))},
+                           {"until", rfc3339(Clock::now() - std::chrono::hours(24 * 399))}},
+                          admin);
+  ASSERT_EQ(next.status, 202) << next.body;
+  for (int i = 0; i < 300; ++i) {
+    job = c.get("/v1/admin/backtests/" + next.json()["id"].get<std::string>(), admin).json();
+    if (job["status"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(job["status"], "done") << job.dump();
 }
 
 }  // namespace
