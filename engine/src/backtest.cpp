@@ -170,7 +170,7 @@ void Replay::add(Recorded recorded) {
     for (const auto& lot : m.lots) {
       if (lot.remaining > 0 || lot.source_event_id == r.event_id) r.lots.push_back(lot);
     }
-    for (const auto& [id, state] : m.state.challenges) {
+    for (const auto& [id, state] : inputs.member.challenges) {  // moved out of m just above
       for (const auto& c : state.contributions) {
         if (c.event_id == r.event_id)
           r.contributions.push_back({id, state.round, c.key, false, c.amount});

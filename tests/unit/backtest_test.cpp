@@ -158,6 +158,23 @@ TEST(Backtest, PurchasesNoRefundFollowsAreNotKeptForOne) {
   EXPECT_EQ(kept.result().liability, 0);
 }
 
+// A full refund takes its purchase out of challenges, as it does live: spending 80, refunding
+// it, then spending 30 does not reach a goal of 100.
+TEST(Backtest, ARefundTakesItsPurchaseOutOfChallenges) {
+  const auto compiled = rules::compile({"spend.rules", R"(
+program { currency "EUR" timezone "Europe/Rome" }
+campaign "base" { rule "earn" { on purchase then award floor(event.total) points } }
+challenge "spend" { name "Spend 100" on purchase goal sum event.total reaches 100.00 then award 20 points }
+)"});
+  ASSERT_TRUE(compiled.program);
+  Replay replay(*compiled.program, kStart, kStart + 30 * kDay);
+  const auto bought = purchase("mem_a", 8000, kStart);
+  replay.add(bought);
+  replay.add(refund(bought, 8000, kStart + kDay));
+  replay.add(purchase("mem_a", 3000, kStart + 2 * kDay));
+  EXPECT_EQ(replay.result().liability, 30) << "no challenge reward: 80 was taken back";
+}
+
 TEST(Backtest, HistoryBeforeThePeriodBuildsStateButIsNotCounted) {
   Replay replay(draft(), kStart + 10 * kDay, kStart + 30 * kDay);
   replay.add(purchase("mem_a", 9000, kStart));              // before: 90 + 40 promo
