@@ -87,7 +87,7 @@ class RecordedReader {
     try {
       read_body(r, rows.at(row, 10));
       read_effects(r, rows.at(row, 11));
-    } catch (const simdjson::simdjson_error& e) {
+    } catch (const std::exception& e) {  // simdjson's, or the attributes' nlohmann parse
       throw std::runtime_error("stored event " + r.event_id + " could not be read: " + e.what());
     }
     return r;
@@ -106,7 +106,9 @@ class RecordedReader {
                                              : std::string();
   }
   static long long integer_of(sj::value v, long long otherwise) {
-    return v.type() == sj::json_type::number ? static_cast<long long>(v.get_int64()) : otherwise;
+    std::int64_t n = 0;
+    if (v.type() != sj::json_type::number || v.get_int64().get(n)) return otherwise;  // 2.5, 1e30
+    return n;
   }
 
   // The padding simdjson reads past the end of a document, in a buffer kept between rows.
@@ -129,7 +131,8 @@ class RecordedReader {
       } else if (key == "items" && v.type() == sj::json_type::array) {
         for (sj::value item : v.get_array()) read_item(r, item.get_object(), refund);
       } else if (key == "coupons" && v.type() == sj::json_type::array) {
-        for (sj::value code : v.get_array()) e.coupons.push_back(string_of(code));
+        for (sj::value code : v.get_array())
+          if (code.type() == sj::json_type::string) e.coupons.push_back(string_of(code));
       } else if (key == "attributes" && v.type() == sj::json_type::object) {
         sj::object attributes = v.get_object();
         const std::string_view raw = attributes.raw_json();
@@ -300,7 +303,14 @@ bool replay_here(soci::session& sql, engine::backtest::Replay& replay, engine::T
         finished = true;
         break;
       }
-      if (live && live()) std::this_thread::sleep_for(took * 19);
+      if (live && live()) {
+        // At most a second, in slices that notice a cancel (its snapshot stays open meanwhile).
+        const auto rest =
+            std::min<std::chrono::steady_clock::duration>(took * 19, std::chrono::seconds(1));
+        const auto until_then = std::chrono::steady_clock::now() + rest;
+        while (std::chrono::steady_clock::now() < until_then && !cancelled())
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
     }
   } catch (...) {
     stop(true);
