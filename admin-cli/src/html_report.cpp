@@ -101,8 +101,9 @@ std::string backtest_days(const json& result) {
       "then active. A red line marks the day a draft budget ran out.");
 }
 
-// Each draft budget burning down: what it had left at the end of each day of the period (the
-// day before the first known one drawn from the first), and the day it ran out.
+// Each draft budget burning down: what it had left at the end of each day of the period (a day
+// without a figure as the day before; days before the first figure as unused), and the day it
+// ran out.
 std::string backtest_budgets(const json& result, const std::vector<DraftCampaign>& draft) {
   std::ostringstream out;
   const auto period = dates_in(items(result, "days"));

@@ -26,10 +26,16 @@ std::string format_rfc3339(TimePoint t) {
   };
   const int year = int(ymd.year());
   if (year < 0 || year > 9999) {  // outside RFC 3339: as snprintf writes it
-    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ", year,
+    const long long us = hms.subseconds().count();
+    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02lld:%02lld:%02lld", year,
                   unsigned(ymd.month()), unsigned(ymd.day()), (long long)hms.hours().count(),
                   (long long)hms.minutes().count(), (long long)hms.seconds().count());
-    return buffer;
+    std::string out = buffer;
+    if (us != 0) {
+      std::snprintf(buffer, sizeof buffer, ".%06lld", us);
+      out += buffer;
+    }
+    return out + "Z";
   }
   put(year, 4);
   buffer[n++] = '-';

@@ -2148,7 +2148,7 @@ export interface components {
                     budget_ran_out_on: string | null;
                     /** @description the draft campaign's budget in points (null without one) */
                     budget: number | null;
-                    /** @description the burn-down: points of the budget used at the end of each local day of the period the campaign had events (what earlier replayed events used included); empty without a budget */
+                    /** @description the burn-down: points of the budget used at the end of each local day of the period with an event the draft accepted (what earlier replayed events used included); empty without a budget */
                     budget_used_by_day: {
                         /** Format: date */
                         date: string;

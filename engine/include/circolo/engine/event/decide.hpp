@@ -24,8 +24,9 @@ Decision decide(const rules::CompiledProgram& program, const Request& request, c
                 CounterSource& counters);
 // The same, working on the member state moved in (no copy of its challenges' contributions):
 // for callers that keep the state after the event, as backtests do. A refusal hands it back in
-// `inputs.member` as it came (events are refused before they change it; refunds, which change
-// it before their basket is checked, are decided on a copy).
+// `inputs.member` as it came, but normalised (a member without a tier in the entry tier, one
+// qualifying sum per tier): events are refused before they change it; refunds, which change it
+// before their basket is checked, are decided on a copy.
 Decision decide(const rules::CompiledProgram& program, const Request& request, Inputs&& inputs,
                 CounterSource& counters);
 
