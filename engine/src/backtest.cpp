@@ -18,6 +18,19 @@ Figures& at(std::map<std::string, Figures>& by, const std::string& key) {
   return by[key];
 }
 
+std::int64_t points_of(const CountedEffect& e) {
+  return e.kind == CountedEffect::Kind::points ? e.points : 0;
+}
+std::int64_t points_of(const event::RuleEffect& e) {
+  return e.kind == rules::EffectKind::award ? e.points : 0;
+}
+bool issues_coupon(const CountedEffect& e) {
+  return e.kind == CountedEffect::Kind::coupon;
+}
+bool issues_coupon(const event::RuleEffect& e) {
+  return e.kind == rules::EffectKind::issue_coupon;
+}
+
 }  // namespace
 
 std::vector<CountedEffect> counted_effects(const json& effects) {
@@ -56,6 +69,44 @@ std::vector<CountedEffect> counted_effects(const std::vector<event::RuleEffect>&
     out.push_back(std::move(c));
   }
   return out;
+}
+
+// Both sides counted alike: the recorded effects as read, the draft's as the decision left them
+// (no copy into CountedEffects on the way).
+template <class Effect>
+void Replay::count(Side& side, const std::vector<Effect>& effects,
+                   const std::vector<rules::TraceEntry>& trace, const std::string& day,
+                   const std::string& channel, std::uint32_t member) const {
+  std::set<std::string> fired;  // "campaign/rule": a rule fires once per event
+  const auto touch = [&](Figures& f, bool firing, std::int64_t points, bool coupon) {
+    if (firing) ++f.firings;
+    f.points += points;
+    if (coupon) ++f.coupons;
+    f.members.insert(member);
+  };
+  for (const auto& e : effects) {
+    if (e.campaign.empty()) continue;
+    const auto& campaign = e.campaign;
+    const auto rule = campaign + "/" + e.rule;
+    const std::int64_t points = points_of(e);
+    const bool coupon = issues_coupon(e);
+    const bool firing = fired.insert(rule).second;
+    touch(side.total, firing, points, coupon);
+    touch(at(side.campaigns, campaign), firing, points, coupon);
+    touch(at(side.rules, rule), firing, points, coupon);
+    touch(at(side.days, day), firing, points, coupon);
+    touch(at(side.channels, channel), firing, points, coupon);
+  }
+  for (const auto& t : trace) {
+    if (t.reason != "limit" && t.reason != "budget") continue;
+    for (auto* f : {&side.total, &at(side.campaigns, t.campaign),
+                    &at(side.rules, t.campaign + "/" + t.rule)}) {
+      if (t.reason == "limit")
+        ++f->limit_refusals;
+      else
+        ++f->budget_refusals;
+    }
+  }
 }
 
 Replay::Replay(const rules::CompiledProgram& draft, TimePoint from, TimePoint until)
@@ -200,8 +251,7 @@ void Replay::add(Recorded recorded) {
   }
   auto& plan = std::get<event::Plan>(decision);
   if (in_period)
-    count(result_.draft, counted_effects(plan.rule_effects), plan.stopped, day,
-          recorded.event.channel, m.number);
+    count(result_.draft, plan.rule_effects, plan.stopped, day, recorded.event.channel, m.number);
   apply(m, plan, recorded);
 
   // What each budget has used by the end of the day; it ran out on the local day it reached its
@@ -281,41 +331,6 @@ void Replay::apply(Member& m, event::Plan& plan, const Recorded& recorded) {
   }
   // Lots used up long ago matter to nothing but a refund of their purchase: kept (the history
   // of a backtest is bounded by its events).
-}
-
-void Replay::count(Side& side, const std::vector<CountedEffect>& effects,
-                   const std::vector<rules::TraceEntry>& trace, const std::string& day,
-                   const std::string& channel, std::uint32_t member) const {
-  std::set<std::string> fired;  // "campaign/rule": a rule fires once per event
-  const auto touch = [&](Figures& f, bool firing, std::int64_t points, bool coupon) {
-    if (firing) ++f.firings;
-    f.points += points;
-    if (coupon) ++f.coupons;
-    f.members.insert(member);
-  };
-  for (const auto& e : effects) {
-    if (e.campaign.empty()) continue;
-    const auto& campaign = e.campaign;
-    const auto& rule = e.rule;
-    const std::int64_t points = e.kind == CountedEffect::Kind::points ? e.points : 0;
-    const bool coupon = e.kind == CountedEffect::Kind::coupon;
-    const bool firing = fired.insert(campaign + "/" + rule).second;
-    touch(side.total, firing, points, coupon);
-    touch(at(side.campaigns, campaign), firing, points, coupon);
-    touch(at(side.rules, campaign + "/" + rule), firing, points, coupon);
-    touch(at(side.days, day), firing, points, coupon);
-    touch(at(side.channels, channel), firing, points, coupon);
-  }
-  for (const auto& t : trace) {
-    if (t.reason != "limit" && t.reason != "budget") continue;
-    for (auto* f : {&side.total, &at(side.campaigns, t.campaign),
-                    &at(side.rules, t.campaign + "/" + t.rule)}) {
-      if (t.reason == "limit")
-        ++f->limit_refusals;
-      else
-        ++f->budget_refusals;
-    }
-  }
 }
 
 Result Replay::result() const {

@@ -128,7 +128,8 @@ class Replay {
   // Moves the member's state out, with its balances and tier windows as of `now`.
   event::MemberState take_state(Member& m, TimePoint now) const;
   void apply(Member& m, event::Plan& plan, const Recorded& recorded);
-  void count(Side& side, const std::vector<CountedEffect>& effects,
+  template <class Effect>  // CountedEffect (recorded) or event::RuleEffect (the draft's)
+  void count(Side& side, const std::vector<Effect>& effects,
              const std::vector<rules::TraceEntry>& trace, const std::string& day,
              const std::string& channel, std::uint32_t member) const;
   // The member's number (and its slot in members_, made on first sight).
