@@ -437,12 +437,59 @@ class Checker {
     });
   }
 
+  // A share in hundredths of a percent (members are split into 10,000 buckets); -1 when it is
+  // not a share (an error is reported).
+  std::int64_t share(const Decimal& d, const Range& range, const char* what) {
+    if (d.scale > 2) {
+      error(range, std::string(what) + " takes at most two decimals, as in 12.5%");
+      return -1;
+    }
+    std::int64_t e2 = d.mantissa;
+    for (int k = d.scale; k < 2; ++k) e2 *= 10;
+    if (e2 <= 0 || e2 >= 10000) {
+      error(range, std::string(what) + " must be more than 0% and less than 100%");
+      return -1;
+    }
+    return e2;
+  }
+
+  void experiment(const ExperimentDecl& e) {
+    std::int64_t total = 0;
+    if (!e.control)
+      error(e.range, "an experiment needs a control group, as in control 10%",
+            "control members are evaluated as usual and given nothing: the comparison");
+    else if (const auto c = share(*e.control, e.control_range, "the control share"); c > 0)
+      total += c;
+    std::set<std::string> ids;
+    for (const auto& v : e.variants) {
+      if (v.id.empty() || v.id.size() > 64)
+        error(v.id_range, "a variant's id is 1 to 64 characters");
+      else if (v.id == "control" || v.id == "treatment")
+        error(v.id_range, "'" + v.id + "' names an arm already",
+              "the campaign's own actions are the arm \"treatment\"; pick another id");
+      else if (!ids.insert(v.id).second)
+        error(v.id_range, "variant \"" + v.id + "\" is declared twice in this experiment");
+      if (const auto s = v.share ? share(*v.share, v.share_range, "a variant's share") : -1;
+          s > 0) {
+        const bool within = total <= 10000;
+        total += s;
+        if (within && total > 10000)
+          error(v.share_range, "the control and the variants add up to more than 100%");
+      }
+      if (v.then.empty())
+        error(v.id_range, "variant \"" + v.id + "\" needs 'then' and at least one action",
+              "its actions replace the campaign's when one of its rules fires");
+      actions(v.then, false);
+    }
+  }
+
   void campaign(const CampaignDecl& c) {
     active(c.active);
     if (c.budget && *c.budget <= 0)
       error(c.id_range, "a budget of 0 points means the campaign never awards anything");
     if (c.rules.empty())
       warning(c.id_range, "campaign \"" + c.id + "\" has no rules and does nothing");
+    if (c.experiment) experiment(*c.experiment);
     std::set<std::string> rule_ids;
     for (const auto& r : c.rules) {
       if (!r.id.empty() && !rule_ids.insert(r.id).second)

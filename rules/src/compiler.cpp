@@ -96,12 +96,43 @@ CompileResult compile(const Source& source, const Limits& limits) {
     const auto local = date::local_days{date::year{d.year} / d.month / d.day};
     return date::floor<std::chrono::microseconds>(impl.zone->to_sys(local, date::choose::earliest));
   };
+  const auto compile_action = [&](const Action& a) {
+    CompiledProgram::Impl::CompiledAction ca;
+    ca.source = &a;
+    if (a.amount) {
+      ca.amount = compiler.compile(a.amount.get());
+      const auto key = format(*a.amount);
+      auto it = amount_slots.find(key);
+      if (it == amount_slots.end()) it = amount_slots.emplace(key, amount_slots.size()).first;
+      ca.amount_slot = it->second;
+    }
+    for (const auto& part : a.message) {
+      ca.message.emplace_back(part.text, part.expr ? compiler.compile(part.expr.get()) : Fn{});
+    }
+    return ca;
+  };
   for (const auto& c : file.campaigns) {
     CompiledProgram::Impl::CompiledCampaign cc;
     cc.source = &c;
     if (c.active && c.active->from) cc.from = at_midnight(*c.active->from);
     if (c.active && c.active->until) cc.until = at_midnight(*c.active->until);
-    program->campaigns_.push_back({c.id, c.name.value_or(c.id), cc.from, cc.until, c.budget});
+    if (c.experiment && c.experiment->control) {
+      const auto e2 = [](const Decimal& d) {
+        std::int64_t v = d.mantissa;
+        for (int k = d.scale; k < 2; ++k) v *= 10;
+        return v;
+      };
+      std::vector<engine::experiments::Arm> variants;
+      for (const auto& v : c.experiment->variants) variants.push_back({v.id, e2(v.share.value_or(Decimal{}))});
+      cc.arms = engine::experiments::arms(e2(*c.experiment->control), variants);
+      cc.arm_actions.resize(cc.arms.size());
+      for (std::size_t i = 0; i < c.experiment->variants.size(); ++i) {
+        for (const auto& a : c.experiment->variants[i].then)
+          cc.arm_actions[i + 1].push_back(compile_action(a));
+      }
+    }
+    program->campaigns_.push_back(
+        {c.id, c.name.value_or(c.id), cc.from, cc.until, c.budget, cc.arms});
     for (const auto& r : c.rules) {
       CompiledProgram::Impl::CompiledRule cr;
       cr.source = &r;
@@ -135,21 +166,7 @@ CompileResult compile(const Source& source, const Limits& limits) {
           cr.guards.emplace_back(field, static_cast<int>(it - table.begin()));
         }
       }
-      for (const auto& a : r.then) {
-        CompiledProgram::Impl::CompiledAction ca;
-        ca.source = &a;
-        if (a.amount) {
-          ca.amount = compiler.compile(a.amount.get());
-          const auto key = format(*a.amount);
-          auto it = amount_slots.find(key);
-          if (it == amount_slots.end()) it = amount_slots.emplace(key, amount_slots.size()).first;
-          ca.amount_slot = it->second;
-        }
-        for (const auto& part : a.message) {
-          ca.message.emplace_back(part.text, part.expr ? compiler.compile(part.expr.get()) : Fn{});
-        }
-        cr.actions.push_back(std::move(ca));
-      }
+      for (const auto& a : r.then) cr.actions.push_back(compile_action(a));
       cc.rules.push_back(std::move(cr));
     }
     impl.campaigns.push_back(std::move(cc));

@@ -339,6 +339,19 @@ std::string format(const CampaignDecl& c) {
   if (c.priority) out += "  priority " + std::to_string(*c.priority) + "\n";
   if (c.budget) out += "  budget " + std::to_string(*c.budget) + " points\n";
   if (c.exclusive) out += "  exclusive\n";
+  if (c.experiment) {
+    const auto& e = *c.experiment;
+    out += "  experiment {\n";
+    if (e.control) out += "    control " + format_decimal(*e.control) + "%\n";
+    for (const auto& v : e.variants) {
+      out += "    variant " + quote(v.id, false) + " " + format_decimal(v.share.value_or(Decimal{})) +
+             "% {\n";
+      if (v.name) out += "      name " + quote(*v.name, false) + "\n";
+      actions(out, v.then, "      ");
+      out += "    }\n";
+    }
+    out += "  }\n";
+  }
   for (const auto& r : c.rules) {
     out += "\n  rule " + quote(r.id, false) + " {\n";
     if (r.on) out += "    on " + trigger(*r.on) + "\n";

@@ -794,7 +794,8 @@ class Parser {
 
   void campaign(CampaignDecl& d) {
     block(
-        "campaign", {"name", "active", "channels", "priority", "budget", "exclusive", "rule"},
+        "campaign",
+        {"name", "active", "channels", "priority", "budget", "exclusive", "experiment", "rule"},
         [&](const Token& k) {
           if (k.text == "name") {
             once(d.name, k, string_value("the campaign's name in quotes"));
@@ -814,6 +815,12 @@ class Parser {
           } else if (k.text == "exclusive") {
             if (d.exclusive) error(k.range, "'exclusive' is set twice in this block");
             d.exclusive = true;
+          } else if (k.text == "experiment") {
+            if (d.experiment) error(k.range, "'experiment' is set twice in this block");
+            ExperimentDecl e;
+            e.range = k.range;
+            experiment(e);
+            if (!d.experiment) d.experiment = std::move(e);
           } else {
             RuleDecl r;
             r.range = k.range;
@@ -825,6 +832,58 @@ class Parser {
           return true;
         },
         d.range);
+  }
+
+  // A share of the members: 10% or 12.5%.
+  std::optional<Decimal> share(Range& range) {
+    range = peek().range;
+    if (peek().kind == TokenKind::percent) {
+      const Token& t = advance();
+      return Decimal{t.integer, t.scale};
+    }
+    if (peek().kind == TokenKind::integer || peek().kind == TokenKind::decimal) {
+      const Token& t = advance();  // the number is there, the '%' missing: go on after it
+      error(t.range, "a share is a percentage of the members: write " + t.text + "%");
+      return std::nullopt;
+    }
+    expected("a share of the members, as in 10%");
+    return std::nullopt;
+  }
+
+  void experiment(ExperimentDecl& e) {
+    block(
+        "experiment", {"control", "variant"},
+        [&](const Token& k) {
+          if (k.text == "control") {
+            once(e.control, k, share(e.control_range));
+          } else {
+            VariantDecl v;
+            v.range = k.range;
+            v.id_range = peek().range;
+            if (auto id = string_value("the variant's id in quotes, as in variant \"coupon\" 45%"))
+              v.id = *id;
+            v.share = share(v.share_range);
+            block(
+                "variant", {"name", "then"},
+                [&](const Token& vk) {
+                  if (vk.text == "name") {
+                    once(v.name, vk, string_value("the variant's name in quotes"));
+                  } else {
+                    if (!v.then.empty())
+                      error(vk.range,
+                            "'then' is set twice in this block; list every action after one "
+                            "'then'");
+                    auto acts = actions();
+                    for (auto& a : acts) v.then.push_back(std::move(a));
+                  }
+                  return true;
+                },
+                v.range);
+            e.variants.push_back(std::move(v));
+          }
+          return true;
+        },
+        e.range);
   }
 
   void rule(RuleDecl& r) {

@@ -49,6 +49,10 @@ struct CompiledProgram::Impl {
     const CampaignDecl* source = nullptr;
     std::optional<engine::TimePoint> from, until;
     std::vector<CompiledRule> rules;
+    // Experiments: the arms (as Campaign::arms) and, per arm, the actions that replace the
+    // rules' own (a variant's; empty for control and treatment).
+    std::vector<engine::experiments::Arm> arms;
+    std::vector<std::vector<CompiledAction>> arm_actions;
   };
   struct CompiledChallenge {
     const ChallengeDecl* source = nullptr;

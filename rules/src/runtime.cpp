@@ -128,6 +128,23 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
     auto skip_all = [&](const char* reason, const auto& detail) {
       for (const auto& r : c.rules) note(c, r, reason, detail);
     };
+    // An experiment: the member's arm, recorded whenever the campaign is in scope (not paused,
+    // active, its channel), whatever its rules and the exclusive campaigns above it do: the
+    // report compares every member in scope, arm against arm.
+    const bool experiment = !cc.arms.empty();
+    std::size_t arm = 0, exposure = 0;
+    if (experiment && (counters.paused.empty() || !counters.paused.count(c.id)) &&
+        !(cc.from && event.time < *cc.from) && !(cc.until && event.time >= *cc.until) &&
+        (c.channels.empty() ||
+         std::find(c.channels.begin(), c.channels.end(), event.channel) != c.channels.end())) {
+      arm = engine::experiments::assign(cc.arms, engine::experiments::bucket(c.id, member.id));
+      exposure = out.exposures.size();
+      out.exposures.push_back({c.id, cc.arms[arm].id, 0, 0});
+    }
+    const bool control = experiment && arm == 0;  // arms() puts control first
+    // A variant's actions replace the rules' own.
+    const auto* variant_actions =
+        experiment && !cc.arm_actions[arm].empty() ? &cc.arm_actions[arm] : nullptr;
     if (exclusive_priority && priority < *exclusive_priority) {
       skip_all("exclusive",
                [&] { return "campaign \"" + exclusive_campaign + "\" is exclusive and fired"; });
@@ -189,7 +206,7 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
         // Written straight into the output; taken back if the rule does not fire after all.
         const std::size_t mark = out.effects.size();
         std::int64_t awarded = 0;
-        for (const auto& ca : cr.actions) {
+        for (const auto& ca : variant_actions ? *variant_actions : cr.actions) {
           auto e = run_action(*impl_, ca, ctx, event,
                               ca.amount ? &amounts[ca.amount_slot] : nullptr, currency_digits_);
           if (!e) continue;
@@ -214,16 +231,33 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
               continue;
             }
           }
-          if (c.budget) {
+          if (c.budget && !control) {
             out.budget_added[c.id] += awarded;
             out.budget_caps[c.id] = *c.budget;
           }
+        }
+        // Held out: evaluated as usual, nothing given, no limit or budget spent; the campaign
+        // does not count as fired (control members see lower priorities as if it did not exist).
+        if (control) {
+          auto& x = out.exposures[exposure];
+          for (std::size_t k = mark; k < out.effects.size(); ++k) {
+            if (out.effects[k].kind == EffectKind::award) x.withheld_points += out.effects[k].points;
+            if (out.effects[k].kind == EffectKind::issue_coupon) ++x.withheld_coupons;
+          }
+          out.effects.resize(mark);
+          note(c, r, "control", [&] {
+            return "the member is in the control group of the campaign's experiment (" +
+                   std::to_string(awarded) + " points held back)";
+          });
+          continue;
         }
         for (std::size_t k = 0; k < keys.size(); ++k) {
           out.firings_added[keys[k]] += 1;
           out.limit_caps[keys[k]] = r.limits[k].count;
         }
-        if (with_trace) out.trace.push_back({c.id, r.id, true, "fired", ""});
+        if (with_trace)
+          out.trace.push_back(
+              {c.id, r.id, true, "fired", experiment ? "arm \"" + cc.arms[arm].id + "\"" : ""});
         campaign_fired = true;
       } catch (const RuntimeError& e) {
         out.effects.resize(mark_on_entry);

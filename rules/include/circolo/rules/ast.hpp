@@ -184,6 +184,25 @@ struct RuleDecl {
   std::vector<Limit> limits;
 };
 
+// An arm of an experiment besides control: the campaign's rules decide when and how often, the
+// variant's actions replace the rules' actions for its members.
+struct VariantDecl {
+  std::string id;
+  Range range, id_range, share_range;
+  std::optional<std::string> name;
+  std::optional<Decimal> share;  // percent of the members (none: a syntax error)
+  std::vector<Action> then;
+};
+
+// experiment { control 10%  variant "coupon" 45% { then issue coupon "ten-off" } }: members
+// are split by a hash of the campaign and their id; the rest (after control and the variants)
+// get the campaign's own actions (the arm "treatment").
+struct ExperimentDecl {
+  Range range, control_range;
+  std::optional<Decimal> control;  // percent held out
+  std::vector<VariantDecl> variants;
+};
+
 struct CampaignDecl {
   std::string id;
   Range range, id_range;
@@ -193,6 +212,7 @@ struct CampaignDecl {
   std::optional<std::int64_t> priority;
   std::optional<std::int64_t> budget;
   bool exclusive = false;
+  std::optional<ExperimentDecl> experiment;
   std::vector<RuleDecl> rules;
 };
 

@@ -13,6 +13,7 @@
 #include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/coupons.hpp"
+#include "circolo/engine/experiments.hpp"
 #include "circolo/rules/ast.hpp"
 #include "circolo/rules/checker.hpp"
 
@@ -93,13 +94,21 @@ struct TraceEntry {
   std::string campaign, rule;
   bool fired = false;
   // "fired", or why not: inactive, channel, trigger, condition, limit, budget, exclusive,
-  // runtime_error.
+  // runtime_error, control (the member is held out of the campaign's experiment).
   std::string reason;
   std::string detail;
 };
 
+// An experiment campaign the event was in scope of (active, its channel, not paused): the
+// member's arm, and what the campaign's rules would have given a control member.
+struct Exposure {
+  std::string campaign, arm;
+  std::int64_t withheld_points = 0, withheld_coupons = 0;
+};
+
 struct Evaluation {
   std::vector<Effect> effects;
+  std::vector<Exposure> exposures;
   std::vector<TraceEntry> trace;
   // Rules that matched but a limit or budget stopped (reason "limit" or "budget", no detail),
   // with or without the trace: backtests count them.
@@ -180,6 +189,8 @@ class CompiledProgram {
     std::string id, name;
     std::optional<engine::TimePoint> from, until;
     std::optional<std::int64_t> budget;  // points
+    // Its experiment's arms in assignment order (engine::experiments::arms); empty: none.
+    std::vector<engine::experiments::Arm> arms;
   };
   const std::vector<Campaign>& campaigns() const { return campaigns_; }
   // The referral declaration: when a referral qualifies and what bounds it (none: the program
