@@ -26,7 +26,16 @@ std::string backtest_html(const nlohmann::json& job, const std::vector<DraftCamp
 // its points and firings per day and, with a budget, the budget left by day with the forecast.
 std::string campaigns_html(const nlohmann::json& report);
 
+// `GET /v1/admin/reports/experiments/{campaign}`: the summary, the arms' table, revenue and
+// purchases per member by arm, the uplifts with their intervals.
+std::string experiment_html(const nlohmann::json& report);
+
 // Shared with the text output.
+// The arms' table: its columns and a row of cells per arm.
+const std::vector<std::string>& experiment_columns();
+std::vector<std::vector<std::string>> experiment_rows(const nlohmann::json& report);
+// "treatment: revenue — the campaign raised revenue per member by ... purchases — ..."
+std::string experiment_uplift_line(const nlohmann::json& uplift);
 // "Backtest bt_...: 48211 events from ... until ... (12093 earlier ones replayed ...)"
 std::string backtest_heading(const nlohmann::json& job);
 // "The draft: 210 rule firings stopped by limits, 95 by budgets; at the end ... points owed; ..."

@@ -1,7 +1,9 @@
-// report liability|campaigns: reports for finance, operations and marketing (campaigns also as a
-// page with plots, --html).
+// report liability|campaigns|experiment: reports for finance, operations and marketing
+// (campaigns and experiments also as a page with plots, --html).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -80,6 +82,43 @@ int report_campaigns(const Online& o, const std::string& id, const std::string& 
   return html.empty() ? 0 : write_page(html, campaigns_html(r));
 }
 
+int report_experiment(const Online& o, const std::string& campaign, const std::string& html) {
+  int code = 0;
+  auto report =
+      call(o, "GET", "/v1/admin/reports/experiments/" + percent_encode(campaign), nullptr, code);
+  if (!report) return code;
+  if (o.json_output) {
+    std::cout << report->dump(2) << "\n";
+    return html.empty() ? 0 : write_page(html, experiment_html(*report));
+  }
+  const auto& r = *report;
+  std::cout << "Experiment of " << r["campaign"].get<std::string>();
+  if (r["name"].is_string()) std::cout << " (" << r["name"].get<std::string>() << ")";
+  std::cout << " as of " << r["as_of"].get<std::string>() << "\n\n";
+  const auto& columns = experiment_columns();
+  auto rows = experiment_rows(r);
+  rows.insert(rows.begin(), columns);
+  std::vector<std::size_t> width(columns.size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    for (std::size_t i = 0; i < rows[k].size(); ++i) {
+      auto cell = rows[k][i];
+      if (k == 0)
+        for (auto& ch : cell) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      std::printf(i == 0 ? "%-*s" : "  %*s", static_cast<int>(width[i]), cell.c_str());
+    }
+    std::printf("\n");
+  }
+  if (r["members_in_several_arms"].get<long long>() > 0)
+    std::cout << r["members_in_several_arms"].get<long long>()
+              << " members were recorded in more than one arm (the shares changed): left out\n";
+  std::cout << "\nUplift against control:\n";
+  for (const auto& u : r["uplift"]) std::cout << "  " << experiment_uplift_line(u) << "\n";
+  std::cout << "\n" << r["summary"].get<std::string>() << "\n";
+  return html.empty() ? 0 : write_page(html, experiment_html(r));
+}
+
 }  // namespace
 
 void register_reports(CLI::App& app, Context& ctx) {
@@ -110,6 +149,21 @@ void register_reports(CLI::App& app, Context& ctx) {
   ctx.add_online(campaigns_cmd, [p](const Online& o) {
     return report_campaigns(o, p->campaign, p->from, p->until, p->html);
   });
+
+  struct Experiment {
+    std::string campaign, html;
+  };
+  auto e = std::make_shared<Experiment>();
+  auto* experiment_cmd = report_cmd->add_subcommand(
+      "experiment",
+      "a campaign's experiment, arm by arm (control, variants, treatment), and the uplift of "
+      "revenue and purchases per member over control with its 95% interval\n"
+      "  example: circolo report experiment weekend-double --html weekend.html");
+  experiment_cmd->add_option("campaign", e->campaign, "the campaign")->required();
+  experiment_cmd->add_option("--html", e->html,
+                             "also write a page with plots to this file (HTML, opens offline)");
+  ctx.add_online(experiment_cmd,
+                 [e](const Online& o) { return report_experiment(o, e->campaign, e->html); });
 }
 
 }  // namespace circolo::cli

@@ -106,6 +106,7 @@ int run(const api::Settings& settings) {
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
   api::register_report_routes(app, programs);
+  api::register_experiment_routes(app, programs);
   api::register_referral_routes(app, programs);
   api::register_backtest_routes(app);
   api::register_program_routes(app, programs);

@@ -124,6 +124,7 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   row.points_awarded = r.points_awarded;
   row.body = r.body;
   row.effects = plan.effects;
+  row.experiments = r.experiments;
   const events::MemberUpdate update{plan.member.tier, plan.member.purchases_added,
                                     plan.member.lifetime_points_added, plan.member.tags};
   events::record(batch, row, update, std::move(on_duplicate));

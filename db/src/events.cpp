@@ -13,9 +13,9 @@ namespace {
 const std::string kInsert =
     "insert into events (id, member_id, type, channel, store, order_id, occurred_at, "
     "recorded_at, program_version, api_key_id, total_minor, original_event_id, points_awarded, "
-    "body, effects) values ($1, $2, $3, $4, $5, $6, " +
+    "body, effects, experiments) values ($1, $2, $3, $4, $5, $6, " +
     micros_to_timestamptz("$7::bigint") + ", " + micros_to_timestamptz("$8::bigint") +
-    ", $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb) on conflict (channel, "
+    ", $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $21::jsonb) on conflict (channel, "
     "coalesce(store, ''), order_id) where type = 'purchase' and order_id is not null do nothing "
     "returning 1";
 
@@ -271,7 +271,8 @@ std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
           m.tier,
           std::to_string(m.purchases_added),
           std::to_string(m.lifetime_points_added),
-          nlohmann::json(m.tags).dump()};
+          nlohmann::json(m.tags).dump(),
+          e.experiments.is_null() ? Value{} : Value{e.experiments.dump()}};
 }
 
 }  // namespace

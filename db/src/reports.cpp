@@ -53,7 +53,51 @@ const std::string kBudgets =
     "select substr(key, 8), value from rule_counters where key = any(select 'budget:' || c from "
     "unnest($1::text[]) c)";
 
+// An experiment's events, summed per member and arm. A purchase's revenue is what was paid
+// (body.paid, the receipt less its coupons) less what refunds gave back.
+const std::string kExperimentMembers =
+    "select e.member_id, e.experiments->$1->>'arm', count(*) filter (where e.type = "
+    "'purchase'), coalesce(sum(round((e.body->>'paid')::numeric * power(10::numeric, "
+    "$2::int))::bigint - "
+    "e.refunded_minor) filter (where e.type = 'purchase'), 0)::bigint, "
+    "coalesce(sum((e.experiments->$1->>'points')::bigint), 0)::bigint, "
+    "coalesce(sum((e.experiments->$1->>'coupons')::bigint), 0)::bigint, "
+    "coalesce(sum((e.experiments->$1->>'withheld_points')::bigint), 0)::bigint, "
+    "coalesce(sum((e.experiments->$1->>'withheld_coupons')::bigint), 0)::bigint from events e "
+    "where e.experiments ? $1 group by 1, 2";
+// Redemptions (not rolled back) of the codes the campaign issued in its experiment's events.
+const std::string kExperimentRedemptions =
+    "select e.member_id, e.experiments->$1->>'arm', count(*) from events e cross join lateral "
+    "jsonb_array_elements(e.effects) x join coupon_redemptions r on r.code = x->>'code' and "
+    "r.rolled_back_at is null where e.experiments ? $1 and x->>'type' = 'coupon_issued' and "
+    "x->>'campaign' = $1 group by 1, 2";
+
 }  // namespace
+
+std::vector<engine::experiments::MemberRow> experiment_members(soci::session& sql,
+                                                               const std::string& campaign,
+                                                               int currency_digits) {
+  std::vector<engine::experiments::MemberRow> out;
+  std::map<std::pair<std::string, std::string>, std::size_t> at;
+  for (const auto& row :
+       fetch(sql, kExperimentMembers, {campaign, std::to_string(currency_digits)})) {
+    engine::experiments::MemberRow r;
+    r.member_id = *row[0];
+    r.arm = row[1].value_or("");
+    r.outcome = {to_int(row[2]), to_int(row[3])};
+    r.points = to_int(row[4]);
+    r.coupons = to_int(row[5]);
+    r.withheld_points = to_int(row[6]);
+    r.withheld_coupons = to_int(row[7]);
+    at[{r.member_id, r.arm}] = out.size();
+    out.push_back(std::move(r));
+  }
+  for (const auto& row : fetch(sql, kExperimentRedemptions, {campaign})) {
+    const auto it = at.find({*row[0], row[1].value_or("")});
+    if (it != at.end()) out[it->second].redemptions = to_int(row[2]);
+  }
+  return out;
+}
 
 std::map<std::string, CampaignActivity> campaign_activity(
     soci::session& sql, engine::TimePoint from, engine::TimePoint until,

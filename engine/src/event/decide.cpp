@@ -394,6 +394,16 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   row.original_event_id = req.original_event_id;
   row.points_awarded = w.awarded - w.challenge_rewards;  // what a refund may take back
   row.body = req.record;
+  if (!plan.experiments.empty()) {
+    row.experiments = json::object();
+    for (const auto& [campaign, x] : plan.experiments) {
+      row.experiments[campaign] = {{"arm", x.arm},
+                                   {"points", x.points},
+                                   {"coupons", x.coupons},
+                                   {"withheld_points", x.withheld_points},
+                                   {"withheld_coupons", x.withheld_coupons}};
+    }
+  }
   // A purchase keeps its total as sent, with the discounts of its coupons and what was paid:
   // what its refunds can give back (db/ reads "discount" back when one is refunded).
   if (!refund && req.total_minor) {

@@ -85,6 +85,18 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
           {e.kind, e.campaign, e.rule, e.kind == rules::EffectKind::award ? e.points : 0});
   };
   plan.stopped.insert(plan.stopped.end(), evaluation.stopped.begin(), evaluation.stopped.end());
+  for (const auto& x : evaluation.exposures) {
+    auto& exposure = plan.experiments[x.campaign];
+    exposure.arm = x.arm;
+    exposure.withheld_points += x.withheld_points;
+    exposure.withheld_coupons += x.withheld_coupons;
+  }
+  // What an experiment campaign gave (the exposure exists: its rules fired in scope).
+  const auto given = [&](const rules::Effect& e) -> ExperimentExposure* {
+    if (plan.experiments.empty() || e.campaign.empty()) return nullptr;
+    const auto it = plan.experiments.find(e.campaign);
+    return it == plan.experiments.end() ? nullptr : &it->second;
+  };
   EarnPoints earn;                                 // booked together: one round trip
   std::map<std::string, std::int64_t> not_booked;  // expired on arrival, by campaign
   for (const auto& e : evaluation.effects) {
@@ -114,6 +126,7 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
         earn.awards.push_back(std::move(award));
         w.awarded += e.points;
         if (!e.challenge.empty()) w.challenge_rewards += e.points;
+        if (auto* x = given(e)) x->points += e.points;
         report(e);
         break;
       }
@@ -163,6 +176,7 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
           report(e);
         }
         plan.issues.push_back(std::move(issue));
+        if (auto* x = given(e)) ++x->coupons;
         break;
       }
       case rules::EffectKind::progress_challenge:

@@ -100,6 +100,8 @@ void register_operations_routes(App& app, const ProgramStore& programs);
 void register_key_routes(App& app);
 void register_member_routes(App& app, const ProgramStore& store);
 void register_report_routes(App& app, const ProgramStore& store);
+// GET /v1/admin/reports/experiments/{campaign}.
+void register_experiment_routes(App& app, const ProgramStore& store);
 // POST /v1/admin/backtests, GET and DELETE /v1/admin/backtests/{id}.
 void register_backtest_routes(App& app);
 

@@ -36,6 +36,7 @@ struct Event {
   Points points_reversed = 0;    // purchases: what refunds took back (or tried to) so far
   nlohmann::json body = nlohmann::json::object();  // the event as the rules saw it
   nlohmann::json effects = nlohmann::json::array();
+  nlohmann::json experiments;  // engine::event::EventRecord::experiments (null: none)
 };
 
 // What the rules need of a member, read (and its row locked) in one round trip: the member, its

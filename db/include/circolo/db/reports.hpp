@@ -8,6 +8,7 @@
 #include <soci/soci.h>
 
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/experiments.hpp"
 
 // Reports for finance and operations: read-only aggregates.
 namespace circolo::db::reports {
@@ -43,5 +44,13 @@ std::map<std::string, CampaignActivity> campaign_activity(
     soci::session& sql, engine::TimePoint from, engine::TimePoint until,
     const std::string& time_zone, const std::optional<std::string>& only,
     const std::vector<std::string>& known, engine::TimePoint recent_from, engine::TimePoint now);
+
+// A campaign's experiment, from the events recorded in scope of it (events.experiments): per
+// member and arm, purchases and net revenue (paid less refunded, in minor units of
+// `currency_digits`), what the campaign gave and held back, and the redemptions (not rolled
+// back) of the codes it issued them.
+std::vector<engine::experiments::MemberRow> experiment_members(soci::session& sql,
+                                                               const std::string& campaign,
+                                                               int currency_digits);
 
 }  // namespace circolo::db::reports

@@ -101,6 +101,17 @@ struct EventRecord {
   std::optional<std::string> original_event_id;
   Points points_awarded = 0;  // what a refund may take back (challenge rewards excluded)
   nlohmann::json body = nlohmann::json::object();
+  // Plan::experiments as stored: {"<campaign>": {"arm": …, "points": …, "coupons": …,
+  // "withheld_points": …, "withheld_coupons": …}}; null when the event was in none.
+  nlohmann::json experiments;
+};
+
+// An experiment campaign the event (or an event it caused) was in scope of: the member's arm,
+// what the campaign gave, and what it held back from a control member.
+struct ExperimentExposure {
+  std::string arm;
+  Points points = 0, withheld_points = 0;
+  std::int64_t coupons = 0, withheld_coupons = 0;
 };
 
 // What an event did to a referral: the member's open one completed, refused or expired; or the
@@ -135,6 +146,7 @@ struct Plan {
   std::map<std::string, std::int64_t> counter_increments, counter_caps;
   MemberUpdate member;
   EventRecord record;
+  std::map<std::string, ExperimentExposure> experiments;  // by campaign
   // Leaderboards: points earned now, and points taken back off the purchase's periods.
   Points leaderboard_points = 0, leaderboard_reversed = 0;
 

@@ -1,0 +1,303 @@
+// End-to-end: a campaign's experiment. Control members never receive the campaign's effects (and
+// spend none of its budget), a variant's members get its actions, the trace says `control`, a
+// merge keeps the survivor's arm, and the report's figures equal a computation from the events
+// this test recorded.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "circolo/engine/experiments.hpp"
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using nlohmann::json;
+namespace experiments = circolo::engine::experiments;
+
+namespace {
+
+const char* kProgram = R"(program {
+  currency "EUR"
+  timezone "Europe/Rome"
+}
+
+coupon "FIVE" {
+  discount 5.00
+  valid 30 days
+}
+
+campaign "base" {
+  rule "earn" {
+    on purchase
+    then award 1 points
+  }
+}
+
+campaign "double" {
+  name "Double points"
+  budget 1_000_000 points
+  experiment {
+    control 30%
+    variant "coupon" 30% {
+      name "A coupon instead"
+      then issue coupon "FIVE"
+    }
+  }
+  rule "double" {
+    on purchase
+    when event.total >= 20.00
+    then award floor(event.total) points
+  }
+}
+)";
+
+// The arms as the program declares them (engine::experiments::arms).
+const auto kArms = experiments::arms(3000, {{"coupon", 3000}});
+
+std::string arm_of(const std::string& member_id) {
+  return kArms[experiments::assign(kArms, experiments::bucket("double", member_id))].id;
+}
+
+class Experiments : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    database_ = new TestDatabase();
+    server_ = new ServerProcess(database_->uri());
+    keys_ = apply_program_with_touchpoints(*server_, kProgram, {"store"});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete database_;
+  }
+  HttpClient client() { return HttpClient(server_->port()); }
+  static std::string unique(const std::string& prefix) {
+    return prefix + std::to_string(counter_++) + "-" + std::to_string(::getpid());
+  }
+  HttpResult purchase(const json& member, const std::string& total, json coupons = json::array()) {
+    return client().post_json("/v1/events",
+                              {{"type", "purchase"},
+                               {"member", member},
+                               {"enroll", member.contains("identifier")},
+                               {"total", total},
+                               {"currency", "EUR"},
+                               {"coupons", coupons},
+                               {"order_id", unique("o-")}},
+                              keys_["store"], unique("ev-"));
+  }
+  static json by_email(const std::string& email) {
+    return {{"identifier", {{"type", "email"}, {"value", email}}}};
+  }
+  static json campaign_effects(const json& effects) {
+    json out = json::array();
+    for (const auto& e : effects)
+      if (e.value("campaign", "") == "double") out.push_back(e);
+    return out;
+  }
+
+  static inline TestDatabase* database_ = nullptr;
+  static inline ServerProcess* server_ = nullptr;
+  static inline std::map<std::string, std::string> keys_;
+  static inline int counter_ = 0;
+};
+
+struct Expected {
+  std::set<std::string> members, buyers;
+  long long purchases = 0, revenue_minor = 0, points = 0, coupons = 0, withheld = 0;
+  long long redemptions = 0;
+};
+
+long long minor(const std::string& money) {
+  return std::llround(std::stod(money) * 100);
+}
+
+TEST_F(Experiments, ControlGetsNothingAndTheReportEqualsTheRecordedEvents) {
+  const auto admin = server_->admin_key();
+  std::map<std::string, Expected> expected;
+  std::map<std::string, std::string> arm_by_member;
+  std::map<std::string, std::string> code_of;   // member -> a FIVE code it was given
+  std::map<std::string, std::string> email_of;  // member -> email
+  const char* totals[] = {"25.00", "12.50", "40.10", "19.99", "60.00"};
+  for (int i = 0; i < 60; ++i) {
+    const auto email = unique("x") + "@example.com";
+    for (int k = 0; k < 1 + i % 3; ++k) {
+      const std::string total = totals[(i + k) % 5];
+      auto r = purchase(by_email(email), total);
+      ASSERT_EQ(r.status, 201) << r.body;
+      const auto body = r.json();
+      const std::string id = body["member_id"];
+      const auto arm = arm_of(id);
+      arm_by_member[id] = arm;
+      email_of[id] = email;
+      auto& x = expected[arm];
+      x.members.insert(id);
+      x.buyers.insert(id);
+      ++x.purchases;
+      x.revenue_minor += minor(total);
+      const auto mine = campaign_effects(body["effects"]);
+      const bool qualifies = minor(total) >= 2000;
+      if (arm == "control") {
+        EXPECT_TRUE(mine.empty()) << "a control member got the campaign's effects: " << r.body;
+        if (qualifies) x.withheld += minor(total) / 100;
+      } else if (arm == "coupon") {
+        ASSERT_EQ(mine.size(), qualifies ? 1u : 0u) << r.body;
+        if (qualifies) {
+          EXPECT_EQ(mine[0]["type"], "coupon_issued");
+          code_of[id] = mine[0]["code"];
+          ++x.coupons;
+        }
+      } else {
+        ASSERT_EQ(mine.size(), qualifies ? 1u : 0u) << r.body;
+        if (qualifies) {
+          EXPECT_EQ(mine[0]["type"], "points_awarded");
+          EXPECT_EQ(mine[0]["points"], minor(total) / 100);
+          x.points += minor(total) / 100;
+        }
+      }
+    }
+  }
+  ASSERT_FALSE(expected["control"].members.empty());
+  ASSERT_FALSE(expected["coupon"].members.empty());
+  ASSERT_FALSE(expected["treatment"].members.empty());
+
+  // Two coupon members redeem their code: a purchase of 30.00 pays 25.00 (the revenue counts
+  // what was paid), and the campaign's rule fires again (another code).
+  int redeemed = 0;
+  for (const auto& [id, code] : code_of) {
+    if (redeemed == 2) break;
+    auto r = purchase(json{{"id", id}}, "30.00", json::array({code}));
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto& x = expected["coupon"];
+    ++x.purchases;
+    x.revenue_minor += 2500;
+    ++x.coupons;
+    ++x.redemptions;
+    ++redeemed;
+  }
+  // A treatment purchase refunded in full: its revenue goes (its points come back too).
+  std::string refunded_member;
+  for (const auto& [id, arm] : arm_by_member) {
+    if (arm != "treatment") continue;
+    auto r = purchase(json{{"id", id}}, "50.00");
+    ASSERT_EQ(r.status, 201) << r.body;
+    auto refund = client().post_json("/v1/events",
+                                     {{"type", "refund"},
+                                      {"original_event_id", r.json()["event_id"]},
+                                      {"total", "50.00"},
+                                      {"currency", "EUR"}},
+                                     keys_["store"], unique("ev-"));
+    ASSERT_EQ(refund.status, 201) << refund.body;
+    auto& x = expected["treatment"];
+    ++x.purchases;  // revenue: 50.00 paid, 50.00 given back
+    x.points += 50;
+    refunded_member = id;
+    break;
+  }
+  ASSERT_FALSE(refunded_member.empty());
+
+  // The budget counted only what was given (control held back, the variant gave no points).
+  auto campaigns = client().get("/v1/admin/reports/campaigns/double?from=2026-01-01", admin);
+  ASSERT_EQ(campaigns.status, 200) << campaigns.body;
+  EXPECT_EQ(campaigns.json()["budget_used"], expected["treatment"].points);
+
+  auto report = client().get("/v1/admin/reports/experiments/double", admin);
+  ASSERT_EQ(report.status, 200) << report.body;
+  const auto r = report.json();
+  EXPECT_EQ(r["campaign"], "double");
+  EXPECT_EQ(r["name"], "Double points");
+  EXPECT_EQ(r["declared"], true);
+  EXPECT_EQ(r["members_in_several_arms"], 0);
+  ASSERT_EQ(r["arms"].size(), 3u) << report.body;
+  const char* order[] = {"control", "coupon", "treatment"};
+  const char* shares[] = {"30%", "30%", "40%"};
+  for (int k = 0; k < 3; ++k) {
+    const auto& a = r["arms"][k];
+    const auto& x = expected[order[k]];
+    SCOPED_TRACE(order[k]);
+    EXPECT_EQ(a["arm"], order[k]);
+    EXPECT_EQ(a["share"], shares[k]);
+    EXPECT_EQ(a["members"], x.members.size());
+    EXPECT_EQ(a["buyers"], x.buyers.size());
+    EXPECT_EQ(a["purchases"], x.purchases);
+    EXPECT_EQ(minor(a["revenue"]), x.revenue_minor);
+    EXPECT_EQ(a["points_given"], x.points);
+    EXPECT_EQ(a["coupons_given"], x.coupons);
+    EXPECT_EQ(a["redemptions"], x.redemptions);
+    EXPECT_EQ(a["points_withheld"], x.withheld);
+    EXPECT_EQ(a["coupons_withheld"], 0);
+    EXPECT_EQ(minor(a["revenue_per_member"]),
+              std::llround(static_cast<double>(x.revenue_minor) / x.members.size()));
+  }
+  ASSERT_EQ(r["uplift"].size(), 2u);
+  EXPECT_EQ(r["uplift"][0]["arm"], "coupon");
+  // 60 members: too few to say anything, and the report says so.
+  EXPECT_EQ(r["uplift"][1]["revenue_per_member"]["measurable"], false);
+  EXPECT_EQ(r["summary"].get<std::string>().rfind(
+                "variant \"coupon\": too few members yet to measure revenue per member: ", 0),
+            0u)
+      << report.body;
+
+  // The trace of a control member says why nothing was given.
+  std::string control_member;
+  for (const auto& [id, arm] : arm_by_member)
+    if (arm == "control") control_member = id;
+  auto sim = client().post_json("/v1/admin/simulate",
+                                {{"member_id", control_member},
+                                 {"channel", "store"},
+                                 {"event", {{"type", "purchase"}, {"total", "80.00"}}}},
+                                admin);
+  ASSERT_EQ(sim.status, 200) << sim.body;
+  bool traced = false;
+  const auto simulated = sim.json();
+  for (const auto& t : simulated["trace"]) {
+    if (t["campaign"] == "double") {
+      EXPECT_EQ(t["reason"], "control") << sim.body;
+      EXPECT_EQ(t["fired"], false);
+      traced = true;
+    }
+  }
+  EXPECT_TRUE(traced) << sim.body;
+}
+
+TEST_F(Experiments, AfterAMergeTheSurvivorKeepsItsArm) {
+  const auto admin = server_->admin_key();
+  // A control member and a treatment member, each with a purchase.
+  std::string control_id, treatment_id, control_email;
+  for (int i = 0; i < 200 && (control_id.empty() || treatment_id.empty()); ++i) {
+    const auto email = unique("m") + "@example.com";
+    auto r = purchase(by_email(email), "10.00");
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id = r.json()["member_id"];
+    if (arm_of(id) == "control" && control_id.empty()) {
+      control_id = id;
+      control_email = email;
+    }
+    if (arm_of(id) == "treatment" && treatment_id.empty()) treatment_id = id;
+  }
+  ASSERT_FALSE(control_id.empty());
+  ASSERT_FALSE(treatment_id.empty());
+  auto merged =
+      client().post_json("/v1/members/" + treatment_id + "/merge", {{"from", control_id}}, admin);
+  ASSERT_EQ(merged.status, 200) << merged.body;
+  // The control member's email now finds the survivor, who is in treatment: the points come.
+  auto r = purchase(by_email(control_email), "30.00");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json()["member_id"], treatment_id);
+  const auto mine = campaign_effects(r.json()["effects"]);
+  ASSERT_EQ(mine.size(), 1u) << r.body;
+  EXPECT_EQ(mine[0]["points"], 30);
+}
+
+TEST_F(Experiments, UnknownCampaignsAndCampaignsWithoutAnExperimentAre404) {
+  const auto admin = server_->admin_key();
+  expect_problem(client().get("/v1/admin/reports/experiments/nope", admin), 404,
+                 "unknown_campaign");
+  expect_problem(client().get("/v1/admin/reports/experiments/base", admin), 404, "no_experiment");
+  EXPECT_EQ(client().get("/v1/admin/reports/experiments/double", keys_["store"]).status, 403);
+}
+
+}  // namespace
