@@ -530,7 +530,9 @@ export interface paths {
          *     with the same problem. The trace (of the
          *     event itself, not of the events it causes) has one entry per rule: `fired`, or why not
          *     (`inactive` — also for paused campaigns —, `channel`, `trigger`, `condition`, `limit`,
-         *     `budget`, `exclusive`, `runtime_error`) with a detail.
+         *     `budget`, `exclusive`, `runtime_error`, `control` — the member is held out of the
+         *     campaign's experiment: the rule would have fired, nothing is given —) with a detail; a
+         *     rule of an experiment campaign that fired names the member's arm in its detail.
          */
         post: operations["simulateEvent"];
         delete?: never;
@@ -1209,6 +1211,26 @@ export interface paths {
          * @description Admin. From the events recorded in the period: rule firings, members reached, points awarded and coupons issued (their recorded effects), by rule, local day and channel; of those, points reversed since (refunds) and codes redeemed since. The budget is the campaign's counter (all time), with the day it runs out at the last 7 days' rate. 404 `unknown_campaign` when the active program has no such campaign and none fired in the period.
          */
         get: operations["getCampaignReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/reports/experiments/{campaign}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A campaign's experiment, arm against arm, with the uplift over control (admin)
+         * @description Admin. Every member an event of whom was in scope of the campaign (active, its channel, not paused) while it declared an experiment is in the arm recorded with that event; whether a rule fired does not matter, so arms compare like with like. Per arm: members, members who bought, purchases, revenue (what was paid, less refunds), average basket, per-member means, points and coupons the campaign gave (control: what it held back) and redemptions of its codes. The uplift of each arm over control is the relative difference of the per-member means with a 95% interval (delta method on the log ratio); with fewer than 100 members or 10 buyers in either arm it is not measurable, and the sentence says so. Members recorded in two arms (the shares changed while it ran) are left out and counted. 404 `unknown_campaign` when the active program has no such campaign and no event was recorded in an experiment of it; 404 `no_experiment` when it declares none and none was recorded.
+         */
+        get: operations["getExperimentReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2041,6 +2063,61 @@ export interface components {
             type: "referral_reversed";
             referral_id: string;
             reason: string;
+        };
+        ExperimentReport: {
+            campaign: string;
+            /** @description null: no longer in the active program */
+            name: string | null;
+            /** @description the active program declares an experiment for it */
+            declared: boolean;
+            /** @description control first, the variants in their declared order, then treatment */
+            arms: components["schemas"]["ExperimentArm"][];
+            /** @description each arm but control against control */
+            uplift: {
+                arm: string;
+                revenue_per_member: components["schemas"]["Uplift"];
+                purchases_per_member: components["schemas"]["Uplift"];
+            }[];
+            /**
+             * @description the revenue sentences of the arms, for people
+             * @example the campaign raised revenue per member by 4.1% (95% CI 1.2% to 7.0%)
+             */
+            summary: string;
+            members_in_several_arms: number;
+            /** Format: date-time */
+            as_of: string;
+        };
+        ExperimentArm: {
+            /** @description `control`, a variant's id, or `treatment` */
+            arm: string;
+            /**
+             * @description as declared now (null: not any more)
+             * @example 10%
+             */
+            share: string | null;
+            members: number;
+            buyers: number;
+            purchases: number;
+            revenue: components["schemas"]["Money"];
+            average_basket: components["schemas"]["Money"];
+            revenue_per_member: components["schemas"]["Money"];
+            purchases_per_member: number;
+            points_given: number;
+            coupons_given: number;
+            /** @description of the coupons the campaign gave */
+            redemptions: number;
+            /** @description control: what the campaign's rules held back */
+            points_withheld: number;
+            coupons_withheld: number;
+        };
+        Uplift: {
+            measurable: boolean;
+            /** @description relative: 0.041 is +4.1% */
+            estimate: number | null;
+            /** @description the 95% interval's lower end */
+            low: number | null;
+            high: number | null;
+            sentence: string;
         };
         /** @description What one campaign did in the period (events recorded in it), and its budget. */
         CampaignReport: {
@@ -3640,7 +3717,7 @@ export interface operations {
                             rule: string;
                             fired: boolean;
                             /** @enum {string} */
-                            reason: "fired" | "inactive" | "channel" | "trigger" | "condition" | "limit" | "budget" | "exclusive" | "runtime_error";
+                            reason: "fired" | "inactive" | "channel" | "trigger" | "condition" | "limit" | "budget" | "exclusive" | "runtime_error" | "control";
                             detail: string;
                         }[];
                     };
@@ -5266,6 +5343,34 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getExperimentReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
