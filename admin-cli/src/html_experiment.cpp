@@ -61,16 +61,14 @@ const std::vector<std::string>& experiment_columns() {
   return columns;
 }
 
-std::string experiment_uplift_line(const json& u) {
-  std::string out = field(u, "arm") + ":";
+std::vector<std::string> experiment_uplift_lines(const json& u) {
+  std::vector<std::string> lines;
   for (const char* metric : {"revenue_per_member", "purchases_per_member"}) {
     const auto it = u.find(metric);
-    if (it == u.end() || !it->is_object()) continue;
-    out += std::string(" ") +
-           (std::string(metric) == "revenue_per_member" ? "revenue" : "purchases") + " — " +
-           field(*it, "sentence") + ".";
+    if (it != u.end() && it->is_object())
+      lines.push_back(field(u, "arm") + ": " + field(*it, "sentence") + ".");
   }
-  return out;
+  return lines;
 }
 
 std::string experiment_html(const json& report) {
@@ -113,7 +111,10 @@ std::string experiment_html(const json& report) {
         std::snprintf(buf, sizeof buf, "%+.1f%%", v->get<double>() * 100);
         return std::string(buf);
       };
-      u.rows.push_back({field(up, "arm"), metric, percent("estimate"), percent("low"),
+      const std::string label = std::string(metric) == "revenue_per_member"
+                                    ? "revenue per member"
+                                    : "purchases per member";
+      u.rows.push_back({field(up, "arm"), label, percent("estimate"), percent("low"),
                         percent("high"), field(*it, "sentence")});
     }
   }

@@ -34,8 +34,9 @@ std::string experiment_html(const nlohmann::json& report);
 // The arms' table: its columns and a row of cells per arm.
 const std::vector<std::string>& experiment_columns();
 std::vector<std::vector<std::string>> experiment_rows(const nlohmann::json& report);
-// "treatment: revenue — the campaign raised revenue per member by ... purchases — ..."
-std::string experiment_uplift_line(const nlohmann::json& uplift);
+// An uplift entry's lines, one per figure: "treatment: the campaign raised revenue per member
+// by 4.1% (95% CI 1.2% to 7.0%)."
+std::vector<std::string> experiment_uplift_lines(const nlohmann::json& uplift);
 // "Backtest bt_...: 48211 events from ... until ... (12093 earlier ones replayed ...)"
 std::string backtest_heading(const nlohmann::json& job);
 // "The draft: 210 rule firings stopped by limits, 95 by budgets; at the end ... points owed; ..."

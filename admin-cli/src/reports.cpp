@@ -114,8 +114,8 @@ int report_experiment(const Online& o, const std::string& campaign, const std::s
     std::cout << r["members_in_several_arms"].get<long long>()
               << " members were recorded in more than one arm (the shares changed): left out\n";
   std::cout << "\nUplift against control:\n";
-  for (const auto& u : r["uplift"]) std::cout << "  " << experiment_uplift_line(u) << "\n";
-  std::cout << "\n" << r["summary"].get<std::string>() << "\n";
+  for (const auto& u : r["uplift"])
+    for (const auto& line : experiment_uplift_lines(u)) std::cout << "  " << line << "\n";
   return html.empty() ? 0 : write_page(html, experiment_html(r));
 }
 

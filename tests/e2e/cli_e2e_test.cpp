@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_run.hpp"
 #include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
@@ -26,60 +27,14 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// A shell command's standard output and exit code.
-Run run_command(const std::string& command) {
-  Run run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::array<char, 4096> buffer{};
-  std::size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    run.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-// `circolo ARGS` against the server on `port` (1: none there), stdin not a terminal.
-Run run_cli_at(const std::string& args, unsigned short port, const std::string& key) {
-  return run_command(
-      "XDG_CONFIG_HOME=/nonexistent CIRCOLO_URL=http://127.0.0.1:" + std::to_string(port) +
-      " CIRCOLO_KEY='" + key + "' " CIRCOLO_CLI_PATH " " + args + " </dev/null 2>&1");
-}
-
-Run run_cli(const std::string& args, const ServerProcess& server, const std::string& key = "") {
-  return run_cli_at(args, server.port(), key.empty() ? server.admin_key() : key);
-}
-
 const std::string kDemo = CIRCOLO_EXAMPLES_DIR "/demo.rules";
 const std::string kPurchase = CIRCOLO_EXAMPLES_DIR "/purchase.json";
-
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/" + name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
   const auto at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   if (at != std::string::npos) text.replace(at, from.size(), to);
   return text;
-}
-
-bool has(const Run& r, const std::string& text) {
-  return r.output.find(text) != std::string::npos;
 }
 
 }  // namespace
@@ -751,31 +706,6 @@ TEST(Cli, MembersMergeShowsWhatMovesAndAsksFirst) {
   EXPECT_EQ(c.get("/v1/members/" + keep, key).json()["points"]["available"], 40);
 }
 
-namespace {
-
-// `page` opened in headless Chromium (no network: every host name fails to resolve), its DOM
-// once its scripts ran; "" (with the reason in `error`) when Chromium did not answer.
-std::string browser_dom(const std::string& page, const std::string& profile, std::string& error) {
-  const std::string log = profile + ".log";
-  const std::string command =
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run "
-      "--user-data-dir='" +
-      profile + "' --host-resolver-rules='MAP * ~NOTFOUND' --virtual-time-budget=5000 " +
-      "--dump-dom 'file://" + page + "' 2>'" + log + "'";
-  const auto run = run_command(command);
-  if (run.code != 0 || run.output.empty())
-    error = "chromium failed (exit " + std::to_string(run.code) + "): " + read(log);
-  return run.output;
-}
-
-std::string attribute(const std::string& dom, const std::string& name) {
-  std::smatch m;
-  return std::regex_search(dom, m, std::regex("<body[^>]* " + name + "=\"([^\"]*)\"")) ? m[1].str()
-                                                                                       : "";
-}
-
-}  // namespace
-
 // The pages of --html, opened in a real browser without network: every chart is laid out with
 // its lines, no script fails, and what the user named is shown as text.
 TEST(Cli, HtmlPagesDrawTheirPlotsInABrowser) {
@@ -816,9 +746,9 @@ TEST(Cli, HtmlPagesDrawTheirPlotsInABrowser) {
     std::string error;
     const auto dom = browser_dom(dir + "/" + page, dir + "/profile", error);
     ASSERT_TRUE(error.empty()) << error;
-    EXPECT_EQ(attribute(dom, "data-plots"), "ok") << dom;
-    EXPECT_EQ(attribute(dom, "data-charts"), std::to_string(charts)) << dom;
-    EXPECT_EQ(attribute(dom, "data-errors"), "") << dom;
+    EXPECT_EQ(body_attribute(dom, "data-plots"), "ok") << dom;
+    EXPECT_EQ(body_attribute(dom, "data-charts"), std::to_string(charts)) << dom;
+    EXPECT_EQ(body_attribute(dom, "data-errors"), "") << dom;
     EXPECT_NE(dom.find("<p id=\"plot-errors\" class=\"errors\" hidden=\"\"></p>"),
               std::string::npos)
         << "no script error: " << dom;

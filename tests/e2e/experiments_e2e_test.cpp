@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 
 #include "circolo/engine/experiments.hpp"
+#include "cli_run.hpp"
 #include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
@@ -298,6 +300,53 @@ TEST_F(Experiments, UnknownCampaignsAndCampaignsWithoutAnExperimentAre404) {
                  "unknown_campaign");
   expect_problem(client().get("/v1/admin/reports/experiments/base", admin), 404, "no_experiment");
   EXPECT_EQ(client().get("/v1/admin/reports/experiments/double", keys_["store"]).status, 403);
+}
+
+// `circolo report experiment` prints the arms and the uplift, and its page draws both charts in
+// a browser without a script error.
+TEST_F(Experiments, TheCliPrintsTheReportAndDrawsItsPage) {
+  std::set<std::string> arms;
+  for (int i = 0; i < 200 && arms.size() < 3; ++i) {
+    auto r = purchase(by_email(unique("cli") + "@example.com"), "30.00");
+    ASSERT_EQ(r.status, 201) << r.body;
+    arms.insert(arm_of(r.json()["member_id"]));
+  }
+  ASSERT_EQ(arms.size(), 3u);
+
+  const std::string dir =
+      ::testing::TempDir() + "/circolo-experiment-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto text = run_cli("report experiment double --html " + dir + "/double.html", *server_);
+  ASSERT_EQ(text.code, 0) << text.output;
+  EXPECT_TRUE(has(text, "Experiment of double (Double points) as of ")) << text.output;
+  EXPECT_TRUE(has(text, "ARM")) << text.output;
+  for (const char* row : {"\ncontrol ", "\ncoupon ", "\ntreatment "})
+    EXPECT_TRUE(has(text, row)) << row << " in " << text.output;
+  EXPECT_TRUE(has(text,
+                  "Uplift against control:\n  coupon: too few members yet to measure revenue "
+                  "per member: "))
+      << text.output;
+  EXPECT_TRUE(has(text, "\n  treatment: too few members yet to measure purchases per member: "))
+      << text.output;
+  EXPECT_TRUE(has(text, "Wrote " + dir + "/double.html")) << text.output;
+
+  auto json_run = run_cli("--json report experiment double", *server_);
+  ASSERT_EQ(json_run.code, 0) << json_run.output;
+  EXPECT_EQ(json::parse(json_run.output)["arms"].size(), 3u);
+  auto missing = run_cli("report experiment base", *server_);
+  EXPECT_EQ(missing.code, 1) << missing.output;
+  EXPECT_TRUE(has(missing, "no_experiment")) << missing.output;
+
+  ASSERT_EQ(std::system("command -v chromium >/dev/null 2>&1"), 0)
+      << "chromium is not installed: the pages of --html are checked in it";
+  std::string error;
+  const auto dom = browser_dom(dir + "/double.html", dir + "/profile", error);
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_EQ(body_attribute(dom, "data-plots"), "ok") << dom;
+  EXPECT_EQ(body_attribute(dom, "data-charts"), "2") << dom;
+  EXPECT_EQ(body_attribute(dom, "data-errors"), "") << dom;
+  EXPECT_NE(dom.find("Uplift against control"), std::string::npos) << dom;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -264,3 +264,75 @@ TEST(HtmlReport, SentencesOfTheTextOutput) {
             "Backtest bt_1: 20 events from 2026-10-31T23:00:00Z until 2026-11-30T23:00:00Z (5 "
             "earlier ones replayed for members' state)");
 }
+
+TEST(HtmlReport, ExperimentDrawsArmsAndTheUpliftEscaped) {
+  const json arm_template{{"share", "50%"},
+                          {"members", 200},
+                          {"buyers", 40},
+                          {"purchases", 60},
+                          {"revenue", "1800.00"},
+                          {"average_basket", "30.00"},
+                          {"revenue_per_member", "9.00"},
+                          {"purchases_per_member", 0.3},
+                          {"points_given", 0},
+                          {"coupons_given", 0},
+                          {"redemptions", 0},
+                          {"points_withheld", 1800},
+                          {"coupons_withheld", 0}};
+  json control = arm_template, treatment = arm_template;
+  control["arm"] = "control";
+  treatment["arm"] = "treatment";
+  treatment["revenue_per_member"] = "9.45";
+  treatment["points_given"] = 1890;
+  treatment["points_withheld"] = 0;
+  json uplift{{"arm", "treatment"}};
+  uplift["revenue_per_member"] = {
+      {"measurable", true},
+      {"estimate", 0.05},
+      {"low", 0.012},
+      {"high", 0.089},
+      {"sentence", "the campaign raised revenue per member by 5.0% (95% CI 1.2% to 8.9%)"}};
+  uplift["purchases_per_member"] = {
+      {"measurable", false},
+      {"estimate", nullptr},
+      {"low", nullptr},
+      {"high", nullptr},
+      {"sentence", "no measurable effect yet on purchases per member"}};
+  json report{{"campaign", "</script>promo"},
+              {"name", "Double <b>points</b>"},
+              {"declared", true},
+              {"as_of", "2026-12-07T10:00:00Z"},
+              {"members_in_several_arms", 3},
+              {"summary", "the campaign raised revenue per member by 5.0% (95% CI 1.2% to 8.9%)"}};
+  report["arms"] = json::array({control, treatment});
+  report["uplift"] = json::array({uplift});
+  const auto page = experiment_html(report);
+  expect_self_contained(page);
+  EXPECT_EQ(occurrences(page, "<svg class=\"chart\""), 2u) << page;
+  EXPECT_TRUE(has(chart(page, 0), "treatment 9.45")) << chart(page, 0);
+  EXPECT_TRUE(has(chart(page, 1), "control 0.300")) << chart(page, 1);
+  EXPECT_FALSE(has(page, "</script>promo"));
+  EXPECT_FALSE(has(page, "<b>points"));
+  EXPECT_TRUE(has(page, "<h1>Experiment of &lt;/script&gt;promo</h1>")) << page;
+  EXPECT_TRUE(has(page, "3 members were recorded in more than one arm")) << page;
+  EXPECT_TRUE(has(page,
+                  "<td>treatment</td><td class=\"n\">revenue per member</td>"
+                  "<td class=\"n\">+5.0%</td><td class=\"n\">+1.2%</td>"
+                  "<td class=\"n\">+8.9%</td>"))
+      << page;
+  EXPECT_TRUE(has(page,
+                  "<td class=\"n\">-</td><td class=\"n\">-</td><td class=\"n\">-</td>"
+                  "<td class=\"n\">no measurable effect yet on purchases per member</td>"))
+      << page;
+
+  EXPECT_EQ(experiment_uplift_lines(report["uplift"][0]),
+            (std::vector<std::string>{
+                "treatment: the campaign raised revenue per member by 5.0% (95% CI 1.2% to 8.9%).",
+                "treatment: no measurable effect yet on purchases per member."}));
+  const auto rows = experiment_rows(report);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][0], "treatment");
+  EXPECT_EQ(rows[1][9], "1890");
+  EXPECT_EQ(rows[0][12], "1800");
+  EXPECT_EQ(experiment_columns().size(), rows[0].size());
+}
