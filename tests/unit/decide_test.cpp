@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "circolo/engine/backtest.hpp"
 #include "circolo/engine/event/decide.hpp"
+#include "circolo/engine/experiments.hpp"
 #include "circolo/engine/money.hpp"
 
 // Cases leave the fields they do not need at their defaults.
@@ -1084,6 +1086,54 @@ campaign "start" { name "Start" rule "go" { on visit then progress challenge "lo
   int completed = 0;
   for (const auto& e : plan.effects) completed += e["type"] == "challenge_completed" ? 1 : 0;
   EXPECT_EQ(completed, 1 + engine::event::kMaxDerivedEvents);
+}
+
+// An experiment: the plan records the member's arm and what the campaign gave or held back; a
+// control member's budget counter does not move, and the stored record says the same.
+TEST(DecideExperiments, ControlIsRecordedWithWhatWasWithheld) {
+  const auto program = compiled(R"(
+program { currency "EUR" }
+tier "member" { name "Member" threshold 0 }
+coupon "FIVE" { name "5 off" discount 5.00 valid 30 days }
+campaign "promo" {
+  name "Promo" budget 1000 points
+  experiment { control 50% }
+  rule "earn" { on purchase then award floor(event.total) points issue coupon "FIVE" }
+}
+)");
+  const auto arms = engine::experiments::arms(5000, {});
+  std::map<std::string, std::string> member_of_arm;
+  for (int i = 0; member_of_arm.size() < 2; ++i) {
+    const auto id = "mem_" + std::to_string(i);
+    const auto bucket = engine::experiments::bucket("promo", id);
+    member_of_arm.emplace(arms[engine::experiments::assign(arms, bucket)].id, id);
+  }
+  for (const auto& [arm, id] : member_of_arm) {
+    SCOPED_TRACE(arm);
+    auto in = member(*program);
+    in.member.member.id = id;
+    MapCounters counters;
+    const auto decision = engine::event::decide(*program, event("purchase", 4250), in, counters);
+    ASSERT_TRUE(std::holds_alternative<Plan>(decision));
+    const auto& plan = std::get<Plan>(decision);
+    ASSERT_EQ(plan.experiments.size(), 1u);
+    const auto& x = plan.experiments.at("promo");
+    EXPECT_EQ(x.arm, arm);
+    const bool control = arm == "control";
+    EXPECT_EQ(x.points, control ? 0 : 42);
+    EXPECT_EQ(x.withheld_points, control ? 42 : 0);
+    EXPECT_EQ(x.coupons, control ? 0 : 1);
+    EXPECT_EQ(x.withheld_coupons, control ? 1 : 0);
+    EXPECT_EQ(plan.balances.available, control ? 0 : 42);
+    EXPECT_EQ(plan.issues.size(), control ? 0u : 1u);
+    const auto budget = plan.counter_increments.find(engine::event::budget_counter("promo"));
+    if (control)
+      EXPECT_EQ(budget, plan.counter_increments.end());
+    else
+      EXPECT_EQ(budget->second, 42);
+    EXPECT_EQ(plan.record.experiments["promo"]["arm"], arm);
+    EXPECT_EQ(plan.record.experiments["promo"]["withheld_points"], control ? 42 : 0);
+  }
 }
 
 }  // namespace
