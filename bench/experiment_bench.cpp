@@ -37,7 +37,7 @@ struct Run {
 Run one(const Options& o, double effect, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::gamma_distribution<double> rate(0.8, 2.5);        // purchases per member: mean 2, skewed
-  std::lognormal_distribution<double> basket(3.4, 0.6);  // ~36 EUR median, mean ~36*e^0.18
+  std::lognormal_distribution<double> basket(3.4, 0.6);  // median ~30 EUR, mean ~36
   const auto arms = experiments::arms(o.control_percent * 100, {});
   std::vector<experiments::MemberRow> rows;
   rows.reserve(static_cast<std::size_t>(o.members));
