@@ -45,19 +45,19 @@ const json& list(const json& o, const char* key) {
 std::vector<std::vector<std::string>> experiment_rows(const json& report) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : list(report, "arms")) {
-    rows.push_back({field(a, "arm"), field(a, "share"), field(a, "members"), field(a, "buyers"),
-                    field(a, "purchases"), field(a, "revenue"), field(a, "average_basket"),
-                    field(a, "revenue_per_member"), field(a, "purchases_per_member"),
-                    field(a, "points_given"), field(a, "coupons_given"), field(a, "redemptions"),
-                    field(a, "points_withheld")});
+    rows.push_back(
+        {field(a, "arm"), field(a, "share"), field(a, "members"), field(a, "exposed"),
+         field(a, "buyers"), field(a, "purchases"), field(a, "revenue"), field(a, "average_basket"),
+         field(a, "revenue_per_member"), field(a, "purchases_per_member"), field(a, "points_given"),
+         field(a, "coupons_given"), field(a, "redemptions"), field(a, "points_withheld")});
   }
   return rows;
 }
 
 const std::vector<std::string>& experiment_columns() {
   static const std::vector<std::string> columns{
-      "arm",        "share",        "members", "buyers",  "purchases", "revenue", "avg basket",
-      "rev/member", "purch/member", "points",  "coupons", "redeemed",  "withheld"};
+      "arm",        "share",      "members",      "exposed", "buyers",  "purchases", "revenue",
+      "avg basket", "rev/member", "purch/member", "points",  "coupons", "redeemed",  "withheld"};
   return columns;
 }
 
@@ -71,6 +71,27 @@ std::vector<std::string> experiment_uplift_lines(const json& u) {
   return lines;
 }
 
+std::string experiment_population_line(const json& report) {
+  std::string out;
+  if (field(report, "population") == "recorded") {
+    out =
+        "The program no longer declares this experiment: the members with events in scope "
+        "count, in the arm recorded.";
+    if (number(report, "members_in_several_arms") > 0)
+      out += " " + field(report, "members_in_several_arms") +
+             " members recorded in more than one arm are left out.";
+    return out;
+  }
+  out =
+      "Every member counts, in the arm the campaign assigns it now (exposed: with an event in "
+      "scope).";
+  if (number(report, "members_reassigned") > 0)
+    out += " " + field(report, "members_reassigned") +
+           " members had events recorded in another arm (a merge, or the shares changed) and "
+           "count in their arm of now.";
+  return out;
+}
+
 std::string experiment_html(const json& report) {
   const auto campaign = field(report, "campaign");
   std::ostringstream body;
@@ -79,10 +100,7 @@ std::string experiment_html(const json& report) {
        << escape(field(report, "summary")) << "</strong></p>\n";
   html::Table t{.head = experiment_columns(), .rows = experiment_rows(report)};
   body << html::table(t);
-  if (number(report, "members_in_several_arms") > 0)
-    body << "<p class=\"note\">" << escape(field(report, "members_in_several_arms"))
-         << " members were recorded in more than one arm (the shares changed) and are left "
-            "out.</p>\n";
+  body << "<p class=\"note\">" << escape(experiment_population_line(report)) << "</p>\n";
   for (const auto& [metric, title, unit] :
        {std::tuple{"revenue_per_member", "Revenue per member", "revenue"},
         std::tuple{"purchases_per_member", "Purchases per member", "purchases"}}) {

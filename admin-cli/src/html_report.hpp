@@ -34,6 +34,8 @@ std::string experiment_html(const nlohmann::json& report);
 // The arms' table: its columns and a row of cells per arm.
 const std::vector<std::string>& experiment_columns();
 std::vector<std::vector<std::string>> experiment_rows(const nlohmann::json& report);
+// Who counts: "Every member counts, in the arm the campaign assigns it now ..."
+std::string experiment_population_line(const nlohmann::json& report);
 // An uplift entry's lines, one per figure: "treatment: the campaign raised revenue per member
 // by 4.1% (95% CI 1.2% to 7.0%)."
 std::vector<std::string> experiment_uplift_lines(const nlohmann::json& uplift);

@@ -110,9 +110,7 @@ int report_experiment(const Online& o, const std::string& campaign, const std::s
     }
     std::printf("\n");
   }
-  if (r["members_in_several_arms"].get<long long>() > 0)
-    std::cout << r["members_in_several_arms"].get<long long>()
-              << " members were recorded in more than one arm (the shares changed): left out\n";
+  std::cout << experiment_population_line(r) << "\n";
   std::cout << "\nUplift against control:\n";
   for (const auto& u : r["uplift"])
     for (const auto& line : experiment_uplift_lines(u)) std::cout << "  " << line << "\n";

@@ -66,6 +66,8 @@ const std::string kExperimentMembers =
     "coalesce(sum((e.experiments->$1->>'withheld_coupons')::bigint), 0)::bigint from events e "
     "where e.experiments ? $1 group by 1, 2";
 // Redemptions (not rolled back) of the codes the campaign issued in its experiment's events.
+// Every member a report of members counts: not merged into another.
+const std::string kCurrentMembers = "select id from members where merged_into is null";
 const std::string kExperimentRedemptions =
     "select e.member_id, e.experiments->$1->>'arm', count(*) from events e cross join lateral "
     "jsonb_array_elements(e.effects) x join coupon_redemptions r on r.code = x->>'code' and "
@@ -97,6 +99,21 @@ std::vector<engine::experiments::MemberRow> experiment_members(soci::session& sq
     if (it != at.end()) out[it->second].redemptions = to_int(row[2]);
   }
   return out;
+}
+
+engine::experiments::Figures experiment_figures(soci::session& sql, const std::string& campaign,
+                                                const std::vector<engine::experiments::Arm>& arms,
+                                                const std::vector<std::string>& declared_order,
+                                                int currency_digits) {
+  soci::transaction tx(sql);
+  sql << "set transaction isolation level repeatable read, read only";
+  const auto rows = experiment_members(sql, campaign, currency_digits);
+  if (arms.empty()) return engine::experiments::figures(rows, declared_order);
+  engine::experiments::AssignedFigures assigned(campaign, arms, rows);
+  const auto members = fetch_raw(sql, kCurrentMembers);
+  for (int i = 0; i < members.rows(); ++i) assigned.add_member(members.at(i, 0));
+  tx.commit();
+  return assigned.result();
 }
 
 std::map<std::string, CampaignActivity> campaign_activity(

@@ -48,8 +48,9 @@ std::size_t assign(const std::vector<Arm>& arms, std::int64_t bucket) {
   return arms.empty() ? 0 : arms.size() - 1;
 }
 
-void ArmFigures::add(const MemberOutcome& m) {
+void ArmFigures::add(const MemberOutcome& m, bool in_scope) {
   ++members;
+  if (in_scope) ++exposed;
   if (m.purchases > 0) ++buyers;
   purchases += m.purchases;
   revenue_minor += m.revenue_minor;
@@ -89,6 +90,38 @@ Figures figures(const std::vector<MemberRow>& rows, const std::vector<std::strin
   return out;
 }
 
+AssignedFigures::AssignedFigures(std::string campaign, std::vector<Arm> arms,
+                                 const std::vector<MemberRow>& rows)
+    : campaign_(std::move(campaign)), arms_(std::move(arms)), rows_(rows) {
+  for (std::size_t i = 0; i < rows_.size(); ++i) rows_of_[rows_[i].member_id].push_back(i);
+  for (const auto& a : arms_) out_.arms.push_back(ArmFigures{a.id});
+}
+
+void AssignedFigures::add_member(std::string_view member_id) {
+  if (arms_.empty()) return;
+  auto& a = out_.arms[assign(arms_, bucket(campaign_, member_id))];
+  const auto it = rows_of_.find(member_id);
+  if (it == rows_of_.end()) {
+    a.add({}, false);
+    return;
+  }
+  MemberOutcome outcome;
+  bool elsewhere = false;
+  for (const auto i : it->second) {
+    const auto& r = rows_[i];
+    outcome.purchases += r.outcome.purchases;
+    outcome.revenue_minor += r.outcome.revenue_minor;
+    a.points += r.points;
+    a.coupons += r.coupons;
+    a.redemptions += r.redemptions;
+    a.withheld_points += r.withheld_points;
+    a.withheld_coupons += r.withheld_coupons;
+    elsewhere = elsewhere || r.arm != a.arm;
+  }
+  a.add(outcome);
+  if (elsewhere) ++out_.members_reassigned;
+}
+
 double mean(const ArmFigures& a, Metric metric) {
   if (a.members == 0) return 0;
   const auto total = metric == Metric::revenue ? a.revenue_minor : a.purchases;
@@ -121,11 +154,10 @@ Uplift uplift(const ArmFigures& arm, const ArmFigures& control, Metric metric,
       arm.buyers < kMinimumBuyers || control.buyers < kMinimumBuyers) {
     out.sentence = "too few members yet to measure " + std::string(what) + ": " +
                    std::to_string(control.members) + " in control (" +
-                   std::to_string(control.buyers) + " bought) and " +
-                   std::to_string(arm.members) + " in " + arm.arm + " (" +
-                   std::to_string(arm.buyers) + " bought); each needs at least " +
-                   std::to_string(kMinimumMembers) + " members of whom " +
-                   std::to_string(kMinimumBuyers) + " bought";
+                   std::to_string(control.buyers) + " bought) and " + std::to_string(arm.members) +
+                   " in " + arm.arm + " (" + std::to_string(arm.buyers) +
+                   " bought); each needs at least " + std::to_string(kMinimumMembers) +
+                   " members of whom " + std::to_string(kMinimumBuyers) + " bought";
     return out;
   }
   const double mt = mean(arm, metric), mc = mean(control, metric);
@@ -135,9 +167,9 @@ Uplift uplift(const ArmFigures& arm, const ArmFigures& control, Metric metric,
   }
   const double ratio = mt / mc;
   // Delta method: Var(ln mean) ~ Var(x) / (n mean^2), the arms independent.
-  const double se = std::sqrt(variance(arm, metric) / (static_cast<double>(arm.members) * mt * mt) +
-                              variance(control, metric) /
-                                  (static_cast<double>(control.members) * mc * mc));
+  const double se =
+      std::sqrt(variance(arm, metric) / (static_cast<double>(arm.members) * mt * mt) +
+                variance(control, metric) / (static_cast<double>(control.members) * mc * mc));
   constexpr double kZ95 = 1.959963984540054;
   out.measurable = true;
   out.estimate = ratio - 1;

@@ -91,6 +91,11 @@ class Experiments : public ::testing::Test {
                                {"order_id", unique("o-")}},
                               keys_["store"], unique("ev-"));
   }
+  json report_now() {
+    auto r = client().get("/v1/admin/reports/experiments/double", server_->admin_key());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json();
+  }
   static json by_email(const std::string& email) {
     return {{"identifier", {{"type", "email"}, {"value", email}}}};
   }
@@ -119,6 +124,15 @@ long long minor(const std::string& money) {
 
 TEST_F(Experiments, ControlGetsNothingAndTheReportEqualsTheRecordedEvents) {
   const auto admin = server_->admin_key();
+  // The report counts every member of the database: what this test adds is measured against
+  // the report before it (other tests of the suite share the server).
+  const auto before = report_now();
+  const auto budget_used = [&] {
+    auto r = client().get("/v1/admin/reports/campaigns/double?from=2026-01-01", admin);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json()["budget_used"].get<long long>();
+  };
+  const auto budget_before = budget_used();
   std::map<std::string, Expected> expected;
   std::map<std::string, std::string> arm_by_member;
   std::map<std::string, std::string> code_of;   // member -> a FIVE code it was given
@@ -202,9 +216,17 @@ TEST_F(Experiments, ControlGetsNothingAndTheReportEqualsTheRecordedEvents) {
   ASSERT_FALSE(refunded_member.empty());
 
   // The budget counted only what was given (control held back, the variant gave no points).
-  auto campaigns = client().get("/v1/admin/reports/campaigns/double?from=2026-01-01", admin);
-  ASSERT_EQ(campaigns.status, 200) << campaigns.body;
-  EXPECT_EQ(campaigns.json()["budget_used"], expected["treatment"].points);
+  EXPECT_EQ(budget_used() - budget_before, expected["treatment"].points);
+
+  // A member enrolled without any event: counted in its arm with zeros (every member counts,
+  // so who counts does not depend on what the campaign caused), but not as exposed.
+  auto enrolled = client().post_json(
+      "/v1/members",
+      {{"identifiers",
+        json::array({{{"type", "email"}, {"value", unique("quiet") + "@example.com"}}})}},
+      admin);
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+  const std::string quiet = enrolled.json()["id"];
 
   auto report = client().get("/v1/admin/reports/experiments/double", admin);
   ASSERT_EQ(report.status, 200) << report.body;
@@ -212,27 +234,34 @@ TEST_F(Experiments, ControlGetsNothingAndTheReportEqualsTheRecordedEvents) {
   EXPECT_EQ(r["campaign"], "double");
   EXPECT_EQ(r["name"], "Double points");
   EXPECT_EQ(r["declared"], true);
-  EXPECT_EQ(r["members_in_several_arms"], 0);
+  EXPECT_EQ(r["population"], "assigned");
+  EXPECT_EQ(r["members_reassigned"], before["members_reassigned"]);
   ASSERT_EQ(r["arms"].size(), 3u) << report.body;
   const char* order[] = {"control", "coupon", "treatment"};
   const char* shares[] = {"30%", "30%", "40%"};
   for (int k = 0; k < 3; ++k) {
     const auto& a = r["arms"][k];
+    const auto& b = before["arms"][k];
     const auto& x = expected[order[k]];
     SCOPED_TRACE(order[k]);
+    const auto grew = [&](const char* key) {
+      return a[key].get<long long>() - b[key].get<long long>();
+    };
     EXPECT_EQ(a["arm"], order[k]);
     EXPECT_EQ(a["share"], shares[k]);
-    EXPECT_EQ(a["members"], x.members.size());
-    EXPECT_EQ(a["buyers"], x.buyers.size());
-    EXPECT_EQ(a["purchases"], x.purchases);
-    EXPECT_EQ(minor(a["revenue"]), x.revenue_minor);
-    EXPECT_EQ(a["points_given"], x.points);
-    EXPECT_EQ(a["coupons_given"], x.coupons);
-    EXPECT_EQ(a["redemptions"], x.redemptions);
-    EXPECT_EQ(a["points_withheld"], x.withheld);
-    EXPECT_EQ(a["coupons_withheld"], 0);
+    EXPECT_EQ(grew("members"),
+              static_cast<long long>(x.members.size()) + (arm_of(quiet) == order[k]));
+    EXPECT_EQ(grew("exposed"), static_cast<long long>(x.members.size()));
+    EXPECT_EQ(grew("buyers"), static_cast<long long>(x.buyers.size()));
+    EXPECT_EQ(grew("purchases"), x.purchases);
+    EXPECT_EQ(minor(a["revenue"]) - minor(b["revenue"]), x.revenue_minor);
+    EXPECT_EQ(grew("points_given"), x.points);
+    EXPECT_EQ(grew("coupons_given"), x.coupons);
+    EXPECT_EQ(grew("redemptions"), x.redemptions);
+    EXPECT_EQ(grew("points_withheld"), x.withheld);
+    EXPECT_EQ(grew("coupons_withheld"), 0);
     EXPECT_EQ(minor(a["revenue_per_member"]),
-              std::llround(static_cast<double>(x.revenue_minor) / x.members.size()));
+              std::llround(static_cast<double>(minor(a["revenue"])) / a["members"].get<double>()));
   }
   ASSERT_EQ(r["uplift"].size(), 2u);
   EXPECT_EQ(r["uplift"][0]["arm"], "coupon");
@@ -282,9 +311,19 @@ TEST_F(Experiments, AfterAMergeTheSurvivorKeepsItsArm) {
   }
   ASSERT_FALSE(control_id.empty());
   ASSERT_FALSE(treatment_id.empty());
+  const auto before = report_now();
   auto merged =
       client().post_json("/v1/members/" + treatment_id + "/merge", {{"from", control_id}}, admin);
   ASSERT_EQ(merged.status, 200) << merged.body;
+  // The report counts the survivor in its own arm, with the events the merge brought (recorded
+  // in control): one member less in control, and one member counted where it is now.
+  const auto after = report_now();
+  EXPECT_EQ(after["members_reassigned"].get<int>(), before["members_reassigned"].get<int>() + 1);
+  EXPECT_EQ(after["arms"][0]["members"].get<int>(), before["arms"][0]["members"].get<int>() - 1);
+  EXPECT_EQ(after["arms"][2]["members"], before["arms"][2]["members"]);
+  EXPECT_EQ(after["arms"][2]["purchases"].get<int>(),
+            before["arms"][2]["purchases"].get<int>() + 1);
+  EXPECT_EQ(minor(after["arms"][2]["revenue"]), minor(before["arms"][2]["revenue"]) + 1000);
   // The control member's email now finds the survivor, who is in treatment: the points come.
   auto r = purchase(by_email(control_email), "30.00");
   ASSERT_EQ(r.status, 201) << r.body;

@@ -131,12 +131,9 @@ TEST(ExperimentStatistics, SmallSamplesSaySo) {
 
 TEST(ExperimentFigures, SumArmsAndLeaveOutMembersSeenInSeveralArms) {
   std::vector<MemberRow> rows{
-      {"m1", "control", {2, 3000}, 0, 0, 0, 40, 1},
-      {"m2", "treatment", {1, 1000}, 20, 1, 1, 0, 0},
-      {"m3", "treatment", {0, 0}, 0, 0, 0, 0, 0},
-      {"m4", "control", {1, 500}, 0, 0, 0, 10, 0},
-      {"m4", "treatment", {1, 500}, 5, 0, 0, 0, 0},
-      {"m5", "gone", {1, 100}, 0, 0, 0, 0, 0},
+      {"m1", "control", {2, 3000}, 0, 0, 0, 40, 1}, {"m2", "treatment", {1, 1000}, 20, 1, 1, 0, 0},
+      {"m3", "treatment", {0, 0}, 0, 0, 0, 0, 0},   {"m4", "control", {1, 500}, 0, 0, 0, 10, 0},
+      {"m4", "treatment", {1, 500}, 5, 0, 0, 0, 0}, {"m5", "gone", {1, 100}, 0, 0, 0, 0, 0},
   };
   const auto f = figures(rows, {"control", "coupon", "treatment"});
   ASSERT_EQ(f.arms.size(), 4u);
@@ -154,6 +151,55 @@ TEST(ExperimentFigures, SumArmsAndLeaveOutMembersSeenInSeveralArms) {
   EXPECT_EQ(f.arms[2].redemptions, 1);
   EXPECT_EQ(f.arms[3].arm, "gone");  // no longer declared: after the declared ones
   EXPECT_EQ(f.members_in_several_arms, 1);
+}
+
+// Intention to treat: every member counts in the arm it is in now, with all its rows (recorded
+// in any arm) and zeros without any; rows of members no longer current are not counted.
+TEST(ExperimentFigures, AssignedCountEveryMemberInItsArmOfNow) {
+  const auto declared = arms(5000, {});
+  const auto arm_now = [&](const std::string& id) {
+    return declared[assign(declared, bucket("promo", id))].id;
+  };
+  // Two members in each arm, found by their bucket.
+  std::map<std::string, std::vector<std::string>> ids;
+  for (int i = 0; ids["control"].size() < 2 || ids["treatment"].size() < 2; ++i) {
+    const auto id = "mem_" + std::to_string(i);
+    auto& list = ids[arm_now(id)];
+    if (list.size() < 2) list.push_back(id);
+  }
+  const auto& c = ids["control"];
+  const auto& t = ids["treatment"];
+  std::vector<MemberRow> rows{
+      {c[0], "control", {2, 3000}, 0, 0, 0, 40, 1},
+      {t[0], "treatment", {1, 1000}, 20, 1, 1, 0, 0},
+      // t[1] absorbed a control member: its events were recorded in control.
+      {t[1], "control", {1, 500}, 0, 0, 0, 5, 0},
+      {t[1], "treatment", {1, 700}, 7, 0, 0, 0, 0},
+      {"mem_gone", "treatment", {9, 9000}, 90, 0, 0, 0, 0},
+  };
+  AssignedFigures assigned("promo", declared, rows);
+  for (const auto* list : {&c, &t})
+    for (const auto& id : *list) assigned.add_member(id);  // c[1] has no events
+  const auto f = assigned.result();
+  ASSERT_EQ(f.arms.size(), 2u);
+  EXPECT_EQ(f.arms[0].arm, "control");
+  EXPECT_EQ(f.arms[0].members, 2);
+  EXPECT_EQ(f.arms[0].exposed, 1);
+  EXPECT_EQ(f.arms[0].buyers, 1);
+  EXPECT_EQ(f.arms[0].purchases, 2);
+  EXPECT_EQ(f.arms[0].withheld_points, 40);
+  EXPECT_EQ(f.arms[1].arm, "treatment");
+  EXPECT_EQ(f.arms[1].members, 2);
+  EXPECT_EQ(f.arms[1].exposed, 2);
+  EXPECT_EQ(f.arms[1].purchases, 3);
+  EXPECT_EQ(f.arms[1].revenue_minor, 2200);
+  EXPECT_EQ(f.arms[1].points, 27);
+  EXPECT_EQ(f.arms[1].withheld_points, 5);  // held back from the absorbed member, in control
+  EXPECT_EQ(f.members_reassigned, 1);
+  // The variance sees t[1] as one member with 2 purchases: 1^2 + 2^2.
+  EXPECT_DOUBLE_EQ(f.arms[1].purchase_squares, 5.0);
+  // A member without events counts in the mean: 3000 over 2 members in control.
+  EXPECT_DOUBLE_EQ(mean(f.arms[0], Metric::revenue), 1500.0);
 }
 
 }  // namespace

@@ -268,6 +268,7 @@ TEST(HtmlReport, SentencesOfTheTextOutput) {
 TEST(HtmlReport, ExperimentDrawsArmsAndTheUpliftEscaped) {
   const json arm_template{{"share", "50%"},
                           {"members", 200},
+                          {"exposed", 150},
                           {"buyers", 40},
                           {"purchases", 60},
                           {"revenue", "1800.00"},
@@ -302,7 +303,9 @@ TEST(HtmlReport, ExperimentDrawsArmsAndTheUpliftEscaped) {
               {"name", "Double <b>points</b>"},
               {"declared", true},
               {"as_of", "2026-12-07T10:00:00Z"},
-              {"members_in_several_arms", 3},
+              {"population", "assigned"},
+              {"members_in_several_arms", 0},
+              {"members_reassigned", 3},
               {"summary", "the campaign raised revenue per member by 5.0% (95% CI 1.2% to 8.9%)"}};
   report["arms"] = json::array({control, treatment});
   report["uplift"] = json::array({uplift});
@@ -314,7 +317,7 @@ TEST(HtmlReport, ExperimentDrawsArmsAndTheUpliftEscaped) {
   EXPECT_FALSE(has(page, "</script>promo"));
   EXPECT_FALSE(has(page, "<b>points"));
   EXPECT_TRUE(has(page, "<h1>Experiment of &lt;/script&gt;promo</h1>")) << page;
-  EXPECT_TRUE(has(page, "3 members were recorded in more than one arm")) << page;
+  EXPECT_TRUE(has(page, "3 members had events recorded in another arm")) << page;
   EXPECT_TRUE(has(page,
                   "<td>treatment</td><td class=\"n\">revenue per member</td>"
                   "<td class=\"n\">+5.0%</td><td class=\"n\">+1.2%</td>"
@@ -332,7 +335,12 @@ TEST(HtmlReport, ExperimentDrawsArmsAndTheUpliftEscaped) {
   const auto rows = experiment_rows(report);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1][0], "treatment");
-  EXPECT_EQ(rows[1][9], "1890");
-  EXPECT_EQ(rows[0][12], "1800");
+  EXPECT_EQ(rows[1][3], "150");
+  EXPECT_EQ(rows[1][10], "1890");
+  EXPECT_EQ(rows[0][13], "1800");
   EXPECT_EQ(experiment_columns().size(), rows[0].size());
+  const json recorded{{"population", "recorded"}, {"members_in_several_arms", 2}};
+  EXPECT_EQ(experiment_population_line(recorded),
+            "The program no longer declares this experiment: the members with events in scope "
+            "count, in the arm recorded. 2 members recorded in more than one arm are left out.");
 }

@@ -56,6 +56,7 @@ json arm_json(const experiments::ArmFigures& a, const std::optional<std::int64_t
   return {{"arm", a.arm},
           {"share", share ? json(share_text(*share)) : json(nullptr)},
           {"members", a.members},
+          {"exposed", a.exposed},
           {"buyers", a.buyers},
           {"purchases", a.purchases},
           {"revenue", engine::format_money({a.revenue_minor, digits})},
@@ -80,9 +81,22 @@ asio::awaitable<Response> experiment_report(Services& s, const ProgramStore& sto
       if (c.id == campaign) declared = &c;
   }
   const int digits = program ? program->currency_digits() : 2;
-  auto rows = co_await s.db.run(
-      [&](soci::session& sql) { return db::reports::experiment_members(sql, campaign, digits); });
-  if (rows.empty() && (!declared || declared->arms.empty())) {
+  const std::vector<experiments::Arm> declared_arms =
+      declared ? declared->arms : std::vector<experiments::Arm>{};
+  std::vector<std::string> order;
+  std::map<std::string, std::int64_t> shares;
+  for (const auto& a : declared_arms) {
+    order.push_back(a.id);
+    shares[a.id] = a.share_e2;
+  }
+  if (std::find(order.begin(), order.end(), "control") == order.end())
+    order.insert(order.begin(), "control");
+  const auto figures = co_await s.db.run([&](soci::session& sql) {
+    return db::reports::experiment_figures(sql, campaign, declared_arms, order, digits);
+  });
+  if (declared_arms.empty() &&
+      std::all_of(figures.arms.begin(), figures.arms.end(),
+                  [](const experiments::ArmFigures& a) { return a.members == 0; })) {
     if (!declared)
       throw ApiError(http::status::not_found, "unknown_campaign",
                      "the active program has no campaign \"" + campaign +
@@ -90,17 +104,6 @@ asio::awaitable<Response> experiment_report(Services& s, const ProgramStore& sto
     throw ApiError(http::status::not_found, "no_experiment",
                    "campaign \"" + campaign + "\" declares no experiment");
   }
-  std::vector<std::string> order;
-  std::map<std::string, std::int64_t> shares;
-  if (declared) {
-    for (const auto& a : declared->arms) {
-      order.push_back(a.id);
-      shares[a.id] = a.share_e2;
-    }
-  }
-  if (std::find(order.begin(), order.end(), "control") == order.end())
-    order.insert(order.begin(), "control");
-  const auto figures = experiments::figures(rows, order);
   const auto& control = figures.arms.front();  // "control" is first in `order`
 
   json arms = json::array();
@@ -127,7 +130,9 @@ asio::awaitable<Response> experiment_report(Services& s, const ProgramStore& sto
            {"arms", std::move(arms)},
            {"uplift", std::move(uplifts)},
            {"summary", summary},
+           {"population", declared_arms.empty() ? "recorded" : "assigned"},
            {"members_in_several_arms", figures.members_in_several_arms},
+           {"members_reassigned", figures.members_reassigned},
            {"as_of", engine::format_rfc3339(s.clock.now())}};
   co_return json_response(http::status::ok, std::move(out));
 }

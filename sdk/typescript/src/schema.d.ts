@@ -1228,7 +1228,7 @@ export interface paths {
         };
         /**
          * A campaign's experiment, arm against arm, with the uplift over control (admin)
-         * @description Admin. Every member an event of whom was in scope of the campaign (active, its channel, not paused) while it declared an experiment is in the arm recorded with that event; whether a rule fired does not matter, so arms compare like with like. Per arm: members, members who bought, purchases, revenue (what was paid, less refunds), average basket, per-member means, points and coupons the campaign gave (control: what it held back) and redemptions of its codes. The uplift of each arm over control is the relative difference of the per-member means with a 95% interval (delta method on the log ratio); with fewer than 100 members or 10 buyers in either arm it is not measurable, and the sentence says so. Members recorded in two arms (the shares changed while it ran) are left out and counted. 404 `unknown_campaign` when the active program has no such campaign and no event was recorded in an experiment of it; 404 `no_experiment` when it declares none and none was recorded.
+         * @description Admin. Intention to treat: while the active program declares the experiment, every current member counts, in the arm the campaign assigns it now, with all its events that were in scope of the campaign (active, its channel, not paused; whether a rule fired does not matter) and zeros without any, so that who counts does not depend on what the campaign caused. Per arm: members, members exposed (with an event in scope), members who bought, purchases, revenue (what was paid, less refunds), average basket, per-member means, points and coupons the campaign gave (control: what it held back) and redemptions of its codes. The uplift of each arm over control is the relative difference of the per-member means with a 95% interval (delta method on the log ratio); with fewer than 100 members or 10 buyers in either arm it is not measurable, and the sentence says so. Once the program no longer declares it, the members with events in scope count, in the arm recorded (`population: recorded`). 404 `unknown_campaign` when the active program has no such campaign and no event was recorded in an experiment of it; 404 `no_experiment` when it declares none and none was recorded.
          */
         get: operations["getExperimentReport"];
         put?: never;
@@ -1306,7 +1306,7 @@ export interface components {
              *     unknown_event_type (422: a custom event type the active program does not name, with
              *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
-             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404). `invalid_query` (400) also answers a query parameter given more
+             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404), no_experiment (404: the campaign declares no experiment and none was recorded). `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
              *     not read the active program since it started or reconnected; `database_unavailable`)
              *     is temporary and carries `Retry-After: 1`: retry with the same Idempotency-Key.
@@ -2070,6 +2070,14 @@ export interface components {
             name: string | null;
             /** @description the active program declares an experiment for it */
             declared: boolean;
+            /**
+             * @description `assigned` (the experiment is declared): every current member counts, in the arm the
+             *     campaign assigns it now, with all its events in scope and zeros without any: who
+             *     counts does not depend on what the campaign caused. `recorded` (no longer declared:
+             *     the arms cannot be computed): the members with events in scope, in the arm recorded.
+             * @enum {string}
+             */
+            population: "assigned" | "recorded";
             /** @description control first, the variants in their declared order, then treatment */
             arms: components["schemas"]["ExperimentArm"][];
             /** @description each arm but control against control */
@@ -2083,7 +2091,13 @@ export interface components {
              * @example the campaign raised revenue per member by 4.1% (95% CI 1.2% to 7.0%)
              */
             summary: string;
+            /** @description `recorded`: members recorded in more than one arm, left out (0 when `assigned`) */
             members_in_several_arms: number;
+            /**
+             * @description `assigned`: members with events recorded in another arm than their arm of now (a merge
+             *     brought another member's events, or the shares changed), counted in their arm of now
+             */
+            members_reassigned: number;
             /** Format: date-time */
             as_of: string;
         };
@@ -2095,13 +2109,18 @@ export interface components {
              * @example 10%
              */
             share: string | null;
+            /** @description every member of the arm (see `population`) */
             members: number;
+            /** @description members with at least one event in scope of the campaign */
+            exposed: number;
+            /** @description members with a purchase in scope (refunded or not) */
             buyers: number;
             purchases: number;
             revenue: components["schemas"]["Money"];
             average_basket: components["schemas"]["Money"];
             revenue_per_member: components["schemas"]["Money"];
             purchases_per_member: number;
+            /** @description as given (refunds taking points back are not subtracted) */
             points_given: number;
             coupons_given: number;
             /** @description of the coupons the campaign gave */

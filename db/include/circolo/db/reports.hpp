@@ -53,4 +53,12 @@ std::vector<engine::experiments::MemberRow> experiment_members(soci::session& sq
                                                                const std::string& campaign,
                                                                int currency_digits);
 
+// The experiment's figures: experiment_members() and, when `arms` are known (the program still
+// declares the experiment), every current member (not merged away) in the arm it is assigned
+// now, all in one REPEATABLE READ snapshot. Without `arms`: the members as recorded.
+engine::experiments::Figures experiment_figures(soci::session& sql, const std::string& campaign,
+                                                const std::vector<engine::experiments::Arm>& arms,
+                                                const std::vector<std::string>& declared_order,
+                                                int currency_digits);
+
 }  // namespace circolo::db::reports

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,18 +41,20 @@ struct MemberOutcome {
 struct ArmFigures {
   std::string arm;
   std::int64_t members = 0, buyers = 0, purchases = 0, revenue_minor = 0;
+  // Members with at least one event in scope of the campaign (the others count with zeros).
+  std::int64_t exposed = 0;
   // What the campaign gave the arm's members (for control: what it held back).
   std::int64_t points = 0, coupons = 0, redemptions = 0;
   std::int64_t withheld_points = 0, withheld_coupons = 0;
   // Sums of squares of the per-member values, for the variances.
   double revenue_squares = 0, purchase_squares = 0;
 
-  void add(const MemberOutcome& m);
+  void add(const MemberOutcome& m, bool in_scope = true);
 };
 
 // A relative difference of a per-member mean against control: 0.041 is +4.1%.
 struct Uplift {
-  bool measurable = false;  // enough members in both arms to say anything
+  bool measurable = false;                 // enough members in both arms to say anything
   double estimate = 0, low = 0, high = 0;  // 95% confidence interval [low, high]
   std::string sentence;                    // for people
 };
@@ -78,13 +81,35 @@ struct MemberRow {
 
 struct Figures {
   std::vector<ArmFigures> arms;  // `declared` first (in order, even when empty), then others
-  // Members recorded in more than one arm (the shares changed while it ran): left out of every
-  // arm, as their outcome belongs to no one arm.
+  // figures(): members recorded in more than one arm (the shares changed while it ran): left out
+  // of every arm, as their outcome belongs to no one arm.
   std::int64_t members_in_several_arms = 0;
+  // Assigned: members with events recorded in an arm other than the one they are in now (a merge
+  // brought another member's events, or the shares changed): counted in their arm of now.
+  std::int64_t members_reassigned = 0;
 };
 
-// The arms' figures from the members' rows.
+// The arms' figures from the members' rows, as recorded: only members with events in scope.
+// For an experiment the program no longer declares (its arms cannot be computed any more).
 Figures figures(const std::vector<MemberRow>& rows, const std::vector<std::string>& declared);
+
+// The arms' figures as assigned (intention to treat): every current member counts, in the arm
+// the campaign assigns it now, with all its rows and zeros when it has none. Who counts then
+// does not depend on what the campaign caused (a campaign that brings members back would
+// otherwise add them to its arm only). Feed every current member once with add_member().
+class AssignedFigures {
+ public:
+  AssignedFigures(std::string campaign, std::vector<Arm> arms, const std::vector<MemberRow>& rows);
+  void add_member(std::string_view member_id);
+  Figures result() const { return out_; }
+
+ private:
+  std::string campaign_;
+  std::vector<Arm> arms_;
+  const std::vector<MemberRow>& rows_;
+  std::map<std::string, std::vector<std::size_t>, std::less<>> rows_of_;  // member -> rows
+  Figures out_;
+};
 
 // Sample means and variances of the per-member values (0 with fewer than 2 members).
 double mean(const ArmFigures& a, Metric metric);
