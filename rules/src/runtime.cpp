@@ -192,6 +192,9 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
         if (!r.limits.empty()) keys.reserve(r.limits.size());
         for (const auto& l : r.limits) {
           auto key = limit_key(c.id, r.id, l, member.id, period(l.period, event.time));
+          // Control counts what it held back apart: its limits stop what is withheld as they
+          // would stop what is given, and never touch the counters of what was given.
+          if (control) key = std::string(kHeldBackPrefix) + key;
           const auto stored = counters.firings.count(key) ? counters.firings.at(key) : 0;
           const auto added = out.firings_added.count(key) ? out.firings_added.at(key) : 0;
           if (stored + added >= l.count) limit_hit = key;
@@ -235,13 +238,20 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
             out.budget_added[c.id] += awarded;
             out.budget_caps[c.id] = *c.budget;
           }
+          // Control reads the budget (a spent budget withholds nothing more), never spends it.
+          if (c.budget && control) out.budgets_read.insert(c.id);
         }
         // Held out: evaluated as usual, nothing given, no limit or budget spent; the campaign
         // does not count as fired (control members see lower priorities as if it did not exist).
         if (control) {
+          for (std::size_t k = 0; k < keys.size(); ++k) {
+            out.firings_added[keys[k]] += 1;
+            out.limit_caps[keys[k]] = r.limits[k].count;
+          }
           auto& x = out.exposures[exposure];
           for (std::size_t k = mark; k < out.effects.size(); ++k) {
-            if (out.effects[k].kind == EffectKind::award) x.withheld_points += out.effects[k].points;
+            if (out.effects[k].kind == EffectKind::award)
+              x.withheld_points += out.effects[k].points;
             if (out.effects[k].kind == EffectKind::issue_coupon) ++x.withheld_coupons;
           }
           out.effects.resize(mark);

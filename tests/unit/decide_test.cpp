@@ -3,6 +3,7 @@
 // (in order), the balances and the tier after it, or the refusal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -1134,6 +1135,52 @@ campaign "promo" {
     EXPECT_EQ(plan.record.experiments["promo"]["arm"], arm);
     EXPECT_EQ(plan.record.experiments["promo"]["withheld_points"], control ? 42 : 0);
   }
+}
+
+// Control's limits count what it held back, apart from what was given; a spent budget
+// withholds nothing more (control reads it, never spends it).
+TEST(DecideExperiments, ControlHeldBackRespectsLimitsAndBudgets) {
+  const auto program = compiled(R"(
+program { currency "EUR" }
+tier "member" { name "Member" threshold 0 }
+campaign "promo" {
+  name "Promo" budget 100 points
+  experiment { control 50% }
+  rule "earn" { on purchase then award 10 points limit 1 per member per day }
+}
+)");
+  const auto arms = engine::experiments::arms(5000, {});
+  std::string control_member;
+  for (int i = 0; control_member.empty(); ++i) {
+    const auto id = "mem_" + std::to_string(i);
+    if (engine::experiments::assign(arms, engine::experiments::bucket("promo", id)) == 0)
+      control_member = id;
+  }
+  auto in = member(*program);
+  in.member.member.id = control_member;
+  const auto withheld = [&](MapCounters& counters) {
+    const auto decision = engine::event::decide(*program, event("purchase", 2000), in, counters);
+    EXPECT_TRUE(std::holds_alternative<Plan>(decision));
+    const auto& plan = std::get<Plan>(decision);
+    EXPECT_FALSE(plan.counter_increments.count(engine::event::budget_counter("promo")));
+    return std::pair{plan.experiments.at("promo").withheld_points, plan.counter_increments};
+  };
+  MapCounters fresh;
+  const auto [first, increments] = withheld(fresh);
+  EXPECT_EQ(first, 10);
+  ASSERT_EQ(increments.size(), 1u);
+  const auto held_key = increments.begin()->first;
+  EXPECT_EQ(held_key.rfind("limit:held:promo", 0), 0u) << held_key;
+  EXPECT_NE(
+      std::find(fresh.asked.begin(), fresh.asked.end(), engine::event::budget_counter("promo")),
+      fresh.asked.end())
+      << "control reads the budget";
+
+  MapCounters limited({{held_key, 1}});
+  EXPECT_EQ(withheld(limited).first, 0) << "the day's limit of what is held back is reached";
+
+  MapCounters spent({{engine::event::budget_counter("promo"), 95}});
+  EXPECT_EQ(withheld(spent).first, 0) << "10 more points would exceed the budget";
 }
 
 }  // namespace

@@ -35,6 +35,11 @@ rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {
       if (!w.known_counters.count(budget_counter(campaign)))
         missing.push_back(budget_counter(campaign));
     }
+    for (const auto& campaign : evaluation.budgets_read) {
+      if (!w.known_counters.count(budget_counter(campaign)) &&
+          !evaluation.budget_added.count(campaign))
+        missing.push_back(budget_counter(campaign));
+    }
     if (missing.empty()) return evaluation;
     // Each round reads at least one more counter of a finite set; a bound guards against bugs.
     if (round > 64) throw std::logic_error("counter reading did not settle");

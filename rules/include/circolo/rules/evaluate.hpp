@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -118,7 +119,12 @@ struct Evaluation {
   // What each counter above may reach: the limit's count, the campaign's budget. The decisions
   // stay right as long as stored + added <= cap (counters only grow: a rule refused stays so).
   std::map<std::string, std::int64_t> limit_caps, budget_caps;
+  // Budgets a control member's rule consulted without spending them: to be read as well.
+  std::set<std::string> budgets_read;
 };
+
+// Limit keys of what control held back start with this (counted apart from what was given).
+inline constexpr std::string_view kHeldBackPrefix = "held:";
 
 class CompiledProgram;
 
