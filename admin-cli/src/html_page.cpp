@@ -31,6 +31,17 @@ std::string compact(double v) {
   return buffer;
 }
 
+// A bar's value at its end: whole numbers as they are, small fractions to three digits (0.665
+// purchases per member), larger ones rounded.
+std::string bar_value(double v) {
+  char buffer[32];
+  if (v == std::round(v) || std::fabs(v) >= 100)
+    std::snprintf(buffer, sizeof buffer, "%lld", static_cast<long long>(std::llround(v)));
+  else
+    std::snprintf(buffer, sizeof buffer, "%.3g", v);
+  return buffer;
+}
+
 // A scale from 0 in whole steps of 1, 2 or 5 times a power of ten: about five of them.
 struct Scale {
   double step = 1, top = 1;
@@ -215,7 +226,7 @@ std::string bar_chart(const BarChart& c) {
     out << "\n<path class=\"data bar " << b.css << "\" d=\"M" << num(x0) << ' ' << num(y) << "h"
         << num(X(b.value) - x0) << "v18h" << num(x0 - X(b.value)) << "Z\"><title>"
         << escape(b.label) << ": " << compact(b.value) << "</title></path>";
-    text(out, X(b.value) + 6, y + 13, "start", std::to_string(std::llround(b.value)));
+    text(out, X(b.value) + 6, y + 13, "start", bar_value(b.value));
   }
   line(out, x0, y0, x0, y1, "axis");
   if (c.budget) {

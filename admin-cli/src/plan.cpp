@@ -236,6 +236,16 @@ void describe_changed(const std::string& object, const std::string& id, const st
       }
     }
   }
+  // An experiment's shares or arms: assignment is by bucket, so members move between arms.
+  const bool experiment_changed =
+      object == "campaign" && std::any_of(settings.begin(), settings.end(), [](const auto& s) {
+        return s.path.rfind("experiment", 0) == 0;
+      });
+  if (experiment_changed)
+    out.alterations.push_back(
+        {object, id,
+         name + " experiment changes: the members in the buckets that change hands move to "
+                "another arm (the experiment report counts them in their arm of now)"});
   // Only defaults written out (currency "EUR" where there was none): the server still counts it.
   if (out.lines.size() == lines_before) out.lines.push_back("  ~ " + name + "  (changed)");
 }

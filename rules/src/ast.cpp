@@ -53,6 +53,16 @@ bool same_limit(const Limit& l, const Limit& m) {
   return l.count == m.count && l.scope == m.scope && l.period == m.period;
 }
 
+bool same_experiment(const std::optional<ExperimentDecl>& a,
+                     const std::optional<ExperimentDecl>& b) {
+  if (!a || !b) return !a && !b;
+  return a->control == b->control &&
+         same_list(a->variants, b->variants, [](const VariantDecl& x, const VariantDecl& y) {
+           return x.id == y.id && x.name == y.name && x.share == y.share &&
+                  same_actions(x.then, y.then);
+         });
+}
+
 bool same_referral(const std::optional<ReferralDecl>& a, const std::optional<ReferralDecl>& b) {
   if (!a || !b) return !a && !b;
   const bool limits = a->limit.has_value() == b->limit.has_value() &&
@@ -138,6 +148,7 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
                      return x.id == y.id && x.name == y.name && same_active(x.active, y.active) &&
                             x.channels == y.channels && x.priority == y.priority &&
                             x.budget == y.budget && x.exclusive == y.exclusive &&
+                            same_experiment(x.experiment, y.experiment) &&
                             same_list(x.rules, y.rules, [](const RuleDecl& p, const RuleDecl& q) {
                               return p.id == q.id && same_trigger(p.on, q.on) &&
                                      same_ptr(p.when, q.when) && same_actions(p.then, q.then) &&

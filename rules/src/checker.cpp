@@ -445,8 +445,9 @@ class Checker {
       return -1;
     }
     std::int64_t e2 = d.mantissa;
-    for (int k = d.scale; k < 2; ++k) e2 *= 10;
-    if (e2 <= 0 || e2 >= 10000) {
+    bool overflow = false;
+    for (int k = d.scale; k < 2; ++k) overflow = overflow || __builtin_mul_overflow(e2, 10, &e2);
+    if (overflow || e2 <= 0 || e2 >= 10000) {
       error(range, std::string(what) + " must be more than 0% and less than 100%");
       return -1;
     }

@@ -369,6 +369,14 @@ TEST_F(Experiments, TheCliPrintsTheReportAndDrawsItsPage) {
       << text.output;
   EXPECT_TRUE(has(text, "Wrote " + dir + "/double.html")) << text.output;
 
+  // A plan that changes the shares warns that members move between arms.
+  std::string smaller = kProgram;
+  smaller.replace(smaller.find("control 30%"), 11, "control 20%");
+  auto plan = run_cli("program plan " + write_temp("experiment-shares.rules", smaller), *server_);
+  EXPECT_EQ(plan.code, 0) << plan.output;
+  EXPECT_TRUE(has(plan, "campaign \"double\" experiment changes: the members in the buckets"))
+      << plan.output;
+
   auto json_run = run_cli("--json report experiment double", *server_);
   ASSERT_EQ(json_run.code, 0) << json_run.output;
   EXPECT_EQ(json::parse(json_run.output)["arms"].size(), 3u);

@@ -23,8 +23,12 @@ std::string share_text(std::int64_t e2) {
   char buf[32];
   if (e2 % 100 == 0)
     std::snprintf(buf, sizeof buf, "%lld%%", static_cast<long long>(e2 / 100));
+  else if (e2 % 10 == 0)
+    std::snprintf(buf, sizeof buf, "%lld.%lld%%", static_cast<long long>(e2 / 100),
+                  static_cast<long long>(e2 % 100 / 10));
   else
-    std::snprintf(buf, sizeof buf, "%.2f%%", static_cast<double>(e2) / 100);
+    std::snprintf(buf, sizeof buf, "%lld.%02lld%%", static_cast<long long>(e2 / 100),
+                  static_cast<long long>(e2 % 100));
   return buf;
 }
 
