@@ -3,9 +3,9 @@
 // (engine::experiments::bucket/assign); each buys a Poisson number of times at a rate drawn per
 // member (gamma: some buy often, most rarely) with log-normal baskets; the treatment multiplies
 // the rate by 1 + effect. The figures and intervals are the ones the report computes
-// (engine::experiments::figures and uplift). Repeated over many seeds: the share of intervals
-// covering the true effect should be about 95%, the share detecting it is the power, and with
-// no effect at all about 5% of intervals should exclude zero.
+// (engine::experiments::AssignedFigures and uplift). Repeated over many seeds: the share of
+// intervals covering the true effect should be about 95%, the share detecting it is the power, and
+// with no effect at all about 5% of intervals should exclude zero.
 //
 //   experiment_bench [--members N] [--runs R] [--effect 0.05] [--control-share 10]
 #include <cmath>
@@ -40,11 +40,13 @@ Run one(const Options& o, double effect, std::uint64_t seed) {
   std::lognormal_distribution<double> basket(3.4, 0.6);  // median ~30 EUR, mean ~36
   const auto arms = experiments::arms(o.control_percent * 100, {});
   std::vector<experiments::MemberRow> rows;
-  rows.reserve(static_cast<std::size_t>(o.members));
+  std::vector<std::string> ids;
+  ids.reserve(static_cast<std::size_t>(o.members));
   char id[40];
   for (int i = 0; i < o.members; ++i) {
     // "mem_" and 26 symbols of the seed and index, as random-looking as Circolo's ids.
     std::snprintf(id, sizeof id, "mem_%016llx%010d", static_cast<unsigned long long>(rng()), i);
+    ids.emplace_back(id);
     const auto arm = arms[experiments::assign(arms, experiments::bucket("spring-promo", id))].id;
     const double lambda = rate(rng) * (arm == "treatment" ? 1 + effect : 1.0);
     std::poisson_distribution<int> purchases(lambda);
@@ -54,10 +56,14 @@ Run one(const Options& o, double effect, std::uint64_t seed) {
     r.outcome.purchases = purchases(rng);
     for (int k = 0; k < r.outcome.purchases; ++k)
       r.outcome.revenue_minor += static_cast<std::int64_t>(std::llround(basket(rng) * 100));
-    rows.push_back(std::move(r));
+    // Only members with events have rows, as in the database; the others count with zeros.
+    if (r.outcome.purchases > 0) rows.push_back(std::move(r));
   }
+  // The report's own path: every member in its arm of now, its rows summed.
+  experiments::AssignedFigures assigned("spring-promo", arms, rows);
+  for (const auto& m : ids) assigned.add_member(m);
+  const auto figures = assigned.result();
   Run out;
-  const auto figures = experiments::figures(rows, {"control", "treatment"});
   out.arms = figures.arms;
   out.revenue = experiments::uplift(figures.arms[1], figures.arms[0], experiments::Metric::revenue,
                                     "the campaign");
