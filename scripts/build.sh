@@ -6,4 +6,12 @@ build_release() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCIRCOLO_BUILD_TESTS=OFF -DCIRCOLO_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" -j"$(nproc)" --target "$@"
+  # What runs in production is hardened (docs/security.md): refuse to go on otherwise.
+  local target
+  for target in "$@"; do
+    case "$target" in
+      circolod) "$root/tests/security/hardening_check.sh" --fortify "$build/api/circolod" >/dev/null ;;
+      circolo) "$root/tests/security/hardening_check.sh" --fortify "$build/admin-cli/circolo" >/dev/null ;;
+    esac
+  done
 }

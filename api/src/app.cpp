@@ -41,6 +41,8 @@ HttpResponse App::refusal(http::status status, const std::string& detail) const 
       {http::status::payload_too_large, "payload_too_large"},
       {http::status::request_header_fields_too_large, "headers_too_large"},
       {http::status::bad_request, "malformed_request"},
+      {http::status::too_many_requests, "too_many_connections"},
+      {http::status::service_unavailable, "too_many_connections"},
   };
   auto it = kCodes.find(status);
   HttpResponse response{status, 11};
@@ -108,7 +110,15 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
   Response response;
   std::string allow;
 
+  // Method names the server does not know are one label, never the client's string (metric
+  // labels and log fields are bounded, whatever clients send).
+  const bool known_method = raw.method() != http::verb::unknown;
+  const std::string method_label = known_method ? std::string(raw.method_string()) : "OTHER";
+
   try {
+    if (!known_method)
+      throw ApiError(http::status::not_implemented, "method_not_implemented",
+                     "the server does not implement this method");
     auto parsed = boost::urls::parse_origin_form(raw.target());
     if (!parsed)
       throw ApiError(http::status::bad_request, "malformed_request",
@@ -190,12 +200,12 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
 
   const auto elapsed = std::chrono::steady_clock::now() - started;
   const int status = static_cast<int>(response.status);
-  services_.metrics.observe(route_label, std::string(raw.method_string()), status, elapsed);
+  services_.metrics.observe(route_label, method_label, status, elapsed);
   services_.metrics.request_finished();
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   spdlog::log(status >= 500 ? spdlog::level::warn : spdlog::level::info,
               "request_id={} method={} route={} status={} duration_ms={:.2f} key={}", request_id,
-              std::string(raw.method_string()), route_label, status, ms, principal_id);
+              method_label, route_label, status, ms, principal_id);
   co_return out;
 }
 

@@ -1,5 +1,6 @@
 // circolod: settings, database and migrations, the HTTP server, background jobs, and a
 // graceful stop on SIGTERM/SIGINT.
+#include <sys/resource.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -136,6 +137,9 @@ int run(const api::Settings& settings) {
   options.port = settings.listen_port;
   options.idle_timeout = settings.idle_timeout;
   options.io_timeout = settings.io_timeout;
+  options.header_timeout = settings.header_timeout;
+  options.max_connections = settings.max_connections;
+  options.max_connections_per_address = settings.max_connections_per_address;
   api::Server server(
       ioc, options, [&app](api::HttpRequest& r) { return app.handle(r); },
       [&app](api::http::status s, const std::string& d) { return app.refusal(s, d); });
@@ -305,6 +309,11 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_logger_mt("circolod");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   spdlog::set_default_logger(logger);
+  // Connections are descriptors: take what the hard limit allows (the server stays below it).
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   const auto parsed = circolo::api::parse_settings(argc, argv);
   if (!parsed.settings) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);

@@ -13,6 +13,8 @@
 
 #include <array>
 
+#include <sys/resource.h>
+
 namespace circolo::api {
 
 namespace http = beast::http;
@@ -35,7 +37,45 @@ Server::Server(asio::io_context& ioc, ServerOptions options, RequestHandler hand
       options_(std::move(options)),
       handler_(std::move(handler)),
       refusal_(std::move(refusal)),
-      acceptor_(asio::make_strand(ioc)) {}
+      acceptor_(asio::make_strand(ioc)) {
+  // Descriptors beyond the connections: the database pool, webhooks, logs, files.
+  constexpr rlim_t kReserved = 256;
+  rlimit files{};
+  max_connections_ = options_.max_connections;
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const auto room =
+        files.rlim_cur > 2 * kReserved ? files.rlim_cur - kReserved : files.rlim_cur / 2;
+    if (room < max_connections_) {
+      spdlog::warn("the open-file limit ({}) allows {} connections at once, not {}", files.rlim_cur,
+                   room, max_connections_);
+      max_connections_ = static_cast<std::size_t>(room);
+    }
+  }
+}
+
+http::status Server::admit(const asio::ip::address& address) {
+  std::lock_guard lock(mutex_);
+  if (admitted_ >= max_connections_) return http::status::service_unavailable;
+  auto& mine = per_address_[address];
+  if (mine >= options_.max_connections_per_address) return http::status::too_many_requests;
+  ++mine;
+  ++admitted_;
+  return http::status::unknown;
+}
+
+asio::awaitable<void> Server::refuse_connection(tcp::socket socket, http::status status) {
+  beast::tcp_stream stream(std::move(socket));
+  auto response = refusal_(status, status == http::status::too_many_requests
+                                       ? "too many connections from this address at once"
+                                       : "the server has too many connections at once");
+  response.set(http::field::retry_after, "1");
+  response.keep_alive(false);
+  response.prepare_payload();
+  stream.expires_after(std::chrono::seconds(1));
+  co_await http::async_write(stream, response, tuple_awaitable);
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
 
 tcp::endpoint Server::listen() {
   const auto address = asio::ip::make_address(options_.host);
@@ -62,22 +102,31 @@ asio::awaitable<void> Server::accept_loop() {
       co_await pause.async_wait(tuple_awaitable);
       continue;
     }
+    beast::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;  // gone already
+    if (const auto refused = admit(peer.address()); refused != http::status::unknown) {
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, refuse_connection(std::move(socket), refused), asio::detached);
+      continue;
+    }
     std::uint64_t id;
     {
       std::lock_guard lock(mutex_);
       id = next_id_++;
     }
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve(std::move(socket), id), asio::detached);
+    asio::co_spawn(executor, serve(std::move(socket), id, peer.address()), asio::detached);
   }
 }
 
-asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
+asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id,
+                                    asio::ip::address address) {
   auto strand = socket.get_executor();
   beast::tcp_stream stream(std::move(socket));
   {
     std::lock_guard lock(mutex_);
-    connections_.emplace(id, Connection{strand, &stream, true});
+    connections_.emplace(id, Connection{strand, &stream, true, address});
   }
   auto set_idle = [&](bool idle) {
     std::lock_guard lock(mutex_);
@@ -110,13 +159,14 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
                   "the body is larger than " + std::to_string(options_.body_limit) + " bytes");
   };
 
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (stopping_) break;
     set_idle(true);
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.body_limit);
     parser.header_limit(options_.header_limit);
-    stream.expires_after(options_.idle_timeout);
+    // A client that connects and says nothing holds a descriptor: it gets little time.
+    stream.expires_after(first ? options_.header_timeout : options_.idle_timeout);
     auto [read_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
     set_idle(false);
@@ -175,6 +225,9 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   std::lock_guard lock(mutex_);
   connections_.erase(id);
+  --admitted_;
+  if (auto it = per_address_.find(address); it != per_address_.end() && --it->second == 0)
+    per_address_.erase(it);
 }
 
 void Server::close_connections(bool idle_only) {

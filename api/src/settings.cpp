@@ -33,10 +33,10 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string listen = "127.0.0.1:8080";
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
-            shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
-            expiry_s = s.expiry_interval.count(), tier_review_s = s.tier_review_interval.count(),
-            offline_days = 30, skew_s = s.clock_skew.count(),
-            expiring_days = s.coupon_expiring_notice.count() / 86400,
+            header_ms = s.header_timeout.count(), shutdown_ms = s.shutdown_timeout.count(),
+            retention_h = s.idempotency_retention.count(), expiry_s = s.expiry_interval.count(),
+            tier_review_s = s.tier_review_interval.count(), offline_days = 30,
+            skew_s = s.clock_skew.count(), expiring_days = s.coupon_expiring_notice.count() / 86400,
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
             webhook_timeout_ms = s.webhook_timeout.count();
@@ -62,6 +62,22 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   app.add_option("--idle-timeout-ms", idle_ms, "keep-alive wait for the next request")
       ->envname("CIRCOLO_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(100LL, 3'600'000LL))
+      ->capture_default_str();
+  app.add_option("--header-timeout-ms", header_ms,
+                 "time for a new connection's first request headers to arrive")
+      ->envname("CIRCOLO_HEADER_TIMEOUT_MS")
+      ->check(CLI::Range(100LL, 600'000LL))
+      ->capture_default_str();
+  app.add_option("--max-connections", s.max_connections,
+                 "connections at once (beyond: 503 too_many_connections); also kept below the "
+                 "open-file limit")
+      ->envname("CIRCOLO_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", s.max_connections_per_address,
+                 "connections at once from one client address (beyond: 429 too_many_connections)")
+      ->envname("CIRCOLO_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
   app.add_option("--io-timeout-ms", io_ms, "time to read a request body or write a response")
       ->envname("CIRCOLO_IO_TIMEOUT_MS")
@@ -163,6 +179,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   }
   s.idle_timeout = std::chrono::milliseconds(idle_ms);
   s.io_timeout = std::chrono::milliseconds(io_ms);
+  s.header_timeout = std::chrono::milliseconds(header_ms);
   s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   s.idempotency_retention = std::chrono::hours(retention_h);
   s.expiry_interval = std::chrono::seconds(expiry_s);

@@ -418,7 +418,9 @@ TEST(ServerLifecycle, SilentAndSlowClientsAreTimedOut) {
   TestDatabase database;
   ServerProcess server({database.uri(),
                         "",
-                        {{"CIRCOLO_IDLE_TIMEOUT_MS", "300"}, {"CIRCOLO_IO_TIMEOUT_MS", "300"}},
+                        {{"CIRCOLO_IDLE_TIMEOUT_MS", "300"},
+                         {"CIRCOLO_HEADER_TIMEOUT_MS", "300"},
+                         {"CIRCOLO_IO_TIMEOUT_MS", "300"}},
                         {}});
   RawConnection silent(server.port());
   EXPECT_TRUE(silent.closed_by_server(3s)) << "a connection that sends nothing is closed";

@@ -110,7 +110,11 @@ HttpResult HttpClient::post_json(const std::string& target, const nlohmann::json
   return request("POST", target, body.dump(), headers);
 }
 
-RawConnection::RawConnection(unsigned short port) : socket_(ioc_) {
+RawConnection::RawConnection(unsigned short port, const std::string& from) : socket_(ioc_) {
+  if (!from.empty()) {
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(boost::asio::ip::make_address(from), 0));
+  }
   socket_.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
 }
 

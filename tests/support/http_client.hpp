@@ -46,7 +46,8 @@ class HttpClient {
 // A raw TCP connection: write bytes in pieces, then read one response.
 class RawConnection {
  public:
-  explicit RawConnection(unsigned short port);
+  // `from`: the local address to connect from ("127.0.0.2": another client on this machine).
+  explicit RawConnection(unsigned short port, const std::string& from = "");
   void send(const std::string& bytes);
   HttpResult read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True once the server has closed the connection (reads EOF within the timeout).

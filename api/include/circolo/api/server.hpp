@@ -31,6 +31,13 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // Reading a body once its headers are in, and writing a response.
   std::chrono::milliseconds io_timeout{30'000};
+  // A new connection's first request headers (idle sockets are closed soon).
+  std::chrono::milliseconds header_timeout{5'000};
+  // Connections at once (beyond: 503), and from one client address (beyond: 429); each refused
+  // with a short answer and closed. max_connections is also kept below the open-file limit, so
+  // that accepting never fails for want of descriptors.
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_address = 128;
 };
 
 using HttpRequest = beast::http::request<beast::http::string_body>;
@@ -67,10 +74,14 @@ class Server {
     asio::any_io_executor strand;  // the connection's strand
     beast::tcp_stream* stream;
     bool idle;
+    asio::ip::address address;
   };
+  // Why a new connection is refused (0: it is not).
+  beast::http::status admit(const asio::ip::address& address);
+  asio::awaitable<void> refuse_connection(tcp::socket socket, beast::http::status status);
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(tcp::socket socket, std::uint64_t id);
+  asio::awaitable<void> serve(tcp::socket socket, std::uint64_t id, asio::ip::address address);
   void close_connections(bool idle_only);
 
   asio::io_context& ioc_;
@@ -82,6 +93,9 @@ class Server {
   std::atomic<bool> stopping_{false};
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Connection> connections_;
+  std::map<asio::ip::address, std::size_t> per_address_;
+  std::size_t max_connections_ = 0;  // options_.max_connections under the open-file limit
+  std::size_t admitted_ = 0;         // connections being served
   std::uint64_t next_id_ = 0;
 };
 

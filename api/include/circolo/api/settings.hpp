@@ -19,6 +19,11 @@ struct Settings {
   std::string log_level = "info";
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds io_timeout{30'000};
+  // A new connection's first request headers must arrive within this (idle sockets go soon).
+  std::chrono::milliseconds header_timeout{5'000};
+  // Admission: connections at once, and from one client address (beyond: 503 / 429).
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_address = 128;
   std::chrono::milliseconds shutdown_timeout{20'000};
   std::chrono::hours idempotency_retention{24 * 7};
   std::chrono::seconds expiry_interval{60};
