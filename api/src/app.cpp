@@ -9,6 +9,7 @@
 #include "circolo/api/problem.hpp"
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/idempotency.hpp"
+#include "circolo/db/member_tokens.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/engine/digest.hpp"
 
@@ -64,9 +65,38 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
                      "the member token expired at " + engine::format_rfc3339(verified->expires_at) +
                          "; get a new one (POST /v1/members/{id}/tokens)");
     }
+    // It dies with its issuing key and when the member's tokens are revoked.
+    const std::string cache_key = verified->member_id + "\n" + verified->issuer_key_id;
+    const auto steady_now = std::chrono::steady_clock::now();
+    std::optional<CachedTokenState> known;
+    std::uint64_t generation = 0;
+    {
+      std::lock_guard lock(key_cache_mutex_);
+      generation = key_generation_;
+      if (auto it = token_cache_.find(cache_key); it != token_cache_.end()) {
+        if (it->second.until > steady_now)
+          known = it->second;
+        else
+          token_cache_.erase(it);
+      }
+    }
+    if (!known) {
+      const auto state = co_await services_.db.run([&](soci::session& sql) {
+        return db::member_tokens::state(sql, verified->member_id, verified->issuer_key_id);
+      });
+      known = CachedTokenState{state.generation, state.key_active, steady_now + kKeyCacheTtl};
+      std::lock_guard lock(key_cache_mutex_);
+      if (token_cache_.size() > 100'000) token_cache_.clear();
+      if (generation == key_generation_) token_cache_[cache_key] = *known;
+    }
+    if (!known->key_active || known->generation != verified->generation)
+      throw ApiError(http::status::unauthorized, "token_revoked",
+                     "the member token was revoked (its key was, or the member's tokens were); "
+                     "sign in again");
     // Idempotency scope: the member, so a retry with a refreshed token is still recognised.
-    co_return Principal{"member:" + verified->member_id, Role::member, std::nullopt,
-                        verified->member_id, verified->issuer_key_id};
+    co_return Principal{
+        "member:" + verified->member_id, Role::member,        std::nullopt, verified->member_id,
+        verified->issuer_key_id,         verified->expires_at};
   }
   const std::string hash = engine::sha256_hex(token);
   const auto now = std::chrono::steady_clock::now();
@@ -85,7 +115,8 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
   if (!match || !engine::constant_time_equal(match->secret_sha256, hash)) co_return std::nullopt;
   auto role = parse_role(match->key.role);
   if (!role) co_return std::nullopt;
-  Principal principal{match->key.id, *role, match->key.channel, std::nullopt, std::nullopt};
+  Principal principal{match->key.id, *role, match->key.channel, std::nullopt, std::nullopt,
+                      std::nullopt};
   {
     std::lock_guard lock(key_cache_mutex_);
     if (key_cache_.size() > 10'000) key_cache_.clear();
@@ -97,6 +128,14 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
 void App::forget_cached_keys() {
   std::lock_guard lock(key_cache_mutex_);
   key_cache_.clear();
+  token_cache_.clear();  // tokens minted by a revoked key die with it
+  ++key_generation_;
+}
+
+void App::forget_member_tokens(const std::string& member_id) {
+  std::lock_guard lock(key_cache_mutex_);
+  const auto prefix = member_id + "\n";
+  std::erase_if(token_cache_, [&](const auto& entry) { return entry.first.starts_with(prefix); });
   ++key_generation_;
 }
 

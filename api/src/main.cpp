@@ -118,6 +118,8 @@ int run(const api::Settings& settings) {
   api::register_reward_routes(app, programs);
   api::FeedSettings feed_settings;
   feed_settings.stream_queue = settings.stream_queue;
+  feed_settings.stream_recheck = settings.stream_recheck;
+  feed_settings.streams_per_principal = settings.streams_per_principal;
   api::register_feed_routes(app, feed_settings);
   // Outgoing events: published after every commit here (and every 250 ms whatever wrote them),
   // handed to this instance's WebSocket clients when PostgreSQL says something was published.

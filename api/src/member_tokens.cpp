@@ -12,7 +12,8 @@ namespace {
 std::string payload(const MemberToken& t) {
   const auto seconds =
       std::chrono::duration_cast<std::chrono::seconds>(t.expires_at.time_since_epoch()).count();
-  return "mt_" + t.member_id + "." + std::to_string(seconds) + "." + t.issuer_key_id;
+  return "mt_" + t.member_id + "." + std::to_string(seconds) + "." + t.issuer_key_id + "." +
+         std::to_string(t.generation);
 }
 
 bool safe_part(std::string_view s) {
@@ -48,12 +49,16 @@ std::optional<MemberToken> read_member_token(std::string_view token, const std::
     parts.push_back(rest.substr(0, dot));
   }
   parts.push_back(rest);
-  if (parts.size() != 3 || !safe_part(parts[0]) || !safe_part(parts[2])) return std::nullopt;
-  long long seconds = 0;
-  auto [p, ec] = std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), seconds);
-  if (ec != std::errc{} || p != parts[1].data() + parts[1].size()) return std::nullopt;
+  if (parts.size() != 4 || !safe_part(parts[0]) || !safe_part(parts[2])) return std::nullopt;
+  const auto number = [](std::string_view text, long long& out) {
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && p == text.data() + text.size() && !text.empty();
+  };
+  long long seconds = 0, generation = 0;
+  if (!number(parts[1], seconds) || !number(parts[3], generation) || generation < 0)
+    return std::nullopt;
   return MemberToken{std::string(parts[0]), engine::TimePoint{std::chrono::seconds{seconds}},
-                     std::string(parts[2])};
+                     std::string(parts[2]), generation};
 }
 
 std::optional<MemberToken> verify_member_token(std::string_view token, const std::string& secret,

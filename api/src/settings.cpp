@@ -33,10 +33,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   std::string listen = "127.0.0.1:8080";
   std::string admin_key;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
-            header_ms = s.header_timeout.count(), shutdown_ms = s.shutdown_timeout.count(),
-            retention_h = s.idempotency_retention.count(), expiry_s = s.expiry_interval.count(),
-            tier_review_s = s.tier_review_interval.count(), offline_days = 30,
-            skew_s = s.clock_skew.count(), expiring_days = s.coupon_expiring_notice.count() / 86400,
+            header_ms = s.header_timeout.count(), stream_recheck_ms = s.stream_recheck.count(),
+            shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
+            expiry_s = s.expiry_interval.count(), tier_review_s = s.tier_review_interval.count(),
+            offline_days = 30, skew_s = s.clock_skew.count(),
+            expiring_days = s.coupon_expiring_notice.count() / 86400,
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
             webhook_timeout_ms = s.webhook_timeout.count();
@@ -126,6 +127,16 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->envname("CIRCOLO_EVENT_RETENTION_DAYS")
       ->check(CLI::Range(1LL, 3650LL))
       ->capture_default_str();
+  app.add_option("--stream-recheck-ms", stream_recheck_ms,
+                 "how often an open stream checks its key or member token again")
+      ->envname("CIRCOLO_STREAM_RECHECK_MS")
+      ->check(CLI::Range(50LL, 60'000LL))
+      ->capture_default_str();
+  app.add_option("--streams-per-principal", s.streams_per_principal,
+                 "streams one key or member may hold at once")
+      ->envname("CIRCOLO_STREAMS_PER_PRINCIPAL")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
   app.add_option("--stream-queue", s.stream_queue,
                  "events waiting for one WebSocket client before it is dropped as too slow")
       ->envname("CIRCOLO_STREAM_QUEUE")
@@ -180,6 +191,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.idle_timeout = std::chrono::milliseconds(idle_ms);
   s.io_timeout = std::chrono::milliseconds(io_ms);
   s.header_timeout = std::chrono::milliseconds(header_ms);
+  s.stream_recheck = std::chrono::milliseconds(stream_recheck_ms);
   s.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   s.idempotency_retention = std::chrono::hours(retention_h);
   s.expiry_interval = std::chrono::seconds(expiry_s);

@@ -588,12 +588,13 @@ TEST_F(Members, AnExpiredMemberTokenIsTokenExpired) {
   std::string secret;
   sql << "select secret from server_secrets where name = 'member_tokens'", soci::into(secret);
   ASSERT_FALSE(secret.empty());
-  // Signed like circolod signs (mt_<member>.<expiry>.<issuer>.<HMAC-SHA256 hex>), a minute ago.
+  // Signed like circolod signs (mt_<member>.<expiry>.<issuer>.<generation>.<HMAC-SHA256 hex>),
+  // a minute ago.
   const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count() -
                       60;
-  const std::string body = "mt_" + id + "." + std::to_string(expiry) + ".key_test";
+  const std::string body = "mt_" + id + "." + std::to_string(expiry) + ".key_test.0";
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),

@@ -1,6 +1,7 @@
 #include "circolo/api/members.hpp"
 #include "circolo/api/member_tokens.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/engine/digest.hpp"
 
 #include <gtest/gtest.h>
 
@@ -145,6 +146,29 @@ TEST(MemberTokens, SignedScopedAndShortLived) {
   EXPECT_FALSE(verify_member_token("mt_", secret, kNow));
   EXPECT_FALSE(verify_member_token("mt_a.b.c.d", secret, kNow));
   EXPECT_FALSE(verify_member_token("ck_something", secret, kNow));
+}
+
+// The member's token generation is part of what is signed: revoking moves it on, and a token
+// cannot be edited to carry the new one.
+TEST(MemberTokens, CarryTheGenerationTheyWereMintedIn) {
+  const std::string secret = "shared-secret";
+  const auto token = sign_member_token({"mem_abc", kNow + minutes(15), "key_pos", 7}, secret);
+  EXPECT_EQ(token.substr(0, token.rfind('.')),
+            "mt_mem_abc." +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                   (kNow + minutes(15)).time_since_epoch())
+                                   .count()) +
+                ".key_pos.7");
+  const auto read = verify_member_token(token, secret, kNow);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->generation, 7);
+  std::string edited = token;
+  edited.replace(edited.find(".7."), 3, ".8.");
+  EXPECT_FALSE(verify_member_token(edited, secret, kNow));
+  // A token of the earlier format (no generation) is not read, whoever signed it.
+  const std::string old_body = "mt_mem_abc.99999999999.key_pos";
+  EXPECT_FALSE(verify_member_token(
+      old_body + "." + circolo::engine::hmac_sha256_hex(secret, old_body), secret, kNow));
 }
 
 TEST(ProfilePatch, MergesLikeRfc7396) {

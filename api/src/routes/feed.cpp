@@ -10,6 +10,8 @@
 #include <boost/url/parse.hpp>
 
 #include <deque>
+#include <map>
+#include <mutex>
 #include <regex>
 
 #include <spdlog/spdlog.h>
@@ -172,6 +174,31 @@ void register_feed_routes(App& app, const FeedSettings& settings) {
   (void)settings;  // the stream's settings; the feed has none yet
 }
 
+namespace {
+
+// Streams open per principal, in this process.
+class OpenStreams {
+ public:
+  bool enter(const std::string& principal, std::size_t cap) {
+    std::lock_guard lock(mutex_);
+    auto& n = open_[principal];
+    if (n >= cap) return false;
+    ++n;
+    return true;
+  }
+  void leave(const std::string& principal) {
+    std::lock_guard lock(mutex_);
+    if (auto it = open_.find(principal); it != open_.end() && --it->second == 0) open_.erase(it);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::size_t> open_;
+};
+OpenStreams open_streams;
+
+}  // namespace
+
 asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings& settings,
                                    HttpRequest& request, beast::tcp_stream& stream) {
   auto target = boost::urls::parse_origin_form(request.target());
@@ -211,16 +238,17 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
   Filter filter;
   long long after = 0;
   std::optional<ApiError> refusal;
+  std::optional<Principal> principal;
+  std::string token;
   try {
     // Browsers cannot set headers on a WebSocket: ?access_token= works too.
-    std::string token;
     const auto header = std::string(request[http::field::authorization]);
     if (header.rfind("Bearer ", 0) == 0) token = header.substr(7);
     if (token.empty()) token = query("access_token").value_or("");
     if (token.empty())
       throw ApiError(http::status::unauthorized, "unauthenticated",
                      "send Authorization: Bearer <key> (or ?access_token=)");
-    const auto principal = co_await app.authenticate(token);
+    principal = co_await app.authenticate(token);
     if (!principal)
       throw ApiError(http::status::unauthorized, "unauthenticated",
                      "the key is not valid or was revoked");
@@ -242,6 +270,15 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
                        "an internal error occurred; quote request id " + request_id);
   }
   if (refusal) co_return co_await refuse(*refusal);
+  if (!open_streams.enter(principal->key_id, settings.streams_per_principal))
+    co_return co_await refuse(ApiError(http::status::too_many_requests, "too_many_streams",
+                                       "this key or member has " +
+                                           std::to_string(settings.streams_per_principal) +
+                                           " streams open already; close one first"));
+  struct Leave {
+    std::string principal;
+    ~Leave() { open_streams.leave(principal); }
+  } leave{principal->key_id};
 
   // A bounded kernel buffer per client: a client that stops reading fills it soon, and then its
   // queue here, and is dropped (rather than the server buffering megabytes for it).
@@ -254,6 +291,8 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
   timeouts.idle_timeout = settings.stream_idle_timeout;
   timeouts.keep_alive_pings = true;  // a ping at half the idle timeout; no pong ends it
   ws.set_option(timeouts);
+  // Clients only answer pings and close: a message of theirs is never large.
+  ws.read_message_max(1024);
   ws.set_option(websocket::stream_base::decorator([request_id](websocket::response_type& res) {
     res.set(http::field::server, "circolod");
     res.set("X-Request-Id", request_id);
@@ -350,8 +389,32 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     ok = false;
   }
 
-  // Live: what the hub hands over, in seq order.
+  // Live: what the hub hands over, in seq order. The key or token is checked again every
+  // stream_recheck (and a member token's expiry is kept to the second): a stream does not
+  // outlive what opened it.
+  auto next_check = std::chrono::steady_clock::now() + settings.stream_recheck;
+  std::string ended;  // why the server ends the stream
+  auto still_allowed = [&]() -> asio::awaitable<std::string> {
+    try {
+      const auto again = co_await app.authenticate(token);
+      if (!again) co_return "the key was revoked";
+      if (again->expires_at && *again->expires_at <= app.services().clock.now())
+        co_return "the member token expired";
+    } catch (const ApiError& e) {
+      co_return e.code() == "token_expired" ? "the member token expired"
+                                            : "the member token was revoked";
+    } catch (const std::exception&) {
+      // The database is away: go on with what was checked last; the next round asks again.
+    }
+    co_return "";
+  };
   while (ok && reading) {
+    if (std::chrono::steady_clock::now() >= next_check ||
+        (principal->expires_at && *principal->expires_at <= app.services().clock.now())) {
+      ended = co_await still_allowed();
+      if (!ended.empty()) break;
+      next_check = std::chrono::steady_clock::now() + settings.stream_recheck;
+    }
     std::deque<db::outbox::Event> batch;
     bool overflow = false;
     {
@@ -369,7 +432,15 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
       break;
     }
     if (batch.empty()) {
-      mailbox->wake.expires_after(std::chrono::hours(24));
+      auto wake_at = next_check;
+      if (principal->expires_at) {
+        const auto left = *principal->expires_at - app.services().clock.now();
+        wake_at =
+            std::min(wake_at, std::chrono::steady_clock::now() +
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(left) +
+                                  std::chrono::milliseconds(1));
+      }
+      mailbox->wake.expires_at(wake_at);
       co_await mailbox->wake.async_wait(tuple_awaitable);
       continue;
     }
@@ -379,6 +450,11 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     }
   }
 
+  if (!ended.empty() && reading) {
+    stream.expires_after(std::chrono::seconds(2));
+    co_await ws.async_close(websocket::close_reason(websocket::close_code::policy_error, ended),
+                            tuple_awaitable);
+  }
   hub.unsubscribe(subscription);
   {
     std::lock_guard lock(mailbox->mutex);

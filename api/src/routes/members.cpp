@@ -12,6 +12,7 @@
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/gamification.hpp"
+#include "circolo/db/member_tokens.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/db/query.hpp"
@@ -444,22 +445,41 @@ void register_member_routes(App& app, const ProgramStore& store) {
              if (body.contains("ttl_seconds")) {
                if (!body["ttl_seconds"].is_number_integer() ||
                    body["ttl_seconds"].get<long long>() < 60 ||
-                   body["ttl_seconds"].get<long long>() > 86400) {
-                 errors.push_back({"ttl_seconds", "must be a whole number from 60 to 86400"});
+                   body["ttl_seconds"].get<long long>() > kMemberTokenMaxLifetime.count()) {
+                 errors.push_back(
+                     {"ttl_seconds", "must be a whole number from 60 to " +
+                                         std::to_string(kMemberTokenMaxLifetime.count())});
                } else {
                  ttl = body["ttl_seconds"].get<long long>();
                }
              }
              if (!errors.empty()) throw_validation(std::move(errors));
            }
-           co_await s.db.run([&](soci::session& sql) { return require_member(sql, id); });
+           const auto generation = co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             return db::member_tokens::generation(sql, id);
+           });
            const auto expires = std::chrono::time_point_cast<std::chrono::seconds>(s.clock.now()) +
                                 std::chrono::seconds(ttl);
-           const MemberToken token{id, expires, request.caller().key_id};
+           const MemberToken token{id, expires, request.caller().key_id, generation};
            co_return json_response(http::status::created,
                                    {{"token", sign_member_token(token, s.member_token_secret)},
                                     {"member_id", id},
                                     {"expires_at", engine::format_rfc3339(expires)}});
+         }});
+
+  // Every token of the member minted so far stops working ("sign out everywhere"): the member's
+  // app (its own token), a touchpoint or an admin.
+  r.add({http::verb::delete_, "/v1/members/{id}/tokens", kAnyone,
+         [&app, &s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             db::member_tokens::revoke_all(sql, id);
+           });
+           app.forget_member_tokens(id);
+           co_return empty_response(http::status::no_content);
          }});
 
   r.add({http::verb::get, "/v1/members/{id}/wallet", kAnyone,

@@ -275,6 +275,14 @@ export class CircoloClient {
   }
 
   /**
+   * "Sign out everywhere": every token minted for the member so far is refused from now on
+   * (401 `token_revoked`, its streams closed). The member's own token may call it.
+   */
+  async revokeMemberTokens(memberId: string, options?: CallOptions): Promise<void> {
+    await this.request("DELETE", "/v1/members/{id}/tokens", { ...options, params: { id: memberId } });
+  }
+
+  /**
    * A one-time code (`XXXX-XXXX`, valid `ttlSeconds`, 30–900, default 300) for the member's app
    * to show at a till, as text or a QR code: the till sends it as `{member: {link_code}}` with the
    * purchase (and a new card to link), which identifies the member with certainty.

@@ -242,11 +242,18 @@ export interface paths {
          * @description An HMAC-signed token for this member only, checked without a database round trip: it
          *     reads the member, its wallet, ledger, timeline and coupons, changes its profile (not its
          *     contact details), uses its coupons and claims its rewards (see the roles above). Not
-         *     stored, so not idempotent: each call mints a new one. Past `expires_at` it is answered
-         *     401 `token_expired`.
+         *     stored, so not idempotent: each call mints a new one. It lives an hour at most. Past
+         *     `expires_at` it is answered 401 `token_expired`; it dies with the key that minted it and
+         *     with `DELETE /v1/members/{id}/tokens` (401 `token_revoked`).
          */
         post: operations["mintMemberToken"];
-        delete?: never;
+        /**
+         * Revoke every token of the member ("sign out everywhere")
+         * @description Every member token minted for this member so far is refused from now on (401
+         *     `token_revoked`; open streams of them are closed); tokens minted afterwards work. The
+         *     member's own token (its app), a touchpoint or an admin. Repeating it changes nothing more.
+         */
+        delete: operations["revokeMemberTokens"];
         options?: never;
         head?: never;
         patch?: never;
@@ -874,7 +881,12 @@ export interface paths {
          *     even the close frame cannot be sent), and never slows the others. Reconnect with
          *     `after=<last seq received>` to resume exactly. Refusals (401, 403, 400, 410) come as
          *     problem+json before the upgrade, as for /v1/feed: 400 `invalid_query` for an unknown type
-         *     in `types`, 400 `invalid_cursor` for an `after` beyond the last published seq.
+         *     in `types`, 400 `invalid_cursor` for an `after` beyond the last published seq; 429
+         *     `too_many_streams` when the key or member holds CIRCOLO_STREAMS_PER_PRINCIPAL (8) streams
+         *     already. An open stream checks its key or token again every CIRCOLO_STREAM_RECHECK_MS
+         *     (2 s) and at a member token's expiry: revoked or expired, it is closed with code 1008 and
+         *     the reason (`the key was revoked`, `the member token was revoked`, `the member token
+         *     expired`). Messages from the client over 1 KiB end the stream (clients only answer pings).
          */
         get: operations["openStream"];
         put?: never;
@@ -1306,7 +1318,7 @@ export interface components {
              *     unknown_event_type (422: a custom event type the active program does not name, with
              *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
-             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404), no_experiment (404: the campaign declares no experiment and none was recorded). `invalid_query` (400) also answers a query parameter given more
+             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404), no_experiment (404: the campaign declares no experiment and none was recorded). too_many_connections (429: too many connections at once from the client's address; 503: from everyone; both with `Retry-After: 1`, answered to any request before routing), method_not_implemented (501: a method name the server does not know), token_revoked (401: a member token whose key, or the member's tokens, were revoked), too_many_streams (429). `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
              *     not read the active program since it started or reconnected; `database_unavailable`)
              *     is temporary and carries `Retry-After: 1`: retry with the same Idempotency-Key.
@@ -3084,6 +3096,34 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    revokeMemberTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getWallet: {
         parameters: {
             query?: {
@@ -4565,6 +4605,16 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     Upgrade: components["headers"]["Upgrade"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too_many_streams: the key or member holds as many streams as it may */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
                     [name: string]: unknown;
                 };
                 content: {

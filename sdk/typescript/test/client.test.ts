@@ -172,6 +172,13 @@ describe("member tokens", () => {
     assert.ok(refused instanceof CircoloError);
     assert.equal(refused.status, 403);
     assert.equal(refused.code, "forbidden");
+
+    // Sign out everywhere: the member's own token revokes every token of the member.
+    await app.revokeMemberTokens(me.id);
+    const revoked = await app.getWallet(me.id).catch((e: unknown) => e);
+    assert.ok(revoked instanceof CircoloError);
+    assert.equal(revoked.status, 401);
+    assert.equal(revoked.code, "token_revoked");
   });
 
   test("a member's referral code brings a friend, and both are rewarded", async () => {

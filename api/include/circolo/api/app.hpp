@@ -50,6 +50,9 @@ class App {
   // revoked on another instance is refused there at once, here within that time).
   static constexpr std::chrono::milliseconds kKeyCacheTtl{1000};
   void forget_cached_keys();
+  // After the member's tokens were revoked here: refused here at once, elsewhere within
+  // kKeyCacheTtl.
+  void forget_member_tokens(const std::string& member_id);
   Services& services() { return services_; }
   // The principal of a bearer token (API key or member token); nullopt if not valid.
   asio::awaitable<std::optional<Principal>> authenticate(std::string_view token);
@@ -65,6 +68,13 @@ class App {
   std::unordered_map<std::string, CachedKey> key_cache_;  // by SHA-256 of the secret
   // Bumped by forget_cached_keys: a lookup that started before a revocation is not cached.
   std::uint64_t key_generation_ = 0;
+  // Member tokens: whether their issuing key and generation still stand, by "member\nkey".
+  struct CachedTokenState {
+    std::optional<std::int64_t> generation;
+    bool key_active = false;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::unordered_map<std::string, CachedTokenState> token_cache_;  // under key_cache_mutex_
 };
 
 // Runs `work` in one database transaction. With an Idempotency-Key, the key is claimed in the

@@ -9,10 +9,12 @@
 
 #include <functional>
 #include <optional>
+
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "circolo/engine/clock.hpp"
 
 namespace circolo::api {
 
@@ -25,9 +27,10 @@ const char* role_name(Role r);
 struct Principal {
   std::string key_id;  // idempotency scope and audit
   Role role = Role::admin;
-  std::optional<std::string> channel;        // touchpoint keys
-  std::optional<std::string> member_id;      // member tokens
-  std::optional<std::string> issuer_key_id;  // member tokens: the touchpoint key that minted it
+  std::optional<std::string> channel;           // touchpoint keys
+  std::optional<std::string> member_id;         // member tokens
+  std::optional<std::string> issuer_key_id;     // member tokens: the touchpoint key that minted it
+  std::optional<engine::TimePoint> expires_at;  // member tokens
 };
 
 // A member token reaches its own member only (403 otherwise); checked before any lookup, so a

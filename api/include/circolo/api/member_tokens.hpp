@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,13 +11,19 @@
 namespace circolo::api {
 
 // Short-lived tokens that a touchpoint mints for one member (the app after login): signed with
-// HMAC-SHA256 under a secret all instances share, checked without a database round trip.
-//   mt_<member id>.<expiry, unix seconds>.<issuing key id>.<hex signature>
+// HMAC-SHA256 under a secret all instances share.
+//   mt_<member id>.<expiry, unix seconds>.<issuing key id>.<generation>.<hex signature>
+// A token dies with its issuing key and when the member's tokens are revoked (the member's
+// token generation moves on): App::authenticate checks both (cached for a second).
 struct MemberToken {
   std::string member_id;
   engine::TimePoint expires_at{};
   std::string issuer_key_id;
+  std::int64_t generation = 0;  // the member's token generation when it was minted
 };
+
+// The longest a member token lives (POST /v1/members/{id}/tokens ttl_seconds).
+inline constexpr std::chrono::seconds kMemberTokenMaxLifetime{3600};
 
 std::string sign_member_token(const MemberToken& token, const std::string& secret);
 

@@ -36,6 +36,8 @@ struct Settings {
   std::chrono::milliseconds webhook_backoff{1000};
   std::chrono::milliseconds webhook_timeout{10'000};
   std::size_t stream_queue = 1000;  // events waiting for one WebSocket client, at most
+  std::chrono::milliseconds stream_recheck{2000};  // an open stream checks its key this often
+  std::size_t streams_per_principal = 8;
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

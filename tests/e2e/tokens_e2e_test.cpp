@@ -1,0 +1,201 @@
+// End-to-end: what a leaked key or token can still do once it is taken back. Member tokens die
+// with the key that minted them and with "sign out everywhere"; they live an hour at most; an
+// open stream is closed when its key is revoked or its token revoked or expired; one key or
+// member holds a few streams at once; a client's WebSocket messages are tiny.
+#include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "circolo/engine/digest.hpp"
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "stream_client.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+class Tokens : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    database_ = new TestDatabase();
+    server_ = new ServerProcess(
+        {database_->uri(),
+         "",
+         {{"CIRCOLO_STREAM_RECHECK_MS", "200"}, {"CIRCOLO_STREAMS_PER_PRINCIPAL", "2"}},
+         {}});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete database_;
+  }
+  HttpClient client() { return HttpClient(server_->port()); }
+  const std::string& admin() { return server_->admin_key(); }
+
+  struct Key {
+    std::string id, secret;
+  };
+  Key touchpoint() {
+    static int n = 0;
+    auto r = client().post_json(
+        "/v1/admin/keys",
+        {{"role", "touchpoint"}, {"channel", "app"}, {"name", "app " + std::to_string(++n)}},
+        admin());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return {r.json()["id"], r.json()["key"]};
+  }
+  std::string member() {
+    static int n = 0;
+    auto r = client().post_json(
+        "/v1/members",
+        {{"identifiers", {{{"type", "crm"}, {"value", "tokens-" + std::to_string(++n)}}}}},
+        admin());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json()["id"];
+  }
+  std::string mint(const std::string& member_id, const std::string& key, long long ttl = 900) {
+    auto r =
+        client().post_json("/v1/members/" + member_id + "/tokens", {{"ttl_seconds", ttl}}, key);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json()["token"];
+  }
+  int wallet(const std::string& member_id, const std::string& token) {
+    return client().get("/v1/members/" + member_id + "/wallet", token).status;
+  }
+  HttpResult del(const std::string& target, const std::string& key) {
+    return client().request("DELETE", target, "", {{"Authorization", "Bearer " + key}});
+  }
+  void revoke(const Key& key) {
+    auto r = del("/v1/admin/keys/" + key.id, admin());
+    ASSERT_EQ(r.status, 204) << r.body;
+  }
+  // The stream's end: closed by the server with a reason, within `timeout`.
+  static std::string closed_because(StreamClient& stream, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (!stream.next(timeout)) break;  // events before the end are skipped
+    }
+    if (stream.timed_out()) return "(still open)";
+    return std::string(stream.reason().reason.c_str());
+  }
+
+  static inline TestDatabase* database_ = nullptr;
+  static inline ServerProcess* server_ = nullptr;
+};
+
+TEST_F(Tokens, DieWithTheKeyThatMintedThem) {
+  const auto key = touchpoint();
+  const auto id = member();
+  const auto token = mint(id, key.secret);
+  ASSERT_EQ(wallet(id, token), 200);
+  revoke(key);
+  const auto refused = client().get("/v1/members/" + id + "/wallet", token);
+  expect_problem(refused, 401, "token_revoked");
+}
+
+TEST_F(Tokens, SignOutEverywhereRevokesEveryTokenOfTheMember) {
+  const auto key = touchpoint();
+  const auto id = member();
+  const auto first = mint(id, key.secret), second = mint(id, key.secret);
+  const auto other = member();
+  const auto others = mint(other, key.secret);
+  // A member token reaches its own member only.
+  expect_problem(del("/v1/members/" + id + "/tokens", others), 403, "forbidden");
+  auto out = del("/v1/members/" + id + "/tokens", first);
+  ASSERT_EQ(out.status, 204) << out.body;
+  expect_problem(client().get("/v1/members/" + id + "/wallet", first), 401, "token_revoked");
+  expect_problem(client().get("/v1/members/" + id + "/wallet", second), 401, "token_revoked");
+  EXPECT_EQ(wallet(other, others), 200) << "another member's tokens stand";
+  EXPECT_EQ(wallet(id, mint(id, key.secret)), 200) << "a token minted afterwards works";
+  expect_problem(del("/v1/members/mem_none/tokens", admin()), 404, "unknown_member");
+}
+
+TEST_F(Tokens, LiveAnHourAtMost) {
+  const auto key = touchpoint();
+  const auto id = member();
+  mint(id, key.secret, 3600);
+  expect_problem(
+      client().post_json("/v1/members/" + id + "/tokens", {{"ttl_seconds", 3601}}, key.secret), 422,
+      "validation_failed");
+}
+
+TEST_F(Tokens, AStreamIsClosedWhenItsKeyIsRevoked) {
+  const auto key = touchpoint();
+  StreamClient stream(server_->port(), "/v1/stream", key.secret);
+  revoke(key);
+  EXPECT_EQ(closed_because(stream, 3000ms), "the key was revoked");
+}
+
+TEST_F(Tokens, AStreamIsClosedWhenItsTokenIsRevoked) {
+  const auto key = touchpoint();
+  const auto id = member();
+  const auto token = mint(id, key.secret);
+  StreamClient stream(server_->port(), "/v1/stream", token);
+  ASSERT_EQ(del("/v1/members/" + id + "/tokens", admin()).status, 204);
+  EXPECT_EQ(closed_because(stream, 3000ms), "the member token was revoked");
+}
+
+// A token that expires while its stream is open: signed here with the installation's secret
+// (tokens live a minute at least when minted through the API).
+TEST_F(Tokens, AStreamIsClosedWhenItsTokenExpires) {
+  const auto key = touchpoint();
+  const auto id = member();
+  std::string secret;
+  {
+    soci::session sql(soci::postgresql, database_->conninfo());
+    sql << "select secret from server_secrets where name = 'member_tokens'", soci::into(secret);
+  }
+  const auto expires = std::chrono::duration_cast<std::chrono::seconds>(
+                           (std::chrono::system_clock::now() + 2s).time_since_epoch())
+                           .count();
+  const std::string body = "mt_" + id + "." + std::to_string(expires) + "." + key.id + ".0";
+  const auto token = body + "." + circolo::engine::hmac_sha256_hex(secret, body);
+  ASSERT_EQ(wallet(id, token), 200) << "the hand-made token is a valid one";
+  StreamClient stream(server_->port(), "/v1/stream", token);
+  EXPECT_EQ(closed_because(stream, 5000ms), "the member token expired");
+}
+
+TEST_F(Tokens, AKeyHoldsAFewStreamsAtOnce) {
+  const auto key = touchpoint();
+  auto first = std::make_unique<StreamClient>(server_->port(), "/v1/stream", key.secret);
+  auto second = std::make_unique<StreamClient>(server_->port(), "/v1/stream", key.secret);
+  auto upgrade = [&] {
+    return client().request("GET", "/v1/stream", "",
+                            {{"Authorization", "Bearer " + key.secret},
+                             {"Connection", "Upgrade"},
+                             {"Upgrade", "websocket"},
+                             {"Sec-WebSocket-Version", "13"},
+                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+  };
+  expect_problem(upgrade(), 429, "too_many_streams");
+  // Another key is not affected.
+  StreamClient others(server_->port(), "/v1/stream", touchpoint().secret);
+  // A closed stream frees its place.
+  first.reset();
+  bool opened = false;
+  for (int i = 0; i < 50 && !opened; ++i) {
+    try {
+      StreamClient again(server_->port(), "/v1/stream", key.secret);
+      opened = true;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_TRUE(opened);
+}
+
+TEST_F(Tokens, AStreamRefusesLargeClientMessages) {
+  StreamClient stream(server_->port(), "/v1/stream", touchpoint().secret);
+  stream.send(std::string(64 * 1024, 'x'));
+  EXPECT_NE(closed_because(stream, 3000ms), "(still open)")
+      << "a 64 KiB message from the client ends the stream";
+}
+
+}  // namespace
