@@ -7,6 +7,7 @@
 #include <soci/soci.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <iostream>
 #include <sstream>
@@ -151,7 +152,7 @@ class Referrals : public ::testing::Test {
   static inline TestDatabase* database_ = nullptr;
   static inline ServerProcess* server_ = nullptr;
   static inline std::map<std::string, std::string> keys_;
-  static inline int counter_ = 0;
+  static inline std::atomic<int> counter_ = 0;  // unique() is called from several threads
 };
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
