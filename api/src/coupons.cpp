@@ -28,6 +28,8 @@ CouponDecision decide_coupon(soci::session& sql, const CouponUse& use, engine::T
   std::optional<db::coupons::UseState> state;
   if (coupons::check_shape(d.code) == coupons::CodeShape::ok)
     state = db::coupons::read_use(sql, d.code, use.member_id, now, lock);
+  if (use.as_member && state && state->state.owner && *state->state.owner != use.member_id)
+    state.reset();  // as unknown as a code nobody has
   coupons::Use asked;
   asked.member = use.member_id;
   asked.total_minor = use.total_minor;

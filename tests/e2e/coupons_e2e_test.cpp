@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "circolo/engine/coupons.hpp"
 #include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
@@ -820,6 +821,29 @@ TEST_F(Coupons, AMemberTokenNeedNotNameItsOwnMember) {
                  "forbidden");
   expect_problem(post("/v1/coupons/reserve", {{"code", other_code}, {"member", other}}, token), 403,
                  "forbidden");
+  // Another member's code is answered as a code nobody has: guessing tells nothing about who
+  // holds which. Staff still hear the truth.
+  // A well-formed code (its check symbol right) that nobody holds.
+  const auto other_prefix = other_code.substr(0, other_code.find('-'));
+  const auto unknown =
+      circolo::engine::coupons::make_code(other_prefix, [](unsigned char* out, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<unsigned char>(7 * i + 1);
+      });
+  for (const auto& target : {"/v1/coupons/validate", "/v1/coupons/redeem", "/v1/coupons/reserve"}) {
+    SCOPED_TRACE(target);
+    const auto theirs = post(target, {{"code", other_code}, {"total", "30.00"}}, token);
+    const auto none = post(target, {{"code", unknown}, {"total", "30.00"}}, token);
+    EXPECT_EQ(theirs.status, none.status) << theirs.body << " against " << none.body;
+    const auto code_of = [](const HttpResult& r) {
+      const auto j = r.json();
+      return j.value("code", "") + "|" + j.value("detail", "");
+    };
+    EXPECT_EQ(code_of(theirs), code_of(none));
+    EXPECT_EQ(theirs.body.find("another member"), std::string::npos) << theirs.body;
+  }
+  expect_problem(post("/v1/coupons/redeem",
+                      {{"code", other_code}, {"member", id}, {"total", "30.00"}}, key("store")),
+                 422, "coupon_not_owned");
   expect_problem(post("/v1/coupons/reserve", {{"code", other_code}}, key("store")), 422,
                  "validation_failed");
   expect_problem(post("/v1/rewards/free-coffee/claim", json::object(), key("store")), 422,

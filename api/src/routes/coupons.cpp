@@ -74,6 +74,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
              CouponUse use;
+             use.as_member = request.caller().role == Role::member;
              use.code = in.code;
              use.member_id = resolve_member(sql, request, in.member);
              use.total_minor = in.total_minor;
@@ -102,6 +103,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
              CouponUse use;
+             use.as_member = request.caller().role == Role::member;
              use.code = in.code;
              use.member_id = resolve_member(sql, request, in.member);
              use.total_minor = in.total_minor;
@@ -143,6 +145,7 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
            co_return co_await transact(s, request, [&](soci::session& sql) {
              // No basket yet: the minimum total is checked when the hold is redeemed.
              CouponUse use;
+             use.as_member = request.caller().role == Role::member;
              use.code = *code;
              use.member_id = resolve_member(sql, request, *member);
              use.total_minor = std::numeric_limits<long long>::max();

@@ -35,6 +35,9 @@ struct CouponUse {
   std::optional<long long> discount_limit;
   // Reserving: the member's own hold does not make room for another one.
   bool reserving = false;
+  // A member's own token: a code of another member is answered as no code at all, so that
+  // guessing codes tells nothing about who holds which.
+  bool as_member = false;
 };
 
 struct CouponDecision {
