@@ -841,6 +841,21 @@ TEST_F(Coupons, AMemberTokenNeedNotNameItsOwnMember) {
     EXPECT_EQ(code_of(theirs), code_of(none));
     EXPECT_EQ(theirs.body.find("another member"), std::string::npos) << theirs.body;
   }
+  // Nor who is enrolled: an identifier of another member and one of nobody get the same answer.
+  const auto known_email = unique("known-") + "@example.com";
+  ASSERT_EQ(
+      post("/v1/members", {{"identifiers", {{{"type", "email"}, {"value", known_email}}}}}, admin())
+          .status,
+      201);
+  for (const auto& email : {known_email, unique("nobody-") + "@example.com"}) {
+    SCOPED_TRACE(email);
+    expect_problem(post("/v1/coupons/validate",
+                        {{"code", other_code},
+                         {"member", {{"identifier", {{"type", "email"}, {"value", email}}}}},
+                         {"total", "30.00"}},
+                        token),
+                   403, "forbidden");
+  }
   expect_problem(post("/v1/coupons/redeem",
                       {{"code", other_code}, {"member", id}, {"total", "30.00"}}, key("store")),
                  422, "coupon_not_owned");

@@ -45,10 +45,15 @@ std::optional<MemberRef> parse_member_ref(const json& body, std::vector<FieldErr
 
 std::string resolve_member(soci::session& sql, const Request& request, const MemberRef& ref) {
   std::string id;
+  const auto& caller = request.caller();
   if (ref.id) {
     id = *ref.id;
   } else if (auto found = db::members::find_by_identifier(sql, *ref.identifier)) {
     id = *found;
+  } else if (caller.role == Role::member) {
+    // A member token names its own member or none: an unknown identifier is answered as
+    // another member's, so that a token cannot learn who is enrolled.
+    check_scope(caller, "");
   } else {
     throw ApiError(http::status::not_found, "unknown_member",
                    "no member has the " + ref.identifier->type + " identifier given");
