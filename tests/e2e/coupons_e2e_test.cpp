@@ -283,6 +283,10 @@ TEST_F(Coupons, RedeemReplaysRollsBackOnceAndRefusesWithStableCodes) {
   expect_problem(redeem(welcome, id, "40.00"), 409, "coupon_already_redeemed");
 
   const std::string rid = first.json()["redemption_id"];
+  // Another channel's touchpoint cannot undo the till's redemption.
+  expect_problem(post("/v1/redemptions/" + rid + "/rollback", json::object(), key("app")), 403,
+                 "forbidden");
+  EXPECT_EQ(uses_of(welcome), 1);
   auto back = post("/v1/redemptions/" + rid + "/rollback", json::object(), key("store"));
   ASSERT_EQ(back.status, 200) << back.body;
   EXPECT_EQ(back.json()["uses_left"], 1);

@@ -261,19 +261,27 @@ TEST_F(Members, FiftyConcurrentSpendsOfTenOnTwoHundred) {
 TEST_F(Members, TransferAndAdjustRules) {
   const auto a = new_member(), b = new_member();
   adjust(a, 100, {{"expires_at", "2099-01-01T00:00:00Z"}});
-  auto moved = post("/v1/members/" + a + "/points/transfer", {{"to", b}, {"points", 40}}, pos());
+  // A touchpoint key cannot move a member's points; the member's own token can (an admin too).
+  expect_problem(post("/v1/members/" + a + "/points/transfer", {{"to", b}, {"points", 40}}, pos()),
+                 403, "forbidden");
+  const std::string token_a =
+      post("/v1/members/" + a + "/tokens", json::object(), pos()).json()["token"];
+  expect_problem(post("/v1/members/" + b + "/points/transfer", {{"to", a}, {"points", 1}}, token_a),
+                 403, "forbidden");
+  auto moved = post("/v1/members/" + a + "/points/transfer", {{"to", b}, {"points", 40}}, token_a);
   ASSERT_EQ(moved.status, 201) << moved.body;
   EXPECT_EQ(moved.json()["from"]["balance_after"], 60);
   EXPECT_EQ(moved.json()["to"]["balance_after"], 40);
   EXPECT_EQ(moved.json()["to"]["counterparty"], a);
   EXPECT_EQ(available(a), 60);
   EXPECT_EQ(available(b), 40);
-  expect_problem(post("/v1/members/" + a + "/points/transfer", {{"to", b}, {"points", 61}}, pos()),
-                 409, "insufficient_points");
-  expect_problem(post("/v1/members/" + a + "/points/transfer", {{"to", a}, {"points", 1}}, pos()),
+  expect_problem(
+      post("/v1/members/" + a + "/points/transfer", {{"to", b}, {"points", 61}}, admin()), 409,
+      "insufficient_points");
+  expect_problem(post("/v1/members/" + a + "/points/transfer", {{"to", a}, {"points", 1}}, token_a),
                  422, "validation_failed");
   expect_problem(
-      post("/v1/members/" + a + "/points/transfer", {{"to", "mem_nobody"}, {"points", 1}}, pos()),
+      post("/v1/members/" + a + "/points/transfer", {{"to", "mem_nobody"}, {"points", 1}}, admin()),
       404, "unknown_member");
   // Adjustments are for admins; negative ones never go below zero.
   expect_problem(

@@ -183,6 +183,14 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
              auto redemption = db::coupons::lock_redemption(sql, id);
              if (!redemption)
                throw ApiError(http::status::not_found, "unknown_redemption", "no redemption " + id);
+             // A touchpoint undoes what happened on its own channel (the till that took the
+             // code); another channel's redemption is an admin's to roll back.
+             const auto& caller = request.caller();
+             if (caller.role == Role::touchpoint && caller.channel != redemption->channel)
+               throw ApiError(http::status::forbidden, "forbidden",
+                              "redemption " + id + " was made on the " + redemption->channel +
+                                  " channel: a touchpoint of that channel, or an admin, rolls it "
+                                  "back");
              if (redemption->rolled_back_at)
                throw ApiError(http::status::conflict, "redemption_rolled_back",
                               "redemption " + id + " was already rolled back at " +

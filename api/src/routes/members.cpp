@@ -601,9 +601,15 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
          }});
 
-  r.add({http::verb::post, "/v1/members/{id}/points/transfer", kStaff,
+  // Points leave a member only with its consent: its own token (the app), or an admin. A
+  // touchpoint key serves many members and must not move one's points to another.
+  r.add({http::verb::post, "/v1/members/{id}/points/transfer", kAnyone,
          [&s](Request& request) -> asio::awaitable<Response> {
            const std::string from = request.param("id");
+           if (request.caller().role == Role::touchpoint)
+             throw ApiError(http::status::forbidden, "forbidden",
+                            "a transfer needs the giving member's own token (or an admin key)");
+           check_scope(request.caller(), from);
            const auto input = parse_transfer(request.json_body());
            if (input.to == from)
              throw_validation({{"to", "points cannot be transferred to the same member"}});

@@ -364,8 +364,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Give points to another member
-         * @description The points keep their expiry dates on the receiving side. Both members are locked in id order, so opposite transfers never deadlock.
+         * Give points to another member (the giver's own token, or admin)
+         * @description The giving member's own token (its app) or an admin key; a touchpoint key is 403 (it serves many members and must not move one's points to another). The points keep their expiry dates on the receiving side. Both members are locked in id order, so opposite transfers never deadlock.
          */
         post: operations["transferPoints"];
         delete?: never;
@@ -711,7 +711,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Give a redemption's use back (an order cancelled); once */
+        /**
+         * Give a redemption's use back (an order cancelled); once
+         * @description A touchpoint of the redemption's channel, or an admin; another channel's key is 403 `forbidden`.
+         */
         post: operations["rollbackRedemption"];
         delete?: never;
         options?: never;
