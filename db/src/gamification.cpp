@@ -76,9 +76,12 @@ const std::string kAddPoints =
     "greatest(leaderboard_points.points + $3::bigint, 0)";
 
 // The top of a period from the rank index; rank() over these rows is the global rank, as every
-// member with more points is among them. The name shown: the display name, else the name.
+// member with more points is among them. The name shown: the display name the member chose,
+// else the initials of its name ("Anna Verdi": "A. V."), never the full name to other members.
 const std::string kTop =
-    "select rank() over (order by l.points desc), l.member_id, coalesce(m.display_name, m.name), "
+    "select rank() over (order by l.points desc), l.member_id, coalesce(m.display_name, (select "
+    "string_agg(left(w, 1) || '.', ' ') from regexp_split_to_table(btrim(m.name), '\\s+') w "
+    "where w <> '')), "
     "l.points from (select "
     "member_id, points from leaderboard_points where period = $1 and points > 0 order by points "
     "desc, member_id limit $2::int) l join members m on m.id = l.member_id order by l.points desc, "

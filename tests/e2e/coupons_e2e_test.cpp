@@ -869,15 +869,21 @@ TEST_F(Coupons, AMemberTokenNeedNotNameItsOwnMember) {
                  "validation_failed");
 }
 
-TEST_F(Coupons, LeaderboardsShowTheDisplayNameElseTheNameElseADash) {
-  const auto named = member(), anonymous = member();
+// Other members see a name the member chose, or initials: never its full name.
+TEST_F(Coupons, LeaderboardsShowTheDisplayNameElseInitialsElseADash) {
+  const auto named = member(), initials = member(), anonymous = member();
+  const auto only_name =
+      client().request("PATCH", "/v1/members/" + initials, R"({"name":"  Émile   Zola-Dupont "})",
+                       {{"Content-Type", "application/merge-patch+json"},
+                        {"Authorization", "Bearer " + key("app")}});
+  ASSERT_EQ(only_name.status, 200) << only_name.body;
   const auto patched = client().request("PATCH", "/v1/members/" + named,
                                         R"({"name":"Anna Rossi","display_name":"Anna R."})",
                                         {{"Content-Type", "application/merge-patch+json"},
                                          {"Authorization", "Bearer " + key("app")}});
   ASSERT_EQ(patched.status, 200) << patched.body;
-  for (const auto& [who, total] :
-       {std::pair{named, "90000.00"}, std::pair{anonymous, "80000.00"}}) {
+  for (const auto& [who, total] : {std::pair{named, "90000.00"}, std::pair{initials, "85000.00"},
+                                   std::pair{anonymous, "80000.00"}}) {
     auto r = post("/v1/events",
                   {{"type", "purchase"},
                    {"member", {{"id", who}}},
@@ -894,5 +900,6 @@ TEST_F(Coupons, LeaderboardsShowTheDisplayNameElseTheNameElseADash) {
   for (const auto& e : entries)
     names[e["member_id"].get<std::string>()] = e["name"].get<std::string>();
   EXPECT_EQ(names[named], "Anna R.");
+  EXPECT_EQ(names[initials], "É. Z.");
   EXPECT_EQ(names[anonymous], "-");
 }

@@ -335,7 +335,16 @@ TEST_F(Members, MemberTokensSeeOnlyTheirMember) {
   ASSERT_EQ(minted.status, 201) << minted.body;
   const std::string token = minted.json()["token"];
   EXPECT_EQ(client().get("/v1/members/" + mine + "/wallet", token).status, 200);
-  EXPECT_EQ(client().get("/v1/members/" + mine + "/ledger", token).status, 200);
+  // The note staff wrote with the adjustment is theirs: the member sees the entry, not the note.
+  const auto own_ledger = client().get("/v1/members/" + mine + "/ledger", token);
+  ASSERT_EQ(own_ledger.status, 200);
+  EXPECT_EQ(own_ledger.json()["items"][0]["kind"], "adjust");
+  EXPECT_TRUE(own_ledger.json()["items"][0]["reason"].is_null()) << own_ledger.body;
+  EXPECT_EQ(client().get("/v1/members/" + mine + "/ledger", admin()).json()["items"][0]["reason"],
+            "test");
+  const auto own_timeline = client().get("/v1/members/" + mine + "/timeline", token).json();
+  for (const auto& e : own_timeline["items"])
+    EXPECT_EQ(e.dump().find("\"test\""), std::string::npos) << e.dump();
   expect_problem(client().get("/v1/members/" + other + "/wallet", token), 403, "forbidden");
   expect_problem(client().get("/v1/members/" + other + "/ledger", token), 403, "forbidden");
   EXPECT_EQ(client().get("/v1/members/" + mine, token).status, 200);

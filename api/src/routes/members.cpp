@@ -521,8 +521,13 @@ void register_member_routes(App& app, const ProgramStore& store) {
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
              const auto entries = db::points::ledger_page(sql, id, before, limit);
+             // The free text staff wrote is theirs: a member sees what happened, not the note.
+             const bool as_member = request.caller().role == Role::member;
              json items = json::array();
-             for (const auto& e : entries) items.push_back(ledger_entry_json(e));
+             for (const auto& e : entries) {
+               items.push_back(ledger_entry_json(e));
+               if (as_member) items.back()["reason"] = nullptr;
+             }
              const bool more = static_cast<int>(entries.size()) == limit;
              return json_response(
                  http::status::ok,
@@ -540,8 +545,14 @@ void register_member_routes(App& app, const ProgramStore& store) {
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
              const auto entries = db::members::timeline_page(sql, id, after, limit);
+             const bool as_member = request.caller().role == Role::member;
              json items = json::array();
-             for (const auto& e : entries) items.push_back(timeline_entry_json(e));
+             for (const auto& e : entries) {
+               items.push_back(timeline_entry_json(e));
+               auto& data = items.back()["data"];
+               if (as_member && data.is_object() && data.contains("reason"))
+                 data["reason"] = nullptr;
+             }
              const bool more = static_cast<int>(entries.size()) == limit;
              return json_response(
                  http::status::ok,

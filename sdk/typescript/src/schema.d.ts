@@ -1452,6 +1452,7 @@ export interface components {
             at: string;
             /** Format: date-time */
             expires_at: string | null;
+            /** @description the note staff wrote; always null to member tokens (the member sees the entry, not the note) */
             reason: string | null;
             /** @description the other member of a transfer or merge */
             counterparty: string | null;
@@ -4969,7 +4970,7 @@ export interface operations {
                         entries: {
                             rank: number;
                             member_id: string;
-                            /** @description the member's display_name, else its name, else "-" */
+                            /** @description the member's display_name, else the initials of its name ("A. V."), else "-": never its full name */
                             name: string;
                             points: number;
                         }[];
