@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev
   libsoci-dev libsoci-postgresql4.0 libpq-dev
   nlohmann-json3-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
+  libssl-dev libicu-dev libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pg-auto-failover-cli
   clang-format curl jq tzdata python3
   chromium  # the e2e tests open the pages of the CLI's --html in it, headless

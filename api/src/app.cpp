@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "circolo/api/auth.hpp"
@@ -12,6 +14,7 @@
 #include "circolo/db/member_tokens.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/engine/digest.hpp"
+#include "circolo/engine/unicode.hpp"
 
 namespace circolo::api {
 
@@ -115,8 +118,8 @@ asio::awaitable<std::optional<Principal>> App::authenticate(std::string_view tok
   if (!match || !engine::constant_time_equal(match->secret_sha256, hash)) co_return std::nullopt;
   auto role = parse_role(match->key.role);
   if (!role) co_return std::nullopt;
-  Principal principal{match->key.id, *role, match->key.channel, std::nullopt, std::nullopt,
-                      std::nullopt};
+  Principal principal{match->key.id, *role,        match->key.channel,
+                      std::nullopt,  std::nullopt, std::nullopt};
   {
     std::lock_guard lock(key_cache_mutex_);
     if (key_cache_.size() > 10'000) key_cache_.clear();
@@ -164,6 +167,15 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
                      "the request target is not a valid path");
     std::vector<std::string> segments;
     for (auto segment : parsed->segments()) segments.push_back(segment);
+    // Decoded, a path or query may hold any bytes: text that is not UTF-8 is refused here
+    // rather than failing wherever it is first written out (JSON, logs).
+    bool utf8 = std::all_of(segments.begin(), segments.end(),
+                            [](const std::string& x) { return engine::unicode::valid_utf8(x); });
+    for (const auto& p : parsed->params())
+      utf8 = utf8 && engine::unicode::valid_utf8(p.key) && engine::unicode::valid_utf8(p.value);
+    if (!utf8)
+      throw ApiError(http::status::bad_request, "malformed_request",
+                     "the request's path or query is not valid UTF-8 once decoded");
     auto match = router_.match(raw.method(), segments);
     if (match.kind == Router::Match::Kind::no_path) {
       throw ApiError(http::status::not_found, "not_found",

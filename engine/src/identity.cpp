@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "circolo/engine/unicode.hpp"
+
 namespace circolo::engine {
 
 namespace {
@@ -34,13 +36,17 @@ std::variant<Identifier, IdentifierError> normalize_identifier(std::string_view 
         "type",
         "must be 1 to 32 characters of a-z, 0-9, '_' or '-' (card, email, phone, app, web...)"};
   }
-  const auto raw = trim(value);
+  // One spelling for what reads the same: a card typed with full-width digits, or an email in
+  // another Unicode form, is the same identifier (NFKC); invisible characters are refused.
+  const auto normal = unicode::nfkc(value);
+  if (!normal.text) return IdentifierError{"value", normal.error};
+  const auto raw = trim(*normal.text);
   if (std::any_of(raw.begin(), raw.end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
     return IdentifierError{"value", "must not contain control characters"};
   }
   if (id.type == "email") {
-    for (char c : raw) id.value.push_back(lower(c));
+    id.value = unicode::fold_case(raw);
     const auto at = id.value.find('@');
     if (at == std::string::npos || at == 0 || at + 1 >= id.value.size() ||
         id.value.find('@', at + 1) != std::string::npos ||

@@ -103,4 +103,17 @@ TEST(Admission, UnknownMethodsAre501UnderOneMetricsLabel) {
       << metrics.body;
 }
 
+// Bytes that are not UTF-8 in a path or query are a bad request, not an internal error.
+TEST(Admission, InvalidUtf8InAPathOrQueryIs400) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  for (const char* target : {"/v1/members/%FF%FE", "/v1/members/mem_x/ledger?cursor=%C0%B1",
+                             "/v1/feed?types=%ED%A0%80", "/v1/no/%FF"}) {
+    SCOPED_TRACE(target);
+    expect_problem(c.get(target, server.admin_key()), 400, "malformed_request");
+  }
+  EXPECT_EQ(c.get("/v1/members/%C3%A9", server.admin_key()).status, 404) << "UTF-8 is fine";
+}
+
 }  // namespace

@@ -158,6 +158,35 @@ TEST_F(Identity, AnyIdentifierFindsTheMemberAndNewOnesAreLinkedWhenAsked) {
   EXPECT_FALSE(again.json().contains("enrolled"));
 }
 
+// The findings: a card typed with full-width digits or a trailing zero-width space, or an email
+// in another Unicode form, created a new member. One spelling for what reads the same (NFKC);
+// invisible characters are refused and change nothing.
+TEST_F(Identity, WhatReadsTheSameIsTheSameIdentifier) {
+  const auto digits = number("4000");
+  const auto id = enrol(card(digits), "store");
+  std::string wide;  // the same number in full-width digits (U+FF10..U+FF19)
+  for (const char c : digits)
+    wide += "\xEF\xBC" + std::string(1, static_cast<char>(0x90 + (c - '0')));
+  auto again = event(purchase({{"identifier", card(wide)}}, "10.00"), "store");
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.json()["member_id"], id);
+
+  const auto mail = unique("jos") + "\xC3\xA9@example.com";  // é composed
+  const auto mail_id = enrol(email(mail));
+  std::string upper_decomposed = mail;
+  upper_decomposed.replace(upper_decomposed.find("jos"), 3, "JOS");
+  upper_decomposed.replace(upper_decomposed.find("\xC3\xA9"), 2, "E\xCC\x81");  // É decomposed
+  auto found = event(purchase({{"identifier", email(upper_decomposed)}}, "10.00"), "web");
+  ASSERT_EQ(found.status, 201) << found.body;
+  EXPECT_EQ(found.json()["member_id"], mail_id);
+
+  auto hidden = event({{"type", "signup"},
+                       {"member", {{"identifier", card(digits + "\xE2\x80\x8B")}}},
+                       {"enroll", true}},
+                      "store");
+  expect_problem(hidden, 422, "validation_failed");
+}
+
 TEST_F(Identity, SeveralUnknownIdentifiersEnrolOneMemberWithAllOfThem) {
   const auto c = number("5000"), m = unique("new") + "@example.com";
   auto r = event(

@@ -46,6 +46,38 @@ TEST(Identity, RefusesWhatCannotIdentify) {
   EXPECT_EQ(error_field("app", "tab\there"), "value");
 }
 
+// The findings: a card typed with full-width digits or a trailing zero-width space, or an email
+// in another Unicode form, made a new member.
+TEST(Identity, OneSpellingForWhatReadsTheSame) {
+  EXPECT_EQ(ok("card", "\uFF14\uFF10\uFF10\uFF10 \uFF11\uFF12\uFF13\uFF14"),
+            (Identifier{"card", "40001234"}))
+      << "full-width digits";
+  EXPECT_EQ(ok("card", "4000\u30001234"), (Identifier{"card", "40001234"}))
+      << "an ideographic space is a space";
+  // "é" composed (U+00E9) and decomposed (e + U+0301); upper and lower case.
+  EXPECT_EQ(ok("email", "jos\u00E9@example.com"), ok("email", "JOSE\u0301@EXAMPLE.COM"));
+  EXPECT_EQ(ok("email", "\uFF41\uFF4E\uFF4E\uFF41@example.com"),
+            (Identifier{"email", "anna@example.com"}));
+  EXPECT_EQ(ok("app", "\u2460"), (Identifier{"app", "1"})) << "compatibility forms";
+}
+
+TEST(Identity, RefusesInvisibleCharactersAndBrokenUtf8) {
+  EXPECT_EQ(error_field("card", "40001234\u200B"), "value") << "a trailing zero-width space";
+  EXPECT_EQ(error_field("email", "anna\u200D@example.com"), "value") << "a zero-width joiner";
+  EXPECT_EQ(error_field("app", "user\u202E42"), "value") << "a right-to-left override";
+  EXPECT_EQ(error_field("app", "soft\u00ADhyphen"), "value");
+  EXPECT_EQ(error_field("card",
+                        "4000\xFF"
+                        "1234"),
+            "value")
+      << "a stray byte";
+  EXPECT_EQ(error_field("card", "\xC0\xB1"), "value") << "an overlong '1'";
+  EXPECT_EQ(error_field("card", "\xED\xA0\x80"), "value") << "a surrogate";
+  const auto r = normalize_identifier("card", "4000\xFF");
+  ASSERT_TRUE(std::holds_alternative<IdentifierError>(r));
+  EXPECT_EQ(std::get<IdentifierError>(r).message, "is not valid UTF-8");
+}
+
 namespace identity = circolo::engine::identity;
 using Kind = identity::Resolution::Kind;
 

@@ -1385,9 +1385,12 @@ export interface components {
             /** @description card, email, phone, app, web, or a name of your own (1–32 of a-z, 0-9, _ -) */
             type: string;
             /**
-             * @description Normalised before it is stored or looked up: trimmed; emails lower-cased; phones
-             *     reduced to digits with an optional leading +; cards upper-cased without blanks or
-             *     dashes. (type, value) belongs to at most one member.
+             * @description Normalised before it is stored or looked up: Unicode NFKC (full-width digits are
+             *     digits, composed and decomposed accents alike), then trimmed; emails case-folded;
+             *     phones reduced to digits with an optional leading +; cards upper-cased without
+             *     blanks or dashes. Invalid UTF-8 and invisible format characters (zero-width spaces
+             *     and joiners, soft hyphens, bidirectional controls) are refused (422). (type, value)
+             *     belongs to at most one member.
              */
             value: string;
         };
