@@ -126,12 +126,13 @@ int run(const api::Settings& settings) {
   api::OutboxPublisher publisher(ioc, *database);
   api::OutboxHub hub(ioc, *database);
   app.services().committed = [&publisher] { publisher.poke(); };
-  api::register_webhook_routes(app);
   api::register_gamification_routes(app, programs);
   api::WebhookSettings webhook_settings;
   webhook_settings.max_attempts = settings.webhook_max_attempts;
   webhook_settings.backoff = settings.webhook_backoff;
   webhook_settings.timeout = settings.webhook_timeout;
+  webhook_settings.allow_private_targets = settings.webhooks_allow_private;
+  api::register_webhook_routes(app, webhook_settings);
   api::WebhookWorker webhooks(ioc, app.services(), webhook_settings);
 
   api::ServerOptions options;

@@ -153,6 +153,10 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->envname("CIRCOLO_WEBHOOK_BACKOFF_MS")
       ->check(CLI::Range(10LL, 3'600'000LL))
       ->capture_default_str();
+  app.add_flag("--webhooks-allow-private", s.webhooks_allow_private,
+               "let webhooks target loopback, link-local and private addresses (a private "
+               "deployment's own receivers)")
+      ->envname("CIRCOLO_WEBHOOKS_ALLOW_PRIVATE");
   app.add_option("--webhook-timeout-ms", webhook_timeout_ms,
                  "connect, send and answer of one webhook delivery")
       ->envname("CIRCOLO_WEBHOOK_TIMEOUT_MS")

@@ -44,6 +44,38 @@ std::string describe(const beast::error_code& ec) {
 
 }  // namespace
 
+bool private_address(const asio::ip::address& address) {
+  if (address.is_v6()) {
+    const auto v6 = address.to_v6();
+    if (v6.is_v4_mapped())
+      return private_address(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+    const auto b = v6.to_bytes();
+    return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_multicast() ||
+           (b[0] & 0xfe) == 0xfc ||  // fc00::/7 unique local
+           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) ||  // 2001:db8::/32
+           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b);    // 64:ff9b::/96 NAT64
+  }
+  const auto v = address.to_v4().to_uint();
+  const auto in = [v](std::uint32_t net, int bits) {
+    const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t{0} << (32 - bits);
+    return (v & mask) == net;
+  };
+  return in(0x00000000, 8) ||   // 0.0.0.0/8 "this network"
+         in(0x0a000000, 8) ||   // 10/8
+         in(0x64400000, 10) ||  // 100.64/10 shared (CGNAT)
+         in(0x7f000000, 8) ||   // 127/8 loopback
+         in(0xa9fe0000, 16) ||  // 169.254/16 link-local (cloud metadata)
+         in(0xac100000, 12) ||  // 172.16/12
+         in(0xc0000000, 24) ||  // 192.0.0/24 protocol assignments
+         in(0xc0000200, 24) ||  // 192.0.2/24 documentation
+         in(0xc0a80000, 16) ||  // 192.168/16
+         in(0xc6120000, 15) ||  // 198.18/15 benchmarking
+         in(0xc6336400, 24) ||  // 198.51.100/24 documentation
+         in(0xcb007100, 24) ||  // 203.0.113/24 documentation
+         in(0xe0000000, 4) ||   // multicast
+         in(0xf0000000, 4);     // reserved, broadcast
+}
+
 std::string webhook_signature(const std::string& secret, long long unix_seconds,
                               const std::string& body) {
   const std::string t = std::to_string(unix_seconds);
@@ -295,6 +327,19 @@ asio::awaitable<WebhookWorker::Result> WebhookWorker::post_once(
       result.error = "cannot resolve " + host + ": " + resolve_ec.message();
       finish();
       co_return result;
+    }
+    // Checked on the addresses connected to, so a name that resolves elsewhere by now
+    // (DNS rebinding) gains nothing.
+    if (!settings_.allow_private_targets) {
+      for (const auto& entry : addresses) {
+        if (private_address(entry.endpoint().address())) {
+          result.error = "refused: " + host + " resolves to " +
+                         entry.endpoint().address().to_string() +
+                         ", not a public address (CIRCOLO_WEBHOOKS_ALLOW_PRIVATE allows it)";
+          finish();
+          co_return result;
+        }
+      }
     }
     connection.stream.emplace(executor);
     connection.peer = peer;

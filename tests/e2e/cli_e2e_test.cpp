@@ -308,7 +308,7 @@ TEST(Cli, CouponsGenerateAndShow) {
 
 TEST(Cli, WebhooksAndEventsTail) {
   TestDatabase database;
-  ServerProcess server(database.uri());
+  ServerProcess server({database.uri(), "", {{"CIRCOLO_WEBHOOKS_ALLOW_PRIVATE", "true"}}, {}});
   auto added = run_cli(
       "webhooks add http://127.0.0.1:9/hooks --events points.earned,tier.changed --secret "
       "cli-secret-0123456789",

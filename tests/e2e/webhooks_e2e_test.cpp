@@ -2,6 +2,8 @@
 // again, answers errors, and ends with every event once, in order; dead letters are visible and
 // delivered again on request; two instances never deliver an event twice.
 #include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
 
 #include <openssl/hmac.h>
 #include <boost/asio/ip/tcp.hpp>
@@ -139,7 +141,9 @@ ServerProcess::Options webhook_server(const TestDatabase& database) {
           {},
           {{"CIRCOLO_WEBHOOK_MAX_ATTEMPTS", "3"},
            {"CIRCOLO_WEBHOOK_BACKOFF_MS", "100"},
-           {"CIRCOLO_WEBHOOK_TIMEOUT_MS", "2000"}},
+           {"CIRCOLO_WEBHOOK_TIMEOUT_MS", "2000"},
+           // The receivers of these tests listen on loopback.
+           {"CIRCOLO_WEBHOOKS_ALLOW_PRIVATE", "true"}},
           {}};
 }
 
@@ -340,4 +344,55 @@ TEST(Webhooks, RegistrationIsValidatedAndWebhooksCanBeDisabled) {
       "/v1/admin/keys", {{"role", "touchpoint"}, {"channel", "store"}, {"name", "pos"}}, admin);
   expect_problem(c.get("/v1/admin/webhooks", key.json()["key"].get<std::string>()), 403,
                  "forbidden");
+}
+
+// The finding: webhooks could target loopback, link-local and private addresses, and the
+// delivery log then worked as a port scanner of the server's own network. By default such
+// targets are refused when registered (a literal address, or a name that resolves to one) and,
+// after resolving the name again, at each delivery.
+TEST(Webhooks, PrivateTargetsAreRefusedUnlessAllowed) {
+  TestDatabase database;
+  ServerProcess server({database.uri(),
+                        {},
+                        {{"CIRCOLO_WEBHOOK_MAX_ATTEMPTS", "2"},
+                         {"CIRCOLO_WEBHOOK_BACKOFF_MS", "100"},
+                         {"CIRCOLO_WEBHOOK_TIMEOUT_MS", "2000"}},
+                        {}});
+  HttpClient c(server.port());
+  Receiver receiver;
+  for (const std::string& url :
+       {receiver.url(), std::string("http://localhost:") + std::to_string(receiver.port()) + "/x",
+        std::string("http://169.254.169.254/latest/meta-data"), std::string("http://10.1.2.3/x"),
+        std::string("http://192.168.0.1:8080/x"), std::string("http://[::1]:22/x"),
+        std::string("http://[::ffff:127.0.0.1]/x"), std::string("https://0.0.0.0/x")}) {
+    SCOPED_TRACE(url);
+    auto r = c.post_json("/v1/admin/webhooks",
+                         {{"url", url}, {"events", {"points.earned"}}, {"secret", kSecret}},
+                         server.admin_key());
+    expect_problem(r, 422, "validation_failed");
+    EXPECT_NE(r.body.find("CIRCOLO_WEBHOOKS_ALLOW_PRIVATE"), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(c.get("/v1/admin/webhooks", server.admin_key()).json()["items"].empty());
+
+  // One registered before (or through a name that resolved elsewhere then): the delivery
+  // resolves it again and refuses to connect; the receiver hears nothing.
+  {
+    soci::session sql(soci::postgresql, database.conninfo());
+    const std::string url = receiver.url(), secret = kSecret;
+    sql << "insert into webhook_endpoints (id, url, events, secret, created_at, cursor) select "
+           "'whk_old', :url, array['points.earned'], :secret, now(), coalesce(max(seq), 0) from "
+           "outbox",
+        soci::use(url), soci::use(secret);
+  }
+  earn(c, server.admin_key(), member(c, server.admin_key()));
+  std::vector<json> items;
+  for (int i = 0; i < 100 && items.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    items = c.get("/v1/admin/webhooks/whk_old/deliveries", server.admin_key()).json()["items"];
+  }
+  ASSERT_FALSE(items.empty());
+  EXPECT_NE(items[0]["last_error"].get<std::string>().find("not a public address"),
+            std::string::npos)
+      << items[0].dump();
+  EXPECT_TRUE(receiver.events().empty());
 }

@@ -1,5 +1,9 @@
 // Webhooks (admin): POST/GET /v1/admin/webhooks, DELETE /v1/admin/webhooks/{id},
 // GET /v1/admin/webhooks/{id}/deliveries, POST /v1/admin/webhooks/{id}/deliveries/{seq}/redrive.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
 #include <set>
@@ -16,6 +20,7 @@ namespace circolo::api {
 namespace {
 
 using nlohmann::json;
+using tcp = asio::ip::tcp;
 const Access kAdmin = Access::only({Role::admin});
 
 // The outgoing event types of the API: what an endpoint may subscribe to.
@@ -97,15 +102,43 @@ db::webhooks::Endpoint parse_endpoint(const json& body) {
   return e;
 }
 
+// A target that is, or resolves to, a non-public address is refused (422): the delivery log
+// would otherwise let an admin key probe the server's own network. A name that does not resolve
+// now is accepted: each delivery checks again, after resolving it.
+asio::awaitable<void> refuse_private_target(const std::string& target) {
+  const auto url = boost::urls::parse_absolute_uri(target);
+  const std::string host = url->host_address();  // an IPv6 address without its brackets
+  const auto refuse = [&](const std::string& address) {
+    throw_validation({{"url", "targets " + address +
+                                  ", a loopback, link-local or private address: webhooks go to "
+                                  "public receivers (CIRCOLO_WEBHOOKS_ALLOW_PRIVATE allows "
+                                  "private ones)"}});
+  };
+  beast::error_code ec;
+  const auto literal = asio::ip::make_address(host, ec);
+  if (!ec) {
+    if (private_address(literal)) refuse(literal.to_string());
+    co_return;
+  }
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  auto [resolve_ec, addresses] = co_await resolver.async_resolve(
+      host, url->has_port() ? std::string(url->port()) : std::string(url->scheme()),
+      asio::as_tuple(asio::use_awaitable));
+  if (resolve_ec) co_return;
+  for (const auto& entry : addresses)
+    if (private_address(entry.endpoint().address())) refuse(entry.endpoint().address().to_string());
+}
+
 }  // namespace
 
-void register_webhook_routes(App& app) {
+void register_webhook_routes(App& app, const WebhookSettings& settings) {
   auto& s = app.services();
   auto& r = app.router();
 
   r.add({http::verb::post, "/v1/admin/webhooks", kAdmin,
-         [&s](Request& request) -> asio::awaitable<Response> {
+         [&s, &settings](Request& request) -> asio::awaitable<Response> {
            auto endpoint = parse_endpoint(request.json_body());
+           if (!settings.allow_private_targets) co_await refuse_private_target(endpoint.url);
            endpoint.id = new_id("whk");
            endpoint.created_at = s.clock.now();
            co_return co_await transact(s, request, [endpoint](soci::session& sql) mutable {

@@ -913,7 +913,10 @@ export interface paths {
         /**
          * Register a webhook (admin)
          * @description Events of the given types published from now on are POSTed to `url` (http or https; TLS
-         *     certificates are verified) with `Content-Type: application/json`, `Circolo-Event-Id`,
+         *     certificates are verified; a target that is, or resolves to, a loopback, link-local,
+         *     private or otherwise non-public address is refused with 422, and checked again after
+         *     resolving the name at each delivery, unless the server runs with
+         *     CIRCOLO_WEBHOOKS_ALLOW_PRIVATE) with `Content-Type: application/json`, `Circolo-Event-Id`,
          *     `Circolo-Event-Type` and `Circolo-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
          *     "<t>.<body>")>`, the body being the feed's event JSON. Any instance may deliver; an
          *     endpoint is leased to one at a time, in seq order. A 2xx answer is a delivery. Other

@@ -56,7 +56,8 @@ trap cleanup EXIT
 
 admin_key="sdk-test-admin-key-$RANDOM$RANDOM"
 # Only what the test says: no CIRCOLO_* leaking in from the caller's environment. circolod
-# applies the migrations itself at start. Fast webhook retries keep the webhook test short.
+# applies the migrations itself at start. Fast webhook retries keep the webhook test short; its
+# receiver listens on loopback, which webhooks may target only when allowed.
 env -u CIRCOLO_DATABASE_URL -u CIRCOLO_LISTEN -u CIRCOLO_ADMIN_KEY \
   CIRCOLO_DATABASE_URL="$CIRCOLO_TEST_PG dbname=$database" \
   CIRCOLO_LISTEN=127.0.0.1:0 \
@@ -65,6 +66,7 @@ env -u CIRCOLO_DATABASE_URL -u CIRCOLO_LISTEN -u CIRCOLO_ADMIN_KEY \
   CIRCOLO_DB_POOL_SIZE=4 \
   CIRCOLO_WEBHOOK_BACKOFF_MS=100 \
   CIRCOLO_WEBHOOK_TIMEOUT_MS=2000 \
+  CIRCOLO_WEBHOOKS_ALLOW_PRIVATE=true \
   "$CIRCOLOD_PATH" >"$work/circolod.log" 2>&1 &
 server_pid=$!
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -27,7 +29,15 @@ struct WebhookSettings {
   std::chrono::milliseconds backoff{1000};  // first retry; doubles, with ±25 % jitter
   std::chrono::milliseconds max_backoff{600'000};
   std::chrono::milliseconds timeout{10'000};  // connect + send + answer
+  // Targets in loopback, link-local, private and other non-public ranges are refused (at
+  // registration and, after name resolution, at each delivery) unless this is set: a private
+  // deployment whose receivers are on its own network.
+  bool allow_private_targets = false;
 };
+
+// Loopback, link-local, private (RFC 1918, unique local), shared (CGNAT), unspecified,
+// multicast, reserved and documentation addresses: no public receiver has one.
+bool private_address(const boost::asio::ip::address& address);
 
 // Circolo-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
 std::string webhook_signature(const std::string& secret, long long unix_seconds,
@@ -82,6 +92,6 @@ class WebhookWorker {
   std::set<std::string> serve_again_;
 };
 
-void register_webhook_routes(App& app);
+void register_webhook_routes(App& app, const WebhookSettings& settings);
 
 }  // namespace circolo::api
