@@ -142,7 +142,39 @@ void App::forget_member_tokens(const std::string& member_id) {
   ++key_generation_;
 }
 
-asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
+std::string App::client_address(const HttpRequest& raw,
+                                const std::optional<asio::ip::address>& peer) const {
+  if (!peer) return "-";
+  if (std::find(trusted_proxies_.begin(), trusted_proxies_.end(), *peer) == trusted_proxies_.end())
+    return peer->to_string();
+  // The proxy appended the address it saw last; what comes before it the client could forge.
+  std::string_view forwarded = raw["X-Forwarded-For"];
+  const auto comma = forwarded.rfind(',');
+  if (comma != std::string_view::npos) forwarded.remove_prefix(comma + 1);
+  while (!forwarded.empty() && forwarded.front() == ' ') forwarded.remove_prefix(1);
+  while (!forwarded.empty() && forwarded.back() == ' ') forwarded.remove_suffix(1);
+  boost::system::error_code ec;
+  const auto client = asio::ip::make_address(std::string(forwarded), ec);
+  return ec ? peer->to_string() : client.to_string();
+}
+
+void App::throw_auth_limited(const std::string& key) {
+  const auto wait = limiter_.take(key, limits_.auth_failures).value_or(std::chrono::seconds(1));
+  throw ApiError(http::status::too_many_requests, "rate_limited",
+                 "too many failed authentications from this address; retry in " +
+                     std::to_string(wait.count()) + " s",
+                 {}, {{"retry_after", wait.count()}});
+}
+
+void App::throttle(const std::string& key, const RateLimiter::Rule& rule, const std::string& what) {
+  if (const auto wait = limiter_.take(key, rule)) {
+    throw ApiError(http::status::too_many_requests, "rate_limited",
+                   "too many " + what + "; retry in " + std::to_string(wait->count()) + " s", {},
+                   {{"retry_after", wait->count()}});
+  }
+}
+
+asio::awaitable<HttpResponse> App::handle(HttpRequest& raw, std::optional<asio::ip::address> peer) {
   const auto started = std::chrono::steady_clock::now();
   services_.metrics.request_started();
   std::string request_id(raw["X-Request-Id"]);
@@ -195,10 +227,21 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
       if (!token)
         throw ApiError(http::status::unauthorized, "unauthenticated",
                        "send Authorization: Bearer <key>");
-      request.principal = co_await authenticate(*token);
-      if (!request.principal)
+      // An address that failed too often is not even checked until it may try again.
+      const std::string failures = "auth-failures:" + client_address(raw, peer);
+      if (!limiter_.has(failures, limits_.auth_failures)) throw_auth_limited(failures);
+      try {
+        request.principal = co_await authenticate(*token);
+      } catch (const ApiError& e) {
+        if (e.status() == http::status::unauthorized && e.code() != "token_expired")
+          limiter_.take(failures, limits_.auth_failures);
+        throw;
+      }
+      if (!request.principal) {
+        limiter_.take(failures, limits_.auth_failures);
         throw ApiError(http::status::unauthorized, "unauthenticated",
                        "the key is not valid or was revoked");
+      }
       principal_id = request.principal->key_id;
       if (!route.access.allows(request.principal->role)) {
         throw ApiError(
@@ -222,6 +265,8 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw) {
         problem_response(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
     if (e.code() == "token_expired")  // RFC 6750: the token is the problem, not its absence
       response.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    if (e.status() == http::status::too_many_requests && e.extensions().contains("retry_after"))
+      response.headers.emplace_back("Retry-After", e.extensions()["retry_after"].dump());
   } catch (const db::Unavailable& e) {
     spdlog::error("request_id={} database unavailable: {}", request_id, e.what());
     response = problem_response(http::status::service_unavailable, "database_unavailable",

@@ -135,6 +135,12 @@ int run(const api::Settings& settings) {
   api::register_webhook_routes(app, webhook_settings);
   api::WebhookWorker webhooks(ioc, app.services(), webhook_settings);
 
+  {
+    std::vector<boost::asio::ip::address> proxies;
+    for (const auto& p : settings.trusted_proxies)
+      proxies.push_back(boost::asio::ip::make_address(p));
+    app.set_trusted_proxies(std::move(proxies));
+  }
   api::ServerOptions options;
   options.host = settings.listen_host;
   options.port = settings.listen_port;
@@ -144,7 +150,10 @@ int run(const api::Settings& settings) {
   options.max_connections = settings.max_connections;
   options.max_connections_per_address = settings.max_connections_per_address;
   api::Server server(
-      ioc, options, [&app](api::HttpRequest& r) { return app.handle(r); },
+      ioc, options,
+      [&app](api::HttpRequest& r, const boost::asio::ip::address& peer) {
+        return app.handle(r, peer);
+      },
       [&app](api::http::status s, const std::string& d) { return app.refusal(s, d); });
   boost::asio::ip::tcp::endpoint bound;
   try {

@@ -211,7 +211,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id,
       if (co_await upgrade_(request, stream)) break;
       set_idle(false);
     }
-    HttpResponse response = co_await handler_(request);
+    HttpResponse response = co_await handler_(request, address);
     // A server that is stopping answers what it was asked, then hangs up.
     const bool keep_alive = request.keep_alive() && !stopping_;
     response.keep_alive(keep_alive);

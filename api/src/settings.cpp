@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <charconv>
 #include <stdexcept>
 #include <thread>
@@ -153,6 +155,16 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->envname("CIRCOLO_WEBHOOK_BACKOFF_MS")
       ->check(CLI::Range(10LL, 3'600'000LL))
       ->capture_default_str();
+  app.add_option("--trusted-proxies", s.trusted_proxies,
+                 "addresses of load balancers whose X-Forwarded-For names the client (for the "
+                 "limit on failed authentications per address), comma-separated")
+      ->envname("CIRCOLO_TRUSTED_PROXIES")
+      ->delimiter(',')
+      ->check([](const std::string& v) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(v, ec);
+        return ec ? "not an IP address: " + v : std::string();
+      });
   app.add_flag("--webhooks-allow-private", s.webhooks_allow_private,
                "let webhooks target loopback, link-local and private addresses (a private "
                "deployment's own receivers)")

@@ -26,11 +26,12 @@ class Tokens : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     database_ = new TestDatabase();
-    server_ = new ServerProcess(
-        {database_->uri(),
-         "",
-         {{"CIRCOLO_STREAM_RECHECK_MS", "200"}, {"CIRCOLO_STREAMS_PER_PRINCIPAL", "2"}},
-         {}});
+    server_ = new ServerProcess({database_->uri(),
+                                 "",
+                                 {{"CIRCOLO_STREAM_RECHECK_MS", "200"},
+                                  {"CIRCOLO_STREAMS_PER_PRINCIPAL", "2"},
+                                  {"CIRCOLO_TRUSTED_PROXIES", "127.0.0.11"}},
+                                 {}});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -196,6 +197,90 @@ TEST_F(Tokens, AStreamRefusesLargeClientMessages) {
   stream.send(std::string(64 * 1024, 'x'));
   EXPECT_NE(closed_because(stream, 3000ms), "(still open)")
       << "a 64 KiB message from the client ends the stream";
+}
+
+// The findings: one member token made 2,000 coupon guesses in 0.75 s. A member token checks 20
+// codes at once, then one every 2 s; staff keys are not slowed down.
+TEST_F(Tokens, AMemberTokenGuessingCodesIsSlowedDown) {
+  const auto key = touchpoint();
+  const auto id = member();
+  const auto token = mint(id, key.secret);
+  int refused = 0;
+  HttpResult last;
+  for (int i = 0; i < 40; ++i) {
+    auto r = client().post_json("/v1/coupons/validate",
+                                {{"code", "GUESS-" + std::to_string(1000000000 + i)}}, token);
+    if (r.status == 429) {
+      ++refused;
+      last = r;
+    }
+  }
+  EXPECT_GE(refused, 15) << "20 at once, then one every 2 s";
+  expect_problem(last, 429, "rate_limited");
+  EXPECT_FALSE(last.header("retry-after").empty());
+  // Another member's token, and a staff key, are not affected.
+  EXPECT_NE(client()
+                .post_json("/v1/coupons/validate", {{"code", "GUESS-1"}, {"member", id}}, admin())
+                .status,
+            429);
+}
+
+// Failed authentications are limited per client address (each costs a database lookup): after
+// 100, an address waits, and the others do not.
+TEST_F(Tokens, FailedAuthenticationsAreLimitedPerAddress) {
+  int limited = 0;
+  for (int i = 0; i < 130 && limited == 0; ++i) {
+    RawConnection c(server_->port(), "127.0.0.9");
+    c.send("GET /v1/admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ck_wrong" +
+           std::to_string(i) + "\r\n\r\n");
+    const auto r = c.read_response(3s);
+    if (r.status == 429) ++limited;
+  }
+  EXPECT_EQ(limited, 1) << "refused before 130 failures";
+  // A good key from that address is refused too until it may try again; from another, served.
+  RawConnection again(server_->port(), "127.0.0.9");
+  again.send("GET /v1/admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin() +
+             "\r\n\r\n");
+  EXPECT_EQ(again.read_response(3s).status, 429);
+  RawConnection other(server_->port(), "127.0.0.10");
+  other.send("GET /v1/admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin() +
+             "\r\n\r\n");
+  EXPECT_EQ(other.read_response(3s).status, 200);
+}
+
+// A touchpoint key looks members up one customer at a time: listing them is slowed down.
+TEST_F(Tokens, ATouchpointListingMembersIsSlowedDown) {
+  const auto key = touchpoint();
+  int limited = 0;
+  for (int i = 0; i < 200 && limited == 0; ++i) {
+    auto r = client().get("/v1/members/lookup?type=card&value=" + std::to_string(7000000 + i),
+                          key.secret);
+    if (r.status == 429) ++limited;
+  }
+  EXPECT_EQ(limited, 1);
+  EXPECT_EQ(client().get("/v1/members/lookup?type=card&value=1234567", admin()).status, 404)
+      << "an admin key is not slowed down";
+}
+
+// Behind a load balancer every client has its address: the one it forwards counts instead, when
+// the balancer is trusted (CIRCOLO_TRUSTED_PROXIES), so one client cannot lock the others out.
+TEST_F(Tokens, BehindATrustedProxyTheForwardedAddressCounts) {
+  std::string last_refusal;
+  const auto through_proxy = [&](const std::string& client, const std::string& key) {
+    RawConnection c(server_->port(), "127.0.0.11");
+    c.send("GET /v1/admin/keys HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.1, " + client +
+           "\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+    const auto r = c.read_response(3s);
+    if (r.status == 429) last_refusal = r.body;
+    return r.status;
+  };
+  int limited = 0;
+  for (int i = 0; i < 130 && limited == 0; ++i)
+    limited += through_proxy("203.0.113.7", "ck_wrong" + std::to_string(i)) == 429;
+  EXPECT_EQ(limited, 1);
+  EXPECT_EQ(through_proxy("203.0.113.7", admin()), 429);
+  EXPECT_EQ(through_proxy("203.0.113.8", admin()), 200)
+      << "another client behind the proxy: " << last_refusal;
 }
 
 }  // namespace

@@ -58,13 +58,22 @@ json redemption_json(const db::coupons::Redemption& r, int digits) {
 
 }  // namespace
 
+// A member token checking codes one after another is guessing them: a few a minute is what an
+// app needs (20 at once, then one every 2 s).
+void limit_member_guesses(App& app, const Request& request) {
+  const auto& caller = request.caller();
+  if (caller.role == Role::member)
+    app.throttle("coupons:" + caller.key_id, app.rate_limits().member_coupons, "coupon checks");
+}
+
 void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings& settings) {
   auto& s = app.services();
   auto& r = app.router();
 
   // Validate: the answer a checkout shows before paying; changes nothing.
   r.add({http::verb::post, "/v1/coupons/validate", kAnyone,
-         [&s, &store](Request& request) -> asio::awaitable<Response> {
+         [&app, &s, &store](Request& request) -> asio::awaitable<Response> {
+           limit_member_guesses(app, request);
            const auto active = active_program(store);
            const auto& program = *active->program;
            const auto body = request.json_body();
@@ -93,7 +102,8 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
          }});
 
   r.add({http::verb::post, "/v1/coupons/redeem", kAnyone,
-         [&s, &store](Request& request) -> asio::awaitable<Response> {
+         [&app, &s, &store](Request& request) -> asio::awaitable<Response> {
+           limit_member_guesses(app, request);
            const auto active = active_program(store);
            const auto& program = *active->program;
            const auto body = request.json_body();
@@ -123,7 +133,8 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
          /*idempotency_required=*/true});
 
   r.add({http::verb::post, "/v1/coupons/reserve", kAnyone,
-         [&s, &store, settings](Request& request) -> asio::awaitable<Response> {
+         [&app, &s, &store, settings](Request& request) -> asio::awaitable<Response> {
+           limit_member_guesses(app, request);
            const auto active = active_program(store);
            const auto body = request.json_body();
            std::vector<FieldError> errors;

@@ -233,7 +233,11 @@ void register_member_routes(App& app, const ProgramStore& store) {
          }});
 
   r.add({http::verb::get, "/v1/members/lookup", kStaff,
-         [&s, &store](Request& request) -> asio::awaitable<Response> {
+         [&app, &s, &store](Request& request) -> asio::awaitable<Response> {
+           // A till looks up one customer at a time; a leaked key listing them is slowed down.
+           if (request.caller().role == Role::touchpoint)
+             app.throttle("lookups:" + request.caller().key_id,
+                          app.rate_limits().touchpoint_lookups, "member lookups");
            const auto type = request.query("type"), value = request.query("value");
            if (!type || !value) {
              throw ApiError(http::status::bad_request, "invalid_query",

@@ -1324,7 +1324,7 @@ export interface components {
              *     unknown_event_type (422: a custom event type the active program does not name, with
              *     `known_types`),
              *     nothing_to_refund, unknown_item, not_refundable, unknown_original_event,
-             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404), no_experiment (404: the campaign declares no experiment and none was recorded). too_many_connections (429: too many connections at once from the client's address; 503: from everyone; both with `Retry-After: 1`, answered to any request before routing), method_not_implemented (501: a method name the server does not know), token_revoked (401: a member token whose key, or the member's tokens, were revoked), too_many_streams (429). `invalid_query` (400) also answers a query parameter given more
+             *     member_mismatch, unknown_referral_code (422: a referral code nobody has), unknown_backtest (404), no_experiment (404: the campaign declares no experiment and none was recorded). too_many_connections (429: too many connections at once from the client's address; 503: from everyone; both with `Retry-After: 1`, answered to any request before routing), method_not_implemented (501: a method name the server does not know), token_revoked (401: a member token whose key, or the member's tokens, were revoked), too_many_streams (429), rate_limited (429 with `Retry-After`: a member token checking coupon codes faster than 20 at once then one every 2 s; a touchpoint key looking members up faster than 100 at once then 20 a second; an address whose authentications failed more than 100 times at once then 2 a second, which is refused before its key is checked). `invalid_query` (400) also answers a query parameter given more
              *     than once (`?period=month&period=week`). Every 503 (`not_ready`: the instance has
              *     not read the active program since it started or reconnected; `database_unavailable`)
              *     is temporary and carries `Retry-After: 1`: retry with the same Idempotency-Key.
@@ -2429,6 +2429,17 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description rate_limited: too many requests of this kind from this principal or address; retry after `Retry-After` seconds (also in the body as `retry_after`) */
+        TooManyRequests: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description not_ready or database_unavailable: temporary, retry with the same Idempotency-Key */
         Unavailable: {
             headers: {
@@ -2808,6 +2819,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -4018,6 +4030,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -4109,6 +4122,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -4166,6 +4180,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

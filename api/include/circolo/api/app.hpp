@@ -1,17 +1,21 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <soci/soci.h>
 
 #include "circolo/api/http.hpp"
 #include "circolo/api/metrics.hpp"
+#include "circolo/api/rate_limit.hpp"
 #include "circolo/api/router.hpp"
 #include "circolo/api/server.hpp"
 #include "circolo/db/batch.hpp"
@@ -43,7 +47,18 @@ class App {
  public:
   explicit App(Services services);
 
-  asio::awaitable<HttpResponse> handle(HttpRequest& request);
+  // `peer`: the client's address (failed authentications are limited per address).
+  asio::awaitable<HttpResponse> handle(HttpRequest& request,
+                                       std::optional<asio::ip::address> peer = std::nullopt);
+  // Takes one request of `key` under `rule`; 429 rate_limited (with Retry-After) when there is
+  // none left. `what` names them in the answer ("coupon checks").
+  void throttle(const std::string& key, const RateLimiter::Rule& rule, const std::string& what);
+  const RateLimits& rate_limits() const { return limits_; }
+  // Load balancers whose X-Forwarded-For is believed: behind one, the client's address (for the
+  // limit on failed authentications) is the last address it appended.
+  void set_trusted_proxies(std::vector<asio::ip::address> proxies) {
+    trusted_proxies_ = std::move(proxies);
+  }
   HttpResponse refusal(http::status status, const std::string& detail) const;
   Router& router() { return router_; }
   // API keys found valid are trusted for kKeyCacheTtl without asking the database again (a key
@@ -58,8 +73,15 @@ class App {
   asio::awaitable<std::optional<Principal>> authenticate(std::string_view token);
 
  private:
+  [[noreturn]] void throw_auth_limited(const std::string& key);
+  std::string client_address(const HttpRequest& raw,
+                             const std::optional<asio::ip::address>& peer) const;
+
   Services services_;
   Router router_;
+  RateLimiter limiter_;
+  RateLimits limits_;
+  std::vector<asio::ip::address> trusted_proxies_;
   struct CachedKey {
     Principal principal;
     std::chrono::steady_clock::time_point until;

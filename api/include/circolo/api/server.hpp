@@ -43,7 +43,9 @@ struct ServerOptions {
 using HttpRequest = beast::http::request<beast::http::string_body>;
 using HttpResponse = beast::http::response<beast::http::string_body>;
 // Turns a complete request into a response; must not throw.
-using RequestHandler = std::function<asio::awaitable<HttpResponse>(HttpRequest&)>;
+// `peer`: the client's address.
+using RequestHandler =
+    std::function<asio::awaitable<HttpResponse>(HttpRequest&, const asio::ip::address& peer)>;
 // Answers requests the server refuses before they reach the handler (413, 431, 400).
 using RefusalHandler = std::function<HttpResponse(beast::http::status, const std::string& detail)>;
 

@@ -35,8 +35,9 @@ struct Settings {
   int webhook_max_attempts = 8;
   std::chrono::milliseconds webhook_backoff{1000};
   std::chrono::milliseconds webhook_timeout{10'000};
-  bool webhooks_allow_private = false;  // receivers on loopback or private networks
-  std::size_t stream_queue = 1000;      // events waiting for one WebSocket client, at most
+  bool webhooks_allow_private = false;       // receivers on loopback or private networks
+  std::vector<std::string> trusted_proxies;  // load balancers whose X-Forwarded-For is believed
+  std::size_t stream_queue = 1000;           // events waiting for one WebSocket client, at most
   std::chrono::milliseconds stream_recheck{2000};  // an open stream checks its key this often
   std::size_t streams_per_principal = 8;
 };

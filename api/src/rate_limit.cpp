@@ -1,0 +1,44 @@
+#include "circolo/api/rate_limit.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace circolo::api {
+
+RateLimiter::Bucket& RateLimiter::refilled(const std::string& key, const Rule& rule,
+                                           Clock::time_point now) {
+  // Full buckets hold nothing worth keeping: dropped when the map grows large.
+  if (buckets_.size() > 100'000) {
+    std::erase_if(buckets_, [&](const auto& entry) {
+      const std::chrono::duration<double> idle = now - entry.second.at;
+      return entry.second.tokens + idle.count() * rule.per_second >= rule.burst;
+    });
+  }
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{rule.burst, now});
+  auto& b = it->second;
+  if (!fresh) {
+    const std::chrono::duration<double> elapsed = now - b.at;
+    b.tokens = std::min(rule.burst, b.tokens + std::max(0.0, elapsed.count()) * rule.per_second);
+    b.at = now;
+  }
+  return b;
+}
+
+std::optional<std::chrono::seconds> RateLimiter::take(const std::string& key, const Rule& rule,
+                                                      Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto& b = refilled(key, rule, now);
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return std::nullopt;
+  }
+  const double wait = (1 - b.tokens) / rule.per_second;
+  return std::chrono::seconds(static_cast<long long>(std::ceil(wait)));
+}
+
+bool RateLimiter::has(const std::string& key, const Rule& rule, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return refilled(key, rule, now).tokens >= 1;
+}
+
+}  // namespace circolo::api
