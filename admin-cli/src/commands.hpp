@@ -39,6 +39,7 @@ void register_backtest(CLI::App& app, Context& ctx);      // after program
 void register_gamification(CLI::App& app, Context& ctx);  // tiers, leaderboard
 void register_coupons(CLI::App& app, Context& ctx);
 void register_webhooks(CLI::App& app, Context& ctx);  // webhooks, events
+void register_audit(CLI::App& app, Context& ctx);
 void register_completion(CLI::App& app, Context& ctx);
 
 }  // namespace circolo::cli

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   register_gamification(app, ctx);
   register_coupons(app, ctx);
   register_webhooks(app, ctx);
+  register_audit(app, ctx);
   register_completion(app, ctx);
 
   try {

@@ -220,7 +220,13 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw, std::optional<asio::
     }
     const Route& route = *match.route;
     route_label = route.pattern;
-    Request request{raw, request_id, route.pattern, std::move(match.params), *parsed, std::nullopt};
+    Request request{raw,
+                    request_id,
+                    route.pattern,
+                    std::move(match.params),
+                    *parsed,
+                    std::nullopt,
+                    client_address(raw, peer)};
 
     if (route.access.authenticated) {
       auto token = bearer_token(request.header(http::field::authorization));
@@ -228,7 +234,7 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw, std::optional<asio::
         throw ApiError(http::status::unauthorized, "unauthenticated",
                        "send Authorization: Bearer <key>");
       // An address that failed too often is not even checked until it may try again.
-      const std::string failures = "auth-failures:" + client_address(raw, peer);
+      const std::string failures = "auth-failures:" + request.client_address;
       if (!limiter_.has(failures, limits_.auth_failures)) throw_auth_limited(failures);
       try {
         request.principal = co_await authenticate(*token);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
@@ -103,6 +104,7 @@ int run(const api::Settings& settings) {
   api::Metrics metrics;
   api::App app({*database, clock, metrics, token_secret, {}});
   api::register_key_routes(app);
+  api::register_audit_routes(app);
   api::ProgramStore programs;
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);

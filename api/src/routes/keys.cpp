@@ -2,6 +2,7 @@
 #include "circolo/api/keys.hpp"
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/engine/digest.hpp"
@@ -79,6 +80,11 @@ void register_key_routes(App& app) {
                       const std::string secret = new_key_secret();
                       co_return co_await transact(services, request, [&](soci::session& sql) {
                         db::api_keys::insert(sql, record, engine::sha256_hex(secret));
+                        audit(sql, request, record.created_at, "key.created", record.id,
+                              {{"role", record.role},
+                               {"channel", record.channel ? nlohmann::json(*record.channel)
+                                                          : nlohmann::json(nullptr)},
+                               {"name", record.name}});
                         auto body = key_to_json(record);
                         body["key"] = secret;
                         auto response = json_response(http::status::created, body);
@@ -109,6 +115,7 @@ void register_key_routes(App& app) {
            if (db::api_keys::revoke(sql, id, now) == db::api_keys::RevokeResult::not_found) {
              throw ApiError(http::status::not_found, "unknown_key", "no API key " + id);
            }
+           audit(sql, request, now, "key.revoked", id);
            return empty_response(http::status::no_content);
          });
          app.forget_cached_keys();  // refused here at once; elsewhere within kKeyCacheTtl

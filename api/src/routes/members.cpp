@@ -1,6 +1,7 @@
 // Members and identity, points: /v1/members/... and POST /v1/admin/points/expire.
 #include "circolo/api/members.hpp"
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/gamification.hpp"
@@ -76,9 +77,18 @@ void record(soci::session& sql, const Request& request, const std::string& membe
   entry.channel = channel_of(request);
   entry.occurred_at = now;
   entry.recorded_at = now;
-  entry.data = std::move(data);
+  entry.data = data;
   entry.effects = std::move(effects);
   db::members::timeline_append(sql, entry);
+  // What staff (or a member's own token) did to a member is in the audit trail too; what the
+  // program did as a consequence (a tier change) is in the timeline only.
+  // Identifier values stay out of it: the trail outlives an erasure of the member's data.
+  if (data.contains("identifiers") && data["identifiers"].is_array()) {
+    json types = json::array();
+    for (const auto& i : data["identifiers"]) types.push_back(i.value("type", ""));
+    data["identifiers"] = types;
+  }
+  if (type != "tier.changed") audit(sql, request, now, type, member_id, std::move(data));
 }
 
 json identifier_json(const engine::Identifier& i) {
@@ -296,6 +306,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
              const auto changed = apply_profile_patch(member.profile, patch);
              if (!changed.empty()) {
                db::members::update_profile(sql, id, member.profile);
+               audit(sql, request, now, "profile.updated", id, {{"fields", changed}});
                // Who changed it: the key, or the key that minted the member's token (and its
                // channel: the member's app).
                db::TimelineEntry entry;
@@ -330,6 +341,8 @@ void register_member_routes(App& app, const ProgramStore& store) {
                    identifier.type + " " + identifier.value + " already belongs to another member",
                    {}, {{"identifier", identifier_json(identifier)}});
              }
+             if (result == db::members::LinkResult::linked)
+               audit(sql, request, now, "identifier.linked", id, {{"type", identifier.type}});
              return json_response(result == db::members::LinkResult::linked ? http::status::created
                                                                             : http::status::ok,
                                   member_body(sql, member, now, store));
@@ -461,6 +474,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            }
            const auto generation = co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
+             audit(sql, request, s.clock.now(), "token.minted", id, {{"ttl_seconds", ttl}});
              return db::member_tokens::generation(sql, id);
            });
            const auto expires = std::chrono::time_point_cast<std::chrono::seconds>(s.clock.now()) +
@@ -479,8 +493,11 @@ void register_member_routes(App& app, const ProgramStore& store) {
            const std::string id = request.param("id");
            check_scope(request.caller(), id);
            co_await s.db.run([&](soci::session& sql) {
+             soci::transaction tx(sql);
              require_member(sql, id);
              db::member_tokens::revoke_all(sql, id);
+             audit(sql, request, s.clock.now(), "tokens.revoked", id);
+             tx.commit();
            });
            app.forget_member_tokens(id);
            co_return empty_response(http::status::no_content);

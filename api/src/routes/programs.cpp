@@ -6,12 +6,14 @@
 #include <spdlog/spdlog.h>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/events.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/db/programs.hpp"
+#include "circolo/engine/digest.hpp"
 #include "circolo/engine/money.hpp"
 #include "circolo/rules/diff.hpp"
 #include "circolo/rules/parser.hpp"
@@ -242,6 +244,9 @@ void register_program_routes(App& app, ProgramStore& store) {
                return json_response(http::status::ok, out);
              }
              out["version"] = db::programs::apply(sql, source, by, now);
+             audit(sql, request, now, "program.applied",
+                   std::to_string(out["version"].get<long long>()),
+                   {{"changes", list.size()}, {"source_sha256", engine::sha256_hex(source)}});
              return json_response(http::status::created, out);
            });
            if (!dry_run && response.status == http::status::created)
@@ -321,6 +326,7 @@ void register_program_routes(App& app, ProgramStore& store) {
                  db::programs::pause(sql, id, by, now);
                else
                  db::programs::resume(sql, id);
+               audit(sql, request, now, pause ? "campaign.paused" : "campaign.resumed", id);
                return json_response(http::status::ok, {{"campaign", id}, {"paused", pause}});
              });
              co_await refresh_after_commit(s, store);

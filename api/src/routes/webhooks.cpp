@@ -9,6 +9,7 @@
 #include <set>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/api/webhooks.hpp"
@@ -135,20 +136,23 @@ void register_webhook_routes(App& app, const WebhookSettings& settings) {
   auto& s = app.services();
   auto& r = app.router();
 
-  r.add({http::verb::post, "/v1/admin/webhooks", kAdmin,
-         [&s, &settings](Request& request) -> asio::awaitable<Response> {
-           auto endpoint = parse_endpoint(request.json_body());
-           if (!settings.allow_private_targets) co_await refuse_private_target(endpoint.url);
-           endpoint.id = new_id("whk");
-           endpoint.created_at = s.clock.now();
-           co_return co_await transact(s, request, [endpoint](soci::session& sql) mutable {
-             // Events from now on (the cursor starts at the last published seq).
-             const auto state = db::outbox::state(sql);
-             endpoint.cursor = state.last_seq;
-             db::webhooks::insert(sql, endpoint);
-             return json_response(http::status::created, endpoint_json(endpoint, state.last_seq));
-           });
-         }});
+  r.add(
+      {http::verb::post, "/v1/admin/webhooks", kAdmin,
+       [&s, &settings](Request& request) -> asio::awaitable<Response> {
+         auto endpoint = parse_endpoint(request.json_body());
+         if (!settings.allow_private_targets) co_await refuse_private_target(endpoint.url);
+         endpoint.id = new_id("whk");
+         endpoint.created_at = s.clock.now();
+         co_return co_await transact(s, request, [&request, endpoint](soci::session& sql) mutable {
+           // Events from now on (the cursor starts at the last published seq).
+           const auto state = db::outbox::state(sql);
+           endpoint.cursor = state.last_seq;
+           db::webhooks::insert(sql, endpoint);
+           audit(sql, request, endpoint.created_at, "webhook.created", endpoint.id,
+                 {{"url", endpoint.url}, {"events", endpoint.events}});
+           return json_response(http::status::created, endpoint_json(endpoint, state.last_seq));
+         });
+       }});
 
   r.add(
       {http::verb::get, "/v1/admin/webhooks", kAdmin, [&s](Request&) -> asio::awaitable<Response> {
@@ -164,10 +168,11 @@ void register_webhook_routes(App& app, const WebhookSettings& settings) {
          [&s](Request& request) -> asio::awaitable<Response> {
            const std::string id = request.param("id");
            const auto now = s.clock.now();
-           co_return co_await transact(s, request, [id, now](soci::session& sql) {
+           co_return co_await transact(s, request, [&request, id, now](soci::session& sql) {
              if (!db::webhooks::find(sql, id))
                throw ApiError(http::status::not_found, "unknown_webhook", "no webhook " + id);
              db::webhooks::disable(sql, id, now);
+             audit(sql, request, now, "webhook.disabled", id);
              return empty_response(http::status::no_content);
            });
          }});

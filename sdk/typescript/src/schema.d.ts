@@ -58,6 +58,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail, newest first (admin)
+         * @description Every staff and admin action that changes member data or configuration (and what a
+         *     member's own token did to its member), recorded in the transaction of the action, with
+         *     who, when, from where and what. Append-only: nothing changes or removes an entry, not even
+         *     SQL (a trigger refuses it). Filters combine; `from` and `until` are RFC 3339 times.
+         */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/keys": {
         parameters: {
             query?: never;
@@ -1442,6 +1465,30 @@ export interface components {
             /** Format: date-time */
             joined_at: string;
         };
+        /** @description One staff, admin or member-token action on member data or configuration. */
+        AuditEntry: {
+            /** @description its number, as a string (a `cursor`) */
+            id: string;
+            /** Format: date-time */
+            at: string;
+            /** @description the key id, or `member:<id>` for a member's own token */
+            actor: string;
+            /** @enum {string} */
+            role: "admin" | "touchpoint" | "member";
+            /** @description the client's address (behind a trusted proxy, the forwarded one) */
+            address: string | null;
+            /**
+             * @description program.applied, campaign.paused, campaign.resumed, key.created, key.revoked,
+             *     webhook.created, webhook.disabled, member.enrolled, profile.updated,
+             *     identifier.linked, identifier.unlinked, member.merged, points.spent, points.adjusted,
+             *     points.transferred, token.minted, tokens.revoked
+             */
+            action: string;
+            /** @description the member, key, webhook, campaign or program version */
+            target: string | null;
+            /** @description what, without personal data (identifier types, not values; profile field names, not values); `token_minted_by` for a member's own token */
+            detail: Record<string, never>;
+        };
         LedgerEntry: {
             /** @description the entry's number, as a string */
             id: string;
@@ -2560,6 +2607,47 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /** @description next_cursor of the previous page */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description a key id or member:<id> */
+                actor?: string;
+                action?: string;
+                /** @description a member id, key id... */
+                target?: string;
+                from?: string;
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AuditEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listApiKeys: {

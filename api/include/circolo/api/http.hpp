@@ -57,6 +57,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> path_params;
   boost::urls::url_view target;
   std::optional<Principal> principal;
+  std::string client_address;  // as seen, or as a trusted proxy forwarded it ("-": unknown)
 
   const std::string& param(std::string_view name) const;
   std::optional<std::string> query(std::string_view name) const;
