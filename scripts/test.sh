@@ -20,22 +20,30 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang
   -DCIRCOLO_SANITIZE=ON -DCIRCOLO_WERROR=ON -DCIRCOLO_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-# The rules front end under libFuzzer (ASan + UBSan) for a bounded time, from the kept corpus
-# in tests/fuzz/corpus; what it discovers goes to a temporary folder. A crash fails the run.
+# The rules front end, and what clients type below the JSON (identifiers, amounts, coupon codes,
+# member tokens), under libFuzzer (ASan + UBSan) for a bounded time each, from the kept corpora
+# in tests/fuzz; what they discover goes to a temporary folder. A crash fails the run.
 fuzz="$root/build/fuzz"
 cmake -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCIRCOLO_FUZZ=ON >/dev/null
-cmake --build "$fuzz" -j"$(nproc)" --target rules_fuzz
-fuzz_corpus=$(mktemp -d /tmp/circolo-fuzz.XXXXXX)
-echo "circolo: fuzzing the rules front end for ${CIRCOLO_FUZZ_SECONDS:-60} s"
-if ! (cd "$fuzz_corpus" && "$fuzz/rules_fuzz" -max_total_time="${CIRCOLO_FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \
-  -print_final_stats=1 "$fuzz_corpus" "$root/tests/fuzz/corpus" >"$fuzz_corpus.log" 2>&1); then
-  tail -60 "$fuzz_corpus.log"
-  echo "circolo: the fuzzer found a failure; the input is in $fuzz_corpus (crash-*)" >&2
-  exit 1
-fi
-grep -E "^(Done|stat::number_of_executed_units)" "$fuzz_corpus.log" || true
-rm -rf "$fuzz_corpus" "$fuzz_corpus.log"
+cmake --build "$fuzz" -j"$(nproc)" --target rules_fuzz inputs_fuzz
+# run_fuzzer TARGET SECONDS CORPUS WHAT
+run_fuzzer() {
+  local corpus
+  corpus=$(mktemp -d /tmp/circolo-fuzz.XXXXXX)
+  echo "circolo: fuzzing $4 for $2 s"
+  if ! (cd "$corpus" && "$fuzz/$1" -max_total_time="$2" -rss_limit_mb=4096 \
+    -print_final_stats=1 "$corpus" "$3" >"$corpus.log" 2>&1); then
+    tail -60 "$corpus.log"
+    echo "circolo: the fuzzer found a failure; the input is in $corpus (crash-*)" >&2
+    exit 1
+  fi
+  grep -E "^(Done|stat::number_of_executed_units)" "$corpus.log" || true
+  rm -rf "$corpus" "$corpus.log"
+}
+run_fuzzer rules_fuzz "${CIRCOLO_FUZZ_SECONDS:-60}" "$root/tests/fuzz/corpus" "the rules front end"
+run_fuzzer inputs_fuzz "${CIRCOLO_FUZZ_INPUTS_SECONDS:-30}" "$root/tests/fuzz/inputs_corpus" \
+  "identifiers, amounts, coupon codes and member tokens"
 
 . "$root/scripts/pg.sh"
 pg_throwaway
