@@ -526,6 +526,7 @@ json member_json(const db::Member& m, const std::vector<engine::Identifier>& ide
         {"attributes", m.profile.attributes}}},
       {"tags", m.tags},
       {"joined_at", engine::format_rfc3339(m.joined_at)},
+      {"erased_at", m.erased_at ? json(engine::format_rfc3339(*m.erased_at)) : json(nullptr)},
   };
 }
 

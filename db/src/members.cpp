@@ -28,7 +28,9 @@ const std::string kFindMember =
     "select id, name, email, phone, cast(birthday as text), cast(attributes as text), "
     "cast(array_to_json(tags) as text), " +
     timestamptz_to_micros("joined_at") +
-    ", points_balance, merged_into, tier, purchases, lifetime_points, display_name from members "
+    ", points_balance, merged_into, tier, purchases, lifetime_points, display_name, " +
+    timestamptz_to_micros("erased_at") +
+    " from members "
     "where id = $1";
 
 const std::string kLock = "select id from members where id = $1 for update";
@@ -118,6 +120,30 @@ const std::string kSecretInsert =
     "insert into server_secrets (name, secret) values (:name, :secret) on conflict do nothing";
 const std::string kSecretSelect = "select secret from server_secrets where name = :name";
 
+// Erasure, for the member and every member merged into it: the profile, identifiers (free for
+// others from now on), link codes and member tokens go; the timeline and recorded events keep
+// what happened without who (identifier values, notes, profiles); ledger, lots and counters stay.
+const std::string kEraseMembers =
+    "update members set name = null, email = null, phone = null, birthday = null, display_name = "
+    "null, attributes = '{}', token_generation = token_generation + 1, erased_at = coalesce("
+    "erased_at, " +
+    micros_to_timestamptz("$2::bigint") +
+    ") where id = $1 or id = any(select unnest(merged_ids) from members where id = $1) returning "
+    "id";
+const std::string kEraseIdentifiers =
+    "delete from member_identifiers where member_id = any($1::text[])";
+const std::string kEraseLinkCodes =
+    "delete from member_link_codes where member_id = any($1::text[])";
+const std::string kEraseTimeline =
+    "update member_timeline set data = data - 'identifiers' - 'reason' - 'profile' - 'identifier' "
+    "where member_id = any($1::text[]) and (data ? 'identifiers' or data ? 'reason' or data ? "
+    "'profile' or data ? 'identifier')";
+const std::string kEraseEvents =
+    "update events set body = (body - 'profile') || jsonb_build_object('member', "
+    "jsonb_build_object('id', member_id)) where member_id = any($1::text[]) and (body ? 'profile' "
+    "or body->'member' ? 'identifier' or body->'member' ? 'identifiers' or body->'member' ? "
+    "'link_code')";
+
 }  // namespace
 
 std::optional<engine::Identifier> insert(soci::session& sql, const Member& member,
@@ -150,7 +176,20 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   if (rows.empty()) return std::nullopt;
   auto member = from_row(rows.front());
   member.profile.display_name = rows.front()[13];  // not among from_row's columns
+  if (rows.front()[14]) member.erased_at = from_micros(to_int(rows.front()[14]));
   return member;
+}
+
+std::vector<std::string> erase(soci::session& sql, const std::string& id, engine::TimePoint now) {
+  std::vector<std::string> ids;
+  for (const auto& row : fetch(sql, kEraseMembers, {id, std::to_string(to_micros(now))}))
+    ids.push_back(*row[0]);
+  const auto array = text_array(ids);
+  fetch(sql, kEraseIdentifiers, {array});
+  fetch(sql, kEraseLinkCodes, {array});
+  fetch(sql, kEraseTimeline, {array});
+  fetch(sql, kEraseEvents, {array});
+  return ids;
 }
 
 void update_profile(soci::session& sql, const std::string& id, const Profile& p) {

@@ -349,6 +349,25 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
          }});
 
+  // The right to erasure: the member's personal data goes (profile, identifiers, link codes,
+  // tokens; who it was in its timeline and recorded events), the member stays, anonymous, so that
+  // its ledger, the liabilities and the reports keep their sums. Its identifiers are free again.
+  r.add({http::verb::post, "/v1/members/{id}/erase", kAdmin,
+         [&app, &s, &store](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           const auto now = s.clock.now();
+           std::vector<std::string> erased;
+           auto response = co_await transact(s, request, [&](soci::session& sql) {
+             lock_member(sql, id);
+             erased = db::members::erase(sql, id, now);
+             audit(sql, request, now, "member.erased", id, {{"members", erased.size()}});
+             return json_response(http::status::ok,
+                                  member_body(sql, require_member(sql, id), now, store));
+           });
+           for (const auto& e : erased) app.forget_member_tokens(e);
+           co_return response;
+         }});
+
   // An admin takes back an identifier linked by mistake (a card typed into the wrong member).
   r.add(
       {http::verb::delete_, "/v1/members/{id}/identifiers/{type}/{value}", kAdmin,

@@ -224,6 +224,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a member's personal data (admin)
+         * @description The right to erasure. The profile (names, email, phone, birthday, attributes), the
+         *     identifiers (free for others from now on), link codes and member tokens of the member and
+         *     of the members merged into it go; its timeline and recorded events keep what happened
+         *     without who (identifier values, staff notes, profiles). The member stays, anonymous
+         *     (`erased_at`), so that its ledger, the liabilities and the reports keep their sums; its
+         *     points are still its own. Repeating it changes nothing more. Recorded in the audit trail.
+         */
+        post: operations["eraseMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/members/{id}/merge": {
         parameters: {
             query?: never;
@@ -1464,6 +1489,11 @@ export interface components {
             tags: string[];
             /** Format: date-time */
             joined_at: string;
+            /**
+             * Format: date-time
+             * @description its personal data was erased (POST /v1/members/{id}/erase); the member is anonymous
+             */
+            erased_at: string | null;
         };
         /** @description One staff, admin or member-token action on member data or configuration. */
         AuditEntry: {
@@ -3110,6 +3140,39 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    eraseMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member as it is now */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

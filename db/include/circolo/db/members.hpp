@@ -29,8 +29,9 @@ struct Member {
   long long points_balance = 0;
   std::optional<std::string> merged_into;
   std::optional<std::string> tier;
-  long long purchases = 0;        // purchase events
-  long long lifetime_points = 0;  // points earned through events, net of refunds
+  long long purchases = 0;                     // purchase events
+  long long lifetime_points = 0;               // points earned through events, net of refunds
+  std::optional<engine::TimePoint> erased_at;  // its personal data was erased (find() only)
 };
 
 struct TimelineEntry {
@@ -61,6 +62,9 @@ std::optional<engine::Identifier> insert(soci::session& sql, const Member& membe
 std::optional<Member> find(soci::session& sql, const std::string& id);
 // Writes the whole profile (name, display name, contact details, birthday, attributes).
 void update_profile(soci::session& sql, const std::string& id, const Profile& profile);
+// Erases the personal data of `id` and of the members merged into it (see kEraseMembers); the
+// row must be locked. Returns the ids erased.
+std::vector<std::string> erase(soci::session& sql, const std::string& id, engine::TimePoint now);
 // A member from the first 13 columns of a row (members' columns in kFindMember order).
 Member from_row(const std::vector<std::optional<std::string>>& row);
 // Locks the member row (FOR UPDATE): every change of a member's points takes this lock first.

@@ -1,0 +1,103 @@
+// End-to-end: erasure. A member's personal data goes, its identifiers are free again, its member
+// tokens stop working, and the books stay right: the ledger, the liabilities and the reports keep
+// their sums.
+#include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+
+#include "http_client.hpp"
+#include "server_process.hpp"
+#include "test_env.hpp"
+
+using namespace circolo::test;
+using nlohmann::json;
+
+namespace {
+
+const char* kProgram = R"(program {
+  currency "EUR"
+}
+
+campaign "base" {
+  rule "earn" {
+    on purchase
+    then award floor(event.total) points
+  }
+}
+)";
+
+TEST(Privacy, ErasureRemovesPersonalDataAndKeepsTheBooks) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto admin = server.admin_key();
+  auto keys = apply_program_with_touchpoints(server, kProgram, {"store"});
+  const json card{{"type", "card"}, {"value", "4000555566667777"}};
+  auto created =
+      c.post_json("/v1/members",
+                  {{"identifiers", {card, {{"type", "email"}, {"value", "giulia@example.com"}}}},
+                   {"profile", {{"name", "Giulia Bianchi"}, {"phone", "+39 333 1234567"}}}},
+                  keys["store"]);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.json()["id"];
+  auto bought = c.post_json("/v1/events",
+                            {{"type", "purchase"},
+                             {"member", {{"identifier", card}}},
+                             {"total", "42.00"},
+                             {"currency", "EUR"},
+                             {"order_id", "E-1"}},
+                            keys["store"], "erase-ev-1");
+  ASSERT_EQ(bought.status, 201) << bought.body;
+  ASSERT_EQ(c.post_json("/v1/members/" + id + "/points/adjust",
+                        {{"points", 8}, {"reason", "sorry Giulia"}}, admin)
+                .status,
+            201);
+  const std::string token =
+      c.post_json("/v1/members/" + id + "/tokens", json::object(), keys["store"]).json()["token"];
+  const auto liability_before = c.get("/v1/admin/reports/liability", admin).json();
+  const auto ledger_before = c.get("/v1/members/" + id + "/ledger", admin).json();
+
+  // Staff cannot; an admin can.
+  expect_problem(c.post_json("/v1/members/" + id + "/erase", json::object(), keys["store"]), 403,
+                 "forbidden");
+  auto erased = c.post_json("/v1/members/" + id + "/erase", json::object(), admin);
+  ASSERT_EQ(erased.status, 200) << erased.body;
+  const auto m = erased.json();
+  EXPECT_TRUE(m["erased_at"].is_string());
+  EXPECT_TRUE(m["identifiers"].empty());
+  for (const char* field : {"name", "email", "phone", "birthday", "display_name"})
+    EXPECT_TRUE(m["profile"][field].is_null()) << field;
+  EXPECT_EQ(m["points"]["available"], 50) << "its points are still its own";
+
+  // The books: the same ledger, the same liability.
+  EXPECT_EQ(c.get("/v1/members/" + id + "/ledger", admin).json(), ledger_before);
+  EXPECT_EQ(c.get("/v1/admin/reports/liability", admin).json()["total"], liability_before["total"]);
+
+  // Nothing of who it was remains where it was written down.
+  soci::session sql(soci::postgresql, database.conninfo());
+  for (const char* table : {"members", "member_identifiers", "member_timeline", "events"}) {
+    long long found = 0;
+    sql << std::string("select count(*) from ") + table +
+               " t where t::text like '%4000555566667777%' "
+               "or t::text like '%giulia%' or t::text like '%Giulia%' or t::text like "
+               "'%3331234567%'",
+        soci::into(found);
+    EXPECT_EQ(found, 0) << table;
+  }
+
+  // Its identifiers are free; its tokens are dead; lookups find nobody.
+  expect_problem(c.get("/v1/members/" + id + "/wallet", token), 401, "token_revoked");
+  expect_problem(c.get("/v1/members/lookup?type=card&value=4000555566667777", keys["store"]), 404,
+                 "unknown_member");
+  auto again = c.post_json("/v1/members", {{"identifiers", {card}}}, keys["store"]);
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_NE(again.json()["id"], id);
+  // Erasing again changes nothing more; the trail says who erased.
+  EXPECT_EQ(c.post_json("/v1/members/" + id + "/erase", json::object(), admin).json()["erased_at"],
+            m["erased_at"]);
+  const auto trail = c.get("/v1/admin/audit?action=member.erased&target=" + id, admin).json();
+  ASSERT_FALSE(trail["items"].empty());
+  EXPECT_EQ(trail["items"][0]["actor"], "key_bootstrap");
+}
+
+}  // namespace
