@@ -100,4 +100,56 @@ TEST(Privacy, ErasureRemovesPersonalDataAndKeepsTheBooks) {
   EXPECT_EQ(trail["items"][0]["actor"], "key_bootstrap");
 }
 
+// The right of access: everything held about the member, for its own token or an admin.
+TEST(Privacy, AMemberExportsEverythingHeldAboutIt) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto admin = server.admin_key();
+  auto keys = apply_program_with_touchpoints(server, kProgram, {"store"});
+  const json card{{"type", "card"}, {"value", "4000111199998888"}};
+  auto created =
+      c.post_json("/v1/members", {{"identifiers", {card}}, {"profile", {{"name", "Marco Neri"}}}},
+                  keys["store"]);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.json()["id"];
+  ASSERT_EQ(c.post_json("/v1/events",
+                        {{"type", "purchase"},
+                         {"member", {{"id", id}}},
+                         {"total", "12.00"},
+                         {"currency", "EUR"},
+                         {"order_id", "X-1"}},
+                        keys["store"], "export-ev-1")
+                .status,
+            201);
+  const std::string token =
+      c.post_json("/v1/members/" + id + "/tokens", json::object(), keys["store"]).json()["token"];
+  const auto other =
+      c.post_json("/v1/members", {{"identifiers", {{{"type", "crm"}, {"value", "o-1"}}}}},
+                  keys["store"])
+          .json()["id"]
+          .get<std::string>();
+
+  auto own = c.get("/v1/members/" + id + "/export", token);
+  ASSERT_EQ(own.status, 200) << own.body;
+  const auto data = own.json()["data"];
+  EXPECT_EQ(data["member"]["name"], "Marco Neri");
+  ASSERT_EQ(data["identifiers"].size(), 1u);
+  EXPECT_EQ(data["identifiers"][0]["value"], "4000111199998888");
+  ASSERT_EQ(data["events"].size(), 1u);
+  EXPECT_EQ(data["events"][0]["type"], "purchase");
+  EXPECT_EQ(data["ledger_entries"].size(), 1u);
+  EXPECT_EQ(data["ledger_entries"][0]["points"], 12);
+  for (const char* key :
+       {"point_lots", "member_timeline", "coupon_codes", "coupon_redemptions", "reward_claims",
+        "challenge_states", "member_badges", "referrals", "audit_log"})
+    EXPECT_TRUE(data[key].is_array()) << key;
+  EXPECT_EQ(c.get("/v1/members/" + id + "/export", admin).status, 200);
+  expect_problem(c.get("/v1/members/" + other + "/export", token), 403, "forbidden");
+  expect_problem(c.get("/v1/members/" + id + "/export", keys["store"]), 403, "forbidden");
+  // Reading it is in the trail.
+  const auto trail = c.get("/v1/admin/audit?action=member.exported&target=" + id, admin).json();
+  EXPECT_EQ(trail["items"].size(), 2u);
+}
+
 }  // namespace

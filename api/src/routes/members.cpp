@@ -16,6 +16,7 @@
 #include "circolo/db/member_tokens.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/points.hpp"
+#include "circolo/db/privacy.hpp"
 #include "circolo/db/query.hpp"
 #include "circolo/db/referrals.hpp"
 #include "circolo/engine/event/decide.hpp"
@@ -366,6 +367,30 @@ void register_member_routes(App& app, const ProgramStore& store) {
            });
            for (const auto& e : erased) app.forget_member_tokens(e);
            co_return response;
+         }});
+
+  // The right of access: everything held about the member, machine-readable, for the member's
+  // own token or an admin (a till has no business with it). Reading it is recorded.
+  r.add({http::verb::get, "/v1/members/{id}/export", kAnyone,
+         [&s](Request& request) -> asio::awaitable<Response> {
+           const std::string id = request.param("id");
+           check_scope(request.caller(), id);
+           if (request.caller().role == Role::touchpoint)
+             throw ApiError(http::status::forbidden, "forbidden",
+                            "a member's data export is for the member's own token or an admin");
+           const auto now = s.clock.now();
+           co_return co_await s.db.run([&](soci::session& sql) {
+             require_member(sql, id);
+             auto data = db::privacy::export_member(sql, id);
+             {
+               soci::transaction tx(sql);
+               audit(sql, request, now, "member.exported", id);
+               tx.commit();
+             }
+             return json_response(http::status::ok, {{"member_id", id},
+                                                     {"exported_at", engine::format_rfc3339(now)},
+                                                     {"data", std::move(data)}});
+           });
          }});
 
   // An admin takes back an identifier linked by mistake (a card typed into the wrong member).

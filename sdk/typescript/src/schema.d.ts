@@ -224,6 +224,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything held about a member, machine-readable (its own token, or admin)
+         * @description The right of access: the member's rows, and those of the members merged into it, table by
+         *     table as they are stored, in one snapshot (`member`, `identifiers`, `ledger_entries`,
+         *     `point_lots`, `member_timeline`, `events`, `coupon_codes`, `coupon_holds`,
+         *     `coupon_redemptions`, `reward_claims`, `challenge_states`, `member_badges`,
+         *     `referral_codes`, `referrals`, `audit_log`). The member's own token or an admin key (a
+         *     touchpoint key is 403). Each export is recorded in the audit trail (`member.exported`).
+         */
+        get: operations["exportMember"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/members/{id}/erase": {
         parameters: {
             query?: never;
@@ -1511,7 +1536,7 @@ export interface components {
              * @description program.applied, campaign.paused, campaign.resumed, key.created, key.revoked,
              *     webhook.created, webhook.disabled, member.enrolled, profile.updated,
              *     identifier.linked, identifier.unlinked, member.merged, points.spent, points.adjusted,
-             *     points.transferred, token.minted, tokens.revoked
+             *     points.transferred, token.minted, tokens.revoked, member.erased, member.exported
              */
             action: string;
             /** @description the member, key, webhook, campaign or program version */
@@ -2879,6 +2904,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "erased_at": null,
                      *       "points": {
                      *         "available": 120,
                      *         "pending": 0
@@ -2975,6 +3001,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "erased_at": null,
                      *       "points": {
                      *         "available": 120,
                      *         "pending": 0
@@ -3057,6 +3084,7 @@ export interface operations {
                      *         }
                      *       ],
                      *       "joined_at": "2026-12-06T22:31:43.829408Z",
+                     *       "erased_at": null,
                      *       "points": {
                      *         "available": 120,
                      *         "pending": 0
@@ -3140,6 +3168,42 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        member_id: string;
+                        /** Format: date-time */
+                        exported_at: string;
+                        /** @description table name: its rows (the member, an object) */
+                        data: Record<string, never>;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

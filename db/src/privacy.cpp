@@ -1,0 +1,62 @@
+#include "circolo/db/privacy.hpp"
+
+#include "circolo/db/query.hpp"
+
+namespace circolo::db::privacy {
+
+namespace {
+
+// $1: the member. ids: it and the members merged into it (their rows moved or kept their ids).
+const std::string kExport = R"(
+with ids as (
+  select $1::text as id
+  union select unnest(merged_ids) from members where id = $1
+)
+select json_build_object(
+  'member', (select row_to_json(m) from (select id, name, display_name, email, phone, birthday,
+             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at
+             from members where id = $1) m),
+  'identifiers', (select coalesce(json_agg(i order by i.linked_at), '[]') from member_identifiers i
+                  where i.member_id in (select id from ids)),
+  'ledger_entries', (select coalesce(json_agg(l order by l.id), '[]') from ledger_entries l
+                     where l.member_id in (select id from ids)),
+  'point_lots', (select coalesce(json_agg(p), '[]') from point_lots p
+                 where p.member_id in (select id from ids)),
+  'member_timeline', (select coalesce(json_agg(t order by t.id), '[]') from member_timeline t
+                      where t.member_id in (select id from ids)),
+  'events', (select coalesce(json_agg(json_build_object('id', e.id, 'type', e.type,
+             'channel', e.channel, 'store', e.store, 'order_id', e.order_id,
+             'occurred_at', e.occurred_at, 'recorded_at', e.recorded_at, 'body', e.body,
+             'effects', e.effects) order by e.recorded_at, e.id), '[]') from events e
+             where e.member_id in (select id from ids)),
+  'coupon_codes', (select coalesce(json_agg(c), '[]') from coupon_codes c
+                   where c.member_id in (select id from ids)),
+  'coupon_holds', (select coalesce(json_agg(h), '[]') from coupon_holds h
+                   where h.member_id in (select id from ids)),
+  'coupon_redemptions', (select coalesce(json_agg(r), '[]') from coupon_redemptions r
+                         where r.member_id in (select id from ids)),
+  'reward_claims', (select coalesce(json_agg(r), '[]') from reward_claims r
+                    where r.member_id in (select id from ids)),
+  'challenge_states', (select coalesce(json_agg(s), '[]') from challenge_states s
+                       where s.member_id in (select id from ids)),
+  'member_badges', (select coalesce(json_agg(b), '[]') from member_badges b
+                    where b.member_id in (select id from ids)),
+  'referral_codes', (select coalesce(json_agg(r), '[]') from referral_codes r
+                     where r.member_id in (select id from ids)),
+  'referrals', (select coalesce(json_agg(r), '[]') from referrals r
+                where r.referrer_id in (select id from ids) or r.referee_id in (select id from ids)),
+  'audit_log', (select coalesce(json_agg(a order by a.id), '[]') from audit_log a
+                where a.target in (select id from ids))
+)::text)";
+
+}  // namespace
+
+nlohmann::json export_member(soci::session& sql, const std::string& member_id) {
+  soci::transaction tx(sql);
+  sql << "set transaction isolation level repeatable read, read only";
+  const auto rows = fetch_unprepared(sql, kExport, {member_id});
+  tx.commit();
+  return nlohmann::json::parse(rows.at(0).at(0).value_or("{}"));
+}
+
+}  // namespace circolo::db::privacy
