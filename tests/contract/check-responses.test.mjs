@@ -39,6 +39,7 @@ const member = {
   profile: { name: null, display_name: null, email: null, phone: null, birthday: null, attributes: {} },
   tags: [],
   joined_at: "2026-12-06T10:00:00Z",
+  erased_at: null,
 };
 
 test("documented answers pass", () => {
