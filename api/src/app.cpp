@@ -142,20 +142,50 @@ void App::forget_member_tokens(const std::string& member_id) {
   ++key_generation_;
 }
 
+namespace {
+
+asio::ip::address unmapped(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+}  // namespace
+
 std::string App::client_address(const HttpRequest& raw,
                                 const std::optional<asio::ip::address>& peer) const {
   if (!peer) return "-";
-  if (std::find(trusted_proxies_.begin(), trusted_proxies_.end(), *peer) == trusted_proxies_.end())
-    return peer->to_string();
-  // The proxy appended the address it saw last; what comes before it the client could forge.
-  std::string_view forwarded = raw["X-Forwarded-For"];
-  const auto comma = forwarded.rfind(',');
-  if (comma != std::string_view::npos) forwarded.remove_prefix(comma + 1);
+  const auto seen = unmapped(*peer);
+  if (std::none_of(trusted_proxies_.begin(), trusted_proxies_.end(),
+                   [&](const asio::ip::address& p) { return unmapped(p) == seen; }))
+    return seen.to_string();
+  // The proxy appended the address it saw to the last X-Forwarded-For line (or added a line of
+  // its own); everything before it the client could have forged.
+  std::string_view forwarded;
+  const auto [first, end] = raw.equal_range("X-Forwarded-For");
+  for (auto it = first; it != end; ++it) forwarded = it->value();
+  if (const auto comma = forwarded.rfind(','); comma != std::string_view::npos)
+    forwarded.remove_prefix(comma + 1);
   while (!forwarded.empty() && forwarded.front() == ' ') forwarded.remove_prefix(1);
   while (!forwarded.empty() && forwarded.back() == ' ') forwarded.remove_suffix(1);
+  std::string text(forwarded);
+  if (text.size() > 2 && text.front() == '[') {  // [v6]:port
+    text = text.substr(1, text.find(']') - 1);
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {  // v4:port
+    text = text.substr(0, text.find(':'));
+  }
   boost::system::error_code ec;
-  const auto client = asio::ip::make_address(std::string(forwarded), ec);
-  return ec ? peer->to_string() : client.to_string();
+  const auto client = asio::ip::make_address(text, ec);
+  return ec ? seen.to_string() : unmapped(client).to_string();
+}
+
+void App::check_authentication_allowed(const std::string& address) {
+  const std::string key = "auth-failures:" + address;
+  if (!limiter_.has(key, limits_.auth_failures)) throw_auth_limited(key);
+}
+
+void App::authentication_failed(const std::string& address) {
+  limiter_.take("auth-failures:" + address, limits_.auth_failures);
 }
 
 void App::throw_auth_limited(const std::string& key) {
@@ -234,17 +264,16 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw, std::optional<asio::
         throw ApiError(http::status::unauthorized, "unauthenticated",
                        "send Authorization: Bearer <key>");
       // An address that failed too often is not even checked until it may try again.
-      const std::string failures = "auth-failures:" + request.client_address;
-      if (!limiter_.has(failures, limits_.auth_failures)) throw_auth_limited(failures);
+      check_authentication_allowed(request.client_address);
       try {
         request.principal = co_await authenticate(*token);
       } catch (const ApiError& e) {
         if (e.status() == http::status::unauthorized && e.code() != "token_expired")
-          limiter_.take(failures, limits_.auth_failures);
+          authentication_failed(request.client_address);
         throw;
       }
       if (!request.principal) {
-        limiter_.take(failures, limits_.auth_failures);
+        authentication_failed(request.client_address);
         throw ApiError(http::status::unauthorized, "unauthenticated",
                        "the key is not valid or was revoked");
       }

@@ -7,14 +7,17 @@ namespace circolo::api {
 
 RateLimiter::Bucket& RateLimiter::refilled(const std::string& key, const Rule& rule,
                                            Clock::time_point now) {
-  // Full buckets hold nothing worth keeping: dropped when the map grows large.
-  if (buckets_.size() > 100'000) {
+  // Full buckets hold nothing worth keeping: dropped when the map grows large (at most once a
+  // second, so that a map of busy buckets is not swept on every call).
+  if (buckets_.size() > 100'000 && now - swept_ >= std::chrono::seconds(1)) {
+    swept_ = now;
     std::erase_if(buckets_, [&](const auto& entry) {
-      const std::chrono::duration<double> idle = now - entry.second.at;
-      return entry.second.tokens + idle.count() * rule.per_second >= rule.burst;
+      const auto& b = entry.second;
+      const std::chrono::duration<double> idle = now - b.at;
+      return b.tokens + idle.count() * b.rule.per_second >= b.rule.burst;
     });
   }
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{rule.burst, now});
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{rule.burst, now, rule});
   auto& b = it->second;
   if (!fresh) {
     const std::chrono::duration<double> elapsed = now - b.at;

@@ -128,6 +128,20 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id,
     std::lock_guard lock(mutex_);
     connections_.emplace(id, Connection{strand, &stream, true, address});
   }
+  // However serve ends (an exception too), the connection leaves the books exactly once.
+  struct Leave {
+    Server& server;
+    std::uint64_t id;
+    asio::ip::address address;
+    ~Leave() {
+      std::lock_guard lock(server.mutex_);
+      server.connections_.erase(id);
+      --server.admitted_;
+      if (auto it = server.per_address_.find(address);
+          it != server.per_address_.end() && --it->second == 0)
+        server.per_address_.erase(it);
+    }
+  } leave{*this, id, address};
   auto set_idle = [&](bool idle) {
     std::lock_guard lock(mutex_);
     connections_.at(id).idle = idle;
@@ -223,11 +237,6 @@ asio::awaitable<void> Server::serve(tcp::socket socket, std::uint64_t id,
 
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  std::lock_guard lock(mutex_);
-  connections_.erase(id);
-  --admitted_;
-  if (auto it = per_address_.find(address); it != per_address_.end() && --it->second == 0)
-    per_address_.erase(it);
 }
 
 void Server::close_connections(bool idle_only) {

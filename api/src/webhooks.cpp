@@ -1,5 +1,7 @@
 #include "circolo/api/webhooks.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -50,10 +52,20 @@ bool private_address(const asio::ip::address& address) {
     if (v6.is_v4_mapped())
       return private_address(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
     const auto b = v6.to_bytes();
+    // ::a.b.c.d (IPv4-compatible, deprecated) and 2002:a.b.c.d:: (6to4) carry an IPv4 address.
+    if (std::all_of(b.begin(), b.begin() + 12, [](unsigned char x) { return x == 0; }) &&
+        !v6.is_loopback() && !v6.is_unspecified())
+      return private_address(
+          asio::ip::make_address_v4(asio::ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]}));
+    if (b[0] == 0x20 && b[1] == 0x02)
+      return private_address(
+          asio::ip::make_address_v4(asio::ip::address_v4::bytes_type{b[2], b[3], b[4], b[5]}));
     return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_multicast() ||
+           v6.is_site_local() ||     // fec0::/10, deprecated
            (b[0] & 0xfe) == 0xfc ||  // fc00::/7 unique local
            (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) ||  // 2001:db8::/32
-           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b);    // 64:ff9b::/96 NAT64
+           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff &&
+            b[3] == 0x9b);  // 64:ff9b::/96, 64:ff9b:1::/48
   }
   const auto v = address.to_v4().to_uint();
   const auto in = [v](std::uint32_t net, int bits) {

@@ -135,9 +135,11 @@ const std::string kEraseIdentifiers =
 const std::string kEraseLinkCodes =
     "delete from member_link_codes where member_id = any($1::text[])";
 const std::string kEraseTimeline =
-    "update member_timeline set data = data - 'identifiers' - 'reason' - 'profile' - 'identifier' "
-    "where member_id = any($1::text[]) and (data ? 'identifiers' or data ? 'reason' or data ? "
-    "'profile' or data ? 'identifier')";
+    "update member_timeline set data = (data - 'identifiers' - 'reason' - 'profile' - "
+    "'identifier') || case when data ? 'member' then jsonb_build_object('member', "
+    "jsonb_build_object('id', member_id)) else '{}' end where member_id = any($1::text[]) and "
+    "(data ? 'identifiers' or data ? 'reason' or data ? 'profile' or data ? 'identifier' or data "
+    "? 'member')";
 const std::string kEraseEvents =
     "update events set body = (body - 'profile') || jsonb_build_object('member', "
     "jsonb_build_object('id', member_id)) where member_id = any($1::text[]) and (body ? 'profile' "

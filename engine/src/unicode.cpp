@@ -42,9 +42,15 @@ Normalised nfkc(std::string_view text) {
 }
 
 std::string fold_case(std::string_view text) {
-  auto folded = icu::UnicodeString::fromUTF8(
+  // NFKC_Casefold: folded and normalised in one, so that folding again, or normalising again,
+  // changes nothing (case folding alone can leave text that NFKC would change).
+  UErrorCode status = U_ZERO_ERROR;
+  const auto* folder = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  if (U_FAILURE(status)) return std::string(text);
+  const auto input = icu::UnicodeString::fromUTF8(
       icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  folded.foldCase();
+  const auto folded = folder->normalize(input, status);
+  if (U_FAILURE(status)) return std::string(text);
   std::string out;
   folded.toUTF8String(out);
   return out;

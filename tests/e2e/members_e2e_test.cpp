@@ -342,6 +342,11 @@ TEST_F(Members, MemberTokensSeeOnlyTheirMember) {
   EXPECT_TRUE(own_ledger.json()["items"][0]["reason"].is_null()) << own_ledger.body;
   EXPECT_EQ(client().get("/v1/members/" + mine + "/ledger", admin()).json()["items"][0]["reason"],
             "test");
+  adjust(mine, -3);  // points taken back carry the staff's note in the outgoing event
+  const auto own_feed = client().get("/v1/feed?after=0", token);
+  ASSERT_EQ(own_feed.status, 200) << own_feed.body;
+  EXPECT_EQ(own_feed.json()["items"].size(), 2u) << own_feed.body;
+  EXPECT_EQ(own_feed.body.find("\"reason\""), std::string::npos) << own_feed.body;
   const auto own_timeline = client().get("/v1/members/" + mine + "/timeline", token).json();
   for (const auto& e : own_timeline["items"])
     EXPECT_EQ(e.dump().find("\"test\""), std::string::npos) << e.dump();

@@ -75,7 +75,8 @@ TEST(Privacy, ErasureRemovesPersonalDataAndKeepsTheBooks) {
 
   // Nothing of who it was remains where it was written down.
   soci::session sql(soci::postgresql, database.conninfo());
-  for (const char* table : {"members", "member_identifiers", "member_timeline", "events"}) {
+  for (const char* table :
+       {"members", "member_identifiers", "member_timeline", "events", "audit_log"}) {
     long long found = 0;
     sql << std::string("select count(*) from ") + table +
                " t where t::text like '%4000555566667777%' "

@@ -43,7 +43,9 @@ void audit(soci::session& sql, const Request& request, engine::TimePoint at,
   e.at = at;
   e.actor = caller.key_id;
   e.role = role_name(caller.role);
-  if (request.client_address != "-") e.address = request.client_address;
+  // A member's own device's address is personal data: staff's addresses only.
+  if (request.client_address != "-" && caller.role != Role::member)
+    e.address = request.client_address;
   e.action = action;
   e.target = target;
   e.detail = std::move(detail);

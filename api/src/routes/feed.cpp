@@ -120,6 +120,15 @@ bool matches(const Filter& f, const db::outbox::Event& e) {
 }
 
 // What the hub hands over to one WebSocket session, across strands.
+// An outgoing event as its reader may see it: a member's own token does not read the notes staff
+// wrote (the reason of points.adjusted and points.spent).
+json for_caller(const Principal& caller, const db::outbox::Event& e) {
+  auto out = db::outbox::to_json(e);
+  if (caller.role == Role::member && out.contains("data") && out["data"].is_object())
+    out["data"].erase("reason");
+  return out;
+}
+
 struct Mailbox {
   explicit Mailbox(asio::any_io_executor executor) : wake(std::move(executor)) {}
   std::mutex mutex;
@@ -150,7 +159,7 @@ void register_feed_routes(App& app, const FeedSettings& settings) {
          if (f.after && after < state.purged_through) cursor_expired(after, state.purged_through);
          if (f.after && after > state.last_seq) cursor_ahead(after, state.last_seq);
          json items = json::array();
-         for (const auto& e : events) items.push_back(db::outbox::to_json(e));
+         for (const auto& e : events) items.push_back(for_caller(request.caller(), e));
          co_return json_response(http::status::ok,
                                  {{"items", items},
                                   {"next_after", events.empty() ? after : events.back().seq},
@@ -213,6 +222,8 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
       out.set(http::field::www_authenticate,
               e.code() == "token_expired" ? "Bearer error=\"invalid_token\"" : "Bearer");
     if (e.status() == http::status::service_unavailable) out.set(http::field::retry_after, "1");
+    if (e.status() == http::status::too_many_requests && e.extensions().contains("retry_after"))
+      out.set(http::field::retry_after, e.extensions()["retry_after"].dump());
     out.body() =
         problem_body(e.status(), e.code(), e.detail(), e.errors(), request_id, e.extensions());
     out.keep_alive(false);
@@ -248,10 +259,25 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
     if (token.empty())
       throw ApiError(http::status::unauthorized, "unauthenticated",
                      "send Authorization: Bearer <key> (or ?access_token=)");
-    principal = co_await app.authenticate(token);
-    if (!principal)
+    // As for every request: an address that failed too often is not checked (each check costs
+    // a database lookup).
+    beast::error_code peer_ec;
+    const auto peer = stream.socket().remote_endpoint(peer_ec);
+    const auto client = app.client_address(
+        request, peer_ec ? std::nullopt : std::optional<asio::ip::address>(peer.address()));
+    app.check_authentication_allowed(client);
+    try {
+      principal = co_await app.authenticate(token);
+    } catch (const ApiError& e) {
+      if (e.status() == http::status::unauthorized && e.code() != "token_expired")
+        app.authentication_failed(client);
+      throw;
+    }
+    if (!principal) {
+      app.authentication_failed(client);
       throw ApiError(http::status::unauthorized, "unauthenticated",
                      "the key is not valid or was revoked");
+    }
     filter = parse_filter(query, *principal, 1000);
     const auto state =
         co_await app.services().db.run([](soci::session& sql) { return db::outbox::state(sql); });
@@ -344,7 +370,7 @@ asio::awaitable<bool> serve_stream(App& app, OutboxHub& hub, const FeedSettings&
   long long sent = after;
   bool ok = true;
   auto send = [&](const db::outbox::Event& e) -> asio::awaitable<bool> {
-    const std::string text = db::outbox::to_json(e).dump();
+    const std::string text = for_caller(*principal, e).dump();
     mailbox->writing = true;
     auto [ec, n] = co_await ws.async_write(asio::buffer(text), tuple_awaitable);
     mailbox->writing = false;

@@ -83,12 +83,16 @@ void record(soci::session& sql, const Request& request, const std::string& membe
   db::members::timeline_append(sql, entry);
   // What staff (or a member's own token) did to a member is in the audit trail too; what the
   // program did as a consequence (a tier change) is in the timeline only.
-  // Identifier values stay out of it: the trail outlives an erasure of the member's data.
+  // Personal data stays out of it (identifier values, staff notes that may name the member): the
+  // trail is append-only and outlives an erasure of the member's data.
   if (data.contains("identifiers") && data["identifiers"].is_array()) {
     json types = json::array();
     for (const auto& i : data["identifiers"]) types.push_back(i.value("type", ""));
     data["identifiers"] = types;
   }
+  if (data.contains("identifier") && data["identifier"].is_object())
+    data["identifier"] = {{"type", data["identifier"].value("type", "")}};
+  data.erase("reason");
   if (type != "tier.changed") audit(sql, request, now, type, member_id, std::move(data));
 }
 

@@ -54,6 +54,13 @@ class App {
   // none left. `what` names them in the answer ("coupon checks").
   void throttle(const std::string& key, const RateLimiter::Rule& rule, const std::string& what);
   const RateLimits& rate_limits() const { return limits_; }
+  // The client's address: the peer's, or behind a trusted proxy the one it forwarded ("-").
+  std::string client_address(const HttpRequest& raw,
+                             const std::optional<asio::ip::address>& peer) const;
+  // Failed authentications per client address: 429 rate_limited (thrown) when the address has
+  // failed too often; record a failure after it.
+  void check_authentication_allowed(const std::string& address);
+  void authentication_failed(const std::string& address);
   // Load balancers whose X-Forwarded-For is believed: behind one, the client's address (for the
   // limit on failed authentications) is the last address it appended.
   void set_trusted_proxies(std::vector<asio::ip::address> proxies) {
@@ -74,8 +81,6 @@ class App {
 
  private:
   [[noreturn]] void throw_auth_limited(const std::string& key);
-  std::string client_address(const HttpRequest& raw,
-                             const std::optional<asio::ip::address>& peer) const;
 
   Services services_;
   Router router_;

@@ -30,11 +30,13 @@ class RateLimiter {
   struct Bucket {
     double tokens = 0;
     Clock::time_point at{};
+    Rule rule;  // its own: a sweep judges each bucket by the rule that fills it
   };
   Bucket& refilled(const std::string& key, const Rule& rule, Clock::time_point now);
 
   std::mutex mutex_;
   std::unordered_map<std::string, Bucket> buckets_;
+  Clock::time_point swept_{};
 };
 
 // The limits of this server (docs/security.md).
