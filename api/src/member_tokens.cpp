@@ -55,7 +55,9 @@ std::optional<MemberToken> read_member_token(std::string_view token, const std::
     return ec == std::errc{} && p == text.data() + text.size() && !text.empty();
   };
   long long seconds = 0, generation = 0;
-  if (!number(parts[1], seconds) || !number(parts[3], generation) || generation < 0)
+  // An expiry outside 1970..5138 is no token of ours (and would overflow the time point).
+  if (!number(parts[1], seconds) || !number(parts[3], generation) || generation < 0 ||
+      seconds < 0 || seconds > 100'000'000'000LL)
     return std::nullopt;
   return MemberToken{std::string(parts[0]), engine::TimePoint{std::chrono::seconds{seconds}},
                      std::string(parts[2]), generation};

@@ -72,6 +72,9 @@ std::variant<Identifier, IdentifierError> normalize_identifier(std::string_view 
     for (char c : raw) {
       if (c != ' ' && c != '-') id.value.push_back(upper(c));
     }
+    // Taking blanks and dashes out can bring combining marks together that NFKC orders or
+    // composes: normalised once more, the value is the same however often it is normalised.
+    if (auto again = unicode::nfkc(id.value); again.text) id.value = std::move(*again.text);
   } else {
     id.value = std::string(raw);
   }
