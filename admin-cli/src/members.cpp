@@ -1,4 +1,4 @@
-// members find|show|history|adjust|merge: a member's profile, wallet and journey.
+// members find|show|history|adjust|merge|consents: a member's profile, wallet and journey.
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -145,11 +145,40 @@ int merge(const Online& o, const std::string& into, const std::string& from, boo
   return members(o, "merge", into, "", "", 0, "", from);
 }
 
+// Shows the member's consents, after giving and withdrawing those named (staff recording what
+// the customer said).
+int consents(const Online& o, const std::string& id, const std::vector<std::string>& give,
+             const std::vector<std::string>& withdraw) {
+  int code = 0;
+  const std::string target = "/v1/members/" + percent_encode(id) + "/consents";
+  json changes = json::object();
+  for (const auto& p : give) changes[p] = true;
+  for (const auto& p : withdraw) changes[p] = false;
+  auto result = changes.empty() ? call(o, "GET", target, nullptr, code)
+                                : call(o, "PATCH", target, changes, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& c : (*result)["consents"]) {
+    std::cout << c["purpose"].get<std::string>() << "  " << (c["granted"] ? "yes" : "no");
+    if (c["default"] == true)
+      std::cout << "  (default)";
+    else
+      std::cout << "  " << c["source"].get<std::string>() << "  "
+                << c["recorded_at"].get<std::string>();
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_members(CLI::App& app, Context& ctx) {
   struct State {
     std::string member_id, card, email, phone, reason, from;
+    std::vector<std::string> give, withdraw;
     long long adjust_points = 0;
     bool yes = false;
   };
@@ -193,6 +222,16 @@ void register_members(CLI::App& app, Context& ctx) {
   ctx.add_online(member_adjust, [s](const Online& o) {
     return members(o, "adjust", s->member_id, "", "", s->adjust_points, s->reason, "");
   });
+  auto* member_consents = members_cmd->add_subcommand(
+      "consents",
+      "a member's consent per purpose (marketing_email, marketing_sms, marketing_push, "
+      "profiling, leaderboards)\n  example: circolo members consents mem_... --give "
+      "marketing_email --withdraw leaderboards");
+  member_consents->add_option("id", s->member_id, "the member id")->required();
+  member_consents->add_option("--give", s->give, "record the member's yes to a purpose");
+  member_consents->add_option("--withdraw", s->withdraw, "record the member's no to a purpose");
+  ctx.add_online(member_consents,
+                 [s](const Online& o) { return consents(o, s->member_id, s->give, s->withdraw); });
   auto* member_merge = members_cmd->add_subcommand(
       "merge",
       "merge a duplicate into a member (shows what moves, then asks)\n  example: circolo members "

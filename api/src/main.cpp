@@ -18,6 +18,7 @@
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/audit.hpp"
+#include "circolo/api/privacy.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
@@ -105,6 +106,7 @@ int run(const api::Settings& settings) {
   api::App app({*database, clock, metrics, token_secret, {}});
   api::register_key_routes(app);
   api::register_audit_routes(app);
+  api::register_privacy_routes(app);
   api::ProgramStore programs;
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);

@@ -40,7 +40,8 @@ const std::string kLockMemberState =
     "event_id is not null and at >= " +
     micros_to_timestamptz("s") +
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
-    "= (select v.xmin from members v where v.id = m.id), m.open_referral from members m cross join "
+    "= (select v.xmin from members v where v.id = m.id), m.open_referral, cast(m.consents as text) "
+    "from members m cross join "
     "lateral (select "
     "coalesce(sum(remaining) filter (where pending_until "
     "is null or pending_until <= t), 0) as available, coalesce(sum(remaining) filter (where "
@@ -195,6 +196,7 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
   state.member = members::from_row(row);
   state.balances = {to_int(row[13]), to_int(row[14])};
   state.open_referral = row[19];
+  state.member.consents = members::consents_of(row[20]);
   for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
     state.badges.push_back(badge.get<std::string>());
   if (row[16]) {

@@ -75,17 +75,19 @@ const std::string kAddPoints =
     "0) from unnest($2::text[]) p on conflict (period, member_id) do update set points = "
     "greatest(leaderboard_points.points + $3::bigint, 0)";
 
-// The top of a period from the rank index; rank() over these rows is the global rank, as every
-// member with more points is among them. The name shown: the display name the member chose,
-// else the initials of its name ("Anna Verdi": "A. V."), never the full name to other members.
+// The top of a period from the rank index, without the members who opted out of leaderboards;
+// rank() over these rows is the rank among those shown. The name shown: the display name the member
+// chose, else the initials of its name ("Anna Verdi": "A. V."), never the full name to other
+// members.
 const std::string kTop =
     "select rank() over (order by l.points desc), l.member_id, coalesce(m.display_name, (select "
     "string_agg(left(w, 1) || '.', ' ') from regexp_split_to_table(btrim(m.name), '\\s+') w "
     "where w <> '')), "
     "l.points from (select "
-    "member_id, points from leaderboard_points where period = $1 and points > 0 order by points "
-    "desc, member_id limit $2::int) l join members m on m.id = l.member_id order by l.points desc, "
-    "l.member_id";
+    "p.member_id, p.points from leaderboard_points p join members o on o.id = p.member_id where "
+    "p.period = $1 and p.points > 0 and coalesce((o.consents ->> 'leaderboards')::boolean, true) "
+    "order by p.points desc, p.member_id limit $2::int) l join members m on m.id = l.member_id "
+    "order by l.points desc, l.member_id";
 
 const std::string kPointsOf =
     "select points from leaderboard_points where period = $1 and member_id = $2";

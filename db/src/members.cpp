@@ -30,7 +30,7 @@ const std::string kFindMember =
     timestamptz_to_micros("joined_at") +
     ", points_balance, merged_into, tier, purchases, lifetime_points, display_name, " +
     timestamptz_to_micros("erased_at") +
-    " from members "
+    ", cast(consents as text) from members "
     "where id = $1";
 
 const std::string kLock = "select id from members where id = $1 for update";
@@ -125,11 +125,13 @@ const std::string kSecretSelect = "select secret from server_secrets where name 
 // what happened without who (identifier values, notes, profiles); ledger, lots and counters stay.
 const std::string kEraseMembers =
     "update members set name = null, email = null, phone = null, birthday = null, display_name = "
-    "null, attributes = '{}', token_generation = token_generation + 1, erased_at = coalesce("
+    "null, attributes = '{}', consents = '{}', token_generation = token_generation + 1, erased_at "
+    "= coalesce("
     "erased_at, " +
     micros_to_timestamptz("$2::bigint") +
     ") where id = $1 or id = any(select unnest(merged_ids) from members where id = $1) returning "
     "id";
+const std::string kEraseConsents = "delete from member_consents where member_id = any($1::text[])";
 const std::string kEraseIdentifiers =
     "delete from member_identifiers where member_id = any($1::text[])";
 const std::string kEraseLinkCodes =
@@ -179,6 +181,7 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   auto member = from_row(rows.front());
   member.profile.display_name = rows.front()[13];  // not among from_row's columns
   if (rows.front()[14]) member.erased_at = from_micros(to_int(rows.front()[14]));
+  member.consents = consents_of(rows.front()[15]);
   return member;
 }
 
@@ -189,6 +192,7 @@ std::vector<std::string> erase(soci::session& sql, const std::string& id, engine
   const auto array = text_array(ids);
   fetch(sql, kEraseIdentifiers, {array});
   fetch(sql, kEraseLinkCodes, {array});
+  fetch(sql, kEraseConsents, {array});
   fetch(sql, kEraseTimeline, {array});
   fetch(sql, kEraseEvents, {array});
   return ids;
@@ -197,6 +201,15 @@ std::vector<std::string> erase(soci::session& sql, const std::string& id, engine
 void update_profile(soci::session& sql, const std::string& id, const Profile& p) {
   fetch(sql, kUpdateProfile,
         {id, p.name, p.display_name, p.email, p.phone, p.birthday, p.attributes.dump()});
+}
+
+engine::consent::Consents consents_of(const std::optional<std::string>& stored) {
+  engine::consent::Consents out;
+  if (!stored) return out;
+  const auto object = nlohmann::json::parse(*stored);
+  for (const auto& [purpose, granted] : object.items())
+    if (granted.is_boolean()) out.given[purpose] = granted.get<bool>();
+  return out;
 }
 
 Member from_row(const Row& row) {

@@ -1,6 +1,7 @@
 #include "circolo/db/privacy.hpp"
 
 #include "circolo/db/query.hpp"
+#include "circolo/db/time.hpp"
 
 namespace circolo::db::privacy {
 
@@ -45,9 +46,24 @@ select json_build_object(
                      where r.member_id in (select id from ids)),
   'referrals', (select coalesce(json_agg(r), '[]') from referrals r
                 where r.referrer_id in (select id from ids) or r.referee_id in (select id from ids)),
+  'consents', (select consents from members where id = $1),
+  'consent_history', (select coalesce(json_agg(c order by c.id), '[]') from member_consents c
+                      where c.member_id in (select id from ids)),
   'audit_log', (select coalesce(json_agg(a order by a.id), '[]') from audit_log a
                 where a.target in (select id from ids))
 )::text)";
+
+// $2: the changes as a JSON object; each one a row of the history too.
+const std::string kRecordConsents =
+    "with m as (update members set consents = consents || $2::jsonb where id = $1 returning id) "
+    "insert into member_consents (member_id, purpose, granted, source, key_id, recorded_at) "
+    "select m.id, c.key, c.value::boolean, $3, $4, " +
+    micros_to_timestamptz("$5::bigint") + " from m, jsonb_each_text($2::jsonb) c";
+
+const std::string kLatestConsents =
+    "select distinct on (purpose) purpose, granted::text, source, key_id, " +
+    timestamptz_to_micros("recorded_at") +
+    " from member_consents where member_id = $1 order by purpose, id desc";
 
 }  // namespace
 
@@ -57,6 +73,22 @@ nlohmann::json export_member(soci::session& sql, const std::string& member_id) {
   const auto rows = fetch_unprepared(sql, kExport, {member_id});
   tx.commit();
   return nlohmann::json::parse(rows.at(0).at(0).value_or("{}"));
+}
+
+void record_consents(soci::session& sql, const std::string& member_id,
+                     const std::map<std::string, bool>& changes, const std::string& source,
+                     const std::optional<std::string>& key_id, engine::TimePoint now) {
+  if (changes.empty()) return;
+  const nlohmann::json object(changes);
+  fetch(sql, kRecordConsents,
+        {member_id, object.dump(), source, key_id, std::to_string(to_micros(now))});
+}
+
+std::vector<ConsentRecord> latest_consents(soci::session& sql, const std::string& member_id) {
+  std::vector<ConsentRecord> out;
+  for (const auto& row : fetch(sql, kLatestConsents, {member_id}))
+    out.push_back({*row[0], row[1] == Value("true"), *row[2], row[3], from_micros(to_int(row[4]))});
+  return out;
 }
 
 }  // namespace circolo::db::privacy

@@ -323,6 +323,47 @@ std::vector<Case> cases() {
          }
          EXPECT_TRUE(published);
        }},
+      {"a notification goes out only through the channels the member agreed to",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 6000);
+         in = member(campaigns());
+         in.member.qualifying = {50, 50};
+         in.member.member.consents.given = {
+             {"marketing_push", true}, {"marketing_email", true}, {"marketing_sms", false}};
+       },
+       {"points_awarded 60", "tier_changed member>silver", "notification Welcome to silver"},
+       60,
+       0,
+       "silver",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         std::vector<json> sent;
+         for (const auto& w : plan.writes)
+           if (const auto* o = std::get_if<engine::event::Outgoing>(&w))
+             if (o->type == "notification") sent.push_back(o->data);
+         ASSERT_EQ(sent.size(), 1u);
+         EXPECT_EQ(sent[0]["channels"], json({"email", "push"}));
+         EXPECT_EQ(sent[0]["message"], "Welcome to silver");
+       }},
+      {"without marketing consent a notification is answered but not sent",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 6000);
+         in = member(campaigns());
+         in.member.qualifying = {50, 50};
+         in.member.member.consents.given = {{"marketing_push", false}, {"profiling", true}};
+       },
+       {"points_awarded 60", "tier_changed member>silver", "notification Welcome to silver"},
+       60,
+       0,
+       "silver",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         for (const auto& w : plan.writes)
+           if (const auto* o = std::get_if<engine::event::Outgoing>(&w))
+             EXPECT_NE(o->type, "notification");
+       }},
       {"an exclusive campaign skips those below it",
        campaigns,
        [](Request& r, Inputs& in, MapCounters&) {

@@ -74,7 +74,7 @@ json challenge_json(const rules::CompiledProgram::Challenge& c) {
       {"repeatable", c.repeatable}};
 }
 
-void require_member(soci::session& sql, const std::string& id) {
+void require_known_member(soci::session& sql, const std::string& id) {
   if (!db::members::find(sql, id))
     throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
 }
@@ -326,7 +326,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            const auto active = store.for_request();
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
-             require_member(sql, id);
+             require_known_member(sql, id);
              return json_response(
                  http::status::ok,
                  {{"items", active && active->program
@@ -387,7 +387,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
              }
            }
            co_return co_await s.db.run([&](soci::session& sql) {
-             if (member) require_member(sql, *member);
+             if (member) require_known_member(sql, *member);
 
              json entries = json::array();
              for (const auto& e : db::gamification::top(sql, key, limit))
@@ -416,7 +416,7 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
          [&s, &store](Request& request) -> asio::awaitable<Response> {
            const auto member = request.query("member");
            if (member) {
-             co_await s.db.run([&](soci::session& sql) { require_member(sql, *member); });
+             co_await s.db.run([&](soci::session& sql) { require_known_member(sql, *member); });
            }
            const auto report = co_await review_tiers(s, store, member);
            co_return json_response(http::status::ok,

@@ -23,6 +23,17 @@
 
 namespace circolo::api {
 
+db::Member require_member(soci::session& sql, const std::string& id) {
+  auto member = db::members::find(sql, id);
+  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
+  if (member->merged_into) {
+    throw ApiError(http::status::gone, "member_merged",
+                   "member " + id + " was merged into " + *member->merged_into, {},
+                   {{"merged_into", *member->merged_into}});
+  }
+  return *member;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -34,18 +45,6 @@ const Access kAnyone = Access::only({Role::admin, Role::touchpoint, Role::member
 std::string channel_of(const Request& request) {
   const auto& p = request.caller();
   return p.channel.value_or(role_name(p.role));
-}
-
-// Loads the member or answers 404 unknown_member / 410 member_merged.
-db::Member require_member(soci::session& sql, const std::string& id) {
-  auto member = db::members::find(sql, id);
-  if (!member) throw ApiError(http::status::not_found, "unknown_member", "no member " + id);
-  if (member->merged_into) {
-    throw ApiError(http::status::gone, "member_merged",
-                   "member " + id + " was merged into " + *member->merged_into, {},
-                   {{"merged_into", *member->merged_into}});
-  }
-  return *member;
 }
 
 // Locks and loads: every change of a member's points holds its row lock.

@@ -143,15 +143,22 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
         report(e);
         break;
       }
-      case rules::EffectKind::notify:
-        if (render)
+      case rules::EffectKind::notify: {
+        // A message to send the member is marketing: it goes out (to the CRM, the push
+        // provider, the app's feed) only through the channels the member agreed to, and not at
+        // all without one. The event's own answer still carries it: the till or app in front of
+        // the member shows it there and then.
+        auto channels = consent::notification_channels(w.state.member.consents);
+        if (render && !channels.empty())
           plan.writes.push_back(Outgoing{"notification",
                                          {{"message", e.message},
+                                          {"channels", std::move(channels)},
                                           {"campaign", e.campaign},
                                           {"rule", e.rule},
                                           {"event_id", req.event_id}}});
         report(e);
         break;
+      }
       case rules::EffectKind::issue_coupon: {
         // A code of the template, the member's from now on (coupon.issued goes out with it).
         const auto& templates = w.program.coupon_templates();

@@ -282,6 +282,22 @@ export class CircoloClient {
     await this.request("DELETE", "/v1/members/{id}/tokens", { ...options, params: { id: memberId } });
   }
 
+  /** The member's consent per purpose: marketing by email, SMS, push; profiling; leaderboards. */
+  getConsents(memberId: string, options?: CallOptions) {
+    return this.data(this.request("GET", "/v1/members/{id}/consents", { ...options, params: { id: memberId } }));
+  }
+
+  /**
+   * Gives (`true`) or withdraws (`false`) consent for the purposes named; recorded with time and
+   * source (the member's app, or staff at a touchpoint). Marketing notifications go out only
+   * through the channels agreed to.
+   */
+  updateConsents(memberId: string, changes: Body<"/v1/members/{id}/consents", "patch">, options?: CallOptions) {
+    return this.data(
+      this.request("PATCH", "/v1/members/{id}/consents", { ...options, params: { id: memberId }, body: changes }),
+    );
+  }
+
   /**
    * A one-time code (`XXXX-XXXX`, valid `ttlSeconds`, 30–900, default 300) for the member's app
    * to show at a till, as text or a QR code: the till sends it as `{member: {link_code}}` with the

@@ -249,6 +249,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's consent per purpose and channel
+         * @description Every purpose, in this order: `marketing_email`, `marketing_sms`, `marketing_push`
+         *     (messages through that channel), `profiling` (an interest profile for personalisation),
+         *     `leaderboards` (being listed on them). Marketing and profiling are opt-in: not granted
+         *     until the member says yes. Leaderboards are opt-out: listed (by display name or
+         *     initials) until the member says no. `default` is true while the member (or staff for
+         *     it) has not chosen; otherwise `recorded_at` and `source` say when and who: `member:<channel>`
+         *     (the member's own token, minted by a key of that channel), `staff:<channel>` (a touchpoint
+         *     key) or `admin`. Admin and touchpoint keys, or the member's own token.
+         */
+        get: operations["getConsents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Give or withdraw consent
+         * @description An object of purposes, each `true` (given) or `false` (withdrawn); purposes left out are
+         *     kept. Only what changes is recorded: in the member's consent history (with time, source
+         *     and key; part of its export), on its timeline (`consent.changed`) and in the audit
+         *     trail. The member's app or web shop with its token, or staff recording what the customer
+         *     said at a touchpoint. Takes effect with the member's next event: a rule's `notify` goes
+         *     out as an outgoing `notification` event only with `channels` the member agreed to (none:
+         *     not sent; the event's answer still carries it for the till or app in front of the
+         *     member); a member who withdrew `leaderboards` is not listed on them. An erasure clears
+         *     every consent and its history.
+         */
+        patch: operations["updateConsents"];
+        trace?: never;
+    };
     "/v1/members/{id}/erase": {
         parameters: {
             query?: never;
@@ -1784,10 +1823,28 @@ export interface components {
             member_id: string | null;
             /** Format: date-time */
             at: string;
-            /** @description what happened: points, campaign, rule, code, event_id... by type */
+            /**
+             * @description what happened: points, campaign, rule, code, event_id... by type. A `notification`
+             *     carries `message` and `channels`: the marketing channels (`email`, `sms`, `push`) the
+             *     member agreed to when it was sent, never empty (without consent none is sent).
+             */
             data: {
                 [key: string]: unknown;
             };
+        };
+        Consents: {
+            member_id: string;
+            consents: {
+                /** @enum {string} */
+                purpose: "marketing_email" | "marketing_sms" | "marketing_push" | "profiling" | "leaderboards";
+                granted: boolean;
+                /** @description nobody chose yet; `granted` is the purpose's default */
+                default: boolean;
+                /** Format: date-time */
+                recorded_at: string | null;
+                /** @description `member:<channel>`, `staff:<channel>` or `admin` */
+                source: string | null;
+            }[];
         };
         Webhook: {
             id: string;
@@ -3204,6 +3261,89 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getConsents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member's consents */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consents"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateConsents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "marketing_push": true,
+                 *       "leaderboards": false
+                 *     }
+                 */
+                "application/json": {
+                    marketing_email?: boolean;
+                    marketing_sms?: boolean;
+                    marketing_push?: boolean;
+                    profiling?: boolean;
+                    leaderboards?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The member's consents after the change */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consents"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["MemberMerged"];
+            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

@@ -90,6 +90,9 @@ MergeRequest parse_merge(const nlohmann::json& body);
 
 // A whole-number query parameter in [low, high] (`fallback` when absent); 400 invalid_query
 // naming it otherwise.
+// Loads the member or answers 404 unknown_member / 410 member_merged.
+db::Member require_member(soci::session& sql, const std::string& id);
+
 long long parse_whole_query(const std::optional<std::string>& text, std::string_view name,
                             long long low, long long high, long long fallback);
 // ?limit= (1..200, default 50); 400 invalid_query otherwise.

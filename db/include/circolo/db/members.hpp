@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/consent.hpp"
 #include "circolo/engine/identity.hpp"
 
 namespace circolo::db {
@@ -32,6 +33,7 @@ struct Member {
   long long purchases = 0;                     // purchase events
   long long lifetime_points = 0;               // points earned through events, net of refunds
   std::optional<engine::TimePoint> erased_at;  // its personal data was erased (find() only)
+  engine::consent::Consents consents;          // its explicit choices (find(), event reads)
 };
 
 struct TimelineEntry {
@@ -67,6 +69,8 @@ void update_profile(soci::session& sql, const std::string& id, const Profile& pr
 std::vector<std::string> erase(soci::session& sql, const std::string& id, engine::TimePoint now);
 // A member from the first 13 columns of a row (members' columns in kFindMember order).
 Member from_row(const std::vector<std::optional<std::string>>& row);
+// members.consents as stored (a JSON object of purpose: granted), read.
+engine::consent::Consents consents_of(const std::optional<std::string>& stored);
 // Locks the member row (FOR UPDATE): every change of a member's points takes this lock first.
 bool lock(soci::session& sql, const std::string& id);
 // Locks two members in id order, so that transfers both ways never deadlock.

@@ -4,7 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "circolo/engine/clock.hpp"
 
 // A member's data as Circolo holds it, for the member's right of access.
 namespace circolo::db::privacy {
@@ -15,5 +20,22 @@ namespace circolo::db::privacy {
 // member_timeline, events, coupon_codes, coupon_holds, coupon_redemptions, reward_claims,
 // challenge_states, member_badges, referral_codes, referrals, audit_log.
 nlohmann::json export_member(soci::session& sql, const std::string& member_id);
+
+// A consent choice as recorded: who gave it (source: "member:app", "staff:pos", "admin"...),
+// through which key, when.
+struct ConsentRecord {
+  std::string purpose;
+  bool granted = false;
+  std::string source;
+  std::optional<std::string> key_id;
+  engine::TimePoint recorded_at{};
+};
+// Records `changes` (purpose: granted) in members.consents and in the member's consent history.
+// The member row must be locked.
+void record_consents(soci::session& sql, const std::string& member_id,
+                     const std::map<std::string, bool>& changes, const std::string& source,
+                     const std::optional<std::string>& key_id, engine::TimePoint now);
+// The latest record of each purpose the member (or staff for it) chose.
+std::vector<ConsentRecord> latest_consents(soci::session& sql, const std::string& member_id);
 
 }  // namespace circolo::db::privacy

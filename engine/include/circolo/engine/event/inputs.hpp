@@ -13,6 +13,7 @@
 
 #include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/consent.hpp"
 #include "circolo/engine/coupons.hpp"
 #include "circolo/engine/ledger.hpp"
 #include "circolo/engine/refunds.hpp"
@@ -32,6 +33,7 @@ struct Member {
   std::optional<rules::Date> birthday;
   rules::Attributes attributes;
   std::optional<std::string> merged_into;
+  consent::Consents consents;  // marketing notifications go only where the member agreed
 };
 
 struct MemberState {
