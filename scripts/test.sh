@@ -20,13 +20,14 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang
   -DCIRCOLO_SANITIZE=ON -DCIRCOLO_WERROR=ON -DCIRCOLO_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-# The rules front end, and what clients type below the JSON (identifiers, amounts, coupon codes,
-# member tokens), under libFuzzer (ASan + UBSan) for a bounded time each, from the kept corpora
-# in tests/fuzz; what they discover goes to a temporary folder. A crash fails the run.
+# The rules front end, what clients type below the JSON (identifiers, amounts, coupon codes,
+# member tokens), and the request validators and paging cursors, under libFuzzer (ASan + UBSan)
+# for a bounded time each, from the kept corpora in tests/fuzz; what they discover goes to a
+# temporary folder. A crash fails the run.
 fuzz="$root/build/fuzz"
 cmake -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCIRCOLO_FUZZ=ON >/dev/null
-cmake --build "$fuzz" -j"$(nproc)" --target rules_fuzz inputs_fuzz
+cmake --build "$fuzz" -j"$(nproc)" --target rules_fuzz inputs_fuzz requests_fuzz
 # run_fuzzer TARGET SECONDS CORPUS WHAT
 run_fuzzer() {
   local corpus
@@ -44,6 +45,8 @@ run_fuzzer() {
 run_fuzzer rules_fuzz "${CIRCOLO_FUZZ_SECONDS:-60}" "$root/tests/fuzz/corpus" "the rules front end"
 run_fuzzer inputs_fuzz "${CIRCOLO_FUZZ_INPUTS_SECONDS:-30}" "$root/tests/fuzz/inputs_corpus" \
   "identifiers, amounts, coupon codes and member tokens"
+run_fuzzer requests_fuzz "${CIRCOLO_FUZZ_REQUESTS_SECONDS:-30}" "$root/tests/fuzz/requests_corpus" \
+  "the request validators and cursors"
 
 . "$root/scripts/pg.sh"
 pg_throwaway

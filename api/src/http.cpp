@@ -82,7 +82,8 @@ nlohmann::json parse_json_limited(std::string_view text) {
   };
   try {
     return nlohmann::json::parse(text, depth_guard);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // A syntax error, or a number beyond a double (out_of_range, "1e999"): the client's to fix.
     // nlohmann's message names the byte offset and what it expected; no internals in it.
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);

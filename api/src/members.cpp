@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 
 #include "circolo/api/http.hpp"
 #include "circolo/api/problem.hpp"
+#include "circolo/engine/referrals.hpp"
 
 namespace circolo::api {
 
@@ -38,6 +40,11 @@ std::optional<Points> points_field(const json& body, const char* field, bool all
   const auto& v = body[field];
   if (!v.is_number_integer()) {
     errors.push_back({field, "must be a whole number of points"});
+    return std::nullopt;
+  }
+  // 2^63 and beyond arrive unsigned: get<long long>() would wrap them to negative points.
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxPoints)) {
+    errors.push_back({field, "is out of range"});
     return std::nullopt;
   }
   const auto points = v.get<long long>();
@@ -112,6 +119,19 @@ bool valid_date(const std::string& s, engine::TimePoint now) {
 }
 
 }  // namespace
+
+std::optional<std::string> parse_referral_code(const json& body, std::vector<FieldError>& errors) {
+  if (!body.contains("referral_code")) return std::nullopt;
+  const auto& code = body["referral_code"];
+  if (!code.is_string()) {
+    errors.push_back({"referral_code", "must be a string: a member's referral code"});
+    return std::nullopt;
+  }
+  auto normal = engine::referrals::normalize_code(code.get<std::string>());
+  if (!normal)
+    errors.push_back({"referral_code", "is not shaped like a referral code (as in K7M2-QX9P)"});
+  return normal;
+}
 
 NewMember parse_new_member(const json& body, engine::TimePoint now) {
   require_object(body);
@@ -482,13 +502,15 @@ std::optional<long long> parse_ledger_cursor(const std::optional<std::string>& t
 std::optional<db::TimelineCursor> parse_timeline_cursor(const std::optional<std::string>& text) {
   if (!text || text->empty()) return std::nullopt;
   const auto dot = text->find('.');
+  // Both numbers whole and in range: an empty or overflowing part leaves its value 0 with the
+  // end pointer where it would be, which must not pass for a position.
+  const auto number = [](const char* from, const char* to, long long& out) {
+    const auto [end, ec] = std::from_chars(from, to, out);
+    return ec == std::errc{} && end == to;
+  };
   long long micros = 0, id = 0;
-  const bool ok =
-      dot != std::string::npos &&
-      std::from_chars(text->data(), text->data() + dot, micros).ptr == text->data() + dot &&
-      std::from_chars(text->data() + dot + 1, text->data() + text->size(), id).ptr ==
-          text->data() + text->size() &&
-      id > 0;
+  const bool ok = dot != std::string::npos && number(text->data(), text->data() + dot, micros) &&
+                  number(text->data() + dot + 1, text->data() + text->size(), id) && id > 0;
   if (!ok)
     throw ApiError(http::status::bad_request, "invalid_cursor",
                    "cursor is not one this server gave out");
@@ -580,14 +602,6 @@ void throw_insufficient(const engine::ledger::SpendDecision& refused) {
                  std::to_string(refused.asked) + " points asked, " +
                      std::to_string(refused.available) + " available",
                  {}, {{"available", refused.available}});
-}
-
-db::points::LedgerEntry take_points(soci::session& sql, const std::string& member_id,
-                                    const db::points::Debit& debit, engine::TimePoint now) {
-  const auto decided =
-      engine::ledger::decide_spend(db::points::active_lots(sql, member_id), debit.points, now);
-  if (decided.refused()) throw_insufficient(decided);
-  return db::points::apply_spend(sql, member_id, debit, *decided.draws, now);
 }
 
 }  // namespace circolo::api

@@ -3,6 +3,8 @@
 #include "circolo/api/request_json.hpp"
 
 #include <charconv>
+#include <cstdint>
+#include <limits>
 
 #include "circolo/engine/money.hpp"
 
@@ -12,6 +14,15 @@ namespace {
 
 using nlohmann::json;
 
+// A JSON integer that fits a long long: nlohmann reads 2^63 and beyond as unsigned, which
+// get<long long>() would wrap to a negative number.
+bool fits_long_long(const json& v) {
+  return v.is_number_integer() &&
+         (!v.is_number_unsigned() ||
+          v.get<std::uint64_t>() <=
+              static_cast<std::uint64_t>(std::numeric_limits<long long>::max()));
+}
+
 // A money field: "84.50" or 84.5, exactly, with at most the currency's digits.
 std::optional<rules::Decimal> money(const json& v, int digits, const std::string& field,
                                     std::vector<FieldError>& errors) {
@@ -19,7 +30,7 @@ std::optional<rules::Decimal> money(const json& v, int digits, const std::string
   if (v.is_string()) {
     text = v.get<std::string>();
   } else if (v.is_number_integer()) {
-    text = std::to_string(v.get<long long>());
+    text = v.dump();  // exact, and unsigned beyond 2^63 is not wrapped negative
   } else if (v.is_number_float()) {
     // The shortest text that reads back as the same double is the decimal the client wrote,
     // as long as it has at most 15 significant digits.
@@ -65,8 +76,10 @@ rules::Attributes attributes_impl(const json& v, const std::string& field,
   for (const auto& [key, value] : v.items()) {
     if (value.is_boolean())
       out[key] = value.get<bool>();
-    else if (value.is_number_integer())
+    else if (fits_long_long(value))
       out[key] = static_cast<std::int64_t>(value.get<long long>());
+    else if (value.is_number_integer())
+      errors.push_back({field + "." + key, "is a whole number beyond 9223372036854775807"});
     else if (value.is_string())
       out[key] = value.get<std::string>();
     else if (value.is_number_float()) {
@@ -212,7 +225,7 @@ rules::MemberSnapshot parse_member_json(const json& body, engine::TimePoint now)
        {std::pair{"points", &m.points}, std::pair{"lifetime_points", &m.lifetime_points},
         std::pair{"purchases", &m.purchases}}) {
     if (!body.contains(name)) continue;
-    if (!body[name].is_number_integer())
+    if (!fits_long_long(body[name]))
       errors.push_back({std::string("member.") + name, "must be a whole number"});
     else
       *slot = body[name].get<long long>();

@@ -38,19 +38,6 @@ void require_current(soci::session& sql, const std::string& id) {
 
 }  // namespace
 
-std::optional<std::string> parse_referral_code(const json& body, std::vector<FieldError>& errors) {
-  if (!body.contains("referral_code")) return std::nullopt;
-  const auto& code = body["referral_code"];
-  if (!code.is_string()) {
-    errors.push_back({"referral_code", "must be a string: a member's referral code"});
-    return std::nullopt;
-  }
-  auto normal = engine::referrals::normalize_code(code.get<std::string>());
-  if (!normal)
-    errors.push_back({"referral_code", "is not shaped like a referral code (as in K7M2-QX9P)"});
-  return normal;
-}
-
 std::optional<std::string> start_referral(soci::session& sql, const std::string& code,
                                           const std::string& member_id, bool enrolled,
                                           const std::string& channel, const std::string& key_id,
