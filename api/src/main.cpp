@@ -18,13 +18,13 @@
 
 #include "circolo/api/app.hpp"
 #include "circolo/api/audit.hpp"
-#include "circolo/api/privacy.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/events.hpp"
 #include "circolo/api/feed.hpp"
 #include "circolo/api/gamification.hpp"
 #include "circolo/api/outbox.hpp"
+#include "circolo/api/privacy.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/referrals.hpp"
 #include "circolo/api/settings.hpp"
@@ -290,6 +290,21 @@ int run(const api::Settings& settings) {
           stopping),
       asio::detached);
 
+  // Retention: inactive members' personal data, erased when the setting asks for it.
+  asio::steady_timer retention_timer(ioc);
+  if (settings.retention_inactive.count() > 0) {
+    asio::co_spawn(ioc,
+                   periodic(
+                       retention_timer, settings.retention_interval, "retention",
+                       [&]() -> asio::awaitable<void> {
+                         const auto erased =
+                             co_await api::erase_inactive_members(app, settings.retention_inactive);
+                         if (erased > 0) spdlog::info("job=retention erased={}", erased);
+                       },
+                       stopping),
+                   asio::detached);
+  }
+
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
@@ -297,6 +312,7 @@ int run(const api::Settings& settings) {
     stopping = true;
     purge_timer.cancel();
     expiry_timer.cancel();
+    retention_timer.cancel();
     publisher.stop();
     hub.stop();
     webhooks.stop();

@@ -42,7 +42,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
             expiring_days = s.coupon_expiring_notice.count() / 86400,
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
-            webhook_timeout_ms = s.webhook_timeout.count();
+            webhook_timeout_ms = s.webhook_timeout.count(), retention_days = 0,
+            retention_interval_s = s.retention_interval.count();
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -105,6 +106,18 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   app.add_option("--expiry-interval-seconds", expiry_s, "how often due points are written off")
       ->envname("CIRCOLO_EXPIRY_INTERVAL_SECONDS")
       ->check(CLI::Range(1LL, 86400LL))
+      ->capture_default_str();
+
+  app.add_option("--retention-inactive-days", retention_days,
+                 "erase the personal data of members inactive this many days (0: never; erase "
+                 "on request)")
+      ->envname("CIRCOLO_RETENTION_INACTIVE_DAYS")
+      ->check(CLI::Range(0LL, 36500LL))
+      ->capture_default_str();
+  app.add_option("--retention-interval-seconds", retention_interval_s,
+                 "how often inactive members are looked for")
+      ->envname("CIRCOLO_RETENTION_INTERVAL_SECONDS")
+      ->check(CLI::Range(1LL, 7 * 86400LL))
       ->capture_default_str();
 
   app.add_option("--offline-window-days", offline_days,
@@ -218,6 +231,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.event_retention = std::chrono::seconds(event_retention_days * 86400);
   s.webhook_backoff = std::chrono::milliseconds(webhook_backoff_ms);
   s.webhook_timeout = std::chrono::milliseconds(webhook_timeout_ms);
+  s.retention_inactive = std::chrono::days(retention_days);
+  s.retention_interval = std::chrono::seconds(retention_interval_s);
   result.settings = s;
   return result;
 }

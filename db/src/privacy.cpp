@@ -65,7 +65,33 @@ const std::string kLatestConsents =
     timestamptz_to_micros("recorded_at") +
     " from member_consents where member_id = $1 order by purpose, id desc";
 
+// Inactive: held personal data, joined before the cutoff, nothing on its timeline (or on that
+// of the members merged into it) since.
+const std::string kInactiveCondition =
+    "m.erased_at is null and m.merged_into is null and m.joined_at < " +
+    micros_to_timestamptz("$1::bigint") +
+    " and not exists (select 1 from member_timeline t where t.member_id = any(array_prepend(m.id, "
+    "m.merged_ids)) and t.recorded_at >= " +
+    micros_to_timestamptz("$1::bigint") + ")";
+const std::string kInactiveMembers = "select m.id from members m where " + kInactiveCondition +
+                                     " and m.id > $2 order by m.id limit $3::int";
+const std::string kInactiveSince =
+    "select 1 from members m where m.id = $2 and " + kInactiveCondition;
+
 }  // namespace
+
+std::vector<std::string> inactive_members(soci::session& sql, engine::TimePoint cutoff,
+                                          const std::string& after, int limit) {
+  std::vector<std::string> ids;
+  for (const auto& row : fetch(sql, kInactiveMembers,
+                               {std::to_string(to_micros(cutoff)), after, std::to_string(limit)}))
+    ids.push_back(*row[0]);
+  return ids;
+}
+
+bool inactive_since(soci::session& sql, const std::string& member_id, engine::TimePoint cutoff) {
+  return !fetch(sql, kInactiveSince, {std::to_string(to_micros(cutoff)), member_id}).empty();
+}
 
 nlohmann::json export_member(soci::session& sql, const std::string& member_id) {
   soci::transaction tx(sql);

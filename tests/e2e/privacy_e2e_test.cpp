@@ -2,8 +2,11 @@
 // tokens stop working, and the books stay right: the ledger, the liabilities and the reports keep
 // their sums.
 #include <gtest/gtest.h>
+
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
+#include <chrono>
+#include <thread>
 
 #include "http_client.hpp"
 #include "server_process.hpp"
@@ -99,6 +102,67 @@ TEST(Privacy, ErasureRemovesPersonalDataAndKeepsTheBooks) {
   const auto trail = c.get("/v1/admin/audit?action=member.erased&target=" + id, admin).json();
   ASSERT_FALSE(trail["items"].empty());
   EXPECT_EQ(trail["items"][0]["actor"], "key_bootstrap");
+}
+
+// Retention: with CIRCOLO_RETENTION_INACTIVE_DAYS set, members with nothing on their timeline for
+// that long are erased by the server itself, recorded as done by "retention"; active ones stay.
+TEST(Privacy, InactiveMembersAreErasedAfterTheRetentionPeriod) {
+  TestDatabase database;
+  ServerProcess server(
+      {database.uri(),
+       "",
+       {{"CIRCOLO_RETENTION_INACTIVE_DAYS", "30"}, {"CIRCOLO_RETENTION_INTERVAL_SECONDS", "1"}},
+       {},
+       true});
+  HttpClient c(server.port());
+  const auto admin = server.admin_key();
+  auto keys = apply_program_with_touchpoints(server, kProgram, {"store"});
+  auto enrol = [&](const std::string& card, const std::string& name) {
+    auto created = c.post_json(
+        "/v1/members",
+        {{"identifiers", {{{"type", "card"}, {"value", card}}}}, {"profile", {{"name", name}}}},
+        keys["store"]);
+    EXPECT_EQ(created.status, 201) << created.body;
+    return created.json()["id"].get<std::string>();
+  };
+  const auto gone = enrol("4000000000000701", "Gina Lontana");
+  const auto back = enrol("4000000000000702", "Remo Ritorno");
+  const auto fresh = enrol("4000000000000703", "Nina Nuova");
+  // Gone and back joined 40 days ago and did nothing since; back shops today.
+  soci::session sql(soci::postgresql, database.conninfo());
+  for (const auto& id : {gone, back}) {
+    sql << "update members set joined_at = now() - interval '40 days' where id = :id",
+        soci::use(id);
+    sql << "update member_timeline set occurred_at = now() - interval '40 days', recorded_at = "
+           "now() - interval '40 days' where member_id = :id",
+        soci::use(id);
+  }
+  ASSERT_EQ(c.post_json("/v1/events",
+                        {{"type", "purchase"},
+                         {"member", {{"id", back}}},
+                         {"total", "5.00"},
+                         {"currency", "EUR"}},
+                        keys["store"], "retention-1")
+                .status,
+            201);
+  json erased;
+  for (int i = 0; i < 100; ++i) {
+    erased = c.get("/v1/members/" + gone, admin).json();
+    if (erased["erased_at"].is_string()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(erased["erased_at"].is_string()) << erased.dump();
+  EXPECT_TRUE(erased["profile"]["name"].is_null());
+  EXPECT_TRUE(erased["identifiers"].empty());
+  for (const auto& id : {back, fresh}) {
+    const auto kept = c.get("/v1/members/" + id, admin).json();
+    EXPECT_TRUE(kept["erased_at"].is_null()) << id;
+    EXPECT_FALSE(kept["profile"]["name"].is_null()) << id;
+  }
+  const auto trail = c.get("/v1/admin/audit?action=member.erased", admin).json();
+  ASSERT_EQ(trail["items"].size(), 1u) << trail.dump();
+  EXPECT_EQ(trail["items"][0]["actor"], "retention");
+  EXPECT_EQ(trail["items"][0]["target"], gone);
 }
 
 // The right of access: everything held about the member, for its own token or an admin.

@@ -5,6 +5,7 @@
 #include "circolo/api/members.hpp"
 #include "circolo/api/problem.hpp"
 #include "circolo/db/api_keys.hpp"
+#include "circolo/db/audit.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/privacy.hpp"
 #include "circolo/engine/consent.hpp"
@@ -78,6 +79,44 @@ std::string source_of(soci::session& sql, const Principal& caller) {
 }
 
 }  // namespace
+
+asio::awaitable<std::size_t> erase_inactive_members(App& app, std::chrono::days inactive) {
+  auto& s = app.services();
+  constexpr int kBatch = 100;
+  std::size_t erased = 0;
+  std::string after;
+  for (;;) {
+    const auto now = s.clock.now();
+    const auto cutoff = now - inactive;
+    const auto due = co_await s.db.run([&](soci::session& sql) {
+      return db::privacy::inactive_members(sql, cutoff, after, kBatch);
+    });
+    for (const auto& id : due) {
+      const auto gone = co_await s.db.run([&](soci::session& sql) {
+        soci::transaction tx(sql);
+        db::members::lock(sql, id);
+        // An event may have come in since the list was read.
+        if (!db::privacy::inactive_since(sql, id, cutoff)) return std::vector<std::string>{};
+        auto ids = db::members::erase(sql, id, now);
+        db::audit::append(sql, {0,
+                                now,
+                                "retention",
+                                "system",
+                                std::nullopt,
+                                "member.erased",
+                                id,
+                                {{"reason", "inactive"}, {"inactive_days", inactive.count()}}});
+        tx.commit();
+        return ids;
+      });
+      if (!gone.empty()) ++erased;
+      for (const auto& e : gone) app.forget_member_tokens(e);
+    }
+    if (due.size() < static_cast<std::size_t>(kBatch)) break;
+    after = due.back();
+  }
+  co_return erased;
+}
 
 void register_privacy_routes(App& app) {
   auto& s = app.services();

@@ -40,6 +40,10 @@ struct Settings {
   std::size_t stream_queue = 1000;           // events waiting for one WebSocket client, at most
   std::chrono::milliseconds stream_recheck{2000};  // an open stream checks its key this often
   std::size_t streams_per_principal = 8;
+  // Retention: the personal data of members inactive this long is erased (0: kept until erased
+  // on request), checked this often.
+  std::chrono::days retention_inactive{0};
+  std::chrono::seconds retention_interval{3600};
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.

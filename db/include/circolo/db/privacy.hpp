@@ -21,6 +21,14 @@ namespace circolo::db::privacy {
 // challenge_states, member_badges, referral_codes, referrals, audit_log.
 nlohmann::json export_member(soci::session& sql, const std::string& member_id);
 
+// Members whose personal data is still held and who did nothing (no event, nothing staff or the
+// member did: their timeline) since `cutoff`, and joined before it; at most `limit`, by id
+// after `after`.
+std::vector<std::string> inactive_members(soci::session& sql, engine::TimePoint cutoff,
+                                          const std::string& after, int limit);
+// Whether `member_id` is still so (the caller holds its row lock: nothing can come in between).
+bool inactive_since(soci::session& sql, const std::string& member_id, engine::TimePoint cutoff);
+
 // A consent choice as recorded: who gave it (source: "member:app", "staff:pos", "admin"...),
 // through which key, when.
 struct ConsentRecord {
