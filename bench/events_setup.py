@@ -51,7 +51,7 @@ def members():
     print("insert into members (id, joined_at) "
           f"select 'mem_ev_' || g, now() from generate_series(1, {MEMBERS}) g;")
     print("insert into member_identifiers (type, value, member_id, linked_at) "
-          f"select 'card', 'EVCARD' || g, 'mem_ev_' || g, now() from generate_series(1, {MEMBERS}) g;")
+          f"select 'card', '7' || lpad(g::text, 8, '0'), 'mem_ev_' || g, now() from generate_series(1, {MEMBERS}) g;")
 
 
 def bodies(count):
@@ -66,7 +66,7 @@ def bodies(count):
                           "price": f"{rng.randint(100, 9000) / 100:.2f}"})
         total = sum(int(it["price"].replace(".", "")) * it["quantity"] for it in items)
         member = {"id": f"mem_ev_{rng.randint(1, MEMBERS)}"} if i % 2 == 0 else \
-            {"identifier": {"type": "card", "value": f"ev-card-{rng.randint(1, MEMBERS)}"}}
+            {"identifier": {"type": "card", "value": f"7{rng.randint(1, MEMBERS):08d}"}}
         print(json.dumps({"type": "purchase", "member": member, "store": "milano-01",
                           "total": f"{total // 100}.{total % 100:02d}", "currency": "EUR",
                           "items": items}, separators=(",", ":")))

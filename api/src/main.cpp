@@ -30,6 +30,7 @@
 #include "circolo/api/settings.hpp"
 #include "circolo/api/webhooks.hpp"
 #include "circolo/db/api_keys.hpp"
+#include "circolo/db/data_steps.hpp"
 #include "circolo/db/idempotency.hpp"
 #include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
@@ -79,6 +80,18 @@ int run(const api::Settings& settings) {
       });
     };
     database->run_blocking(migrate);
+    const auto forms = database->run_blocking(db::data_steps::normalise_identifiers);
+    if (forms.ran) {
+      spdlog::info(
+          "identifiers in today's normal form: checked={} rewritten={} invalid={} clashes={}",
+          forms.checked, forms.rewritten, forms.invalid, forms.clashes);
+      if (forms.invalid > 0 || forms.clashes > 0)
+        spdlog::warn(
+            "{} stored identifiers are no longer valid (cards with letters) and {} clash with "
+            "another member's once normalised: kept as they are, no lookup finds them; unlink "
+            "them by hand (docs/privacy.md)",
+            forms.invalid, forms.clashes);
+    }
     if (settings.admin_key) {
       auto bootstrap = [&](soci::session& sql) {
         db::api_keys::upsert_bootstrap(sql, engine::sha256_hex(*settings.admin_key), clock.now());

@@ -18,9 +18,6 @@ std::string_view trim(std::string_view s) {
 char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
-char upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c;
-}
 
 }  // namespace
 
@@ -69,12 +66,18 @@ std::variant<Identifier, IdentifierError> normalize_identifier(std::string_view 
     if (digits < 5 || digits > 20)
       return IdentifierError{"value", "a phone number has 5 to 20 digits"};
   } else if (id.type == "card") {
+    // Card numbers are digits (NFKC has made full-width and other compatibility digits ASCII):
+    // a letter that looks like a digit (O for 0, l for 1) or any other character would make a
+    // second card out of the same plastic.
     for (char c : raw) {
-      if (c != ' ' && c != '-') id.value.push_back(upper(c));
+      if (c >= '0' && c <= '9')
+        id.value.push_back(c);
+      else if (c != ' ' && c != '-')
+        return IdentifierError{"value",
+                               "a card number has only digits (blanks and dashes are ignored)"};
     }
-    // Taking blanks and dashes out can bring combining marks together that NFKC orders or
-    // composes: normalised once more, the value is the same however often it is normalised.
-    if (auto again = unicode::nfkc(id.value); again.text) id.value = std::move(*again.text);
+    if (id.value.size() < 4 || id.value.size() > 32)
+      return IdentifierError{"value", "a card number has 4 to 32 digits"};
   } else {
     id.value = std::string(raw);
   }

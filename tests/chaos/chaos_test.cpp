@@ -105,7 +105,7 @@ class Touchpoints {
           {"type", "purchase"},
           {"channel", "store"},
           {"member",
-           {{"identifier", {{"type", "card"}, {"value", "chaos-" + std::to_string(member)}}}}},
+           {{"identifier", {{"type", "card"}, {"value", "4000" + std::to_string(member)}}}}},
           {"enroll", true},
           {"currency", "EUR"},
           {"total", std::to_string(10 + random() % 40) + ".00"}};

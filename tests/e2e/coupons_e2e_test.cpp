@@ -119,7 +119,7 @@ class Coupons : public ::testing::Test {
   std::pair<std::string, std::string> signup() {
     auto r = post("/v1/events",
                   {{"type", "signup"},
-                   {"member", {{"identifier", {{"type", "card"}, {"value", unique("card-")}}}}},
+                   {"member", {{"identifier", {{"type", "card"}, {"value", unique("4000")}}}}},
                    {"enroll", true}},
                   key("store"));
     EXPECT_EQ(r.status, 201) << r.body;
@@ -138,6 +138,10 @@ class Coupons : public ::testing::Test {
   }
 
   // Codes of a template: for a member, or unassigned.
+  json audit_items(const std::string& query) {
+    return client().get("/v1/admin/audit?" + query, admin()).json()["items"];
+  }
+
   std::vector<std::string> generate(const std::string& coupon, int count,
                                     const std::optional<std::string>& for_member = {}) {
     json body{{"count", count}};
@@ -256,6 +260,11 @@ TEST_F(Coupons, ValidateAnswersEveryRefusalAndChangesNothing) {
   EXPECT_EQ(refusal("NOPE", id, "30.00"), "unknown_coupon");
 
   const auto shoes = generate("SHOES10", 1, id).front();
+  const auto issued = audit_items("action=coupon.codes_issued&target=" + id);
+  ASSERT_EQ(issued.size(), 1u) << issued.dump();
+  EXPECT_EQ(issued[0]["detail"]["coupon"], "SHOES10");
+  EXPECT_EQ(issued[0]["detail"]["count"], 1);
+  EXPECT_EQ(issued[0].dump().find(shoes), std::string::npos) << "codes are bearer secrets";
   EXPECT_EQ(refusal(shoes, id, "100.00", "store"), "channel_not_allowed");
   auto percent = validate(shoes, id, "84.59", "app");
   EXPECT_EQ(percent["discount"], "8.45");  // 10%, rounded down to the cent
@@ -294,6 +303,13 @@ TEST_F(Coupons, RedeemReplaysRollsBackOnceAndRefusesWithStableCodes) {
   expect_problem(post("/v1/redemptions/" + rid + "/rollback", json::object(), key("store")), 409,
                  "redemption_rolled_back");
   EXPECT_EQ(uses_of(welcome), 0);
+  // Once in the audit trail, with the member and the redemption, without the code (a bearer
+  // secret).
+  const auto trail = audit_items("action=redemption.rolled_back&target=" + id);
+  ASSERT_EQ(trail.size(), 1u) << trail.dump();
+  EXPECT_EQ(trail[0]["detail"]["redemption"], rid);
+  EXPECT_EQ(trail[0]["role"], "touchpoint");
+  EXPECT_EQ(trail[0].dump().find(welcome), std::string::npos);
   expect_problem(post("/v1/redemptions/rdm_nothing/rollback", json::object(), key("store")), 404,
                  "unknown_redemption");
   EXPECT_EQ(redeem(welcome, id, "40.00").status, 201);
@@ -459,6 +475,10 @@ TEST_F(Coupons, RewardsSpendPointsIssueACodeAndKeepExactStock) {
   EXPECT_EQ(replay.status, 200);
   EXPECT_EQ(replay.json()["coupon"]["code"], code);
   EXPECT_EQ(scalar("select points_balance from members where id = '" + id + "'"), 700);
+  const auto claims = audit_items("action=reward.claimed&target=" + id);
+  ASSERT_EQ(claims.size(), 1u) << "the replay is not a second claim: " << claims.dump();
+  EXPECT_EQ(claims[0]["detail"]["claim_id"], claim.json()["claim_id"]);
+  EXPECT_EQ(claims[0]["detail"]["points"], 300);
   expect_problem(post("/v1/rewards/nothing/claim", {{"member", id}}, key("app")), 404,
                  "unknown_reward");
 

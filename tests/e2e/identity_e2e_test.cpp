@@ -253,6 +253,11 @@ TEST_F(Identity, ALinkCodeFromTheAppIdentifiesTheMemberAtTheTillOnce) {
   ASSERT_EQ(minted.status, 201) << minted.body;
   const std::string code = minted.json()["code"];
   EXPECT_EQ(code.size(), 9u) << code;  // XXXX-XXXX
+  const auto trail =
+      client().get("/v1/admin/audit?action=link_code.created&target=" + id, admin()).json();
+  ASSERT_EQ(trail["items"].size(), 1u) << trail.dump();
+  EXPECT_EQ(trail["items"][0]["actor"], "member:" + id);
+  EXPECT_EQ(trail.dump().find(code), std::string::npos) << "the code is a bearer secret";
   // A token cannot ask for another member's code.
   const auto other = enrol(email(unique("e") + "@example.com"));
   expect_problem(client().post_json("/v1/members/" + other + "/link-codes", json::object(), token),

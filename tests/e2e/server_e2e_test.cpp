@@ -443,7 +443,7 @@ TEST(ServerLifecycle, UntilTheProgramIsLoadedRequestsAre503NotARefusal) {
   TestDatabase database;
   const json visit{{"type", "visit"},
                    {"channel", "store"},
-                   {"member", {{"identifier", {{"type", "card"}, {"value", "ready-1"}}}}},
+                   {"member", {{"identifier", {{"type", "card"}, {"value", "4000 2222"}}}}},
                    {"enroll", true}};
   {
     ServerProcess first(database.uri());

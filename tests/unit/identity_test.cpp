@@ -26,7 +26,13 @@ TEST(Identity, SamePersonWhateverTheTouchpointTyped) {
   EXPECT_EQ(ok("phone", "+39 333-123.4567"), (Identifier{"phone", "+393331234567"}));
   EXPECT_EQ(ok("phone", "(02) 1234 5678"), (Identifier{"phone", "0212345678"}));
   EXPECT_EQ(ok("card", " 0400-1234 5678 "), (Identifier{"card", "040012345678"}));
-  EXPECT_EQ(ok("card", "ab12"), ok("CARD", "AB-12"));
+  EXPECT_EQ(ok("card", "1234-5678"), ok("CARD", "1234 5678"));
+  // Digits only, 4 to 32 of them: a letter O is not a zero.
+  EXPECT_EQ(error_field("card", "4000-O000-1234"), "value");
+  EXPECT_EQ(error_field("card", "ab12"), "value");
+  EXPECT_EQ(error_field("card", "123"), "value");
+  EXPECT_EQ(error_field("card", std::string(33, '7')), "value");
+  EXPECT_EQ(ok("card", std::string(32, '7')).value, std::string(32, '7'));
   EXPECT_EQ(ok("app", " user-42 "), (Identifier{"app", "user-42"}));
   EXPECT_EQ(ok("Loyalty_Old", "X1"), (Identifier{"loyalty_old", "X1"}));
 }

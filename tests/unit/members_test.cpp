@@ -61,10 +61,10 @@ TEST(MemberJson, RefusesEveryBadField) {
             }),
             std::vector<std::string>{"identifiers"});
   EXPECT_EQ(fields_of([] {
-              parse_new_member(
-                  {{"identifiers",
-                    {{{"type", "card"}, {"value", "A"}}, {{"type", "card"}, {"value", "a"}}}}},
-                  kNow);
+              parse_new_member({{"identifiers",
+                                 {{{"type", "card"}, {"value", "4000 1234"}},
+                                  {{"type", "card"}, {"value", "4000-1234"}}}}},
+                               kNow);
             }),
             std::vector<std::string>{"identifiers[1]"});  // the same card twice
   EXPECT_EQ(fields_of([] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/members.hpp"
@@ -209,6 +210,9 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
              db::coupons::lock(sql, redemption->code);
              db::coupons::roll_back(sql, *redemption, now);
              const auto code = db::coupons::find(sql, redemption->code);
+             audit(
+                 sql, request, now, "redemption.rolled_back", redemption->member_id,
+                 {{"redemption", id}, {"coupon", code->coupon}, {"channel", redemption->channel}});
              redemption->rolled_back_at = now;
              auto out = redemption_json(*redemption, code->digits);
              out["uses_left"] = code->uses_allowed - code->uses;
@@ -342,6 +346,10 @@ void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings&
              const auto taken = db::coupons::existing(sql, drawn);
              std::erase_if(drawn, [&](const auto& d) { return taken.count(d.first) > 0; });
            }
+           // Codes issued by hand: who, for which member (or a print run), how many. The codes
+           // themselves stay out of the trail: they are bearer secrets.
+           audit(sql, request, now, "coupon.codes_issued", fresh.member_id,
+                 {{"coupon", t.id}, {"count", drawn.size()}, {"generation_id", *fresh.source_id}});
            std::vector<std::string> codes;
            codes.reserve(drawn.size());
            for (auto& d : drawn) codes.push_back(std::move(d.second));

@@ -485,11 +485,14 @@ void register_member_routes(App& app, const ProgramStore& store) {
              for (int attempt = 0; attempt < 5; ++attempt) {
                const auto code = new_link_code();
                if (db::members::create_link_code(sql, link_code_digest(s.member_token_secret, code),
-                                                 id, now, expires_at, request.caller().key_id))
+                                                 id, now, expires_at, request.caller().key_id)) {
+                 audit(sql, request, now, "link_code.created", id,
+                       {{"expires_at", engine::format_rfc3339(expires_at)}});
                  return json_response(http::status::created,
                                       {{"code", code},
                                        {"member_id", id},
                                        {"expires_at", engine::format_rfc3339(expires_at)}});
+               }
              }
              throw std::runtime_error("no free link code after 5 draws");
            });

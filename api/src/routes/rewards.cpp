@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/api/coupons.hpp"
 #include "circolo/api/members.hpp"
@@ -92,6 +93,8 @@ void register_reward_routes(App& app, ProgramStore& store) {
                  issue_coupon(sql, program, reward->coupon, member_id, now, "reward", claim_id);
              db::coupons::insert_claim(sql, claim_id, reward->id, member_id, reward->cost,
                                        issued["code"].get<std::string>(), now);
+             audit(sql, request, now, "reward.claimed", member_id,
+                   {{"reward", reward->id}, {"claim_id", claim_id}, {"points", reward->cost}});
              const auto balances =
                  engine::ledger::balances(db::points::active_lots(sql, member_id), now);
              return json_response(

@@ -1502,8 +1502,8 @@ export interface components {
             /**
              * @description Normalised before it is stored or looked up: Unicode NFKC (full-width digits are
              *     digits, composed and decomposed accents alike), then trimmed; emails case-folded;
-             *     phones reduced to digits with an optional leading +; cards upper-cased without
-             *     blanks or dashes. Invalid UTF-8 and invisible format characters (zero-width spaces
+             *     phones reduced to digits with an optional leading +; cards are 4 to 32 digits
+             *     (blanks and dashes dropped; a letter is refused: an O is not a 0). Invalid UTF-8 and invisible format characters (zero-width spaces
              *     and joiners, soft hyphens, bidirectional controls) are refused (422). (type, value)
              *     belongs to at most one member.
              */
