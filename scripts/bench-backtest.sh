@@ -15,6 +15,9 @@ pg_throwaway
 pg_createdb "$PG_TMP_PORT" circolo_bench
 events=${BENCH_EVENTS:-1000000}
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Encrypts webhook secrets and the token-signing key in the (throwaway) database.
+CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export CIRCOLO_SECRETS_KEY
 log=$(mktemp)
 port=$(pg_free_port)
 CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circolo_bench" \

@@ -26,6 +26,9 @@ cleanup() {
 trap cleanup EXIT
 url=$("$root/scripts/ha.sh" start "$work/ha")
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Encrypts webhook secrets and the token-signing key in the (throwaway) database.
+CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export CIRCOLO_SECRETS_KEY
 port=$(pg_free_port)
 CIRCOLO_DATABASE_URL="$url" CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" \
   CIRCOLO_LOG_LEVEL=warn "$build/api/circolod" >"$work/circolod.log" 2>&1 &

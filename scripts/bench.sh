@@ -16,6 +16,9 @@ pg_throwaway
 pg_createdb "$PG_TMP_PORT" circolo_bench
 seconds=${BENCH_SECONDS:-5}
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Encrypts webhook secrets and the token-signing key in the (throwaway) database.
+CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export CIRCOLO_SECRETS_KEY
 log=$(mktemp)
 port=$(pg_free_port)
 # Log level warn: a log line per request would measure the terminal.

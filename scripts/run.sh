@@ -29,6 +29,11 @@ if [ ! -s "$state/admin-key" ]; then
   (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$state/admin-key")
 fi
 admin_key=$(cat "$state/admin-key")
+# The key that encrypts webhook secrets and the token-signing key in the database
+# (docs/security.md): made once, readable by this user only. Lose it and they cannot be read.
+if [ ! -s "$state/secrets-key" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/secrets-key")
+fi
 
 listen=${CIRCOLO_LISTEN:-127.0.0.1:8080}
 listen_port=${listen##*:}
@@ -51,7 +56,7 @@ cat <<TXT
 TXT
 CIRCOLO_DATABASE_URL="postgresql://circolo@127.0.0.1:$port/circolo" \
   CIRCOLO_LISTEN="$listen" CIRCOLO_ADMIN_KEY="$admin_key" \
-  "$build/api/circolod" &
+  CIRCOLO_SECRETS_KEY_FILE="$state/secrets-key" "$build/api/circolod" &
 server=$!
 # Ctrl-C (or SIGTERM) reaches circolod, which finishes what is in flight and stops; then the
 # database stops (the EXIT trap).

@@ -25,7 +25,8 @@ psql "$CIRCOLO_TEST_PG dbname=postgres" -qc "create database $db" >/dev/null
 port=$(pg_free_port)
 key="tour-admin-key-$RANDOM$RANDOM"
 CIRCOLO_DATABASE_URL="$CIRCOLO_TEST_PG dbname=$db" CIRCOLO_LISTEN="127.0.0.1:$port" \
-  CIRCOLO_ADMIN_KEY="$key" CIRCOLO_LOG_LEVEL=warn "$CIRCOLOD_PATH" >"$work/circolod.log" 2>&1 &
+  CIRCOLO_ADMIN_KEY="$key" CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+  CIRCOLO_LOG_LEVEL=warn "$CIRCOLOD_PATH" >"$work/circolod.log" 2>&1 &
 server=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 1 300); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.1; done

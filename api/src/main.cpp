@@ -32,11 +32,11 @@
 #include "circolo/db/api_keys.hpp"
 #include "circolo/db/data_steps.hpp"
 #include "circolo/db/idempotency.hpp"
-#include "circolo/db/members.hpp"
 #include "circolo/db/migrations.hpp"
 #include "circolo/db/notifier.hpp"
 #include "circolo/db/outbox.hpp"
 #include "circolo/db/programs.hpp"
+#include "circolo/db/secrets.hpp"
 #include "circolo/db/webhooks.hpp"
 #include "circolo/engine/digest.hpp"
 
@@ -103,12 +103,31 @@ int run(const api::Settings& settings) {
     return 1;
   }
 
+  // Secrets at rest: values of older versions sealed, then the token-signing key opened, in one
+  // transaction (a key that does not open it changes nothing).
+  const engine::SecretsKey& secrets_key = *settings.secrets_key;
   std::string token_secret;
   try {
-    auto load = [](soci::session& sql) {
-      return db::members::server_secret(sql, "member_tokens", api::new_key_secret());
+    auto load = [&secrets_key](soci::session& sql) {
+      soci::transaction tx(sql);
+      const auto sealed = db::secrets::seal_plaintext(sql, secrets_key);
+      auto secret =
+          db::secrets::server_secret(sql, "member_tokens", api::new_key_secret(), secrets_key);
+      tx.commit();
+      return std::pair(sealed, secret);
     };
-    token_secret = database->run_blocking(load);
+    const auto [sealed, secret] = database->run_blocking(load);
+    if (sealed.server_secrets > 0 || sealed.webhooks > 0)
+      spdlog::info(
+          "secrets stored in plaintext by an earlier version encrypted: server={} webhooks={}",
+          sealed.server_secrets, sealed.webhooks);
+    token_secret = secret;
+  } catch (const engine::SealError& e) {
+    spdlog::critical(
+        "the secrets key (CIRCOLO_SECRETS_KEY_FILE or CIRCOLO_SECRETS_KEY) does not open the "
+        "secrets stored in the database: it is not the key they were encrypted with ({})",
+        e.what());
+    return 2;
   } catch (const std::exception& e) {
     spdlog::critical("database set-up failed: {}", e.what());
     return 1;
@@ -116,7 +135,7 @@ int run(const api::Settings& settings) {
 
   asio::io_context ioc(static_cast<int>(settings.io_threads));
   api::Metrics metrics;
-  api::App app({*database, clock, metrics, token_secret, {}});
+  api::App app({*database, clock, metrics, secrets_key, token_secret, {}});
   api::register_key_routes(app);
   api::register_audit_routes(app);
   api::register_privacy_routes(app);

@@ -5,6 +5,9 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -27,13 +30,49 @@ void parse_listen(const std::string& text, std::string& host, std::uint16_t& por
   port = static_cast<std::uint16_t>(value);
 }
 
+namespace {
+
+// The key from its file, or from CIRCOLO_SECRETS_KEY (environment only: a flag would show it in
+// the process list). Exactly one of them. Throws std::invalid_argument with what to do.
+engine::SecretsKey read_secrets_key(const std::string& file) {
+  const char* inline_key = std::getenv("CIRCOLO_SECRETS_KEY");
+  const bool given = inline_key != nullptr && *inline_key != '\0';
+  if (given && !file.empty())
+    throw std::invalid_argument(
+        "set CIRCOLO_SECRETS_KEY_FILE (--secrets-key-file) or CIRCOLO_SECRETS_KEY, not both");
+  if (!given && file.empty())
+    throw std::invalid_argument(
+        "set CIRCOLO_SECRETS_KEY_FILE (--secrets-key-file) to a file holding 64 hex digits "
+        "(make one with: openssl rand -hex 32 > FILE; chmod 600 FILE), or CIRCOLO_SECRETS_KEY "
+        "to them: webhook secrets and the token-signing key are encrypted with it in the "
+        "database (docs/security.md)");
+  std::string text;
+  if (given) {
+    text = inline_key;
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    if (!in) throw std::invalid_argument("cannot read CIRCOLO_SECRETS_KEY_FILE " + file);
+    text = contents.str();
+  }
+  try {
+    return engine::SecretsKey::from_hex(text);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(given ? "CIRCOLO_SECRETS_KEY" : file) + ": " +
+                                e.what());
+  }
+}
+
+}  // namespace
+
 SettingsResult parse_settings(int argc, const char* const* argv) {
   Settings s;
   s.io_threads = std::max(1u, std::thread::hardware_concurrency());
   CLI::App app{"circolod: the Circolo loyalty engine server"};
   app.set_version_flag("--version", "circolod 0.1.0");
   std::string listen = "127.0.0.1:8080";
-  std::string admin_key;
+  std::string admin_key, secrets_key_file;
   long long idle_ms = s.idle_timeout.count(), io_ms = s.io_timeout.count(),
             header_ms = s.header_timeout.count(), stream_recheck_ms = s.stream_recheck.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
@@ -51,6 +90,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--admin-key", admin_key, "secret of a bootstrap admin key kept in existence")
       ->envname("CIRCOLO_ADMIN_KEY");
+  app.add_option("--secrets-key-file", secrets_key_file,
+                 "file holding the key (64 hex digits: openssl rand -hex 32) that encrypts "
+                 "webhook secrets and the token-signing key in the database; or the key itself "
+                 "in CIRCOLO_SECRETS_KEY")
+      ->envname("CIRCOLO_SECRETS_KEY_FILE");
   app.add_option("--io-threads", s.io_threads, "threads serving HTTP")
       ->envname("CIRCOLO_IO_THREADS")
       ->check(CLI::Range(1, 256))
@@ -216,6 +260,13 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       return result;
     }
     s.admin_key = admin_key;
+  }
+  try {
+    s.secrets_key = read_secrets_key(secrets_key_file);
+  } catch (const std::invalid_argument& e) {
+    result.exit_code = 2;
+    result.message = std::string("circolod: ") + e.what() + "\n";
+    return result;
   }
   s.idle_timeout = std::chrono::milliseconds(idle_ms);
   s.io_timeout = std::chrono::milliseconds(io_ms);

@@ -183,6 +183,10 @@ asio::awaitable<void> WebhookWorker::loop() {
 }
 
 asio::awaitable<void> WebhookWorker::serve(db::webhooks::Endpoint endpoint) {
+  // Stored sealed; one that does not open (another key, altered) is logged by the caller and
+  // retried when its lease lapses, never delivered unsigned.
+  endpoint.secret =
+      services_.secrets_key.open(endpoint.secret, engine::webhook_secret_purpose(endpoint.id));
   auto& db = services_.db;
   const std::string id = endpoint.id, worker = worker_id_;
   long long cursor = endpoint.cursor;

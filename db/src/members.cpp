@@ -116,10 +116,6 @@ const std::string kMergeEntry =
     "(:member, 'merge', :points, :balance, " +
     micros_to_timestamptz(":at") + ", :counterparty, 'member merge')";
 
-const std::string kSecretInsert =
-    "insert into server_secrets (name, secret) values (:name, :secret) on conflict do nothing";
-const std::string kSecretSelect = "select secret from server_secrets where name = :name";
-
 // Erasure, for the member and every member merged into it: the profile, identifiers (free for
 // others from now on), link codes and member tokens go; the timeline and recorded events keep
 // what happened without who (identifier values, notes, profiles); ledger, lots and counters stay.
@@ -387,13 +383,6 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMergeIds, soci::use(into), soci::use(from);
   sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
   return moved;
-}
-
-std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh) {
-  sql << kSecretInsert, soci::use(name), soci::use(fresh);
-  std::string secret;
-  sql << kSecretSelect, soci::use(name), soci::into(secret);
-  return secret;
 }
 
 }  // namespace circolo::db::members

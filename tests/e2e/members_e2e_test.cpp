@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http_client.hpp"
+#include "sealed_secrets.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
 
@@ -607,8 +608,7 @@ TEST_F(Members, MemberTokensPatchTheirOwnProfileButNotContactDetails) {
 TEST_F(Members, AnExpiredMemberTokenIsTokenExpired) {
   const auto id = new_member();
   soci::session sql(soci::postgresql, database_->conninfo());
-  std::string secret;
-  sql << "select secret from server_secrets where name = 'member_tokens'", soci::into(secret);
+  const std::string secret = read_server_secret(sql, "member_tokens");
   ASSERT_FALSE(secret.empty());
   // Signed like circolod signs (mt_<member>.<expiry>.<issuer>.<generation>.<HMAC-SHA256 hex>),
   // a minute ago.

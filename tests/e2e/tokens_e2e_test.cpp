@@ -12,6 +12,7 @@
 
 #include "circolo/engine/digest.hpp"
 #include "http_client.hpp"
+#include "sealed_secrets.hpp"
 #include "server_process.hpp"
 #include "stream_client.hpp"
 #include "test_env.hpp"
@@ -151,7 +152,7 @@ TEST_F(Tokens, AStreamIsClosedWhenItsTokenExpires) {
   std::string secret;
   {
     soci::session sql(soci::postgresql, database_->conninfo());
-    sql << "select secret from server_secrets where name = 'member_tokens'", soci::into(secret);
+    secret = read_server_secret(sql, "member_tokens");
   }
   const auto expires = std::chrono::duration_cast<std::chrono::seconds>(
                            (std::chrono::system_clock::now() + 2s).time_since_epoch())

@@ -12,11 +12,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "http_client.hpp"
+#include "sealed_secrets.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
 
@@ -378,7 +381,9 @@ TEST(Webhooks, PrivateTargetsAreRefusedUnlessAllowed) {
   // resolves it again and refuses to connect; the receiver hears nothing.
   {
     soci::session sql(soci::postgresql, database.conninfo());
-    const std::string url = receiver.url(), secret = kSecret;
+    const std::string url = receiver.url(),
+                      secret = test_secrets_key().seal(
+                          kSecret, circolo::engine::webhook_secret_purpose("whk_old"));
     sql << "insert into webhook_endpoints (id, url, events, secret, created_at, cursor) select "
            "'whk_old', :url, array['points.earned'], :secret, now(), coalesce(max(seq), 0) from "
            "outbox",
@@ -395,4 +400,47 @@ TEST(Webhooks, PrivateTargetsAreRefusedUnlessAllowed) {
             std::string::npos)
       << items[0].dump();
   EXPECT_TRUE(receiver.events().empty());
+}
+
+// Secrets at rest: the database holds the webhook's secret sealed ("v1:", not its bytes), and
+// deliveries are still signed with it. A database of an older version, with the secret in
+// plaintext, has it sealed at the next start, and deliveries go on.
+TEST(Webhooks, SecretsAreStoredEncrypted) {
+  TestDatabase database;
+  auto server = std::make_unique<ServerProcess>(webhook_server(database));
+  HttpClient c(server->port());
+  Receiver receiver;
+  const auto id = add_webhook(c, server->admin_key(), receiver.url());
+  const auto stored = [&] {
+    soci::session sql(soci::postgresql, database.conninfo());
+    std::string secret;
+    sql << "select secret from webhook_endpoints where id = :id", soci::use(id), soci::into(secret);
+    return secret;
+  };
+  const auto expect_sealed = [&] {
+    const auto secret = stored();
+    EXPECT_EQ(secret.rfind("v1:", 0), 0u) << secret;
+    EXPECT_EQ(secret.find(kSecret), std::string::npos) << secret;
+    EXPECT_EQ(test_secrets_key().open(secret, circolo::engine::webhook_secret_purpose(id)),
+              kSecret);
+  };
+  expect_sealed();
+  const auto a = member(c, server->admin_key());
+  earn(c, server->admin_key(), a);
+  ASSERT_TRUE(receiver.wait_for(1, 10s));
+
+  server->signal(SIGTERM);
+  ASSERT_EQ(server->wait_exit(20s), 0);
+  {
+    soci::session sql(soci::postgresql, database.conninfo());
+    sql << "update webhook_endpoints set secret = :secret where id = :id", soci::use(kSecret),
+        soci::use(id);
+  }
+  server = std::make_unique<ServerProcess>(webhook_server(database));
+  EXPECT_TRUE(server->wait_for_log("encrypted: server=0 webhooks=1", 5s)) << server->log();
+  expect_sealed();
+  HttpClient again(server->port());
+  earn(again, server->admin_key(), a);
+  ASSERT_TRUE(receiver.wait_for(2, 10s));
+  EXPECT_EQ(receiver.bad_signatures(), 0);
 }

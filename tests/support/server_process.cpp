@@ -34,9 +34,12 @@ pid_t spawn(const std::map<std::string, std::string>& env, int& read_fd) {
     ::close(fds[0]);
     ::close(fds[1]);
     // Only what the test says: no CIRCOLO_* leaking in from the caller's environment.
-    for (const char* name : {"CIRCOLO_DATABASE_URL", "CIRCOLO_LISTEN", "CIRCOLO_ADMIN_KEY"})
+    for (const char* name : {"CIRCOLO_DATABASE_URL", "CIRCOLO_LISTEN", "CIRCOLO_ADMIN_KEY",
+                             "CIRCOLO_SECRETS_KEY", "CIRCOLO_SECRETS_KEY_FILE"})
       ::unsetenv(name);
     for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
+    if (!env.count("CIRCOLO_SECRETS_KEY") && !env.count("CIRCOLO_SECRETS_KEY_FILE"))
+      ::setenv("CIRCOLO_SECRETS_KEY", kTestSecretsKey, 1);
     ::execl(CIRCOLOD_PATH, CIRCOLOD_PATH, static_cast<char*>(nullptr));
     std::_Exit(127);
   }

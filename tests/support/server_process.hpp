@@ -12,6 +12,11 @@
 
 namespace circolo::test {
 
+// The secrets key every circolod of the tests gets (CIRCOLO_SECRETS_KEY) unless the test sets
+// CIRCOLO_SECRETS_KEY or CIRCOLO_SECRETS_KEY_FILE itself (set to "": no key at all).
+inline constexpr const char* kTestSecretsKey =
+    "7e57c0de7e57c0de7e57c0de7e57c0de7e57c0de7e57c0de7e57c0de7e57c0de";
+
 // Starts the real circolod binary (CIRCOLOD_PATH, set by CMake) on port 0 and learns its port
 // from the log. The log is collected so that tests can assert on it.
 class ServerProcess {

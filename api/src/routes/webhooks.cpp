@@ -142,6 +142,9 @@ void register_webhook_routes(App& app, const WebhookSettings& settings) {
          auto endpoint = parse_endpoint(request.json_body());
          if (!settings.allow_private_targets) co_await refuse_private_target(endpoint.url);
          endpoint.id = new_id("whk");
+         // Stored sealed (docs/security.md); the worker opens it to sign deliveries.
+         endpoint.secret =
+             s.secrets_key.seal(endpoint.secret, engine::webhook_secret_purpose(endpoint.id));
          endpoint.created_at = s.clock.now();
          co_return co_await transact(s, request, [&request, endpoint](soci::session& sql) mutable {
            // Events from now on (the cursor starts at the last published seq).

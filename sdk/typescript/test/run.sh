@@ -58,10 +58,11 @@ admin_key="sdk-test-admin-key-$RANDOM$RANDOM"
 # Only what the test says: no CIRCOLO_* leaking in from the caller's environment. circolod
 # applies the migrations itself at start. Fast webhook retries keep the webhook test short; its
 # receiver listens on loopback, which webhooks may target only when allowed.
-env -u CIRCOLO_DATABASE_URL -u CIRCOLO_LISTEN -u CIRCOLO_ADMIN_KEY \
+env -u CIRCOLO_DATABASE_URL -u CIRCOLO_LISTEN -u CIRCOLO_ADMIN_KEY -u CIRCOLO_SECRETS_KEY_FILE \
   CIRCOLO_DATABASE_URL="$CIRCOLO_TEST_PG dbname=$database" \
   CIRCOLO_LISTEN=127.0.0.1:0 \
   CIRCOLO_ADMIN_KEY="$admin_key" \
+  CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
   CIRCOLO_IO_THREADS=2 \
   CIRCOLO_DB_POOL_SIZE=4 \
   CIRCOLO_WEBHOOK_BACKOFF_MS=100 \

@@ -21,6 +21,7 @@
 #include "circolo/db/batch.hpp"
 #include "circolo/db/database.hpp"
 #include "circolo/engine/clock.hpp"
+#include "circolo/engine/sealed.hpp"
 
 namespace circolo::api {
 
@@ -29,7 +30,8 @@ struct Services {
   db::Database& db;
   const engine::Clock& clock;
   Metrics& metrics;
-  std::string member_token_secret;  // shared by all instances (server_secrets table)
+  const engine::SecretsKey& secrets_key;  // seals webhook secrets (the server's configuration)
+  std::string member_token_secret;        // shared by all instances (server_secrets table)
   // Called after every committed transaction (the outbox publisher's poke); may be empty.
   std::function<void()> committed;
 };

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "circolo/engine/sealed.hpp"
+
 namespace circolo::api {
 
 // circolod's settings: flags win over CIRCOLO_* environment variables, which win over defaults.
@@ -14,6 +16,9 @@ struct Settings {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::optional<std::string> admin_key;
+  // Seals webhook secrets and the token-signing key in the database (required: from
+  // CIRCOLO_SECRETS_KEY_FILE / --secrets-key-file or CIRCOLO_SECRETS_KEY).
+  std::optional<engine::SecretsKey> secrets_key;
   std::size_t io_threads = 2;
   std::size_t db_pool_size = 8;
   std::string log_level = "info";

@@ -128,8 +128,5 @@ MergePreview merge_preview(soci::session& sql, const std::string& from);
 long long merge(soci::session& sql, const std::string& into, const std::string& from,
                 engine::TimePoint now);
 
-// The shared secret named `name`, made from `fresh` by the first instance that asks.
-std::string server_secret(soci::session& sql, const std::string& name, const std::string& fresh);
-
 }  // namespace members
 }  // namespace circolo::db

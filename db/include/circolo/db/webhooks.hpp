@@ -14,7 +14,7 @@ namespace circolo::db::webhooks {
 struct Endpoint {
   std::string id, url;
   std::vector<std::string> events;
-  std::string secret;
+  std::string secret;  // sealed (engine::SecretsKey, webhook_secret_purpose), as stored
   engine::TimePoint created_at{};
   std::optional<engine::TimePoint> disabled_at, next_attempt_at;
   long long cursor = 0;
