@@ -249,6 +249,26 @@ TEST_F(Tokens, FailedAuthenticationsAreLimitedPerAddress) {
   EXPECT_EQ(other.read_response(3s).status, 200);
 }
 
+// The same limit on the stream's upgrade: guessing keys through /v1/stream is no way around it.
+TEST_F(Tokens, FailedStreamAuthenticationsAreLimitedPerAddress) {
+  auto upgrade = [&](const std::string& from, const std::string& key) {
+    RawConnection c(server_->port(), from);
+    c.send(
+        "GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Authorization: Bearer " +
+        key + "\r\n\r\n");
+    return c.read_response(3s).status;
+  };
+  EXPECT_EQ(upgrade("127.0.0.12", "ck_wrong"), 401);
+  int limited = 0;
+  for (int i = 0; i < 130 && limited == 0; ++i)
+    limited += upgrade("127.0.0.12", "ck_wrong" + std::to_string(i)) == 429;
+  EXPECT_EQ(limited, 1) << "refused before 130 failures";
+  EXPECT_EQ(upgrade("127.0.0.12", admin()), 429) << "until the address may try again";
+  EXPECT_EQ(upgrade("127.0.0.13", admin()), 101) << "another address opens its stream";
+}
+
 // A touchpoint key looks members up one customer at a time: listing them is slowed down.
 TEST_F(Tokens, ATouchpointListingMembersIsSlowedDown) {
   const auto key = touchpoint();
