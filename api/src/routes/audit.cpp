@@ -60,14 +60,8 @@ void register_audit_routes(App& app) {
        [&s](Request& request) -> asio::awaitable<Response> {
          db::audit::Query q;
          q.limit = parse_limit(request.query("limit"));
-         if (const auto cursor = request.query("cursor")) {
-           char* end = nullptr;
-           const long long before = std::strtoll(cursor->c_str(), &end, 10);
-           if (cursor->empty() || *end != '\0' || before <= 0)
-             throw ApiError(http::status::bad_request, "invalid_cursor",
-                            "cursor must be the next_cursor of the previous page");
-           q.before = before;
-         }
+         // An entry id, parsed as the ledger's cursors are (and fuzzed with them).
+         q.before = parse_ledger_cursor(request.query("cursor"));
          q.actor = request.query("actor");
          q.action = request.query("action");
          q.target = request.query("target");
