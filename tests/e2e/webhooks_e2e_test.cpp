@@ -277,6 +277,10 @@ TEST(Webhooks, ErrorsBecomeDeadLettersThatCanBeRedriven) {
       c.post_json("/v1/admin/webhooks/" + id + "/deliveries/" + dead[0]["seq"].dump() + "/redrive",
                   json::object(), server.admin_key()),
       409, "not_a_dead_letter");
+  const auto trail =
+      c.get("/v1/admin/audit?action=webhook.redriven&target=" + id, server.admin_key()).json();
+  ASSERT_EQ(trail["items"].size(), 1u) << "the refused second one is not: " << trail.dump();
+  EXPECT_EQ(trail["items"][0]["detail"]["seq"], dead[0]["seq"]);
   const auto delivered =
       c.get("/v1/admin/webhooks/" + id + "/deliveries?status=delivered", server.admin_key()).json();
   EXPECT_EQ(delivered["items"].size(), 2u);

@@ -249,7 +249,8 @@ void register_webhook_routes(App& app, const WebhookSettings& settings) {
            } catch (const std::exception&) {
              throw ApiError(http::status::not_found, "unknown_delivery", "no such delivery");
            }
-           co_return co_await transact(s, request, [id, seq](soci::session& sql) {
+           const auto now = s.clock.now();
+           co_return co_await transact(s, request, [&request, id, seq, now](soci::session& sql) {
              if (!db::webhooks::find(sql, id))
                throw ApiError(http::status::not_found, "unknown_webhook", "no webhook " + id);
              if (!db::webhooks::redrive(sql, id, seq))
@@ -257,6 +258,7 @@ void register_webhook_routes(App& app, const WebhookSettings& settings) {
                               "event " + std::to_string(seq) +
                                   " is not a dead letter of this webhook (only those are "
                                   "delivered again)");
+             audit(sql, request, now, "webhook.redriven", id, {{"seq", seq}});
              return json_response(http::status::accepted,
                                   {{"webhook_id", id}, {"seq", seq}, {"status", "redrive"}});
            });
