@@ -1575,7 +1575,10 @@ export interface components {
              * @description program.applied, campaign.paused, campaign.resumed, key.created, key.revoked,
              *     webhook.created, webhook.disabled, member.enrolled, profile.updated,
              *     identifier.linked, identifier.unlinked, member.merged, points.spent, points.adjusted,
-             *     points.transferred, token.minted, tokens.revoked, member.erased, member.exported
+             *     points.transferred, token.minted, tokens.revoked, member.erased (actor `retention`
+             *     when the retention period erased it), member.exported, consent.changed,
+             *     redemption.rolled_back, coupon.codes_issued, reward.claimed, link_code.created,
+             *     webhook.redriven
              */
             action: string;
             /** @description the member, key, webhook, campaign or program version */
