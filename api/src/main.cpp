@@ -23,6 +23,7 @@
 #include "circolo/api/events.hpp"
 #include "circolo/api/feed.hpp"
 #include "circolo/api/gamification.hpp"
+#include "circolo/api/interests.hpp"
 #include "circolo/api/outbox.hpp"
 #include "circolo/api/privacy.hpp"
 #include "circolo/api/programs.hpp"
@@ -142,6 +143,7 @@ int run(const api::Settings& settings) {
   api::ProgramStore programs;
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
+  api::register_interest_routes(app, programs);
   api::register_report_routes(app, programs);
   api::register_experiment_routes(app, programs);
   api::register_referral_routes(app, programs);

@@ -5,6 +5,7 @@
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/event.hpp"
 #include "circolo/db/gamification.hpp"
+#include "circolo/db/interests.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/money.hpp"
@@ -126,7 +127,10 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   row.effects = plan.effects;
   row.experiments = r.experiments;
   const events::MemberUpdate update{plan.member.tier, plan.member.purchases_added,
-                                    plan.member.lifetime_points_added, plan.member.tags};
+                                    plan.member.lifetime_points_added, plan.member.tags,
+                                    plan.member.interests
+                                        ? std::optional(interests::to_text(*plan.member.interests))
+                                        : std::nullopt};
   events::record(batch, row, update, std::move(on_duplicate));
   gamification::add_points(batch, member, engine::event::leaderboard_periods(program, now),
                            plan.leaderboard_points);

@@ -292,6 +292,7 @@ engine::event::MemberState domain_state(const events::MemberState& stored) {
   s.member.attributes = attributes_of(m.profile.attributes);
   s.member.merged_into = m.merged_into;
   s.member.consents = m.consents;
+  s.member.interests = m.interests;
   s.balances = stored.balances;
   s.badges = stored.badges;
   s.qualifying = stored.qualifying;

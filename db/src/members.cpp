@@ -1,6 +1,7 @@
 #include "circolo/db/members.hpp"
 #include "circolo/db/coupons.hpp"
 #include "circolo/db/gamification.hpp"
+#include "circolo/db/interests.hpp"
 
 #include "circolo/db/query.hpp"
 #include "circolo/db/time.hpp"
@@ -30,7 +31,7 @@ const std::string kFindMember =
     timestamptz_to_micros("joined_at") +
     ", points_balance, merged_into, tier, purchases, lifetime_points, display_name, " +
     timestamptz_to_micros("erased_at") +
-    ", cast(consents as text) from members "
+    ", cast(consents as text), cast(interests as text) from members "
     "where id = $1";
 
 const std::string kLock = "select id from members where id = $1 for update";
@@ -121,7 +122,8 @@ const std::string kMergeEntry =
 // what happened without who (identifier values, notes, profiles); ledger, lots and counters stay.
 const std::string kEraseMembers =
     "update members set name = null, email = null, phone = null, birthday = null, display_name = "
-    "null, attributes = '{}', consents = '{}', token_generation = token_generation + 1, erased_at "
+    "null, attributes = '{}', consents = '{}', interests = null, token_generation = "
+    "token_generation + 1, erased_at "
     "= coalesce("
     "erased_at, " +
     micros_to_timestamptz("$2::bigint") +
@@ -178,6 +180,7 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   member.profile.display_name = rows.front()[13];  // not among from_row's columns
   if (rows.front()[14]) member.erased_at = from_micros(to_int(rows.front()[14]));
   member.consents = consents_of(rows.front()[15]);
+  member.interests = interests::from_text(rows.front()[16]);
   return member;
 }
 

@@ -15,7 +15,7 @@ with ids as (
 )
 select json_build_object(
   'member', (select row_to_json(m) from (select id, name, display_name, email, phone, birthday,
-             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at
+             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at, interests
              from members where id = $1) m),
   'identifiers', (select coalesce(json_agg(i order by i.linked_at), '[]') from member_identifiers i
                   where i.member_id in (select id from ids)),
@@ -53,9 +53,12 @@ select json_build_object(
                 where a.target in (select id from ids))
 )::text)";
 
-// $2: the changes as a JSON object; each one a row of the history too.
+// $2: the changes as a JSON object; each one a row of the history too. Withdrawing profiling
+// drops the interest profile learnt so far.
 const std::string kRecordConsents =
-    "with m as (update members set consents = consents || $2::jsonb where id = $1 returning id) "
+    "with m as (update members set consents = consents || $2::jsonb, interests = case when "
+    "($2::jsonb ->> 'profiling') = 'false' then null else interests end where id = $1 returning "
+    "id) "
     "insert into member_consents (member_id, purpose, granted, source, key_id, recorded_at) "
     "select m.id, c.key, c.value::boolean, $3, $4, " +
     micros_to_timestamptz("$5::bigint") + " from m, jsonb_each_text($2::jsonb) c";

@@ -364,6 +364,46 @@ std::vector<Case> cases() {
            if (const auto* o = std::get_if<engine::event::Outgoing>(&w))
              EXPECT_NE(o->type, "notification");
        }},
+      {"a purchase teaches the member's interests when it agreed to profiling",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 1000);
+         r.event.items = {{"SH-1", "shoes", "acme", 1, {750, 2}, {}},
+                          {"SO-1", "socks", "acme", 1, {250, 2}, {}}};
+         in = member(campaigns());
+         in.member.member.consents.given = {{"profiling", true}};
+       },
+       {"points_awarded 10"},
+       10,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.member.interests);
+         const auto& p = *plan.member.interests;
+         EXPECT_DOUBLE_EQ(
+             engine::interests::affinity(p, engine::interests::Kind::category, "shoes"), 0.75);
+         EXPECT_EQ(p.last_purchase, kNow);
+         EXPECT_EQ(engine::interests::spend_within(p, 1, kNow), 1000);
+         EXPECT_EQ(plan.state_after.member.interests, p);
+       }},
+      {"without consent to profiling nothing is learnt",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("purchase", 1000);
+         r.event.items = {{"SH-1", "shoes", "acme", 1, {1000, 2}, {}}};
+         in = member(campaigns());
+         in.member.member.consents.given = {{"marketing_email", true}};
+       },
+       {"points_awarded 10"},
+       10,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         EXPECT_FALSE(plan.member.interests);
+         EXPECT_TRUE(plan.state_after.member.interests.empty());
+       }},
       {"an exclusive campaign skips those below it",
        campaigns,
        [](Request& r, Inputs& in, MapCounters&) {

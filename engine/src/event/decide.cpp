@@ -420,7 +420,17 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
     }
   }
   plan.member = {w.state.member.tier, req.event.type == "purchase" ? 1 : 0, w.awarded - taken_back,
-                 w.state.member.tags};
+                 w.state.member.tags, std::nullopt};
+  // What the member is interested in, for members who agreed to profiling.
+  if (w.state.member.consents.granted(consent::Purpose::profiling) && !refund) {
+    if (const auto seen = interest_observation(req.event, w.program.currency_digits(),
+                                               req.event.type == "purchase" && req.total_minor
+                                                   ? std::optional(*req.total_minor - discount)
+                                                   : std::nullopt)) {
+      plan.member.interests = interests::observe(w.state.member.interests, *seen, req.now);
+      w.state.member.interests = *plan.member.interests;
+    }
+  }
   // Leaderboards rank the points earned in each calendar period: booked in the periods they
   // were received in; what a refund takes back comes off the periods of the purchase.
   plan.leaderboard_points = w.awarded;
@@ -435,6 +445,29 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
 }
 
 }  // namespace
+
+std::optional<interests::Observation> interest_observation(const rules::Event& event, int digits,
+                                                           std::optional<std::int64_t> paid) {
+  // Purchases and visits; a custom event only when it carries items (a product viewed, a cart):
+  // a signup or a review says nothing of what the member likes.
+  const bool purchase = event.type == "purchase";
+  if (!purchase && event.type != "visit" && (event.type == "signup" || event.items.empty()))
+    return std::nullopt;
+  interests::Observation seen;
+  seen.at = event.time;
+  seen.channel = event.channel;
+  seen.store = event.store;
+  seen.weight = purchase || event.type == "visit" ? 1.0 : interests::kLookWeight;
+  if (purchase) seen.spend_minor = paid.value_or(0);
+  for (const auto& item : event.items) {
+    std::int64_t minor = item.price.mantissa;
+    for (int s = item.price.scale; s < digits; ++s) minor *= 10;
+    for (int s = digits; s < item.price.scale; ++s) minor /= 10;
+    seen.lines.push_back({item.category, item.brand, item.sku, item.quantity,
+                          minor * std::max<std::int64_t>(item.quantity, 0)});
+  }
+  return seen;
+}
 
 Decision decide(const rules::CompiledProgram& program, const Request& request, const Inputs& inputs,
                 CounterSource& counters) {

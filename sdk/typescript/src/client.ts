@@ -282,6 +282,14 @@ export class CircoloClient {
     await this.request("DELETE", "/v1/members/{id}/tokens", { ...options, params: { id: memberId } });
   }
 
+  /**
+   * What the member is interested in (top categories, brands, products; preferred channel and
+   * store; recent spend), for members who agreed to profiling: the till greets the customer with it.
+   */
+  getInterests(memberId: string, options?: CallOptions) {
+    return this.data(this.request("GET", "/v1/members/{id}/interests", { ...options, params: { id: memberId } }));
+  }
+
   /** The member's consent per purpose: marketing by email, SMS, push; profiling; leaderboards. */
   getConsents(memberId: string, options?: CallOptions) {
     return this.data(this.request("GET", "/v1/members/{id}/consents", { ...options, params: { id: memberId } }));

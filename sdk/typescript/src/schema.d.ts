@@ -288,6 +288,34 @@ export interface paths {
         patch: operations["updateConsents"];
         trace?: never;
     };
+    "/v1/members/{id}/interests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the member is interested in (touchpoints, admins, its own token)
+         * @description Learnt in the transaction of each of the member's events, for members who agreed to
+         *     profiling (`GET /v1/members/{id}/consents`): a purchase gives its items one unit of
+         *     interest shared by their value (by quantity when nothing has a price), a visit counts
+         *     toward the channel and store, a custom event carrying items (`product_viewed`,
+         *     `cart_updated`) counts a quarter of a purchase. Scores halve every 90 days without new
+         *     evidence; `affinity` is the share of the member's interest of that kind (0 to 1, the top
+         *     ten of each kind). Spend: what purchases paid in the last 30, 90 and 365 days, today
+         *     included. Without consent nothing is learnt (`profiling` false); withdrawing it, or an
+         *     erasure, forgets the profile. Refunds do not change it.
+         */
+        get: operations["getInterests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/members/{id}/erase": {
         parameters: {
             query?: never;
@@ -1567,8 +1595,11 @@ export interface components {
             at: string;
             /** @description the key id, or `member:<id>` for a member's own token */
             actor: string;
-            /** @enum {string} */
-            role: "admin" | "touchpoint" | "member";
+            /**
+             * @description system: what the server did by itself (retention)
+             * @enum {string}
+             */
+            role: "admin" | "touchpoint" | "member" | "system";
             /** @description the client's address (behind a trusted proxy, the forwarded one) */
             address: string | null;
             /**
@@ -1833,6 +1864,34 @@ export interface components {
              */
             data: {
                 [key: string]: unknown;
+            };
+        };
+        Affinity: {
+            /** @description the category, brand or product (sku) */
+            key: string;
+            affinity: number;
+        };
+        Interests: {
+            member_id: string;
+            /** @description the member agreed to profiling */
+            profiling: boolean;
+            /**
+             * Format: date-time
+             * @description the newest evidence
+             */
+            as_of: string | null;
+            categories: components["schemas"]["Affinity"][];
+            brands: components["schemas"]["Affinity"][];
+            products: components["schemas"]["Affinity"][];
+            preferred_channel: string | null;
+            preferred_store: string | null;
+            /** Format: date-time */
+            last_purchase_at: string | null;
+            days_since_purchase: number | null;
+            spend: {
+                days_30: string;
+                days_90: string;
+                days_365: string;
             };
         };
         Consents: {
@@ -3347,6 +3406,36 @@ export interface operations {
             409: components["responses"]["Conflict"];
             410: components["responses"]["MemberMerged"];
             422: components["responses"]["Unprocessable"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getInterests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member's interest profile */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Interests"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

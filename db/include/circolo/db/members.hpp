@@ -10,6 +10,7 @@
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/consent.hpp"
 #include "circolo/engine/identity.hpp"
+#include "circolo/engine/interests.hpp"
 
 namespace circolo::db {
 
@@ -34,6 +35,7 @@ struct Member {
   long long lifetime_points = 0;               // points earned through events, net of refunds
   std::optional<engine::TimePoint> erased_at;  // its personal data was erased (find() only)
   engine::consent::Consents consents;          // its explicit choices (find(), event reads)
+  engine::interests::Profile interests;        // (find(), event reads)
 };
 
 struct TimelineEntry {

@@ -16,6 +16,11 @@ namespace circolo::engine::event {
 
 using Decision = std::variant<Plan, Refusal>;
 
+// What an event tells of the member's interests (interests::observe), or nothing: purchases
+// (with `paid`, what the member paid), visits, and custom events carrying items.
+std::optional<interests::Observation> interest_observation(const rules::Event& event, int digits,
+                                                           std::optional<std::int64_t> paid);
+
 // Refunds its purchase's points, redeems the basket's codes, evaluates the program with exact
 // limit and budget counters, counts the event toward challenges and completes those that reach
 // their goal, raises the tier, and evaluates the events these cause (tier_changed,

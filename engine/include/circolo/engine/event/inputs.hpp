@@ -15,6 +15,7 @@
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/consent.hpp"
 #include "circolo/engine/coupons.hpp"
+#include "circolo/engine/interests.hpp"
 #include "circolo/engine/ledger.hpp"
 #include "circolo/engine/refunds.hpp"
 #include "circolo/rules/evaluate.hpp"
@@ -33,7 +34,8 @@ struct Member {
   std::optional<rules::Date> birthday;
   rules::Attributes attributes;
   std::optional<std::string> merged_into;
-  consent::Consents consents;  // marketing notifications go only where the member agreed
+  consent::Consents consents;    // marketing notifications go only where the member agreed
+  interests::Profile interests;  // kept for members who agreed to profiling
 };
 
 struct MemberState {

@@ -12,6 +12,7 @@
 #include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/event/inputs.hpp"
+#include "circolo/engine/interests.hpp"
 #include "circolo/engine/ledger.hpp"
 
 // What one event does, decided: every write db/ applies in the event's transaction, and the
@@ -88,6 +89,7 @@ struct MemberUpdate {
   std::optional<std::string> tier;
   std::int64_t purchases_added = 0, lifetime_points_added = 0;
   std::vector<std::string> tags;
+  std::optional<interests::Profile> interests;  // changed by this event
 };
 
 // The event's own row (and its timeline entry).
