@@ -133,6 +133,7 @@ TEST(Settings, ListenAddress) {
 TEST(Settings, FlagsEnvironmentAndValidation) {
   ::setenv("CIRCOLO_DATABASE_URL", "dbname=from_env", 1);
   ::setenv("CIRCOLO_LISTEN", "127.0.0.1:7000", 1);
+  ::setenv("CIRCOLO_SECRETS_KEY", std::string(64, 'a').c_str(), 1);
   const char* argv[] = {"circolod", "--listen", "0.0.0.0:7001"};
   auto r = parse_settings(3, argv);
   ASSERT_TRUE(r.settings) << r.message;
@@ -140,6 +141,15 @@ TEST(Settings, FlagsEnvironmentAndValidation) {
   EXPECT_EQ(r.settings->listen_port, 7001);  // the flag wins over the environment
   ::unsetenv("CIRCOLO_DATABASE_URL");
   ::unsetenv("CIRCOLO_LISTEN");
+
+  // Without the secrets key the server does not start: it would keep secrets in plaintext.
+  ::unsetenv("CIRCOLO_SECRETS_KEY");
+  const char* keyless[] = {"circolod", "--database-url", "x"};
+  r = parse_settings(3, keyless);
+  EXPECT_FALSE(r.settings);
+  EXPECT_NE(r.message.find("CIRCOLO_SECRETS_KEY"), std::string::npos) << r.message;
+  EXPECT_EQ(r.exit_code, 2);
+  ::setenv("CIRCOLO_SECRETS_KEY", std::string(64, 'a').c_str(), 1);
 
   const char* none[] = {"circolod"};
   r = parse_settings(1, none);
@@ -156,6 +166,7 @@ TEST(Settings, FlagsEnvironmentAndValidation) {
                              "24"};
   r = parse_settings(5, retention);
   EXPECT_FALSE(r.settings) << "idempotency keys must be kept at least 7 days";
+  ::unsetenv("CIRCOLO_SECRETS_KEY");
 }
 
 TEST(Metrics, CountsAndHistograms) {
