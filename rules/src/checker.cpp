@@ -41,7 +41,14 @@ const std::vector<Field> kMemberFields{{"id", {Type::string}},
                                        {"purchases", {Type::integer}},
                                        {"joined", {Type::time}},
                                        {"birthday", {Type::date, Type::error, true}},
-                                       {"attributes", {Type::attributes}}};
+                                       {"attributes", {Type::attributes}},
+                                       // From the interest profile (before this event).
+                                       {"days_since_purchase", {Type::integer, Type::error, true}},
+                                       {"preferred_channel", {Type::string, Type::error, true}},
+                                       {"preferred_store", {Type::string, Type::error, true}},
+                                       {"spend_30d", {Type::money}},
+                                       {"spend_90d", {Type::money}},
+                                       {"spend_365d", {Type::money}}};
 
 const std::vector<std::string> kWeekdays{"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 const std::vector<std::string> kFunctions{"floor", "ceil",    "round", "min",  "max",
@@ -720,6 +727,32 @@ class Checker {
       }
       return true;
     };
+    if (f == "member.affinity") {
+      // The share of the member's interest: a kind named in the program text, any key.
+      if (!arity(2, 2, "a kind (\"category\", \"brand\" or \"product\") and a key")) return bad(e);
+      const auto* kind = e->args[0].get();
+      if (kind->kind != ExprKind::string ||
+          (kind->text != "category" && kind->text != "brand" && kind->text != "product")) {
+        error(kind->range,
+              "member.affinity's first argument is \"category\", \"brand\" or "
+              "\"product\"");
+        expr(e->args[1].get(), element);
+        return bad(e);
+      }
+      const auto key = expr(e->args[1].get(), element);
+      if (key.type == Type::error) return bad(e);
+      if (key.type != Type::string && key.type != Type::dyn) {
+        error(e->args[1]->range, "member.affinity needs a string key, not " + type_name(key));
+        return bad(e);
+      }
+      return set(e, {Type::decimal});
+    }
+    if (f.starts_with("member.")) {
+      error(e->range, "the member has no function '" + f.substr(7) + "'",
+            did_you_mean(nearest(f.substr(7), std::vector<std::string>{"affinity"})));
+      for (const auto& a : e->args) expr(a.get(), element);
+      return bad(e);
+    }
     if (std::find(kFunctions.begin(), kFunctions.end(), f) == kFunctions.end()) {
       error(e->range, "unknown function '" + f + "'", did_you_mean(nearest(f, kFunctions)));
       for (const auto& a : e->args) expr(a.get(), element);

@@ -217,6 +217,25 @@ Fn ExprCompiler::field(const Expr* e) {
     if (f == "purchases")
       return [](const Context& c) { return Value::integer(c.member->purchases); };
     if (f == "joined") return [](const Context& c) { return Value::time(c.member->joined); };
+    if (f == "days_since_purchase") {
+      return [](const Context& c) {
+        const auto& d = c.member->days_since_purchase;
+        return d ? Value::integer(*d) : Value{};
+      };
+    }
+    if (f == "preferred_channel" || f == "preferred_store") {
+      const bool channel = f == "preferred_channel";
+      return [channel](const Context& c) {
+        const auto& v = channel ? c.member->preferred_channel : c.member->preferred_store;
+        return v ? Value::string(*v) : Value{};
+      };
+    }
+    if (f == "spend_30d")
+      return [](const Context& c) { return Value::decimal(c.member->spend_30d); };
+    if (f == "spend_90d")
+      return [](const Context& c) { return Value::decimal(c.member->spend_90d); };
+    if (f == "spend_365d")
+      return [](const Context& c) { return Value::decimal(c.member->spend_365d); };
     if (f == "birthday") {
       return [](const Context& c) {
         if (!c.member->birthday) return Value{};
@@ -276,6 +295,15 @@ Fn ExprCompiler::binary(const Expr* e) {
 Fn ExprCompiler::call(const Expr* e) {
   const auto& f = e->text;
   std::vector<Fn> args;
+  if (f == "member.affinity") {
+    const std::string kind = e->args[0]->text;  // a literal (the checker saw to it)
+    auto key = compile(e->args[1].get());
+    return [kind, key](const Context& c) {
+      const auto k = key(c);
+      if (!c.member->affinity || k.kind != Value::Kind::string) return Value::decimal({0, 4});
+      return Value::decimal(c.member->affinity(kind, std::string(k.s)));
+    };
+  }
   if (f == "sum" || f == "any" || f == "all") {
     auto list = compile(e->args[0].get());
     auto body = compile(e->args[1].get());

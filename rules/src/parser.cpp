@@ -1051,6 +1051,22 @@ class Parser {
         return e;
       }
       advance();
+      // A function of the member: member.affinity("category", "shoes").
+      if (is_punct("(") && e && e->kind == ExprKind::name && e->text == "member") {
+        Depth guard(*this);
+        advance();  // (
+        auto c = make(ExprKind::call, Range{e->range.begin, name.range.end});
+        c->text = "member." + name.text;
+        if (!is_punct(")")) {
+          do {
+            c->args.push_back(expression());
+          } while (accept_punct(","));
+        }
+        c->range.end = peek().range.end;
+        if (!accept_punct(")")) expected("')' or ',' in the call of member." + name.text);
+        e = std::move(c);
+        continue;
+      }
       auto f = make(ExprKind::field, Range{e ? e->range.begin : name.range.begin, name.range.end});
       f->text = name.text;
       f->args.push_back(std::move(e));

@@ -1130,7 +1130,25 @@ TEST(DecideSnapshot, DescribesTheMemberAsEventsSeeIt) {
   in.member.badges = {"trio"};
   in.member.balances.available = 42;
   in.member.member.tags = {"vip"};
-  const auto s = engine::event::snapshot(campaigns(), in.member);
+  namespace interests = engine::interests;
+  in.member.member.interests = interests::observe(
+      {},
+      {kNow - std::chrono::days(10),
+       "web",
+       "milano-01",
+       {{"shoes", "acme", "SH-1", 1, 300}, {"bags", "zeta", "BG-1", 1, 100}},
+       1.0,
+       4000},
+      kNow);
+  const auto s = engine::event::snapshot(campaigns(), in.member, kNow);
+  // The interest profile, as rules see it.
+  EXPECT_EQ(s.days_since_purchase, 10);
+  EXPECT_EQ(s.preferred_channel, "web");
+  EXPECT_EQ(s.preferred_store, "milano-01");
+  EXPECT_EQ(s.spend_30d, (rules::Decimal{4000, 2}));
+  EXPECT_EQ(s.affinity("category", "shoes"), (rules::Decimal{7500, 4}));
+  EXPECT_EQ(s.affinity("brand", "zeta"), (rules::Decimal{2500, 4}));
+  EXPECT_EQ(s.affinity("product", "nothing"), (rules::Decimal{0, 4}));
   EXPECT_EQ(s.tier, "silver");
   EXPECT_EQ(s.multiplier, (rules::Decimal{15, 1}));
   EXPECT_EQ(s.badges, std::vector<std::string>{"trio"});

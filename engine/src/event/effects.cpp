@@ -1,5 +1,6 @@
 // The effects of the rules on the plan: awards, tags, notifications, coupons, badges.
 #include <algorithm>
+#include <cmath>
 
 #include "circolo/engine/money.hpp"
 #include "work.hpp"
@@ -46,7 +47,8 @@ json effect_json(const rules::Effect& e) {
   return out;
 }
 
-rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state) {
+rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state,
+                               TimePoint now) {
   const auto& m = state.member;
   rules::MemberSnapshot s;
   s.id = m.id;
@@ -63,13 +65,29 @@ rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const Memb
   s.joined = m.joined;
   s.birthday = m.birthday;
   s.attributes = m.attributes;
+  // The interest profile as it stands before this event (what a rule greets the member with).
+  const auto& profile = m.interests;
+  const int digits = program.currency_digits();
+  s.days_since_purchase = interests::days_since_purchase(profile, now);
+  s.preferred_channel = interests::preferred_channel(profile);
+  s.preferred_store = interests::preferred_store(profile);
+  s.spend_30d = {interests::spend_within(profile, 30, now), digits};
+  s.spend_90d = {interests::spend_within(profile, 90, now), digits};
+  s.spend_365d = {interests::spend_within(profile, 365, now), digits};
+  s.affinity = [&profile](std::string_view kind, const std::string& key) {
+    const auto k = kind == "brand"     ? interests::Kind::brand
+                   : kind == "product" ? interests::Kind::product
+                                       : interests::Kind::category;
+    return rules::Decimal{
+        static_cast<std::int64_t>(std::llround(interests::affinity(profile, k, key) * 1e4)), 4};
+  };
   return s;
 }
 
 namespace detail {
 
 void describe_member(Work& w) {
-  w.snapshot = snapshot(w.program, w.state);
+  w.snapshot = snapshot(w.program, w.state, w.request.now);
 }
 
 void apply_effects(Work& w, const rules::Evaluation& evaluation) {

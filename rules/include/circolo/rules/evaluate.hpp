@@ -56,6 +56,12 @@ struct MemberSnapshot {
   engine::TimePoint joined{};
   std::optional<Date> birthday;
   Attributes attributes;
+  // From the member's interest profile, as it was before the event (none: nothing learnt).
+  std::optional<std::int64_t> days_since_purchase;
+  std::optional<std::string> preferred_channel, preferred_store;
+  Decimal spend_30d, spend_90d, spend_365d;  // in the program currency
+  // member.affinity(kind, key): the share of the member's interest, 0 to 1 (4 places).
+  std::function<Decimal(std::string_view kind, const std::string& key)> affinity;
 };
 
 // Counts that limits and budgets are checked against: the caller reads them from storage (and

@@ -61,7 +61,8 @@ inline constexpr int kMaxDerivedEvents = 8;
 
 // What the rules see of a member: its tier (and the tier's multiplier), tags, badges, points,
 // counts, profile.
-rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state);
+rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state,
+                               TimePoint now);
 
 // Tiers. The entry tier (threshold 0), where a member without a tier starts, if the program has
 // one; the tier `qualifying` reaches; a tier's rank in the program (-1: none or unknown).
