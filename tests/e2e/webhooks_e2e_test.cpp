@@ -437,8 +437,11 @@ TEST(Webhooks, SecretsAreStoredEncrypted) {
   ASSERT_EQ(server->wait_exit(20s), 0);
   {
     soci::session sql(soci::postgresql, database.conninfo());
-    sql << "update webhook_endpoints set secret = :secret where id = :id", soci::use(kSecret),
-        soci::use(id);
+    // As an older version left it: the secret in plaintext, and no lease (a lease the stopped
+    // server still held would delay the next delivery by its length, a minute).
+    sql << "update webhook_endpoints set secret = :secret, lease_until = null, leased_by = null "
+           "where id = :id",
+        soci::use(kSecret), soci::use(id);
   }
   server = std::make_unique<ServerProcess>(webhook_server(database));
   EXPECT_TRUE(server->wait_for_log("encrypted: server=0 webhooks=1", 5s)) << server->log();
