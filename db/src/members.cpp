@@ -129,6 +129,14 @@ const std::string kEraseMembers =
     micros_to_timestamptz("$2::bigint") +
     ") where id = $1 or id = any(select unnest(merged_ids) from members where id = $1) returning "
     "id";
+// Staff notes (free text that may name the customer) in its ledger and outgoing events; the
+// amounts stay.
+const std::string kEraseLedgerNotes =
+    "update ledger_entries set reason = null where member_id = any($1::text[]) and reason is not "
+    "null";
+const std::string kEraseOutboxNotes =
+    "update outbox set data = data - 'reason' where member_id = any($1::text[]) and data ? "
+    "'reason'";
 const std::string kEraseConsents = "delete from member_consents where member_id = any($1::text[])";
 const std::string kEraseIdentifiers =
     "delete from member_identifiers where member_id = any($1::text[])";
@@ -194,6 +202,8 @@ std::vector<std::string> erase(soci::session& sql, const std::string& id, engine
   fetch(sql, kEraseConsents, {array});
   fetch(sql, kEraseTimeline, {array});
   fetch(sql, kEraseEvents, {array});
+  fetch(sql, kEraseLedgerNotes, {array});
+  fetch(sql, kEraseOutboxNotes, {array});
   return ids;
 }
 

@@ -49,3 +49,31 @@ TEST(DataSteps, StoredIdentifiersAreBroughtToTheirNormalFormOnce) {
 }
 
 }  // namespace
+
+namespace {
+
+// The ledger stays append-only; only an erasure's removal of a staff note gets through.
+TEST(LedgerTrigger, OnlyANoteMayBeTakenOut) {
+  circolo::test::TestDatabase database;
+  soci::session sql(soci::postgresql, database.conninfo());
+  db::apply_migrations(sql, db::embedded_migrations());
+  const auto now = engine::TimePoint{} + std::chrono::hours(24 * 20000);
+  db::Member m;
+  m.id = "mem_l";
+  m.joined_at = now;
+  ASSERT_FALSE(db::members::insert(sql, m, {{"card", "40000001"}}, now));
+  sql << "insert into ledger_entries (member_id, kind, points, balance_after, at, reason) values "
+         "('mem_l', 'adjust', 5, 5, now(), 'sorry Giulia')";
+  EXPECT_THROW(sql << "update ledger_entries set points = 50 where member_id = 'mem_l'",
+               soci::soci_error);
+  EXPECT_THROW(sql << "update ledger_entries set reason = 'other' where member_id = 'mem_l'",
+               soci::soci_error);
+  EXPECT_THROW(sql << "delete from ledger_entries where member_id = 'mem_l'", soci::soci_error);
+  sql << "update ledger_entries set reason = null where member_id = 'mem_l'";
+  long long points = 0;
+  sql << "select points from ledger_entries where member_id = 'mem_l' and reason is null",
+      soci::into(points);
+  EXPECT_EQ(points, 5);
+}
+
+}  // namespace
