@@ -13,7 +13,15 @@ const std::string kGeneration = "select token_generation from members where id =
 const std::string kRevokeAll =
     "update members set token_generation = token_generation + 1 where id = $1 returning id";
 
+const std::string kServedOn =
+    "select 1 from member_timeline where member_id = any(array_prepend($1::text, (select "
+    "merged_ids from members where id = $1))) and channel = $2 limit 1";
+
 }  // namespace
+
+bool served_on(soci::session& sql, const std::string& member_id, const std::string& channel) {
+  return !fetch(sql, kServedOn, {member_id, channel}).empty();
+}
 
 State state(soci::session& sql, const std::string& member_id, const std::string& key_id) {
   const auto rows = fetch(sql, kState, {member_id, key_id});

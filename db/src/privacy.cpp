@@ -68,13 +68,24 @@ const std::string kLatestConsents =
     timestamptz_to_micros("recorded_at") +
     " from member_consents where member_id = $1 order by purpose, id desc";
 
-// Inactive: held personal data, joined before the cutoff, nothing on its timeline (or on that
-// of the members merged into it) since.
+// Inactive: held personal data, joined before the cutoff, and nothing since from it or the
+// members merged into it: no timeline entry (events, staff's and its own changes), no ledger
+// movement (spends, transfers, adjustments), no coupon redeemed, nothing in the audit trail
+// about it (tokens minted for its app, rewards claimed, consents, link codes).
 const std::string kInactiveCondition =
     "m.erased_at is null and m.merged_into is null and m.joined_at < " +
     micros_to_timestamptz("$1::bigint") +
     " and not exists (select 1 from member_timeline t where t.member_id = any(array_prepend(m.id, "
     "m.merged_ids)) and t.recorded_at >= " +
+    micros_to_timestamptz("$1::bigint") +
+    ") and not exists (select 1 from ledger_entries l where l.member_id = any(array_prepend(m.id, "
+    "m.merged_ids)) and l.at >= " +
+    micros_to_timestamptz("$1::bigint") +
+    ") and not exists (select 1 from coupon_redemptions r where r.member_id = any(array_prepend("
+    "m.id, m.merged_ids)) and r.redeemed_at >= " +
+    micros_to_timestamptz("$1::bigint") +
+    ") and not exists (select 1 from audit_log a where a.target = m.id and a.action in "
+    "('token.minted', 'reward.claimed', 'consent.changed', 'link_code.created') and a.at >= " +
     micros_to_timestamptz("$1::bigint") + ")";
 const std::string kInactiveMembers = "select m.id from members m where " + kInactiveCondition +
                                      " and m.id > $2 order by m.id limit $3::int";

@@ -59,7 +59,7 @@ class Consent : public ::testing::Test {
     auto created = c_.post_json(
         "/v1/members",
         {{"identifiers", {{{"type", "card"}, {"value", card}}}}, {"profile", {{"name", name}}}},
-        keys_["store"]);
+        keys_["app"]);  // the app's backend mints their tokens
     EXPECT_EQ(created.status, 201) << created.body;
     return created.json()["id"];
   }

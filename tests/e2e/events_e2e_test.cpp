@@ -906,7 +906,7 @@ TEST_F(Events, BadInputIsRefusedFieldByFieldAndChangesNothing) {
   auto as_admin = client().post_json("/v1/events", {{"type", "visit"}, {"member", member(id)}},
                                      admin(), unique("admin-"));
   expect_problem(as_admin, 422, "validation_failed");
-  auto token = client().post_json("/v1/members/" + id + "/tokens", json::object(), key("app"));
+  auto token = client().post_json("/v1/members/" + id + "/tokens", json::object(), key("store"));
   ASSERT_EQ(token.status, 201) << token.body;
   expect_problem(client().post_json("/v1/events", {{"type", "visit"}, {"member", member(id)}},
                                     token.json()["token"], unique("tok-")),

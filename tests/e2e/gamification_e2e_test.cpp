@@ -430,7 +430,7 @@ TEST_F(Gamification, ChallengesAreListedAndScopedToTheirMember) {
   EXPECT_EQ(item(list.json()["items"], "spender")["goal"]["target"], "100.00");
 
   const auto id = enrol(), other = enrol();
-  auto token = client().post_json("/v1/members/" + id + "/tokens", json::object(), keys_["app"]);
+  auto token = client().post_json("/v1/members/" + id + "/tokens", json::object(), admin());
   ASSERT_EQ(token.status, 201) << token.body;
   const std::string member_token = token.json()["token"];
   EXPECT_EQ(client().get("/v1/members/" + id + "/challenges", member_token).status, 200);

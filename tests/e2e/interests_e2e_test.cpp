@@ -38,7 +38,7 @@ class Interests : public ::testing::Test {
 
   std::string enrol(const std::string& card) {
     auto created = c_.post_json(
-        "/v1/members", {{"identifiers", {{{"type", "card"}, {"value", card}}}}}, keys_["store"]);
+        "/v1/members", {{"identifiers", {{{"type", "card"}, {"value", card}}}}}, keys_["app"]);
     EXPECT_EQ(created.status, 201) << created.body;
     return created.json()["id"];
   }

@@ -156,7 +156,7 @@ TEST_F(Outbox, FeedFiltersScopesAndRefusals) {
   EXPECT_EQ(rest["items"][0]["seq"], mine["items"][1]["seq"]);
 
   // A member token follows its own member only.
-  auto minted = c.post_json("/v1/members/" + a + "/tokens", json::object(), app_key_, "tok-" + a);
+  auto minted = c.post_json("/v1/members/" + a + "/tokens", json::object(), admin(), "tok-" + a);
   const std::string token = minted.json()["token"];
   auto own = c.get("/v1/feed", token).json();
   for (const auto& e : own["items"]) EXPECT_EQ(e["member_id"], a);
@@ -230,7 +230,7 @@ TEST_F(Outbox, TheStreamSendsTheBacklogThenLiveEvents) {
   EXPECT_LT(std::chrono::steady_clock::now() - sent, 1s);
 
   // A member token sees its own member only; reconnecting with the last seq resumes exactly.
-  auto minted = c.post_json("/v1/members/" + b + "/tokens", json::object(), app_key_, "tok-" + b);
+  auto minted = c.post_json("/v1/members/" + b + "/tokens", json::object(), admin(), "tok-" + b);
   StreamClient own(server_->port(), "/v1/stream?after=" + std::to_string(before),
                    minted.json()["token"].get<std::string>());
   auto only = own.next();

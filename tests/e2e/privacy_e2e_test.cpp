@@ -133,15 +133,10 @@ TEST(Privacy, InactiveMembersAreErasedAfterTheRetentionPeriod) {
   const auto gone = enrol("4000000000000701", "Gina Lontana");
   const auto back = enrol("4000000000000702", "Remo Ritorno");
   const auto fresh = enrol("4000000000000703", "Nina Nuova");
-  // Gone and back joined 40 days ago and did nothing since; back shops today.
-  soci::session sql(soci::postgresql, database.conninfo());
-  for (const auto& id : {gone, back}) {
-    sql << "update members set joined_at = now() - interval '40 days' where id = :id",
-        soci::use(id);
-    sql << "update member_timeline set occurred_at = now() - interval '40 days', recorded_at = "
-           "now() - interval '40 days' where member_id = :id",
-        soci::use(id);
-  }
+  const auto app_user = enrol("4000000000000704", "Ada Applicata");
+  // All three joined 40 days ago; back shops today, the app user signs in to its app today (a
+  // token minted), gone does nothing. What they did today happens first: the job, which runs
+  // every second, must never see them idle.
   ASSERT_EQ(c.post_json("/v1/events",
                         {{"type", "purchase"},
                          {"member", {{"id", back}}},
@@ -150,6 +145,17 @@ TEST(Privacy, InactiveMembersAreErasedAfterTheRetentionPeriod) {
                         keys["store"], "retention-1")
                 .status,
             201);
+  ASSERT_EQ(
+      c.post_json("/v1/members/" + app_user + "/tokens", json::object(), keys["store"]).status,
+      201);
+  soci::session sql(soci::postgresql, database.conninfo());
+  for (const auto& id : {gone, back, app_user}) {
+    sql << "update members set joined_at = now() - interval '40 days' where id = :id",
+        soci::use(id);
+    sql << "update member_timeline set occurred_at = now() - interval '40 days', recorded_at = "
+           "now() - interval '40 days' where member_id = :id and type = 'member.enrolled'",
+        soci::use(id);
+  }
   json erased;
   for (int i = 0; i < 100; ++i) {
     erased = c.get("/v1/members/" + gone, admin).json();
@@ -159,7 +165,7 @@ TEST(Privacy, InactiveMembersAreErasedAfterTheRetentionPeriod) {
   ASSERT_TRUE(erased["erased_at"].is_string()) << erased.dump();
   EXPECT_TRUE(erased["profile"]["name"].is_null());
   EXPECT_TRUE(erased["identifiers"].empty());
-  for (const auto& id : {back, fresh}) {
+  for (const auto& id : {back, fresh, app_user}) {
     const auto kept = c.get("/v1/members/" + id, admin).json();
     EXPECT_TRUE(kept["erased_at"].is_null()) << id;
     EXPECT_FALSE(kept["profile"]["name"].is_null()) << id;

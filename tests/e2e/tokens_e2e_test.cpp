@@ -58,7 +58,7 @@ class Tokens : public ::testing::Test {
     auto r = client().post_json(
         "/v1/members",
         {{"identifiers", {{{"type", "crm"}, {"value", "tokens-" + std::to_string(++n)}}}}},
-        admin());
+        touchpoint().secret);  // enrolled on the app channel, whose keys mint its tokens
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json()["id"];
   }
@@ -198,6 +198,30 @@ TEST_F(Tokens, AStreamRefusesLargeClientMessages) {
   stream.send(std::string(64 * 1024, 'x'));
   EXPECT_NE(closed_because(stream, 3000ms), "(still open)")
       << "a 64 KiB message from the client ends the stream";
+}
+
+// The finding: a web key minted a token for a store customer, then transferred its points. A
+// touchpoint mints tokens only for members its channel served.
+TEST_F(Tokens, ATouchpointMintsTokensOnlyForMembersItsChannelServed) {
+  const auto id = member();  // enrolled on the app channel
+  auto web = client().post_json("/v1/admin/keys",
+                                {{"role", "touchpoint"}, {"channel", "web"}, {"name", "web shop"}},
+                                admin());
+  ASSERT_EQ(web.status, 201) << web.body;
+  const std::string web_key = web.json()["key"];
+  expect_problem(client().post_json("/v1/members/" + id + "/tokens", json::object(), web_key), 403,
+                 "forbidden");
+  // Once the member shops on the web (an identifier linked there), the web mints its tokens.
+  ASSERT_EQ(client()
+                .post_json("/v1/members/" + id + "/identifiers",
+                           {{"type", "web"}, {"value", "web-" + id}}, web_key)
+                .status,
+            201);
+  EXPECT_EQ(client().post_json("/v1/members/" + id + "/tokens", json::object(), web_key).status,
+            201);
+  EXPECT_EQ(client().post_json("/v1/members/" + id + "/tokens", json::object(), admin()).status,
+            201)
+      << "an admin mints for anyone";
 }
 
 // The findings: one member token made 2,000 coupon guesses in 0.75 s. A member token checks 20

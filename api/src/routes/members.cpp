@@ -524,6 +524,16 @@ void register_member_routes(App& app, const ProgramStore& store) {
            }
            const auto generation = co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
+             // A touchpoint's backend mints tokens for its own customers: a member its channel
+             // never served (no enrolment, event or identifier there) is not its to act for.
+             const auto& caller = request.caller();
+             if (caller.role == Role::touchpoint &&
+                 !db::member_tokens::served_on(sql, id, caller.channel.value_or("")))
+               throw ApiError(http::status::forbidden, "forbidden",
+                              "the " + caller.channel.value_or("") +
+                                  " channel has not served member " + id +
+                                  ": a touchpoint mints tokens for members it enrolled, identified "
+                                  "or linked an identifier of (or an admin does)");
              audit(sql, request, s.clock.now(), "token.minted", id, {{"ttl_seconds", ttl}});
              return db::member_tokens::generation(sql, id);
            });

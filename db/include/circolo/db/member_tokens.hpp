@@ -24,4 +24,8 @@ std::int64_t generation(soci::session& sql, const std::string& member_id);
 // Revokes every token of the member minted so far; false: no such member.
 bool revoke_all(soci::session& sql, const std::string& member_id);
 
+// Whether `channel` has served the member (or one merged into it): anything on its timeline
+// from that channel (its enrolment, an event, an identifier linked there).
+bool served_on(soci::session& sql, const std::string& member_id, const std::string& channel);
+
 }  // namespace circolo::db::member_tokens
