@@ -105,6 +105,16 @@ const std::string kMergeCounts =
     "update members m set purchases = m.purchases + f.purchases, lifetime_points = "
     "m.lifetime_points + f.lifetime_points from (select purchases, lifetime_points from members "
     "where id = :from) f where m.id = :into";
+// Both members' consents, the most careful word per purpose: a "no" given on either stands
+// (a leaderboard or profiling opt-out is not lost to the survivor's defaults).
+const std::string kMergeConsents =
+    "update members m set consents = (select coalesce(jsonb_object_agg(c.key, c.granted), '{}') "
+    "from (select key, bool_and(value::boolean) as granted from (select * from "
+    "jsonb_each_text(m.consents) union all select * from jsonb_each_text(f.consents)) a group by "
+    "key) c) from members f where m.id = :into and f.id = :from";
+const std::string kDropUnconsentedInterests =
+    "update members set interests = null where id = :into and (consents ->> 'profiling') is "
+    "distinct from 'true'";
 const std::string kMarkMerged =
     "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
     ", points_balance = 0 where id = :from";
@@ -122,7 +132,8 @@ const std::string kMergeEntry =
 // what happened without who (identifier values, notes, profiles); ledger, lots and counters stay.
 const std::string kEraseMembers =
     "update members set name = null, email = null, phone = null, birthday = null, display_name = "
-    "null, attributes = '{}', consents = '{}', interests = null, token_generation = "
+    "null, attributes = '{}', consents = '{\"leaderboards\": false}', interests = null, "
+    "token_generation = "
     "token_generation + 1, erased_at "
     "= coalesce("
     "erased_at, " +
@@ -394,6 +405,8 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
         soci::use(into);
   }
   sql << kMergeIds, soci::use(into), soci::use(from);
+  sql << kMergeConsents, soci::use(into), soci::use(from);
+  sql << kDropUnconsentedInterests, soci::use(into);
   sql << kMarkMerged, soci::use(into), soci::use(at), soci::use(from);
   return moved;
 }

@@ -208,6 +208,27 @@ TEST_F(Consent, AMemberWhoOptsOutOfLeaderboardsIsNotOnThem) {
   EXPECT_EQ(names(), (std::vector<std::string>{shy, proud}));
 }
 
+// A merge keeps the most careful word per purpose: a "no" on either member stands.
+TEST_F(Consent, AMergeKeepsEveryNo) {
+  const auto keep = enrol("4000000000000911", "Rita Unica");
+  const auto dup = enrol("4000000000000922", "Rita Doppia");
+  const auto target = [](const std::string& id) { return "/v1/members/" + id + "/consents"; };
+  ASSERT_EQ(
+      patch(c_, target(dup), {{"leaderboards", false}, {"marketing_sms", true}}, keys_["store"])
+          .status,
+      200);
+  ASSERT_EQ(
+      patch(c_, target(keep), {{"marketing_sms", false}, {"marketing_push", true}}, keys_["store"])
+          .status,
+      200);
+  ASSERT_EQ(c_.post_json("/v1/members/" + keep + "/merge", {{"from", dup}}, admin_).status, 200);
+  const auto merged = c_.get(target(keep), admin_).json();
+  EXPECT_EQ(consent_of(merged, "leaderboards")["granted"], false) << "the duplicate's opt-out";
+  EXPECT_EQ(consent_of(merged, "marketing_sms")["granted"], false) << "a no on either stands";
+  EXPECT_EQ(consent_of(merged, "marketing_push")["granted"], true);
+  EXPECT_EQ(consent_of(merged, "profiling")["default"], true);
+}
+
 TEST_F(Consent, StaffRecordWhatTheCustomerSaidWithTheCli) {
   const auto id = enrol("4000000000000606", "Ugo Viola");
   auto given = run_cli("members consents " + id + " --give marketing_sms --withdraw leaderboards",
