@@ -238,6 +238,12 @@ asio::awaitable<HttpResponse> App::handle(HttpRequest& raw, std::optional<asio::
     if (!utf8)
       throw ApiError(http::status::bad_request, "malformed_request",
                      "the request's path or query is not valid UTF-8 once decoded");
+    // Header values too (an Idempotency-Key, a forwarded address are stored or logged).
+    for (const auto& field : raw)
+      if (!engine::unicode::valid_utf8(field.value()))
+        throw ApiError(
+            http::status::bad_request, "malformed_request",
+            "the request's header " + std::string(field.name_string()) + " is not valid UTF-8");
     auto match = router_.match(raw.method(), segments);
     if (match.kind == Router::Match::Kind::no_path) {
       throw ApiError(http::status::not_found, "not_found",

@@ -114,6 +114,15 @@ TEST(Admission, InvalidUtf8InAPathOrQueryIs400) {
     expect_problem(c.get(target, server.admin_key()), 400, "malformed_request");
   }
   EXPECT_EQ(c.get("/v1/members/%C3%A9", server.admin_key()).status, 404) << "UTF-8 is fine";
+  // In a header, and inside a JSON string of a body: the same answer, nothing stored.
+  expect_problem(
+      c.request("GET", "/v1/admin/keys", "",
+                {{"Authorization", "Bearer " + server.admin_key()}, {"X-Note", "caf\xC3"}}),
+      400, "malformed_request");
+  const auto bad_body = c.request(
+      "POST", "/v1/members", "{\"identifiers\":[{\"type\":\"app\",\"value\":\"\xC0\xB1\"}]}",
+      {{"Authorization", "Bearer " + server.admin_key()}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(bad_body.status, 400) << bad_body.body;
 }
 
 }  // namespace
