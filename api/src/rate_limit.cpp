@@ -44,4 +44,11 @@ bool RateLimiter::has(const std::string& key, const Rule& rule, Clock::time_poin
   return refilled(key, rule, now).tokens >= 1;
 }
 
+const RateLimiter::Rule* coupon_check_limit(const RateLimits& limits, bool member,
+                                            bool touchpoint) {
+  if (member) return &limits.member_coupons;
+  if (touchpoint) return &limits.touchpoint_coupons;
+  return nullptr;
+}
+
 }  // namespace circolo::api

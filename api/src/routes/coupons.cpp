@@ -60,11 +60,12 @@ json redemption_json(const db::coupons::Redemption& r, int digits) {
 }  // namespace
 
 // A member token checking codes one after another is guessing them: a few a minute is what an
-// app needs (20 at once, then one every 2 s).
+// app needs (20 at once, then one every 2 s). A touchpoint key gets far more, not unlimited.
 void limit_member_guesses(App& app, const Request& request) {
   const auto& caller = request.caller();
-  if (caller.role == Role::member)
-    app.throttle("coupons:" + caller.key_id, app.rate_limits().member_coupons, "coupon checks");
+  if (const auto* rule = coupon_check_limit(app.rate_limits(), caller.role == Role::member,
+                                            caller.role == Role::touchpoint))
+    app.throttle("coupons:" + caller.key_id, *rule, "coupon checks");
 }
 
 void register_coupon_routes(App& app, ProgramStore& store, const CouponSettings& settings) {

@@ -43,11 +43,17 @@ class RateLimiter {
 struct RateLimits {
   // Coupon validate/redeem/reserve by a member token: guessing codes (an app needs a few).
   RateLimiter::Rule member_coupons{0.5, 20};
+  // The same by a touchpoint key: a checkout backend validates many codes, but a leaked key must
+  // not try codes at full speed either (a hundred a second is ~2^-43 of a code space a second).
+  RateLimiter::Rule touchpoint_coupons{100, 500};
   // Member lookups by identifier with a touchpoint key: a leaked POS key listing customers.
   RateLimiter::Rule touchpoint_lookups{20, 100};
   // Failed authentications from one client address: guessing keys and tokens (each costs a
   // database lookup).
   RateLimiter::Rule auth_failures{2, 100};
 };
+
+// The limit on coupon validate/redeem/reserve for a principal of this role (none for admins).
+const RateLimiter::Rule* coupon_check_limit(const RateLimits& limits, bool member, bool touchpoint);
 
 }  // namespace circolo::api
