@@ -198,6 +198,10 @@ TEST(Privacy, AMemberExportsEverythingHeldAboutIt) {
                         keys["store"], "export-ev-1")
                 .status,
             201);
+  ASSERT_EQ(c.post_json("/v1/members/" + id + "/points/adjust",
+                        {{"points", 3}, {"reason", "staff: difficult customer"}}, admin)
+                .status,
+            201);
   const std::string token =
       c.post_json("/v1/members/" + id + "/tokens", json::object(), keys["store"]).json()["token"];
   const auto other =
@@ -214,8 +218,14 @@ TEST(Privacy, AMemberExportsEverythingHeldAboutIt) {
   EXPECT_EQ(data["identifiers"][0]["value"], "4000111199998888");
   ASSERT_EQ(data["events"].size(), 1u);
   EXPECT_EQ(data["events"][0]["type"], "purchase");
-  EXPECT_EQ(data["ledger_entries"].size(), 1u);
+  ASSERT_EQ(data["ledger_entries"].size(), 2u);
   EXPECT_EQ(data["ledger_entries"][0]["points"], 12);
+  EXPECT_EQ(data["ledger_entries"][1]["points"], 3);
+  // The member's copy leaves out staff notes and staff's addresses; an admin's has them.
+  EXPECT_EQ(own.body.find("difficult customer"), std::string::npos);
+  for (const auto& a : data["audit_log"]) EXPECT_FALSE(a.contains("address")) << a.dump();
+  EXPECT_NE(c.get("/v1/members/" + id + "/export", admin).body.find("difficult customer"),
+            std::string::npos);
   for (const char* key :
        {"point_lots", "member_timeline", "coupon_codes", "coupon_redemptions", "reward_claims",
         "challenge_states", "member_badges", "referrals", "audit_log"})
@@ -225,7 +235,7 @@ TEST(Privacy, AMemberExportsEverythingHeldAboutIt) {
   expect_problem(c.get("/v1/members/" + id + "/export", keys["store"]), 403, "forbidden");
   // Reading it is in the trail.
   const auto trail = c.get("/v1/admin/audit?action=member.exported&target=" + id, admin).json();
-  EXPECT_EQ(trail["items"].size(), 2u);
+  EXPECT_EQ(trail["items"].size(), 3u);
 }
 
 }  // namespace

@@ -385,6 +385,14 @@ void register_member_routes(App& app, const ProgramStore& store) {
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
              auto data = db::privacy::export_member(sql, id);
+             // The member's own copy: what staff wrote about it and where staff worked from
+             // stay with the business (members see no staff notes anywhere).
+             if (request.caller().role == Role::member) {
+               for (auto& e : data["ledger_entries"]) e.erase("reason");
+               for (auto& e : data["member_timeline"])
+                 if (e.contains("data") && e["data"].is_object()) e["data"].erase("reason");
+               for (auto& e : data["audit_log"]) e.erase("address");
+             }
              {
                soci::transaction tx(sql);
                audit(sql, request, now, "member.exported", id);
