@@ -34,6 +34,11 @@ Normalised nfkc(std::string_view text) {
       return {std::nullopt,
               "must not contain invisible format characters (zero-width spaces, bidirectional "
               "controls)"};
+    // C1 controls and line or paragraph separators: invisible, and they break lines in logs.
+    const auto type = u_charType(c);
+    if ((type == U_CONTROL_CHAR && c >= 0x80) || type == U_LINE_SEPARATOR ||
+        type == U_PARAGRAPH_SEPARATOR)
+      return {std::nullopt, "must not contain control characters or line separators"};
     i = normal.moveIndex32(i, 1);
   }
   std::string out;

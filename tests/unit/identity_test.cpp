@@ -72,6 +72,9 @@ TEST(Identity, RefusesInvisibleCharactersAndBrokenUtf8) {
   EXPECT_EQ(error_field("email", "anna\u200D@example.com"), "value") << "a zero-width joiner";
   EXPECT_EQ(error_field("app", "user\u202E42"), "value") << "a right-to-left override";
   EXPECT_EQ(error_field("app", "soft\u00ADhyphen"), "value");
+  EXPECT_EQ(error_field("app", "next\u0085line"), "value") << "a C1 control";
+  EXPECT_EQ(error_field("email", "anna\u2028@example.com"), "value") << "a line separator";
+  EXPECT_EQ(error_field("app", "para\u2029graph"), "value");
   EXPECT_EQ(error_field("card",
                         "4000\xFF"
                         "1234"),
