@@ -151,4 +151,31 @@ TEST(Audit, StaffActionsAreRecordedWithWhoWhenWhereAndWhat) {
   EXPECT_GE(count, static_cast<long long>(all.size()));
 }
 
+// Head office reading a customer's data is recorded; the till serving the customer is not.
+TEST(Audit, AdminsReadingMemberDataAreRecorded) {
+  TestDatabase database;
+  ServerProcess server(database.uri());
+  HttpClient c(server.port());
+  const auto admin = server.admin_key();
+  auto keys = apply_program_with_touchpoints(server, kProgram, {"store"});
+  auto created = c.post_json(
+      "/v1/members", {{"identifiers", {{{"type", "email"}, {"value", "vera@example.com"}}}}},
+      keys["store"]);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.json()["id"];
+  for (const char* path : {"", "/ledger", "/timeline", "/wallet", "/interests", "/consents"}) {
+    ASSERT_EQ(c.get("/v1/members/" + id + path, keys["store"]).status, 200) << path;
+    ASSERT_EQ(c.get("/v1/members/" + id + path, admin).status, 200) << path;
+  }
+  ASSERT_EQ(c.get("/v1/members/lookup?type=email&value=vera@example.com", admin).status, 200);
+  const auto viewed = audit_of(c, admin, "action=member.viewed&target=" + id)["items"];
+  std::set<std::string> what;
+  for (const auto& e : viewed) {
+    EXPECT_EQ(e["actor"], "key_bootstrap") << "the till's reads are not recorded";
+    what.insert(e["detail"]["what"].get<std::string>());
+  }
+  EXPECT_EQ(what, (std::set<std::string>{"profile", "ledger", "timeline", "wallet", "interests",
+                                         "consents", "lookup"}));
+}
+
 }  // namespace

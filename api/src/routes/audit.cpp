@@ -36,6 +36,12 @@ std::optional<engine::TimePoint> time_query(const Request& request, const char* 
 
 }  // namespace
 
+void audit_admin_read(soci::session& sql, const Request& request, engine::TimePoint at,
+                      const std::string& member_id, const char* what) {
+  if (request.caller().role == Role::admin)
+    audit(sql, request, at, "member.viewed", member_id, {{"what", what}});
+}
+
 void audit(soci::session& sql, const Request& request, engine::TimePoint at,
            const std::string& action, const std::optional<std::string>& target, json detail) {
   const auto& caller = request.caller();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "circolo/api/app.hpp"
+#include "circolo/api/audit.hpp"
 #include "circolo/api/members.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/engine/consent.hpp"
@@ -66,8 +67,9 @@ void register_interest_routes(App& app, const ProgramStore& store) {
                       const int digits =
                           active && active->program ? active->program->currency_digits() : 2;
                       co_return co_await s.db.run([&](soci::session& sql) {
-                        return json_response(http::status::ok,
-                                             interests_json(require_member(sql, id), digits, now));
+                        auto body = interests_json(require_member(sql, id), digits, now);
+                        audit_admin_read(sql, request, now, id, "interests");
+                        return json_response(http::status::ok, body);
                       });
                     }});
 }

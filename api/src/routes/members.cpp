@@ -270,6 +270,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
                throw ApiError(http::status::not_found, "unknown_member",
                               "no member has " + identifier.type + " " + identifier.value);
              }
+             audit_admin_read(sql, request, now, *id, "lookup");
              return json_response(http::status::ok,
                                   member_body(sql, require_member(sql, *id), now, store));
            });
@@ -281,8 +282,9 @@ void register_member_routes(App& app, const ProgramStore& store) {
            check_scope(request.caller(), id);
            const auto now = s.clock.now();
            co_return co_await s.db.run([&](soci::session& sql) {
-             return json_response(http::status::ok,
-                                  member_body(sql, require_member(sql, id), now, store));
+             auto body = member_body(sql, require_member(sql, id), now, store);
+             audit_admin_read(sql, request, now, id, "profile");
+             return json_response(http::status::ok, body);
            });
          }});
 
@@ -597,6 +599,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
              for (const auto& c : db::coupons::usable_of(sql, id, now))
                coupons.push_back(coupon_json(c));
              wallet["coupons"] = coupons;
+             audit_admin_read(sql, request, now, id, "wallet");
              return json_response(http::status::ok, wallet);
            });
          }});
@@ -609,6 +612,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            const auto before = parse_ledger_cursor(request.query("cursor"));
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
+             audit_admin_read(sql, request, s.clock.now(), id, "ledger");
              const auto entries = db::points::ledger_page(sql, id, before, limit);
              // The free text staff wrote is theirs: a member sees what happened, not the note.
              const bool as_member = request.caller().role == Role::member;
@@ -633,6 +637,7 @@ void register_member_routes(App& app, const ProgramStore& store) {
            const auto after = parse_timeline_cursor(request.query("cursor"));
            co_return co_await s.db.run([&](soci::session& sql) {
              require_member(sql, id);
+             audit_admin_read(sql, request, s.clock.now(), id, "timeline");
              const auto entries = db::members::timeline_page(sql, id, after, limit);
              const bool as_member = request.caller().role == Role::member;
              json items = json::array();

@@ -127,7 +127,9 @@ void register_privacy_routes(App& app) {
            const std::string id = request.param("id");
            check_scope(request.caller(), id);
            co_return co_await s.db.run([&](soci::session& sql) {
-             return json_response(http::status::ok, consents_body(sql, require_member(sql, id)));
+             auto body = consents_body(sql, require_member(sql, id));
+             audit_admin_read(sql, request, s.clock.now(), id, "consents");
+             return json_response(http::status::ok, body);
            });
          }});
 

@@ -1609,7 +1609,7 @@ export interface components {
              *     points.transferred, token.minted, tokens.revoked, member.erased (actor `retention`
              *     when the retention period erased it), member.exported, consent.changed,
              *     redemption.rolled_back, coupon.codes_issued, reward.claimed, link_code.created,
-             *     webhook.redriven
+             *     webhook.redriven, member.viewed (an admin key read a member's data: `what`)
              */
             action: string;
             /** @description the member, key, webhook, campaign or program version */
