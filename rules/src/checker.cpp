@@ -404,6 +404,13 @@ class Checker {
       error(e.id_range,
             "an event type is letters, digits, '_', '.' and '-', starting with a letter or '_'");
     }
+    if (e.interest) {
+      const auto& w = *e.interest;
+      std::int64_t one = 1;
+      for (int s = 0; s < w.scale; ++s) one *= 10;
+      if (w.mantissa <= 0 || w.mantissa > one)
+        error(e.id_range, "an event's interest weight is more than 0 and at most 1 (a purchase)");
+    }
   }
 
   // `on event "NAME"` needs no declaration, but a name that touchpoints cannot send, or a near

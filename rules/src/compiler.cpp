@@ -123,7 +123,8 @@ CompileResult compile(const Source& source, const Limits& limits) {
         return v;
       };
       std::vector<engine::experiments::Arm> variants;
-      for (const auto& v : c.experiment->variants) variants.push_back({v.id, e2(v.share.value_or(Decimal{}))});
+      for (const auto& v : c.experiment->variants)
+        variants.push_back({v.id, e2(v.share.value_or(Decimal{}))});
       cc.arms = engine::experiments::arms(e2(*c.experiment->control), variants);
       cc.arm_actions.resize(cc.arms.size());
       for (std::size_t i = 0; i < c.experiment->variants.size(); ++i) {
@@ -240,7 +241,14 @@ CompileResult compile(const Source& source, const Limits& limits) {
     program->referral_ = std::move(info);
   }
   std::set<std::string> custom_types;
-  for (const auto& e : file.events) custom_types.insert(e.id);
+  for (const auto& e : file.events) {
+    custom_types.insert(e.id);
+    if (e.interest) {
+      double w = static_cast<double>(e.interest->mantissa);
+      for (int s = 0; s < e.interest->scale; ++s) w /= 10;
+      program->interest_weights_[e.id] = w;
+    }
+  }
   // Built-in and Circolo-made types, and their case variants, are never custom types that
   // touchpoints may send (`on event "tier_changed"` does not make it sendable).
   auto named = [&](const std::optional<Trigger>& on) {

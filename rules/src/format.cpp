@@ -344,8 +344,8 @@ std::string format(const CampaignDecl& c) {
     out += "  experiment {\n";
     if (e.control) out += "    control " + format_decimal(*e.control) + "%\n";
     for (const auto& v : e.variants) {
-      out += "    variant " + quote(v.id, false) + " " + format_decimal(v.share.value_or(Decimal{})) +
-             "% {\n";
+      out += "    variant " + quote(v.id, false) + " " +
+             format_decimal(v.share.value_or(Decimal{})) + "% {\n";
       if (v.name) out += "      name " + quote(*v.name, false) + "\n";
       actions(out, v.then, "      ");
       out += "    }\n";
@@ -367,6 +367,7 @@ std::string format(const CampaignDecl& c) {
 std::string format(const EventDecl& e) {
   std::string out = "event " + quote(e.id, false) + " {\n";
   if (e.name) out += "  name " + quote(*e.name, false) + "\n";
+  if (e.interest) out += "  interest " + format_decimal(*e.interest) + "\n";
   return out + "}\n";
 }
 

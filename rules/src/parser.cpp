@@ -420,9 +420,12 @@ class Parser {
 
   void event_type(EventDecl& d) {
     block(
-        "event", {"name"},
+        "event", {"name", "interest"},
         [&](const Token& k) {
-          once(d.name, k, string_value("the event type's name in quotes"));
+          if (k.text == "interest")
+            once(d.interest, k, number_value("a weight from 0 to 1, as in 0.25"));
+          else
+            once(d.name, k, string_value("the event type's name in quotes"));
           return true;
         },
         d.range);

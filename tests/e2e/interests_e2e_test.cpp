@@ -18,6 +18,10 @@ const char* kProgram = R"(program {
 
 event "product_viewed" {
   name "Product viewed"
+  interest 0.25
+}
+
+event "review_written" {
 }
 
 campaign "base" {
@@ -104,6 +108,13 @@ TEST_F(Interests, TheStoreSeesWhatTheCustomerLikes) {
   const auto id = enrol("4000000000000811");
   consent(id, true);
   shop(id);
+  // A custom event the program gives no interest weight teaches nothing, items or not.
+  send("web",
+       {{"type", "review_written"},
+        {"member", {{"id", id}}},
+        {"currency", "EUR"},
+        {"items", {{{"sku", "BK-1"}, {"category", "books"}, {"quantity", 1}, {"price", "9.00"}}}}},
+       "review-" + id);
   const auto seen = interests(id, keys_["store"]);
   EXPECT_EQ(seen["profiling"], true);
   // A purchase is one unit of interest shared by value (shoes 0.75, socks 0.25), a view a

@@ -414,11 +414,11 @@ event "newsletter.opened" {}
                                                "removed newsletter.opened"}));
   EXPECT_TRUE(diff(parsed.file, again.file).empty());
 
-  // Settings other than name, and a missing id, are syntax errors with a hint.
+  // Settings other than name and interest, and a missing id, are syntax errors with a hint.
   const auto wrong = parse({"w.rules", "event \"x\" { colour \"red\" }\nevent { }\n"});
   ASSERT_EQ(wrong.diagnostics.size(), 2u) << render_all({"w.rules", ""}, wrong.diagnostics);
   EXPECT_EQ(wrong.diagnostics[0].message, "'colour' is not a setting of event");
-  EXPECT_EQ(wrong.diagnostics[0].suggestion, "settings here: name");
+  EXPECT_EQ(wrong.diagnostics[0].suggestion, "settings here: name, interest");
   EXPECT_NE(wrong.diagnostics[1].message.find("as in event \"product_viewed\""), std::string::npos)
       << wrong.diagnostics[1].message;
 }

@@ -424,6 +424,7 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   // What the member is interested in, for members who agreed to profiling.
   if (w.state.member.consents.granted(consent::Purpose::profiling) && !refund) {
     if (const auto seen = interest_observation(req.event, w.program.currency_digits(),
+                                               w.program.interest_weight(req.event.type),
                                                req.event.type == "purchase" && req.total_minor
                                                    ? std::optional(*req.total_minor - discount)
                                                    : std::nullopt)) {
@@ -447,17 +448,17 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
 }  // namespace
 
 std::optional<interests::Observation> interest_observation(const rules::Event& event, int digits,
+                                                           double custom_weight,
                                                            std::optional<std::int64_t> paid) {
-  // Purchases and visits; a custom event only when it carries items (a product viewed, a cart):
-  // a signup or a review says nothing of what the member likes.
-  const bool purchase = event.type == "purchase";
-  if (!purchase && event.type != "visit" && (event.type == "signup" || event.items.empty()))
-    return std::nullopt;
+  // Purchases and visits; a custom event only when the program gives it an interest weight and
+  // it carries items (a product viewed, a cart): a review says nothing of what the member likes.
+  const bool purchase = event.type == "purchase", visit = event.type == "visit";
+  if (!purchase && !visit && (custom_weight <= 0 || event.items.empty())) return std::nullopt;
   interests::Observation seen;
   seen.at = event.time;
   seen.channel = event.channel;
   seen.store = event.store;
-  seen.weight = purchase || event.type == "visit" ? 1.0 : interests::kLookWeight;
+  seen.weight = purchase || visit ? 1.0 : custom_weight;
   if (purchase) seen.spend_minor = paid.value_or(0);
   for (const auto& item : event.items) {
     std::int64_t minor = item.price.mantissa;

@@ -300,8 +300,9 @@ export interface paths {
          * @description Learnt in the transaction of each of the member's events, for members who agreed to
          *     profiling (`GET /v1/members/{id}/consents`): a purchase gives its items one unit of
          *     interest shared by their value (by quantity when nothing has a price), a visit counts
-         *     toward the channel and store, a custom event carrying items (`product_viewed`,
-         *     `cart_updated`) counts a quarter of a purchase. Scores halve every 90 days without new
+         *     toward the channel and store, a custom event carrying items counts as much as its
+         *     declaration's `interest` weight says (`event "product_viewed" { interest 0.25 }`: a
+         *     quarter of a purchase; without one, nothing). Scores halve every 90 days without new
          *     evidence; `affinity` is the share of the member's interest of that kind (0 to 1, the top
          *     ten of each kind). Spend: what purchases paid in the last 30, 90 and 365 days, today
          *     included. Without consent nothing is learnt (`profiling` false); withdrawing it, or an

@@ -21,8 +21,6 @@ inline constexpr auto kHalfLife = std::chrono::days(90);
 inline constexpr std::size_t kMaxCategories = 20, kMaxBrands = 20, kMaxProducts = 50;
 // Purchase days kept for spend over recent periods (a year and a day).
 inline constexpr int kSpendDays = 366;
-// What a custom event carrying items (a product viewed, a cart) is worth against a purchase.
-inline constexpr double kLookWeight = 0.25;
 
 enum class Kind { category, brand, product };
 

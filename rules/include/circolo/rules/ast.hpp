@@ -222,6 +222,9 @@ struct EventDecl {
   std::string id;  // the type touchpoints send
   Range range, id_range;
   std::optional<std::string> name;
+  // What its items are worth to the member's interest profile against a purchase (0 < w <= 1):
+  // event "product_viewed" { interest 0.25 }. None: its items teach nothing.
+  std::optional<Decimal> interest;
 };
 
 // When a referral qualifies, and what bounds it (at most one per program):

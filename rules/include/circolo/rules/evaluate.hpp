@@ -224,6 +224,12 @@ class CompiledProgram {
   // types POST /v1/events accepts: never a built-in or Circolo-made type (or a case variant).
   const std::vector<std::string>& event_types() const { return event_types_; }
   bool names_event_type(const std::string& type) const;
+  // What a custom event's items are worth to the member's interests (its declaration's
+  // `interest`), 0 when it has none.
+  double interest_weight(const std::string& type) const {
+    const auto it = interest_weights_.find(type);
+    return it == interest_weights_.end() ? 0.0 : it->second;
+  }
   const Challenge* challenge(const std::string& id) const;
   // The challenges that count `event` (trigger, condition, active at the event's time). A
   // runtime error in a condition or goal expression means the event does not count.
@@ -271,6 +277,7 @@ class CompiledProgram {
   std::vector<Campaign> campaigns_;
   std::optional<Referral> referral_;
   std::vector<std::string> event_types_;
+  std::map<std::string, double> interest_weights_;
 };
 
 }  // namespace circolo::rules

@@ -17,8 +17,10 @@ namespace circolo::engine::event {
 using Decision = std::variant<Plan, Refusal>;
 
 // What an event tells of the member's interests (interests::observe), or nothing: purchases
-// (with `paid`, what the member paid), visits, and custom events carrying items.
+// (with `paid`, what the member paid), visits, and custom events carrying items that the
+// program gives an interest weight (`custom_weight`, its declaration's `interest`).
 std::optional<interests::Observation> interest_observation(const rules::Event& event, int digits,
+                                                           double custom_weight,
                                                            std::optional<std::int64_t> paid);
 
 // Refunds its purchase's points, redeems the basket's codes, evaluates the program with exact
