@@ -116,7 +116,7 @@ TEST(Admission, InvalidUtf8InAPathOrQueryIs400) {
   EXPECT_EQ(c.get("/v1/members/%C3%A9", server.admin_key()).status, 404) << "UTF-8 is fine";
   // In a header, and inside a JSON string of a body: the same answer, nothing stored.
   expect_problem(
-      c.request("GET", "/v1/admin/keys", "",
+      c.request("GET", "/v1/members/lookup?type=card&value=40001234", "",
                 {{"Authorization", "Bearer " + server.admin_key()}, {"X-Note", "caf\xC3"}}),
       400, "malformed_request");
   const auto bad_body = c.request(
