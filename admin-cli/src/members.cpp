@@ -1,8 +1,10 @@
-// members find|show|history|adjust|merge|consents: a member's profile, wallet and journey.
+// members find|show|history|adjust|merge|consents|interests: a member's profile, wallet and
+// journey.
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
@@ -173,6 +175,39 @@ int consents(const Online& o, const std::string& id, const std::vector<std::stri
   return 0;
 }
 
+// What the member is interested in, as the till sees it.
+int interests(const Online& o, const std::string& id) {
+  int code = 0;
+  auto result = call(o, "GET", "/v1/members/" + percent_encode(id) + "/interests", nullptr, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  const auto text = [](const json& v) {
+    return v.is_null() ? std::string("-") : v.get<std::string>();
+  };
+  if (r["profiling"] != true) std::cout << "(no consent to profiling: nothing is learnt)\n";
+  for (const char* kind : {"categories", "brands", "products"}) {
+    std::cout << kind << ":";
+    for (const auto& a : r[kind]) {
+      char share[16];
+      std::snprintf(share, sizeof share, "%.0f%%", 100 * a["affinity"].get<double>());
+      std::cout << " " << a["key"].get<std::string>() << " " << share;
+    }
+    std::cout << (r[kind].empty() ? " -\n" : "\n");
+  }
+  std::cout << "preferred: " << text(r["preferred_channel"]) << ", store "
+            << text(r["preferred_store"]) << "\nlast purchase: "
+            << (r["days_since_purchase"].is_null() ? std::string("never")
+                                                   : r["days_since_purchase"].dump() + " days ago")
+            << "\nspend: " << r["spend"]["days_30"].get<std::string>() << " (30 days), "
+            << r["spend"]["days_90"].get<std::string>() << " (90), "
+            << r["spend"]["days_365"].get<std::string>() << " (365)\n";
+  return 0;
+}
+
 }  // namespace
 
 void register_members(CLI::App& app, Context& ctx) {
@@ -232,6 +267,12 @@ void register_members(CLI::App& app, Context& ctx) {
   member_consents->add_option("--withdraw", s->withdraw, "record the member's no to a purpose");
   ctx.add_online(member_consents,
                  [s](const Online& o) { return consents(o, s->member_id, s->give, s->withdraw); });
+  auto* member_interests = members_cmd->add_subcommand(
+      "interests",
+      "what the member is interested in (members who agreed to profiling)\n  example: circolo "
+      "members interests mem_...");
+  member_interests->add_option("id", s->member_id, "the member id")->required();
+  ctx.add_online(member_interests, [s](const Online& o) { return interests(o, s->member_id); });
   auto* member_merge = members_cmd->add_subcommand(
       "merge",
       "merge a duplicate into a member (shows what moves, then asks)\n  example: circolo members "

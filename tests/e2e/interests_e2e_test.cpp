@@ -3,6 +3,7 @@
 // withdraws its consent.
 #include <gtest/gtest.h>
 
+#include "cli_run.hpp"
 #include "http_client.hpp"
 #include "server_process.hpp"
 #include "test_env.hpp"
@@ -128,6 +129,13 @@ TEST_F(Interests, TheStoreSeesWhatTheCustomerLikes) {
   EXPECT_EQ(seen["days_since_purchase"], 0);
   EXPECT_EQ(seen["spend"]["days_30"], "100.00");
   EXPECT_TRUE(seen["last_purchase_at"].is_string());
+  // The CLI shows it as the till would (equal shares by name).
+  const auto cli = run_cli("members interests " + id, server_, keys_["store"]);
+  ASSERT_EQ(cli.code, 0) << cli.output;
+  EXPECT_TRUE(has(cli, "categories: shoes 60% bags 20% socks 20%")) << cli.output;
+  EXPECT_TRUE(has(cli, "preferred: store, store milano-01")) << cli.output;
+  EXPECT_TRUE(has(cli, "last purchase: 0 days ago")) << cli.output;
+  EXPECT_TRUE(has(cli, "spend: 100.00 (30 days)")) << cli.output;
   // The member's app shows the same; another member's token sees nothing.
   const auto own = token(id);
   EXPECT_EQ(interests(id, own)["categories"], seen["categories"]);
