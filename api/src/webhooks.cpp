@@ -22,6 +22,7 @@
 #include "circolo/api/app.hpp"
 #include "circolo/api/auth.hpp"
 #include "circolo/engine/digest.hpp"
+#include "circolo/engine/sealed.hpp"
 
 namespace circolo::api {
 
@@ -164,20 +165,42 @@ asio::awaitable<void> WebhookWorker::loop() {
         continue;
       }
       const std::string id = endpoint.id;
-      asio::co_spawn(asio::make_strand(ioc_), serve(std::move(endpoint)),
-                     [this, id](std::exception_ptr failure) {
-                       if (failure) {
-                         try {
-                           std::rethrow_exception(failure);
-                         } catch (const std::exception& e) {
-                           spdlog::warn("job=webhooks endpoint={} failed: {}", id, e.what());
-                         }
-                       }
-                       asio::post(strand_, [this, id] {
-                         serving_.erase(id);
-                         if (serve_again_.erase(id) > 0) poke();
-                       });
-                     });
+      asio::co_spawn(
+          asio::make_strand(ioc_), serve(std::move(endpoint)),
+          [this, id](std::exception_ptr failure) {
+            bool release = false;
+            if (failure) {
+              try {
+                std::rethrow_exception(failure);
+              } catch (const engine::SealError& e) {
+                // Kept leased: tried again when the lease lapses, not in a loop.
+                spdlog::warn("job=webhooks endpoint={} failed: {}", id, e.what());
+              } catch (const std::exception& e) {
+                spdlog::warn("job=webhooks endpoint={} failed: {}", id, e.what());
+                release = true;
+              }
+            }
+            // A run that ended on an error (a database hiccup) gives its lease
+            // back: the next round, half a second on, takes the endpoint again
+            // instead of a minute later when the lease lapses.
+            if (release) {
+              asio::co_spawn(
+                  ioc_,
+                  [this, id]() -> asio::awaitable<void> {
+                    try {
+                      co_await services_.db.run(
+                          [&](soci::session& sql) { db::webhooks::release(sql, id, worker_id_); });
+                    } catch (const std::exception& e) {
+                      spdlog::warn("job=webhooks endpoint={} release failed: {}", id, e.what());
+                    }
+                  },
+                  asio::detached);
+            }
+            asio::post(strand_, [this, id] {
+              serving_.erase(id);
+              if (serve_again_.erase(id) > 0) poke();
+            });
+          });
     }
   }
 }
