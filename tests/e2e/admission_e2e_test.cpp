@@ -52,12 +52,12 @@ TEST(Admission, SilentConnectionsAreClosedAndFreeTheirPlaces) {
   ServerProcess server(
       {database.uri(),
        "",
-       {{"CIRCOLO_HEADER_TIMEOUT_MS", "500"}, {"CIRCOLO_MAX_CONNECTIONS_PER_ADDRESS", "8"}},
+       {{"CIRCOLO_HEADER_TIMEOUT_MS", "2000"}, {"CIRCOLO_MAX_CONNECTIONS_PER_ADDRESS", "8"}},
        {}});
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<RawConnection>(server.port()));
   EXPECT_EQ(health_from(server.port(), "127.0.0.1").status, 429);
-  for (auto& c : idle) EXPECT_TRUE(c->closed_by_server(3s)) << "an idle socket is closed soon";
+  for (auto& c : idle) EXPECT_TRUE(c->closed_by_server(8s)) << "an idle socket is closed soon";
   EXPECT_EQ(health_from(server.port(), "127.0.0.1").status, 200);
   // A kept-alive connection that has sent a request keeps the longer idle timeout.
   HttpClient client(server.port());
