@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 82> kKeywords{
     "count",      "sum",        "distinct", "streak",       "reaches",       "purchase",
     "refund",     "visit",      "signup",   "event",        "priority",      "budget",
     "exclusive",  "where",      "referral", "qualify",      "hold",          "referrer",
-    "experiment", "control",    "variant",      "interest",
+    "experiment", "control",    "variant",  "interest",
 };
 
 bool ident_start(char c) {

@@ -1131,15 +1131,15 @@ TEST(DecideSnapshot, DescribesTheMemberAsEventsSeeIt) {
   in.member.balances.available = 42;
   in.member.member.tags = {"vip"};
   namespace interests = engine::interests;
-  in.member.member.interests = interests::observe(
-      {},
-      {kNow - std::chrono::days(10),
-       "web",
-       "milano-01",
-       {{"shoes", "acme", "SH-1", 1, 300}, {"bags", "zeta", "BG-1", 1, 100}},
-       1.0,
-       4000},
-      kNow);
+  in.member.member.interests =
+      interests::observe({},
+                         {kNow - std::chrono::days(10),
+                          "web",
+                          "milano-01",
+                          {{"shoes", "acme", "SH-1", 1, 300}, {"bags", "zeta", "BG-1", 1, 100}},
+                          1.0,
+                          4000},
+                         kNow);
   const auto s = engine::event::snapshot(campaigns(), in.member, kNow);
   // The interest profile, as rules see it.
   EXPECT_EQ(s.days_since_purchase, 10);
