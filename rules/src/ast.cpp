@@ -148,6 +148,7 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
                      return x.id == y.id && x.name == y.name && same_active(x.active, y.active) &&
                             x.channels == y.channels && x.priority == y.priority &&
                             x.budget == y.budget && x.exclusive == y.exclusive &&
+                            x.audience == y.audience &&
                             same_experiment(x.experiment, y.experiment) &&
                             same_list(x.rules, y.rules, [](const RuleDecl& p, const RuleDecl& q) {
                               return p.id == q.id && same_trigger(p.on, q.on) &&
@@ -155,8 +156,13 @@ bool same(const ProgramFile& a, const ProgramFile& b) {
                                      same_list(p.limits, q.limits, same_limit);
                             });
                    }) &&
-         same_list(a.events, b.events, [](const EventDecl& x, const EventDecl& y) {
-           return x.id == y.id && x.name == y.name;
+         same_list(a.events, b.events,
+                   [](const EventDecl& x, const EventDecl& y) {
+                     return x.id == y.id && x.name == y.name && x.interest == y.interest;
+                   }) &&
+         same_list(a.segments, b.segments, [](const SegmentDecl& x, const SegmentDecl& y) {
+           return x.id == y.id && x.name == y.name && x.is_static == y.is_static &&
+                  same_ptr(x.when, y.when);
          });
 }
 

@@ -48,7 +48,9 @@ const std::vector<Field> kMemberFields{{"id", {Type::string}},
                                        {"preferred_store", {Type::string, Type::error, true}},
                                        {"spend_30d", {Type::money}},
                                        {"spend_90d", {Type::money}},
-                                       {"spend_365d", {Type::money}}};
+                                       {"spend_365d", {Type::money}},
+                                       // The segments it is in (before this event).
+                                       {"segments", {Type::list, Type::string}}};
 
 const std::vector<std::string> kWeekdays{"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 const std::vector<std::string> kFunctions{"floor", "ceil",    "round", "min",  "max",
@@ -92,6 +94,7 @@ class Checker {
     if (f.referral) referral(*f.referral);
     for (const auto& c : f.campaigns) campaign(c);
     for (const auto& e : f.events) event_type(e);
+    for (const auto& s : f.segments) segment(s);
     custom_triggers(f);
     referral_triggers(f);
 
@@ -185,6 +188,7 @@ class Checker {
     unique_ids(f.challenges, "challenge", challenges_);
     unique_ids(f.campaigns, "campaign", campaigns_);
     unique_ids(f.events, "event", events_);
+    unique_ids(f.segments, "segment", segments_);
   }
 
   void reference(const std::set<std::string>& ids, const std::string& id, Range r,
@@ -413,6 +417,25 @@ class Checker {
     }
   }
 
+  // segment "ID" { when EXPR } or { static }: the condition is about the member alone, since
+  // membership is kept between events (and re-evaluated by a job when time alone changes it).
+  void segment(const SegmentDecl& s) {
+    if (s.is_static && s.when) {
+      error(s.static_range,
+            "a static segment is an uploaded list: remove 'when', or 'static' to follow the "
+            "condition");
+    } else if (!s.is_static && !s.when) {
+      error(s.id_range, "segment \"" + s.id +
+                            "\" needs 'when' and a condition on the member, as in when "
+                            "member.tier == \"gold\", or 'static' for an uploaded list");
+    }
+    if (!s.name)
+      warning(s.id_range, "segment \"" + s.id + "\" has no name; marketing will see its id");
+    in_segment_ = true;
+    condition(s.when.get());
+    in_segment_ = false;
+  }
+
   // `on event "NAME"` needs no declaration, but a name that touchpoints cannot send, or a near
   // miss of a declared one, never fires.
   void custom_triggers(const ProgramFile& f) {
@@ -505,6 +528,7 @@ class Checker {
     if (c.rules.empty())
       warning(c.id_range, "campaign \"" + c.id + "\" has no rules and does nothing");
     if (c.experiment) experiment(*c.experiment);
+    for (const auto& id : c.audience) reference(segments_, id, c.audience_range, "segment");
     std::set<std::string> rule_ids;
     for (const auto& r : c.rules) {
       if (!r.id.empty() && !rule_ids.insert(r.id).second)
@@ -566,6 +590,13 @@ class Checker {
         return set(e, {Type::list, elem.type});
       }
       case ExprKind::name: {
+        if (e->text == "event" && in_segment_) {
+          error(e->range,
+                "a segment's condition is about the member alone: 'event' is not known here",
+                "membership is kept between events; use member fields such as "
+                "member.days_since_purchase");
+          return bad(e);
+        }
         if (e->text == "event") return set(e, {Type::event});
         if (e->text == "member") return set(e, {Type::member});
         if (element && element->type == Type::item) {
@@ -600,6 +631,11 @@ class Checker {
         const auto* fields = fields_of(object.type);
         if (!fields) {
           error(e->range, type_name(object) + " has no fields");
+          return bad(e);
+        }
+        if (in_segment_ && object.type == Type::member && e->text == "segments") {
+          error(e->range, "a segment's condition cannot depend on other segments",
+                "write the other segment's condition here");
           return bad(e);
         }
         for (const auto& f : *fields) {
@@ -681,6 +717,12 @@ class Checker {
               "'in' compares " + type_name(l) + " with a list of " + type_name({r.element}));
         return bad(e);
       }
+      // "lapsed-gold" in member.segments: a segment the program declares.
+      const Expr* list = e->args[1].get();
+      if (e->args[0]->kind == ExprKind::string && list->kind == ExprKind::field &&
+          list->text == "segments" && list->args[0]->kind == ExprKind::name &&
+          list->args[0]->text == "member")
+        reference(segments_, e->args[0]->text, e->args[0]->range, "segment");
       return set(e, {Type::boolean});
     }
     if (op == "==" || op == "!=") {
@@ -855,7 +897,9 @@ class Checker {
 
   const Limits& limits_;
   CheckResult result_;
-  std::set<std::string> tiers_, coupons_, rewards_, challenges_, campaigns_, events_;
+  std::set<std::string> tiers_, coupons_, rewards_, challenges_, campaigns_, events_, segments_;
+  // Checking a segment's condition: it sees the member alone (no event, no other segments).
+  bool in_segment_ = false;
 };
 
 }  // namespace

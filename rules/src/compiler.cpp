@@ -240,6 +240,21 @@ CompileResult compile(const Source& source, const Limits& limits) {
     if (r.when) impl.referral_condition = compiler.predicate(r.when.get());
     program->referral_ = std::move(info);
   }
+  for (const auto& s : file.segments) {
+    CompiledProgram::Segment info;
+    info.id = s.id;
+    info.name = s.name.value_or(s.id);
+    info.is_static = s.is_static;
+    if (s.when) {
+      info.condition = format(*s.when);
+      impl.segment_conditions.push_back(compiler.predicate(s.when.get()));
+    } else {
+      impl.segment_conditions.emplace_back();
+    }
+    info.digest =
+        engine::sha256_hex((s.is_static ? "static\n" : "when\n") + info.condition).substr(0, 16);
+    program->segments_.push_back(std::move(info));
+  }
   std::set<std::string> custom_types;
   for (const auto& e : file.events) {
     custom_types.insert(e.id);

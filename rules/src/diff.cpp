@@ -59,6 +59,7 @@ std::vector<Change> diff(const ProgramFile& current, const ProgramFile& next) {
   compare_single("referral", referral_text(current), referral_text(next), out);
   compare("campaign", texts(current.campaigns), texts(next.campaigns), out);
   compare("event", texts(current.events), texts(next.events), out);
+  compare("segment", texts(current.segments), texts(next.segments), out);
   return out;
 }
 

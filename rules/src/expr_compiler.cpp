@@ -211,6 +211,8 @@ Fn ExprCompiler::field(const Expr* e) {
       return [](const Context& c) { return Value::decimal(c.member->multiplier); };
     if (f == "tags") return [](const Context& c) { return list_of_strings(c.member->tags); };
     if (f == "badges") return [](const Context& c) { return list_of_strings(c.member->badges); };
+    if (f == "segments")
+      return [](const Context& c) { return list_of_strings(c.member->segments); };
     if (f == "points") return [](const Context& c) { return Value::integer(c.member->points); };
     if (f == "lifetime_points")
       return [](const Context& c) { return Value::integer(c.member->lifetime_points); };

@@ -336,6 +336,12 @@ std::string format(const CampaignDecl& c) {
   if (c.name) out += "  name " + quote(*c.name, false) + "\n";
   if (c.active) out += "  " + active(*c.active) + "\n";
   if (!c.channels.empty()) out += "  channels " + names(c.channels) + "\n";
+  if (!c.audience.empty()) {
+    out += "  audience ";
+    for (std::size_t i = 0; i < c.audience.size(); ++i)
+      out += (i ? ", " : "") + quote(c.audience[i], false);
+    out += "\n";
+  }
   if (c.priority) out += "  priority " + std::to_string(*c.priority) + "\n";
   if (c.budget) out += "  budget " + std::to_string(*c.budget) + " points\n";
   if (c.exclusive) out += "  exclusive\n";
@@ -371,6 +377,14 @@ std::string format(const EventDecl& e) {
   return out + "}\n";
 }
 
+std::string format(const SegmentDecl& s) {
+  std::string out = "segment " + quote(s.id, false) + " {\n";
+  if (s.name) out += "  name " + quote(*s.name, false) + "\n";
+  if (s.when) out += "  when " + expr(s.when.get()) + "\n";
+  if (s.is_static) out += "  static\n";
+  return out + "}\n";
+}
+
 std::string format(const ProgramFile& f) {
   std::vector<std::string> blocks;
   if (f.program) blocks.push_back(format(*f.program));
@@ -381,6 +395,7 @@ std::string format(const ProgramFile& f) {
   if (f.referral) blocks.push_back(format(*f.referral));
   for (const auto& d : f.campaigns) blocks.push_back(format(d));
   for (const auto& d : f.events) blocks.push_back(format(d));
+  for (const auto& d : f.segments) blocks.push_back(format(d));
   std::string out;
   for (const auto& b : blocks) out += (out.empty() ? "" : "\n") + b;
   return out;
@@ -431,6 +446,7 @@ FormatResult format_keeping_comments(const Source& source, const ProgramFile& fi
     blocks.push_back({file.referral->range.begin.offset, format(*file.referral), ""});
   for (const auto& d : file.campaigns) blocks.push_back({d.range.begin.offset, format(d), ""});
   for (const auto& d : file.events) blocks.push_back({d.range.begin.offset, format(d), ""});
+  for (const auto& d : file.segments) blocks.push_back({d.range.begin.offset, format(d), ""});
   std::string header, trailing;
   std::uint32_t first = UINT32_MAX;
   for (const auto& b : blocks) first = std::min(first, b.begin);

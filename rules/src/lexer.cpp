@@ -8,7 +8,7 @@ namespace circolo::rules {
 
 namespace {
 
-constexpr std::array<std::string_view, 82> kKeywords{
+constexpr std::array<std::string_view, 85> kKeywords{
     "program",    "tier",       "coupon",   "reward",       "challenge",     "campaign",
     "rule",       "name",       "currency", "timezone",     "points_expire", "threshold",
     "window",     "multiplier", "discount", "max_discount", "min_total",     "valid",
@@ -22,7 +22,8 @@ constexpr std::array<std::string_view, 82> kKeywords{
     "count",      "sum",        "distinct", "streak",       "reaches",       "purchase",
     "refund",     "visit",      "signup",   "event",        "priority",      "budget",
     "exclusive",  "where",      "referral", "qualify",      "hold",          "referrer",
-    "experiment", "control",    "variant",  "interest",
+    "experiment", "control",    "variant",  "interest",     "segment",       "audience",
+    "static",
 };
 
 bool ident_start(char c) {

@@ -240,8 +240,9 @@ class Parser {
   // ---- declarations ----
   void declaration(ProgramFile& file) {
     const Token& t = peek();
-    static const std::vector<std::string> kKinds{"program",   "tier",     "coupon", "reward",
-                                                 "challenge", "campaign", "event",  "referral"};
+    static const std::vector<std::string> kKinds{"program", "tier",      "coupon",
+                                                 "reward",  "challenge", "campaign",
+                                                 "event",   "referral",  "segment"};
     if (t.kind == TokenKind::keyword && t.text == "program") {
       advance();
       ProgramDecl p;
@@ -273,7 +274,7 @@ class Parser {
           t.kind == TokenKind::identifier ? nearest(t.text, kKinds) : std::string();
       error(t.range,
             "expected a declaration (program, tier, coupon, reward, challenge, campaign, event, "
-            "referral), found " +
+            "referral, segment), found " +
                 describe(t),
             suggestion.empty() ? "" : "did you mean '" + suggestion + "'?");
       advance();
@@ -310,6 +311,8 @@ class Parser {
         declare(file.challenges, id, t.range, id_range, &Parser::challenge);
       else if (t.text == "event")
         declare(file.events, id, t.range, id_range, &Parser::event_type);
+      else if (t.text == "segment")
+        declare(file.segments, id, t.range, id_range, &Parser::segment);
       else
         declare(file.campaigns, id, t.range, id_range, &Parser::campaign);
     } catch (const TooDeep&) {
@@ -426,6 +429,27 @@ class Parser {
             once(d.interest, k, number_value("a weight from 0 to 1, as in 0.25"));
           else
             once(d.name, k, string_value("the event type's name in quotes"));
+          return true;
+        },
+        d.range);
+  }
+
+  // segment "ID" { name "..." when EXPR } or segment "ID" { name "..." static }
+  void segment(SegmentDecl& d) {
+    block(
+        "segment", {"name", "when", "static"},
+        [&](const Token& k) {
+          if (k.text == "name") {
+            once(d.name, k, string_value("the segment's name in quotes"));
+          } else if (k.text == "when") {
+            if (d.when) error(k.range, "'when' is set twice in this block");
+            auto when = expression();
+            if (!d.when) d.when = std::move(when);
+          } else {
+            if (d.is_static) error(k.range, "'static' is set twice in this block");
+            d.is_static = true;
+            d.static_range = k.range;
+          }
           return true;
         },
         d.range);
@@ -798,7 +822,8 @@ class Parser {
   void campaign(CampaignDecl& d) {
     block(
         "campaign",
-        {"name", "active", "channels", "priority", "budget", "exclusive", "experiment", "rule"},
+        {"name", "active", "channels", "audience", "priority", "budget", "exclusive", "experiment",
+         "rule"},
         [&](const Token& k) {
           if (k.text == "name") {
             once(d.name, k, string_value("the campaign's name in quotes"));
@@ -807,6 +832,15 @@ class Parser {
           } else if (k.text == "channels") {
             if (!d.channels.empty()) error(k.range, "'channels' is set twice in this block");
             d.channels = name_list("a channel name, as in app, store");
+          } else if (k.text == "audience") {
+            if (!d.audience.empty()) error(k.range, "'audience' is set twice in this block");
+            d.audience_range = k.range;
+            do {
+              auto id = string_value("a segment's id in quotes, as in audience \"lapsed-gold\"");
+              if (!id) break;
+              d.audience.push_back(std::move(*id));
+            } while (accept_punct(","));
+            d.audience_range.end = tokens_[index_ > 0 ? index_ - 1 : 0].range.end;
           } else if (k.text == "priority") {
             bool negative = accept_punct("-");
             auto p = integer_value("a whole number, as in 10");

@@ -66,8 +66,9 @@ struct CompiledProgram::Impl {
   detail::Pred referral_condition;            // the referral's `qualify ... when`, if any
   std::size_t memo_slots = 0;
   std::size_t amount_slots = 0;
-  std::vector<std::string> guard_literals[2];  // channel literals, tier literals
-  std::vector<CompiledCampaign> campaigns;     // priority desc, then file order
+  std::vector<std::string> guard_literals[2];    // channel literals, tier literals
+  std::vector<CompiledCampaign> campaigns;       // priority desc, then file order
+  std::vector<detail::Pred> segment_conditions;  // as CompiledProgram::segments_ (static: none)
 };
 
 }  // namespace circolo::rules

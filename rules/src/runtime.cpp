@@ -133,7 +133,13 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
     // report compares every member in scope, arm against arm.
     const bool experiment = !cc.arms.empty();
     std::size_t arm = 0, exposure = 0;
-    if (experiment && (counters.paused.empty() || !counters.paused.count(c.id)) &&
+    // audience "a", "b": for members in one of the segments (as they stood before the event).
+    const bool in_audience =
+        c.audience.empty() ||
+        std::any_of(c.audience.begin(), c.audience.end(), [&](const std::string& s) {
+          return std::binary_search(member.segments.begin(), member.segments.end(), s);
+        });
+    if (experiment && in_audience && (counters.paused.empty() || !counters.paused.count(c.id)) &&
         !(cc.from && event.time < *cc.from) && !(cc.until && event.time >= *cc.until) &&
         (c.channels.empty() ||
          std::find(c.channels.begin(), c.channels.end(), event.channel) != c.channels.end())) {
@@ -162,6 +168,14 @@ Evaluation CompiledProgram::evaluate(const Event& event, const MemberSnapshot& m
         std::find(c.channels.begin(), c.channels.end(), event.channel) == c.channels.end()) {
       skip_all("channel", [&] {
         return "channel '" + event.channel + "' is not among this campaign's channels";
+      });
+      continue;
+    }
+    if (!in_audience) {
+      skip_all("audience", [&] {
+        std::string names;
+        for (const auto& s : c.audience) names += (names.empty() ? "\"" : ", \"") + s + "\"";
+        return "the member is in none of the campaign's segments (" + names + ")";
       });
       continue;
     }
@@ -294,6 +308,51 @@ bool CompiledProgram::referral_qualifies(const Event& event, const MemberSnapsho
   } catch (const RuntimeError&) {
     return false;  // like a rule that does not fire
   }
+}
+
+// ---- segments ----
+
+const CompiledProgram::Segment* CompiledProgram::segment(const std::string& id) const {
+  for (const auto& s : segments_) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> CompiledProgram::segments_of(const MemberSnapshot& member,
+                                                      engine::TimePoint now) const {
+  std::vector<std::string> out;
+  if (segments_.empty()) return out;
+  Event at;  // a segment's condition sees no event: only its time, for days_since()
+  at.time = now;
+  Scope scope(*impl_, at, member);
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    const auto& holds = impl_->segment_conditions[i];
+    if (!holds) continue;
+    try {
+      if (holds(scope.ctx)) out.push_back(segments_[i].id);
+    } catch (const RuntimeError&) {
+      // Like a rule that does not fire: not in the segment.
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool CompiledProgram::in_segment(const std::string& id, const MemberSnapshot& member,
+                                 engine::TimePoint now) const {
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    if (segments_[i].id != id || !impl_->segment_conditions[i]) continue;
+    Event at;
+    at.time = now;
+    Scope scope(*impl_, at, member);
+    try {
+      return impl_->segment_conditions[i](scope.ctx);
+    } catch (const RuntimeError&) {
+      return false;
+    }
+  }
+  return false;
 }
 
 // ---- challenges ----

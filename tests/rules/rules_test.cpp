@@ -665,3 +665,89 @@ campaign "c" { rule "r" { on purchase then award 1 points } })"});
   EXPECT_EQ(removed.after, "");
   EXPECT_TRUE(diff(some.file, reformatted.file).empty());
 }
+
+// segment "..." { when ... } / { static } and campaign audiences: what the compiled program
+// tells the engine, who is in a segment, and whom an audience lets in.
+TEST(Segments, MembershipAudienceFormatAndDiff) {
+  const Source source{"s.rules", R"(program { currency "EUR" timezone "Europe/Rome" }
+segment "lapsed" { name "Lapsed" when member.days_since_purchase > 60 }
+segment "press" { name "Press list" static }
+segment "new" { when days_since(member.joined) < 30 }
+segment "broken" { name "Breaks at run time" when member.attributes.size > 2 }
+campaign "win-back" {
+  audience "lapsed", "press"
+  rule "r" { on purchase then award 100 points }
+}
+campaign "all" { rule "s" { on purchase when "new" in member.segments then award 1 points } }
+)"};
+  const auto result = compile(source);
+  ASSERT_TRUE(result.program) << render_all(source, result.diagnostics);
+  const auto& p = *result.program;
+  ASSERT_EQ(p.segments().size(), 4u);
+  EXPECT_EQ(p.segments()[0].id, "lapsed");
+  EXPECT_EQ(p.segments()[0].name, "Lapsed");
+  EXPECT_EQ(p.segments()[0].condition, "member.days_since_purchase > 60");
+  EXPECT_FALSE(p.segments()[0].is_static);
+  EXPECT_TRUE(p.segments()[1].is_static);
+  EXPECT_EQ(p.segments()[2].name, "new");  // no name: its id
+  EXPECT_EQ(p.segment("press"), &p.segments()[1]);
+  EXPECT_EQ(p.segment("nobody"), nullptr);
+
+  const auto now = utc("2026-12-07T10:00:00Z");
+  MemberSnapshot m;
+  m.id = "mem_1";
+  m.joined = utc("2026-12-01T10:00:00Z");
+  m.days_since_purchase = 61;
+  m.attributes["size"] = std::string("L");  // > 2 on a string: a runtime error, not in it
+  EXPECT_EQ(p.segments_of(m, now), (std::vector<std::string>{"lapsed", "new"}));
+  m.days_since_purchase = 60;
+  EXPECT_EQ(p.segments_of(m, now), (std::vector<std::string>{"new"}));
+  // Time alone moves members: 30 days after joining, no longer new.
+  EXPECT_EQ(p.segments_of(m, utc("2026-12-31T10:00:00Z")), std::vector<std::string>{});
+  m.days_since_purchase.reset();  // never bought: a missing value compares false
+  EXPECT_FALSE(p.in_segment("lapsed", m, now));
+  EXPECT_TRUE(p.in_segment("new", m, now));
+  EXPECT_FALSE(p.in_segment("press", m, now));  // static: only an upload puts members there
+
+  // The audience lets in members of either segment, as they stood before the event.
+  Event purchase;
+  purchase.type = "purchase";
+  purchase.channel = "store";
+  purchase.time = now;
+  auto fired = [&](const MemberSnapshot& member) {
+    std::vector<std::string> out;
+    for (const auto& t : p.evaluate(purchase, member, {}).trace) {
+      if (t.fired) out.push_back(t.campaign + "/" + t.rule);
+      if (t.campaign == "win-back" && !t.fired) {
+        EXPECT_EQ(t.reason, "audience");
+        EXPECT_EQ(t.detail,
+                  "the member is in none of the campaign's segments (\"lapsed\", \"press\")");
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(fired(m), std::vector<std::string>{});
+  m.segments = {"press"};
+  EXPECT_EQ(fired(m), std::vector<std::string>{"win-back/r"});
+  m.segments = {"lapsed", "new"};
+  EXPECT_EQ(fired(m), (std::vector<std::string>{"win-back/r", "all/s"}));
+
+  // Formatted, parsed back the same; a changed condition is a change with a new digest.
+  const auto parsed = parse(source);
+  const auto text = format(parsed.file);
+  EXPECT_NE(text.find("segment \"press\" {\n  name \"Press list\"\n  static\n}\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  audience \"lapsed\", \"press\"\n"), std::string::npos) << text;
+  EXPECT_TRUE(same(parsed.file, parse({"f", text}).file)) << text;
+  std::string changed = source.text;
+  changed.replace(changed.find("> 60"), 4, "> 90");
+  const auto next = compile({"n.rules", changed});
+  ASSERT_TRUE(next.program);
+  EXPECT_NE(next.program->segments()[0].digest, p.segments()[0].digest);
+  EXPECT_EQ(next.program->segments()[1].digest, p.segments()[1].digest);
+  const auto changes = diff(parsed.file, parse({"n", changed}).file);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].object, "segment");
+  EXPECT_EQ(changes[0].id, "lapsed");
+}

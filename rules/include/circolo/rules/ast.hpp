@@ -212,6 +212,9 @@ struct CampaignDecl {
   std::optional<std::int64_t> priority;
   std::optional<std::int64_t> budget;
   bool exclusive = false;
+  // audience "lapsed-gold", "vip": only members in one of these segments (none: everyone).
+  std::vector<std::string> audience;
+  Range audience_range;
   std::optional<ExperimentDecl> experiment;
   std::vector<RuleDecl> rules;
 };
@@ -225,6 +228,18 @@ struct EventDecl {
   // What its items are worth to the member's interest profile against a purchase (0 < w <= 1):
   // event "product_viewed" { interest 0.25 }. None: its items teach nothing.
   std::optional<Decimal> interest;
+};
+
+// A group of members: segment "lapsed-gold" { name "..." when member.days_since_purchase > 60 }
+// (membership follows the condition, on the member's own data only), or an uploaded list:
+// segment "press" { name "Press list" static }.
+struct SegmentDecl {
+  std::string id;
+  Range range, id_range;
+  std::optional<std::string> name;
+  ExprPtr when;
+  bool is_static = false;
+  Range static_range;
 };
 
 // When a referral qualifies, and what bounds it (at most one per program):
@@ -249,6 +264,7 @@ struct ProgramFile {
   std::vector<ChallengeDecl> challenges;
   std::vector<CampaignDecl> campaigns;
   std::vector<EventDecl> events;
+  std::vector<SegmentDecl> segments;
 };
 
 // Structural equality, ignoring source ranges (what the formatter must preserve).

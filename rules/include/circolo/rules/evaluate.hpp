@@ -62,6 +62,8 @@ struct MemberSnapshot {
   Decimal spend_30d, spend_90d, spend_365d;  // in the program currency
   // member.affinity(kind, key): the share of the member's interest, 0 to 1 (4 places).
   std::function<Decimal(std::string_view kind, const std::string& key)> affinity;
+  // The segments of the program it is in, sorted (before this event).
+  std::vector<std::string> segments;
 };
 
 // Counts that limits and budgets are checked against: the caller reads them from storage (and
@@ -101,7 +103,8 @@ struct TraceEntry {
   std::string campaign, rule;
   bool fired = false;
   // "fired", or why not: inactive, channel, trigger, condition, limit, budget, exclusive,
-  // runtime_error, control (the member is held out of the campaign's experiment).
+  // runtime_error, audience (the member is in none of the campaign's segments), control (the member
+  // is held out of the campaign's experiment).
   std::string reason;
   std::string detail;
 };
@@ -230,6 +233,22 @@ class CompiledProgram {
     const auto it = interest_weights_.find(type);
     return it == interest_weights_.end() ? 0.0 : it->second;
   }
+  // Segments in file order.
+  struct Segment {
+    std::string id, name;
+    bool is_static = false;
+    std::string condition;  // the `when` as the formatter writes it ("" when static)
+    // Identifies the condition: members are re-evaluated when it changes.
+    std::string digest;
+  };
+  const std::vector<Segment>& segments() const { return segments_; }
+  const Segment* segment(const std::string& id) const;
+  // The dynamic segments whose condition holds for `member` at `now`, sorted (a runtime error
+  // in a condition means the member is not in it).
+  std::vector<std::string> segments_of(const MemberSnapshot& member, engine::TimePoint now) const;
+  // The same for one segment (false for a static or unknown one).
+  bool in_segment(const std::string& id, const MemberSnapshot& member, engine::TimePoint now) const;
+
   const Challenge* challenge(const std::string& id) const;
   // The challenges that count `event` (trigger, condition, active at the event's time). A
   // runtime error in a condition or goal expression means the event does not count.
@@ -278,6 +297,7 @@ class CompiledProgram {
   std::optional<Referral> referral_;
   std::vector<std::string> event_types_;
   std::map<std::string, double> interest_weights_;
+  std::vector<Segment> segments_;
 };
 
 }  // namespace circolo::rules

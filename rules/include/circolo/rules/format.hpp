@@ -7,7 +7,7 @@
 namespace circolo::rules {
 
 // The canonical text of a program: declarations in the order program, tiers, coupons,
-// rewards, challenges, referral, campaigns, events (each kind in file order), two-space
+// rewards, challenges, referral, campaigns, events, segments (each kind in file order), two-space
 // indentation, one setting per line, minimal parentheses, numbers without '_'.
 // parse(format(p)) is the same program.
 std::string format(const ProgramFile& file);
@@ -21,6 +21,7 @@ std::string format(const ChallengeDecl& d);
 std::string format(const ReferralDecl& d);
 std::string format(const CampaignDecl& d);
 std::string format(const EventDecl& d);
+std::string format(const SegmentDecl& d);
 std::string format_decimal(const Decimal& d);
 
 // The canonical text of a file that keeps its comments: comment lines between declarations stay
