@@ -14,6 +14,7 @@
 #include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/experiments.hpp"
 #include "circolo/engine/money.hpp"
+#include "circolo/engine/segments.hpp"
 
 // Cases leave the fields they do not need at their defaults.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -1283,3 +1284,95 @@ campaign "promo" {
 }
 
 }  // namespace
+
+namespace {
+
+// The outgoing events of a plan of one type, as "segment:cause" pairs.
+std::vector<std::string> segment_events(const Plan& plan, const std::string& type) {
+  std::vector<std::string> out;
+  for (const auto& w : plan.writes) {
+    if (const auto* o = std::get_if<engine::event::Outgoing>(&w); o && o->type == type)
+      out.push_back(o->data["segment"].get<std::string>() + ":" +
+                    o->data["cause"].get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+// Segments follow the member as each event leaves it; audiences see them as they stood before.
+TEST(DecideSegments, EventsMoveMembersInAndOutAndAudiencesFollow) {
+  const auto program = compiled(R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+tier "silver" { name "Silver" threshold 100 window 365 days }
+segment "silver" { name "Silver members" when member.tier == "silver" }
+segment "rich" { name "Rich" when member.points >= 50 }
+segment "press" { name "Press" static }
+campaign "base" { name "Base" rule "earn" { on purchase then award floor(event.total) points } }
+campaign "silver-only" {
+  name "Silver only" audience "silver"
+  rule "bonus" { on purchase then award 7 points }
+}
+)");
+  auto in = member(*program);
+  in.member.member.segments = {"press", "retired"};  // an upload, and one the program dropped
+  in.member.member.consents.given["marketing_push"] = true;
+  MapCounters counters;
+  auto decision = engine::event::decide(*program, event("purchase", 12000), in, counters);
+  ASSERT_TRUE(std::holds_alternative<Plan>(decision));
+  auto plan = std::get<Plan>(decision);
+  // Silver only after this purchase: its bonus waits for the next event.
+  EXPECT_EQ(plan.balances.available, 120);
+  ASSERT_TRUE(plan.member.segments);
+  EXPECT_EQ(*plan.member.segments,
+            (std::vector<std::string>{"press", "retired", "rich", "silver"}));
+  EXPECT_EQ(plan.state_after.member.segments, *plan.member.segments);
+  EXPECT_EQ(segment_events(plan, "segment.entered"),
+            (std::vector<std::string>{"rich:event", "silver:event"}));
+  for (const auto& w : plan.writes) {
+    if (const auto* o = std::get_if<engine::event::Outgoing>(&w);
+        o && o->type == "segment.entered") {
+      EXPECT_EQ(o->data["event_id"], plan.record.id);
+      EXPECT_EQ(o->data["marketing_channels"], json::array({"push"}));
+      EXPECT_EQ(o->data["name"], o->data["segment"] == "rich" ? "Rich" : "Silver members");
+    }
+  }
+
+  // The next purchase: the audience lets the bonus in; nothing changes, nothing is written.
+  in.member = plan.state_after;
+  decision = engine::event::decide(*program, event("purchase", 1000), in, counters);
+  plan = std::get<Plan>(decision);
+  EXPECT_EQ(plan.balances.available, 120 + 10 + 7);
+  EXPECT_FALSE(plan.member.segments);
+  EXPECT_TRUE(segment_events(plan, "segment.entered").empty());
+
+  // Spending the points takes the member out of "rich" (a refund of the first purchase).
+  in.member = plan.state_after;
+  in.member.balances.available = 40;
+  Request visit = event("visit", 0);
+  decision = engine::event::decide(*program, visit, in, counters);
+  plan = std::get<Plan>(decision);
+  ASSERT_TRUE(plan.member.segments);
+  EXPECT_EQ(*plan.member.segments, (std::vector<std::string>{"press", "retired", "silver"}));
+  EXPECT_EQ(segment_events(plan, "segment.left"), std::vector<std::string>{"rich:event"});
+
+  // Backtests (render false) keep membership in the state but publish nothing.
+  in.member.balances.available = 60;
+  visit.render = false;
+  decision = engine::event::decide(*program, visit, in, counters);
+  plan = std::get<Plan>(decision);
+  EXPECT_EQ(plan.state_after.member.segments,
+            (std::vector<std::string>{"press", "retired", "rich", "silver"}));
+  EXPECT_TRUE(segment_events(plan, "segment.entered").empty());
+}
+
+TEST(Segments, UpdateKeepsWhatWasNotEvaluated) {
+  using engine::segments::update;
+  const auto u = update({"a", "b", "static"}, {"a", "b", "c"}, {"b", "c"});
+  EXPECT_EQ(u.after, (std::vector<std::string>{"b", "c", "static"}));
+  EXPECT_EQ(u.entered, std::vector<std::string>{"c"});
+  EXPECT_EQ(u.left, std::vector<std::string>{"a"});
+  EXPECT_FALSE(update({"a"}, {"a"}, {"a"}).changed());
+  EXPECT_FALSE(update({"x"}, {}, {}).changed());
+}

@@ -419,8 +419,9 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
       row.body["items"] = items;
     }
   }
-  plan.member = {w.state.member.tier, req.event.type == "purchase" ? 1 : 0, w.awarded - taken_back,
-                 w.state.member.tags, std::nullopt};
+  plan.member = {w.state.member.tier,    req.event.type == "purchase" ? 1 : 0,
+                 w.awarded - taken_back, w.state.member.tags,
+                 std::nullopt,           std::nullopt};
   // What the member is interested in, for members who agreed to profiling.
   if (w.state.member.consents.granted(consent::Purpose::profiling) && !refund) {
     if (const auto seen = interest_observation(req.event, w.program.currency_digits(),
@@ -442,6 +443,7 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   for (auto& q : plan.state_after.qualifying) q += w.qualifying_added;
   plan.state_after.member.purchases += plan.member.purchases_added;
   plan.state_after.member.lifetime_points += plan.member.lifetime_points_added;
+  detail::follow_segments(w.program, req, plan);
   return std::move(w.plan);
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "circolo/engine/money.hpp"
+#include "circolo/engine/segments.hpp"
 #include "work.hpp"
 
 namespace circolo::engine::event {
@@ -65,6 +66,10 @@ rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const Memb
   s.joined = m.joined;
   s.birthday = m.birthday;
   s.attributes = m.attributes;
+  // Segments the program declares (one it dropped lingers until the job clears it).
+  for (const auto& id : m.segments) {
+    if (program.segment(id)) s.segments.push_back(id);
+  }
   // The interest profile as it stands before this event (what a rule greets the member with).
   const auto& profile = m.interests;
   const int digits = program.currency_digits();
@@ -85,6 +90,30 @@ rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const Memb
 }
 
 namespace detail {
+
+void follow_segments(const rules::CompiledProgram& program, const Request& req, Plan& plan) {
+  auto& member = plan.state_after.member;
+  if (program.segments().empty()) return;
+  std::vector<std::string> evaluated;
+  for (const auto& s : program.segments()) {
+    if (!s.is_static) evaluated.push_back(s.id);
+  }
+  std::sort(evaluated.begin(), evaluated.end());
+  const auto holds = program.segments_of(snapshot(program, plan.state_after, req.now), req.now);
+  auto update = segments::update(member.segments, evaluated, holds);
+  if (!update.changed()) return;
+  member.segments = update.after;
+  plan.member.segments = std::move(update.after);
+  if (!req.render) return;
+  for (const auto* list : {&update.left, &update.entered}) {
+    for (const auto& id : *list) {
+      auto data = segments::event_data(id, program.segment(id)->name, member.consents, "event");
+      data["event_id"] = req.event_id;
+      plan.writes.push_back(
+          Outgoing{list == &update.left ? "segment.left" : "segment.entered", std::move(data)});
+    }
+  }
+}
 
 void describe_member(Work& w) {
   w.snapshot = snapshot(w.program, w.state, w.request.now);

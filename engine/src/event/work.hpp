@@ -36,6 +36,9 @@ struct Work {
   std::vector<rules::Event> derived;  // challenge_completed events still to evaluate
 };
 
+// The member's dynamic segments evaluated on the state the event leaves (plan.state_after):
+// the plan's member update and segment.entered / segment.left events when they change.
+void follow_segments(const rules::CompiledProgram& program, const Request& req, Plan& plan);
 // The snapshot the rules see, from the state as it stands now.
 void describe_member(Work& w);
 // Evaluates `event` with the counters of every rule that would fire.

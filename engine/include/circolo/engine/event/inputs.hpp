@@ -34,8 +34,9 @@ struct Member {
   std::optional<rules::Date> birthday;
   rules::Attributes attributes;
   std::optional<std::string> merged_into;
-  consent::Consents consents;    // marketing notifications go only where the member agreed
-  interests::Profile interests;  // kept for members who agreed to profiling
+  consent::Consents consents;         // marketing notifications go only where the member agreed
+  interests::Profile interests;       // kept for members who agreed to profiling
+  std::vector<std::string> segments;  // sorted: dynamic ones the program keeps, static uploads
 };
 
 struct MemberState {

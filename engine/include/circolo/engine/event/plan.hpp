@@ -89,7 +89,8 @@ struct MemberUpdate {
   std::optional<std::string> tier;
   std::int64_t purchases_added = 0, lifetime_points_added = 0;
   std::vector<std::string> tags;
-  std::optional<interests::Profile> interests;  // changed by this event
+  std::optional<interests::Profile> interests;       // changed by this event
+  std::optional<std::vector<std::string>> segments;  // changed by this event: all of them
 };
 
 // The event's own row (and its timeline entry).
