@@ -40,6 +40,7 @@ void register_gamification(CLI::App& app, Context& ctx);  // tiers, leaderboard
 void register_coupons(CLI::App& app, Context& ctx);
 void register_webhooks(CLI::App& app, Context& ctx);  // webhooks, events
 void register_audit(CLI::App& app, Context& ctx);
+void register_segments(CLI::App& app, Context& ctx);  // segments ...; members segments
 void register_completion(CLI::App& app, Context& ctx);
 
 }  // namespace circolo::cli

@@ -26,7 +26,8 @@ Client::Client(std::string url, std::string key) : url_(std::move(url)), key_(st
 }
 
 HttpAnswer Client::request(const std::string& method, const std::string& target,
-                           const std::string& body, const std::string& idempotency_key) const {
+                           const std::string& body, const std::string& idempotency_key,
+                           const std::string& content_type, const std::string& accept) const {
   try {
     boost::asio::io_context ioc;
     boost::asio::ip::tcp::resolver resolver(ioc);
@@ -38,8 +39,9 @@ HttpAnswer Client::request(const std::string& method, const std::string& target,
     req.set(http::field::user_agent, "circolo-cli/0.1");
     if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
     if (!idempotency_key.empty()) req.set("Idempotency-Key", idempotency_key);
+    if (!accept.empty()) req.set(http::field::accept, accept);
     if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
+      req.set(http::field::content_type, content_type);
       req.body() = body;
     }
     req.prepare_payload();

@@ -24,7 +24,9 @@ class Client {
  public:
   Client(std::string url, std::string key);
   HttpAnswer request(const std::string& method, const std::string& target,
-                     const std::string& body = "", const std::string& idempotency_key = "") const;
+                     const std::string& body = "", const std::string& idempotency_key = "",
+                     const std::string& content_type = "application/json",
+                     const std::string& accept = "") const;
   const std::string& url() const { return url_; }
   // Opens the WebSocket at `target` and calls `on_message` with every text message until the
   // server closes it (returns its close reason, or throws ConnectionError). A refusal before

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   register_coupons(app, ctx);
   register_webhooks(app, ctx);
   register_audit(app, ctx);
+  register_segments(app, ctx);
   register_completion(app, ctx);
 
   try {

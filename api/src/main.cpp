@@ -28,6 +28,7 @@
 #include "circolo/api/privacy.hpp"
 #include "circolo/api/programs.hpp"
 #include "circolo/api/referrals.hpp"
+#include "circolo/api/segments.hpp"
 #include "circolo/api/settings.hpp"
 #include "circolo/api/webhooks.hpp"
 #include "circolo/db/api_keys.hpp"
@@ -144,6 +145,7 @@ int run(const api::Settings& settings) {
   api::register_operations_routes(app, programs);
   api::register_member_routes(app, programs);
   api::register_interest_routes(app, programs);
+  api::register_segment_routes(app, programs);
   api::register_report_routes(app, programs);
   api::register_experiment_routes(app, programs);
   api::register_referral_routes(app, programs);
@@ -324,6 +326,25 @@ int run(const api::Settings& settings) {
           stopping),
       asio::detached);
 
+  // Segments: a program change is taken up within seconds, the schedule every refresh interval;
+  // one instance at a time (a lease), batch after batch.
+  asio::steady_timer segment_timer(ioc);
+  const std::string segment_holder = "circolod-" + api::new_id("seg");
+  asio::co_spawn(ioc,
+                 periodic(
+                     segment_timer, std::chrono::seconds(2), "segments",
+                     [&]() -> asio::awaitable<void> {
+                       if (!programs.loaded()) co_return;
+                       const auto report =
+                           co_await api::run_segment_job(app.services(), programs, segment_holder,
+                                                         settings.segment_refresh_interval);
+                       if (report.ran)
+                         spdlog::info("job=segments reason={} members={} entered={} left={}",
+                                      report.reason, report.members, report.entered, report.left);
+                     },
+                     stopping),
+                 asio::detached);
+
   // Retention: inactive members' personal data, erased when the setting asks for it.
   asio::steady_timer retention_timer(ioc);
   if (settings.retention_inactive.count() > 0) {
@@ -347,6 +368,7 @@ int run(const api::Settings& settings) {
     purge_timer.cancel();
     expiry_timer.cancel();
     retention_timer.cancel();
+    segment_timer.cancel();
     publisher.stop();
     hub.stop();
     webhooks.stop();

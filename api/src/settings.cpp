@@ -77,8 +77,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
             header_ms = s.header_timeout.count(), stream_recheck_ms = s.stream_recheck.count(),
             shutdown_ms = s.shutdown_timeout.count(), retention_h = s.idempotency_retention.count(),
             expiry_s = s.expiry_interval.count(), tier_review_s = s.tier_review_interval.count(),
-            offline_days = 30, skew_s = s.clock_skew.count(),
-            expiring_days = s.coupon_expiring_notice.count() / 86400,
+            segment_refresh_s = s.segment_refresh_interval.count(), offline_days = 30,
+            skew_s = s.clock_skew.count(), expiring_days = s.coupon_expiring_notice.count() / 86400,
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
             webhook_timeout_ms = s.webhook_timeout.count(), retention_days = 0,
@@ -142,6 +142,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
       ->check(CLI::Range(168LL, 24LL * 3650))
       ->capture_default_str();
 
+  app.add_option("--segment-refresh-seconds", segment_refresh_s,
+                 "how often every member's segments are evaluated again (time-based conditions)")
+      ->envname("CIRCOLO_SEGMENT_REFRESH_SECONDS")
+      ->check(CLI::Range(1LL, 7 * 86400LL))
+      ->capture_default_str();
   app.add_option("--tier-review-interval-seconds", tier_review_s,
                  "how often tiers are reviewed (members below their tier's threshold move down)")
       ->envname("CIRCOLO_TIER_REVIEW_INTERVAL_SECONDS")
@@ -276,6 +281,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.idempotency_retention = std::chrono::hours(retention_h);
   s.expiry_interval = std::chrono::seconds(expiry_s);
   s.tier_review_interval = std::chrono::seconds(tier_review_s);
+  s.segment_refresh_interval = std::chrono::seconds(segment_refresh_s);
   s.offline_window = std::chrono::seconds(offline_days * 86400);
   s.clock_skew = std::chrono::seconds(skew_s);
   s.coupon_expiring_notice = std::chrono::seconds(expiring_days * 86400);

@@ -293,6 +293,7 @@ engine::event::MemberState domain_state(const events::MemberState& stored) {
   s.member.merged_into = m.merged_into;
   s.member.consents = m.consents;
   s.member.interests = m.interests;
+  s.member.segments = m.segments;
   s.balances = stored.balances;
   s.badges = stored.badges;
   s.qualifying = stored.qualifying;

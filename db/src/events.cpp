@@ -42,7 +42,8 @@ const std::string kLockMemberState =
     micros_to_timestamptz("s") +
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
     "= (select v.xmin from members v where v.id = m.id), m.open_referral, cast(m.consents as text) "
-    ", cast(m.interests as text) from members m cross join "
+    ", cast(m.interests as text), cast(array_to_json(m.segments) as text) from members m cross "
+    "join "
     "lateral (select "
     "coalesce(sum(remaining) filter (where pending_until "
     "is null or pending_until <= t), 0) as available, coalesce(sum(remaining) filter (where "
@@ -66,7 +67,8 @@ const std::string kRecord =
     ", $16::jsonb, $15::jsonb from ev), mu as (update members set tier = $17, purchases = "
     "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, tags = "
     "array(select json_array_elements_text($20::json)), interests = coalesce($22::jsonb, "
-    "interests) where id = $2 and exists (select 1 from "
+    "interests), segments = coalesce($23::text[], segments) where id = $2 and exists (select 1 "
+    "from "
     "ev)) select count(*) from ev";
 
 // kRecord for the commit batch: the insert fails on a duplicate order (there is no count to
@@ -200,6 +202,8 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
   state.open_referral = row[19];
   state.member.consents = members::consents_of(row[20]);
   state.member.interests = interests::from_text(row[21]);
+  for (const auto& id : nlohmann::json::parse(row[22].value_or("[]")))
+    state.member.segments.push_back(id.get<std::string>());
   for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
     state.badges.push_back(badge.get<std::string>());
   if (row[16]) {
@@ -278,7 +282,8 @@ std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
           std::to_string(m.lifetime_points_added),
           nlohmann::json(m.tags).dump(),
           e.experiments.is_null() ? Value{} : Value{e.experiments.dump()},
-          m.interests};
+          m.interests,
+          m.segments ? Value{text_array(*m.segments)} : Value{}};
 }
 
 }  // namespace

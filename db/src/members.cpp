@@ -31,7 +31,8 @@ const std::string kFindMember =
     timestamptz_to_micros("joined_at") +
     ", points_balance, merged_into, tier, purchases, lifetime_points, display_name, " +
     timestamptz_to_micros("erased_at") +
-    ", cast(consents as text), cast(interests as text) from members "
+    ", cast(consents as text), cast(interests as text), cast(array_to_json(segments) as text) "
+    "from members "
     "where id = $1";
 
 const std::string kLock = "select id from members where id = $1 for update";
@@ -117,7 +118,7 @@ const std::string kDropUnconsentedInterests =
     "distinct from 'true'";
 const std::string kMarkMerged =
     "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
-    ", points_balance = 0 where id = :from";
+    ", points_balance = 0, segments = '{}' where id = :from";
 const std::string kAddBalance =
     "update members set points_balance = points_balance + :points where id = :id returning "
     "points_balance";
@@ -133,7 +134,7 @@ const std::string kMergeEntry =
 const std::string kEraseMembers =
     "update members set name = null, email = null, phone = null, birthday = null, display_name = "
     "null, attributes = '{}', consents = '{\"leaderboards\": false}', interests = null, "
-    "token_generation = "
+    "segments = '{}', token_generation = "
     "token_generation + 1, erased_at "
     "= coalesce("
     "erased_at, " +
@@ -200,6 +201,8 @@ std::optional<Member> find(soci::session& sql, const std::string& id) {
   if (rows.front()[14]) member.erased_at = from_micros(to_int(rows.front()[14]));
   member.consents = consents_of(rows.front()[15]);
   member.interests = interests::from_text(rows.front()[16]);
+  for (const auto& s : nlohmann::json::parse(rows.front()[17].value_or("[]")))
+    member.segments.push_back(s.get<std::string>());
   return member;
 }
 

@@ -89,25 +89,38 @@ rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const Memb
   return s;
 }
 
+std::vector<std::string> dynamic_segments(const rules::CompiledProgram& program) {
+  std::vector<std::string> out;
+  for (const auto& s : program.segments()) {
+    if (!s.is_static) out.push_back(s.id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+segments::Update segment_update(const rules::CompiledProgram& program, const MemberState& state,
+                                const std::vector<std::string>& evaluated, TimePoint now) {
+  std::vector<std::string> holds;
+  for (const auto& id : program.segments_of(snapshot(program, state, now), now)) {
+    if (std::binary_search(evaluated.begin(), evaluated.end(), id)) holds.push_back(id);
+  }
+  return segments::update(state.member.segments, evaluated, holds);
+}
+
 namespace detail {
 
 void follow_segments(const rules::CompiledProgram& program, const Request& req, Plan& plan) {
   auto& member = plan.state_after.member;
   if (program.segments().empty()) return;
-  std::vector<std::string> evaluated;
-  for (const auto& s : program.segments()) {
-    if (!s.is_static) evaluated.push_back(s.id);
-  }
-  std::sort(evaluated.begin(), evaluated.end());
-  const auto holds = program.segments_of(snapshot(program, plan.state_after, req.now), req.now);
-  auto update = segments::update(member.segments, evaluated, holds);
+  auto update = segment_update(program, plan.state_after, dynamic_segments(program), req.now);
   if (!update.changed()) return;
   member.segments = update.after;
   plan.member.segments = std::move(update.after);
   if (!req.render) return;
   for (const auto* list : {&update.left, &update.entered}) {
     for (const auto& id : *list) {
-      auto data = segments::event_data(id, program.segment(id)->name, member.consents, "event");
+      const auto* segment = program.segment(id);
+      auto data = segments::event_data(id, segment ? segment->name : id, member.consents, "event");
       data["event_id"] = req.event_id;
       plan.writes.push_back(
           Outgoing{list == &update.left ? "segment.left" : "segment.entered", std::move(data)});

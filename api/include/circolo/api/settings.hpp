@@ -33,8 +33,11 @@ struct Settings {
   std::chrono::hours idempotency_retention{24 * 7};
   std::chrono::seconds expiry_interval{60};
   std::chrono::seconds tier_review_interval{86400};  // tiers lowered by the review this often
-  std::chrono::seconds offline_window{30 * 86400};   // oldest occurred_at accepted
-  std::chrono::seconds clock_skew{300};              // how far ahead a touchpoint's clock may be
+  // Every member's dynamic segments evaluated again this often (what time alone changes, and
+  // changes made outside events); a program change is taken up within seconds.
+  std::chrono::seconds segment_refresh_interval{900};
+  std::chrono::seconds offline_window{30 * 86400};  // oldest occurred_at accepted
+  std::chrono::seconds clock_skew{300};             // how far ahead a touchpoint's clock may be
   std::chrono::seconds coupon_expiring_notice{3 * 86400};  // coupon.expiring this long before
   std::chrono::seconds event_retention{30 * 86400};        // outgoing events kept this long
   int webhook_max_attempts = 8;

@@ -94,6 +94,7 @@ struct MemberUpdate {
   long long purchases_added = 0, lifetime_points_added = 0;
   std::vector<std::string> tags;
   std::optional<std::string> interests;  // the profile to store (db::interests), if it changed
+  std::optional<std::vector<std::string>> segments;  // all of them, if they changed
 };
 // Sent with the batch that ends the transaction: a duplicate order fails the commit (SQLSTATE
 // 23505) and `on_duplicate` is called after the rollback.

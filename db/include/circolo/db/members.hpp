@@ -36,6 +36,7 @@ struct Member {
   std::optional<engine::TimePoint> erased_at;  // its personal data was erased (find() only)
   engine::consent::Consents consents;          // its explicit choices (find(), event reads)
   engine::interests::Profile interests;        // (find(), event reads)
+  std::vector<std::string> segments;           // sorted (find(), event reads)
 };
 
 struct TimelineEntry {

@@ -20,10 +20,11 @@ inline constexpr const char* kChannel = "circolo_outbox";  // NOTIFY payload: th
 // the feed and the stream filter on and webhooks subscribe to.
 inline const std::vector<std::string>& event_types() {
   static const std::vector<std::string> types{
-      "points.earned",       "points.spent",       "points.expired",   "points.reversed",
-      "coupon.issued",       "coupon.redeemed",    "coupon.expiring",  "challenge.progressed",
-      "challenge.completed", "badge.granted",      "tier.changed",     "notification",
-      "referral.started",    "referral.completed", "referral.reversed"};
+      "points.earned",       "points.spent",       "points.expired",    "points.reversed",
+      "coupon.issued",       "coupon.redeemed",    "coupon.expiring",   "challenge.progressed",
+      "challenge.completed", "badge.granted",      "tier.changed",      "notification",
+      "referral.started",    "referral.completed", "referral.reversed", "segment.entered",
+      "segment.left"};
   return types;
 }
 

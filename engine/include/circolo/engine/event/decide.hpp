@@ -8,6 +8,7 @@
 
 #include "circolo/engine/event/inputs.hpp"
 #include "circolo/engine/event/plan.hpp"
+#include "circolo/engine/segments.hpp"
 #include "circolo/rules/evaluate.hpp"
 
 // The decision of one event: a pure function of the program, the request and the loaded state,
@@ -65,6 +66,14 @@ inline constexpr int kMaxDerivedEvents = 8;
 // counts, profile.
 rules::MemberSnapshot snapshot(const rules::CompiledProgram& program, const MemberState& state,
                                TimePoint now);
+
+// The member's segments after evaluating `evaluated` (sorted segment ids; static or undeclared
+// ones: the member leaves them) on its state at `now`: the job's decision for one member, and
+// what each event does with every dynamic segment of the program.
+segments::Update segment_update(const rules::CompiledProgram& program, const MemberState& state,
+                                const std::vector<std::string>& evaluated, TimePoint now);
+// The program's dynamic segments, sorted.
+std::vector<std::string> dynamic_segments(const rules::CompiledProgram& program);
 
 // Tiers. The entry tier (threshold 0), where a member without a tier starts, if the program has
 // one; the tier `qualifying` reaches; a tier's rank in the program (-1: none or unknown).
