@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "circolo/rules/evaluate.hpp"
 #include "circolo/rules/format.hpp"
@@ -18,6 +19,8 @@
 #include "text_diff.hpp"
 
 namespace circolo::cli {
+int wait_for_segments(const Online& o);
+
 namespace {
 
 using namespace circolo::rules;
@@ -232,12 +235,51 @@ int program_online(const Online& o, const std::string& action, const std::string
   }
   auto applied = call(o, "POST", "/v1/admin/program", {{"source", *source}}, code);
   if (!applied) return code;
-  if (o.json_output)
+  if (o.json_output) {
     std::cout << applied->dump(2) << "\n";
-  else
-    std::cout << "Applied as version " << (*applied)["version"] << ".\n";
+    return 0;
+  }
+  std::cout << "Applied as version " << (*applied)["version"] << ".\n";
+  const bool segments_changed = std::any_of((*plan)["changes"].begin(), (*plan)["changes"].end(),
+                                            [](const json& c) { return c["object"] == "segment"; });
+  return segments_changed ? wait_for_segments(o) : 0;
+}
+
+}  // namespace
+
+// After a program adds, changes or drops segments, the segment job evaluates every member for
+// them: shows its progress until it is done (the program is in use meanwhile; events keep their
+// own members exact).
+int wait_for_segments(const Online& o) {
+  long long shown = -1;
+  for (int tick = 0; tick < 20 * 60 * 30; ++tick) {  // 30 minutes at most
+    int code = 0;
+    auto list = call(o, "GET", "/v1/segments", nullptr, code);
+    if (!list) return code;
+    bool evaluated = true;
+    for (const auto& seg : (*list)["segments"]) evaluated = evaluated && seg["evaluated"] == true;
+    const auto& run = (*list)["run"];
+    const bool running = !run.is_null() && run["finished_at"].is_null();
+    if (evaluated && !running) {
+      if (shown >= 0 || !run.is_null())
+        std::cout << "Segments evaluated: " << run["done"].get<long long>() << " members, "
+                  << run["entered"].get<long long>() << " entered, " << run["left"].get<long long>()
+                  << " left.\n";
+      return 0;
+    }
+    if (running && run["done"].get<long long>() != shown) {
+      shown = run["done"].get<long long>();
+      std::cout << "Evaluating segments: " << shown << "/" << run["total"].get<long long>()
+                << " members\n"
+                << std::flush;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::cerr << "circolo: the segments are still being evaluated; see circolo segments list\n";
   return 0;
 }
+
+namespace {
 
 int simulate(const Online& o, const std::string& file, bool active, const std::string& event_file,
              const std::string& member) {

@@ -27,7 +27,7 @@ struct Due {
 
 std::optional<Due> due(const rules::CompiledProgram& program,
                        const std::map<std::string, std::string>& stored,
-                       const std::optional<db::segments::Run>& last_schedule, engine::TimePoint now,
+                       const std::optional<db::segments::Run>& last_run, engine::TimePoint now,
                        std::chrono::seconds refresh) {
   Due d;
   d.reason = "program";
@@ -56,8 +56,7 @@ std::optional<Due> due(const rules::CompiledProgram& program,
   if (d.evaluated.empty()) {
     d.evaluated = engine::event::dynamic_segments(program);
     if (d.evaluated.empty()) return std::nullopt;
-    const auto since = last_schedule ? last_schedule->started_at : engine::TimePoint{};
-    if (last_schedule && now - since < refresh) return std::nullopt;
+    if (last_run && now - last_run->started_at < refresh) return std::nullopt;
     d.reason = "schedule";
   }
   std::sort(d.evaluated.begin(), d.evaluated.end());
@@ -76,8 +75,9 @@ asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const Prog
   auto now = services.clock.now();
   const auto plan = co_await services.db.run([&](soci::session& sql) -> std::optional<Due> {
     if (!db::segments::take_lease(sql, holder, now, kLease)) return std::nullopt;
-    return due(*program, db::segments::definitions(sql), db::segments::latest_run(sql, "schedule"),
-               now, refresh);
+    // Any run counts as a refresh: the schedule starts again after a program's run.
+    return due(*program, db::segments::definitions(sql), db::segments::latest_run(sql), now,
+               refresh);
   });
   if (!plan) co_return report;
   report.ran = true;

@@ -3,6 +3,10 @@
 // in the feed; who may read what.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "cli_run.hpp"
@@ -217,8 +221,13 @@ TEST_F(Segments, TheJobFollowsProgramChangesAndTheSchedule) {
                "segment \"rich\" {\n  name \"Rich\"\n  when member.points >= 50\n}\n\n");
   const auto flagged_at = next.find("segment \"flagged\"");
   next.erase(flagged_at, next.find("segment \"vip\"") - flagged_at);
-  auto applied = c_.post_json("/v1/admin/program", {{"source", next}}, admin_);
-  ASSERT_EQ(applied.status, 201) << applied.body;
+  // The CLI applies it and waits while the job evaluates every member.
+  const std::string file = "/tmp/segments-e2e-" + std::to_string(::getpid()) + ".rules";
+  std::ofstream(file) << next;
+  const auto applied = run_cli("program apply --yes " + file, server_, admin_);
+  std::remove(file.c_str());
+  ASSERT_EQ(applied.code, 0) << applied.output;
+  EXPECT_TRUE(has(applied, "Segments evaluated: 2 members, 1 entered, 2 left.")) << applied.output;
   const auto body = settled();
   EXPECT_EQ(body["run"]["reason"], "program");
   EXPECT_EQ(segments_of(a), std::vector<std::string>{"rich"});

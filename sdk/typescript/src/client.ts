@@ -290,6 +290,14 @@ export class CircoloClient {
     return this.data(this.request("GET", "/v1/members/{id}/interests", { ...options, params: { id: memberId } }));
   }
 
+  /**
+   * The segments the member is in (dynamic ones follow the program's conditions, static ones are
+   * uploaded lists): the till and the app can greet a "lapsed-gold" customer accordingly.
+   */
+  getMemberSegments(memberId: string, options?: CallOptions) {
+    return this.data(this.request("GET", "/v1/members/{id}/segments", { ...options, params: { id: memberId } }));
+  }
+
   /** The member's consent per purpose: marketing by email, SMS, push; profiling; leaderboards. */
   getConsents(memberId: string, options?: CallOptions) {
     return this.data(this.request("GET", "/v1/members/{id}/consents", { ...options, params: { id: memberId } }));

@@ -317,6 +317,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/segments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The segments a member is in (touchpoints, admins, its own token)
+         * @description Dynamic segments follow their condition: evaluated again on each of the member's events,
+         *     for everyone when a program adds or changes one, and every
+         *     `CIRCOLO_SEGMENT_REFRESH_SECONDS` (for what time alone changes). Static ones come from
+         *     uploads. Admin reads are recorded as `member.viewed`.
+         */
+        get: operations["getMemberSegments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The program's segments with their members and the segment job's last run (admin)
+         * @description Declared in the program (`segment "id" { name "..." when EXPR }`, or `static` for an
+         *     uploaded list). After a program change, `evaluated` is false for the segments the job has
+         *     still to evaluate for every member; `run` shows its progress (`circolo program apply`
+         *     waits for it).
+         */
+        get: operations["listSegments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One segment with its members count (admin) */
+        get: operations["getSegment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A segment's members, paged, or all of them as CSV (admin)
+         * @description Paged by member id (`cursor`: the `next_cursor` of the page before). With `Accept:
+         *     text/csv`, every member as `member_id,name,email,phone` (a header line first), for the
+         *     CRM: the export is recorded in the audit trail (`segment.exported`).
+         */
+        get: operations["listSegmentMembers"];
+        /**
+         * Replace a static segment's list (admin, CSV)
+         * @description One member a line: a member id (`mem_...`) or an identifier as `type,value`
+         *     (`card,4000000000000202`, `email,ada@example.com`); a first line `member_id` or
+         *     `type,value` is a header. The list replaces the segment's members: those that enter or
+         *     leave it publish `segment.entered` / `segment.left` (cause `upload`). Lines that name no
+         *     member (or a merged or erased one) are reported in `unknown` (the first 100) and
+         *     skipped; a line that is not a member id or a valid identifier refuses the whole upload
+         *     (422, nothing changes). A dynamic segment takes no list (409 segment_not_static).
+         */
+        put: operations["uploadSegmentMembers"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/members/{id}/erase": {
         parameters: {
             query?: never;
@@ -1854,7 +1949,7 @@ export interface components {
             /** @description commit order, gap-free per publication */
             seq: number;
             /** @enum {string} */
-            type: "points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification" | "referral.started" | "referral.completed" | "referral.reversed";
+            type: "points.earned" | "points.spent" | "points.expired" | "points.reversed" | "coupon.issued" | "coupon.redeemed" | "coupon.expiring" | "challenge.progressed" | "challenge.completed" | "badge.granted" | "tier.changed" | "notification" | "referral.started" | "referral.completed" | "referral.reversed" | "segment.entered" | "segment.left";
             member_id: string | null;
             /** Format: date-time */
             at: string;
@@ -1871,6 +1966,54 @@ export interface components {
             /** @description the category, brand or product (sku) */
             key: string;
             affinity: number;
+        };
+        Segment: {
+            id: string;
+            /** @description the declaration's name (its id when it has none) */
+            name: string;
+            /**
+             * @description dynamic follows its `when`; static is an uploaded list
+             * @enum {string}
+             */
+            kind: "dynamic" | "static";
+            /** @description the `when` as the formatter writes it (null for a static segment) */
+            condition: string | null;
+            members: number;
+            /**
+             * @description false while the segment job has still to evaluate every member for this definition
+             *     (just added or changed by a program)
+             */
+            evaluated: boolean;
+            run?: components["schemas"]["SegmentRun"] | null;
+        };
+        /** @description A run of the segment job, with its progress */
+        SegmentRun: {
+            id: number;
+            /**
+             * @description program (segments added, changed or dropped) or schedule (every refresh)
+             * @enum {string}
+             */
+            reason: "program" | "schedule";
+            /** @description the segments evaluated */
+            segments: string[];
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** @description members to evaluate */
+            total: number;
+            done: number;
+            entered: number;
+            left: number;
+        };
+        MemberSegments: {
+            member_id: string;
+            segments: {
+                id: string;
+                name: string;
+                /** @enum {string} */
+                kind: "dynamic" | "static";
+            }[];
         };
         Interests: {
             member_id: string;
@@ -1930,7 +2073,7 @@ export interface components {
             /** @enum {string} */
             change: "created" | "changed" | "removed";
             /** @enum {string} */
-            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign" | "event" | "referral";
+            object: "program" | "tier" | "coupon" | "reward" | "challenge" | "campaign" | "event" | "referral" | "segment";
             id: string;
             before: string;
             after: string;
@@ -3437,6 +3580,186 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMemberSegments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member's segments */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberSegments"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSegments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The segments */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        segments: components["schemas"]["Segment"][];
+                        run: components["schemas"]["SegmentRun"] | null;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The segment */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Segment"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSegmentMembers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of members (JSON), or all of them with `Accept: text/csv` */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        segment: string;
+                        members: {
+                            id: string;
+                            name: string | null;
+                        }[];
+                        next_cursor: string | null;
+                    };
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    uploadSegmentMembers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description optional; 1–255 visible ASCII characters; a retry with the same key and body replays the first answer */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description The list stored */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        segment: string;
+                        /** @description members in the segment now */
+                        members: number;
+                        entered: number;
+                        left: number;
+                        unknown_count: number;
+                        unknown: {
+                            line: number;
+                            value: string;
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

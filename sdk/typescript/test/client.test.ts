@@ -38,6 +38,10 @@ describe("events, wallet, ledger, timeline", () => {
     assert.equal(found?.id, id);
     assert.equal(await pos.lookupMember("card", newCard()), null);
 
+    // The purchase made the member a buyer (a segment of the program).
+    const segments = await pos.getMemberSegments(id);
+    assert.deepEqual(segments.segments, [{ id: "buyers", name: "Members who bought", kind: "dynamic" }]);
+
     // The generic, path-typed request.
     const member = await pos.request("GET", "/v1/members/{id}", { params: { id } });
     assert.equal(member.data.points?.available, 42);
