@@ -2,6 +2,8 @@
 """Bench data for the events benchmark of scripts/bench.sh.
 
   events_setup.py program DEMO.rules  > program.json   the demo program plus 50 campaigns
+  events_setup.py program DEMO.rules --segments 20     ... plus 20 segments of the shapes
+                                                       marketing writes (issue 19)
   events_setup.py members             > members.sql    10,000 members with a card each
   events_setup.py bodies N            > bodies.txt     N purchase bodies over those members
 
@@ -18,9 +20,37 @@ MEMBERS = 10_000
 CATEGORIES = ["shoes", "bags", "coffee", "shirts", "jeans", "socks", "hats", "belts"]
 
 
-def program(demo_path):
+SEGMENT_CONDITIONS = [
+    'member.spend_30d >= 50.00',
+    'member.affinity("category", "shoes") >= 0.3',
+    'member.tier == "gold" and member.days_since_purchase > 60',
+    'member.points >= 500',
+    'member.purchases >= 5',
+    'has(member.days_since_purchase) and member.days_since_purchase <= 7',
+    'member.preferred_channel == "store"',
+    'member.spend_365d >= 1000.00',
+    'member.affinity("brand", "brand-3") >= 0.2',
+    'member.tier in ["silver", "gold"]',
+    'days_since(member.joined) < 30',
+    'member.lifetime_points >= 2000',
+    'member.affinity("category", "coffee") >= 0.5 and member.spend_90d >= 20.00',
+    '"vip" in member.tags',
+    'member.attributes.newsletter == true',
+    'member.purchases == 0',
+    'member.spend_90d >= 200.00 and member.preferred_channel == "web"',
+    'member.affinity("category", "bags") > 0.1 or member.affinity("category", "belts") > 0.1',
+    'member.points >= 100 and member.points < 300',
+    'count(member.badges) >= 1',
+]
+
+
+def program(demo_path, segments=0):
     source = open(demo_path, encoding="utf-8").read()
     parts = [source.rstrip("\n")]
+    for n in range(segments):
+        condition = SEGMENT_CONDITIONS[n % len(SEGMENT_CONDITIONS)]
+        parts.append(f'segment "bench-{n + 1:02d}" {{\n  name "Bench segment {n + 1}"\n'
+                     f"  when {condition}\n}}")
     for n in range(1, 51):
         category = CATEGORIES[n % len(CATEGORIES)]
         threshold = 10 + (n % 9) * 10
@@ -74,7 +104,7 @@ def bodies(count):
 
 if __name__ == "__main__":
     if sys.argv[1] == "program":
-        program(sys.argv[2])
+        program(sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--segments" else 0)
     elif sys.argv[1] == "members":
         members()
     else:

@@ -1376,3 +1376,35 @@ TEST(Segments, UpdateKeepsWhatWasNotEvaluated) {
   EXPECT_FALSE(update({"a"}, {"a"}, {"a"}).changed());
   EXPECT_FALSE(update({"x"}, {}, {}).changed());
 }
+
+// The job's decision for one member: time alone moves it in and out; only the segments asked
+// about are evaluated, and a segment the program no longer declares is left.
+TEST(DecideSegments, TimeAloneAndProgramChangesMoveMembers) {
+  const auto program = compiled(R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+segment "lapsed" { name "Lapsed" when member.days_since_purchase > 60 }
+segment "new" { name "New" when days_since(member.joined) < 30 }
+segment "press" { name "Press" static }
+)");
+  auto in = member(*program);
+  auto& state = in.member;
+  state.member.joined = kNow - std::chrono::hours(24 * 10);
+  state.member.interests.last_purchase = kNow - std::chrono::hours(24 * 50);
+  state.member.segments = {"dropped", "press"};
+  const auto all = engine::event::dynamic_segments(*program);
+  EXPECT_EQ(all, (std::vector<std::string>{"lapsed", "new"}));
+  auto u = engine::event::segment_update(*program, state, all, kNow);
+  EXPECT_EQ(u.entered, std::vector<std::string>{"new"});
+  EXPECT_EQ(u.after, (std::vector<std::string>{"dropped", "new", "press"}));
+  state.member.segments = u.after;
+  // 25 days on: lapsed now (75 days without a purchase), no longer new (35 days a member).
+  u = engine::event::segment_update(*program, state, all, kNow + std::chrono::hours(24 * 25));
+  EXPECT_EQ(u.entered, std::vector<std::string>{"lapsed"});
+  EXPECT_EQ(u.left, std::vector<std::string>{"new"});
+  // A program run for one changed segment touches only it; "dropped" is evaluated and left.
+  u = engine::event::segment_update(*program, state, {"dropped", "lapsed"}, kNow);
+  EXPECT_TRUE(u.entered.empty());
+  EXPECT_EQ(u.left, std::vector<std::string>{"dropped"});
+  EXPECT_EQ(u.after, (std::vector<std::string>{"new", "press"}));
+}
