@@ -3499,8 +3499,8 @@ export interface operations {
                 limit?: number;
                 /** @description The basket's total in the program's currency (codes that fit it come first). */
                 total?: string;
-                /** @description The basket's categories (repeat the parameter), matched with campaigns. */
-                category?: string[];
+                /** @description The basket's categories, comma-separated (`shoes,socks`; at most 20), matched with campaigns. */
+                categories?: string;
             };
             header?: never;
             path: {
