@@ -148,13 +148,16 @@ asio::awaitable<std::size_t> rebuild_recommendations(Services& s, Recommendation
   auto model = std::make_shared<engine::recommend::CoOccurrence>();
   std::string after;
   while (true) {
-    // One page per database call: the connection goes back to the pool in between.
-    auto page = co_await s.db.run([&after](soci::session& sql) {
-      return db::offers::member_categories(sql, after, kModelPage);
+    // One page per database call, counted on the database thread that read it (an I/O thread
+    // never spends the counting time); the model is only touched by this loop, one page at a
+    // time. The connection goes back to the pool in between.
+    const auto read = co_await s.db.run([&after, &model](soci::session& sql) {
+      auto page = db::offers::member_categories(sql, after, kModelPage);
+      for (auto& bought : page.members) model->add_member(std::move(bought));
+      after = page.last_id;
+      return page.members.size();
     });
-    for (auto& bought : page.members) model->add_member(std::move(bought));
-    if (page.members.size() < static_cast<std::size_t>(kModelPage)) break;
-    after = page.last_id;
+    if (read < static_cast<std::size_t>(kModelPage)) break;
   }
   const auto members = model->members();
   store.set(std::move(model));
