@@ -85,7 +85,8 @@ struct Offer {
   friend bool operator==(const Offer&, const Offer&) = default;
 };
 
-// Reasons below a reward's cost count as close when at least half of it is there.
+// A reward the member cannot claim yet is offered when at least 1/kCloseShareDenominator of its
+// cost is there ("40 points from Free coffee").
 inline constexpr std::int64_t kCloseShareDenominator = 2;
 // A coupon expiring this soon is pointed out (and ranked a little higher).
 inline constexpr auto kExpiringSoon = std::chrono::days(3);
