@@ -2,7 +2,8 @@
 # Runs the benchmarks in one go on this machine: Release build, a throwaway PostgreSQL, one
 # circolod, micro-benchmarks and HTTP load (loopback only). Paste the output into bench/README.md.
 # BENCH_ONLY=events runs only the events benchmark (issue 5), BENCH_ONLY=coupons the coupons one (6),
-# BENCH_ONLY=outbox the outgoing events one (8), BENCH_ONLY=leaderboard the leaderboards (7).
+# BENCH_ONLY=outbox the outgoing events one (8), BENCH_ONLY=leaderboard the leaderboards (7),
+# BENCH_ONLY=offers the offers (19).
 # BENCH_ROUNDS (5) sets how many rounds the events benchmark takes turns in.
 # BENCH_BASELINE=/path/to/circolod: a second circolod (an earlier build, same migrations) runs on
 # the same database, and every events round also loads it, so before and after alternate.
@@ -22,9 +23,11 @@ export CIRCOLO_SECRETS_KEY
 log=$(mktemp)
 port=$(pg_free_port)
 # Log level warn: a log line per request would measure the terminal.
+# The offers' recommendation model is rebuilt every 10 s (600 by default), so that the offers
+# load finds the seeded members' model soon, and is measured while rebuilds run.
 CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=circolo_bench" \
   CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
-  "$build/api/circolod" >"$log" 2>&1 &
+  CIRCOLO_RECOMMEND_INTERVAL_SECONDS=10 "$build/api/circolod" >"$log" 2>&1 &
 server=$!
 baseline=
 trap 'kill $server $baseline 2>/dev/null; wait $server $baseline 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$log"' EXIT
@@ -213,6 +216,29 @@ leaderboard_bench() {
   rm -rf "$dir"
 }
 
+offers_bench() {
+  echo "# offers (issue 19): 100,000 members with interest profiles, points and codes; the till's offers"
+  local dir pos_key
+  dir=$(mktemp -d)
+  apply_demo_program "$dir"
+  pos_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d '{"role":"touchpoint","channel":"store","name":"bench offers"}' \
+    "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  $psql -d circolo_bench -f "$root/bench/offers_setup.sql" >/dev/null
+  $psql -d circolo_bench -c "vacuum analyze members" -c "vacuum analyze coupon_codes" >/dev/null
+  # The model of the 100,000 profiles is rebuilt within 10 s: wait until it recommends.
+  for _ in $(seq 1 60); do
+    curl -sf -H "Authorization: Bearer $pos_key" \
+      "http://127.0.0.1:$port/v1/members/mem_off_1/offers?limit=20" | grep -q recommendation && break
+    sleep 1
+  done
+  for i in $(seq 1 2000); do
+    echo "/v1/members/mem_off_$(( (i * 47) % 100000 + 1 ))/offers?total=30.00&categories=cat3"
+  done >"$dir/targets.txt"
+  $load --name offers_pos_100000_members --targets-file "$dir/targets.txt" --key "$pos_key"
+  rm -rf "$dir"
+}
+
 outbox_bench() {
   echo "# outgoing events (issue 8): 4 writers; a WebSocket client and a webhook receiver on loopback"
   "$build/bench/circolo_outbox_bench" --port "$port" --key "$admin_key" --seconds "$seconds" --writers 4
@@ -231,6 +257,10 @@ if [ "${BENCH_ONLY:-}" = outbox ]; then
 fi
 if [ "${BENCH_ONLY:-}" = leaderboard ]; then
   leaderboard_bench
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = offers ]; then
+  offers_bench
   exit 0
 fi
 if [ "${BENCH_ONLY:-}" = coupons ]; then
@@ -257,6 +287,7 @@ events_bench
 coupons_bench
 outbox_bench
 leaderboard_bench
+offers_bench
 
 echo "# rules language (issue 4): one purchase with 10 items against 1,000 rules"
 "$build/bench/rules_bench" --benchmark_min_time=0.5 2>/dev/null | grep -E '^BM_'

@@ -1,4 +1,4 @@
-// members find|show|history|adjust|merge|consents|interests: a member's profile, wallet and
+// members find|show|history|adjust|merge|consents|interests|offers: a member's profile, wallet and
 // journey.
 #include <CLI/CLI.hpp>
 
@@ -208,6 +208,30 @@ int interests(const Online& o, const std::string& id) {
   return 0;
 }
 
+// The next best offers, as the till would show them: kind, title and the reason, best first.
+int offers(const Online& o, const std::string& id, int limit) {
+  int code = 0;
+  auto result =
+      call(o, "GET", "/v1/members/" + percent_encode(id) + "/offers?limit=" + std::to_string(limit),
+           nullptr, code);
+  if (!result) return code;
+  if (o.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return 0;
+  }
+  const auto& r = *result;
+  if (r["profiling"] != true)
+    std::cout << "(no consent to profiling: only what the member holds or can claim)\n";
+  if (r["items"].empty()) std::cout << "nothing to offer now\n";
+  for (const auto& item : r["items"]) {
+    char kind[24];
+    std::snprintf(kind, sizeof kind, "%-15s", item["kind"].get<std::string>().c_str());
+    std::cout << kind << item["title"].get<std::string>() << ": "
+              << item["reason"].get<std::string>() << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_members(CLI::App& app, Context& ctx) {
@@ -215,6 +239,7 @@ void register_members(CLI::App& app, Context& ctx) {
     std::string member_id, card, email, phone, reason, from;
     std::vector<std::string> give, withdraw;
     long long adjust_points = 0;
+    int offers_limit = 5;
     bool yes = false;
   };
   auto s = std::make_shared<State>();
@@ -273,6 +298,16 @@ void register_members(CLI::App& app, Context& ctx) {
       "members interests mem_...");
   member_interests->add_option("id", s->member_id, "the member id")->required();
   ctx.add_online(member_interests, [s](const Online& o) { return interests(o, s->member_id); });
+  auto* member_offers = members_cmd->add_subcommand(
+      "offers",
+      "the next best offers: rewards, codes, challenges, campaigns and recommendations, each with "
+      "its reason\n  example: circolo members offers mem_... --limit 10");
+  member_offers->add_option("id", s->member_id, "the member id")->required();
+  member_offers->add_option("--limit", s->offers_limit, "how many (1 to 20)")
+      ->check(CLI::Range(1, 20))
+      ->capture_default_str();
+  ctx.add_online(member_offers,
+                 [s](const Online& o) { return offers(o, s->member_id, s->offers_limit); });
   auto* member_merge = members_cmd->add_subcommand(
       "merge",
       "merge a duplicate into a member (shows what moves, then asks)\n  example: circolo members "

@@ -24,6 +24,7 @@
 #include "circolo/api/feed.hpp"
 #include "circolo/api/gamification.hpp"
 #include "circolo/api/interests.hpp"
+#include "circolo/api/offers.hpp"
 #include "circolo/api/outbox.hpp"
 #include "circolo/api/privacy.hpp"
 #include "circolo/api/programs.hpp"
@@ -146,6 +147,8 @@ int run(const api::Settings& settings) {
   api::register_member_routes(app, programs);
   api::register_interest_routes(app, programs);
   api::register_segment_routes(app, programs);
+  api::RecommendationStore recommendations;
+  api::register_offer_routes(app, programs, recommendations);
   api::register_report_routes(app, programs);
   api::register_experiment_routes(app, programs);
   api::register_referral_routes(app, programs);
@@ -360,6 +363,29 @@ int run(const api::Settings& settings) {
                    asio::detached);
   }
 
+  // The offers' recommendation model: built at start, rebuilt in the background, swapped whole.
+  asio::steady_timer recommend_timer(ioc);
+  auto rebuild_model = [&]() -> asio::awaitable<void> {
+    const auto started = std::chrono::steady_clock::now();
+    const auto members = co_await api::rebuild_recommendations(app.services(), recommendations);
+    spdlog::info("job=recommend_model members={} ms={}", members,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  };
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        try {
+          co_await rebuild_model();
+        } catch (const std::exception& e) {
+          spdlog::warn("job=recommend_model failed: {}", e.what());
+        }
+        co_await periodic(recommend_timer, settings.recommend_interval, "recommend_model",
+                          rebuild_model, stopping);
+      },
+      asio::detached);
+
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
@@ -369,6 +395,7 @@ int run(const api::Settings& settings) {
     expiry_timer.cancel();
     retention_timer.cancel();
     segment_timer.cancel();
+    recommend_timer.cancel();
     publisher.stop();
     hub.stop();
     webhooks.stop();

@@ -82,7 +82,8 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
             event_retention_days = s.event_retention.count() / 86400,
             webhook_backoff_ms = s.webhook_backoff.count(),
             webhook_timeout_ms = s.webhook_timeout.count(), retention_days = 0,
-            retention_interval_s = s.retention_interval.count();
+            retention_interval_s = s.retention_interval.count(),
+            recommend_interval_s = s.recommend_interval.count();
   app.add_option("--database-url", s.database_url, "libpq connection string or postgresql:// URI")
       ->envname("CIRCOLO_DATABASE_URL");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")
@@ -166,6 +167,11 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   app.add_option("--retention-interval-seconds", retention_interval_s,
                  "how often inactive members are looked for")
       ->envname("CIRCOLO_RETENTION_INTERVAL_SECONDS")
+      ->check(CLI::Range(1LL, 7 * 86400LL))
+      ->capture_default_str();
+  app.add_option("--recommend-interval-seconds", recommend_interval_s,
+                 "how often the offers' recommendation model is rebuilt from purchases")
+      ->envname("CIRCOLO_RECOMMEND_INTERVAL_SECONDS")
       ->check(CLI::Range(1LL, 7 * 86400LL))
       ->capture_default_str();
 
@@ -290,6 +296,7 @@ SettingsResult parse_settings(int argc, const char* const* argv) {
   s.webhook_timeout = std::chrono::milliseconds(webhook_timeout_ms);
   s.retention_inactive = std::chrono::days(retention_days);
   s.retention_interval = std::chrono::seconds(retention_interval_s);
+  s.recommend_interval = std::chrono::seconds(recommend_interval_s);
   result.settings = s;
   return result;
 }

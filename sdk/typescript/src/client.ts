@@ -296,6 +296,19 @@ export class CircoloClient {
    */
   getMemberSegments(memberId: string, options?: CallOptions) {
     return this.data(this.request("GET", "/v1/members/{id}/segments", { ...options, params: { id: memberId } }));
+   * The next best offers for the member, best first, each with a reason a person can read: a
+   * reward it can claim or is close to, a code in its wallet, a challenge in progress, a campaign
+   * and categories bought by similar members (the last two only with consent to profiling). A
+   * touchpoint sees what is valid on its channel; `total` and `categories` describe the basket.
+   */
+  getOffers(memberId: string, query?: QueryOf<"/v1/members/{id}/offers", "get">, options?: CallOptions) {
+    return this.data(
+      this.send<ResponseBody<"/v1/members/{id}/offers", "get">>("GET", "/v1/members/{id}/offers", {
+        ...options,
+        params: { id: memberId },
+        query: query as Record<string, QueryValue>,
+      }),
+    );
   }
 
   /** The member's consent per purpose: marketing by email, SMS, push; profiling; leaderboards. */

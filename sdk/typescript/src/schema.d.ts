@@ -340,6 +340,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/members/{id}/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The next best offers for the member (touchpoints, admins, its own token)
+         * @description A short ranked list of what the member can act on now, each with a reason a person can
+         *     read: a reward it can claim now or has at least half the points for ("40 points from
+         *     Free coffee"), a code in its wallet (one that fits the basket, what the basket misses,
+         *     one for a category the member likes, one expiring within 3 days), a challenge in
+         *     progress ("2 of 3 done"), an active campaign whose rules reward a category of the basket
+         *     or one the member likes ("Rewards shoes, which you like"), and categories bought by
+         *     members with similar purchases ("Bought by members who buy shoes": co-occurrence over
+         *     the interest profiles of members who agreed to profiling, rebuilt in the background every
+         *     `--recommend-interval-seconds`, 600 by default, and at start). Highest `score` first
+         *     (0 to 1; ties by kind, then id). Without the member's consent to profiling nothing is
+         *     ranked by its interests, no campaign is matched to them and nothing is recommended: only
+         *     what it holds or can claim (and what the basket says). A touchpoint key sees only the
+         *     codes, rewards (by the code they give) and campaigns valid on its channel (`channel`);
+         *     an admin and the member's own token see every channel. An admin's read is audited.
+         */
+        get: operations["getOffers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/segments": {
         parameters: {
             query?: never;
@@ -2038,6 +2071,25 @@ export interface components {
                 days_365: string;
             };
         };
+        Offers: {
+            member_id: string;
+            /** @description the member agreed to profiling */
+            profiling: boolean;
+            /** @description the touchpoint's channel the offers are valid on (null for every channel) */
+            channel: string | null;
+            items: components["schemas"]["Offer"][];
+        };
+        Offer: {
+            /** @enum {string} */
+            kind: "reward" | "coupon" | "challenge" | "campaign" | "recommendation";
+            /** @description the reward, the code, the challenge, the campaign, or the category */
+            id: string;
+            /** @description its name */
+            title: string;
+            /** @description why, for a person: "40 points from Free coffee" */
+            reason: string;
+            score: number;
+        };
         Consents: {
             member_id: string;
             consents: {
@@ -3606,6 +3658,43 @@ export interface operations {
                     "application/json": components["schemas"]["MemberSegments"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["MemberMerged"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getOffers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The basket's total in the program's currency (codes that fit it come first). */
+                total?: string;
+                /** @description The basket's categories, comma-separated (`shoes,socks`; at most 20), matched with campaigns. */
+                categories?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A merged member answers 410 member_merged naming the survivor in `merged_into`. */
+                id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member's offers, best first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Offers"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];

@@ -291,6 +291,22 @@ describe("coupons and rewards", () => {
     assert.match(claim.data.coupon?.code ?? "", /^COFFEE-/);
   });
 
+  test("the till reads the member's offers with their reasons", async () => {
+    const pos = touchpoint("store");
+    const { id } = await newMember(pos);
+    await purchase(id, "250.00", pos);
+    const offers = await pos.getOffers(id, { limit: 3, total: "20.00" });
+    assert.equal(offers.member_id, id);
+    assert.equal(offers.channel, "store");
+    assert.deepEqual(offers.items?.[0], {
+      kind: "reward",
+      id: "free-coffee",
+      title: "Free coffee",
+      reason: "50 points from Free coffee",
+      score: 0.7167,
+    });
+  });
+
   test("challenges and the leaderboard answer", async () => {
     const pos = touchpoint("store");
     const { id } = await newMember(pos);

@@ -52,6 +52,9 @@ struct Settings {
   // on request), checked this often.
   std::chrono::days retention_inactive{0};
   std::chrono::seconds retention_interval{3600};
+  // How often the recommendation model of the offers is rebuilt from members' purchases (and at
+  // start).
+  std::chrono::seconds recommend_interval{600};
 };
 
 // "host:port", "[v6]:port" or ":port". Throws std::invalid_argument with a readable message.
