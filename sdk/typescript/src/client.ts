@@ -296,6 +296,9 @@ export class CircoloClient {
    */
   getMemberSegments(memberId: string, options?: CallOptions) {
     return this.data(this.request("GET", "/v1/members/{id}/segments", { ...options, params: { id: memberId } }));
+  }
+
+  /**
    * The next best offers for the member, best first, each with a reason a person can read: a
    * reward it can claim or is close to, a code in its wallet, a challenge in progress, a campaign
    * and categories bought by similar members (the last two only with consent to profiling). A
