@@ -156,6 +156,12 @@ void add_campaigns(const Input& in, const std::vector<std::pair<std::string, dou
     if (campaigns::state(c.paused, c.from, c.until, in.now) != campaigns::State::active ||
         !valid_on(c.channels, in.channel) || c.categories.empty())
       continue;
+    // A campaign for an audience the member is not in is not one it can take part in.
+    if (!c.audience.empty() &&
+        std::none_of(c.audience.begin(), c.audience.end(), [&](const std::string& s) {
+          return std::binary_search(in.segments.begin(), in.segments.end(), s);
+        }))
+      continue;
     const std::string title = c.name.empty() ? c.id : c.name;
     // The basket in front of the till is no profiling: it matches whatever the consent.
     const auto in_basket =

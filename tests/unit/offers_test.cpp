@@ -89,7 +89,7 @@ TEST(Offers, ATouchpointSeesOnlyWhatIsValidOnItsChannel) {
   in.rewards = {{"free-coffee", "Free coffee", 300, std::nullopt, {"store"}}};
   in.coupons = {coupon("STORE-A", "Coffee", 250, 0, {"store"}),
                 coupon("ANY-B", "Anything", 100, 0)};
-  Campaign c{"double", "Double points", std::nullopt, std::nullopt, false, {"app"}, {"shoes"}};
+  Campaign c{"double", "Double points", std::nullopt, std::nullopt, false, {"app"}, {"shoes"}, {}};
   in.campaigns = {c};
   in.basket_categories = {"shoes"};
   in.channel = "web";
@@ -104,6 +104,11 @@ TEST(Offers, ATouchpointSeesOnlyWhatIsValidOnItsChannel) {
   EXPECT_EQ(offers[0], (Offer{Kind::campaign, "double", "Double points",
                               "Rewards shoes in this basket", 0.75}));
   in.channel.reset();  // the member's own app or an admin: everything
+  EXPECT_EQ(rank(in).size(), 4u);
+  // A campaign for an audience: only for members in one of its segments.
+  in.campaigns[0].audience = {"lapsed-gold", "vip"};
+  EXPECT_EQ(rank(in).size(), 3u);
+  in.segments = {"buyers", "vip"};
   EXPECT_EQ(rank(in).size(), 4u);
 }
 
@@ -131,10 +136,10 @@ TEST(Offers, InterestsMatchCampaignsCouponsAndRecommendOnlyWithProfiling) {
   in.coupons = {coupon("SHOE-A", "10% off shoes", 0, 0)};
   in.coupons[0].terms.amount_minor.reset();
   in.coupons[0].terms.percent_e4 = 100000;
-  in.campaigns = {{"shoe-week", "Shoe week", kNow - 24h, kNow + 24h, false, {}, {"shoes"}},
-                  {"paused", "Paused", std::nullopt, std::nullopt, true, {}, {"shoes"}},
-                  {"later", "Later", kNow + 24h, std::nullopt, false, {}, {"shoes"}},
-                  {"books", "Book club", std::nullopt, std::nullopt, false, {}, {"books"}}};
+  in.campaigns = {{"shoe-week", "Shoe week", kNow - 24h, kNow + 24h, false, {}, {"shoes"}, {}},
+                  {"paused", "Paused", std::nullopt, std::nullopt, true, {}, {"shoes"}, {}},
+                  {"later", "Later", kNow + 24h, std::nullopt, false, {}, {"shoes"}, {}},
+                  {"books", "Book club", std::nullopt, std::nullopt, false, {}, {"books"}, {}}};
   in.profiling = true;
   auto offers = rank(in);
   ASSERT_EQ(offers.size(), 5u);

@@ -65,10 +65,11 @@ std::vector<offers::Campaign> campaigns_of(const ProgramStore::Active& active) {
   const auto& program = *active.program;
   std::vector<offers::Campaign> out;
   for (const auto& c : program.campaigns()) {
-    offers::Campaign o{c.id, c.name, c.from, c.until, active.paused.contains(c.id), {}, {}};
+    offers::Campaign o{c.id, c.name, c.from, c.until, active.paused.contains(c.id), {}, {}, {}};
     for (const auto& decl : program.file().campaigns) {
       if (decl.id != c.id) continue;
       o.channels = decl.channels;
+      o.audience = decl.audience;
       std::set<std::string> categories;
       for (const auto& rule : decl.rules)
         if (rule.when) categories_in(*rule.when, categories);
@@ -200,6 +201,7 @@ void register_offer_routes(App& app, const ProgramStore& programs,
 
          in.points_available = loaded.side.points.available;
          in.profiling = loaded.member.consents.granted(engine::consent::Purpose::profiling);
+         in.segments = loaded.member.segments;
          if (in.profiling) in.interests = loaded.member.interests;
          const auto model = models.get();
          in.model = model.get();

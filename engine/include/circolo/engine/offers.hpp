@@ -53,6 +53,8 @@ struct Campaign {
   std::optional<TimePoint> from, until;
   bool paused = false;
   std::vector<std::string> channels, categories;
+  // Its `audience`: for members in one of these segments only (none: everyone).
+  std::vector<std::string> audience;
 };
 
 struct Input {
@@ -61,6 +63,7 @@ struct Input {
   std::vector<Coupon> coupons;
   std::vector<Challenge> challenges;
   std::vector<Campaign> campaigns;
+  std::vector<std::string> segments;  // the member's, sorted: campaigns' audiences
   interests::Profile interests;
   // Consent to profiling: without it nothing is ranked by interests, nothing is recommended and
   // no campaign is matched to interests; only what the member owns or can claim is offered.
