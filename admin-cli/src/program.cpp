@@ -262,7 +262,8 @@ int wait_for_segments(const Online& o) {
     const bool running = !run.is_null() && run["finished_at"].is_null();
     if (evaluated && !running) {
       if (shown >= 0 || !run.is_null())
-        std::cout << "Segments evaluated: " << run["done"].get<long long>() << " members, "
+        std::cout << "Segments evaluated: " << run["done"].get<long long>()
+                  << (run["done"].get<long long>() == 1 ? " member, " : " members, ")
                   << run["entered"].get<long long>() << " entered, " << run["left"].get<long long>()
                   << " left.\n";
       return 0;

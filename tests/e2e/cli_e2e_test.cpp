@@ -46,7 +46,7 @@ TEST(Cli, PlanApplySimulateAndKeys) {
   auto plan = run_cli("program plan " + kDemo, server);
   EXPECT_EQ(plan.code, 0) << plan.output;
   EXPECT_NE(plan.output.find("+ campaign \"weekend-double\""), std::string::npos) << plan.output;
-  EXPECT_NE(plan.output.find("15 to create, 0 to change, 0 to remove."), std::string::npos)
+  EXPECT_NE(plan.output.find("17 to create, 0 to change, 0 to remove."), std::string::npos)
       << plan.output;
 
   auto unconfirmed = run_cli("program apply " + kDemo, server);

@@ -50,7 +50,7 @@ TEST(Programs, ApplyDiffVersionsAndSimulate) {
   ASSERT_EQ(plan.status, 200) << plan.body;
   EXPECT_TRUE(plan.json()["version"].is_null());
   // program, 3 tiers, 3 coupons, 1 reward, 2 challenges, the referral, 4 campaigns
-  EXPECT_EQ(plan.json()["changes"].size(), 15u);
+  EXPECT_EQ(plan.json()["changes"].size(), 17u);
   expect_problem(c.get("/v1/admin/program", key), 404, "no_program");  // a dry run applies nothing
 
   auto applied = c.post_json("/v1/admin/program", {{"source", demo_program()}}, key, "apply-1");
