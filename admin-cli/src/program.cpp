@@ -15,11 +15,12 @@
 #include "circolo/rules/format.hpp"
 #include "circolo/rules/parser.hpp"
 #include "commands.hpp"
+#include "http.hpp"
 #include "plan.hpp"
 #include "text_diff.hpp"
 
 namespace circolo::cli {
-int wait_for_segments(const Online& o);
+int wait_for_segments(const Online& o, long long run_before, bool expect_run);
 
 namespace {
 
@@ -233,6 +234,27 @@ int program_online(const Online& o, const std::string& action, const std::string
       }
     }
   }
+  // Segments added (dynamic), changed or dropped: the server's job evaluates every member.
+  bool segments_changed = false, expect_run = false;
+  for (const auto& c : (*plan)["changes"]) {
+    if (c["object"] != "segment") continue;
+    segments_changed = true;
+    const auto dynamic = [](const json& text) {
+      return text.is_string() && text.get<std::string>().find("\n  when ") != std::string::npos;
+    };
+    if (c["change"] == "removed" || dynamic(c["before"]) || dynamic(c["after"])) expect_run = true;
+  }
+  long long run_before = 0;
+  if (segments_changed && !o.json_output) {
+    // The job's last run before this apply (none: no program yet, or no run ever).
+    try {
+      const auto answer = Client(o.url, o.key).request("GET", "/v1/segments");
+      const auto list = json::parse(answer.body, nullptr, false);
+      if (answer.status == 200 && list.is_object() && list["run"].is_object())
+        run_before = list["run"]["id"].get<long long>();
+    } catch (const ConnectionError&) {
+    }
+  }
   auto applied = call(o, "POST", "/v1/admin/program", {{"source", *source}}, code);
   if (!applied) return code;
   if (o.json_output) {
@@ -240,9 +262,7 @@ int program_online(const Online& o, const std::string& action, const std::string
     return 0;
   }
   std::cout << "Applied as version " << (*applied)["version"] << ".\n";
-  const bool segments_changed = std::any_of((*plan)["changes"].begin(), (*plan)["changes"].end(),
-                                            [](const json& c) { return c["object"] == "segment"; });
-  return segments_changed ? wait_for_segments(o) : 0;
+  return segments_changed ? wait_for_segments(o, run_before, expect_run) : 0;
 }
 
 }  // namespace
@@ -250,18 +270,20 @@ int program_online(const Online& o, const std::string& action, const std::string
 // After a program adds, changes or drops segments, the segment job evaluates every member for
 // them: shows its progress until it is done (the program is in use meanwhile; events keep their
 // own members exact).
-int wait_for_segments(const Online& o) {
+int wait_for_segments(const Online& o, long long run_before, bool expect_run) {
   long long shown = -1;
-  for (int tick = 0; tick < 20 * 60 * 30; ++tick) {  // 30 minutes at most
+  for (int tick = 0; tick < 5 * 60 * 30; ++tick) {  // 30 minutes at most, every 200 ms
     int code = 0;
     auto list = call(o, "GET", "/v1/segments", nullptr, code);
     if (!list) return code;
     bool evaluated = true;
     for (const auto& seg : (*list)["segments"]) evaluated = evaluated && seg["evaluated"] == true;
     const auto& run = (*list)["run"];
-    const bool running = !run.is_null() && run["finished_at"].is_null();
-    if (evaluated && !running) {
-      if (shown >= 0 || !run.is_null())
+    // This apply's run: one started after it (a plan that only adds static segments has none).
+    const bool new_run = !run.is_null() && run["id"].get<long long>() > run_before;
+    const bool running = new_run && run["finished_at"].is_null();
+    if (evaluated && !running && (new_run || !expect_run)) {
+      if (new_run)
         std::cout << "Segments evaluated: " << run["done"].get<long long>()
                   << (run["done"].get<long long>() == 1 ? " member, " : " members, ")
                   << run["entered"].get<long long>() << " entered, " << run["left"].get<long long>()

@@ -65,19 +65,24 @@ std::optional<Due> due(const rules::CompiledProgram& program,
 
 }  // namespace
 
-asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const ProgramStore& store,
-                                                  const std::string& holder,
-                                                  std::chrono::seconds refresh) {
+namespace {
+
+asio::awaitable<SegmentRunReport> run_once(Services& services, const ProgramStore& store,
+                                           const std::string& holder,
+                                           std::chrono::seconds refresh) {
   SegmentRunReport report;
   const auto active = store.for_request();
   if (!active || !active->program) co_return report;
   const auto program = active->program;
   auto now = services.clock.now();
   const auto plan = co_await services.db.run([&](soci::session& sql) -> std::optional<Due> {
-    if (!db::segments::take_lease(sql, holder, now, kLease)) return std::nullopt;
+    // No segment declared now or evaluated before: nothing to do, and no lease to write.
+    const auto stored = db::segments::definitions(sql);
+    if (program->segments().empty() && stored.empty()) return std::nullopt;
     // Any run counts as a refresh: the schedule starts again after a program's run.
-    return due(*program, db::segments::definitions(sql), db::segments::latest_run(sql), now,
-               refresh);
+    auto d = due(*program, stored, db::segments::latest_run(sql), now, refresh);
+    if (!d || !db::segments::take_lease(sql, holder, now, kLease)) return std::nullopt;
+    return d;
   });
   if (!plan) co_return report;
   report.ran = true;
@@ -92,6 +97,10 @@ asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const Prog
   }
   std::string after;
   while (!plan->evaluated.empty()) {
+    // A new program meanwhile: this run stops (its definitions unsaved), the next one starts
+    // from what the new program changed.
+    if (const auto current = store.for_request(); !current || current->version != active->version)
+      co_return report;
     now = services.clock.now();
     const auto batch = co_await services.db.run([&](soci::session& sql) {
       soci::transaction tx(sql);
@@ -101,7 +110,15 @@ asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const Prog
       std::vector<db::segments::Change> changes;
       long long entered = 0, left = 0;
       for (const auto& state : members) {
-        const auto update = engine::event::segment_update(*program, state, plan->evaluated, now);
+        // Ids the program does not declare (left by an event decided on an older program, or
+        // an upload just before a drop) go too.
+        auto evaluated = plan->evaluated;
+        for (const auto& id : state.member.segments) {
+          if (!program->segment(id)) evaluated.push_back(id);
+        }
+        std::sort(evaluated.begin(), evaluated.end());
+        evaluated.erase(std::unique(evaluated.begin(), evaluated.end()), evaluated.end());
+        const auto update = engine::event::segment_update(*program, state, evaluated, now);
         if (!update.changed()) continue;
         db::segments::Change change{state.member.id, update.after, {}};
         for (const auto* list : {&update.left, &update.entered}) {
@@ -138,7 +155,31 @@ asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const Prog
       db::segments::save_definitions(sql, plan->digests, plan->removed, now);
     });
   }
-  co_await services.db.run([&](soci::session& sql) { db::segments::release_lease(sql, holder); });
+  co_return report;
+}
+
+}  // namespace
+
+asio::awaitable<SegmentRunReport> run_segment_job(Services& services, const ProgramStore& store,
+                                                  const std::string& holder,
+                                                  std::chrono::seconds refresh) {
+  std::exception_ptr failed;
+  SegmentRunReport report;
+  try {
+    report = co_await run_once(services, store, holder, refresh);
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  // The lease goes back after every run, and after a failed one (a deadlock, the database away):
+  // the next tick, on any instance, starts again rather than waiting a minute.
+  if (report.ran || failed) {
+    try {
+      co_await services.db.run(
+          [&](soci::session& sql) { db::segments::release_lease(sql, holder); });
+    } catch (const std::exception&) {
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
   co_return report;
 }
 

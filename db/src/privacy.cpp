@@ -15,7 +15,8 @@ with ids as (
 )
 select json_build_object(
   'member', (select row_to_json(m) from (select id, name, display_name, email, phone, birthday,
-             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at, interests
+             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at, interests,
+             segments
              from members where id = $1) m),
   'identifiers', (select coalesce(json_agg(i order by i.linked_at), '[]') from member_identifiers i
                   where i.member_id in (select id from ids)),

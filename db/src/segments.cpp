@@ -29,22 +29,27 @@ const std::string kSaveDefinition =
     "excluded.evaluated_at";
 const std::string kForgetDefinition = "delete from segment_definitions where id = $1";
 
-// What engine::event::snapshot reads, for a batch of members: the columns of members::from_row,
-// then the available points, badges, consents, interests and segments.
+// The next members, locked (as events lock them). Their state is read by the next statement:
+// under READ COMMITTED a statement that waited for a row lock sees the locked row as it is now
+// but everything else (lots, badges) as of its start, before the event that held the lock.
 const std::string kLockBatch =
+    "select id from members where id > $1 and merged_into is null and erased_at is null order by "
+    "id limit $2 for update";
+// What engine::event::snapshot reads of those members: the columns of members::from_row, then
+// the available points, badges, consents, interests and segments.
+const std::string kReadBatch =
     "select m.id, m.name, m.email, m.phone, cast(m.birthday as text), cast(m.attributes as "
     "text), cast(array_to_json(m.tags) as text), " +
     timestamptz_to_micros("m.joined_at") +
     ", m.points_balance, m.merged_into, m.tier, m.purchases, m.lifetime_points, (select "
     "coalesce(sum(remaining), 0) from point_lots where member_id = m.id and remaining > 0 and "
     "(pending_until is null or pending_until <= " +
-    micros_to_timestamptz("$3::bigint") + ") and (expires_at is null or expires_at > " +
-    micros_to_timestamptz("$3::bigint") +
+    micros_to_timestamptz("$2::bigint") + ") and (expires_at is null or expires_at > " +
+    micros_to_timestamptz("$2::bigint") +
     ")), (select coalesce(array_to_json(array_agg(badge order by granted_at, badge)), "
     "'[]')::text from member_badges where member_id = m.id), cast(m.consents as text), "
     "cast(m.interests as text), cast(array_to_json(m.segments) as text) from members m where "
-    "m.id > $1 and m.merged_into is null and m.erased_at is null order by m.id limit $2 for "
-    "update of m";
+    "m.id = any($1::text[]) order by m.id";
 const std::string kActiveMembers =
     "select count(*) from members where merged_into is null and erased_at is null";
 
@@ -78,6 +83,8 @@ const std::string kCount = "select count(*) from members where segments @> array
 const std::string kMembersPage =
     "select id, name, email, phone from members where segments @> array[$1::text] and id > $2 "
     "order by id limit $3";
+// Uploads of one segment wait for each other: each replaces the list as a whole.
+const std::string kLockSegment = "select pg_advisory_xact_lock(hashtext('circolo.segment:' || $1))";
 const std::string kLockListed =
     "select id, cast(array_to_json(segments) as text), cast(consents as text) from members "
     "where (id = any($1::text[]) or segments @> array[$2::text]) and merged_into is null and "
@@ -117,9 +124,13 @@ void save_definitions(soci::session& sql, const std::map<std::string, std::strin
 
 std::vector<engine::event::MemberState> lock_batch(soci::session& sql, const std::string& after,
                                                    int limit, engine::TimePoint now) {
+  std::vector<std::string> ids;
+  for (const auto& row : fetch(sql, kLockBatch, {after, std::to_string(limit)}))
+    ids.push_back(*row[0]);
   std::vector<engine::event::MemberState> out;
+  if (ids.empty()) return out;
   for (const auto& row :
-       fetch(sql, kLockBatch, {after, std::to_string(limit), std::to_string(to_micros(now))})) {
+       fetch(sql, kReadBatch, {text_array(ids), std::to_string(to_micros(now))})) {
     events::MemberState stored;
     stored.member = members::from_row(row);
     stored.member.consents = members::consents_of(row[15]);
@@ -131,6 +142,7 @@ std::vector<engine::event::MemberState> lock_batch(soci::session& sql, const std
   }
   return out;
 }
+
 long long active_members(soci::session& sql) {
   return to_int(fetch(sql, kActiveMembers, {}).at(0)[0]);
 }
@@ -204,6 +216,7 @@ std::vector<MemberRow> members_page(soci::session& sql, const std::string& segme
 std::vector<Listed> lock_listed(soci::session& sql, const std::string& segment,
                                 const std::vector<std::string>& member_ids) {
   std::vector<Listed> out;
+  fetch(sql, kLockSegment, {segment});
   for (const auto& row : fetch(sql, kLockListed, {text_array(member_ids), segment}))
     out.push_back({*row[0], strings(row[1]), members::consents_of(row[2])});
   return out;

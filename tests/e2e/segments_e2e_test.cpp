@@ -184,6 +184,12 @@ TEST_F(Segments, StaticListsUploadedAsCsv) {
                         {{"Authorization", "Bearer " + admin_}, {"Accept", "text/csv"}});
   ASSERT_EQ(csv.status, 200);
   EXPECT_EQ(csv.body, "member_id,name,email,phone\n" + b + ",,,\n");
+  // The export goes back in as it is (with a spreadsheet's byte order mark): nothing changes.
+  r = upload("vip", "\xEF\xBB\xBF" + csv.body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["members"], 1);
+  EXPECT_EQ(r.json()["entered"], 0);
+  EXPECT_EQ(r.json()["left"], 0);
   // Bad input changes nothing: a line that is neither, a dynamic segment, an unknown one.
   expect_problem(upload("vip", "card,12ab\n"), 422, "validation_failed");
   expect_problem(upload("buyers", a + "\n"), 409, "segment_not_static");

@@ -64,12 +64,16 @@ json segment_json(const rules::CompiledProgram::Segment& s, long long members,
           {"evaluated", it != evaluated.end() && it->second == s.digest}};
 }
 
-// One CSV field: quoted when it holds a comma, quote or line break.
+// One CSV field: quoted when it holds a comma, quote or line break; a leading = + - @ (which a
+// spreadsheet would run as a formula) behind a quote mark.
 std::string csv_field(const std::optional<std::string>& v) {
   if (!v) return "";
-  if (v->find_first_of(",\"\r\n") == std::string::npos) return *v;
+  std::string text = *v;
+  if (!text.empty() && std::string_view("=+-@").find(text.front()) != std::string_view::npos)
+    text.insert(0, "'");
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : *v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
 
@@ -84,7 +88,12 @@ struct Upload {
 Upload parse_upload(std::string_view body) {
   Upload out;
   std::vector<FieldError> errors;
-  std::size_t line_no = 0, begin = 0;
+  const auto fail = [&](std::size_t line, std::string message) {
+    if (errors.size() < 20) errors.push_back({"line " + std::to_string(line), std::move(message)});
+  };
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);  // a spreadsheet's BOM
+  bool first_column_only = false;  // re-uploading an export: member_id,name,email,phone
+  std::size_t line_no = 0, begin = 0, lines = 0;
   while (begin < body.size()) {
     auto end = body.find('\n', begin);
     if (end == std::string_view::npos) end = body.size();
@@ -96,28 +105,31 @@ Upload parse_upload(std::string_view body) {
     if (first == std::string::npos) continue;
     line = line.substr(first, line.find_last_not_of(" \t") - first + 1);
     if (line_no == 1 && (line == "member_id" || line == "type,value")) continue;
-    if (line_no > kMaxUploadLines + 1) {
-      errors.push_back({"body", "at most " + std::to_string(kMaxUploadLines) + " lines"});
+    if (line_no == 1 && line.starts_with("member_id,")) {
+      first_column_only = true;
+      continue;
+    }
+    if (++lines > kMaxUploadLines) {
+      fail(line_no, "at most " + std::to_string(kMaxUploadLines) + " members in one upload");
       break;
     }
     const auto comma = line.find(',');
-    if (comma == std::string::npos) {
-      if (line.rfind("mem_", 0) != 0 || line.size() > 64) {
-        errors.push_back({"line " + std::to_string(line_no),
-                          "a member id (mem_…) or an identifier as type,value"});
+    if (first_column_only || comma == std::string::npos) {
+      const std::string id = first_column_only ? line.substr(0, comma) : line;
+      if (!id.starts_with("mem_") || id.size() > 64) {
+        fail(line_no, "a member id (mem_…) or an identifier as type,value");
         continue;
       }
-      out.ids_by_line.emplace_back(line_no, line);
-      out.member_ids.push_back(line);
+      out.ids_by_line.emplace_back(line_no, id);
+      out.member_ids.push_back(id);
       continue;
     }
     const auto r = engine::normalize_identifier(line.substr(0, comma), line.substr(comma + 1));
     if (const auto* e = std::get_if<engine::IdentifierError>(&r)) {
-      errors.push_back({"line " + std::to_string(line_no), e->message});
+      fail(line_no, e->message);
       continue;
     }
     out.identifiers.emplace_back(line_no, std::get<engine::Identifier>(r));
-    if (errors.size() >= 20) break;
   }
   if (!errors.empty()) throw_validation(std::move(errors));
   return out;
@@ -226,6 +238,17 @@ void register_segment_routes(App& app, const ProgramStore& store) {
            auto upload = parse_upload(request.raw.body());
            const auto now = s.clock.now();
            co_return co_await transact(s, request, [&](soci::session& sql) {
+             // A segment that was dynamic until this program: the job has still to empty it,
+             // and would take the upload's members out again.
+             const auto stored = db::segments::definitions(sql);
+             if (const auto it = stored.find(seg.id);
+                 it != stored.end() && it->second != seg.digest)
+               throw ApiError(http::status::conflict, "segment_being_evaluated",
+                              "segment \"" + seg.id +
+                                  "\" is being evaluated for the program that made it static; "
+                                  "upload its list again in a few seconds");
+             if (!stored.count(seg.id))
+               db::segments::save_definitions(sql, {{seg.id, seg.digest}}, {}, now);
              std::vector<engine::Identifier> named;
              for (const auto& [line, ident] : upload.identifiers) named.push_back(ident);
              const auto owners = db::members::owners(sql, named);

@@ -73,8 +73,9 @@ struct MemberRow {
 std::vector<MemberRow> members_page(soci::session& sql, const std::string& segment,
                                     const std::string& after, int limit);
 
-// For an upload: the members `member_ids` names and those in `segment` now (not merged, not
-// erased), locked in id order, with their segments and consents.
+// For an upload (after waiting for any other upload of `segment`): the members `member_ids`
+// names and those in `segment` now (not merged, not erased), locked in id order, with their
+// segments and consents.
 struct Listed {
   std::string id;
   std::vector<std::string> segments;
