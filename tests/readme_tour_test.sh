@@ -59,5 +59,7 @@ fi
 # Spot checks that the tour did what it says, beyond exiting 0.
 grep -q '"coupon_redeemed"' "$work/tour.out" || { cat "$work/tour.out"; echo "readme tour: no coupon redeemed" >&2; exit 1; }
 grep -q '"challenge_completed"' "$work/tour.out" || { cat "$work/tour.out"; echo "readme tour: the explorer challenge was not completed" >&2; exit 1; }
+grep -q '\["shoe-lovers"\]' "$work/tour.out" || { cat "$work/tour.out"; echo "readme tour: she is not in the shoe-lovers segment" >&2; exit 1; }
+grep -q 'segment.entered' "$work/tour.out" || { cat "$work/tour.out"; echo "readme tour: no segment.entered event" >&2; exit 1; }
 cat "$work/tour.out"  # shown by ctest -V: what a reader of the README sees
 echo "readme tour: $lines lines of commands ran"

@@ -429,13 +429,17 @@ export interface paths {
         get: operations["listSegmentMembers"];
         /**
          * Replace a static segment's list (admin, CSV)
-         * @description One member a line: a member id (`mem_...`) or an identifier as `type,value`
+         * @description At most 1 MiB (the server's body limit: about 30,000 member ids). One member a line: a
+         *     member id (`mem_...`) or an identifier as `type,value`
          *     (`card,4000000000000202`, `email,ada@example.com`); a first line `member_id` or
          *     `type,value` is a header. The list replaces the segment's members: those that enter or
          *     leave it publish `segment.entered` / `segment.left` (cause `upload`). Lines that name no
          *     member (or a merged or erased one) are reported in `unknown` (the first 100) and
          *     skipped; a line that is not a member id or a valid identifier refuses the whole upload
-         *     (422, nothing changes). A dynamic segment takes no list (409 segment_not_static).
+         *     (422, nothing changes). A CSV export of the segment (`member_id,name,email,phone`) goes
+         *     back in as it is (its first column). A dynamic segment takes no list (409
+         *     segment_not_static); a segment a program just turned static is refused (409
+         *     segment_being_evaluated) until the segment job has emptied it, seconds later.
          */
         put: operations["uploadSegmentMembers"];
         post?: never;
@@ -1738,7 +1742,8 @@ export interface components {
              *     points.transferred, token.minted, tokens.revoked, member.erased (actor `retention`
              *     when the retention period erased it), member.exported, consent.changed,
              *     redemption.rolled_back, coupon.codes_issued, reward.claimed, link_code.created,
-             *     webhook.redriven, member.viewed (an admin key read a member's data: `what`)
+             *     webhook.redriven, member.viewed (an admin key read a member's data: `what`),
+             *     segment.uploaded, segment.exported
              */
             action: string;
             /** @description the member, key, webhook, campaign or program version */
@@ -1990,6 +1995,10 @@ export interface components {
              * @description what happened: points, campaign, rule, code, event_id... by type. A `notification`
              *     carries `message` and `channels`: the marketing channels (`email`, `sms`, `push`) the
              *     member agreed to when it was sent, never empty (without consent none is sent).
+             *     `segment.entered` / `segment.left`: `segment`, `name`, `cause` (`event`, `program`,
+             *     `schedule` or `upload`), `marketing_channels` (the channels the member agreed to be
+             *     reached through, possibly none: a receiver pushing to the member uses only these),
+             *     and `event_id` when an event moved it.
              */
             data: {
                 [key: string]: unknown;
