@@ -64,7 +64,8 @@ int show(const Online& o, const std::string& id) {
 }
 
 // Pages through the members (JSON), or writes the CSV export to a file or standard output.
-int members(const Online& o, const std::string& id, bool csv, const std::string& out, int limit) {
+int members(const Online& o, const std::string& id, bool csv, const std::string& out, int limit,
+            const std::string& cursor) {
   const std::string target = "/v1/segments/" + percent_encode(id) + "/members";
   if (csv) {
     try {
@@ -92,7 +93,10 @@ int members(const Online& o, const std::string& id, bool csv, const std::string&
     }
   }
   int code = 0;
-  auto result = call(o, "GET", target + "?limit=" + std::to_string(limit), nullptr, code);
+  auto result = call(o, "GET",
+                     target + "?limit=" + std::to_string(limit) +
+                         (cursor.empty() ? "" : "&cursor=" + percent_encode(cursor)),
+                     nullptr, code);
   if (!result) return code;
   if (o.json_output) {
     std::cout << result->dump(2) << "\n";
@@ -158,7 +162,7 @@ int member_segments(const Online& o, const std::string& id) {
 
 void register_segments(CLI::App& app, Context& ctx) {
   struct State {
-    std::string id, file, out;
+    std::string id, file, out, cursor;
     bool csv = false;
     int limit = 100;
   };
@@ -185,8 +189,10 @@ void register_segments(CLI::App& app, Context& ctx) {
   members_cmd->add_option("--out", s->out, "write the CSV to this file (default: standard output)");
   members_cmd->add_option("--limit", s->limit, "members shown (1-1000)")
       ->check(CLI::Range(1, 1000));
-  ctx.add_online(members_cmd,
-                 [s](const Online& o) { return members(o, s->id, s->csv, s->out, s->limit); });
+  members_cmd->add_option("--cursor", s->cursor, "the page after this member (as printed)");
+  ctx.add_online(members_cmd, [s](const Online& o) {
+    return members(o, s->id, s->csv, s->out, s->limit, s->cursor);
+  });
   auto* upload_cmd = cmd->add_subcommand(
       "upload",
       "replace a static segment's list: a CSV of member ids (mem_...) or "
