@@ -6,7 +6,8 @@
 #  2. re-evaluating 100,000 members for a segment a new program adds: the segment job's run, from
 #     segment_runs.
 # BENCH_BASELINE=/path/to/circolod of the build before (required for 1; skipped without);
-# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_MEMBERS (100000) for 2.
+# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
+# records a system-wide perf profile during this build's first load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
@@ -59,6 +60,10 @@ setup() {
 
 load() {
   local name=$1
+  # BENCH_PERF=FILE: a system-wide profile of this build's first load.
+  if [ -n "${BENCH_PERF:-}" ] && [ "$name" = segments ] && [ ! -e "$BENCH_PERF" ]; then
+    perf record -a -g -o "$BENCH_PERF" -- sleep $((seconds - 2)) >/dev/null 2>&1 &
+  fi
   "$build/bench/circolo_http_load" --port "$(cat "$dir/$name.port")" --seconds "$seconds" \
     --connections 4 --name "$name" --method POST --target /v1/events \
     --bodies-file "$dir/bodies.txt" --key "$(cat "$dir/$name.key")" --unique-idempotency-key || true
