@@ -6,7 +6,7 @@
 #  2. re-evaluating 100,000 members for a segment a new program adds: the segment job's run, from
 #     segment_runs.
 # BENCH_BASELINE=/path/to/circolod of the build before (required for 1; skipped without);
-# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
+# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_SEGMENTS (20), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
 # records a system-wide perf profile during this build's first load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,7 +72,7 @@ load() {
 echo "# machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
 python3 "$root/bench/events_setup.py" bodies 400000 >"$dir/bodies.txt"
 start segments "$build/api/circolod" circolo_segments
-setup segments circolo_segments 20
+setup segments circolo_segments "${BENCH_SEGMENTS:-20}"
 if [ -n "${BENCH_BASELINE:-}" ]; then
   start before "$BENCH_BASELINE" circolo_before
   setup before circolo_before 0

@@ -31,7 +31,8 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null &&
 
 python3 "$root/bench/events_setup.py" members | $psql >/dev/null
 $psql -c "update members set consents = '{\"profiling\": true}'" >/dev/null
-python3 -c 'import json,sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
+# The demo program without its segments: builds before them can be measured too.
+python3 -c 'import json,re,sys; print(json.dumps({"source": re.sub(r"\nsegment \"[^\"]*\" \{[^}]*\}\n", "\n", open(sys.argv[1]).read())}))' \
   "$root/examples/demo.rules" >"$dir/program.json"
 curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
   -d @"$dir/program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
@@ -48,14 +49,16 @@ send() {
 }
 send "$dir/warm.txt" warm_up
 sleep 3  # the segment job and the outbox publisher settle
-$psql -c "select pg_stat_reset()" >/dev/null
+$psql -c "select pg_stat_reset()" -c "select pg_stat_reset_shared('wal')" >/dev/null
 before=$($psql -At -c "select count(*) from events")
 send "$dir/measured.txt" measured
 sleep 2
 $psql -c "select pg_stat_force_next_flush()" >/dev/null 2>&1 || true
 sleep 1
 after=$($psql -At -c "select count(*) from events")
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(basename "$binary"): $((after - before)) purchases (demo program, 10,000 members)"
+wal=$($psql -At -c "select round(wal_bytes / greatest($((after - before)), 1)) || ' WAL bytes, ' ||
+  round(wal_fpi::numeric / greatest($((after - before)), 1), 2) || ' full-page images per event' from pg_stat_wal")
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $binary: $((after - before)) purchases (demo program, 10,000 members); $wal"
 $psql -At -F ' ' -c "
 with t as (
   select s.relname, s.n_tup_ins as ins, s.n_tup_upd as upd, s.n_tup_hot_upd as hot, s.n_tup_del as del,
