@@ -56,9 +56,11 @@ sleep 2
 $psql -c "select pg_stat_force_next_flush()" >/dev/null 2>&1 || true
 sleep 1
 after=$($psql -At -c "select count(*) from events")
+rows=$($psql -At -c "select 'member rows: ' || round(avg(pg_column_size(m.*))) || ' bytes on average, ' ||
+  pg_relation_size('members') / 8192 || ' pages' from members m")
 wal=$($psql -At -c "select round(wal_bytes / greatest($((after - before)), 1)) || ' WAL bytes, ' ||
   round(wal_fpi::numeric / greatest($((after - before)), 1), 2) || ' full-page images per event' from pg_stat_wal")
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $binary: $((after - before)) purchases (demo program, 10,000 members); $wal"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $binary: $((after - before)) purchases (demo program, 10,000 members); $wal; $rows"
 $psql -At -F ' ' -c "
 with t as (
   select s.relname, s.n_tup_ins as ins, s.n_tup_upd as upd, s.n_tup_hot_upd as hot, s.n_tup_del as del,
