@@ -83,6 +83,7 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   if (plan.refund) apply_refund(sql, plan, now);
   apply_redemptions(sql, plan, now);
   apply_issues(sql, plan, now);
+  long long points_added = 0;  // by the awards, to the balance the event's record writes
   for (const auto& write : plan.writes) {
     std::visit(
         [&](const auto& w) {
@@ -91,8 +92,13 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
             points::publish(batch, w.type, member, now, w.data);
           } else if constexpr (std::is_same_v<W, engine::event::EarnPoints>) {
             std::vector<points::Award> awards;
-            for (const auto& a : w.awards) awards.push_back(award_of(a, event_id));
-            points::earn_many(batch, member, awards, now);
+            long long points = 0;
+            for (const auto& a : w.awards) {
+              awards.push_back(award_of(a, event_id));
+              points += a.points;
+            }
+            points::earn_many_deferred(batch, member, awards, now, points_added);
+            points_added += points;
           } else if constexpr (std::is_same_v<W, engine::event::GrantBadge>) {
             gamification::grant_badge(batch, member, w.badge, now, event_id);
           } else {
@@ -129,6 +135,7 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   const events::MemberUpdate update{plan.member.tier,
                                     plan.member.purchases_added,
                                     plan.member.lifetime_points_added,
+                                    points_added,
                                     plan.member.tags,
                                     plan.member.interests
                                         ? std::optional(interests::to_text(*plan.member.interests))

@@ -65,7 +65,8 @@ const std::string kRecord =
     "data, effects) select $2, $3, $4, " +
     micros_to_timestamptz("$7::bigint") + ", " + micros_to_timestamptz("$8::bigint") +
     ", $16::jsonb, $15::jsonb from ev), mu as (update members set tier = $17, purchases = "
-    "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, tags = "
+    "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, points_balance = "
+    "points_balance + $24::bigint, tags = "
     "array(select json_array_elements_text($20::json)), interests = coalesce($22::jsonb, "
     "interests), segments = coalesce($23::text[], segments) where id = $2 and exists (select 1 "
     "from "
@@ -283,7 +284,8 @@ std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
           nlohmann::json(m.tags).dump(),
           e.experiments.is_null() ? Value{} : Value{e.experiments.dump()},
           m.interests,
-          m.segments ? Value{text_array(*m.segments)} : Value{}};
+          m.segments ? Value{text_array(*m.segments)} : Value{},
+          std::to_string(m.points_added)};
 }
 
 }  // namespace

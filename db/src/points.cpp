@@ -112,6 +112,21 @@ const std::string kEarnMany =
     "'event_id', event_id, 'expires_at', expires_text)) from input, balance b order by n) "
     "select entry_id, b.before + running, lot_id from input, balance b order by n";
 
+// kEarnMany for an event's batch: the balance is read, not written (the event's record adds the
+// points), offset by what the event's earlier awards add ($12).
+const std::string kEarnManyDeferred = [] {
+  std::string q = kEarnMany;
+  const std::string update =
+      "balance as (update members set points_balance = points_balance + (select points from "
+      "total) where id = $1 returning points_balance - (select points from total) as before)";
+  const auto at = q.find(update);
+  if (at == std::string::npos) throw std::logic_error("kEarnManyDeferred: no balance update");
+  q.replace(at, update.size(),
+            "balance as (select points_balance + $12::bigint as before from members where id = "
+            "$1)");
+  return q;
+}();
+
 // Binds an optional string as NULL when absent. Kept alive by the caller for the statement.
 struct OptionalText {
   explicit OptionalText(const std::optional<std::string>& v)
@@ -310,9 +325,12 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
   return out;
 }
 
-void earn_many(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
-               engine::TimePoint now) {
-  if (!awards.empty()) batch.add(kEarnMany, earn_many_params(member_id, awards, now));
+void earn_many_deferred(Batch& batch, const std::string& member_id,
+                        const std::vector<Award>& awards, engine::TimePoint now, Points unbooked) {
+  if (awards.empty()) return;
+  auto params = earn_many_params(member_id, awards, now);
+  params.push_back(std::to_string(unbooked));
+  batch.add(kEarnManyDeferred, params);
 }
 
 LedgerEntry apply_spend(soci::session& sql, const std::string& member_id, const Debit& debit,

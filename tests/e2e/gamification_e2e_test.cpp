@@ -246,6 +246,16 @@ TEST_F(Gamification, OmnichannelChallengeCompletedThroughStoreWebAndApp) {
   EXPECT_EQ(effects_of(last, "notification")[0]["message"], "You shopped on every channel!");
   // 20 + 30 + 5 + 15 + 12 earned, 500 + 7 for the challenge.
   EXPECT_EQ(last["points"]["available"], 589);
+  // The last event booked its awards in three steps (its rules', the challenge's, the derived
+  // event's) before its record wrote the balance: each entry's running balance follows on.
+  const auto ledger = client().get("/v1/members/" + id + "/ledger?limit=200", admin()).json();
+  ASSERT_GE(ledger["items"].size(), 3u) << ledger.dump();
+  EXPECT_EQ(ledger["items"][0]["balance_after"], 589) << ledger.dump();
+  for (std::size_t i = 0; i + 1 < ledger["items"].size(); ++i)
+    EXPECT_EQ(ledger["items"][i]["balance_after"].get<long long>(),
+              ledger["items"][i + 1]["balance_after"].get<long long>() +
+                  ledger["items"][i]["points"].get<long long>())
+        << "entry " << i << ": " << ledger.dump();
 
   // The wallet and the member's challenges show it, once; it counts no more.
   auto wallet = client().get("/v1/members/" + id + "/wallet", admin()).json();

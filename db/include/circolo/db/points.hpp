@@ -48,9 +48,12 @@ LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& 
 // The same for many awards at once, in one round trip (the event path): entries in order.
 std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
                                    const std::vector<Award>& awards, engine::TimePoint now);
-// The same, sent with the batch that ends the transaction (the entries are not returned).
-void earn_many(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
-               engine::TimePoint now);
+// The same, sent with the batch that ends the transaction (the entries are not returned), for an
+// event: the member row's balance is left as it is, and the event's record adds the points
+// (events::MemberUpdate::points_added), so that an event writes one new version of the member
+// row, not two. `unbooked` is what earlier awards of the same event add to the balance first.
+void earn_many_deferred(Batch& batch, const std::string& member_id,
+                        const std::vector<Award>& awards, engine::TimePoint now, Points unbooked);
 
 struct Debit {
   Points points = 0;           // positive: what leaves the balance
