@@ -67,7 +67,7 @@ const std::string kRecord =
     ", $16::jsonb, $15::jsonb from ev), mu as (update members set tier = $17, purchases = "
     "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, points_balance = "
     "points_balance + $24::bigint, tags = "
-    "array(select json_array_elements_text($20::json)), interests = coalesce($22::jsonb, "
+    "array(select json_array_elements_text($20::json)), interests = coalesce($22::json, "
     "interests), segments = coalesce($23::text[], segments) where id = $2 and exists (select 1 "
     "from "
     "ev)) select count(*) from ev";

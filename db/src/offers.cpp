@@ -13,7 +13,7 @@ namespace {
 // consent test is a second guard), neither merged nor erased.
 const std::string kMemberCategories =
     "select id, coalesce((select string_agg(k, chr(31) order by k) from "
-    "jsonb_object_keys(interests -> 'categories') k), '') from members where id > $1 and "
+    "json_object_keys(interests -> 'categories') k), '') from members where id > $1 and "
     "interests is not null and merged_into is null and erased_at is null and (consents ->> "
     "'profiling') = 'true' order by id limit $2::int";
 
