@@ -12,9 +12,11 @@ namespace {
 
 using nlohmann::json;
 
+// Six decimals: scores under 1e-4 are pruned, so each keeps at least three significant digits,
+// and a score is 8 characters rather than 11 (every event rewrites the profile with the member).
 json scores(const std::map<std::string, double>& m) {
   json out = json::object();
-  for (const auto& [k, v] : m) out[k] = std::round(v * 1e9) / 1e9;
+  for (const auto& [k, v] : m) out[k] = std::round(v * 1e6) / 1e6;
   return out;
 }
 

@@ -5,7 +5,7 @@
 
 #include "circolo/engine/interests.hpp"
 
-// A member's interest profile as stored in members.interests (JSON): scores rounded to 1e-9,
+// A member's interest profile as stored in members.interests (JSON): scores rounded to 1e-6,
 // times in microseconds, spend by day number.
 namespace circolo::db::interests {
 

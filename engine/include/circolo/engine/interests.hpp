@@ -17,8 +17,10 @@ namespace circolo::engine::interests {
 // A score halves in this time without new evidence: last season's shoes count half as much as
 // this month's.
 inline constexpr auto kHalfLife = std::chrono::days(90);
-// Kept per kind (the lowest go first): a profile stays a few kilobytes whatever the history.
-inline constexpr std::size_t kMaxCategories = 20, kMaxBrands = 20, kMaxProducts = 50;
+// Kept per kind (the lowest go first): every event of the member rewrites its row with the
+// profile, so it stays under a kilobyte or so whatever the history (bench/README.md, issue 19's
+// event path).
+inline constexpr std::size_t kMaxCategories = 20, kMaxBrands = 20, kMaxProducts = 20;
 // Purchase days kept for spend over recent periods (a year and a day).
 inline constexpr int kSpendDays = 366;
 
