@@ -6,7 +6,8 @@
 #  2. re-evaluating 100,000 members for a segment a new program adds: the segment job's run, from
 #     segment_runs.
 # BENCH_BASELINE=/path/to/circolod of the build before (required for 1; skipped without);
-# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_SEGMENTS (20), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
+# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_WARM_UP (30: seconds of purchases before the
+# rounds, so that the members' interest profiles have grown as a running program's have), BENCH_SEGMENTS (20), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
 # records a system-wide perf profile during this build's first load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +17,7 @@ build_release circolod circolo_http_load >/dev/null
 pg_throwaway
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-6}
+warm_up=${BENCH_WARM_UP:-30}
 psql="$PG_BIN/psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -52,7 +54,7 @@ setup() {
     "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' \
     >"$dir/$name.key"
   sleep 3  # the segment job evaluates the new segments for every member
-  "$build/bench/circolo_http_load" --port "$port" --seconds 3 --connections 4 \
+  "$build/bench/circolo_http_load" --port "$port" --seconds "$warm_up" --connections 4 \
     --name warm_up --method POST --target /v1/events --bodies-file "$dir/bodies.txt" \
     --key "$(cat "$dir/$name.key")" --unique-idempotency-key >/dev/null
   $psql -d "$db" -c "vacuum analyze" -c "checkpoint" >/dev/null
@@ -76,8 +78,8 @@ setup segments circolo_segments "${BENCH_SEGMENTS:-20}"
 if [ -n "${BENCH_BASELINE:-}" ]; then
   start before "$BENCH_BASELINE" circolo_before
   setup before circolo_before 0
-  echo "# event path: $rounds rounds, ${seconds}s each, 4 connections; this build with 20 segments" \
-    "against the build before (interests, no segments), taking turns"
+  echo "# event path: $rounds rounds, ${seconds}s each after ${warm_up}s of warm-up, 4 connections;" \
+    "this build with ${BENCH_SEGMENTS:-20} segments against $BENCH_BASELINE, taking turns"
   : >"$dir/rounds.txt"
   for i in $(seq 1 "$rounds"); do
     if [ $((i % 2)) = 1 ]; then

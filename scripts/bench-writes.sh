@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 24's first measure: what one demo purchase writes, from PostgreSQL's statistics. A
 # Release circolod on a throwaway PostgreSQL with the demo program and 10,000 members (who agreed
-# to profiling); after a warm-up the statistics are reset, purchases are sent
-# for BENCH_SECONDS (5) (bench/events_setup.py bodies: 1-4 items), and per table: rows inserted, updated (HOT or not),
+# to profiling); after BENCH_WARM_UP (30) seconds of purchases (so that the interest profiles have
+# grown as a running program's have) the statistics are reset, purchases are sent for
+# BENCH_SECONDS (5) (bench/events_setup.py bodies: 1-4 items), and per table: rows inserted, updated (HOT or not),
 # deleted, and the index entries those writes made (an insert or a non-HOT update adds one entry
 # to every index of the table, a HOT update none: an upper bound, as a partial index skips the
 # rows outside it), each per event.
@@ -14,7 +15,7 @@ build_release circolod circolo_http_load >/dev/null
 binary=${BENCH_BINARY:-$build/api/circolod}
 . "$root/scripts/pg.sh"
 pg_throwaway
-events=20000  # bodies in each file
+events=60000  # bodies in each file
 psql="$PG_BIN/psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_TMP_PORT -U circolo -d circolo_writes"
 pg_createdb "$PG_TMP_PORT" circolo_writes
 admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -43,15 +44,15 @@ python3 "$root/bench/events_setup.py" bodies $((events * 2)) >"$dir/bodies.txt"
 head -n "$events" "$dir/bodies.txt" >"$dir/warm.txt"
 tail -n "$events" "$dir/bodies.txt" >"$dir/measured.txt"
 send() {
-  "$build/bench/circolo_http_load" --port "$port" --seconds "${BENCH_SECONDS:-5}" --connections 4 \
+  "$build/bench/circolo_http_load" --port "$port" --seconds "$3" --connections 4 \
     --name "$2" --method POST --target /v1/events --bodies-file "$1" --key "$pos_key" \
     --unique-idempotency-key >/dev/null
 }
-send "$dir/warm.txt" warm_up
+send "$dir/warm.txt" warm_up "${BENCH_WARM_UP:-30}"
 sleep 3  # the segment job and the outbox publisher settle
 $psql -c "select pg_stat_reset()" -c "select pg_stat_reset_shared('wal')" >/dev/null
 before=$($psql -At -c "select count(*) from events")
-send "$dir/measured.txt" measured
+send "$dir/measured.txt" measured "${BENCH_SECONDS:-5}"
 sleep 2
 $psql -c "select pg_stat_force_next_flush()" >/dev/null 2>&1 || true
 sleep 1
