@@ -5,7 +5,7 @@
 --   one lot of 0 to 399 available points (the demo's free coffee costs 300: some can claim it,
 --     some are close, most are not);
 --   two usable codes each (a 5.00-off code with a 25.00 minimum, a store-only free coffee).
-insert into members (id, joined_at, points_balance, consents, interests)
+insert into members (id, joined_at, points_balance, consents, interest_profile)
 select 'mem_off_' || g, now() - interval '200 days', g % 400, '{"profiling": true}',
        jsonb_build_object(
          'as_of', (extract(epoch from now()) * 1000000)::bigint,
@@ -14,7 +14,7 @@ select 'mem_off_' || g, now() - interval '200 days', g % 400, '{"profiling": tru
          'brands', '{}'::jsonb, 'products', '{}'::jsonb,
          'channels', jsonb_build_object('store', 1.0), 'stores', '{}'::jsonb,
          'last_purchase', (extract(epoch from now() - interval '3 days') * 1000000)::bigint,
-         'spend', '{}'::jsonb)
+         'spend', '{}'::jsonb)::json
 from generate_series(1, 100000) g;
 
 insert into point_lots (member_id, points, remaining, earned_at)

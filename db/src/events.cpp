@@ -42,7 +42,8 @@ const std::string kLockMemberState =
     micros_to_timestamptz("s") +
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
     "= (select v.xmin from members v where v.id = m.id), m.open_referral, cast(m.consents as text) "
-    ", cast(m.interests as text), cast(array_to_json(m.segments) as text) from members m cross "
+    ", coalesce(cast(m.interest_profile as text), cast(m.interests as text)), "
+    "cast(array_to_json(m.segments) as text) from members m cross "
     "join "
     "lateral (select "
     "coalesce(sum(remaining) filter (where pending_until "
@@ -67,8 +68,9 @@ const std::string kRecord =
     ", $16::jsonb, $15::jsonb from ev), mu as (update members set tier = $17, purchases = "
     "purchases + $18::bigint, lifetime_points = lifetime_points + $19::bigint, points_balance = "
     "points_balance + $24::bigint, tags = "
-    "array(select json_array_elements_text($20::json)), interests = coalesce($22::json, "
-    "interests), segments = coalesce($23::text[], segments) where id = $2 and exists (select 1 "
+    "array(select json_array_elements_text($20::json)), interest_profile = coalesce($22::json, "
+    "interest_profile), interests = case when $22::json is null then interests end, segments = "
+    "coalesce($23::text[], segments) where id = $2 and exists (select 1 "
     "from "
     "ev)) select count(*) from ev";
 

@@ -31,7 +31,8 @@ const std::string kFindMember =
     timestamptz_to_micros("joined_at") +
     ", points_balance, merged_into, tier, purchases, lifetime_points, display_name, " +
     timestamptz_to_micros("erased_at") +
-    ", cast(consents as text), cast(interests as text), cast(array_to_json(segments) as text) "
+    ", cast(consents as text), coalesce(cast(interest_profile as text), cast(interests as text)), "
+    "cast(array_to_json(segments) as text) "
     "from members "
     "where id = $1";
 
@@ -114,7 +115,8 @@ const std::string kMergeConsents =
     "jsonb_each_text(m.consents) union all select * from jsonb_each_text(f.consents)) a group by "
     "key) c) from members f where m.id = :into and f.id = :from";
 const std::string kDropUnconsentedInterests =
-    "update members set interests = null where id = :into and (consents ->> 'profiling') is "
+    "update members set interests = null, interest_profile = null where id = :into and (consents "
+    "->> 'profiling') is "
     "distinct from 'true'";
 const std::string kMarkMerged =
     "update members set merged_into = :into, merged_at = " + micros_to_timestamptz(":at") +
@@ -134,7 +136,7 @@ const std::string kMergeEntry =
 const std::string kEraseMembers =
     "update members set name = null, email = null, phone = null, birthday = null, display_name = "
     "null, attributes = '{}', consents = '{\"leaderboards\": false}', interests = null, "
-    "segments = '{}', token_generation = "
+    "interest_profile = null, segments = '{}', token_generation = "
     "token_generation + 1, erased_at "
     "= coalesce("
     "erased_at, " +

@@ -13,8 +13,9 @@ namespace {
 // consent test is a second guard), neither merged nor erased.
 const std::string kMemberCategories =
     "select id, coalesce((select string_agg(k, chr(31) order by k) from "
-    "json_object_keys(interests -> 'categories') k), '') from members where id > $1 and "
-    "interests is not null and merged_into is null and erased_at is null and (consents ->> "
+    "json_object_keys(coalesce(interest_profile, interests::json) -> 'categories') k), '') from "
+    "members where id > $1 and (interest_profile is not null or interests is not null) and "
+    "merged_into is null and erased_at is null and (consents ->> "
     "'profiling') = 'true' order by id limit $2::int";
 
 std::vector<std::string> split(std::string_view joined) {

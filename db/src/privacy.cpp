@@ -15,7 +15,8 @@ with ids as (
 )
 select json_build_object(
   'member', (select row_to_json(m) from (select id, name, display_name, email, phone, birthday,
-             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at, interests,
+             attributes, tags, tier, joined_at, points_balance, merged_ids, erased_at,
+             coalesce(interest_profile, interests::json) as interests,
              segments
              from members where id = $1) m),
   'identifiers', (select coalesce(json_agg(i order by i.linked_at), '[]') from member_identifiers i
@@ -58,7 +59,9 @@ select json_build_object(
 // drops the interest profile learnt so far.
 const std::string kRecordConsents =
     "with m as (update members set consents = consents || $2::jsonb, interests = case when "
-    "($2::jsonb ->> 'profiling') = 'false' then null else interests end where id = $1 returning "
+    "($2::jsonb ->> 'profiling') = 'false' then null else interests end, interest_profile = "
+    "case when ($2::jsonb ->> 'profiling') = 'false' then null else interest_profile end where id "
+    "= $1 returning "
     "id) "
     "insert into member_consents (member_id, purpose, granted, source, key_id, recorded_at) "
     "select m.id, c.key, c.value::boolean, $3, $4, " +

@@ -48,7 +48,8 @@ const std::string kReadBatch =
     micros_to_timestamptz("$2::bigint") +
     ")), (select coalesce(array_to_json(array_agg(badge order by granted_at, badge)), "
     "'[]')::text from member_badges where member_id = m.id), cast(m.consents as text), "
-    "cast(m.interests as text), cast(array_to_json(m.segments) as text) from members m where "
+    "coalesce(cast(m.interest_profile as text), cast(m.interests as text)), "
+    "cast(array_to_json(m.segments) as text) from members m where "
     "m.id = any($1::text[]) order by m.id";
 const std::string kActiveMembers =
     "select count(*) from members where merged_into is null and erased_at is null";

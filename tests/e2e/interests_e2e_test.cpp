@@ -2,6 +2,8 @@
 // who agreed to profiling, shown to the store and to the member's app, dropped when the member
 // withdraws its consent.
 #include <gtest/gtest.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
 
 #include "cli_run.hpp"
 #include "http_client.hpp"
@@ -161,6 +163,37 @@ TEST_F(Interests, NothingIsLearntWithoutConsentAndAWithdrawalForgets) {
   EXPECT_TRUE(forgotten["categories"].empty()) << forgotten.dump();
   EXPECT_TRUE(forgotten["preferred_channel"].is_null());
   EXPECT_EQ(forgotten["spend"]["days_365"], "0.00");
+}
+
+// Migration 033 moved the profile to interest_profile (json); profiles written by the release
+// before (in interests, jsonb) are read, and moved by the member's next event.
+TEST_F(Interests, AProfileOfTheReleaseBeforeIsReadThenMoved) {
+  const auto id = enrol("4000000000000855");
+  consent(id, true);
+  soci::session sql(soci::postgresql, database_.conninfo());
+  sql << "update members set interests = jsonb_build_object('as_of', (extract(epoch from now()) "
+         "* 1000000)::bigint, 'categories', jsonb_build_object('hats', 2.0), 'brands', "
+         "'{}'::jsonb, "
+         "'products', '{}'::jsonb, 'channels', jsonb_build_object('store', 1.0), 'stores', "
+         "'{}'::jsonb, 'last_purchase', null, 'spend', '{}'::jsonb) where id = :id",
+      soci::use(id);
+  const auto before = interests(id, admin_);
+  ASSERT_EQ(before["categories"].size(), 1u) << before.dump();
+  EXPECT_EQ(before["categories"][0]["key"], "hats");
+
+  shop(id);
+  const auto after = interests(id, admin_);
+  bool hats = false, shoes = false;
+  for (const auto& c : after["categories"]) {
+    hats = hats || c["key"] == "hats";
+    shoes = shoes || c["key"] == "shoes";
+  }
+  EXPECT_TRUE(hats && shoes) << "learnt on top of the old profile: " << after.dump();
+  int moved = 0;
+  sql << "select count(*) from members where id = :id and interests is null and "
+         "interest_profile is not null",
+      soci::use(id), soci::into(moved);
+  EXPECT_EQ(moved, 1);
 }
 
 }  // namespace
