@@ -194,6 +194,17 @@ TEST_F(Interests, AProfileOfTheReleaseBeforeIsReadThenMoved) {
          "interest_profile is not null",
       soci::use(id), soci::into(moved);
   EXPECT_EQ(moved, 1);
+
+  // The release before withdraws the consent as it knew how (its column only): the moved
+  // profile goes too.
+  sql << "update members set consents = consents || '{\"profiling\": false}', interests = null "
+         "where id = :id",
+      soci::use(id);
+  int kept = 1;
+  sql << "select count(*) from members where id = :id and interest_profile is not null",
+      soci::use(id), soci::into(kept);
+  EXPECT_EQ(kept, 0);
+  EXPECT_TRUE(interests(id, admin_)["categories"].empty());
 }
 
 }  // namespace
