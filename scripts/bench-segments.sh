@@ -6,9 +6,10 @@
 #  2. re-evaluating 100,000 members for a segment a new program adds: the segment job's run, from
 #     segment_runs.
 # BENCH_BASELINE=/path/to/circolod of the build before (required for 1; skipped without);
-# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_WARM_UP (30: seconds of purchases before the
-# rounds, so that the members' interest profiles have grown as a running program's have), BENCH_SEGMENTS (20), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE
-# records a system-wide perf profile during this build's first load.
+# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_WARM_UP (30: seconds of purchases before
+# the rounds, so that the members' interest profiles have grown as a running program's have),
+# BENCH_SEGMENTS (20), BENCH_MEMBERS (100000) for 2; BENCH_PERF=FILE records a system-wide perf
+# profile during this build's first load.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/build.sh"
