@@ -4,6 +4,8 @@
   events_setup.py program DEMO.rules  > program.json   the demo program plus 50 campaigns
   events_setup.py program DEMO.rules --segments 20     ... plus 20 segments of the shapes
                                                        marketing writes (issue 19)
+  events_setup.py program DEMO.rules --rules 1000      ... with campaigns of product promotions
+                                                       up to 1,000 rules in all (issue 24)
   events_setup.py members             > members.sql    10,000 members with a card each
   events_setup.py bodies N            > bodies.txt     N purchase bodies over those members
 
@@ -11,6 +13,11 @@ The 50 campaigns have the shapes marketing writes: brand and category promotions
 one a whole category), basket thresholds, tier and weekday conditions, per-member daily limits
 and (every fifth) a budget. As in a real program, a purchase meets a few of them, not all: with
 these bodies 2 to 3 campaigns award points per event on average (the script prints the figure).
+
+With --rules N, campaigns of ten product promotions each (a SKU bought, sometimes with a minimum
+basket, a tier or a daily limit) bring the program to N rules. As in a retailer's catalogue
+promotions, most are for products these baskets do not hold (SKUs 501 and up: seasonal lines,
+other stores' ranges) and one in ten for a product they do: a purchase meets about one of them.
 """
 import json
 import re
@@ -45,7 +52,27 @@ SEGMENT_CONDITIONS = [
 ]
 
 
-def program(demo_path, segments=0):
+def promotions(first, rules):
+    """Campaigns of ten SKU promotions each, numbered from `first`, `rules` rules in all."""
+    parts = []
+    for c in range(0, rules, 10):
+        body = []
+        for n in range(c, min(c + 10, rules)):
+            sku = 1 + (n * 37) % 500 if n % 10 == 0 else 501 + n
+            condition = f'any(event.items, sku == "SKU-{sku}")'
+            if n % 3 == 1:
+                condition += f" and event.total >= {10 + n % 5 * 10}.00"
+            elif n % 7 == 2:
+                condition += ' and member.tier in ["silver", "gold"]'
+            limit = "    limit 1 per member per day\n" if n % 4 == 0 else ""
+            body.append(f'  rule "p{n + 1}" {{\n    on purchase\n    when {condition}\n'
+                        f"    then award {5 + n % 6 * 5} points\n{limit}  }}")
+        parts.append(f'campaign "promo-{first + c // 10:03d}" {{\n'
+                     f'  name "Product promotions {first + c // 10}"\n' + "\n".join(body) + "\n}")
+    return parts
+
+
+def program(demo_path, segments=0, rules=0):
     source = open(demo_path, encoding="utf-8").read()
     # The demo's own segments out: builds before segments could not read them, and the bench
     # adds its own.
@@ -78,6 +105,9 @@ def program(demo_path, segments=0):
             f"  }}\n"
             f"}}"
         )
+    existing = sum(len(re.findall(r"\n\s*rule \"", part)) for part in parts)
+    if rules > existing:
+        parts += promotions(1, rules - existing)
     print(json.dumps({"source": "\n\n".join(parts) + "\n"}))
 
 
@@ -108,7 +138,8 @@ def bodies(count):
 
 if __name__ == "__main__":
     if sys.argv[1] == "program":
-        program(sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--segments" else 0)
+        options = dict(zip(sys.argv[3::2], map(int, sys.argv[4::2])))
+        program(sys.argv[2], options.get("--segments", 0), options.get("--rules", 0))
     elif sys.argv[1] == "members":
         members()
     else:

@@ -19,45 +19,18 @@ pg_throwaway
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-6}
 warm_up=${BENCH_WARM_UP:-30}
-psql="$PG_BIN/psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_TMP_PORT -U circolo"
-admin_key="bench-admin-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-CIRCOLO_SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export CIRCOLO_SECRETS_KEY
-dir=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$dir"' EXIT
-
-# start NAME BINARY DATABASE: a circolod on a free port (its port in $dir/NAME.port).
-start() {
-  local name=$1 binary=$2 db=$3 port
-  port=$(pg_free_port)
-  pg_createdb "$PG_TMP_PORT" "$db"
-  CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=$db" \
-    CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
-    "$binary" >"$dir/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-  echo "$port" >"$dir/$name.port"
-}
+. "$root/scripts/bench-servers.sh"
 
 # setup NAME DATABASE SEGMENTS: members, the program, a POS key (in $dir/NAME.key), a warm-up.
 setup() {
-  local name=$1 db=$2 segments=$3 port
-  port=$(cat "$dir/$name.port")
+  local name=$1 db=$2 segments=$3
   python3 "$root/bench/events_setup.py" members | $psql -d "$db" >/dev/null
   $psql -d "$db" -c "update members set consents = '{\"profiling\": true}'" >/dev/null
   python3 "$root/bench/events_setup.py" program "$root/examples/demo.rules" --segments "$segments" \
     >"$dir/$name.program.json"
-  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
-    -d @"$dir/$name.program.json" "http://127.0.0.1:$port/v1/admin/program" >/dev/null
-  curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
-    -d '{"role":"touchpoint","channel":"store","name":"bench POS"}' \
-    "http://127.0.0.1:$port/v1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' \
-    >"$dir/$name.key"
+  program_and_key "$name" "$dir/$name.program.json"
   sleep 3  # the segment job evaluates the new segments for every member
-  "$build/bench/circolo_http_load" --port "$port" --seconds "$warm_up" --connections 4 \
-    --name warm_up --method POST --target /v1/events --bodies-file "$dir/bodies.txt" \
-    --key "$(cat "$dir/$name.key")" --unique-idempotency-key >/dev/null
+  purchases "$name" "$warm_up" 4 warm_up >/dev/null
   $psql -d "$db" -c "vacuum analyze" -c "checkpoint" >/dev/null
 }
 
@@ -67,9 +40,7 @@ load() {
   if [ -n "${BENCH_PERF:-}" ] && [ "$name" = segments ] && [ ! -e "$BENCH_PERF" ]; then
     perf record -a -g -o "$BENCH_PERF" -- sleep $((seconds - 2)) >/dev/null 2>&1 &
   fi
-  "$build/bench/circolo_http_load" --port "$(cat "$dir/$name.port")" --seconds "$seconds" \
-    --connections 4 --name "$name" --method POST --target /v1/events \
-    --bodies-file "$dir/bodies.txt" --key "$(cat "$dir/$name.key")" --unique-idempotency-key || true
+  purchases "$name" "$seconds" 4 "$name" || true
 }
 
 echo "# machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"

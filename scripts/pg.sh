@@ -55,10 +55,11 @@ pg_init() {
 }
 
 # pg_start DIR PORT: starts the cluster on 127.0.0.1:PORT (no Unix socket) and waits for it.
+# PG_OPTIONS adds server settings ("-c name=value ...", for benchmarks).
 pg_start() {
   local dir=$1 port=$2
   pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200 ${PG_OPTIONS:-}" \
     start >/dev/null || { tail -20 "$dir/server.log" >&2; return 1; }
 }
 
