@@ -6,6 +6,7 @@
 #include "circolo/db/event.hpp"
 #include "circolo/db/gamification.hpp"
 #include "circolo/db/interests.hpp"
+#include "circolo/db/outbox.hpp"
 #include "circolo/db/points.hpp"
 #include "circolo/engine/event/decide.hpp"
 #include "circolo/engine/money.hpp"
@@ -83,19 +84,24 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   if (plan.refund) apply_refund(sql, plan, now);
   apply_redemptions(sql, plan, now);
   apply_issues(sql, plan, now);
-  long long points_added = 0;  // by the awards, to the balance the event's record writes
+  long long points_added = 0;     // by the awards, to the balance the event's record writes
+  json outgoing = json::array();  // the event's outgoing events, in order: one outbox row
+  int awards_made = 0;
   for (const auto& write : plan.writes) {
     std::visit(
         [&](const auto& w) {
           using W = std::decay_t<decltype(w)>;
           if constexpr (std::is_same_v<W, engine::event::Outgoing>) {
-            points::publish(batch, w.type, member, now, w.data);
+            outgoing.push_back({{"type", w.type}, {"data", w.data}});
           } else if constexpr (std::is_same_v<W, engine::event::EarnPoints>) {
             std::vector<points::Award> awards;
             long long points = 0;
             for (const auto& a : w.awards) {
               awards.push_back(award_of(a, event_id));
               points += a.points;
+              outgoing.push_back({{"type", "points.earned"},
+                                  {"data", points::earned_event_data(awards.back())},
+                                  {"award", ++awards_made}});
             }
             points::earn_many_deferred(batch, member, awards, now, points_added);
             points_added += points;
@@ -107,6 +113,7 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
         },
         write);
   }
+  outbox::append_event(batch, member, now, event_id, outgoing, awards_made);
   std::vector<gamification::NewContribution> contributions;
   for (const auto& c : plan.contributions)
     contributions.push_back(

@@ -8,15 +8,22 @@ namespace circolo::db::outbox {
 namespace {
 
 const std::string kPublish = "select circolo_publish_outbox($1::integer)";
-const std::string kColumns =
-    "seq, id, type, member_id, " + timestamptz_to_micros("at") + ", cast(data as text)";
-const std::string kRead = "select " + kColumns +
-                          " from outbox where seq > $1 and (cardinality($2::text[]) = 0 or type = "
-                          "any($2::text[])) order by seq limit $3";
-const std::string kReadMember =
-    "select " + kColumns +
-    " from outbox where member_id = $4 and seq > $1 and (cardinality($2::text[]) = 0 or type = "
-    "any($2::text[])) order by seq limit $3";
+// The rows holding events after $1 (a row's seq is its last event's), expanded into their events
+// (migration 034), filtered by type ($2, none: all) and cut at $3 events.
+std::string read_query(const std::string& member_filter) {
+  return "select o.seq - e.n + e.i, case when o.events is null then o.id else o.id || '.' || e.i "
+         "end, e.type, o.member_id, " +
+         timestamptz_to_micros("o.at") +
+         ", cast(e.data as text) from outbox o cross join lateral (select x.value ->> 'type' as "
+         "type, x.value -> 'data' as data, x.i, jsonb_array_length(o.events) as n from "
+         "jsonb_array_elements(o.events) with ordinality x(value, i) where o.events is not null "
+         "union all select o.type, o.data, 1, 1 where o.events is null) e where " +
+         member_filter +
+         "o.seq > $1 and o.seq - e.n + e.i > $1 and (cardinality($2::text[]) = 0 or e.type = "
+         "any($2::text[])) order by o.seq, e.i limit $3";
+}
+const std::string kRead = read_query("");
+const std::string kReadMember = read_query("o.member_id = $4 and ");
 const std::string kState = "select last_seq, purged_through from outbox_state where id = 1";
 const std::string kPurge =
     "with gone as (delete from outbox where seq is not null and seq <= (select coalesce(max(seq), "
@@ -26,7 +33,28 @@ const std::string kPurge =
     "purged_through, (select coalesce(max(seq), 0) from gone)) where id = 1) select count(*) from "
     "gone";
 
+// The event's awards are its newest ledger entries (the member is locked for the event): their
+// balances and ids fill in the points.earned events marked "award": n.
+const std::string kAppendEvent =
+    "with earned as (select row_number() over (order by id) as k, id, balance_after from (select "
+    "id, balance_after from ledger_entries where member_id = $1 and event_id = $2 order by id "
+    "desc limit $3) x), evs as (select jsonb_agg(case when a.id is null then t.value - 'award' "
+    "else jsonb_build_object('type', t.value -> 'type', 'data', (t.value -> 'data') || "
+    "jsonb_build_object('balance', a.balance_after, 'ledger_entry_id', a.id::text)) end order by "
+    "t.i) as events from jsonb_array_elements($4::jsonb) with ordinality t(value, i) left join "
+    "earned a on a.k = (t.value ->> 'award')::bigint) insert into outbox (type, member_id, at, "
+    "data, events) select events -> 0 ->> 'type', $1, " +
+    micros_to_timestamptz("$5::bigint") +
+    ", events -> 0 -> 'data', case when jsonb_array_length(events) > 1 then events end from evs";
+
 }  // namespace
+
+void append_event(Batch& batch, const std::string& member_id, engine::TimePoint at,
+                  const std::string& event_id, const nlohmann::json& events, int awards) {
+  if (events.empty()) return;
+  batch.add(kAppendEvent, {member_id, event_id, std::to_string(awards), events.dump(),
+                           std::to_string(to_micros(at))});
+}
 
 long long publish(soci::session& sql, int batch) {
   const auto rows = fetch(sql, kPublish, {std::to_string(batch)});

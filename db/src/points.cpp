@@ -124,6 +124,12 @@ const std::string kEarnManyDeferred = [] {
   q.replace(at, update.size(),
             "balance as (select points_balance + $12::bigint as before from members where id = "
             "$1)");
+  // The event's outgoing events go out in one row of its own (outbox::append_event).
+  const auto events = q.find(", events as (insert into outbox");
+  const auto select = q.find(" select entry_id, b.before + running");
+  if (events == std::string::npos || select == std::string::npos)
+    throw std::logic_error("kEarnManyDeferred: no outbox insert");
+  q.erase(events, select - events);
   return q;
 }();
 
@@ -323,6 +329,15 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
     out.push_back(std::move(e));
   }
   return out;
+}
+
+nlohmann::json earned_event_data(const Award& a) {
+  nlohmann::json data{{"points", a.points}, {"kind", a.kind}};
+  if (a.reason) data["reason"] = *a.reason;
+  if (a.campaign) data["campaign"] = *a.campaign;
+  if (a.event_id) data["event_id"] = *a.event_id;
+  if (a.expires_at) data["expires_at"] = engine::format_rfc3339(*a.expires_at);
+  return data;
 }
 
 void earn_many_deferred(Batch& batch, const std::string& member_id,

@@ -227,14 +227,15 @@ void check_exactly(const std::string& conninfo, const Outcome& outcome) {
     std::this_thread::sleep_for(100ms);
   EXPECT_EQ(scalar(sql, "select count(*) from outbox where seq is null"), 0) << "unpublished";
   EXPECT_EQ(scalar(sql,
-                   "select count(*) from ledger_entries l where (select count(*) from outbox "
-                   "o where o.data->>'ledger_entry_id' = l.id::text) <> 1"),
+                   "select count(*) from ledger_entries l where (select count(*) from "
+                   "outbox_events o where o.data->>'ledger_entry_id' = l.id::text) <> 1"),
             0);
-  EXPECT_EQ(scalar(sql,
-                   "select count(*) from (select (data->>'ledger_entry_id')::bigint e, "
-                   "lag((data->>'ledger_entry_id')::bigint) over (partition by member_id "
-                   "order by seq) p from outbox where data ? 'ledger_entry_id') x where p > e"),
-            0);
+  EXPECT_EQ(
+      scalar(sql,
+             "select count(*) from (select (data->>'ledger_entry_id')::bigint e, "
+             "lag((data->>'ledger_entry_id')::bigint) over (partition by member_id "
+             "order by seq) p from outbox_events where data ? 'ledger_entry_id') x where p > e"),
+      0);
 }
 
 std::string admin_key() {

@@ -394,9 +394,9 @@ TEST_F(Events, EveryTriggerAndAction) {
   // Outgoing events were written with the effects.
   soci::session sql(soci::postgresql, database_->conninfo());
   int notifications = 0, earned = 0;
-  sql << "select count(*) from outbox where member_id = :m and type = 'notification'",
+  sql << "select count(*) from outbox_events where member_id = :m and type = 'notification'",
       soci::use(id), soci::into(notifications);
-  sql << "select count(*) from outbox where member_id = :m and type = 'points.earned'",
+  sql << "select count(*) from outbox_events where member_id = :m and type = 'points.earned'",
       soci::use(id), soci::into(earned);
   EXPECT_EQ(notifications, 0) << "no marketing consent: answered, not sent (consent_e2e_test)";
   EXPECT_EQ(earned, 9);  // signup, base + shoes, review, visit, web base + web-only, 2 adjustments

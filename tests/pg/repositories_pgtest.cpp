@@ -14,6 +14,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <set>
 
 #include <atomic>
 #include <future>
@@ -283,6 +284,74 @@ TEST_F(Repositories, OutboxPublishesInCommitOrderAndPurgesAPrefix) {
   const auto left = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].data["n"], "new");
+}
+
+// An event's outgoing events travel in one row (migration 034) and come out one by one, each
+// with its own seq and id, whatever the reader's `after`, type filter or limit.
+TEST_F(Repositories, AnEventsOutgoingEventsAreOneRowReadAsMany) {
+  *sql_ << "insert into members (id, joined_at) values ('mem_ob', now())";
+  db::points::publish(*sql_, "notification", "mem_ob", clock_.now(), {{"n", "before"}});
+  {
+    db::Transaction tx(*sql_);
+    tx.begin();
+    db::Batch batch;
+    db::points::Award first, second;
+    first.points = 10;
+    first.event_id = "ev_ob";
+    first.campaign = "welcome";
+    second.points = 5;
+    second.event_id = "ev_ob";
+    db::points::earn_many_deferred(batch, "mem_ob", {first, second}, clock_.now(), 0);
+    const nlohmann::json events = {
+        {{"type", "points.earned"}, {"data", db::points::earned_event_data(first)}, {"award", 1}},
+        {{"type", "tier.changed"}, {"data", {{"to", "silver"}}}},
+        {{"type", "points.earned"}, {"data", db::points::earned_event_data(second)}, {"award", 2}}};
+    db::outbox::append_event(batch, "mem_ob", clock_.now(), "ev_ob", events, 2);
+    tx.commit(batch);
+  }
+  db::points::publish(*sql_, "notification", "mem_ob", clock_.now(), {{"n", "after"}});
+  long long rows = 0;
+  *sql_ << "select count(*) from outbox", soci::into(rows);
+  EXPECT_EQ(rows, 3);
+  EXPECT_EQ(db::outbox::publish(*sql_, 100), 3);    // rows
+  EXPECT_EQ(db::outbox::state(*sql_).last_seq, 5);  // events
+
+  const auto all = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
+  ASSERT_EQ(all.size(), 5u);
+  std::vector<std::string> types, ids;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq, static_cast<long long>(i + 1));
+    types.push_back(all[i].type);
+    ids.push_back(all[i].id);
+  }
+  EXPECT_EQ(types, (std::vector<std::string>{"notification", "points.earned", "tier.changed",
+                                             "points.earned", "notification"}));
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 5u) << "ids are distinct";
+  // The awards' data got what the database assigned: running balances and their entries' ids.
+  long long first_entry = 0;
+  *sql_ << "select min(id) from ledger_entries where event_id = 'ev_ob'", soci::into(first_entry);
+  EXPECT_EQ(all[1].data["balance"], 10);
+  EXPECT_EQ(all[1].data["ledger_entry_id"], std::to_string(first_entry));
+  EXPECT_EQ(all[1].data["campaign"], "welcome");
+  EXPECT_EQ(all[3].data["balance"], 15);
+  EXPECT_EQ(all[3].data["ledger_entry_id"], std::to_string(first_entry + 1));
+  EXPECT_FALSE(all[3].data.contains("award"));
+  EXPECT_EQ(all[2].data, (nlohmann::json{{"to", "silver"}}));
+
+  // After a seq inside the row: the rest of it; a limit cuts inside it; types filter inside it.
+  const auto rest = db::outbox::read(*sql_, {2, std::nullopt, {}, 2});
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].seq, 3);
+  EXPECT_EQ(rest[1].seq, 4);
+  const auto earned = db::outbox::read(*sql_, {0, "mem_ob", {"points.earned"}, 10});
+  ASSERT_EQ(earned.size(), 2u);
+  EXPECT_EQ(earned[0].seq, 2);
+  EXPECT_EQ(earned[1].seq, 4);
+  // Operators' view: the same events.
+  long long viewed = 0;
+  *sql_ << "select count(*) from outbox_events where member_id = 'mem_ob' and seq between 2 and 4",
+      soci::into(viewed);
+  EXPECT_EQ(viewed, 3);
 }
 
 // Limits and budgets: read without locks, settled with COMMIT all or nothing.

@@ -7,6 +7,7 @@
 #include <soci/soci.h>
 #include <nlohmann/json.hpp>
 
+#include "circolo/db/batch.hpp"
 #include "circolo/engine/clock.hpp"
 
 // Outgoing events: written with the effects that cause them (points::publish), published after
@@ -39,6 +40,13 @@ struct Event {
 // Gives committed, unpublished events the next sequence numbers (at most `batch`). Returns how
 // many, or -1 when another publisher is at work (try again shortly).
 long long publish(soci::session& sql, int batch);
+
+// An event's outgoing events as one row (migration 034), in order: {"type", "data"} each. A
+// points.earned event of the event's n-th award (earned with points::earn_many_deferred earlier in
+// the batch) carries "award": n, and its data gets the balance after it and the ledger entry's id
+// from the ledger entries the event wrote. Nothing is written for no events.
+void append_event(Batch& batch, const std::string& member_id, engine::TimePoint at,
+                  const std::string& event_id, const nlohmann::json& events, int awards);
 
 struct Query {
   long long after = 0;

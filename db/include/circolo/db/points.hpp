@@ -52,8 +52,12 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
 // event: the member row's balance is left as it is, and the event's record adds the points
 // (events::MemberUpdate::points_added), so that an event writes one new version of the member
 // row, not two. `unbooked` is what earlier awards of the same event add to the balance first.
+// Their points.earned events are not written: the event's outbox row carries them.
 void earn_many_deferred(Batch& batch, const std::string& member_id,
                         const std::vector<Award>& awards, engine::TimePoint now, Points unbooked);
+// The points.earned event of an award made by earn_many_deferred, without what the database
+// assigns (the balance after it, the ledger entry's id): outbox::append_event adds them.
+nlohmann::json earned_event_data(const Award& award);
 
 struct Debit {
   Points points = 0;           // positive: what leaves the balance
