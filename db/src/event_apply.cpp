@@ -84,9 +84,10 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   if (plan.refund) apply_refund(sql, plan, now);
   apply_redemptions(sql, plan, now);
   apply_issues(sql, plan, now);
-  long long points_added = 0;     // by the awards, to the balance the event's record writes
-  json outgoing = json::array();  // the event's outgoing events, in order: one outbox row
-  int awards_made = 0;
+  // The event's awards (one statement) and outgoing events (one outbox row), in the plan's order.
+  std::vector<points::Award> awards;
+  long long points_added = 0;  // by the awards, to the balance the event's record writes
+  json outgoing = json::array();
   for (const auto& write : plan.writes) {
     std::visit(
         [&](const auto& w) {
@@ -94,17 +95,11 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
           if constexpr (std::is_same_v<W, engine::event::Outgoing>) {
             outgoing.push_back({{"type", w.type}, {"data", w.data}});
           } else if constexpr (std::is_same_v<W, engine::event::EarnPoints>) {
-            std::vector<points::Award> awards;
-            long long points = 0;
             for (const auto& a : w.awards) {
               awards.push_back(award_of(a, event_id));
-              points += a.points;
-              outgoing.push_back({{"type", "points.earned"},
-                                  {"data", points::earned_event_data(awards.back())},
-                                  {"award", ++awards_made}});
+              points_added += a.points;
+              outgoing.push_back({{"award", awards.size()}});
             }
-            points::earn_many_deferred(batch, member, awards, now, points_added);
-            points_added += points;
           } else if constexpr (std::is_same_v<W, engine::event::GrantBadge>) {
             gamification::grant_badge(batch, member, w.badge, now, event_id);
           } else {
@@ -113,7 +108,11 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
         },
         write);
   }
-  outbox::append_event(batch, member, now, event_id, outgoing, awards_made);
+  if (awards.empty()) {
+    outbox::append_event(batch, member, now, outgoing);
+  } else {
+    points::earn_event(batch, member, awards, now, outgoing);
+  }
   std::vector<gamification::NewContribution> contributions;
   for (const auto& c : plan.contributions)
     contributions.push_back(

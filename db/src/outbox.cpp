@@ -33,27 +33,19 @@ const std::string kPurge =
     "purged_through, (select coalesce(max(seq), 0) from gone)) where id = 1) select count(*) from "
     "gone";
 
-// The event's awards are its newest ledger entries (the member is locked for the event): their
-// balances and ids fill in the points.earned events marked "award": n.
 const std::string kAppendEvent =
-    "with earned as (select row_number() over (order by id) as k, id, balance_after from (select "
-    "id, balance_after from ledger_entries where member_id = $1 and event_id = $2 order by id "
-    "desc limit $3) x), evs as (select jsonb_agg(case when a.id is null then t.value - 'award' "
-    "else jsonb_build_object('type', t.value -> 'type', 'data', (t.value -> 'data') || "
-    "jsonb_build_object('balance', a.balance_after, 'ledger_entry_id', a.id::text)) end order by "
-    "t.i) as events from jsonb_array_elements($4::jsonb) with ordinality t(value, i) left join "
-    "earned a on a.k = (t.value ->> 'award')::bigint) insert into outbox (type, member_id, at, "
-    "data, events) select events -> 0 ->> 'type', $1, " +
-    micros_to_timestamptz("$5::bigint") +
-    ", events -> 0 -> 'data', case when jsonb_array_length(events) > 1 then events end from evs";
+    "insert into outbox (type, member_id, at, data, events) values ($1, "
+    "$2, " +
+    micros_to_timestamptz("$3::bigint") + ", $4::jsonb, $5::jsonb)";
 
 }  // namespace
 
 void append_event(Batch& batch, const std::string& member_id, engine::TimePoint at,
-                  const std::string& event_id, const nlohmann::json& events, int awards) {
+                  const nlohmann::json& events) {
   if (events.empty()) return;
-  batch.add(kAppendEvent, {member_id, event_id, std::to_string(awards), events.dump(),
-                           std::to_string(to_micros(at))});
+  batch.add(kAppendEvent,
+            {events[0].at("type").get<std::string>(), member_id, std::to_string(to_micros(at)),
+             events[0].at("data").dump(), events.size() > 1 ? Value(events.dump()) : Value()});
 }
 
 long long publish(soci::session& sql, int batch) {

@@ -112,24 +112,40 @@ const std::string kEarnMany =
     "'event_id', event_id, 'expires_at', expires_text)) from input, balance b order by n) "
     "select entry_id, b.before + running, lot_id from input, balance b order by n";
 
-// kEarnMany for an event's batch: the balance is read, not written (the event's record adds the
-// points), offset by what the event's earlier awards add ($12).
-const std::string kEarnManyDeferred = [] {
+// kEarnMany for an event: all its awards in one statement, which also writes the event's one
+// outbox row (migration 034) from $12, the event's outgoing events in order, [{"type", "data"}
+// or {"award": n}, ...]: the n-th award's points.earned event is made here, with its running
+// balance and ledger entry id. The balance is read, not written: the event's record adds the
+// points (events::MemberUpdate::points_added), so that an event writes one new version of the
+// member row, not two.
+const std::string kEarnEvent = [] {
   std::string q = kEarnMany;
   const std::string update =
       "balance as (update members set points_balance = points_balance + (select points from "
       "total) where id = $1 returning points_balance - (select points from total) as before)";
   const auto at = q.find(update);
-  if (at == std::string::npos) throw std::logic_error("kEarnManyDeferred: no balance update");
+  if (at == std::string::npos) throw std::logic_error("kEarnEvent: no balance update");
   q.replace(at, update.size(),
-            "balance as (select points_balance + $12::bigint as before from members where id = "
-            "$1)");
-  // The event's outgoing events go out in one row of its own (outbox::append_event).
-  const auto events = q.find(", events as (insert into outbox");
-  const auto select = q.find(" select entry_id, b.before + running");
-  if (events == std::string::npos || select == std::string::npos)
-    throw std::logic_error("kEarnManyDeferred: no outbox insert");
-  q.erase(events, select - events);
+            "balance as (select points_balance as before from members where id = $1)");
+  const std::string per_award =
+      "events as (insert into outbox (type, member_id, at, data) select 'points.earned', $1, ";
+  const auto events = q.find(per_award);
+  const auto data = q.find("jsonb_strip_nulls(", events);
+  const auto from = q.find(" from input, balance b order by n)", data);
+  if (events == std::string::npos || data == std::string::npos || from == std::string::npos)
+    throw std::logic_error("kEarnEvent: no outbox insert");
+  const std::string earned = q.substr(data, from - data);  // an award's points.earned data
+  q.replace(events, from + std::string(" from input, balance b order by n)").size() - events,
+            "evs as (select jsonb_agg(case when t.value ? 'award' then jsonb_build_object("
+            "'type', 'points.earned', 'data', " +
+                earned +
+                ") else t.value end order by t.i) as events from jsonb_array_elements($12::jsonb) "
+                "with ordinality t(value, i) left join input on input.n = (t.value ->> "
+                "'award')::bigint cross join balance b), row as (insert into outbox (type, "
+                "member_id, at, data, events) select events -> 0 ->> 'type', $1, " +
+                micros_to_timestamptz("$11::bigint") +
+                ", events -> 0 -> 'data', case when jsonb_array_length(events) > 1 then events "
+                "end from evs)");
   return q;
 }();
 
@@ -331,21 +347,12 @@ std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member
   return out;
 }
 
-nlohmann::json earned_event_data(const Award& a) {
-  nlohmann::json data{{"points", a.points}, {"kind", a.kind}};
-  if (a.reason) data["reason"] = *a.reason;
-  if (a.campaign) data["campaign"] = *a.campaign;
-  if (a.event_id) data["event_id"] = *a.event_id;
-  if (a.expires_at) data["expires_at"] = engine::format_rfc3339(*a.expires_at);
-  return data;
-}
-
-void earn_many_deferred(Batch& batch, const std::string& member_id,
-                        const std::vector<Award>& awards, engine::TimePoint now, Points unbooked) {
-  if (awards.empty()) return;
+void earn_event(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
+                engine::TimePoint now, const nlohmann::json& outgoing) {
+  if (awards.empty()) throw std::invalid_argument("earn_event: no awards");
   auto params = earn_many_params(member_id, awards, now);
-  params.push_back(std::to_string(unbooked));
-  batch.add(kEarnManyDeferred, params);
+  params.push_back(outgoing.dump());
+  batch.add(kEarnEvent, params);
 }
 
 LedgerEntry apply_spend(soci::session& sql, const std::string& member_id, const Debit& debit,

@@ -301,12 +301,9 @@ TEST_F(Repositories, AnEventsOutgoingEventsAreOneRowReadAsMany) {
     first.campaign = "welcome";
     second.points = 5;
     second.event_id = "ev_ob";
-    db::points::earn_many_deferred(batch, "mem_ob", {first, second}, clock_.now(), 0);
     const nlohmann::json events = {
-        {{"type", "points.earned"}, {"data", db::points::earned_event_data(first)}, {"award", 1}},
-        {{"type", "tier.changed"}, {"data", {{"to", "silver"}}}},
-        {{"type", "points.earned"}, {"data", db::points::earned_event_data(second)}, {"award", 2}}};
-    db::outbox::append_event(batch, "mem_ob", clock_.now(), "ev_ob", events, 2);
+        {{"award", 1}}, {{"type", "tier.changed"}, {"data", {{"to", "silver"}}}}, {{"award", 2}}};
+    db::points::earn_event(batch, "mem_ob", {first, second}, clock_.now(), events);
     tx.commit(batch);
   }
   db::points::publish(*sql_, "notification", "mem_ob", clock_.now(), {{"n", "after"}});

@@ -92,7 +92,7 @@ std::optional<MemberState> lock_member_state(soci::session& sql,
 struct MemberUpdate {
   std::optional<std::string> tier;
   long long purchases_added = 0, lifetime_points_added = 0;
-  long long points_added = 0;  // to the balance: the event's awards (points::earn_many_deferred)
+  long long points_added = 0;  // to the balance: the event's awards (points::earn_event)
   std::vector<std::string> tags;
   std::optional<std::string> interests;  // the profile to store (db::interests), if it changed
   std::optional<std::vector<std::string>> segments;  // all of them, if they changed

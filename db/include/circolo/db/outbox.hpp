@@ -41,12 +41,11 @@ struct Event {
 // many, or -1 when another publisher is at work (try again shortly).
 long long publish(soci::session& sql, int batch);
 
-// An event's outgoing events as one row (migration 034), in order: {"type", "data"} each. A
-// points.earned event of the event's n-th award (earned with points::earn_many_deferred earlier in
-// the batch) carries "award": n, and its data gets the balance after it and the ledger entry's id
-// from the ledger entries the event wrote. Nothing is written for no events.
+// An event's outgoing events as one row (migration 034), in order: {"type", "data"} each.
+// Nothing is written for none. An event with awards writes its row with them
+// (points::earn_event).
 void append_event(Batch& batch, const std::string& member_id, engine::TimePoint at,
-                  const std::string& event_id, const nlohmann::json& events, int awards);
+                  const nlohmann::json& events);
 
 struct Query {
   long long after = 0;

@@ -48,16 +48,14 @@ LedgerEntry earn(soci::session& sql, const std::string& member_id, const Award& 
 // The same for many awards at once, in one round trip (the event path): entries in order.
 std::vector<LedgerEntry> earn_many(soci::session& sql, const std::string& member_id,
                                    const std::vector<Award>& awards, engine::TimePoint now);
-// The same, sent with the batch that ends the transaction (the entries are not returned), for an
-// event: the member row's balance is left as it is, and the event's record adds the points
-// (events::MemberUpdate::points_added), so that an event writes one new version of the member
-// row, not two. `unbooked` is what earlier awards of the same event add to the balance first.
-// Their points.earned events are not written: the event's outbox row carries them.
-void earn_many_deferred(Batch& batch, const std::string& member_id,
-                        const std::vector<Award>& awards, engine::TimePoint now, Points unbooked);
-// The points.earned event of an award made by earn_many_deferred, without what the database
-// assigns (the balance after it, the ledger entry's id): outbox::append_event adds them.
-nlohmann::json earned_event_data(const Award& award);
+// An event's awards (at least one), sent with the batch that ends the transaction, and the
+// event's outgoing events as its one outbox row (migration 034): `outgoing` holds them in order,
+// {"type", "data"} each, with {"award": n} where the n-th award's points.earned event goes (its
+// data, balance and ledger entry id are made in the statement). The member row's balance is left
+// as it is: the event's record adds the points (events::MemberUpdate::points_added), so that an
+// event writes one new version of the member row, not two. Without awards, outbox::append_event.
+void earn_event(Batch& batch, const std::string& member_id, const std::vector<Award>& awards,
+                engine::TimePoint now, const nlohmann::json& outgoing);
 
 struct Debit {
   Points points = 0;           // positive: what leaves the balance
