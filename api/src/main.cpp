@@ -329,16 +329,6 @@ int run(const api::Settings& settings) {
           stopping),
       asio::detached);
 
-  // Leaderboards: the points events left pending, added every second (migration 035).
-  asio::steady_timer leaderboard_timer(ioc);
-  asio::co_spawn(
-      ioc,
-      periodic(
-          leaderboard_timer, std::chrono::seconds(1), "leaderboard_fold",
-          [&]() -> asio::awaitable<void> { co_await api::fold_leaderboards(app.services()); },
-          stopping),
-      asio::detached);
-
   // Segments: a program change is taken up within seconds, the schedule every refresh interval;
   // one instance at a time (a lease), batch after batch.
   asio::steady_timer segment_timer(ioc);
@@ -405,7 +395,6 @@ int run(const api::Settings& settings) {
     expiry_timer.cancel();
     retention_timer.cancel();
     segment_timer.cancel();
-    leaderboard_timer.cancel();
     recommend_timer.cancel();
     publisher.stop();
     hub.stop();

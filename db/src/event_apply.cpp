@@ -148,10 +148,10 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
                                         : std::nullopt,
                                     plan.member.segments};
   events::record(batch, row, update, std::move(on_duplicate));
-  gamification::add_points_later(batch, member, engine::event::leaderboard_periods(program, now),
-                                 plan.leaderboard_points);
+  gamification::add_points(batch, member, engine::event::leaderboard_periods(program, now),
+                           plan.leaderboard_points);
   if (plan.refund && plan.leaderboard_reversed > 0) {
-    gamification::add_points_later(
+    gamification::add_points(
         batch, member,
         engine::event::leaderboard_periods(program, plan.refund->original_recorded_at),
         -plan.leaderboard_reversed);

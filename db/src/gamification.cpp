@@ -75,12 +75,6 @@ const std::string kAddPoints =
     "0) from unnest($2::text[]) p on conflict (period, member_id) do update set points = "
     "greatest(leaderboard_points.points + $3::bigint, 0)";
 
-// An event's points, for circolo_fold_leaderboards (migration 035) to add to the periods.
-const std::string kAddPointsLater =
-    "insert into leaderboard_pending (member_id, periods, points) values ($1, $2::text[], "
-    "$3::bigint)";
-const std::string kFold = "select circolo_fold_leaderboards()";
-
 // The top of a period from the rank index, without the members who opted out of leaderboards;
 // rank() over these rows is the rank among those shown. The name shown: the display name the member
 // chose, else the initials of its name ("Anna Verdi": "A. V."), never the full name to other
@@ -261,16 +255,6 @@ void add_points(Batch& batch, const std::string& member_id, const std::vector<st
   batch.add(kAddPoints, {member_id, text_array(periods), std::to_string(points)});
 }
 
-void add_points_later(Batch& batch, const std::string& member_id,
-                      const std::vector<std::string>& periods, long long points) {
-  if (points == 0 || periods.empty()) return;
-  batch.add(kAddPointsLater, {member_id, text_array(periods), std::to_string(points)});
-}
-
-long long fold_pending(soci::session& sql) {
-  return to_int(fetch(sql, kFold, {}).at(0)[0]);
-}
-
 std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit) {
   std::vector<Ranked> out;
   for (const auto& row : fetch(sql, kTop, {period, std::to_string(limit)}))
@@ -303,7 +287,6 @@ std::vector<long long> scores(soci::session& sql, const std::string& period) {
 }
 
 void move_member(soci::session& sql, const std::string& into, const std::string& from) {
-  fold_pending(sql);  // the points of the merged member's last events move with the rest
   for (const auto& statement : kMoveMember) fetch(sql, statement, {into, from});
 }
 

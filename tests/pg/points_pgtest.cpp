@@ -352,46 +352,6 @@ TEST_F(Points, RandomOperationsKeepTheInvariants) {
   EXPECT_EQ(over, 0);
 }
 
-// Events leave their leaderboard points pending (migration 035); a fold adds them in order, as
-// if one by one: a period never below zero at any step.
-TEST_F(Points, PendingLeaderboardPointsFoldInAsIfOneByOne) {
-  for (const auto* id : {"mem_a", "mem_b"}) member(id);
-  const std::vector<std::string> periods = {"day:2026-11-22", "all"};
-  auto add = [&](const std::string& id, long long points, bool later) {
-    db::Batch batch;
-    if (later) {
-      db::gamification::add_points_later(batch, id, periods, points);
-    } else {
-      db::gamification::add_points(batch, id, periods, points);
-    }
-    db::Transaction tx(*sql_);
-    tx.begin();
-    tx.commit(batch);
-  };
-  add("mem_a", 50, false);
-  add("mem_a", -80, true);  // 50 - 80: 0, not -30
-  add("mem_a", 100, true);  // then 100 (summed at once it would be 70)
-  add("mem_b", 30, true);   // a new row: 30
-  add("mem_b", -50, true);  // 0
-  add("mem_b", 10, true);   // 10
-  EXPECT_EQ(db::gamification::points_of(*sql_, "all", "mem_a"), 50) << "pending until folded";
-  EXPECT_EQ(db::gamification::fold_pending(*sql_), 5);
-  EXPECT_EQ(db::gamification::fold_pending(*sql_), 0) << "each addition once";
-  for (const auto& period : periods) {
-    EXPECT_EQ(db::gamification::points_of(*sql_, period, "mem_a"), 100) << period;
-    EXPECT_EQ(db::gamification::points_of(*sql_, period, "mem_b"), 10) << period;
-  }
-  // What an uncommitted event adds waits for its commit; a fold meanwhile leaves it.
-  soci::session other(soci::postgresql, database_.conninfo());
-  other << "begin";
-  other << "insert into leaderboard_pending (member_id, periods, points) values ('mem_b', "
-           "'{all}', 7)";
-  EXPECT_EQ(db::gamification::fold_pending(*sql_), 0);
-  other << "commit";
-  EXPECT_EQ(db::gamification::fold_pending(*sql_), 1);
-  EXPECT_EQ(db::gamification::points_of(*sql_, "all", "mem_b"), 17);
-}
-
 TEST_F(Points, LeaderboardPeriodsRankWithTiesAndOldDaysArePurged) {
   for (const auto* id : {"mem_a", "mem_b", "mem_c", "mem_d"}) member(id);
   const std::vector<std::string> periods = {"day:2026-09-01", "day:2026-11-22", "week:2025-11-10",

@@ -135,10 +135,8 @@ asio::awaitable<std::shared_ptr<const RankSnapshots::Snapshot>> load_snapshot(
     Services& s, RankSnapshots& ranks, const std::string& period) {
   std::shared_ptr<const RankSnapshots::Snapshot> fresh;
   try {
-    auto descending = co_await s.db.run([&](soci::session& sql) {
-      db::gamification::fold_pending(sql);
-      return db::gamification::scores(sql, period);
-    });
+    auto descending = co_await s.db.run(
+        [&](soci::session& sql) { return db::gamification::scores(sql, period); });
     fresh = std::make_shared<const RankSnapshots::Snapshot>(
         RankSnapshots::Snapshot{std::move(descending), std::chrono::steady_clock::now()});
   } catch (...) {
@@ -289,11 +287,6 @@ asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore&
   co_return report;
 }
 
-asio::awaitable<long long> fold_leaderboards(Services& services) {
-  co_return co_await services.db.run(
-      [](soci::session& sql) { return db::gamification::fold_pending(sql); });
-}
-
 asio::awaitable<long long> purge_leaderboards(Services& services, const ProgramStore& store) {
   const auto active = store.for_request();
   if (!active || !active->program) co_return 0;
@@ -395,7 +388,6 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            }
            co_return co_await s.db.run([&](soci::session& sql) {
              if (member) require_known_member(sql, *member);
-             db::gamification::fold_pending(sql);  // the events answered a moment ago count
 
              json entries = json::array();
              for (const auto& e : db::gamification::top(sql, key, limit))

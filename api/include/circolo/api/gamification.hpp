@@ -35,10 +35,6 @@ struct TierReview {
 boost::asio::awaitable<TierReview> review_tiers(Services& services, const ProgramStore& store,
                                                 std::optional<std::string> member_id);
 
-// Adds the points events left pending to the leaderboards (db::gamification::fold_pending): a job
-// of every instance, each second. Returns how many additions it took in.
-boost::asio::awaitable<long long> fold_leaderboards(Services& services);
-
 // Leaderboard rows nobody asks for any more: days older than 62 days, weeks older than 53
 // weeks (months, years and "all" are kept). Returns the rows removed.
 boost::asio::awaitable<long long> purge_leaderboards(Services& services, const ProgramStore& store);

@@ -62,12 +62,6 @@ std::vector<Badge> badges_of(soci::session& sql, const std::string& member_id);
 // member's score in each of `periods`.
 void add_points(Batch& batch, const std::string& member_id, const std::vector<std::string>& periods,
                 long long points);
-// The same behind the event (migration 035): kept pending, added by fold_pending, which a job
-// runs every second and readers run before they read. fold_pending returns how many additions it
-// took in.
-void add_points_later(Batch& batch, const std::string& member_id,
-                      const std::vector<std::string>& periods, long long points);
-long long fold_pending(soci::session& sql);
 struct Ranked {
   long long rank = 0;  // ties share a rank; the next rank skips (1, 2, 2, 4)
   std::string member_id;
