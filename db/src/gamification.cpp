@@ -75,19 +75,33 @@ const std::string kAddPoints =
     "0) from unnest($2::text[]) p on conflict (period, member_id) do update set points = "
     "greatest(leaderboard_points.points + $3::bigint, 0)";
 
-// The top of a period from the rank index, without the members who opted out of leaderboards;
-// rank() over these rows is the rank among those shown. The name shown: the display name the member
-// chose, else the initials of its name ("Anna Verdi": "A. V."), never the full name to other
-// members.
+// The name a board shows: the display name the member chose, else the initials of its name
+// ("Anna Verdi": "A. V."), never the full name to other members.
+const std::string kShownName =
+    "coalesce(m.display_name, (select string_agg(left(w, 1) || '.', ' ') from "
+    "regexp_split_to_table(btrim(m.name), '\\s+') w where w <> ''))";
+
+// The top of a period, read as it stands, without the members who opted out of leaderboards;
+// rank() over these rows is the rank among those shown. Without the rank index (migration 036) a
+// read of the period's rows: for boards whose copy in memory cannot answer.
 const std::string kTop =
-    "select rank() over (order by l.points desc), l.member_id, coalesce(m.display_name, (select "
-    "string_agg(left(w, 1) || '.', ' ') from regexp_split_to_table(btrim(m.name), '\\s+') w "
-    "where w <> '')), "
-    "l.points from (select "
+    "select rank() over (order by l.points desc), l.member_id, " + kShownName +
+    ", l.points from (select "
     "p.member_id, p.points from leaderboard_points p join members o on o.id = p.member_id where "
     "p.period = $1 and p.points > 0 and coalesce((o.consents ->> 'leaderboards')::boolean, true) "
     "order by p.points desc, p.member_id limit $2::int) l join members m on m.id = l.member_id "
     "order by l.points desc, l.member_id";
+
+// The board's leaders without the rank index (migration 036): the period's rows (primary key
+// range) and a top-N sort; read for the in-memory copy of the board, about once a second.
+const std::string kLeaders =
+    "select member_id, points from leaderboard_points where period = $1 and points > 0 order by "
+    "points desc, member_id limit $2::int";
+
+// What a board shows of the members on it: listed or not (the leaderboards consent), the name.
+const std::string kListings =
+    "select m.id, coalesce((m.consents ->> 'leaderboards')::boolean, true), " + kShownName +
+    " from members m where m.id = any($1::text[])";
 
 const std::string kPointsOf =
     "select points from leaderboard_points where period = $1 and member_id = $2";
@@ -259,6 +273,22 @@ std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit
   std::vector<Ranked> out;
   for (const auto& row : fetch(sql, kTop, {period, std::to_string(limit)}))
     out.push_back({to_int(row[0]), *row[1], row[2], to_int(row[3])});
+  return out;
+}
+
+std::vector<engine::leaderboard::Leader> leaders(soci::session& sql, const std::string& period,
+                                                 int limit) {
+  std::vector<engine::leaderboard::Leader> out;
+  for (const auto& row : fetch(sql, kLeaders, {period, std::to_string(limit)}))
+    out.push_back({*row[0], to_int(row[1])});
+  return out;
+}
+
+std::map<std::string, Listing> listings(soci::session& sql, const std::vector<std::string>& ids) {
+  std::map<std::string, Listing> out;
+  if (ids.empty()) return out;
+  for (const auto& row : fetch(sql, kListings, {text_array(ids)}))
+    out[*row[0]] = {*row[1] == "t", row[2]};
   return out;
 }
 

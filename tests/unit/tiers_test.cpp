@@ -65,3 +65,28 @@ TEST(Leaderboard, TiesShareARankAndTheNextSkips) {
   EXPECT_EQ(circolo::engine::leaderboard::rank_of(board, 1000), 1) << "above everyone";
   EXPECT_EQ(circolo::engine::leaderboard::rank_of({}, 5), 1);
 }
+
+TEST(Leaderboard, TheTopShowsListedMembersRankedAmongThemselves) {
+  using circolo::engine::leaderboard::Leader;
+  using circolo::engine::leaderboard::top_shown;
+  const std::vector<Leader> leaders = {{"a", 900}, {"shy", 800}, {"b", 700},
+                                       {"c", 700}, {"d", 500},   {"e", 400}};
+  const auto listed = [](const std::string& id) { return id != "shy"; };
+  const auto top = top_shown(leaders, false, 4, listed);
+  ASSERT_TRUE(top);
+  ASSERT_EQ(top->size(), 4u);
+  EXPECT_EQ((*top)[0].member_id, "a");
+  EXPECT_EQ((*top)[0].rank, 1);
+  EXPECT_EQ((*top)[1].member_id, "b");
+  EXPECT_EQ((*top)[1].rank, 2) << "the opted-out member leaves no gap";
+  EXPECT_EQ((*top)[2].rank, 2) << "ties share a rank";
+  EXPECT_EQ((*top)[3].member_id, "d");
+  EXPECT_EQ((*top)[3].rank, 4) << "and the next rank skips";
+  // Leaders that may not be the whole board and run out: the caller reads the board itself.
+  EXPECT_FALSE(top_shown(leaders, false, 6, listed));
+  // The whole board: fewer entries than asked for is the answer.
+  const auto all = top_shown(leaders, true, 10, listed);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 5u);
+  EXPECT_TRUE(top_shown({}, true, 10, listed)->empty());
+}

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <span>
 
 #include "circolo/api/auth.hpp"
 #include "circolo/api/members.hpp"
@@ -83,16 +84,20 @@ void require_known_member(soci::session& sql, const std::string& id) {
 // members are a few hundred kilobytes): counting the members above a score in PostgreSQL reads
 // up to the whole board per request. A copy older than kRankSnapshotAge is still answered from
 // while one request's background task reads a fresh one, so under steady traffic ranks are
-// about a second behind (never more than kRankSnapshotMaxAge); the top entries and the
-// member's own points are always read live.
+// about a second behind (never more than kRankSnapshotMaxAge). The top entries come from the same
+// copy (its first kLeaders scores with their members: the table has no rank index, migration
+// 036), with who is listed and the names read live; the member's own points are always live.
 constexpr auto kRankSnapshotAge = std::chrono::seconds(1);
 // Older than this (no one asked for a while), a copy is read again before answering.
 constexpr auto kRankSnapshotMaxAge = std::chrono::seconds(10);
+// Leaders a snapshot keeps: the longest page (100) and room for members who opted out.
+constexpr int kLeaders = 200;
 
 class RankSnapshots {
  public:
   struct Snapshot {
     std::vector<long long> descending;
+    std::vector<engine::leaderboard::Leader> leaders;  // the first kLeaders, opted out or not
     std::chrono::steady_clock::time_point taken;
   };
   // The period's snapshot (null if none yet) and whether the caller should read a fresh one
@@ -135,10 +140,12 @@ asio::awaitable<std::shared_ptr<const RankSnapshots::Snapshot>> load_snapshot(
     Services& s, RankSnapshots& ranks, const std::string& period) {
   std::shared_ptr<const RankSnapshots::Snapshot> fresh;
   try {
-    auto descending = co_await s.db.run(
-        [&](soci::session& sql) { return db::gamification::scores(sql, period); });
-    fresh = std::make_shared<const RankSnapshots::Snapshot>(
-        RankSnapshots::Snapshot{std::move(descending), std::chrono::steady_clock::now()});
+    auto snapshot = co_await s.db.run([&](soci::session& sql) {
+      return RankSnapshots::Snapshot{db::gamification::scores(sql, period),
+                                     db::gamification::leaders(sql, period, kLeaders),
+                                     std::chrono::steady_clock::now()};
+    });
+    fresh = std::make_shared<const RankSnapshots::Snapshot>(std::move(snapshot));
   } catch (...) {
     ranks.put(period, nullptr);  // the next request tries again
     throw;
@@ -364,9 +371,10 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
              from = engine::format_rfc3339(p->from);
              until = engine::format_rfc3339(p->until);
            }
-           // The member's rank: from the snapshot, refreshed in the background when stale.
+           // The board and the member's rank: from the snapshot, refreshed in the background
+           // when older than a second.
            std::shared_ptr<const RankSnapshots::Snapshot> snapshot;
-           if (member) {
+           {
              const auto got = ranks->get(key);
              snapshot = got.first;
              if (!snapshot) {
@@ -389,12 +397,44 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            co_return co_await s.db.run([&](soci::session& sql) {
              if (member) require_known_member(sql, *member);
 
+             // Listed or not and names as they stand now (for the first leaders, more only when
+             // that many opted out); points as of the snapshot.
+             const std::span<const engine::leaderboard::Leader> leaders = snapshot->leaders;
+             std::map<std::string, db::gamification::Listing> listings;
+             const auto listed = [&](const std::string& id) {
+               const auto it = listings.find(id);
+               return it != listings.end() && it->second.listed;
+             };
+             std::size_t read = 0;
+             for (auto chunk = static_cast<std::size_t>(limit) + 10; read < leaders.size();
+                  chunk = leaders.size()) {
+               std::vector<std::string> ids;
+               for (const auto& l : leaders.subspan(read, std::min(chunk, leaders.size() - read)))
+                 ids.push_back(l.member_id);
+               listings.merge(db::gamification::listings(sql, ids));
+               read += ids.size();
+               if (std::count_if(leaders.begin(), leaders.begin() + read,
+                                 [&](const auto& l) { return listed(l.member_id); }) >= limit)
+                 break;
+             }
+             const auto shown = engine::leaderboard::top_shown(
+                 leaders.first(read),
+                 read == leaders.size() && static_cast<int>(leaders.size()) < kLeaders, limit,
+                 listed);
              json entries = json::array();
-             for (const auto& e : db::gamification::top(sql, key, limit))
-               entries.push_back({{"rank", e.rank},
-                                  {"member_id", e.member_id},
-                                  {"name", e.name.value_or("-")},
-                                  {"points", e.points}});
+             if (shown) {
+               for (const auto& e : *shown)
+                 entries.push_back({{"rank", e.rank},
+                                    {"member_id", e.member_id},
+                                    {"name", listings.at(e.member_id).name.value_or("-")},
+                                    {"points", e.points}});
+             } else {  // too many of the leaders opted out: the board as it stands
+               for (const auto& e : db::gamification::top(sql, key, limit))
+                 entries.push_back({{"rank", e.rank},
+                                    {"member_id", e.member_id},
+                                    {"name", e.name.value_or("-")},
+                                    {"points", e.points}});
+             }
              json out{{"period", period},
                       {"from", from},
                       {"until", until},

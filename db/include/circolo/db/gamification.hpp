@@ -11,6 +11,7 @@
 #include "circolo/engine/challenges.hpp"
 #include "circolo/engine/clock.hpp"
 #include "circolo/engine/event/inputs.hpp"
+#include "circolo/engine/leaderboard.hpp"
 
 // Challenge progress, badges and leaderboard points. The caller holds the member's row lock:
 // one member's events are applied one at a time, so a challenge completes once.
@@ -69,6 +70,15 @@ struct Ranked {
   long long points = 0;
 };
 std::vector<Ranked> top(soci::session& sql, const std::string& period, int limit);
+// The first `limit` scores of a period with their members (highest first, ties by member id),
+// opted out or not; and, for some members, whether boards list them and the name they show.
+std::vector<engine::leaderboard::Leader> leaders(soci::session& sql, const std::string& period,
+                                                 int limit);
+struct Listing {
+  bool listed = true;
+  std::optional<std::string> name;
+};
+std::map<std::string, Listing> listings(soci::session& sql, const std::vector<std::string>& ids);
 // Drops the rows of days before `first_day` ("day:2026-09-21") and of weeks before
 // `first_week` ("week:2026-05-25"): nobody asks for those periods any more. Returns rows gone.
 long long purge_periods(soci::session& sql, const std::string& first_day,
