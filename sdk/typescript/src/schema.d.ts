@@ -1323,7 +1323,10 @@ export interface paths {
          * Points earned in the current calendar period, ranked (ties share a rank, 1, 2, 2, 4)
          * @description Points earned by events (awards, challenge rewards; less what refunds took back) in the
          *     day, week (from Monday), month or year of the program's time zone that contains now, or
-         *     ever. A member token asks for its own member's rank (`member` defaults to it).
+         *     ever. A member token asks for its own member's rank (`member` defaults to it). Entries
+         *     and ranks are about a second behind the events (each instance keeps a copy of the board
+         *     it reads again every second); the member's own points, who is listed and names are as
+         *     they stand.
          */
         get: operations["getPointsLeaderboard"];
         put?: never;
