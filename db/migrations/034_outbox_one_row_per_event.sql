@@ -13,7 +13,8 @@
 --
 -- Not a rolling upgrade: the release before reads a row of several events as its first event
 -- only, so its instances are stopped before this one's start (docs/deploy.md).
-alter table outbox add column events jsonb;
+alter table outbox add column events jsonb
+  check (events is null or (jsonb_typeof(events) = 'array' and jsonb_array_length(events) > 1));
 
 create or replace function circolo_publish_outbox(batch integer) returns bigint language plpgsql as $$
 declare
@@ -44,11 +45,12 @@ begin
 end $$;
 
 -- Every outgoing event written, one row each (seq null until published), for operators' queries
--- and tests; the feed reads the table with the same expansion.
+-- and tests; the feed reads the table with the same expansion. Filter on row_seq (the row's, its
+-- last event's seq: indexed) to read a range without expanding the whole table.
 create view outbox_events as
 select o.seq - e.n + e.i as seq,
        case when o.events is null then o.id else o.id || '.' || e.i end as id,
-       e.type, o.member_id, o.at, e.data, o.write_no
+       e.type, o.member_id, o.at, e.data, o.write_no, o.seq as row_seq
 from outbox o
 cross join lateral (
   select x.value ->> 'type' as type, x.value -> 'data' as data, x.i,

@@ -148,9 +148,13 @@ const std::string kEraseMembers =
 const std::string kEraseLedgerNotes =
     "update ledger_entries set reason = null where member_id = any($1::text[]) and reason is not "
     "null";
+// An event's row (migration 034) holds its outgoing events in `events`, each one's reason taken
+// out in place (the array keeps its length: the publisher numbered its events by it).
 const std::string kEraseOutboxNotes =
-    "update outbox set data = data - 'reason' where member_id = any($1::text[]) and data ? "
-    "'reason'";
+    "update outbox set data = data - 'reason', events = (select jsonb_agg(case when e.v -> 'data' "
+    "? 'reason' then jsonb_set(e.v, '{data}', (e.v -> 'data') - 'reason') else e.v end order by "
+    "e.i) from jsonb_array_elements(events) with ordinality e(v, i)) where member_id = "
+    "any($1::text[]) and (data ? 'reason' or jsonb_path_exists(events, '$[*].data.reason'))";
 const std::string kEraseConsents = "delete from member_consents where member_id = any($1::text[])";
 const std::string kEraseIdentifiers =
     "delete from member_identifiers where member_id = any($1::text[])";

@@ -512,11 +512,4 @@ std::string publish(soci::session& sql, const std::string& type,
 
 }  // namespace circolo::db::points
 
-namespace circolo::db::points {
-
-void publish(Batch& batch, const std::string& type, const std::optional<std::string>& member_id,
-             engine::TimePoint at, const nlohmann::json& data) {
-  batch.add(kPublish, {type, member_id, std::to_string(to_micros(at)), data.dump()});
-}
-
-}  // namespace circolo::db::points
+namespace circolo::db::points {}  // namespace circolo::db::points

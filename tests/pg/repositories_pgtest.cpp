@@ -301,6 +301,7 @@ TEST_F(Repositories, AnEventsOutgoingEventsAreOneRowReadAsMany) {
     first.campaign = "welcome";
     second.points = 5;
     second.event_id = "ev_ob";
+    second.reason = "staff: a note that names the customer";
     const nlohmann::json events = {
         {{"award", 1}}, {{"type", "tier.changed"}, {"data", {{"to", "silver"}}}}, {{"award", 2}}};
     db::points::earn_event(batch, "mem_ob", {first, second}, clock_.now(), events);
@@ -349,6 +350,15 @@ TEST_F(Repositories, AnEventsOutgoingEventsAreOneRowReadAsMany) {
   *sql_ << "select count(*) from outbox_events where member_id = 'mem_ob' and seq between 2 and 4",
       soci::into(viewed);
   EXPECT_EQ(viewed, 3);
+
+  // Erasure takes the notes out of the events inside the row too; the row keeps its events.
+  ASSERT_TRUE(db::outbox::read(*sql_, {0, std::nullopt, {}, 10})[3].data.contains("reason"));
+  db::members::erase(*sql_, "mem_ob", clock_.now());
+  const auto erased = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
+  ASSERT_EQ(erased.size(), 5u);
+  for (const auto& e : erased) EXPECT_FALSE(e.data.contains("reason")) << e.data.dump();
+  EXPECT_EQ(erased[3].data["points"], 5);
+  EXPECT_EQ(erased[3].seq, 4);
 }
 
 // Limits and budgets: read without locks, settled with COMMIT all or nothing.

@@ -1324,9 +1324,10 @@ export interface paths {
          * @description Points earned by events (awards, challenge rewards; less what refunds took back) in the
          *     day, week (from Monday), month or year of the program's time zone that contains now, or
          *     ever. A member token asks for its own member's rank (`member` defaults to it). Entries
-         *     and ranks are about a second behind the events (each instance keeps a copy of the board
-         *     it reads again every second); the member's own points, who is listed and names are as
-         *     they stand.
+         *     and ranks come from a copy of the board each instance keeps and reads again, in the
+         *     background, when a request finds it older than a second (under steady traffic about a
+         *     second behind the events; never more than ten seconds); the member's own points, who is
+         *     listed and names are as they stand.
          */
         get: operations["getPointsLeaderboard"];
         put?: never;

@@ -37,8 +37,9 @@ struct Event {
   nlohmann::json data;
 };
 
-// Gives committed, unpublished events the next sequence numbers (at most `batch`). Returns how
-// many, or -1 when another publisher is at work (try again shortly).
+// Gives the events of committed, unpublished rows (at most `batch` rows; an event's row holds all
+// its outgoing events) the next sequence numbers. Returns how many rows, or -1 when another
+// publisher is at work (try again shortly).
 long long publish(soci::session& sql, int batch);
 
 // An event's outgoing events as one row (migration 034), in order: {"type", "data"} each.
@@ -62,7 +63,7 @@ struct State {
 };
 State state(soci::session& sql);
 
-// Removes published events older than `cutoff`; returns how many.
+// Removes published rows older than `cutoff` (with all their events); returns how many rows.
 long long purge_before(soci::session& sql, engine::TimePoint cutoff);
 
 // {"id","seq","type","member_id","at","data"}: what touchpoints receive.

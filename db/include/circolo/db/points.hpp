@@ -106,7 +106,5 @@ std::vector<LedgerEntry> ledger_page(soci::session& sql, const std::string& memb
 std::string publish(soci::session& sql, const std::string& type,
                     const std::optional<std::string>& member_id, engine::TimePoint at,
                     const nlohmann::json& data);
-void publish(Batch& batch, const std::string& type, const std::optional<std::string>& member_id,
-             engine::TimePoint at, const nlohmann::json& data);
 
 }  // namespace circolo::db::points
