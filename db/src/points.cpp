@@ -511,5 +511,3 @@ std::string publish(soci::session& sql, const std::string& type,
 }
 
 }  // namespace circolo::db::points
-
-namespace circolo::db::points {}  // namespace circolo::db::points
