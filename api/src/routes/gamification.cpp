@@ -5,9 +5,12 @@
 #include "circolo/engine/event/decide.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -113,6 +116,15 @@ class RankSnapshots {
         std::chrono::steady_clock::now() - slot.snapshot->taken > kRankSnapshotMaxAge)
       return {nullptr, refresh};  // too old to answer from: the caller reads the board now
     return {slot.snapshot, refresh};
+  }
+  // For a caller waiting on another's first read: the copy, if one is now usable, and whether
+  // the read is still under way.
+  std::pair<std::shared_ptr<const Snapshot>, bool> peek(const std::string& period) {
+    std::lock_guard lock(mutex_);
+    auto& slot = periods_[period];
+    const bool usable = slot.snapshot && std::chrono::steady_clock::now() - slot.snapshot->taken <=
+                                             kRankSnapshotMaxAge;
+    return {usable ? slot.snapshot : nullptr, slot.loading};
   }
   void put(const std::string& period, std::shared_ptr<const Snapshot> snapshot) {
     std::lock_guard lock(mutex_);
@@ -377,8 +389,20 @@ void register_gamification_routes(App& app, const ProgramStore& store) {
            {
              const auto got = ranks->get(key);
              snapshot = got.first;
+             if (!snapshot && !got.second) {
+               // Another request is reading the board: wait for its copy (a burst of requests on
+               // a cold board reads it once), or read it here if that read failed.
+               asio::steady_timer pause(co_await asio::this_coro::executor);
+               for (int waited = 0; !snapshot && waited < 500; ++waited) {
+                 pause.expires_after(std::chrono::milliseconds(10));
+                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                 const auto [copy, loading] = ranks->peek(key);
+                 snapshot = copy;
+                 if (!loading) break;
+               }
+             }
              if (!snapshot) {
-               // None yet (or another request is reading the first one): read it now.
+               // None yet: read it now.
                snapshot = co_await load_snapshot(s, *ranks, key);
              } else if (got.second) {
                const auto executor = co_await asio::this_coro::executor;
