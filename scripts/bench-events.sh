@@ -84,17 +84,12 @@ for i in $(seq 1 "$rounds"); do
   echo >>"$dir/rounds.txt"
   order=("${order[@]:1}" "${order[0]}")
 done
-python3 - "$dir/rounds.txt" <<'PY'
+rounds "$dir/rounds.txt" >"$dir/rounds.json"
+python3 - "$dir/rounds.json" <<'PY'
 import json, statistics, sys
 rows = []
 for n, line in enumerate(open(sys.argv[1]), 1):
-    loads = {}
-    dec = json.JSONDecoder()
-    text = line.strip()
-    while text:
-        obj, end = dec.raw_decode(text)
-        loads[obj["name"]] = obj
-        text = text[end:].strip()
+    loads = json.loads(line)
     e, p, b = loads["events"], loads["pgbench"], loads.get("before")
     row = {"events": e["rps"] / p["rps"], "p99": e["p99_us"] / 1000}
     text = (f"round {n}: events {e['rps']:.0f}/s (p50 {e['p50_us'] / 1000:.1f} ms, p99 "

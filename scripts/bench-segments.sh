@@ -61,17 +61,12 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
     fi
     echo >>"$dir/rounds.txt"
   done
-  python3 - "$dir/rounds.txt" <<'PY'
+  rounds "$dir/rounds.txt" >"$dir/rounds.json"
+  python3 - "$dir/rounds.json" <<'PY'
 import json, statistics, sys
 ratios = []
 for n, line in enumerate(open(sys.argv[1]), 1):
-    loads = {}
-    dec = json.JSONDecoder()
-    text = line.strip()
-    while text:
-        obj, end = dec.raw_decode(text)
-        loads[obj["name"]] = obj
-        text = text[end:].strip()
+    loads = json.loads(line)
     b, s = loads["before"], loads["segments"]
     ratio = s["rps"] / b["rps"]
     ratios.append(ratio)

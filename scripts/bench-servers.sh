@@ -43,3 +43,18 @@ purchases() {
     --connections "$3" --name "$4" --method POST --target /v1/events \
     --bodies-file "$dir/bodies.txt" --key "$(cat "$dir/$1.key")" --unique-idempotency-key
 }
+
+# rounds FILE: the rounds written by a benchmark (each line: the JSON objects of one round's
+# loads, one after the other) as one JSON object per line, each load under its name.
+rounds() {
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    loads, dec, text = {}, json.JSONDecoder(), line.strip()
+    while text:
+        obj, end = dec.raw_decode(text)
+        loads[obj["name"]] = obj
+        text = text[end:].strip()
+    print(json.dumps(loads))
+PY
+}
