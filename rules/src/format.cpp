@@ -128,8 +128,12 @@ std::string expr(const Expr* e) {
     }
     case ExprKind::unary:
       if (e->text == "not") return "not " + child(e->args[0].get(), 3);
-      // "- -x" keeps the space so it never lexes as one token.
-      return "-" + child(e->args[0].get(), 8);
+      {
+        // Unary minus nests without parentheses ("- -x": the space keeps the two apart), so that
+        // formatted text is no deeper than its source (parentheses count toward max_depth).
+        const auto operand = child(e->args[0].get(), 7);
+        return (operand.front() == '-' ? "- " : "-") + operand;
+      }
     case ExprKind::where:
       return child(e->args[0].get(), 0) + " where " + child(e->args[1].get(), 1);
     case ExprKind::binary: {

@@ -149,6 +149,26 @@ TEST(Format, RoundTripsEveryGoldenFile) {
   }
 }
 
+// Found by the fuzzer: nested unary minus was printed as -(-(...)), each pair of parentheses a
+// level deeper, so a source within max_depth formatted to text beyond it.
+TEST(Format, NestedMinusStaysAsShallowAsItsSource) {
+  std::string minus(40, '-');
+  const Source source{"minus.rules",
+                      "campaign \"c\" {\n  rule \"e\" {\n    on purchase\n    then "
+                      "award " +
+                          minus + "x points\n  }\n}\n"};
+  Limits limits;
+  limits.max_depth = 48;
+  const auto first = parse(source, limits);
+  ASSERT_TRUE(first.diagnostics.empty()) << render_all(source, first.diagnostics);
+  const auto text = format(first.file);
+  EXPECT_NE(text.find("award - - -"), std::string::npos) << text;
+  const auto second = parse({"formatted", text}, limits);
+  EXPECT_TRUE(second.diagnostics.empty()) << render_all({"formatted", text}, second.diagnostics);
+  EXPECT_TRUE(same(first.file, second.file)) << text;
+  EXPECT_EQ(format(second.file), text);
+}
+
 // Property: random expressions print to text that parses back to the same tree.
 TEST(Format, RandomExpressionsRoundTrip) {
   std::mt19937 rng(7);
