@@ -138,15 +138,16 @@ void apply(soci::session& sql, Batch& batch, engine::event::Plan& plan,
   row.body = r.body;
   row.effects = plan.effects;
   row.experiments = r.experiments;
-  const events::MemberUpdate update{plan.member.tier,
-                                    plan.member.purchases_added,
-                                    plan.member.lifetime_points_added,
-                                    points_added,
-                                    plan.member.tags,
-                                    plan.member.interests
-                                        ? std::optional(interests::to_text(*plan.member.interests))
-                                        : std::nullopt,
-                                    plan.member.segments};
+  const events::MemberUpdate update{
+      plan.member.tier,
+      plan.member.purchases_added,
+      plan.member.lifetime_points_added,
+      points_added,
+      plan.member.tags,
+      plan.member.interests ? std::optional(interests::to_text(*plan.member.interests))
+                            : std::nullopt,
+      plan.member.segments,
+      plan.member.limits ? std::optional(json(*plan.member.limits).dump()) : std::nullopt};
   events::record(batch, row, update, std::move(on_duplicate));
   gamification::add_points(batch, member, engine::event::leaderboard_periods(program, now),
                            plan.leaderboard_points);

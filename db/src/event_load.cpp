@@ -294,6 +294,7 @@ engine::event::MemberState domain_state(const events::MemberState& stored) {
   s.member.consents = m.consents;
   s.member.interests = m.interests;
   s.member.segments = m.segments;
+  s.member.limits = stored.limits;
   s.balances = stored.balances;
   s.badges = stored.badges;
   s.qualifying = stored.qualifying;

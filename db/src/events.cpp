@@ -43,7 +43,7 @@ const std::string kLockMemberState =
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
     "= (select v.xmin from members v where v.id = m.id), m.open_referral, cast(m.consents as text) "
     ", coalesce(cast(m.interest_profile as text), cast(m.interests as text)), "
-    "cast(array_to_json(m.segments) as text) from members m cross "
+    "cast(array_to_json(m.segments) as text), cast(m.limit_counts as text) from members m cross "
     "join "
     "lateral (select "
     "coalesce(sum(remaining) filter (where pending_until "
@@ -70,7 +70,8 @@ const std::string kRecord =
     "points_balance + $24::bigint, tags = "
     "array(select json_array_elements_text($20::json)), interest_profile = coalesce($22::json, "
     "interest_profile), interests = case when $22::json is null then interests end, segments = "
-    "coalesce($23::text[], segments) where id = $2 and exists (select 1 "
+    "coalesce($23::text[], segments), limit_counts = coalesce($25::jsonb, limit_counts) where id = "
+    "$2 and exists (select 1 "
     "from "
     "ev)) select count(*) from ev";
 
@@ -207,6 +208,8 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
   state.member.interests = interests::from_text(row[21]);
   for (const auto& id : nlohmann::json::parse(row[22].value_or("[]")))
     state.member.segments.push_back(id.get<std::string>());
+  const auto limits = nlohmann::json::parse(row[23].value_or("{}"));
+  for (const auto& [key, value] : limits.items()) state.limits[key] = value.get<std::int64_t>();
   for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
     state.badges.push_back(badge.get<std::string>());
   if (row[16]) {
@@ -287,7 +290,8 @@ std::vector<Value> record_params(const Event& e, const MemberUpdate& m) {
           e.experiments.is_null() ? Value{} : Value{e.experiments.dump()},
           m.interests,
           m.segments ? Value{text_array(*m.segments)} : Value{},
-          std::to_string(m.points_added)};
+          std::to_string(m.points_added),
+          m.limits};
 }
 
 }  // namespace

@@ -586,6 +586,22 @@ TEST_F(Events, PerMemberLimitHoldsUnderConcurrentEvents) {
   }
   EXPECT_EQ(awarded, 3);
   EXPECT_EQ(wallet(id)["points"]["available"], 103);
+  // Counted on the member's row (members.limit_counts), not in a counter row of its own.
+  soci::session sql(soci::postgresql, database_->conninfo());
+  std::string counts;
+  int rows = 0;
+  sql << "select cast(limit_counts as text) from members where id = :id", soci::use(id),
+      soci::into(counts);
+  sql << "select count(*) from rule_counters where key like '%/member:' || :id || '/%'",
+      soci::use(id), soci::into(rows);
+  // The sign-up's "limit 1 per member" and the visits' "limit 1 per member per day".
+  const auto limits = json::parse(counts);
+  ASSERT_EQ(limits.size(), 2u) << counts;
+  for (const auto& [key, value] : limits.items()) {
+    EXPECT_TRUE(key.ends_with("/member:" + id + "/ever") || key.find("/visit/") != key.npos) << key;
+    EXPECT_EQ(value, 1) << key;
+  }
+  EXPECT_EQ(rows, 0);
 }
 
 TEST_F(Events, RefundsTakeBackInProportionAndNeverTwice) {

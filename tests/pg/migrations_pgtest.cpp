@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <soci/postgresql/soci-postgresql.h>
+#include <nlohmann/json.hpp>
 
 #include <thread>
 
@@ -106,4 +107,38 @@ TEST(Migrations, RefusesAnEditedOrUnknownMigration) {
   } catch (const db::MigrationError& e) {
     EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos);
   }
+}
+
+// 037 moves the per-member limit counters onto the members' rows; campaign-wide limits, budgets
+// and the counters of members that do not exist stay where they were.
+TEST(Migrations, MemberLimitCountersMoveOntoTheMembersRows) {
+  test::TestDatabase database;
+  soci::session sql(soci::postgresql, database.conninfo());
+  std::vector<db::Migration> before;
+  for (const auto& m : db::embedded_migrations())
+    if (m.version < 37) before.push_back(m);
+  db::apply_migrations(sql, before);
+  sql << "insert into members (id, joined_at) values ('mem_1', now()), ('mem_11', now())";
+  sql << "insert into rule_counters (key, value) values "
+         "('limit:promo/earn/member:mem_1/day:2026-12-02', 1), "
+         "('limit:held:promo/earn/member:mem_1/ever', 2), "
+         "('limit:promo/earn/member:mem_11/week:2026-11-30', 3), "
+         "('limit:promo/earn/campaign/day:2026-12-02', 4), "
+         "('limit:promo/earn/member:gone/ever', 5), "
+         "('budget:promo', 6)";
+  db::apply_migrations(sql, db::embedded_migrations());
+  std::string mem_1, mem_11;
+  sql << "select cast(limit_counts as text) from members where id = 'mem_1'", soci::into(mem_1);
+  sql << "select cast(limit_counts as text) from members where id = 'mem_11'", soci::into(mem_11);
+  EXPECT_EQ(nlohmann::json::parse(mem_1),
+            nlohmann::json::parse(R"({"limit:promo/earn/member:mem_1/day:2026-12-02": 1,
+                                      "limit:held:promo/earn/member:mem_1/ever": 2})"));
+  EXPECT_EQ(nlohmann::json::parse(mem_11),
+            nlohmann::json::parse(R"({"limit:promo/earn/member:mem_11/week:2026-11-30": 3})"));
+  EXPECT_EQ(count(sql,
+                  "select count(*) from rule_counters where key in "
+                  "('limit:promo/earn/campaign/day:2026-12-02', "
+                  "'limit:promo/earn/member:gone/ever', 'budget:promo')"),
+            3);
+  EXPECT_EQ(count(sql, "select count(*) from rule_counters"), 3);
 }

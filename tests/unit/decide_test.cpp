@@ -432,25 +432,65 @@ std::vector<Case> cases() {
        "member",
        "",
        [](const Plan& plan, const MapCounters& counters) {
-         ASSERT_EQ(plan.counter_increments.size(), 2u);
+         // The budget is a counter of its own; the member's limit goes on its row.
+         ASSERT_EQ(plan.counter_increments.size(), 1u);
          EXPECT_EQ(plan.counter_increments.at("budget:capped"), 7);
          EXPECT_EQ(plan.counter_caps.at("budget:capped"), 10);
          const std::string limit = "limit:daily/visit/member:mem_1/day:2026-12-02";
-         ASSERT_TRUE(plan.counter_increments.count(limit))
-             << plan.counter_increments.begin()->first;
-         EXPECT_EQ(plan.counter_increments.at(limit), 1);
-         EXPECT_EQ(plan.counter_caps.at(limit), 1);
-         EXPECT_EQ(counters.asked.size(), 2u);  // each counter read once
+         ASSERT_TRUE(plan.member.limits);
+         EXPECT_EQ(*plan.member.limits, (std::map<std::string, std::int64_t>{{limit, 1}}));
+         EXPECT_EQ(plan.state_after.member.limits, *plan.member.limits);
+         // Only the budget is read: the member's limits came with it.
+         EXPECT_EQ(counters.asked, std::vector<std::string>{"budget:capped"});
        }},
       {"a used-up limit does not fire",
        campaigns,
-       [](Request& r, Inputs& in, MapCounters& c) {
+       [](Request& r, Inputs& in, MapCounters&) {
          r = event("visit");
          in = member(campaigns());
-         c.values()["limit:daily/visit/member:mem_1/day:2026-12-02"] = 1;
+         in.member.member.limits["limit:daily/visit/member:mem_1/day:2026-12-02"] = 1;
        },
        {"points_awarded 7"},
        7},
+      {"another day's count does not stop a daily limit",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("visit");
+         in = member(campaigns());
+         in.member.member.limits["limit:daily/visit/member:mem_1/day:2026-12-01"] = 1;
+       },
+       {"points_awarded 5", "points_awarded 7"},
+       12,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         // Both days kept: no cut-off given (limits_from at the epoch).
+         ASSERT_TRUE(plan.member.limits);
+         EXPECT_EQ(plan.member.limits->size(), 2u);
+       }},
+      {"an event forgets the member's limits of periods before the offline window",
+       campaigns,
+       [](Request& r, Inputs& in, MapCounters&) {
+         r = event("visit");
+         r.limits_from = r.now - std::chrono::hours(24);
+         in = member(campaigns());
+         in.member.member.limits["limit:daily/visit/member:mem_1/day:2026-11-30"] = 1;
+         in.member.member.limits["limit:daily/visit/member:mem_1/day:2026-12-01"] = 1;
+         in.member.member.limits["limit:first/visit/member:mem_1/ever"] = 1;
+       },
+       {"points_awarded 5", "points_awarded 7"},
+       12,
+       0,
+       "member",
+       "",
+       [](const Plan& plan, const MapCounters&) {
+         ASSERT_TRUE(plan.member.limits);
+         EXPECT_EQ(*plan.member.limits, (std::map<std::string, std::int64_t>{
+                                            {"limit:daily/visit/member:mem_1/day:2026-12-01", 1},
+                                            {"limit:daily/visit/member:mem_1/day:2026-12-02", 1},
+                                            {"limit:first/visit/member:mem_1/ever", 1}}));
+       }},
       {"a budget that an award would exceed does not fire",
        campaigns,
        [](Request& r, Inputs& in, MapCounters& c) {
@@ -1263,21 +1303,25 @@ campaign "promo" {
     EXPECT_TRUE(std::holds_alternative<Plan>(decision));
     const auto& plan = std::get<Plan>(decision);
     EXPECT_FALSE(plan.counter_increments.count(engine::event::budget_counter("promo")));
-    return std::pair{plan.experiments.at("promo").withheld_points, plan.counter_increments};
+    EXPECT_TRUE(plan.counter_increments.empty());
+    return std::pair{plan.experiments.at("promo").withheld_points,
+                     plan.member.limits.value_or(std::map<std::string, std::int64_t>{})};
   };
   MapCounters fresh;
-  const auto [first, increments] = withheld(fresh);
+  const auto [first, limits] = withheld(fresh);
   EXPECT_EQ(first, 10);
-  ASSERT_EQ(increments.size(), 1u);
-  const auto held_key = increments.begin()->first;
+  ASSERT_EQ(limits.size(), 1u);
+  const auto held_key = limits.begin()->first;
   EXPECT_EQ(held_key.rfind("limit:held:promo", 0), 0u) << held_key;
   EXPECT_NE(
       std::find(fresh.asked.begin(), fresh.asked.end(), engine::event::budget_counter("promo")),
       fresh.asked.end())
       << "control reads the budget";
 
-  MapCounters limited({{held_key, 1}});
+  MapCounters limited;
+  in.member.member.limits[held_key] = 1;
   EXPECT_EQ(withheld(limited).first, 0) << "the day's limit of what is held back is reached";
+  in.member.member.limits.clear();
 
   MapCounters spent({{engine::event::budget_counter("promo"), 95}});
   EXPECT_EQ(withheld(spent).first, 0) << "10 more points would exceed the budget";
@@ -1408,3 +1452,50 @@ segment "press" { name "Press" static }
   EXPECT_EQ(u.left, std::vector<std::string>{"dropped"});
   EXPECT_EQ(u.after, (std::vector<std::string>{"new", "press"}));
 }
+
+namespace {
+
+TEST(MemberCounters, AreTheLimitsPerMemberOfThatMember) {
+  using engine::event::member_counter;
+  EXPECT_TRUE(member_counter("limit:promo/earn/member:mem_1/day:2026-12-02", "mem_1"));
+  EXPECT_TRUE(member_counter("limit:held:promo/earn/member:mem_1/ever", "mem_1"));
+  EXPECT_TRUE(member_counter("limit:promo/earn/member:shop/42/week:2026-11-30", "shop/42"));
+  EXPECT_FALSE(member_counter("limit:promo/earn/member:mem_1/day:2026-12-02", "mem_11"));
+  EXPECT_FALSE(member_counter("limit:promo/earn/member:mem_11/day:2026-12-02", "mem_1"));
+  EXPECT_FALSE(member_counter("limit:promo/earn/member:xmem_1/day:2026-12-02", "mem_1"));
+  EXPECT_FALSE(member_counter("limit:promo/earn/campaign/day:2026-12-02", "mem_1"));
+  EXPECT_FALSE(member_counter("budget:promo", "mem_1"));
+  EXPECT_FALSE(member_counter("stock:member:mem_1/x", "mem_1"));
+}
+
+TEST(MemberCounters, PeriodsBeforeTheCutOffAreForgotten) {
+  const auto program = compiled(R"(
+program { currency "EUR" timezone "Europe/Rome" }
+tier "member" { name "Member" threshold 0 }
+)");
+  const std::map<std::string, std::int64_t> limits = {{"limit:a/r/member:m/day:2026-11-30", 1},
+                                                      {"limit:a/r/member:m/day:2026-12-01", 2},
+                                                      {"limit:a/r/member:m/week:2026-11-23", 1},
+                                                      {"limit:a/r/member:m/week:2026-11-30", 1},
+                                                      {"limit:a/r/member:m/month:2026-11", 4},
+                                                      {"limit:a/r/member:m/month:2026-10", 4},
+                                                      {"limit:a/r/member:m/ever", 9}};
+  // 23:30 UTC on 30 November is 00:30 on 1 December in Rome: periods are the program's.
+  const auto from = *engine::parse_rfc3339("2026-11-30T23:30:00Z");
+  EXPECT_EQ(program->period(rules::LimitPeriod::day, from), "day:2026-12-01");
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : engine::event::current_limits(*program, limits, from))
+    keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"limit:a/r/member:m/day:2026-12-01",
+                                            "limit:a/r/member:m/ever",
+                                            "limit:a/r/member:m/week:2026-11-30"}));
+  // One period earlier (22:30 UTC: still 30 November there), those of November stay.
+  keys.clear();
+  for (const auto& [key, value] :
+       engine::event::current_limits(*program, limits, from - std::chrono::hours(1)))
+    keys.push_back(key);
+  EXPECT_EQ(keys.size(), 5u);
+  EXPECT_EQ(engine::event::current_limits(*program, limits, engine::TimePoint{}), limits);
+}
+
+}  // namespace

@@ -30,6 +30,7 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
          context.event_id = new_id("ev");
          context.api_key_id = request.caller().key_id;
          context.now = now;
+         context.limits_from = now - policy.offline_window;
          context.program_version = active->version;
          context.program = active->program.get();
          context.paused = &active->paused;

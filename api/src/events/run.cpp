@@ -74,6 +74,7 @@ engine::event::Request decision_request(const IncomingEvent& in, const EventCont
   r.event_id = ctx.event_id;
   r.api_key_id = ctx.api_key_id;
   r.now = ctx.now;
+  r.limits_from = ctx.limits_from;
   r.program_version = ctx.program_version;
   r.event = in.event;
   r.order_id = in.order_id;

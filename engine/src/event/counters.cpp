@@ -13,6 +13,40 @@ std::string budget_counter(const std::string& campaign) {
   return "budget:" + campaign;
 }
 
+bool member_counter(std::string_view counter, std::string_view member_id) {
+  // "limit:[held:]<campaign>/<rule>/member:<id>/<period>": the period is the last segment.
+  if (!counter.starts_with("limit:")) return false;
+  const auto slash = counter.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  const auto scope = counter.substr(0, slash);
+  constexpr std::string_view kMember = "/member:";
+  return scope.size() > kMember.size() + member_id.size() && scope.ends_with(member_id) &&
+         scope.substr(scope.size() - member_id.size() - kMember.size(), kMember.size()) == kMember;
+}
+
+std::map<std::string, std::int64_t> current_limits(const rules::CompiledProgram& program,
+                                                   std::map<std::string, std::int64_t> limits,
+                                                   TimePoint from) {
+  using rules::LimitPeriod;
+  // A period's name sorts with time within its kind (ISO dates): one named before the period
+  // holding `from` ended before it.
+  const std::pair<std::string_view, LimitPeriod> kinds[] = {
+      {"day:", LimitPeriod::day}, {"week:", LimitPeriod::week}, {"month:", LimitPeriod::month}};
+  std::string oldest[3];
+  for (auto it = limits.begin(); it != limits.end();) {
+    const std::string_view key = it->first;
+    const auto period = key.substr(key.rfind('/') + 1);
+    bool gone = false;
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (!period.starts_with(kinds[k].first)) continue;
+      if (oldest[k].empty()) oldest[k] = program.period(kinds[k].second, from);
+      gone = period < std::string_view(oldest[k]);
+    }
+    it = gone ? limits.erase(it) : std::next(it);
+  }
+  return limits;
+}
+
 std::map<std::string, std::int64_t> MapCounters::read(const std::vector<std::string>& keys) {
   std::map<std::string, std::int64_t> out;
   for (const auto& key : keys) {
@@ -24,12 +58,27 @@ std::map<std::string, std::int64_t> MapCounters::read(const std::vector<std::str
 
 namespace detail {
 
+void know_member_limits(Work& w) {
+  for (const auto& [counter, value] : w.state.member.limits) {
+    w.known_counters.insert(counter);
+    w.counters.firings[counter.substr(6)] = value;
+  }
+}
+
 rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {
   for (int round = 0;; ++round) {
     auto evaluation = w.program.evaluate(event, w.snapshot, w.counters, w.request.with_trace);
     std::vector<std::string> missing;
     for (const auto& [key, n] : evaluation.firings_added) {
-      if (!w.known_counters.count(limit_counter(key))) missing.push_back(limit_counter(key));
+      const auto counter = limit_counter(key);
+      if (w.known_counters.count(counter)) continue;
+      // The member's own limits are all known (know_member_limits): one it lacks counts 0, as
+      // the evaluation took it.
+      if (member_counter(counter, w.state.member.id)) {
+        w.known_counters.insert(counter);
+        continue;
+      }
+      missing.push_back(counter);
     }
     for (const auto& [campaign, n] : evaluation.budget_added) {
       if (!w.known_counters.count(budget_counter(campaign)))

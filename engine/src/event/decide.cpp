@@ -330,6 +330,7 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   // that is where it starts, not a change.
   if (!w.state.member.tier) w.state.member.tier = entry_tier(program);
   w.state.qualifying.resize(program.tiers().size(), 0);
+  detail::know_member_limits(w);
 
   rules::Event event = req.event;
   std::optional<RefundDecided> refund;
@@ -419,9 +420,13 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
       row.body["items"] = items;
     }
   }
-  plan.member = {w.state.member.tier,    req.event.type == "purchase" ? 1 : 0,
-                 w.awarded - taken_back, w.state.member.tags,
-                 std::nullopt,           std::nullopt};
+  plan.member = {w.state.member.tier,
+                 req.event.type == "purchase" ? 1 : 0,
+                 w.awarded - taken_back,
+                 w.state.member.tags,
+                 std::nullopt,
+                 std::nullopt,
+                 std::nullopt};
   // What the member is interested in, for members who agreed to profiling.
   if (w.state.member.consents.granted(consent::Purpose::profiling) && !refund) {
     if (const auto seen = interest_observation(req.event, w.program.currency_digits(),
@@ -437,6 +442,11 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   // were received in; what a refund takes back comes off the periods of the purchase.
   plan.leaderboard_points = w.awarded;
   plan.leaderboard_reversed = plan.refund ? plan.refund->ledger.taken : 0;
+  if (w.limits_changed) {
+    w.state.member.limits =
+        current_limits(program, std::move(w.state.member.limits), req.limits_from);
+    plan.member.limits = w.state.member.limits;
+  }
   plan.balances = w.state.balances;
   plan.tier = w.state.member.tier;
   plan.state_after = std::move(w.state);  // not read after this
@@ -508,6 +518,7 @@ Request side_request(const Request& cause, const ReferralStep& step, bool referr
   r.program_version = cause.program_version;
   r.paused = cause.paused;
   r.new_id = cause.new_id;
+  r.limits_from = cause.limits_from;
   r.event.type = reversed ? kReferralReversed : kReferralCompleted;
   r.event.channel = step.cause.channel;
   r.event.store = step.cause.store;

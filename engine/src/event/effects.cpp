@@ -268,9 +268,16 @@ void apply_effects(Work& w, const rules::Evaluation& evaluation) {
   }
   if (!earn.awards.empty()) plan.writes.push_back(std::move(earn));
   for (const auto& [key, n] : evaluation.firings_added) {
-    plan.counter_increments[limit_counter(key)] += n;
-    plan.counter_caps[limit_counter(key)] = evaluation.limit_caps.at(key);
+    const auto counter = limit_counter(key);
     w.counters.firings[key] += n;
+    // The member's own limits go on its row (locked: the evaluation's check was exact).
+    if (member_counter(counter, w.state.member.id)) {
+      w.state.member.limits[counter] += n;
+      w.limits_changed = true;
+      continue;
+    }
+    plan.counter_increments[counter] += n;
+    plan.counter_caps[counter] = evaluation.limit_caps.at(key);
   }
   for (const auto& [campaign, added] : evaluation.budget_added) {
     const auto booked = not_booked.find(campaign);

@@ -28,6 +28,7 @@ struct Work {
   // Qualifying points this event moved (every movement is booked now, inside every window).
   ledger::Points qualifying_added = 0;
   std::set<std::string> known_counters;  // read so far
+  bool limits_changed = false;           // state.member.limits
   rules::Counters counters;
   ledger::Points awarded = 0;            // by this event and the events it caused
   ledger::Points challenge_rewards = 0;  // of which challenge rewards: a refund leaves them
@@ -41,6 +42,8 @@ struct Work {
 void follow_segments(const rules::CompiledProgram& program, const Request& req, Plan& plan);
 // The snapshot the rules see, from the state as it stands now.
 void describe_member(Work& w);
+// The member's own limit counters, known before the rules run (no read needed).
+void know_member_limits(Work& w);
 // Evaluates `event` with the counters of every rule that would fire.
 rules::Evaluation evaluate_counted(Work& w, const rules::Event& event);
 // Applies an evaluation's effects to the plan (awards, tags, notifications, coupons, badges,

@@ -48,7 +48,8 @@ struct MemberState {
   std::vector<Points> qualifying;
   // Its stored state in each of `challenges` it progressed in (see gamification::load).
   std::map<std::string, gamification::ChallengeState> challenges;
-  std::optional<std::string> open_referral;  // the id of its referral still open, if any
+  std::optional<std::string> open_referral;    // the id of its referral still open, if any
+  std::map<std::string, std::int64_t> limits;  // its own limit counters (members.limit_counts)
 };
 // A challenge and the oldest contribution that can still matter to it (its window; none: all).
 struct ChallengeWindow {
@@ -96,6 +97,7 @@ struct MemberUpdate {
   std::vector<std::string> tags;
   std::optional<std::string> interests;  // the profile to store (db::interests), if it changed
   std::optional<std::vector<std::string>> segments;  // all of them, if they changed
+  std::optional<std::string> limits;  // its limit counters as JSON (all of them), if they changed
 };
 // Sent with the batch that ends the transaction: a duplicate order fails the commit (SQLSTATE
 // 23505) and `on_duplicate` is called after the rollback.

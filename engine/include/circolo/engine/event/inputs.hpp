@@ -37,6 +37,9 @@ struct Member {
   consent::Consents consents;         // marketing notifications go only where the member agreed
   interests::Profile interests;       // kept for members who agreed to profiling
   std::vector<std::string> segments;  // sorted: dynamic ones the program keeps, static uploads
+  // Its per-member limit counters ("limit:…/member:<id>/<period>", member_counter), kept on its
+  // row: read with it, exact under its lock; a key it lacks counts 0.
+  std::map<std::string, std::int64_t> limits;
 };
 
 struct MemberState {
@@ -144,6 +147,9 @@ struct Request {
   bool render = true;
   // Simulate redeems nothing: the codes it loads (as they stand) only take their discounts off.
   bool redeem_coupons = true;
+  // The oldest time an event can still be dated (the API's offline window): the member's limit
+  // counters of periods that ended before it are forgotten when the event writes them.
+  TimePoint limits_from{};
   NewId new_id;
 };
 
@@ -180,5 +186,13 @@ class MapCounters final : public CounterSource {
 
 std::string limit_counter(const std::string& key);
 std::string budget_counter(const std::string& campaign);
+// Whether `counter` (a limit_counter) is one of `member_id`'s own limits ("limit … per member"),
+// which the member's row keeps (Member::limits) rather than a counter of its own.
+bool member_counter(std::string_view counter, std::string_view member_id);
+// `limits` without the counters of periods that ended before `from`: no event can count in them
+// any more. Counters of every period ("ever") stay.
+std::map<std::string, std::int64_t> current_limits(const rules::CompiledProgram& program,
+                                                   std::map<std::string, std::int64_t> limits,
+                                                   TimePoint from);
 
 }  // namespace circolo::engine::event

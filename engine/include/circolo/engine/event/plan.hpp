@@ -91,6 +91,8 @@ struct MemberUpdate {
   std::vector<std::string> tags;
   std::optional<interests::Profile> interests;       // changed by this event
   std::optional<std::vector<std::string>> segments;  // changed by this event: all of them
+  // Changed by this event: all of the member's limit counters (Member::limits).
+  std::optional<std::map<std::string, std::int64_t>> limits;
 };
 
 // The event's own row (and its timeline entry).
