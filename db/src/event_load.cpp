@@ -17,6 +17,9 @@ namespace {
 
 using engine::event::Refusal;
 
+// Budgets read with the member at most (a program with more reads the others when they matter).
+constexpr std::size_t kPrimedBudgets = 32;
+
 std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
   if (!text || text->size() != 10) return std::nullopt;
   return rules::Date{std::stoi(text->substr(0, 4)), std::stoi(text->substr(5, 2)),
@@ -275,8 +278,16 @@ events::MemberStateRead member_read(const rules::CompiledProgram& program,
     }
     challenges.push_back({c.id, from});
   }
+  // The program's budgets, read with it: the rules then run once, knowing them (most events
+  // meet a budgeted campaign). Up to kPrimedBudgets; the others are read if a rule needs them.
+  std::vector<std::string> budgets;
+  for (const auto& c : program.campaigns()) {
+    if (c.budget && budgets.size() < kPrimedBudgets)
+      budgets.push_back(engine::event::budget_counter(c.id));
+  }
+  std::sort(budgets.begin(), budgets.end());
   return events::member_state_read(member_id, member_id ? std::nullopt : identifier, now, since,
-                                   challenges, claim, lock);
+                                   challenges, claim, lock, budgets);
 }
 
 engine::event::MemberState domain_state(const events::MemberState& stored) {
@@ -352,6 +363,7 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
   const auto& state = std::get<events::MemberState>(resolved);
   link_identifiers(sql, req, state.member.id, to_link);
   out.inputs.member = domain_state(state);
+  if (state.counters) out.counters = *state.counters;
   if (original) {
     engine::event::RefundedPurchase r;
     r.event_id = original->id;
@@ -368,6 +380,18 @@ std::variant<Loaded, Refusal> load(soci::session& sql, const LoadRequest& req,
   }
   out.inputs.coupons = basket(sql, req.coupons, state.member.id, req.now);
   return out;
+}
+
+TransactionCounters::TransactionCounters(
+    soci::session& sql, bool lock_first,
+    const std::map<std::string, std::optional<std::int64_t>>& primed)
+    : sql_(sql), lock_first_(lock_first) {
+  // A retry locks every counter before deciding: nothing read ahead without locks is used.
+  if (lock_first_) return;
+  for (const auto& [key, value] : primed) {
+    primed_[key] = value.value_or(0);
+    if (!value) absent_.insert(key);
+  }
 }
 
 std::map<std::string, std::int64_t> TransactionCounters::read(

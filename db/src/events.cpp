@@ -43,7 +43,9 @@ const std::string kLockMemberState =
     "), 0)::text, ',' order by o) from unnest($3::bigint[]) with ordinality u(s, o)), m.xmin "
     "= (select v.xmin from members v where v.id = m.id), m.open_referral, cast(m.consents as text) "
     ", coalesce(cast(m.interest_profile as text), cast(m.interests as text)), "
-    "cast(array_to_json(m.segments) as text), cast(m.limit_counts as text) from members m cross "
+    "cast(array_to_json(m.segments) as text), cast(m.limit_counts as text), (select "
+    "json_object_agg(r.key, r.value) from unnest($10::text[]) k(key) cross join lateral (select "
+    "key, value from rule_counters where key = k.key offset 0) r)::text from members m cross "
     "join "
     "lateral (select "
     "coalesce(sum(remaining) filter (where pending_until "
@@ -152,7 +154,8 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   const std::optional<engine::Identifier>& identifier,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
                                   const std::vector<ChallengeWindow>& challenges,
-                                  const std::optional<ClaimOf>& claim, bool lock) {
+                                  const std::optional<ClaimOf>& claim, bool lock,
+                                  const std::vector<std::string>& counters) {
   MemberStateRead out;
   std::vector<std::string> ids;
   std::string since_of = "{";
@@ -180,7 +183,9 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                      identifier ? Value(identifier->type) : Value(),
                      identifier ? Value(identifier->value) : Value(),
                      claim ? Value(claim->api_key_id) : Value(),
-                     claim ? Value(claim->idempotency_key) : Value()};
+                     claim ? Value(claim->idempotency_key) : Value(),
+                     text_array(counters)};
+  out.counters = counters;
   return out;
 }
 
@@ -195,7 +200,7 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
   if (rows.front()[18] != Value("t")) {
     auto params = read.read.params;
     params[0] = rows.front()[0];
-    for (std::size_t i = 5; i < params.size(); ++i) params[i] = Value();
+    for (std::size_t i = 5; i < 9; ++i) params[i] = Value();  // by id, no claim; counters again
     rows = fetch(sql, *read.read.query, params);
   }
   if (rows.empty()) return std::nullopt;
@@ -210,6 +215,14 @@ std::optional<MemberState> member_state(soci::session& sql, const MemberStateRea
     state.member.segments.push_back(id.get<std::string>());
   const auto limits = nlohmann::json::parse(row[23].value_or("{}"));
   for (const auto& [key, value] : limits.items()) state.limits[key] = value.get<std::int64_t>();
+  if (!read.counters.empty()) {
+    const auto found = nlohmann::json::parse(row[24].value_or("{}"));
+    auto& counters = state.counters.emplace();
+    for (const auto& key : read.counters) {
+      const auto it = found.find(key);
+      counters[key] = it == found.end() ? std::nullopt : std::optional(it->get<std::int64_t>());
+    }
+  }
   for (const auto& badge : nlohmann::json::parse(row[15].value_or("[]")))
     state.badges.push_back(badge.get<std::string>());
   if (row[16]) {

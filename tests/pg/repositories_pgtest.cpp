@@ -478,6 +478,42 @@ TEST_F(Repositories, MemberReadByIdentifierThatWaitedOnAMergeSeesTheMergedMember
   EXPECT_EQ(state->member.merged_into, std::optional<std::string>("mem_new"));
 }
 
+// The counters asked with the member come with it (nullopt: no row), also when the read waited
+// for the member's lock and read again.
+TEST_F(Repositories, MemberReadBringsTheCountersAskedForAlsoAfterAWait) {
+  add_member(*sql_, "mem_c", {}, clock_.now());
+  *sql_ << "insert into rule_counters (key, value) values ('budget:a', 5)";
+  soci::session other(soci::postgresql, database_.conninfo());
+  other << "begin";
+  other << "update members set purchases = purchases + 1 where id = 'mem_c'";
+  other << "update rule_counters set value = 9 where key = 'budget:a'";
+  auto read = std::async(std::launch::async, [&] {
+    soci::session sql(soci::postgresql, database_.conninfo());
+    db::Transaction tx(sql);
+    tx.begin();
+    const auto ask =
+        db::events::member_state_read(std::string("mem_c"), std::nullopt, clock_.now(), {}, {},
+                                      std::nullopt, true, {"budget:a", "budget:b"});
+    auto state =
+        db::events::member_state(sql, ask, db::fetch(sql, *ask.read.query, ask.read.params));
+    tx.rollback();
+    return state;
+  });
+  EXPECT_EQ(read.wait_for(300ms), std::future_status::timeout) << "waits for the member";
+  other << "commit";
+  ASSERT_EQ(read.wait_for(10s), std::future_status::ready);
+  const auto state = read.get();
+  ASSERT_TRUE(state && state->counters);
+  EXPECT_EQ(state->member.purchases, 1);
+  const std::map<std::string, std::optional<std::int64_t>> expected{{"budget:a", 9},
+                                                                    {"budget:b", std::nullopt}};
+  EXPECT_EQ(*state->counters, expected);
+  // None asked: none read.
+  const auto plain = db::events::lock_member_state(*sql_, std::string("mem_c"), clock_.now(), {});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->counters);
+}
+
 // A replayed request whose member read goes ahead with the claim locks nothing: it answers
 // while the member's own events hold its row.
 TEST_F(Repositories, ReplayedClaimDoesNotLockTheMemberReadAhead) {

@@ -1499,3 +1499,43 @@ tier "member" { name "Member" threshold 0 }
 }
 
 }  // namespace
+
+namespace {
+
+// Counters read before the rules run, as the event path reads the program's budgets with the
+// member; `asked` records what the decision still had to read.
+class PrimedCounters final : public engine::event::CounterSource {
+ public:
+  explicit PrimedCounters(std::map<std::string, std::int64_t> primed)
+      : primed_(std::move(primed)) {}
+  std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override {
+    asked.insert(asked.end(), keys.begin(), keys.end());
+    return {};
+  }
+  std::map<std::string, std::int64_t> primed() const override { return primed_; }
+  std::vector<std::string> asked;
+
+ private:
+  std::map<std::string, std::int64_t> primed_;
+};
+
+TEST(PrimedCounters, AreKnownBeforeTheRulesRunAndNotReadAgain) {
+  const auto in = member(campaigns());
+  PrimedCounters fresh({{"budget:capped", 0}});
+  auto decision = engine::event::decide(campaigns(), event("visit"), in, fresh);
+  ASSERT_TRUE(std::holds_alternative<Plan>(decision));
+  EXPECT_EQ(std::get<Plan>(decision).counter_increments.at("budget:capped"), 7);
+  EXPECT_TRUE(fresh.asked.empty()) << fresh.asked.front();
+
+  // As primed, a budget that 7 more points would pass stops its rule.
+  PrimedCounters spent({{"budget:capped", 5}});
+  decision = engine::event::decide(campaigns(), event("visit"), in, spent);
+  ASSERT_TRUE(std::holds_alternative<Plan>(decision));
+  const auto& plan = std::get<Plan>(decision);
+  EXPECT_FALSE(plan.counter_increments.count("budget:capped"));
+  ASSERT_EQ(plan.effects.size(), 1u);
+  EXPECT_EQ(summary(plan.effects[0]), "points_awarded 5");
+  EXPECT_TRUE(spent.asked.empty());
+}
+
+}  // namespace

@@ -223,7 +223,7 @@ json run_event(soci::session& sql, const IncomingEvent& in, const EventContext& 
   auto request = decision_request(in, ctx);
   request.named_member_id = inputs.named_member_id;
   request.enrolled = inputs.enrolled;
-  db::event::TransactionCounters counters(sql, ctx.lock_counters_first);
+  db::event::TransactionCounters counters(sql, ctx.lock_counters_first, inputs.counters);
   auto decision = engine::event::decide(program, request, inputs.inputs, counters);
   if (auto* refusal = std::get_if<engine::event::Refusal>(&decision)) throw_refusal(*refusal);
   // The event completes the member's referral: decided again with its referrer locked and its

@@ -58,11 +58,16 @@ std::map<std::string, std::int64_t> MapCounters::read(const std::vector<std::str
 
 namespace detail {
 
-void know_member_limits(Work& w) {
-  for (const auto& [counter, value] : w.state.member.limits) {
+void know_counters_up_front(Work& w) {
+  const auto know = [&w](const std::string& counter, std::int64_t value) {
     w.known_counters.insert(counter);
-    w.counters.firings[counter.substr(6)] = value;
-  }
+    if (counter.rfind("limit:", 0) == 0)
+      w.counters.firings[counter.substr(6)] = value;
+    else
+      w.counters.budget_used[counter.substr(7)] = value;
+  };
+  for (const auto& [counter, value] : w.state.member.limits) know(counter, value);
+  for (const auto& [counter, value] : w.source.primed()) know(counter, value);
 }
 
 rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {

@@ -330,7 +330,7 @@ Plan decide_or_throw(Work& w, const Inputs& inputs) {
   // that is where it starts, not a change.
   if (!w.state.member.tier) w.state.member.tier = entry_tier(program);
   w.state.qualifying.resize(program.tiers().size(), 0);
-  detail::know_member_limits(w);
+  detail::know_counters_up_front(w);
 
   rules::Event event = req.event;
   std::optional<RefundDecided> refund;

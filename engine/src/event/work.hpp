@@ -42,8 +42,8 @@ struct Work {
 void follow_segments(const rules::CompiledProgram& program, const Request& req, Plan& plan);
 // The snapshot the rules see, from the state as it stands now.
 void describe_member(Work& w);
-// The member's own limit counters, known before the rules run (no read needed).
-void know_member_limits(Work& w);
+// The counters known before the rules run: the member's own limits, the source's primed ones.
+void know_counters_up_front(Work& w);
 // Evaluates `event` with the counters of every rule that would fire.
 rules::Evaluation evaluate_counted(Work& w, const rules::Event& event);
 // Applies an evaluation's effects to the plan (awards, tags, notifications, coupons, badges,

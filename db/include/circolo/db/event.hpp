@@ -60,6 +60,9 @@ struct LoadRequest {
 
 struct Loaded {
   engine::event::Inputs inputs;
+  // Counters read with the member (the program's budgets), nullopt for one without a row: what
+  // TransactionCounters is primed with.
+  std::map<std::string, std::optional<std::int64_t>> counters;
   bool enrolled = false;
   std::optional<std::string> named_member_id;  // a refund naming its member: who that is
 };
@@ -91,13 +94,16 @@ std::vector<engine::event::BasketCoupon> basket_as_it_stands(soci::session& sql,
 // on a retry. Remembers the keys without a row, which the settlement creates.
 class TransactionCounters final : public engine::event::CounterSource {
  public:
-  TransactionCounters(soci::session& sql, bool lock_first) : sql_(sql), lock_first_(lock_first) {}
+  TransactionCounters(soci::session& sql, bool lock_first,
+                      const std::map<std::string, std::optional<std::int64_t>>& primed = {});
   std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+  std::map<std::string, std::int64_t> primed() const override { return primed_; }
   const std::set<std::string>& absent() const { return absent_; }
 
  private:
   soci::session& sql_;
   bool lock_first_;
+  std::map<std::string, std::int64_t> primed_;  // read with the member (Loaded::counters)
   std::set<std::string> absent_;
 };
 

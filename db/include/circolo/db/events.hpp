@@ -50,6 +50,9 @@ struct MemberState {
   std::map<std::string, gamification::ChallengeState> challenges;
   std::optional<std::string> open_referral;    // the id of its referral still open, if any
   std::map<std::string, std::int64_t> limits;  // its own limit counters (members.limit_counts)
+  // The counters asked for with it (member_state_read's `counters`), read without locks; nullopt
+  // for one without a row. None asked: nullopt.
+  std::optional<std::map<std::string, std::optional<std::int64_t>>> counters;
 };
 // A challenge and the oldest contribution that can still matter to it (its window; none: all).
 struct ChallengeWindow {
@@ -67,9 +70,11 @@ struct MemberStateRead {
   Prefetch read;
   std::vector<engine::TimePoint> since;     // the tier windows asked for
   std::vector<engine::TimePoint> distinct;  // those summed
+  std::vector<std::string> counters;        // read with it (rule_counters keys)
 };
 // The Idempotency-Key claim sent before the read in the same round trip: the member is read and
 // locked only if that claim is fresh, so a replay or a conflicting request locks nothing.
+// `counters`: rule_counters keys read in the same statement, without locks (MemberState::counters).
 struct ClaimOf {
   std::string api_key_id, idempotency_key;
 };
@@ -78,7 +83,7 @@ MemberStateRead member_state_read(const std::optional<std::string>& id,
                                   engine::TimePoint now, std::span<const engine::TimePoint> since,
                                   const std::vector<ChallengeWindow>& challenges,
                                   const std::optional<ClaimOf>& claim = std::nullopt,
-                                  bool lock = true);
+                                  bool lock = true, const std::vector<std::string>& counters = {});
 std::optional<MemberState> member_state(soci::session& sql, const MemberStateRead& read,
                                         std::vector<Row> rows);
 // The same for the member holding `identifier`, found in the same round trip.

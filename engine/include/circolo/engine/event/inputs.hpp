@@ -169,6 +169,9 @@ class CounterSource {
   virtual ~CounterSource() = default;
   // The values of `keys` (sorted); a counter without a row is left out.
   virtual std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) = 0;
+  // Counters known before the rules run (the event path reads the program's budgets with the
+  // member): every key listed, 0 for a counter without a row. The rules then run once.
+  virtual std::map<std::string, std::int64_t> primed() const { return {}; }
 };
 
 // Counters held in memory: tests and backtests.
