@@ -408,6 +408,12 @@ std::map<std::string, std::int64_t> TransactionCounters::read(
   return out;
 }
 
+ReadCounters::ReadCounters(soci::session& sql,
+                           const std::map<std::string, std::optional<std::int64_t>>& primed)
+    : sql_(sql) {
+  for (const auto& [key, value] : primed) primed_[key] = value.value_or(0);
+}
+
 std::map<std::string, std::int64_t> ReadCounters::read(const std::vector<std::string>& keys) {
   std::map<std::string, std::int64_t> out;
   for (const auto& [key, value] : events::read_counters(sql_, keys)) out[key] = value;

@@ -109,8 +109,8 @@ const std::string kAddRefund =
     "points_reversed + $3::bigint where id = $1";
 
 // Counters are looked up one key at a time (a lateral subquery the planner cannot flatten into
-// a join): a generic plan for `key = any($1)` may scan the whole table, which grows by a row per
-// member, rule and day of a `limit ... per member per day`. Keys come sorted (byte order, as
+// a join): a generic plan for `key = any($1)` may scan the whole table (large where per-member
+// limits were counted in it before migration 037). Keys come sorted (byte order, as
 // `collate "C"`), the order every transaction locks them in.
 // Insert the missing rows first (sorted, so inserts lock in order too), then lock them all.
 const std::string kCreateCounters =

@@ -30,7 +30,10 @@ void register_event_routes(App& app, ProgramStore& store, const EventPolicy& pol
          context.event_id = new_id("ev");
          context.api_key_id = request.caller().key_id;
          context.now = now;
-         context.limits_from = now - policy.offline_window;
+         // A day more than the window: another instance's clock (clock_skew), a window
+         // being changed across instances, a day ending at a DST change.
+         context.limits_from =
+             now - policy.offline_window - policy.clock_skew - std::chrono::hours(24);
          context.program_version = active->version;
          context.program = active->program.get();
          context.paused = &active->paused;

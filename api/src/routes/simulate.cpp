@@ -135,6 +135,7 @@ void register_simulate_route(App& app, ProgramStore& store) {
          // the counters of the rules that would fire, read without locks (a new or inline
          // member has used no per-member limit yet).
          auto decision = co_await s.db.run([&, program](soci::session& sql) {
+           std::map<std::string, std::optional<std::int64_t>> primed;  // read with the member
            if (member_id) {
              const auto read =
                  db::event::member_read(*program, member_id, std::nullopt, now, std::nullopt,
@@ -148,12 +149,13 @@ void register_simulate_route(App& app, ProgramStore& store) {
                               "member " + *member_id + " was merged", {},
                               {{"merged_into", *found->member.merged_into}});
              inputs.member = db::event::domain_state(*found);
+             if (found->counters) primed = *found->counters;
            }
            // What the basket's codes would take off (event.total is what would be paid).
            if (req.event.type == "purchase" && !req.event.coupons.empty())
              inputs.coupons = db::event::basket_as_it_stands(sql, req.event.coupons,
                                                              inputs.member.member.id, now);
-           db::event::ReadCounters counters(sql);
+           db::event::ReadCounters counters(sql, primed);
            return engine::event::decide(*program, req, inputs, counters);
          });
          if (auto* refusal = std::get_if<engine::event::Refusal>(&decision))

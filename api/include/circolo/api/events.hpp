@@ -65,8 +65,9 @@ struct EventContext {
   long long program_version = 0;
   const rules::CompiledProgram* program = nullptr;
   const std::set<std::string>* paused = nullptr;
-  // The oldest occurred_at accepted (EventPolicy::offline_window before now): limits of periods
-  // that ended before it are forgotten (engine::event::Request::limits_from).
+  // A day before the oldest occurred_at accepted (EventPolicy::offline_window and clock_skew
+  // before now): limits of periods that ended before it are forgotten
+  // (engine::event::Request::limits_from).
   engine::TimePoint limits_from{};
   // Counters are read without locks and settled at the end (hot budget rows are held only
   // until commit); a retry after a counter moved past a cap locks them before deciding.

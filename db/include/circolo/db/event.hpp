@@ -107,14 +107,18 @@ class TransactionCounters final : public engine::event::CounterSource {
   std::set<std::string> absent_;
 };
 
-// Counters read without locks, nothing remembered: simulate.
+// Counters read without locks, nothing remembered: simulate. `primed`: those read with the
+// member (events::MemberState::counters).
 class ReadCounters final : public engine::event::CounterSource {
  public:
-  explicit ReadCounters(soci::session& sql) : sql_(sql) {}
+  explicit ReadCounters(soci::session& sql,
+                        const std::map<std::string, std::optional<std::int64_t>>& primed = {});
   std::map<std::string, std::int64_t> read(const std::vector<std::string>& keys) override;
+  std::map<std::string, std::int64_t> primed() const override { return primed_; }
 
  private:
   soci::session& sql_;
+  std::map<std::string, std::int64_t> primed_;
 };
 
 // Applies the plan in the caller's transaction: what needs an answer at once (a refund's
