@@ -6,7 +6,8 @@
 # Release build, a throwaway PostgreSQL 15 (fsync off), 10,000 members who agreed to profiling,
 # the demo program plus 50 campaigns plus product promotions up to BENCH_RULES (1000) rules
 # (bench/events_setup.py), purchase bodies of 1-4 items.
-# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_CONNECTIONS (32), BENCH_CLIENTS (16: pgbench
+# BENCH_SECONDS (10) per load, BENCH_ROUNDS (6), BENCH_CONNECTIONS (32), BENCH_POOL (8: each
+# server's database connections), BENCH_CLIENTS (16: pgbench
 # clients, on a database of scale 16: a branch row per client),
 # BENCH_WARM_UP (30: seconds of purchases before the rounds, so that interest profiles, ledgers and
 # leaderboards have grown as a running program's have); BENCH_PERF=FILE records a system-wide perf

@@ -10,13 +10,15 @@ dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pg_stop "$PG_TMP_DIR"; rm -rf "$PG_TMP_DIR" "$dir"' EXIT
 
-# start NAME BINARY DATABASE: a circolod on a free port (its port in $dir/NAME.port).
+# start NAME BINARY DATABASE: a circolod on a free port (its port in $dir/NAME.port), with
+# BENCH_POOL database connections (8, the server's default).
 start() {
   local name=$1 binary=$2 db=$3 port
   port=$(pg_free_port)
   pg_createdb "$PG_TMP_PORT" "$db"
   CIRCOLO_DATABASE_URL="host=127.0.0.1 port=$PG_TMP_PORT user=circolo dbname=$db" \
     CIRCOLO_LISTEN=127.0.0.1:$port CIRCOLO_ADMIN_KEY="$admin_key" CIRCOLO_LOG_LEVEL=warn \
+    CIRCOLO_DB_POOL_SIZE="${BENCH_POOL:-8}" \
     "$binary" >"$dir/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
