@@ -107,6 +107,14 @@ const std::string kMergeCounts =
     "update members m set purchases = m.purchases + f.purchases, lifetime_points = "
     "m.lifetime_points + f.lifetime_points from (select purchases, lifetime_points from members "
     "where id = :from) f where m.id = :into";
+// The member's own limit counts go to the survivor, re-keyed to it and added to its own: a
+// "limit 1 per member" either of them used is used by the survivor (no reward twice by a merge).
+const std::string kMergeLimits =
+    "update members m set limit_counts = coalesce((select jsonb_object_agg(k, n) from (select k, "
+    "sum(v) as n from (select key as k, value::bigint as v from jsonb_each_text(m.limit_counts) "
+    "union all select replace(key, '/member:' || f.id || '/', '/member:' || m.id || '/'), "
+    "value::bigint from jsonb_each_text(f.limit_counts)) c group by k) s), '{}') from members f "
+    "where m.id = :into and f.id = :from";
 // Both members' consents, the most careful word per purpose: a "no" given on either stands
 // (a leaderboard or profiling opt-out is not lost to the survivor's defaults).
 const std::string kMergeConsents =
@@ -402,6 +410,7 @@ long long merge(soci::session& sql, const std::string& into, const std::string& 
   sql << kMoveTimeline, soci::use(into), soci::use(from);
   sql << kMoveEvents, soci::use(into), soci::use(from);
   sql << kMergeCounts, soci::use(from), soci::use(into);
+  sql << kMergeLimits, soci::use(into), soci::use(from);
   coupons::move_member(sql, into, from);       // the survivor keeps the coupons
   gamification::move_member(sql, into, from);  // and the badges, scores and challenges
   if (moved > 0) {

@@ -310,6 +310,11 @@ TEST_F(Events, UnknownMembersAreRefusedUnlessEnrolled) {
   auto gone = send(purchase(other, "1.00"));
   expect_problem(gone, 410, "member_merged");
   EXPECT_EQ(gone.json()["merged_into"], id);
+  // The merged member's sign-up reward ("limit 1 per member") counts for the survivor, which
+  // never signed up itself: no second reward by way of a merge.
+  auto signup = send({{"type", "signup"}, {"member", member(id)}});
+  ASSERT_EQ(signup.status, 201) << signup.body;
+  EXPECT_EQ(signup.json()["effects"].size(), 0u) << signup.body;
 }
 
 TEST_F(Events, EveryTriggerAndAction) {
