@@ -25,13 +25,18 @@ std::string read_query(const std::string& member_filter) {
 const std::string kRead = read_query("");
 const std::string kReadMember = read_query("o.member_id = $4 and ");
 const std::string kState = "select last_seq, purged_through from outbox_state where id = 1";
+// The published rows from where the last purge ended up to the first one still inside the
+// retention, walked forward on the seq index: the rows to delete and one more. A row older than
+// the cutoff that follows a newer one in seq order (an offline event published late) goes with
+// a later purge.
 const std::string kPurge =
-    "with gone as (delete from outbox where seq is not null and seq <= (select coalesce(max(seq), "
-    "0) from outbox where seq is not null and at < " +
+    "with bound as (select coalesce((select o.seq - 1 from outbox o where o.seq is not null and "
+    "o.seq > (select purged_through from outbox_state where id = 1) and o.at >= " +
     micros_to_timestamptz("$1::bigint") +
-    ") returning seq), marked as (update outbox_state set purged_through = greatest("
-    "purged_through, (select coalesce(max(seq), 0) from gone)) where id = 1) select count(*) from "
-    "gone";
+    " order by o.seq limit 1), (select last_seq from outbox_state where id = 1)) as upto), gone "
+    "as (delete from outbox where seq is not null and seq <= (select upto from bound) returning "
+    "seq), marked as (update outbox_state set purged_through = greatest(purged_through, (select "
+    "coalesce(max(seq), 0) from gone)) where id = 1) select count(*) from gone";
 
 const std::string kAppendEvent =
     "insert into outbox (type, member_id, at, data, events) values ($1, "

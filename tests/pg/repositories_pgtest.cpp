@@ -284,6 +284,16 @@ TEST_F(Repositories, OutboxPublishesInCommitOrderAndPurgesAPrefix) {
   const auto left = db::outbox::read(*sql_, {0, std::nullopt, {}, 10});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].data["n"], "new");
+  // Every published row older than the cutoff: all of them go; an unpublished one stays.
+  db::points::publish(*sql_, "notification", std::nullopt, clock_.now(), {{"n", "newer"}});
+  db::outbox::publish(*sql_, 100);
+  db::points::publish(*sql_, "notification", std::nullopt, clock_.now(), {{"n", "unpublished"}});
+  EXPECT_EQ(db::outbox::purge_before(*sql_, clock_.now() + std::chrono::hours(1)), 2);
+  EXPECT_EQ(db::outbox::state(*sql_).purged_through, 4);
+  EXPECT_TRUE(db::outbox::read(*sql_, {0, std::nullopt, {}, 10}).empty());
+  int unpublished = 0;
+  *sql_ << "select count(*) from outbox where seq is null", soci::into(unpublished);
+  EXPECT_EQ(unpublished, 1);
 }
 
 // An event's outgoing events travel in one row (migration 034) and come out one by one, each
