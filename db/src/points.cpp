@@ -37,9 +37,13 @@ const std::string kChallengeRewardLots =
     "merged_ids)) from members where id = $1) and event_id = $2 and kind = 'earn' "
     "and reason like 'challenge:%' and lot_id is not null";
 
+// Found by the event's ledger entries (the member's ledger, its merged members' included: a
+// refund is rare next to the lots every award writes, which carry no index on their event).
 const std::string kSourceLots =
     "select " + kLotColumns +
-    " from point_lots where member_id = $1 and source_event_id = $2 and remaining = 0";
+    " from point_lots where id in (select lot_id from ledger_entries where member_id in (select "
+    "unnest(array_prepend(id, merged_ids)) from members where id = $1) and event_id = $2 and "
+    "lot_id is not null) and member_id = $1 and source_event_id = $2 and remaining = 0";
 
 const std::string kInsertLot =
     "insert into point_lots (member_id, points, remaining, earned_at, pending_until, expires_at, "

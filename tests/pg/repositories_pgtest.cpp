@@ -524,6 +524,28 @@ TEST_F(Repositories, MemberReadBringsTheCountersAskedForAlsoAfterAWait) {
   EXPECT_FALSE(plain->counters);
 }
 
+// A refund finds its purchase's used-up lots through the purchase's ledger entries, also after
+// the member was merged into another (the lots moved, the entries did not).
+TEST_F(Repositories, ReversalLotsIncludeTheEventsUsedUpLotsAlsoAfterAMerge) {
+  add_member(*sql_, "mem_r", {}, clock_.now());
+  add_member(*sql_, "mem_s", {}, clock_.now());
+  db::points::Award award;
+  award.points = 100;
+  award.event_id = "ev_1";
+  const auto earned = db::points::earn(*sql_, "mem_r", award, clock_.now());
+  award.event_id = "ev_2";
+  db::points::earn(*sql_, "mem_r", award, clock_.now());
+  *sql_ << "update point_lots set remaining = 0 where member_id = 'mem_r'";  // spent
+  const auto of = [&](const std::string& member) {
+    std::vector<long long> ids;
+    for (const auto& lot : db::points::reversal_lots(*sql_, member, "ev_1")) ids.push_back(lot.id);
+    return ids;
+  };
+  EXPECT_EQ(of("mem_r"), std::vector<long long>{*earned.lot_id});
+  db::members::merge(*sql_, "mem_s", "mem_r", clock_.now());
+  EXPECT_EQ(of("mem_s"), std::vector<long long>{*earned.lot_id});
+}
+
 // A replayed request whose member read goes ahead with the claim locks nothing: it answers
 // while the member's own events hold its row.
 TEST_F(Repositories, ReplayedClaimDoesNotLockTheMemberReadAhead) {
