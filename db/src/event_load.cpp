@@ -20,6 +20,14 @@ using engine::event::Refusal;
 // Budgets read with the member at most (a program with more reads the others when they matter).
 constexpr std::size_t kPrimedBudgets = 32;
 
+// Counters read with the member as the decision takes them: 0 for one without a row.
+std::map<std::string, std::int64_t> primed_values(
+    const std::map<std::string, std::optional<std::int64_t>>& read) {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& [key, value] : read) out.emplace(key, value.value_or(0));
+  return out;
+}
+
 std::optional<rules::Date> date_of(const std::optional<std::string>& text) {
   if (!text || text->size() != 10) return std::nullopt;
   return rules::Date{std::stoi(text->substr(0, 4)), std::stoi(text->substr(5, 2)),
@@ -388,8 +396,8 @@ TransactionCounters::TransactionCounters(
     : sql_(sql), lock_first_(lock_first) {
   // A retry locks every counter before deciding: nothing read ahead without locks is used.
   if (lock_first_) return;
+  primed_ = primed_values(primed);
   for (const auto& [key, value] : primed) {
-    primed_[key] = value.value_or(0);
     if (!value) absent_.insert(key);
   }
 }
@@ -410,9 +418,7 @@ std::map<std::string, std::int64_t> TransactionCounters::read(
 
 ReadCounters::ReadCounters(soci::session& sql,
                            const std::map<std::string, std::optional<std::int64_t>>& primed)
-    : sql_(sql) {
-  for (const auto& [key, value] : primed) primed_[key] = value.value_or(0);
-}
+    : sql_(sql), primed_(primed_values(primed)) {}
 
 std::map<std::string, std::int64_t> ReadCounters::read(const std::vector<std::string>& keys) {
   std::map<std::string, std::int64_t> out;

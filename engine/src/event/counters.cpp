@@ -58,16 +58,22 @@ std::map<std::string, std::int64_t> MapCounters::read(const std::vector<std::str
 
 namespace detail {
 
+namespace {
+
+// A counter's value as the rules see it: a limit's firings or a budget's use.
+void know(Work& w, const std::string& counter, std::int64_t value) {
+  w.known_counters.insert(counter);
+  if (counter.rfind("limit:", 0) == 0)
+    w.counters.firings[counter.substr(6)] = value;
+  else
+    w.counters.budget_used[counter.substr(7)] = value;
+}
+
+}  // namespace
+
 void know_counters_up_front(Work& w) {
-  const auto know = [&w](const std::string& counter, std::int64_t value) {
-    w.known_counters.insert(counter);
-    if (counter.rfind("limit:", 0) == 0)
-      w.counters.firings[counter.substr(6)] = value;
-    else
-      w.counters.budget_used[counter.substr(7)] = value;
-  };
-  for (const auto& [counter, value] : w.state.member.limits) know(counter, value);
-  for (const auto& [counter, value] : w.source.primed()) know(counter, value);
+  for (const auto& [counter, value] : w.state.member.limits) know(w, counter, value);
+  for (const auto& [counter, value] : w.source.primed()) know(w, counter, value);
 }
 
 rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {
@@ -77,7 +83,7 @@ rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {
     for (const auto& [key, n] : evaluation.firings_added) {
       const auto counter = limit_counter(key);
       if (w.known_counters.count(counter)) continue;
-      // The member's own limits are all known (know_member_limits): one it lacks counts 0, as
+      // The member's own limits are all known (know_counters_up_front): one it lacks counts 0, as
       // the evaluation took it.
       if (member_counter(counter, w.state.member.id)) {
         w.known_counters.insert(counter);
@@ -100,13 +106,8 @@ rules::Evaluation evaluate_counted(Work& w, const rules::Event& event) {
     std::sort(missing.begin(), missing.end());
     const auto values = w.source.read(missing);
     for (const auto& key : missing) {
-      w.known_counters.insert(key);
       const auto it = values.find(key);
-      const std::int64_t value = it == values.end() ? 0 : it->second;
-      if (key.rfind("limit:", 0) == 0)
-        w.counters.firings[key.substr(6)] = value;
-      else
-        w.counters.budget_used[key.substr(7)] = value;
+      know(w, key, it == values.end() ? 0 : it->second);
     }
   }
 }

@@ -147,8 +147,9 @@ struct Request {
   bool render = true;
   // Simulate redeems nothing: the codes it loads (as they stand) only take their discounts off.
   bool redeem_coupons = true;
-  // The oldest time an event can still be dated (the API's offline window): the member's limit
-  // counters of periods that ended before it are forgotten when the event writes them.
+  // No event can be dated before it (the API's offline window, with a day's margin): the
+  // member's limit counters of periods that ended before it are forgotten when the event writes
+  // them.
   TimePoint limits_from{};
   NewId new_id;
 };
